@@ -1,0 +1,13 @@
+//! dipsea: a modular distributed hash table speaking the BitTorrent Mainline DHT protocol.
+//!
+//! The crate is sans-I/O at its core: [`wire`] decodes and encodes KRPC, [`routing`]
+//! keeps the k-buckets, [`store`] holds what the node stores for others, and [`rpc`]
+//! answers queries from that shared state. Every structure is lock-sharded so many
+//! threads can use it at once. See `docs/design.md` for the internals.
+#![forbid(unsafe_code)]
+
+pub mod id;
+pub mod time;
+
+pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
+pub use time::Time;
