@@ -1,0 +1,29 @@
+# The commands developers and CI both run. `make help` lists them.
+# `make test` is the one test command: .ci/run calls it and nothing else.
+
+CARGO ?= cargo
+
+.PHONY: help test fmt fmt-check lint test-rust bench bench-build swarm
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+test: fmt-check lint test-rust bench-build ## everything CI checks: fmt, clippy, Rust tests, benches compile
+
+fmt: ## format the Rust code
+	$(CARGO) fmt --all
+
+fmt-check: ## fail if the Rust code is not formatted
+	$(CARGO) fmt --all -- --check
+
+lint: ## clippy on every target, warnings are errors
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-rust: ## unit, property and integration tests of the workspace
+	$(CARGO) test --workspace
+
+bench-build: ## compile the benchmarks without running them
+	$(CARGO) bench --workspace --no-run
+
+bench: ## run the criterion benchmarks (slow; numbers go in issue notes)
+	$(CARGO) bench -p dipsea-benches
