@@ -1,0 +1,448 @@
+//! The iterative Kademlia lookup as a state machine, with no I/O and no clock.
+//!
+//! Entry point: [`Lookup`]. The node seeds it with the closest contacts it knows, asks
+//! it which node to query next ([`Lookup::next_query`]), and feeds back what each
+//! queried node said ([`Lookup::on_response`]) or that it did not answer
+//! ([`Lookup::on_failure`]). The lookup keeps its candidates sorted by XOR distance to
+//! the target and is finished when the k closest candidates it knows have all answered
+//! (so no closer node is left to ask), when it runs out of candidates or queries, or
+//! when the caller stops it early (a BEP 44 `get` that found its value).
+//!
+//! Slow nodes do not hold it back: a query older than the *stall* interval no longer
+//! counts against the alpha queries in flight, so the lookup asks the next candidate,
+//! and an answer that comes after that still counts.
+
+use std::time::Duration;
+
+use crate::id::{Distance, Id, NodeInfo};
+use crate::time::Time;
+
+/// Parallelism of a lookup: queries in flight at once (Kademlia paper, section 2.3).
+pub const ALPHA: usize = 3;
+
+/// Bounds and tuning of one lookup. Every field is a bound; the defaults fit the
+/// Mainline DHT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LookupConfig {
+    /// How many closest nodes must answer before the lookup is done (BEP 5's k).
+    pub k: usize,
+    /// Queries in flight at once (not counting stalled ones).
+    pub alpha: usize,
+    /// After this long without an answer a query is *stalled*: it stops counting
+    /// against `alpha` but its answer is still taken if it comes.
+    pub stall_after: Duration,
+    /// Most candidates kept; farther ones are dropped. Bounds memory per lookup.
+    pub max_candidates: usize,
+    /// Most queries one lookup sends. Bounds fan-out on hostile or huge networks.
+    pub max_queries: usize,
+}
+
+impl Default for LookupConfig {
+    fn default() -> Self {
+        LookupConfig {
+            k: crate::routing::K,
+            alpha: ALPHA,
+            stall_after: Duration::from_millis(400),
+            max_candidates: 64,
+            max_queries: 128,
+        }
+    }
+}
+
+/// Where a candidate stands in the lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Known, not asked yet.
+    Fresh,
+    /// Asked at this time; no answer yet.
+    Asked(Time),
+    /// Answered.
+    Answered,
+    /// Timed out or answered with an error.
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+struct Candidate {
+    node: NodeInfo,
+    distance: Distance,
+    state: State,
+    /// Lookup round in which this node was learned: seeds are round 0, a node
+    /// returned by a round-r node is round r + 1.
+    round: u16,
+    /// The write token it gave us, if any (for `announce_peer` and `put`).
+    token: Option<Box<[u8]>>,
+}
+
+/// Counters of one lookup, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LookupStats {
+    /// Queries sent.
+    pub queries: u32,
+    /// Answers received.
+    pub responses: u32,
+    /// Queries that failed (timeout or error).
+    pub failures: u32,
+    /// Sequential rounds: the largest round among nodes that answered, plus one.
+    pub rounds: u16,
+}
+
+/// One iterative lookup of `target`.
+#[derive(Clone, Debug)]
+pub struct Lookup {
+    target: Id,
+    own_id: Id,
+    config: LookupConfig,
+    /// Sorted by distance to `target`, no duplicate ids.
+    candidates: Vec<Candidate>,
+    stats: LookupStats,
+    stopped: bool,
+}
+
+impl Lookup {
+    /// A lookup of `target` started from `seeds` (usually the routing table's closest
+    /// contacts). `own_id` is never queried: deployed nodes return the asker in
+    /// `nodes`.
+    pub fn new(
+        target: Id,
+        own_id: Id,
+        seeds: impl IntoIterator<Item = NodeInfo>,
+        config: LookupConfig,
+    ) -> Lookup {
+        let mut lookup = Lookup {
+            target,
+            own_id,
+            config,
+            candidates: Vec::new(),
+            stats: LookupStats::default(),
+            stopped: false,
+        };
+        lookup.add(seeds, 0);
+        lookup
+    }
+
+    /// The id being looked up.
+    pub fn target(&self) -> Id {
+        self.target
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> LookupStats {
+        self.stats
+    }
+
+    /// Adds nodes learned in `round`, keeping the list sorted and bounded.
+    fn add(&mut self, nodes: impl IntoIterator<Item = NodeInfo>, round: u16) {
+        for node in nodes {
+            if node.id == self.own_id {
+                continue;
+            }
+            let distance = node.id.distance(&self.target);
+            let pos = match self
+                .candidates
+                .binary_search_by(|c| c.distance.cmp(&distance))
+            {
+                Ok(_) => continue, // already known
+                Err(pos) => pos,
+            };
+            if pos >= self.config.max_candidates {
+                continue;
+            }
+            // A different id at an address we already track is a node that changed
+            // its id or a liar; keep the first one.
+            if self.candidates.iter().any(|c| c.node.addr == node.addr) {
+                continue;
+            }
+            self.candidates.insert(
+                pos,
+                Candidate {
+                    node,
+                    distance,
+                    state: State::Fresh,
+                    round,
+                    token: None,
+                },
+            );
+            self.candidates.truncate(self.config.max_candidates);
+        }
+    }
+
+    /// The next node to query now, if the lookup wants one more query in flight;
+    /// the caller must send it a query and later report the outcome. Call again
+    /// until it returns `None`.
+    pub fn next_query(&mut self, now: Time) -> Option<NodeInfo> {
+        if self.stopped || self.stats.queries as usize >= self.config.max_queries {
+            return None;
+        }
+        let mut active = 0;
+        let mut stalled = 0;
+        for c in &self.candidates {
+            if let State::Asked(at) = c.state {
+                if now.since(at) < self.config.stall_after {
+                    active += 1;
+                } else {
+                    stalled += 1;
+                }
+            }
+        }
+        if active >= self.config.alpha {
+            return None;
+        }
+        // Only the k closest live candidates are worth asking, widened by one for
+        // each stalled query so a slow node does not hold the lookup back.
+        let window = self.config.k + stalled;
+        let candidate = self
+            .candidates
+            .iter_mut()
+            .filter(|c| c.state != State::Failed)
+            .take(window)
+            .find(|c| c.state == State::Fresh)?;
+        candidate.state = State::Asked(now);
+        self.stats.queries += 1;
+        Some(candidate.node)
+    }
+
+    /// The time at which a query now in flight stalls, letting [`Lookup::next_query`]
+    /// send another: the driver should call `next_query` again then.
+    pub fn next_stall(&self) -> Option<Time> {
+        self.candidates
+            .iter()
+            .filter_map(|c| match c.state {
+                State::Asked(at) => Some(at + self.config.stall_after),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn find(&mut self, queried: &NodeInfo) -> Option<&mut Candidate> {
+        self.candidates
+            .iter_mut()
+            .find(|c| c.node.id == queried.id && c.node.addr == queried.addr)
+    }
+
+    /// `queried` answered: `nodes` are the contacts it returned (closer nodes),
+    /// `token` its write token if it gave one. Answers to queries this lookup did
+    /// not send are ignored.
+    pub fn on_response(
+        &mut self,
+        queried: &NodeInfo,
+        nodes: impl IntoIterator<Item = NodeInfo>,
+        token: Option<&[u8]>,
+    ) {
+        let Some(c) = self.find(queried) else { return };
+        if !matches!(c.state, State::Asked(_)) {
+            return;
+        }
+        c.state = State::Answered;
+        c.token = token.map(Box::from);
+        let round = c.round;
+        self.stats.responses += 1;
+        self.stats.rounds = self.stats.rounds.max(round + 1);
+        self.add(nodes, round.saturating_add(1));
+    }
+
+    /// `queried` did not answer in time, or answered with an error.
+    pub fn on_failure(&mut self, queried: &NodeInfo) {
+        if let Some(c) = self.find(queried) {
+            if matches!(c.state, State::Asked(_)) {
+                c.state = State::Failed;
+                self.stats.failures += 1;
+            }
+        }
+    }
+
+    /// Ends the lookup now (e.g. a `get` found its value). Answers still in flight
+    /// are ignored afterwards.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Whether the lookup is over: stopped, or the k closest live candidates have all
+    /// answered, or nothing is left to ask and nothing is in flight.
+    pub fn is_finished(&self) -> bool {
+        if self.stopped {
+            return true;
+        }
+        let mut live = self
+            .candidates
+            .iter()
+            .filter(|c| c.state != State::Failed)
+            .take(self.config.k)
+            .peekable();
+        if live.peek().is_some() && live.all(|c| c.state == State::Answered) {
+            return true;
+        }
+        let in_flight = self
+            .candidates
+            .iter()
+            .any(|c| matches!(c.state, State::Asked(_)));
+        let budget_left = (self.stats.queries as usize) < self.config.max_queries;
+        let fresh = self.candidates.iter().any(|c| c.state == State::Fresh);
+        !in_flight && (!fresh || !budget_left)
+    }
+
+    /// The closest nodes that answered, nearest first, at most k, with their tokens.
+    pub fn closest_answered(&self) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> + '_ {
+        self.candidates
+            .iter()
+            .filter(|c| c.state == State::Answered)
+            .take(self.config.k)
+            .map(|c| (c.node, c.token.as_deref()))
+    }
+
+    /// Whether this lookup is waiting for an answer from `queried`.
+    pub fn is_waiting_for(&self, queried: &NodeInfo) -> bool {
+        self.candidates.iter().any(|c| {
+            c.node.id == queried.id && c.node.addr == queried.addr && matches!(c.state, State::Asked(_))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+    use std::collections::HashMap;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    fn node(id: Id, port: u16) -> NodeInfo {
+        NodeInfo::new(id, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+    }
+
+    /// A toy network: each node knows `per_node` random others plus a few near itself.
+    struct Net {
+        nodes: Vec<NodeInfo>,
+        tables: HashMap<Id, Vec<NodeInfo>>,
+    }
+
+    impl Net {
+        fn new(n: usize, seed: u64) -> Net {
+            let mut rng = SmallRng::seed_from_u64(seed);
+            let nodes: Vec<NodeInfo> = (0..n)
+                .map(|i| node(Id::random_with(&mut rng), i as u16 + 1))
+                .collect();
+            let mut tables = HashMap::new();
+            for me in &nodes {
+                // A perfect Kademlia view: the k closest in every bucket.
+                let mut by_bucket: HashMap<usize, Vec<NodeInfo>> = HashMap::new();
+                for other in &nodes {
+                    if other.id != me.id {
+                        by_bucket
+                            .entry(me.id.common_prefix_len(&other.id))
+                            .or_default()
+                            .push(*other);
+                    }
+                }
+                let mut table = Vec::new();
+                for (_, mut bucket) in by_bucket {
+                    bucket.sort_by_key(|_| rng.gen::<u32>());
+                    table.extend(bucket.into_iter().take(8));
+                }
+                tables.insert(me.id, table);
+            }
+            Net { nodes, tables }
+        }
+
+        fn closest(&self, from: &Id, target: &Id, n: usize) -> Vec<NodeInfo> {
+            let mut t = self.tables[from].clone();
+            t.sort_by_key(|c| c.id.distance(target));
+            t.truncate(n);
+            t
+        }
+    }
+
+    #[test]
+    fn converges_on_true_closest() {
+        let net = Net::new(500, 7);
+        let mut rng = SmallRng::seed_from_u64(1);
+        for _ in 0..20 {
+            let target = Id::random_with(&mut rng);
+            let me = net.nodes[rng.gen_range(0..net.nodes.len())];
+            let seeds = net.closest(&me.id, &target, 8);
+            let mut lookup = Lookup::new(target, me.id, seeds, LookupConfig::default());
+            let now = Time::ZERO;
+            while !lookup.is_finished() {
+                let mut batch = Vec::new();
+                while let Some(q) = lookup.next_query(now) {
+                    batch.push(q);
+                }
+                assert!(!batch.is_empty(), "lookup stalled without finishing");
+                for q in batch {
+                    lookup.on_response(&q, net.closest(&q.id, &target, 8), Some(b"tok"));
+                }
+            }
+            let mut truth: Vec<NodeInfo> =
+                net.nodes.iter().filter(|n| n.id != me.id).copied().collect();
+            truth.sort_by_key(|c| c.id.distance(&target));
+            let found: Vec<NodeInfo> = lookup.closest_answered().map(|(n, _)| n).collect();
+            assert_eq!(found, truth[..8].to_vec());
+            assert!(lookup.closest_answered().all(|(_, t)| t == Some(&b"tok"[..])));
+            assert!(lookup.stats().rounds <= 6, "rounds {}", lookup.stats().rounds);
+        }
+    }
+
+    #[test]
+    fn alpha_bounds_queries_in_flight_and_stall_frees_a_slot() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let seeds: Vec<NodeInfo> = (0..8).map(|i| node(Id::random_with(&mut rng), i)).collect();
+        let config = LookupConfig::default();
+        let mut lookup = Lookup::new(Id::random_with(&mut rng), Id::ZERO, seeds, config.clone());
+        let t0 = Time::from_millis(1000);
+        let mut sent = Vec::new();
+        while let Some(q) = lookup.next_query(t0) {
+            sent.push(q);
+        }
+        assert_eq!(sent.len(), ALPHA);
+        // Still within the stall interval: no new query.
+        assert_eq!(lookup.next_query(t0 + Duration::from_millis(10)), None);
+        assert_eq!(lookup.next_stall(), Some(t0 + config.stall_after));
+        // Once stalled, the next candidates are asked.
+        let later = t0 + config.stall_after;
+        assert!(lookup.next_query(later).is_some());
+        // A late answer still counts.
+        lookup.on_response(&sent[0], [], None);
+        assert_eq!(lookup.stats().responses, 1);
+    }
+
+    #[test]
+    fn failures_widen_the_window_and_exhaustion_finishes() {
+        let mut rng = SmallRng::seed_from_u64(4);
+        let seeds: Vec<NodeInfo> = (0..12).map(|i| node(Id::random_with(&mut rng), i)).collect();
+        let mut lookup = Lookup::new(Id::random_with(&mut rng), Id::ZERO, seeds, LookupConfig::default());
+        let now = Time::ZERO;
+        let mut asked = 0;
+        while let Some(q) = lookup.next_query(now) {
+            asked += 1;
+            lookup.on_failure(&q);
+            assert!(asked <= 12);
+        }
+        assert_eq!(asked, 12, "every candidate gets a chance once closer ones fail");
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.closest_answered().count(), 0);
+    }
+
+    #[test]
+    fn own_id_and_duplicates_are_skipped() {
+        let me = Id::random();
+        let other = Id::random();
+        let lookup = Lookup::new(
+            Id::random(),
+            me,
+            [node(me, 1), node(other, 2), node(other, 2), node(Id::random(), 2)],
+            LookupConfig::default(),
+        );
+        assert_eq!(lookup.candidates.len(), 1);
+    }
+
+    #[test]
+    fn stop_finishes_and_ignores_late_answers() {
+        let seeds = [node(Id::random(), 1), node(Id::random(), 2)];
+        let mut lookup = Lookup::new(Id::random(), Id::ZERO, seeds, LookupConfig::default());
+        let q = lookup.next_query(Time::ZERO).expect("a query");
+        lookup.stop();
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.next_query(Time::ZERO), None);
+        lookup.on_response(&q, [], None);
+        assert!(lookup.is_finished());
+    }
+}

@@ -1,0 +1,995 @@
+//! The sans-I/O DHT node: every protocol decision, no socket and no clock.
+//!
+//! Entry point: [`Node`]. A driver hands it datagrams
+//! ([`Node::handle_datagram`]), user requests ([`Node::start`]) and timer ticks
+//! ([`Node::tick`]), each with the current [`Time`]; the node writes datagrams to send
+//! and events into an [`Output`] and says when it next wants a tick
+//! ([`Node::next_deadline`]). Two drivers run this very code: [`udp`] on real sockets
+//! and the simulator on a virtual network.
+//!
+//! All methods take `&self`: the state is lock-sharded (routing buckets, store
+//! shards, in-flight and operation tables are `DashMap`s), so several threads can
+//! feed one node at once. Lock order: an operation's shard, then an in-flight shard;
+//! never the reverse, and no routing or store lock is held across either.
+
+pub mod config;
+pub mod ops;
+pub mod output;
+pub mod rtt;
+pub mod state;
+pub mod udp;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use rand::Rng;
+
+pub use config::{NodeConfig, CLIENT_VERSION};
+pub use ops::{OpError, OpId, OpResult, Outcome, Request};
+pub use output::{Event, Output};
+
+use crate::id::{Id, NodeInfo};
+use crate::lookup::{Lookup, LookupStats};
+use crate::routing::{InsertOutcome, RoutingTable};
+use crate::rpc::{self, token::Tokens};
+use crate::store::Store;
+use crate::time::Time;
+use crate::wire::{self, Message, MessageKind, PutArgs, Query, QueryMethod, Response, Want};
+use rtt::RttEstimator;
+
+/// A query this node sent and awaits an answer to.
+#[derive(Debug)]
+struct Pending {
+    to: SocketAddr,
+    /// The id we expect to answer; unknown for routers and pings by address.
+    id: Option<Id>,
+    op: Option<OpId>,
+    sent: Time,
+    deadline: Time,
+    tries: u8,
+    /// The encoded query, kept to send it again.
+    datagram: Box<[u8]>,
+}
+
+/// What an operation is doing now.
+#[derive(Debug)]
+enum Phase {
+    /// Bootstrap: asking routers in turn for nodes near our id; `next` indexes
+    /// `config.bootstrap`, `waiting` says a query to the previous one is in flight.
+    Routers { next: usize, waiting: bool },
+    /// An iterative lookup.
+    Lookup(Box<Lookup>),
+    /// Storing on the closest nodes (put or announce_peer): answers outstanding.
+    Storing { outstanding: usize, acks: usize, asked: usize },
+    /// A single ping.
+    Ping,
+}
+
+#[derive(Debug)]
+struct Operation {
+    request: Request,
+    phase: Phase,
+    peers: Vec<SocketAddr>,
+    value: Option<Vec<u8>>,
+    lookup: LookupStats,
+    sent: u32,
+    /// Whether the lookup has fallen back to the routers already (bootstrap).
+    tried_routers: bool,
+}
+
+/// Timers of the periodic maintenance, touched only by [`Node::tick`].
+#[derive(Debug)]
+struct Maintenance {
+    next_run: Time,
+    next_refresh_check: Time,
+    next_republish: Time,
+    next_rebootstrap: Time,
+    rebootstrap_backoff: std::time::Duration,
+    bootstrap_op: Option<OpId>,
+}
+
+/// Counters a node keeps, read with [`Node::stats`].
+#[derive(Debug, Default)]
+struct Counters {
+    packets_in: AtomicU64,
+    packets_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    queries_in: [AtomicU64; 7],
+    responses_in: AtomicU64,
+    errors_in: AtomicU64,
+    malformed: AtomicU64,
+    unmatched: AtomicU64,
+    timeouts: AtomicU64,
+    retries: AtomicU64,
+    in_flight_full: AtomicU64,
+    send_drops: AtomicU64,
+    ops_started: AtomicU64,
+    ops_done: AtomicU64,
+}
+
+/// Query counters are kept per method, in this order.
+const METHODS: [&str; 7] = ["ping", "find_node", "get_peers", "announce_peer", "get", "put", "other"];
+
+/// A snapshot of a node's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Datagrams received.
+    pub packets_in: u64,
+    /// Datagrams sent.
+    pub packets_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Queries received, by method (`other` for unknown methods).
+    pub queries_in: Vec<(&'static str, u64)>,
+    /// Answers received to our queries.
+    pub responses_in: u64,
+    /// KRPC errors received in answer to our queries.
+    pub errors_in: u64,
+    /// Datagrams that did not decode.
+    pub malformed: u64,
+    /// Answers that matched no query in flight (late, spoofed or duplicate).
+    pub unmatched: u64,
+    /// Queries that got no answer after every retry.
+    pub timeouts: u64,
+    /// Queries sent again after a timeout.
+    pub retries: u64,
+    /// Queries not sent because the in-flight table was full.
+    pub in_flight_full: u64,
+    /// Datagrams the driver could not send (socket buffer full).
+    pub send_drops: u64,
+    /// Operations started and finished.
+    pub ops_started: u64,
+    /// Operations finished.
+    pub ops_done: u64,
+    /// Queries awaiting an answer now.
+    pub in_flight: usize,
+    /// Contacts in the routing table.
+    pub routing_table_size: usize,
+    /// Immutable items stored for others.
+    pub items: usize,
+    /// Info-hashes with peers stored for others.
+    pub info_hashes: usize,
+    /// Bytes of values stored for others.
+    pub stored_bytes: usize,
+    /// Items this node re-publishes.
+    pub published: usize,
+}
+
+/// A DHT node's protocol logic and shared state, driven from outside.
+#[derive(Debug)]
+pub struct Node {
+    id: Id,
+    config: NodeConfig,
+    routing: RoutingTable,
+    store: Store,
+    tokens: Tokens,
+    rtt: RttEstimator,
+    in_flight: DashMap<u32, Pending>,
+    in_flight_len: AtomicUsize,
+    next_tid: AtomicU32,
+    next_op: AtomicU64,
+    ops: DashMap<OpId, Operation>,
+    /// Immutable items this node put: key → bencoded value, re-published.
+    published: DashMap<Id, Vec<u8>>,
+    /// Announces this node made: info-hash → port, re-announced.
+    announced: DashMap<Id, Option<u16>>,
+    /// Contacts to try when (re)bootstrapping: loaded from a saved table.
+    seeds: Mutex<Vec<NodeInfo>>,
+    maintenance: Mutex<Maintenance>,
+    next_deadline: AtomicU64,
+    counters: Counters,
+}
+
+impl Node {
+    /// A node with this id and configuration, created at `now`.
+    pub fn new(id: Id, config: NodeConfig, now: Time) -> Node {
+        let shards = config.in_flight_shards.max(2).next_power_of_two();
+        let mut rng = rand::thread_rng();
+        Node {
+            id,
+            routing: RoutingTable::new(id, config.routing.clone()),
+            store: Store::new(id, config.store.clone()),
+            tokens: Tokens::new(rng.gen()),
+            rtt: RttEstimator::new(config.timeout_initial, config.timeout_floor, config.timeout_ceiling),
+            in_flight: DashMap::with_shard_amount(shards),
+            in_flight_len: AtomicUsize::new(0),
+            next_tid: AtomicU32::new(rng.gen()),
+            next_op: AtomicU64::new(1),
+            ops: DashMap::with_shard_amount(shards),
+            published: DashMap::with_shard_amount(2),
+            announced: DashMap::with_shard_amount(2),
+            seeds: Mutex::new(Vec::new()),
+            maintenance: Mutex::new(Maintenance {
+                next_run: now + config.maintenance_interval,
+                next_refresh_check: now + config.refresh_interval,
+                next_republish: now + config.republish_interval,
+                next_rebootstrap: now + config.rebootstrap_min,
+                rebootstrap_backoff: config.rebootstrap_min,
+                bootstrap_op: None,
+            }),
+            next_deadline: AtomicU64::new((now + config.maintenance_interval).as_millis()),
+            counters: Counters::default(),
+            config,
+        }
+    }
+
+    /// The node id.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The routing table.
+    pub fn routing(&self) -> &RoutingTable {
+        &self.routing
+    }
+
+    /// What this node stores for others.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A fresh operation id for [`Node::start`].
+    pub fn next_op_id(&self) -> OpId {
+        OpId(self.next_op.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Contacts to (re)bootstrap from, e.g. loaded from a saved routing table. They
+    /// are queried, not trusted: only those that answer enter the table.
+    pub fn add_seeds(&self, contacts: impl IntoIterator<Item = NodeInfo>) {
+        let mut seeds = self.seeds.lock();
+        seeds.extend(contacts.into_iter().filter(|c| c.id != self.id));
+        seeds.dedup();
+    }
+
+    /// Whether there are saved contacts to bootstrap from.
+    pub fn has_seeds(&self) -> bool {
+        !self.seeds.lock().is_empty()
+    }
+
+    /// Stops re-publishing the item `key`; whether it was published here.
+    pub fn unpublish(&self, key: &Id) -> bool {
+        self.published.remove(key).is_some()
+    }
+
+    /// Records that the driver dropped an outgoing datagram.
+    pub fn count_send_drop(&self) {
+        self.counters.send_drops.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When the node next wants [`Node::tick`] called (a query times out or stalls,
+    /// or maintenance is due).
+    pub fn next_deadline(&self) -> Time {
+        Time::from_millis(self.next_deadline.load(Ordering::Relaxed))
+    }
+
+    fn want_tick_at(&self, at: Time) {
+        self.next_deadline.fetch_min(at.as_millis(), Ordering::Relaxed);
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> NodeStats {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let store = self.store.stats();
+        NodeStats {
+            packets_in: load(&c.packets_in),
+            packets_out: load(&c.packets_out),
+            bytes_in: load(&c.bytes_in),
+            bytes_out: load(&c.bytes_out),
+            queries_in: METHODS.iter().zip(&c.queries_in).map(|(m, n)| (*m, load(n))).collect(),
+            responses_in: load(&c.responses_in),
+            errors_in: load(&c.errors_in),
+            malformed: load(&c.malformed),
+            unmatched: load(&c.unmatched),
+            timeouts: load(&c.timeouts),
+            retries: load(&c.retries),
+            in_flight_full: load(&c.in_flight_full),
+            send_drops: load(&c.send_drops),
+            ops_started: load(&c.ops_started),
+            ops_done: load(&c.ops_done),
+            in_flight: self.in_flight_len.load(Ordering::Relaxed),
+            routing_table_size: self.routing.len(),
+            items: store.items,
+            info_hashes: store.info_hashes,
+            stored_bytes: store.bytes,
+            published: self.published.len(),
+        }
+    }
+
+    // ----------------------------------------------------------------------------
+    // Incoming datagrams
+
+    /// Handles one datagram from `from`: answers queries, advances the operations
+    /// that answers belong to. Never panics, whatever the bytes.
+    pub fn handle_datagram(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
+        self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+        let msg = match wire::decode(data) {
+            Ok(msg) => msg,
+            Err(error) => {
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                if !self.config.read_only {
+                    if let Some(tid) = wire::query_tid(data) {
+                        let reason = error.to_string();
+                        self.reply_error(from, tid, wire::error_code::PROTOCOL, reason.as_bytes(), out);
+                    }
+                }
+                return;
+            }
+        };
+        match &msg.kind {
+            MessageKind::Query(query) => self.on_query(from, &msg, query, now, out),
+            MessageKind::Response(response) => self.on_response(from, &msg, response, now, out),
+            MessageKind::Error(_) => self.on_error(from, &msg, now, out),
+        }
+    }
+
+    fn on_query(&self, from: SocketAddr, msg: &Message<'_>, query: &Query<'_>, now: Time, out: &mut Output) {
+        let slot = match query.method {
+            QueryMethod::Ping => 0,
+            QueryMethod::FindNode { .. } => 1,
+            QueryMethod::GetPeers { .. } => 2,
+            QueryMethod::AnnouncePeer { .. } => 3,
+            QueryMethod::Get { .. } => 4,
+            QueryMethod::Put(_) => 5,
+            QueryMethod::Unknown { .. } => 6,
+        };
+        self.counters.queries_in[slot].fetch_add(1, Ordering::Relaxed);
+        if self.config.read_only {
+            // BEP 43: a read-only node answers no queries.
+            return;
+        }
+        if query.id != self.id {
+            let outcome = self.routing.on_query(NodeInfo::new(query.id, from), now, msg.read_only);
+            self.act_on_insert(outcome, now, out);
+        }
+        let (sent, bytes) = {
+            let before = out.datagram_count();
+            out.send(from, |buf| {
+                rpc::answer(
+                    &rpc::Context {
+                        own_id: self.id,
+                        routing: &self.routing,
+                        store: &self.store,
+                        tokens: &self.tokens,
+                        version: &CLIENT_VERSION,
+                    },
+                    from,
+                    msg,
+                    query,
+                    now,
+                    buf,
+                )
+            });
+            (out.datagram_count() - before, out.last_datagram_len())
+        };
+        self.count_sent(sent, bytes);
+    }
+
+    fn on_response(&self, from: SocketAddr, msg: &Message<'_>, response: &Response<'_>, now: Time, out: &mut Output) {
+        let Some(pending) = self.take_pending(from, msg.tid) else {
+            return;
+        };
+        self.counters.responses_in.fetch_add(1, Ordering::Relaxed);
+        if pending.tries == 0 {
+            // Karn's rule: a retried query's answer says nothing certain about RTT.
+            self.rtt.sample(now.since(pending.sent));
+        }
+        let responder = NodeInfo::new(response.id, from);
+        if response.id != self.id && !msg.read_only {
+            let outcome = self.routing.on_response(responder, now);
+            self.act_on_insert(outcome, now, out);
+        }
+        if let Some(op) = pending.op {
+            self.advance_on_answer(op, &pending, responder, Some(response), now, out);
+        }
+    }
+
+    fn on_error(&self, from: SocketAddr, msg: &Message<'_>, now: Time, out: &mut Output) {
+        let Some(pending) = self.take_pending(from, msg.tid) else {
+            return;
+        };
+        self.counters.errors_in.fetch_add(1, Ordering::Relaxed);
+        if let Some(op) = pending.op {
+            let queried = NodeInfo::new(pending.id.unwrap_or_default(), pending.to);
+            self.advance_on_answer(op, &pending, queried, None, now, out);
+        }
+    }
+
+    /// Removes the in-flight query `tid` if it was sent to `from`.
+    fn take_pending(&self, from: SocketAddr, tid: &[u8]) -> Option<Pending> {
+        let key = <[u8; 4]>::try_from(tid).ok().map(u32::from_be_bytes);
+        let removed = key.and_then(|key| self.in_flight.remove_if(&key, |_, p| p.to == from));
+        match removed {
+            Some((_, pending)) => {
+                self.in_flight_len.fetch_sub(1, Ordering::Relaxed);
+                Some(pending)
+            }
+            None => {
+                self.counters.unmatched.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Pings the contact the routing table wants checked before it evicts it.
+    fn act_on_insert(&self, outcome: InsertOutcome, now: Time, out: &mut Output) {
+        if let InsertOutcome::Ping(contact) = outcome {
+            self.send_query(contact.addr, Some(contact.id), None, QueryMethod::Ping, now, out);
+        }
+    }
+
+    // ----------------------------------------------------------------------------
+    // Outgoing queries
+
+    /// Encodes and sends a query, recording it in flight. Returns false when the
+    /// in-flight table is full (the query is not sent).
+    fn send_query(
+        &self,
+        to: SocketAddr,
+        id: Option<Id>,
+        op: Option<OpId>,
+        method: QueryMethod<'_>,
+        now: Time,
+        out: &mut Output,
+    ) -> bool {
+        if self.in_flight_len.load(Ordering::Relaxed) >= self.config.max_in_flight {
+            self.counters.in_flight_full.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
+        let tid_bytes = tid.to_be_bytes();
+        let msg = Message {
+            tid: &tid_bytes,
+            version: Some(&CLIENT_VERSION),
+            ip: None,
+            read_only: self.config.read_only,
+            kind: MessageKind::Query(Query {
+                id: self.id,
+                want: Want::default(),
+                method,
+            }),
+        };
+        let mut datagram = Vec::with_capacity(128);
+        msg.encode(&mut datagram);
+        let deadline = now + self.rtt.timeout();
+        out.send(to, |buf| buf.extend_from_slice(&datagram));
+        self.count_sent(1, datagram.len());
+        self.in_flight.insert(
+            tid,
+            Pending {
+                to,
+                id,
+                op,
+                sent: now,
+                deadline,
+                tries: 0,
+                datagram: datagram.into_boxed_slice(),
+            },
+        );
+        self.in_flight_len.fetch_add(1, Ordering::Relaxed);
+        self.want_tick_at(deadline);
+        true
+    }
+
+    fn count_sent(&self, datagrams: usize, bytes: usize) {
+        self.counters.packets_out.fetch_add(datagrams as u64, Ordering::Relaxed);
+        self.counters.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn reply_error(&self, to: SocketAddr, tid: &[u8], code: i64, message: &[u8], out: &mut Output) {
+        let msg = Message {
+            tid,
+            version: Some(&CLIENT_VERSION),
+            ip: None,
+            read_only: false,
+            kind: MessageKind::Error(wire::KrpcError { code, message }),
+        };
+        out.send(to, |buf| msg.encode(buf));
+        self.count_sent(1, out.last_datagram_len());
+    }
+
+    // ----------------------------------------------------------------------------
+    // Operations
+
+    /// Starts an operation; its result comes later as [`Event::Done`] with this `op`
+    /// (possibly already in `out`, e.g. [`OpError::NoRoute`]).
+    pub fn start(&self, op: OpId, request: Request, now: Time, out: &mut Output) {
+        self.counters.ops_started.fetch_add(1, Ordering::Relaxed);
+        if self.ops.len() >= self.config.max_operations {
+            self.finish(op, None, Err(OpError::Busy(self.ops.len())), out);
+            return;
+        }
+        if let Request::Put(v) = &request {
+            if let Err(reason) = wire::bencode::validate_value(v) {
+                self.finish(op, None, Err(OpError::BadInput(reason)), out);
+                return;
+            }
+            if v.len() > crate::store::MAX_VALUE_LEN {
+                let reason = format!("a value is at most {} bytes bencoded, got {}", crate::store::MAX_VALUE_LEN, v.len());
+                self.finish(op, None, Err(OpError::BadInput(reason)), out);
+                return;
+            }
+        }
+        let mut operation = Operation {
+            request: request.clone(),
+            phase: Phase::Ping,
+            peers: Vec::new(),
+            value: None,
+            lookup: LookupStats::default(),
+            sent: 0,
+            tried_routers: false,
+        };
+        match &request {
+            Request::Ping(addr) => {
+                if !self.send_query(*addr, None, Some(op), QueryMethod::Ping, now, out) {
+                    self.finish(op, None, Err(OpError::Busy(self.config.max_in_flight)), out);
+                    return;
+                }
+                operation.sent = 1;
+                self.ops.insert(op, operation);
+            }
+            Request::Bootstrap => {
+                self.maintenance.lock().bootstrap_op = Some(op);
+                let mut seeds = Vec::new();
+                self.routing.closest(&self.id, self.config.lookup.k, &mut seeds);
+                seeds.extend(self.seeds.lock().iter().copied());
+                if seeds.is_empty() {
+                    operation.tried_routers = true;
+                    operation.phase = Phase::Routers { next: 0, waiting: false };
+                } else {
+                    operation.phase = Phase::Lookup(Box::new(Lookup::new(self.id, self.id, seeds, self.config.lookup.clone())));
+                }
+                self.ops.insert(op, operation);
+                self.drive(op, now, out);
+            }
+            _ => {
+                let target = request_target(&request);
+                let mut seeds = Vec::new();
+                self.routing.closest(&target, self.config.lookup.k, &mut seeds);
+                if seeds.is_empty() {
+                    seeds.extend(self.seeds.lock().iter().copied());
+                }
+                if seeds.is_empty() {
+                    self.finish(op, None, Err(OpError::NoRoute), out);
+                    return;
+                }
+                if let Request::Put(v) = &request {
+                    self.published.insert(target, v.clone());
+                }
+                if let Request::Announce { info_hash, port } = &request {
+                    self.announced.insert(*info_hash, *port);
+                }
+                operation.phase = Phase::Lookup(Box::new(Lookup::new(target, self.id, seeds, self.config.lookup.clone())));
+                self.ops.insert(op, operation);
+                self.drive(op, now, out);
+            }
+        }
+    }
+
+    /// Abandons an operation; no event will come for it.
+    pub fn cancel(&self, op: OpId) {
+        self.ops.remove(&op);
+    }
+
+    /// Sends what the operation's current phase wants sent, and moves it on when
+    /// the phase is over.
+    fn drive(&self, op: OpId, now: Time, out: &mut Output) {
+        let Some(mut entry) = self.ops.get_mut(&op) else { return };
+        let operation = entry.value_mut();
+        let mut finished = None;
+        let mut lookup_over = false;
+        match &mut operation.phase {
+            Phase::Ping => {}
+            Phase::Routers { .. } => {
+                finished = self.next_router(op, operation, now, out);
+            }
+            Phase::Lookup(lookup) => {
+                let method = lookup_method(&operation.request, lookup.target());
+                while let Some(node) = lookup.next_query(now) {
+                    if self.send_query(node.addr, Some(node.id), Some(op), method.clone(), now, out) {
+                        operation.sent += 1;
+                    } else {
+                        lookup.on_failure(&node);
+                    }
+                }
+                if let Some(at) = lookup.next_stall() {
+                    self.want_tick_at(at);
+                }
+                if lookup.is_finished() {
+                    operation.lookup = lookup.stats();
+                    lookup_over = true;
+                }
+            }
+            Phase::Storing { outstanding, acks, asked } => {
+                if *outstanding == 0 {
+                    finished = Some(if *acks > 0 {
+                        Ok(stored_outcome(&operation.request, *acks))
+                    } else {
+                        Err(OpError::NotStored { asked: *asked })
+                    });
+                }
+            }
+        }
+        if lookup_over {
+            finished = self.after_lookup(op, operation, now, out);
+        }
+        if let Some(result) = finished {
+            let operation_stats = (operation.lookup, operation.sent);
+            drop(entry);
+            self.ops.remove(&op);
+            self.finish(op, Some(operation_stats), result, out);
+        }
+    }
+
+    /// The lookup phase is over: produce the result, or start the store phase.
+    fn after_lookup(
+        &self,
+        op: OpId,
+        operation: &mut Operation,
+        now: Time,
+        out: &mut Output,
+    ) -> Option<Result<Outcome, OpError>> {
+        let Phase::Lookup(lookup) = &operation.phase else { return None };
+        let answered = lookup.closest_answered().count();
+        let target = lookup.target();
+        match &operation.request {
+            Request::Bootstrap => {
+                if answered == 0 && !operation.tried_routers && !self.config.bootstrap.is_empty() {
+                    operation.tried_routers = true;
+                    operation.phase = Phase::Routers { next: 0, waiting: false };
+                    return self.next_router(op, operation, now, out);
+                }
+                if answered == 0 {
+                    return Some(Err(OpError::Timeout));
+                }
+                Some(Ok(Outcome::Bootstrapped { table_size: self.routing.len() }))
+            }
+            Request::FindNode(_) => {
+                if answered == 0 {
+                    return Some(Err(OpError::Timeout));
+                }
+                Some(Ok(Outcome::Nodes(lookup.closest_answered().map(|(n, _)| n).collect())))
+            }
+            Request::GetPeers(_) => {
+                if answered == 0 && operation.peers.is_empty() {
+                    return Some(Err(OpError::Timeout));
+                }
+                Some(Ok(Outcome::Peers(std::mem::take(&mut operation.peers))))
+            }
+            Request::Get(_) => {
+                if answered == 0 && operation.value.is_none() {
+                    return Some(Err(OpError::Timeout));
+                }
+                Some(Ok(Outcome::Value(operation.value.take())))
+            }
+            Request::Put(v) => {
+                let v = v.clone();
+                let targets: Vec<(NodeInfo, Vec<u8>)> = lookup
+                    .closest_answered()
+                    .filter_map(|(n, t)| t.map(|t| (n, t.to_vec())))
+                    .collect();
+                self.start_storing(op, operation, answered, targets, now, out, |token| {
+                    QueryMethod::Put(PutArgs {
+                        token,
+                        v: &v,
+                        k: None,
+                        salt: None,
+                        seq: None,
+                        cas: None,
+                        sig: None,
+                        target: Some(target),
+                    })
+                })
+            }
+            Request::Announce { info_hash, port } => {
+                let (info_hash, port) = (*info_hash, *port);
+                let targets: Vec<(NodeInfo, Vec<u8>)> = lookup
+                    .closest_answered()
+                    .filter_map(|(n, t)| t.map(|t| (n, t.to_vec())))
+                    .collect();
+                self.start_storing(op, operation, answered, targets, now, out, |token| {
+                    QueryMethod::AnnouncePeer {
+                        info_hash,
+                        port: port.unwrap_or(0),
+                        implied_port: port.is_none(),
+                        token,
+                    }
+                })
+            }
+            Request::Ping(_) => None,
+        }
+    }
+
+    /// Bootstrap: asks the next router in turn unless one is being asked, or fails
+    /// when none is left.
+    fn next_router(&self, op: OpId, operation: &mut Operation, now: Time, out: &mut Output) -> Option<Result<Outcome, OpError>> {
+        let Phase::Routers { next, waiting } = &mut operation.phase else { return None };
+        if *waiting {
+            return None;
+        }
+        while let Some(to) = self.config.bootstrap.get(*next).copied() {
+            *next += 1;
+            if self.send_query(to, None, Some(op), QueryMethod::FindNode { target: self.id }, now, out) {
+                *waiting = true;
+                operation.sent += 1;
+                return None;
+            }
+        }
+        Some(Err(OpError::Timeout))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_storing(
+        &self,
+        op: OpId,
+        operation: &mut Operation,
+        answered: usize,
+        targets: Vec<(NodeInfo, Vec<u8>)>,
+        now: Time,
+        out: &mut Output,
+        method: impl for<'t> Fn(&'t [u8]) -> QueryMethod<'t>,
+    ) -> Option<Result<Outcome, OpError>> {
+        if answered == 0 {
+            return Some(Err(OpError::Timeout));
+        }
+        let mut outstanding = 0;
+        for (node, token) in &targets {
+            if self.send_query(node.addr, Some(node.id), Some(op), method(token), now, out) {
+                outstanding += 1;
+                operation.sent += 1;
+            }
+        }
+        if outstanding == 0 {
+            return Some(Err(OpError::NotStored { asked: 0 }));
+        }
+        operation.phase = Phase::Storing { outstanding, acks: 0, asked: outstanding };
+        None
+    }
+
+    /// An answer (or, with `response` `None`, an error reply or a timeout) to a
+    /// query of operation `op`.
+    fn advance_on_answer(
+        &self,
+        op: OpId,
+        pending: &Pending,
+        responder: NodeInfo,
+        response: Option<&Response<'_>>,
+        now: Time,
+        out: &mut Output,
+    ) {
+        {
+            let Some(mut entry) = self.ops.get_mut(&op) else { return };
+            let operation = entry.value_mut();
+            let queried = NodeInfo::new(pending.id.unwrap_or(responder.id), pending.to);
+            match (&mut operation.phase, response) {
+                (Phase::Ping, Some(r)) => {
+                    let result = Ok(Outcome::Pong(r.id));
+                    let stats = (operation.lookup, operation.sent);
+                    drop(entry);
+                    self.ops.remove(&op);
+                    self.finish(op, Some(stats), result, out);
+                    return;
+                }
+                (Phase::Ping, None) => {
+                    let stats = (operation.lookup, operation.sent);
+                    drop(entry);
+                    self.ops.remove(&op);
+                    self.finish(op, Some(stats), Err(OpError::Timeout), out);
+                    return;
+                }
+                (Phase::Routers { .. }, Some(r)) => {
+                    // A router answered: look up our id from what it knows.
+                    let seeds = r.nodes.iter().flat_map(|n| n.iter()).chain(std::iter::once(responder));
+                    operation.phase = Phase::Lookup(Box::new(Lookup::new(self.id, self.id, seeds, self.config.lookup.clone())));
+                }
+                (Phase::Routers { waiting, .. }, None) => *waiting = false,
+                (Phase::Lookup(lookup), Some(r)) => {
+                    let nodes = r.nodes.iter().flat_map(|n| n.iter()).chain(r.nodes6.iter().flat_map(|n| n.iter()));
+                    lookup.on_response(&queried, nodes, r.token);
+                    match &operation.request {
+                        Request::Get(target) => {
+                            if let Some(v) = r.v {
+                                if Id::sha1(v) == *target && operation.value.is_none() {
+                                    operation.value = Some(v.to_vec());
+                                    lookup.stop();
+                                }
+                            }
+                        }
+                        Request::GetPeers(_) => {
+                            if let Some(values) = &r.values {
+                                for peer in values.iter() {
+                                    if operation.peers.len() < MAX_PEERS_PER_LOOKUP && !operation.peers.contains(&peer) {
+                                        operation.peers.push(peer);
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                (Phase::Lookup(lookup), None) => lookup.on_failure(&queried),
+                (Phase::Storing { outstanding, acks, .. }, r) => {
+                    *outstanding = outstanding.saturating_sub(1);
+                    if r.is_some() {
+                        *acks += 1;
+                    }
+                }
+            }
+        }
+        self.drive(op, now, out);
+    }
+
+    /// Reports an operation's end.
+    fn finish(&self, op: OpId, stats: Option<(LookupStats, u32)>, outcome: Result<Outcome, OpError>, out: &mut Output) {
+        self.counters.ops_done.fetch_add(1, Ordering::Relaxed);
+        let (lookup, sent) = stats.unwrap_or_default();
+        out.events.push(Event::Done {
+            op,
+            result: OpResult { outcome, lookup, sent },
+        });
+    }
+
+    // ----------------------------------------------------------------------------
+    // Timers
+
+    /// Handles everything due at `now`: query timeouts and retries, stalled lookups,
+    /// and periodic maintenance (token rotation, store sweep, pings of questionable
+    /// contacts, bucket refresh, re-publishing, re-bootstrap of an empty table).
+    pub fn tick(&self, now: Time, out: &mut Output) {
+        // Deadlines registered while we scan land in the fresh minimum.
+        self.next_deadline.store(Time::NEVER.as_millis(), Ordering::Relaxed);
+        let mut earliest = Time::NEVER;
+
+        let mut expired = Vec::new();
+        for entry in self.in_flight.iter() {
+            if entry.deadline <= now {
+                expired.push(*entry.key());
+            } else {
+                earliest = earliest.min(entry.deadline);
+            }
+        }
+        for tid in expired {
+            self.expire(tid, now, out, &mut earliest);
+        }
+
+        let ops: Vec<OpId> = self.ops.iter().map(|e| *e.key()).collect();
+        for op in ops {
+            self.drive(op, now, out);
+        }
+
+        earliest = earliest.min(self.maintain(now, out));
+        self.want_tick_at(earliest);
+    }
+
+    fn expire(&self, tid: u32, now: Time, out: &mut Output, earliest: &mut Time) {
+        let retry = {
+            let Some(mut pending) = self.in_flight.get_mut(&tid) else { return };
+            if pending.deadline > now {
+                return;
+            }
+            if pending.tries < self.config.max_retries {
+                pending.tries += 1;
+                // Back off: each retry waits twice as long as the one before.
+                let wait = self.rtt.timeout() * (1u32 << pending.tries.min(4));
+                pending.deadline = now + wait;
+                *earliest = (*earliest).min(pending.deadline);
+                out.send(pending.to, |buf| buf.extend_from_slice(&pending.datagram));
+                Some(pending.datagram.len())
+            } else {
+                None
+            }
+        };
+        if let Some(len) = retry {
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            self.count_sent(1, len);
+            return;
+        }
+        let Some((_, pending)) = self.in_flight.remove(&tid) else { return };
+        self.in_flight_len.fetch_sub(1, Ordering::Relaxed);
+        self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+        if let Some(id) = pending.id {
+            if let Some(replacement) = self.routing.on_timeout(&id, now) {
+                let _ = replacement;
+            }
+        }
+        if let Some(op) = pending.op {
+            let queried = NodeInfo::new(pending.id.unwrap_or_default(), pending.to);
+            self.advance_on_answer(op, &pending, queried, None, now, out);
+        }
+    }
+
+    /// Periodic work; returns when it is next due.
+    fn maintain(&self, now: Time, out: &mut Output) -> Time {
+        let mut m = self.maintenance.lock();
+        let mut start = Vec::new();
+
+        // Re-bootstrap when the table has emptied (an outage), with backoff.
+        let bootstrapping = m.bootstrap_op.is_some_and(|op| self.ops.contains_key(&op));
+        if !bootstrapping {
+            m.bootstrap_op = None;
+        }
+        if self.routing.is_empty() && !bootstrapping && now >= m.next_rebootstrap && (!self.config.bootstrap.is_empty() || self.has_seeds()) {
+            let op = self.next_op_id();
+            m.bootstrap_op = Some(op);
+            m.next_rebootstrap = now + m.rebootstrap_backoff;
+            m.rebootstrap_backoff = (m.rebootstrap_backoff * 2).min(self.config.rebootstrap_max);
+            start.push((op, Request::Bootstrap));
+        } else if !self.routing.is_empty() {
+            m.rebootstrap_backoff = self.config.rebootstrap_min;
+        }
+
+        if now >= m.next_run {
+            m.next_run = now + self.config.maintenance_interval;
+            let mut rng = rand::thread_rng();
+            self.tokens.maybe_rotate(now, &mut rng);
+            self.store.sweep(now);
+            for contact in self.routing.questionable(now) {
+                self.send_query(contact.addr, Some(contact.id), None, QueryMethod::Ping, now, out);
+            }
+        }
+        if now >= m.next_refresh_check {
+            m.next_refresh_check = now + self.config.refresh_interval / 4;
+            let mut rng = rand::thread_rng();
+            for bucket in self.routing.buckets_to_refresh(now, self.config.refresh_interval) {
+                let target = self.id.random_in_bucket(bucket, &mut rng);
+                start.push((self.next_op_id(), Request::FindNode(target)));
+            }
+        }
+        if now >= m.next_republish {
+            m.next_republish = now + self.config.republish_interval;
+            for item in self.published.iter() {
+                start.push((self.next_op_id(), Request::Put(item.value().clone())));
+            }
+            for announce in self.announced.iter() {
+                start.push((self.next_op_id(), Request::Announce { info_hash: *announce.key(), port: *announce.value() }));
+            }
+        }
+        let next = m.next_run.min(m.next_refresh_check).min(m.next_republish).min(if self.routing.is_empty() { m.next_rebootstrap } else { Time::NEVER });
+        drop(m);
+        for (op, request) in start {
+            self.start(op, request, now, out);
+        }
+        next
+    }
+}
+
+/// Most peers one `get_peers` lookup collects.
+const MAX_PEERS_PER_LOOKUP: usize = 256;
+
+/// The id an operation looks up (bootstrap and ping look up none; bootstrap's
+/// lookup targets the own id, set where it starts).
+fn request_target(request: &Request) -> Id {
+    match request {
+        Request::FindNode(t) | Request::GetPeers(t) | Request::Get(t) => *t,
+        Request::Announce { info_hash, .. } => *info_hash,
+        Request::Put(v) => Id::sha1(v),
+        Request::Bootstrap | Request::Ping(_) => Id::ZERO,
+    }
+}
+
+/// The query a lookup for `request` sends to each node.
+fn lookup_method(request: &Request, target: Id) -> QueryMethod<'static> {
+    match request {
+        Request::GetPeers(_) | Request::Announce { .. } => QueryMethod::GetPeers { info_hash: target },
+        Request::Get(_) | Request::Put(_) => QueryMethod::Get { target, seq: None },
+        _ => QueryMethod::FindNode { target },
+    }
+}
+
+fn stored_outcome(request: &Request, acks: usize) -> Outcome {
+    match request {
+        Request::Announce { .. } => Outcome::Announced { stored: acks },
+        _ => Outcome::Stored { key: request_target(request), stored: acks },
+    }
+}

@@ -1,0 +1,621 @@
+//! The tokio UDP driver: runs a sans-I/O [`Node`] on a real socket and real time,
+//! and the handles users call.
+//!
+//! Entry point: [`NodeBuilder`]. `spawn().await` gives an async [`NodeHandle`] on the
+//! caller's runtime; `start_blocking()` gives a [`BlockingNode`] that owns a runtime,
+//! for callers without one.
+//!
+//! Inside, several receiver tasks drain the one socket at the same time and call
+//! [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
+//! [`Node::tick`] at the node's next deadline. Operations run on whichever task
+//! delivers their answers: no task per operation, no global lock per packet.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use tokio::net::UdpSocket;
+use tokio::sync::{oneshot, Notify};
+
+use super::ops::{OpError, OpId, OpResult, Outcome, Request};
+use super::output::{Event, Output};
+use super::{state, Node, NodeConfig, NodeStats};
+use crate::error::Error;
+use crate::id::{Id, NodeInfo};
+use crate::time::Time;
+use crate::wire::bencode;
+
+/// Largest datagram read; KRPC messages are far smaller, bigger ones are truncated
+/// and then rejected by the decoder.
+const RECV_BUFFER: usize = 65_536;
+
+/// Socket buffer size asked of the kernel (it may grant less). Large buffers keep
+/// bursts of replies from being dropped when many lookups run at once.
+const SOCKET_BUFFER: usize = 8 << 20;
+
+/// Builds and starts a node on a UDP socket.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), dipsea::Error> {
+/// let node = dipsea::NodeBuilder::new()
+///     .bind("127.0.0.1:0")
+///     .bootstrap(["127.0.0.1:6881"])
+///     .spawn()
+///     .await?;
+/// let key = node.put(b"hello").await?.key;
+/// assert_eq!(node.get(key).await?, Some(b"hello".to_vec()));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct NodeBuilder {
+    bind: String,
+    bootstrap: Vec<String>,
+    state_path: Option<PathBuf>,
+    id: Option<Id>,
+    workers: usize,
+    config: NodeConfig,
+}
+
+impl Default for NodeBuilder {
+    fn default() -> Self {
+        NodeBuilder::new()
+    }
+}
+
+impl NodeBuilder {
+    /// A builder with the defaults: bind `0.0.0.0:0`, no bootstrap address, a random
+    /// id, [`NodeConfig::default`].
+    pub fn new() -> NodeBuilder {
+        NodeBuilder {
+            bind: "0.0.0.0:0".to_string(),
+            bootstrap: Vec::new(),
+            state_path: None,
+            id: None,
+            workers: 2,
+            config: NodeConfig::default(),
+        }
+    }
+
+    /// The local address to bind, `HOST:PORT` (port 0 picks a free one).
+    pub fn bind(mut self, addr: impl Into<String>) -> Self {
+        self.bind = addr.into();
+        self
+    }
+
+    /// Bootstrap addresses (`HOST:PORT`), tried in turn when joining and whenever the
+    /// routing table empties. Names are resolved when the node starts.
+    pub fn bootstrap<S: Into<String>>(mut self, addrs: impl IntoIterator<Item = S>) -> Self {
+        self.bootstrap.extend(addrs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Read-only mode (BEP 43): answers no queries and asks others not to add this
+    /// node to their tables.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.config.read_only = read_only;
+        self
+    }
+
+    /// Where to save the routing table (periodically and on shutdown) and load it
+    /// from on start, so a restarted node rejoins without a bootstrap address.
+    pub fn state_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_path = Some(path.into());
+        self
+    }
+
+    /// The node id; random by default (or the one saved at `state_path`).
+    pub fn id(mut self, id: Id) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Bucket size and replication factor k (default 8).
+    pub fn k(mut self, k: usize) -> Self {
+        self.config.set_k(k);
+        self
+    }
+
+    /// Lookup parallelism alpha (default 3).
+    pub fn alpha(mut self, alpha: usize) -> Self {
+        self.config.lookup.alpha = alpha.max(1);
+        self
+    }
+
+    /// Bounds of the per-query timeout, which otherwise follows the measured
+    /// round-trip time.
+    pub fn query_timeout(mut self, floor: Duration, ceiling: Duration) -> Self {
+        self.config.timeout_floor = floor;
+        self.config.timeout_ceiling = ceiling.max(floor);
+        self
+    }
+
+    /// Receiver tasks draining the socket at once (default 2).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Replaces the whole protocol configuration.
+    pub fn config(mut self, config: NodeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Binds the socket, loads the saved state, starts the node's tasks on the
+    /// current tokio runtime and bootstraps in the background.
+    ///
+    /// Errors: [`Error::Io`] if the address cannot be bound or resolved.
+    pub async fn spawn(self) -> Result<NodeHandle, Error> {
+        let bind = resolve(&self.bind)?;
+        let socket = bind_socket(bind)?;
+        let local_addr = socket.local_addr()?;
+        let mut routers = Vec::new();
+        for name in &self.bootstrap {
+            routers.push(resolve(name)?);
+        }
+        let saved = match &self.state_path {
+            Some(path) => state::load(path),
+            None => None,
+        };
+        let id = self
+            .id
+            .or(saved.as_ref().map(|s| s.id))
+            .unwrap_or_else(Id::random);
+        let mut config = self.config;
+        config.bootstrap = routers;
+        let node = Node::new(id, config, Time::ZERO);
+        if let Some(saved) = saved {
+            node.add_seeds(saved.contacts);
+        }
+        let shared = Arc::new(Shared {
+            node,
+            socket,
+            local_addr,
+            epoch: Instant::now(),
+            waiters: DashMap::new(),
+            timer: Notify::new(),
+            timer_at: AtomicU64::new(u64::MAX),
+            closed: AtomicBool::new(false),
+            stopped: Notify::new(),
+            state_path: self.state_path,
+        });
+        for _ in 0..self.workers {
+            tokio::spawn(receive_loop(shared.clone()));
+        }
+        tokio::spawn(timer_loop(shared.clone()));
+        let handle = NodeHandle { shared };
+        if !handle.shared.node.config().bootstrap.is_empty() || handle.shared.node.has_seeds() {
+            // Join in the background; callers that need the table wait on `bootstrap`.
+            handle.start(Request::Bootstrap);
+        }
+        Ok(handle)
+    }
+
+    /// Starts the node on a runtime of its own (`workers` threads) and returns a
+    /// handle whose methods block.
+    pub fn start_blocking(self) -> Result<BlockingNode, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.workers)
+            .thread_name("dipsea")
+            .enable_all()
+            .build()?;
+        let handle = runtime.block_on(self.spawn())?;
+        Ok(BlockingNode {
+            handle,
+            runtime: Arc::new(runtime),
+        })
+    }
+}
+
+fn resolve(name: &str) -> Result<SocketAddr, Error> {
+    name.to_socket_addrs()
+        .map_err(|e| Error::BadInput(format!("cannot resolve {name:?}: {e}")))?
+        .next()
+        .ok_or_else(|| Error::BadInput(format!("{name:?} resolves to no address")))
+}
+
+fn bind_socket(addr: SocketAddr) -> Result<UdpSocket, Error> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps these at its configured maximum.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(socket.into())?)
+}
+
+struct Shared {
+    node: Node,
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    epoch: Instant,
+    waiters: DashMap<OpId, oneshot::Sender<OpResult>>,
+    /// Wakes the timer task when an earlier deadline appears.
+    timer: Notify,
+    /// The deadline the timer task sleeps until, in `Time` millis.
+    timer_at: AtomicU64,
+    closed: AtomicBool,
+    /// Signalled once when shutdown begins.
+    stopped: Notify,
+    state_path: Option<PathBuf>,
+}
+
+impl Shared {
+    fn now(&self) -> Time {
+        Time::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Sends what the node produced and delivers its events.
+    fn flush(&self, out: &mut Output) {
+        for (to, datagram) in out.datagrams() {
+            match self.socket.try_send_to(datagram, to) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The send buffer is full: drop, like the network would; the
+                    // query's timeout and retry recover it.
+                    self.node.count_send_drop();
+                }
+                Err(e) => tracing::debug!(%to, error = %e, "send failed"),
+            }
+        }
+        for event in out.events.drain(..) {
+            match event {
+                Event::Done { op, result } => {
+                    if let Some((_, waiter)) = self.waiters.remove(&op) {
+                        let _ = waiter.send(result);
+                    }
+                }
+            }
+        }
+        out.clear();
+        self.wake_timer_if_earlier();
+    }
+
+    fn wake_timer_if_earlier(&self) {
+        let deadline = self.node.next_deadline().as_millis();
+        if deadline < self.timer_at.load(Ordering::Relaxed) {
+            self.timer.notify_one();
+        }
+    }
+}
+
+async fn receive_loop(shared: Arc<Shared>) {
+    let mut buf = vec![0u8; RECV_BUFFER];
+    let mut out = Output::new();
+    loop {
+        if shared.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let received = tokio::select! {
+            r = shared.socket.recv_from(&mut buf) => r,
+            _ = shared.stopped.notified() => return,
+        };
+        match received {
+            Ok((len, from)) => {
+                let data = buf.get(..len).unwrap_or_default();
+                shared.node.handle_datagram(from, data, shared.now(), &mut out);
+                shared.flush(&mut out);
+            }
+            // ICMP port-unreachable and the like surface here on some systems.
+            Err(e) => tracing::trace!(error = %e, "recv failed"),
+        }
+    }
+}
+
+async fn timer_loop(shared: Arc<Shared>) {
+    let mut out = Output::new();
+    let save_every = shared.node.config().save_interval;
+    let mut next_save = Instant::now() + save_every;
+    loop {
+        if shared.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = shared.now();
+        shared.node.tick(now, &mut out);
+        shared.flush(&mut out);
+        if shared.state_path.is_some() && Instant::now() >= next_save {
+            next_save = Instant::now() + save_every;
+            save_state(&shared);
+        }
+        // Sleep until the node's next deadline, at most a second, or until woken.
+        let deadline = shared.node.next_deadline().as_millis();
+        let wake_at = deadline.min(now.as_millis() + 1_000);
+        shared.timer_at.store(wake_at, Ordering::Relaxed);
+        let sleep_for = Duration::from_millis(wake_at.saturating_sub(shared.now().as_millis()));
+        tokio::select! {
+            _ = tokio::time::sleep(sleep_for) => {}
+            _ = shared.timer.notified() => {}
+            _ = shared.stopped.notified() => return,
+        }
+    }
+}
+
+fn save_state(shared: &Shared) {
+    if let Some(path) = &shared.state_path {
+        let contacts = shared.node.routing().contacts_for_saving();
+        if let Err(e) = state::save(path, shared.node.id(), &contacts) {
+            tracing::warn!(path = %path.display(), error = %e, "saving the routing table failed");
+        }
+    }
+}
+
+/// What [`NodeHandle::put`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PutResult {
+    /// The item's key: SHA-1 of the bencoded value.
+    pub key: Id,
+    /// How many of the k closest nodes acknowledged it (at least 1).
+    pub stored: usize,
+}
+
+/// An async handle to a running node. Cheap to clone; every clone drives the same
+/// node. All methods are cancel safe: dropping a future abandons the wait, and the
+/// operation finishes on its own in the background.
+#[derive(Clone)]
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("id", &self.id())
+            .field("local_addr", &self.local_addr())
+            .finish()
+    }
+}
+
+impl NodeHandle {
+    /// Starts an operation; returns the receiver of its result.
+    fn start(&self, request: Request) -> oneshot::Receiver<OpResult> {
+        let (tx, rx) = oneshot::channel();
+        if self.shared.closed.load(Ordering::Relaxed) {
+            let _ = tx.send(OpResult {
+                outcome: Err(OpError::Shutdown),
+                lookup: Default::default(),
+                sent: 0,
+            });
+            return rx;
+        }
+        let mut out = Output::new();
+        let op = self.shared.node.next_op_id();
+        // Register before starting: the result may arrive on another task at once.
+        self.shared.waiters.insert(op, tx);
+        self.shared.node.start(op, request, self.shared.now(), &mut out);
+        self.shared.flush(&mut out);
+        rx
+    }
+
+    async fn run(&self, request: Request) -> Result<Outcome, Error> {
+        let rx = self.start(request);
+        match rx.await {
+            Ok(result) => result.outcome.map_err(Error::from),
+            Err(_) => Err(Error::Op(OpError::Shutdown)),
+        }
+    }
+
+    /// Joins (or re-joins) the network now and waits until the bootstrap lookup
+    /// ends; returns the routing table size.
+    pub async fn bootstrap(&self) -> Result<usize, Error> {
+        match self.run(Request::Bootstrap).await? {
+            Outcome::Bootstrapped { table_size } => Ok(table_size),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stores `value` as a BEP 44 immutable item on the k nodes closest to its key,
+    /// and keeps re-publishing it until [`NodeHandle::unpublish`] or shutdown.
+    /// The key is SHA-1 of the bencoded value (`<len>:<value>`).
+    ///
+    /// Errors: [`OpError::BadInput`] if the bencoded value exceeds 1000 bytes,
+    /// [`OpError::NoRoute`], [`OpError::Timeout`], [`OpError::NotStored`].
+    pub async fn put(&self, value: &[u8]) -> Result<PutResult, Error> {
+        self.put_bencoded(bencode::encode_bytes(value)).await
+    }
+
+    /// Like [`NodeHandle::put`], with `v` given already bencoded (any bencoded value).
+    pub async fn put_bencoded(&self, v: Vec<u8>) -> Result<PutResult, Error> {
+        match self.run(Request::Put(v)).await? {
+            Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stops re-publishing the item with this key (it expires from the network
+    /// after its time to live).
+    pub fn unpublish(&self, key: Id) -> bool {
+        self.shared.node.unpublish(&key)
+    }
+
+    /// The value of the immutable item `key`: the byte string if the item's value is
+    /// one (as [`NodeHandle::put`] stores), else its bencoding. `None` if no node has it.
+    pub async fn get(&self, key: Id) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .get_bencoded(key)
+            .await?
+            .map(|v| match bencode::decode_bytes(&v) {
+                Some(bytes) => bytes.to_vec(),
+                None => v,
+            }))
+    }
+
+    /// The bencoded value of the immutable item `key`, exactly as stored.
+    pub async fn get_bencoded(&self, key: Id) -> Result<Option<Vec<u8>>, Error> {
+        match self.run(Request::Get(key)).await? {
+            Outcome::Value(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Announces that this host serves `info_hash` on `port` (`None`: the node's UDP
+    /// port, sent as `implied_port`). Returns how many nodes acknowledged.
+    pub async fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
+        match self.run(Request::Announce { info_hash, port }).await? {
+            Outcome::Announced { stored } => Ok(stored),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Peers announced for `info_hash` (possibly none).
+    pub async fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
+        match self.run(Request::GetPeers(info_hash)).await? {
+            Outcome::Peers(peers) => Ok(peers),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The k nodes closest to `target` in the network, nearest first.
+    pub async fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, Error> {
+        match self.run(Request::FindNode(target)).await? {
+            Outcome::Nodes(nodes) => Ok(nodes),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Pings one address and returns its node id.
+    pub async fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
+        match self.run(Request::Ping(addr)).await? {
+            Outcome::Pong(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A snapshot of the routing table's contacts.
+    pub fn routing_table(&self) -> Vec<NodeInfo> {
+        self.shared.node.routing().contacts_for_saving()
+    }
+
+    /// Counters: packets, queries by method, lookups, store size, drops.
+    pub fn stats(&self) -> NodeStats {
+        self.shared.node.stats()
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The node id.
+    pub fn id(&self) -> Id {
+        self.shared.node.id()
+    }
+
+    /// Stops the node: saves the routing table (if a state path is set), fails
+    /// the operations still running with [`OpError::Shutdown`], stops its tasks.
+    /// The socket closes once every clone of the handle is dropped.
+    pub async fn shutdown(&self) {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        save_state(&self.shared);
+        self.shared.stopped.notify_waiters();
+        self.shared.timer.notify_waiters();
+        let ops: Vec<OpId> = self.shared.waiters.iter().map(|e| *e.key()).collect();
+        for op in ops {
+            if let Some((_, waiter)) = self.shared.waiters.remove(&op) {
+                let _ = waiter.send(OpResult {
+                    outcome: Err(OpError::Shutdown),
+                    lookup: Default::default(),
+                    sent: 0,
+                });
+            }
+        }
+        // Let the tasks observe the flag and drop their references.
+        tokio::task::yield_now().await;
+    }
+}
+
+fn unexpected(outcome: Outcome) -> Error {
+    Error::Internal(format!("unexpected outcome {outcome:?}"))
+}
+
+/// A node whose methods block the calling thread; it owns a tokio runtime.
+///
+/// Safe to share between threads (`&self` methods): many threads may wait on it at
+/// once, each on its own operation.
+pub struct BlockingNode {
+    handle: NodeHandle,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for BlockingNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.handle.fmt(f)
+    }
+}
+
+impl BlockingNode {
+    /// The async handle, for use on this node's runtime.
+    pub fn handle(&self) -> &NodeHandle {
+        &self.handle
+    }
+
+    /// The runtime the node runs on.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// See [`NodeHandle::bootstrap`].
+    pub fn bootstrap(&self) -> Result<usize, Error> {
+        self.runtime.block_on(self.handle.bootstrap())
+    }
+    /// See [`NodeHandle::put`].
+    pub fn put(&self, value: &[u8]) -> Result<PutResult, Error> {
+        self.runtime.block_on(self.handle.put(value))
+    }
+    /// See [`NodeHandle::unpublish`].
+    pub fn unpublish(&self, key: Id) -> bool {
+        self.handle.unpublish(key)
+    }
+    /// See [`NodeHandle::get`].
+    pub fn get(&self, key: Id) -> Result<Option<Vec<u8>>, Error> {
+        self.runtime.block_on(self.handle.get(key))
+    }
+    /// See [`NodeHandle::announce`].
+    pub fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
+        self.runtime.block_on(self.handle.announce(info_hash, port))
+    }
+    /// See [`NodeHandle::get_peers`].
+    pub fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
+        self.runtime.block_on(self.handle.get_peers(info_hash))
+    }
+    /// See [`NodeHandle::find_node`].
+    pub fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, Error> {
+        self.runtime.block_on(self.handle.find_node(target))
+    }
+    /// See [`NodeHandle::ping`].
+    pub fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
+        self.runtime.block_on(self.handle.ping(addr))
+    }
+    /// See [`NodeHandle::routing_table`].
+    pub fn routing_table(&self) -> Vec<NodeInfo> {
+        self.handle.routing_table()
+    }
+    /// See [`NodeHandle::stats`].
+    pub fn stats(&self) -> NodeStats {
+        self.handle.stats()
+    }
+    /// See [`NodeHandle::local_addr`].
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+    /// See [`NodeHandle::id`].
+    pub fn id(&self) -> Id {
+        self.handle.id()
+    }
+    /// See [`NodeHandle::shutdown`]. Also called on drop.
+    pub fn shutdown(&self) {
+        self.runtime.block_on(self.handle.shutdown());
+    }
+}
+
+impl Drop for BlockingNode {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

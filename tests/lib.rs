@@ -1,0 +1,46 @@
+//! Helpers shared by the integration tests: loopback networks of real nodes.
+
+use std::time::Duration;
+
+use dipsea::{NodeBuilder, NodeHandle};
+
+/// Query timeouts for loopback: answers take well under a millisecond, so a lost
+/// one is known quickly.
+pub const LOOPBACK_TIMEOUT: (Duration, Duration) = (Duration::from_millis(100), Duration::from_millis(500));
+
+/// A builder for a loopback node with short timeouts.
+pub fn loopback_builder() -> NodeBuilder {
+    NodeBuilder::new()
+        .bind("127.0.0.1:0")
+        .query_timeout(LOOPBACK_TIMEOUT.0, LOOPBACK_TIMEOUT.1)
+}
+
+/// Starts `n` nodes on loopback, each bootstrapped from the first, and waits until
+/// each has joined. Must run inside a multi-threaded tokio runtime.
+pub async fn network(n: usize) -> Vec<NodeHandle> {
+    let seed = loopback_builder().spawn().await.expect("seed node starts");
+    let seed_addr = seed.local_addr().to_string();
+    let mut nodes = vec![seed];
+    for _ in 1..n {
+        let node = loopback_builder()
+            .bootstrap([seed_addr.clone()])
+            .spawn()
+            .await
+            .expect("node starts");
+        nodes.push(node);
+    }
+    // Join in two passes: the second lets early joiners learn of later ones.
+    for _ in 0..2 {
+        for node in nodes.iter().skip(1) {
+            node.bootstrap().await.expect("bootstrap succeeds");
+        }
+    }
+    nodes
+}
+
+/// Shuts every node down.
+pub async fn shutdown(nodes: &[NodeHandle]) {
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

@@ -1,0 +1,186 @@
+//! Loopback networks of real UDP nodes in one process: convergence, puts and gets,
+//! announces, persistence, dead bootstrap addresses, hostile datagrams.
+//! Every test is bounded by a timeout and stops by itself.
+
+use std::collections::HashSet;
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use dipsea::{Error, Id, OpError};
+use dipsea_tests::{loopback_builder, network, shutdown};
+use rand::{Rng, SeedableRng};
+
+/// Fails a test that runs longer than this instead of hanging CI.
+const LIMIT: Duration = Duration::from_secs(120);
+
+async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(LIMIT, f).await.expect("test ran past its time limit")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_nodes_converge() {
+    bounded(async {
+        let nodes = network(64).await;
+        let all: Vec<Id> = nodes.iter().map(|n| n.id()).collect();
+        // Every node's lookup of a random target finds the true 8 closest.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for node in nodes.iter().step_by(4) {
+            let target = Id::random_with(&mut rng);
+            let found: Vec<Id> = node.find_node(target).await.expect("find_node").iter().map(|n| n.id).collect();
+            let mut truth: Vec<Id> = all.iter().copied().filter(|id| *id != node.id()).collect();
+            truth.sort_by_key(|id| id.distance(&target));
+            assert_eq!(found, truth[..8].to_vec(), "lookup from {} missed the closest nodes", node.id());
+        }
+        for node in &nodes {
+            assert!(node.routing_table().len() >= 8, "table of {} too small", node.id());
+        }
+        shutdown(&nodes).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_puts_then_thousand_gets_from_random_nodes() {
+    bounded(async {
+        let nodes = network(32).await;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut keys = Vec::new();
+        // 1,000 puts, 32 at a time, from random nodes.
+        for chunk in 0..(1000 / 50) {
+            let mut tasks = Vec::new();
+            for i in 0..50 {
+                let node = nodes[rng.gen_range(0..nodes.len())].clone();
+                let value = format!("value {chunk}-{i}").into_bytes();
+                tasks.push(tokio::spawn(async move { (node.put(&value).await, value) }));
+            }
+            for task in tasks {
+                let (result, value) = task.await.expect("task");
+                let put = result.expect("put succeeds");
+                assert!(put.stored >= 1);
+                keys.push((put.key, value));
+            }
+        }
+        let mut tasks = Vec::new();
+        for (key, value) in keys {
+            let node = nodes[rng.gen_range(0..nodes.len())].clone();
+            tasks.push(tokio::spawn(async move { (node.get(key).await, value) }));
+        }
+        for task in tasks {
+            let (got, value) = task.await.expect("task");
+            assert_eq!(got.expect("get succeeds"), Some(value));
+        }
+        shutdown(&nodes).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announce_then_get_peers_across_nodes() {
+    bounded(async {
+        let nodes = network(16).await;
+        let info_hash = Id::sha1(b"some torrent");
+        let stored = nodes[3].announce(info_hash, Some(51413)).await.expect("announce");
+        assert!(stored >= 1);
+        let stored = nodes[5].announce(info_hash, None).await.expect("implied-port announce");
+        assert!(stored >= 1);
+        let peers = nodes[11].get_peers(info_hash).await.expect("get_peers");
+        let ports: HashSet<u16> = peers.iter().map(|p| p.port()).collect();
+        assert!(ports.contains(&51413), "explicit port announced: {peers:?}");
+        assert!(ports.contains(&nodes[5].local_addr().port()), "implied port announced: {peers:?}");
+        assert!(nodes[11].get_peers(Id::sha1(b"nobody")).await.expect("get_peers").is_empty());
+        shutdown(&nodes).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_node_rejoins_from_saved_table() {
+    bounded(async {
+        let nodes = network(12).await;
+        let dir = std::env::temp_dir().join(format!("dipsea-rejoin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("table.bin");
+        let seed = nodes[0].local_addr().to_string();
+        let first = loopback_builder().bootstrap([seed]).state_path(&path).spawn().await.expect("start");
+        first.bootstrap().await.expect("bootstrap");
+        let id = first.id();
+        first.shutdown().await;
+        drop(first);
+        // No bootstrap address this time: only the saved table.
+        let again = loopback_builder().state_path(&path).spawn().await.expect("restart");
+        assert_eq!(again.id(), id, "the saved id is kept");
+        let size = again.bootstrap().await.expect("rejoins from the saved table");
+        assert!(size >= 8, "table after rejoin: {size}");
+        let key = nodes[4].put(b"after restart").await.expect("put").key;
+        assert_eq!(again.get(key).await.expect("get"), Some(b"after restart".to_vec()));
+        again.shutdown().await;
+        shutdown(&nodes).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_bootstrap_address_times_out_clearly() {
+    bounded(async {
+        // A bound socket that never answers stands for a dead router.
+        let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let node = loopback_builder()
+            .bootstrap([silent.local_addr().expect("addr").to_string()])
+            .spawn()
+            .await
+            .expect("start");
+        let err = node.bootstrap().await.expect_err("nobody answers");
+        assert!(matches!(err, Error::Op(OpError::Timeout)), "{err:?}");
+        assert!(err.to_string().contains("timed out"), "{err}");
+        // With an empty table, other operations say there is no route.
+        let err = node.get(Id::random()).await.expect_err("no route");
+        assert!(matches!(err, Error::Op(OpError::NoRoute | OpError::Timeout)), "{err:?}");
+        node.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_datagrams_get_errors_or_nothing_and_node_keeps_serving() {
+    bounded(async {
+        let nodes = network(4).await;
+        let target = nodes[1].local_addr();
+        let attacker = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        attacker.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let samples: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"d".to_vec(),
+            b"d1:t2:aa1:y1:q1:q4:ping1:ad2:id3:abcee".to_vec(), // short id
+            b"d1:t2:aa1:y1:q1:q4:pinge".to_vec(),                // no args
+            b"d1:t2:aa1:y1:q1:q10:frobnicate1:ad2:id20:aaaaaaaaaaaaaaaaaaaaee".to_vec(),
+            b"i99999999999999999999999e".to_vec(),
+            vec![b'l'; 5000],
+            vec![0xff; 1400],
+        ];
+        for sample in &samples {
+            attacker.send_to(sample, target).expect("send");
+        }
+        for _ in 0..2000 {
+            let len = rng.gen_range(0..300);
+            let junk: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            attacker.send_to(&junk, target).expect("send");
+        }
+        // Whatever came back is a KRPC error (`y` = `e`) with code 203 or 204.
+        let mut buf = [0u8; 2048];
+        let mut errors = 0;
+        while let Ok((len, _)) = attacker.recv_from(&mut buf) {
+            let reply = &buf[..len];
+            assert!(reply.windows(5).any(|w| w == b"1:y1:e"[..5].as_ref()) || reply.windows(6).any(|w| w == b"1:y1:e"), "not an error reply: {:?}", String::from_utf8_lossy(reply));
+            errors += 1;
+        }
+        assert!(errors >= 3, "malformed queries are answered with KRPC errors ({errors})");
+        // The node still serves.
+        let key = nodes[2].put(b"still alive").await.expect("put").key;
+        assert_eq!(nodes[1].get(key).await.expect("get"), Some(b"still alive".to_vec()));
+        assert!(nodes[1].stats().malformed >= 2000);
+        shutdown(&nodes).await;
+    })
+    .await;
+}
