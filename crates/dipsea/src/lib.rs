@@ -7,7 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod id;
+pub mod rpc;
+pub mod store;
 pub mod time;
 
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
+pub use store::{MutableItem, Store, StoreConfig, StoreError, StoreStats};
 pub use time::Time;

@@ -1,0 +1,3 @@
+//! Answering side of KRPC: write tokens and the query answerer.
+
+pub mod token;
