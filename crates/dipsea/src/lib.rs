@@ -7,10 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod id;
+pub mod routing;
 pub mod rpc;
 pub mod store;
 pub mod time;
 
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
+pub use routing::{RoutingConfig, RoutingTable};
 pub use store::{MutableItem, Store, StoreConfig, StoreError, StoreStats};
 pub use time::Time;
