@@ -72,7 +72,9 @@ pub const K: usize = 8;
 /// Failed queries in a row after which a contact is bad.
 ///
 /// BEP 5: "Nodes become bad when they fail to respond to multiple queries in a
-/// row"; three is what libtorrent and most deployed clients use.
+/// row", without fixing the number; three tolerates a lost datagram or two while
+/// keeping dead contacts from lingering. (A questionable contact that fails the
+/// ping-before-evict is bad at once, as BEP 5's replacement procedure says.)
 pub const MAX_FAILURES: u8 = 3;
 
 /// How long a contact stays good after it answered us (or, having answered once,
@@ -169,8 +171,10 @@ pub enum InsertOutcome {
     /// Ping this node, then report the answer with [`RoutingTable::on_response`] or
     /// the failure with [`RoutingTable::on_timeout`]. It is either the least recently
     /// seen questionable contact of a full bucket (ping-before-evict: the newcomer
-    /// waits in the replacement cache and takes its place if it fails), or a node
-    /// that only queried us and must answer before it may enter the table.
+    /// waits in the replacement cache, and if the ping fails the best candidate
+    /// takes the contact's place), or a node that only queried us (possibly this
+    /// newcomer, or a contact's new endpoint) and must answer before it may enter
+    /// the table. The table asks for each such ping once, until its result comes.
     Ping(NodeInfo),
     /// The bucket is full of good contacts (or ones already being pinged); the node
     /// waits in the replacement cache.
@@ -218,7 +222,8 @@ impl Entry {
         let p = config.params();
         if self.failures >= p.max_fails {
             NodeState::Bad
-        } else if now.since(self.last_seen) < Duration::from_secs(p.window_s.into()) {
+        } else if secs(now).saturating_sub(secs(self.last_seen)) < p.window_s {
+            // Whole seconds, exactly as the table itself judges.
             NodeState::Good
         } else {
             NodeState::Questionable
@@ -319,16 +324,22 @@ impl RoutingTable {
         }
     }
 
-    /// Runs `f` on `id`'s bucket under its writer lock (allocating the bucket),
-    /// keeping the non-empty mask in step. `None` for the owner's id.
+    /// Runs `f` on `id`'s bucket under its writer lock (the bucket's mutex, or the
+    /// deep group's write lock), keeping the non-empty mask in step. A bucket never
+    /// used is allocated if `create`, else `None` is returned, as for the owner's id.
     fn write<R>(
         &self,
         id: &Id,
+        create: bool,
         f: impl FnOnce(&mut KBucket, &mut dyn Live, &Scope) -> R,
     ) -> Option<R> {
         let (group, scope) = self.scope(self.bucket_index(id)?);
         if let Some(slot) = self.shallow.get(group) {
-            let shard = slot.get_or_init(|| Box::new(Shard::new(self.params.k)));
+            let shard = match slot.get() {
+                Some(shard) => shard,
+                None if create => slot.get_or_init(|| Box::new(Shard::new(self.params.k))),
+                None => return None,
+            };
             let mut bucket = shard.bucket.lock();
             let mut live = shard.published();
             let was_empty = live.is_empty();
@@ -337,6 +348,9 @@ impl RoutingTable {
             return Some(r);
         }
         let mut guard = self.deep.write();
+        if guard.is_none() && !create {
+            return None;
+        }
         let Deep { live, bucket } = &mut **guard.get_or_insert_with(Default::default);
         let was_empty = live.is_empty();
         let r = f(bucket, live, &scope);
@@ -371,7 +385,7 @@ impl RoutingTable {
     /// Locks: the writer lock of `node`'s bucket.
     pub fn on_response(&self, node: NodeInfo, now: Time) -> InsertOutcome {
         let (p, now_s) = (self.params, secs(now));
-        self.write(&node.id, |b, live, s| {
+        self.write(&node.id, true, |b, live, s| {
             b.on_response(live, node, now_s, s, &p)
         })
         .unwrap_or(InsertOutcome::Ignored)
@@ -393,8 +407,10 @@ impl RoutingTable {
             return InsertOutcome::Ignored;
         }
         let (p, now_s) = (self.params, secs(now));
-        self.write(&node.id, |b, live, s| b.on_query(live, node, now_s, s, &p))
-            .unwrap_or(InsertOutcome::Ignored)
+        self.write(&node.id, true, |b, live, s| {
+            b.on_query(live, node, now_s, s, &p)
+        })
+        .unwrap_or(InsertOutcome::Ignored)
     }
 
     /// A query we sent to `id` got no answer by `now`.
@@ -408,7 +424,7 @@ impl RoutingTable {
     /// Locks: the writer lock of `id`'s bucket.
     pub fn on_timeout(&self, id: &Id, now: Time) -> TimeoutOutcome {
         let (p, now_s) = (self.params, secs(now));
-        self.write(id, |b, live, s| b.on_timeout(live, id, now_s, s, &p))
+        self.write(id, false, |b, live, s| b.on_timeout(live, id, now_s, s, &p))
             .unwrap_or(TimeoutOutcome::Ignored)
     }
 
@@ -419,7 +435,7 @@ impl RoutingTable {
     /// Locks: the writer lock of `id`'s bucket.
     pub fn remove(&self, id: &Id, now: Time) -> Option<NodeInfo> {
         let now_s = secs(now);
-        self.write(id, |b, live, s| b.remove(live, id, now_s, s))
+        self.write(id, false, |b, live, s| b.remove(live, id, now_s, s))
             .flatten()
     }
 
@@ -679,8 +695,11 @@ impl RoutingTable {
         shallow + deep
     }
 
-    /// Contacts that are questionable at `now` and not already being pinged: ping
-    /// them and report the results, so that they turn good again or bad.
+    /// Contacts that are questionable at `now`: ping them and report the results,
+    /// so that they turn good again or bad. This includes contacts whose ping the
+    /// table already asked for ([`InsertOutcome::Ping`]): it cannot know whether
+    /// that ping was sent, and a second ping does no harm (its timeout finds the
+    /// contact already replaced, or its answer just refreshes it again).
     ///
     /// Locks: the lock of each bucket in use, one at a time.
     pub fn questionable(&self, now: Time) -> Vec<NodeInfo> {
@@ -690,9 +709,7 @@ impl RoutingTable {
             self.inspect(g, |b, live| {
                 found.extend(
                     contacts(live)
-                        .filter(|c| {
-                            !c.has(contact::PINGING) && p.state(c, now_s) == NodeState::Questionable
-                        })
+                        .filter(|c| p.state(c, now_s) == NodeState::Questionable)
                         .map(|c| b.node(&c)),
                 );
             });

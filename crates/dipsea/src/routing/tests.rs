@@ -128,6 +128,21 @@ fn own_id_is_never_inserted() {
 }
 
 #[test]
+fn events_about_strangers_allocate_nothing() {
+    let (t, mut rng) = table(20);
+    for index in [0, 5, 40] {
+        let id = t.own_id().random_in_bucket(index, &mut rng);
+        assert_eq!(t.on_timeout(&id, mins(1)), TimeoutOutcome::Ignored);
+        assert_eq!(t.remove(&id, mins(1)), None);
+        assert_eq!(
+            t.on_query(NodeInfo::new(id, addr(1)), mins(1), true),
+            InsertOutcome::Ignored
+        );
+    }
+    assert_eq!(t.heap_bytes(), 0);
+}
+
+#[test]
 fn answer_adds_then_updates() {
     let (t, mut rng) = table(2);
     let n = nodes_in(&t, 0, 1, &mut rng)[0];
@@ -254,8 +269,8 @@ fn ping_before_evict() {
     let b = nodes_in(&t, 0, 1, &mut rng)[0];
     assert_eq!(t.on_response(b, now), InsertOutcome::Ping(nodes[1]));
     assert!(
-        !t.questionable(now).contains(&nodes[0]),
-        "being pinged already"
+        t.questionable(now).contains(&nodes[0]),
+        "maintenance pings it too"
     );
 
     // nodes[0] fails its ping: the freshest verified candidate takes its place.
