@@ -11,6 +11,7 @@ pub mod routing;
 pub mod rpc;
 pub mod store;
 pub mod time;
+pub mod wire;
 
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use routing::{RoutingConfig, RoutingTable};
