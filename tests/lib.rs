@@ -6,7 +6,8 @@ use dipsea::{NodeBuilder, NodeHandle};
 
 /// Query timeouts for loopback: answers take well under a millisecond, so a lost
 /// one is known quickly.
-pub const LOOPBACK_TIMEOUT: (Duration, Duration) = (Duration::from_millis(100), Duration::from_millis(500));
+pub const LOOPBACK_TIMEOUT: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_millis(500));
 
 /// A builder for a loopback node with short timeouts.
 pub fn loopback_builder() -> NodeBuilder {

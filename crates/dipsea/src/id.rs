@@ -308,7 +308,9 @@ mod tests {
 
     #[test]
     fn hex_accepts_upper_case() {
-        let id: Id = "6D33ADC2B6B2C14C3036FEEFB7FEDBCA1A880527".parse().expect("hex");
+        let id: Id = "6D33ADC2B6B2C14C3036FEEFB7FEDBCA1A880527"
+            .parse()
+            .expect("hex");
         assert_eq!(id, Id::sha1(b"11:hello world"));
     }
 

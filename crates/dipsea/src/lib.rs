@@ -6,14 +6,21 @@
 //! threads can use it at once. See `docs/design.md` for the internals.
 #![forbid(unsafe_code)]
 
+pub mod error;
 pub mod id;
+pub mod lookup;
+pub mod node;
 pub mod routing;
 pub mod rpc;
 pub mod store;
 pub mod time;
 pub mod wire;
 
+pub use error::Error;
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
+pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
+pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
+pub use node::{Node, NodeConfig, NodeStats, OpError, OpId, OpResult, Outcome, Request};
 pub use routing::{RoutingConfig, RoutingTable};
 pub use store::{MutableItem, Store, StoreConfig, StoreError, StoreStats};
 pub use time::Time;

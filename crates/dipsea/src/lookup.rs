@@ -293,7 +293,9 @@ impl Lookup {
     /// Whether this lookup is waiting for an answer from `queried`.
     pub fn is_waiting_for(&self, queried: &NodeInfo) -> bool {
         self.candidates.iter().any(|c| {
-            c.node.id == queried.id && c.node.addr == queried.addr && matches!(c.state, State::Asked(_))
+            c.node.id == queried.id
+                && c.node.addr == queried.addr
+                && matches!(c.state, State::Asked(_))
         })
     }
 }
@@ -301,7 +303,7 @@ impl Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{rngs::SmallRng, Rng, SeedableRng};
+    use rand::{rngs::SmallRng, seq::SliceRandom, Rng, SeedableRng};
     use std::collections::HashMap;
     use std::net::{Ipv4Addr, SocketAddr};
 
@@ -335,7 +337,7 @@ mod tests {
                 }
                 let mut table = Vec::new();
                 for (_, mut bucket) in by_bucket {
-                    bucket.sort_by_key(|_| rng.gen::<u32>());
+                    bucket.shuffle(&mut rng);
                     table.extend(bucket.into_iter().take(8));
                 }
                 tables.insert(me.id, table);
@@ -371,13 +373,23 @@ mod tests {
                     lookup.on_response(&q, net.closest(&q.id, &target, 8), Some(b"tok"));
                 }
             }
-            let mut truth: Vec<NodeInfo> =
-                net.nodes.iter().filter(|n| n.id != me.id).copied().collect();
+            let mut truth: Vec<NodeInfo> = net
+                .nodes
+                .iter()
+                .filter(|n| n.id != me.id)
+                .copied()
+                .collect();
             truth.sort_by_key(|c| c.id.distance(&target));
             let found: Vec<NodeInfo> = lookup.closest_answered().map(|(n, _)| n).collect();
             assert_eq!(found, truth[..8].to_vec());
-            assert!(lookup.closest_answered().all(|(_, t)| t == Some(&b"tok"[..])));
-            assert!(lookup.stats().rounds <= 6, "rounds {}", lookup.stats().rounds);
+            assert!(lookup
+                .closest_answered()
+                .all(|(_, t)| t == Some(&b"tok"[..])));
+            assert!(
+                lookup.stats().rounds <= 6,
+                "rounds {}",
+                lookup.stats().rounds
+            );
         }
     }
 
@@ -407,8 +419,15 @@ mod tests {
     #[test]
     fn failures_widen_the_window_and_exhaustion_finishes() {
         let mut rng = SmallRng::seed_from_u64(4);
-        let seeds: Vec<NodeInfo> = (0..12).map(|i| node(Id::random_with(&mut rng), i)).collect();
-        let mut lookup = Lookup::new(Id::random_with(&mut rng), Id::ZERO, seeds, LookupConfig::default());
+        let seeds: Vec<NodeInfo> = (0..12)
+            .map(|i| node(Id::random_with(&mut rng), i))
+            .collect();
+        let mut lookup = Lookup::new(
+            Id::random_with(&mut rng),
+            Id::ZERO,
+            seeds,
+            LookupConfig::default(),
+        );
         let now = Time::ZERO;
         let mut asked = 0;
         while let Some(q) = lookup.next_query(now) {
@@ -416,7 +435,10 @@ mod tests {
             lookup.on_failure(&q);
             assert!(asked <= 12);
         }
-        assert_eq!(asked, 12, "every candidate gets a chance once closer ones fail");
+        assert_eq!(
+            asked, 12,
+            "every candidate gets a chance once closer ones fail"
+        );
         assert!(lookup.is_finished());
         assert_eq!(lookup.closest_answered().count(), 0);
     }
@@ -428,7 +450,12 @@ mod tests {
         let lookup = Lookup::new(
             Id::random(),
             me,
-            [node(me, 1), node(other, 2), node(other, 2), node(Id::random(), 2)],
+            [
+                node(me, 1),
+                node(other, 2),
+                node(other, 2),
+                node(Id::random(), 2),
+            ],
             LookupConfig::default(),
         );
         assert_eq!(lookup.candidates.len(), 1);

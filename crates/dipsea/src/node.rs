@@ -32,7 +32,7 @@ pub use output::{Event, Output};
 
 use crate::id::{Id, NodeInfo};
 use crate::lookup::{Lookup, LookupStats};
-use crate::routing::{InsertOutcome, RoutingTable};
+use crate::routing::{InsertOutcome, RoutingTable, TimeoutOutcome};
 use crate::rpc::{self, token::Tokens};
 use crate::store::Store;
 use crate::time::Time;
@@ -62,7 +62,11 @@ enum Phase {
     /// An iterative lookup.
     Lookup(Box<Lookup>),
     /// Storing on the closest nodes (put or announce_peer): answers outstanding.
-    Storing { outstanding: usize, acks: usize, asked: usize },
+    Storing {
+        outstanding: usize,
+        acks: usize,
+        asked: usize,
+    },
     /// A single ping.
     Ping,
 }
@@ -111,7 +115,15 @@ struct Counters {
 }
 
 /// Query counters are kept per method, in this order.
-const METHODS: [&str; 7] = ["ping", "find_node", "get_peers", "announce_peer", "get", "put", "other"];
+const METHODS: [&str; 7] = [
+    "ping",
+    "find_node",
+    "get_peers",
+    "announce_peer",
+    "get",
+    "put",
+    "other",
+];
 
 /// A snapshot of a node's counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -194,8 +206,12 @@ impl Node {
             id,
             routing: RoutingTable::new(id, config.routing.clone()),
             store: Store::new(id, config.store.clone()),
-            tokens: Tokens::new(rng.gen()),
-            rtt: RttEstimator::new(config.timeout_initial, config.timeout_floor, config.timeout_ceiling),
+            tokens: Tokens::random(&mut rng, now),
+            rtt: RttEstimator::new(
+                config.timeout_initial,
+                config.timeout_floor,
+                config.timeout_ceiling,
+            ),
             in_flight: DashMap::with_shard_amount(shards),
             in_flight_len: AtomicUsize::new(0),
             next_tid: AtomicU32::new(rng.gen()),
@@ -251,6 +267,15 @@ impl Node {
         seeds.dedup();
     }
 
+    /// The routing table's contacts, closest buckets last.
+    pub fn contacts(&self) -> Vec<NodeInfo> {
+        self.routing
+            .contacts()
+            .into_iter()
+            .map(|e| e.node)
+            .collect()
+    }
+
     /// Whether there are saved contacts to bootstrap from.
     pub fn has_seeds(&self) -> bool {
         !self.seeds.lock().is_empty()
@@ -273,7 +298,8 @@ impl Node {
     }
 
     fn want_tick_at(&self, at: Time) {
-        self.next_deadline.fetch_min(at.as_millis(), Ordering::Relaxed);
+        self.next_deadline
+            .fetch_min(at.as_millis(), Ordering::Relaxed);
     }
 
     /// A snapshot of the counters.
@@ -286,7 +312,11 @@ impl Node {
             packets_out: load(&c.packets_out),
             bytes_in: load(&c.bytes_in),
             bytes_out: load(&c.bytes_out),
-            queries_in: METHODS.iter().zip(&c.queries_in).map(|(m, n)| (*m, load(n))).collect(),
+            queries_in: METHODS
+                .iter()
+                .zip(&c.queries_in)
+                .map(|(m, n)| (*m, load(n)))
+                .collect(),
             responses_in: load(&c.responses_in),
             errors_in: load(&c.errors_in),
             malformed: load(&c.malformed),
@@ -313,7 +343,9 @@ impl Node {
     /// that answers belong to. Never panics, whatever the bytes.
     pub fn handle_datagram(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
         self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
-        self.counters.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.counters
+            .bytes_in
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         let msg = match wire::decode(data) {
             Ok(msg) => msg,
             Err(error) => {
@@ -321,7 +353,13 @@ impl Node {
                 if !self.config.read_only {
                     if let Some(tid) = wire::query_tid(data) {
                         let reason = error.to_string();
-                        self.reply_error(from, tid, wire::error_code::PROTOCOL, reason.as_bytes(), out);
+                        self.reply_error(
+                            from,
+                            tid,
+                            wire::error_code::PROTOCOL,
+                            reason.as_bytes(),
+                            out,
+                        );
                     }
                 }
                 return;
@@ -334,7 +372,14 @@ impl Node {
         }
     }
 
-    fn on_query(&self, from: SocketAddr, msg: &Message<'_>, query: &Query<'_>, now: Time, out: &mut Output) {
+    fn on_query(
+        &self,
+        from: SocketAddr,
+        msg: &Message<'_>,
+        query: &Query<'_>,
+        now: Time,
+        out: &mut Output,
+    ) {
         let slot = match query.method {
             QueryMethod::Ping => 0,
             QueryMethod::FindNode { .. } => 1,
@@ -350,7 +395,9 @@ impl Node {
             return;
         }
         if query.id != self.id {
-            let outcome = self.routing.on_query(NodeInfo::new(query.id, from), now, msg.read_only);
+            let outcome = self
+                .routing
+                .on_query(NodeInfo::new(query.id, from), now, msg.read_only);
             self.act_on_insert(outcome, now, out);
         }
         let (sent, bytes) = {
@@ -376,7 +423,14 @@ impl Node {
         self.count_sent(sent, bytes);
     }
 
-    fn on_response(&self, from: SocketAddr, msg: &Message<'_>, response: &Response<'_>, now: Time, out: &mut Output) {
+    fn on_response(
+        &self,
+        from: SocketAddr,
+        msg: &Message<'_>,
+        response: &Response<'_>,
+        now: Time,
+        out: &mut Output,
+    ) {
         let Some(pending) = self.take_pending(from, msg.tid) else {
             return;
         };
@@ -425,7 +479,14 @@ impl Node {
     /// Pings the contact the routing table wants checked before it evicts it.
     fn act_on_insert(&self, outcome: InsertOutcome, now: Time, out: &mut Output) {
         if let InsertOutcome::Ping(contact) = outcome {
-            self.send_query(contact.addr, Some(contact.id), None, QueryMethod::Ping, now, out);
+            self.send_query(
+                contact.addr,
+                Some(contact.id),
+                None,
+                QueryMethod::Ping,
+                now,
+                out,
+            );
         }
     }
 
@@ -483,8 +544,12 @@ impl Node {
     }
 
     fn count_sent(&self, datagrams: usize, bytes: usize) {
-        self.counters.packets_out.fetch_add(datagrams as u64, Ordering::Relaxed);
-        self.counters.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.counters
+            .packets_out
+            .fetch_add(datagrams as u64, Ordering::Relaxed);
+        self.counters
+            .bytes_out
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     fn reply_error(&self, to: SocketAddr, tid: &[u8], code: i64, message: &[u8], out: &mut Output) {
@@ -511,12 +576,17 @@ impl Node {
             return;
         }
         if let Request::Put(v) = &request {
-            if let Err(reason) = wire::bencode::validate_value(v) {
+            if let Err(error) = wire::bencode::validate(v) {
+                let reason = format!("the value is not valid bencode: {error}");
                 self.finish(op, None, Err(OpError::BadInput(reason)), out);
                 return;
             }
             if v.len() > crate::store::MAX_VALUE_LEN {
-                let reason = format!("a value is at most {} bytes bencoded, got {}", crate::store::MAX_VALUE_LEN, v.len());
+                let reason = format!(
+                    "a value is at most {} bytes bencoded, got {}",
+                    crate::store::MAX_VALUE_LEN,
+                    v.len()
+                );
                 self.finish(op, None, Err(OpError::BadInput(reason)), out);
                 return;
             }
@@ -542,13 +612,22 @@ impl Node {
             Request::Bootstrap => {
                 self.maintenance.lock().bootstrap_op = Some(op);
                 let mut seeds = Vec::new();
-                self.routing.closest(&self.id, self.config.lookup.k, &mut seeds);
+                self.routing
+                    .closest(&self.id, self.config.lookup.k, &mut seeds);
                 seeds.extend(self.seeds.lock().iter().copied());
                 if seeds.is_empty() {
                     operation.tried_routers = true;
-                    operation.phase = Phase::Routers { next: 0, waiting: false };
+                    operation.phase = Phase::Routers {
+                        next: 0,
+                        waiting: false,
+                    };
                 } else {
-                    operation.phase = Phase::Lookup(Box::new(Lookup::new(self.id, self.id, seeds, self.config.lookup.clone())));
+                    operation.phase = Phase::Lookup(Box::new(Lookup::new(
+                        self.id,
+                        self.id,
+                        seeds,
+                        self.config.lookup.clone(),
+                    )));
                 }
                 self.ops.insert(op, operation);
                 self.drive(op, now, out);
@@ -556,7 +635,8 @@ impl Node {
             _ => {
                 let target = request_target(&request);
                 let mut seeds = Vec::new();
-                self.routing.closest(&target, self.config.lookup.k, &mut seeds);
+                self.routing
+                    .closest(&target, self.config.lookup.k, &mut seeds);
                 if seeds.is_empty() {
                     seeds.extend(self.seeds.lock().iter().copied());
                 }
@@ -570,7 +650,12 @@ impl Node {
                 if let Request::Announce { info_hash, port } = &request {
                     self.announced.insert(*info_hash, *port);
                 }
-                operation.phase = Phase::Lookup(Box::new(Lookup::new(target, self.id, seeds, self.config.lookup.clone())));
+                operation.phase = Phase::Lookup(Box::new(Lookup::new(
+                    target,
+                    self.id,
+                    seeds,
+                    self.config.lookup.clone(),
+                )));
                 self.ops.insert(op, operation);
                 self.drive(op, now, out);
             }
@@ -585,7 +670,9 @@ impl Node {
     /// Sends what the operation's current phase wants sent, and moves it on when
     /// the phase is over.
     fn drive(&self, op: OpId, now: Time, out: &mut Output) {
-        let Some(mut entry) = self.ops.get_mut(&op) else { return };
+        let Some(mut entry) = self.ops.get_mut(&op) else {
+            return;
+        };
         let operation = entry.value_mut();
         let mut finished = None;
         let mut lookup_over = false;
@@ -597,7 +684,8 @@ impl Node {
             Phase::Lookup(lookup) => {
                 let method = lookup_method(&operation.request, lookup.target());
                 while let Some(node) = lookup.next_query(now) {
-                    if self.send_query(node.addr, Some(node.id), Some(op), method.clone(), now, out) {
+                    if self.send_query(node.addr, Some(node.id), Some(op), method.clone(), now, out)
+                    {
                         operation.sent += 1;
                     } else {
                         lookup.on_failure(&node);
@@ -611,7 +699,11 @@ impl Node {
                     lookup_over = true;
                 }
             }
-            Phase::Storing { outstanding, acks, asked } => {
+            Phase::Storing {
+                outstanding,
+                acks,
+                asked,
+            } => {
                 if *outstanding == 0 {
                     finished = Some(if *acks > 0 {
                         Ok(stored_outcome(&operation.request, *acks))
@@ -640,26 +732,35 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) -> Option<Result<Outcome, OpError>> {
-        let Phase::Lookup(lookup) = &operation.phase else { return None };
+        let Phase::Lookup(lookup) = &operation.phase else {
+            return None;
+        };
         let answered = lookup.closest_answered().count();
         let target = lookup.target();
         match &operation.request {
             Request::Bootstrap => {
                 if answered == 0 && !operation.tried_routers && !self.config.bootstrap.is_empty() {
                     operation.tried_routers = true;
-                    operation.phase = Phase::Routers { next: 0, waiting: false };
+                    operation.phase = Phase::Routers {
+                        next: 0,
+                        waiting: false,
+                    };
                     return self.next_router(op, operation, now, out);
                 }
                 if answered == 0 {
                     return Some(Err(OpError::Timeout));
                 }
-                Some(Ok(Outcome::Bootstrapped { table_size: self.routing.len() }))
+                Some(Ok(Outcome::Bootstrapped {
+                    table_size: self.routing.len(),
+                }))
             }
             Request::FindNode(_) => {
                 if answered == 0 {
                     return Some(Err(OpError::Timeout));
                 }
-                Some(Ok(Outcome::Nodes(lookup.closest_answered().map(|(n, _)| n).collect())))
+                Some(Ok(Outcome::Nodes(
+                    lookup.closest_answered().map(|(n, _)| n).collect(),
+                )))
             }
             Request::GetPeers(_) => {
                 if answered == 0 && operation.peers.is_empty() {
@@ -679,7 +780,7 @@ impl Node {
                     .closest_answered()
                     .filter_map(|(n, t)| t.map(|t| (n, t.to_vec())))
                     .collect();
-                self.start_storing(op, operation, answered, targets, now, out, |token| {
+                self.start_storing(op, operation, answered, &targets, now, out, |token| {
                     QueryMethod::Put(PutArgs {
                         token,
                         v: &v,
@@ -698,7 +799,7 @@ impl Node {
                     .closest_answered()
                     .filter_map(|(n, t)| t.map(|t| (n, t.to_vec())))
                     .collect();
-                self.start_storing(op, operation, answered, targets, now, out, |token| {
+                self.start_storing(op, operation, answered, &targets, now, out, |token| {
                     QueryMethod::AnnouncePeer {
                         info_hash,
                         port: port.unwrap_or(0),
@@ -713,14 +814,29 @@ impl Node {
 
     /// Bootstrap: asks the next router in turn unless one is being asked, or fails
     /// when none is left.
-    fn next_router(&self, op: OpId, operation: &mut Operation, now: Time, out: &mut Output) -> Option<Result<Outcome, OpError>> {
-        let Phase::Routers { next, waiting } = &mut operation.phase else { return None };
+    fn next_router(
+        &self,
+        op: OpId,
+        operation: &mut Operation,
+        now: Time,
+        out: &mut Output,
+    ) -> Option<Result<Outcome, OpError>> {
+        let Phase::Routers { next, waiting } = &mut operation.phase else {
+            return None;
+        };
         if *waiting {
             return None;
         }
         while let Some(to) = self.config.bootstrap.get(*next).copied() {
             *next += 1;
-            if self.send_query(to, None, Some(op), QueryMethod::FindNode { target: self.id }, now, out) {
+            if self.send_query(
+                to,
+                None,
+                Some(op),
+                QueryMethod::FindNode { target: self.id },
+                now,
+                out,
+            ) {
                 *waiting = true;
                 operation.sent += 1;
                 return None;
@@ -730,21 +846,21 @@ impl Node {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn start_storing(
+    fn start_storing<'a>(
         &self,
         op: OpId,
         operation: &mut Operation,
         answered: usize,
-        targets: Vec<(NodeInfo, Vec<u8>)>,
+        targets: &'a [(NodeInfo, Vec<u8>)],
         now: Time,
         out: &mut Output,
-        method: impl for<'t> Fn(&'t [u8]) -> QueryMethod<'t>,
+        method: impl Fn(&'a [u8]) -> QueryMethod<'a>,
     ) -> Option<Result<Outcome, OpError>> {
         if answered == 0 {
             return Some(Err(OpError::Timeout));
         }
         let mut outstanding = 0;
-        for (node, token) in &targets {
+        for (node, token) in targets {
             if self.send_query(node.addr, Some(node.id), Some(op), method(token), now, out) {
                 outstanding += 1;
                 operation.sent += 1;
@@ -753,7 +869,11 @@ impl Node {
         if outstanding == 0 {
             return Some(Err(OpError::NotStored { asked: 0 }));
         }
-        operation.phase = Phase::Storing { outstanding, acks: 0, asked: outstanding };
+        operation.phase = Phase::Storing {
+            outstanding,
+            acks: 0,
+            asked: outstanding,
+        };
         None
     }
 
@@ -769,7 +889,9 @@ impl Node {
         out: &mut Output,
     ) {
         {
-            let Some(mut entry) = self.ops.get_mut(&op) else { return };
+            let Some(mut entry) = self.ops.get_mut(&op) else {
+                return;
+            };
             let operation = entry.value_mut();
             let queried = NodeInfo::new(pending.id.unwrap_or(responder.id), pending.to);
             match (&mut operation.phase, response) {
@@ -790,12 +912,25 @@ impl Node {
                 }
                 (Phase::Routers { .. }, Some(r)) => {
                     // A router answered: look up our id from what it knows.
-                    let seeds = r.nodes.iter().flat_map(|n| n.iter()).chain(std::iter::once(responder));
-                    operation.phase = Phase::Lookup(Box::new(Lookup::new(self.id, self.id, seeds, self.config.lookup.clone())));
+                    let seeds = r
+                        .nodes
+                        .iter()
+                        .flat_map(|n| n.iter())
+                        .chain(std::iter::once(responder));
+                    operation.phase = Phase::Lookup(Box::new(Lookup::new(
+                        self.id,
+                        self.id,
+                        seeds,
+                        self.config.lookup.clone(),
+                    )));
                 }
                 (Phase::Routers { waiting, .. }, None) => *waiting = false,
                 (Phase::Lookup(lookup), Some(r)) => {
-                    let nodes = r.nodes.iter().flat_map(|n| n.iter()).chain(r.nodes6.iter().flat_map(|n| n.iter()));
+                    let nodes = r
+                        .nodes
+                        .iter()
+                        .flat_map(|n| n.iter())
+                        .chain(r.nodes6.iter().flat_map(|n| n.iter()));
                     lookup.on_response(&queried, nodes, r.token);
                     match &operation.request {
                         Request::Get(target) => {
@@ -809,7 +944,9 @@ impl Node {
                         Request::GetPeers(_) => {
                             if let Some(values) = &r.values {
                                 for peer in values.iter() {
-                                    if operation.peers.len() < MAX_PEERS_PER_LOOKUP && !operation.peers.contains(&peer) {
+                                    if operation.peers.len() < MAX_PEERS_PER_LOOKUP
+                                        && !operation.peers.contains(&peer)
+                                    {
                                         operation.peers.push(peer);
                                     }
                                 }
@@ -819,7 +956,12 @@ impl Node {
                     }
                 }
                 (Phase::Lookup(lookup), None) => lookup.on_failure(&queried),
-                (Phase::Storing { outstanding, acks, .. }, r) => {
+                (
+                    Phase::Storing {
+                        outstanding, acks, ..
+                    },
+                    r,
+                ) => {
                     *outstanding = outstanding.saturating_sub(1);
                     if r.is_some() {
                         *acks += 1;
@@ -831,12 +973,22 @@ impl Node {
     }
 
     /// Reports an operation's end.
-    fn finish(&self, op: OpId, stats: Option<(LookupStats, u32)>, outcome: Result<Outcome, OpError>, out: &mut Output) {
+    fn finish(
+        &self,
+        op: OpId,
+        stats: Option<(LookupStats, u32)>,
+        outcome: Result<Outcome, OpError>,
+        out: &mut Output,
+    ) {
         self.counters.ops_done.fetch_add(1, Ordering::Relaxed);
         let (lookup, sent) = stats.unwrap_or_default();
         out.events.push(Event::Done {
             op,
-            result: OpResult { outcome, lookup, sent },
+            result: OpResult {
+                outcome,
+                lookup,
+                sent,
+            },
         });
     }
 
@@ -848,7 +1000,8 @@ impl Node {
     /// contacts, bucket refresh, re-publishing, re-bootstrap of an empty table).
     pub fn tick(&self, now: Time, out: &mut Output) {
         // Deadlines registered while we scan land in the fresh minimum.
-        self.next_deadline.store(Time::NEVER.as_millis(), Ordering::Relaxed);
+        self.next_deadline
+            .store(Time::NEVER.as_millis(), Ordering::Relaxed);
         let mut earliest = Time::NEVER;
 
         let mut expired = Vec::new();
@@ -874,7 +1027,9 @@ impl Node {
 
     fn expire(&self, tid: u32, now: Time, out: &mut Output, earliest: &mut Time) {
         let retry = {
-            let Some(mut pending) = self.in_flight.get_mut(&tid) else { return };
+            let Some(mut pending) = self.in_flight.get_mut(&tid) else {
+                return;
+            };
             if pending.deadline > now {
                 return;
             }
@@ -895,12 +1050,21 @@ impl Node {
             self.count_sent(1, len);
             return;
         }
-        let Some((_, pending)) = self.in_flight.remove(&tid) else { return };
+        let Some((_, pending)) = self.in_flight.remove(&tid) else {
+            return;
+        };
         self.in_flight_len.fetch_sub(1, Ordering::Relaxed);
         self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
         if let Some(id) = pending.id {
-            if let Some(replacement) = self.routing.on_timeout(&id, now) {
-                let _ = replacement;
+            if let TimeoutOutcome::Ping(candidate) = self.routing.on_timeout(&id, now) {
+                self.send_query(
+                    candidate.addr,
+                    Some(candidate.id),
+                    None,
+                    QueryMethod::Ping,
+                    now,
+                    out,
+                );
             }
         }
         if let Some(op) = pending.op {
@@ -919,7 +1083,11 @@ impl Node {
         if !bootstrapping {
             m.bootstrap_op = None;
         }
-        if self.routing.is_empty() && !bootstrapping && now >= m.next_rebootstrap && (!self.config.bootstrap.is_empty() || self.has_seeds()) {
+        if self.routing.is_empty()
+            && !bootstrapping
+            && now >= m.next_rebootstrap
+            && (!self.config.bootstrap.is_empty() || self.has_seeds())
+        {
             let op = self.next_op_id();
             m.bootstrap_op = Some(op);
             m.next_rebootstrap = now + m.rebootstrap_backoff;
@@ -935,13 +1103,23 @@ impl Node {
             self.tokens.maybe_rotate(now, &mut rng);
             self.store.sweep(now);
             for contact in self.routing.questionable(now) {
-                self.send_query(contact.addr, Some(contact.id), None, QueryMethod::Ping, now, out);
+                self.send_query(
+                    contact.addr,
+                    Some(contact.id),
+                    None,
+                    QueryMethod::Ping,
+                    now,
+                    out,
+                );
             }
         }
         if now >= m.next_refresh_check {
             m.next_refresh_check = now + self.config.refresh_interval / 4;
             let mut rng = rand::thread_rng();
-            for bucket in self.routing.buckets_to_refresh(now, self.config.refresh_interval) {
+            for bucket in self
+                .routing
+                .buckets_to_refresh(now, self.config.refresh_interval)
+            {
                 let target = self.id.random_in_bucket(bucket, &mut rng);
                 start.push((self.next_op_id(), Request::FindNode(target)));
             }
@@ -952,10 +1130,24 @@ impl Node {
                 start.push((self.next_op_id(), Request::Put(item.value().clone())));
             }
             for announce in self.announced.iter() {
-                start.push((self.next_op_id(), Request::Announce { info_hash: *announce.key(), port: *announce.value() }));
+                start.push((
+                    self.next_op_id(),
+                    Request::Announce {
+                        info_hash: *announce.key(),
+                        port: *announce.value(),
+                    },
+                ));
             }
         }
-        let next = m.next_run.min(m.next_refresh_check).min(m.next_republish).min(if self.routing.is_empty() { m.next_rebootstrap } else { Time::NEVER });
+        let next = m
+            .next_run
+            .min(m.next_refresh_check)
+            .min(m.next_republish)
+            .min(if self.routing.is_empty() {
+                m.next_rebootstrap
+            } else {
+                Time::NEVER
+            });
         drop(m);
         for (op, request) in start {
             self.start(op, request, now, out);
@@ -981,7 +1173,9 @@ fn request_target(request: &Request) -> Id {
 /// The query a lookup for `request` sends to each node.
 fn lookup_method(request: &Request, target: Id) -> QueryMethod<'static> {
     match request {
-        Request::GetPeers(_) | Request::Announce { .. } => QueryMethod::GetPeers { info_hash: target },
+        Request::GetPeers(_) | Request::Announce { .. } => {
+            QueryMethod::GetPeers { info_hash: target }
+        }
         Request::Get(_) | Request::Put(_) => QueryMethod::Get { target, seq: None },
         _ => QueryMethod::FindNode { target },
     }
@@ -990,6 +1184,9 @@ fn lookup_method(request: &Request, target: Id) -> QueryMethod<'static> {
 fn stored_outcome(request: &Request, acks: usize) -> Outcome {
     match request {
         Request::Announce { .. } => Outcome::Announced { stored: acks },
-        _ => Outcome::Stored { key: request_target(request), stored: acks },
+        _ => Outcome::Stored {
+            key: request_target(request),
+            stored: acks,
+        },
     }
 }

@@ -1,3 +1,7 @@
 //! Answering side of KRPC: write tokens and the query answerer.
 
+pub mod answer;
+pub mod signature;
 pub mod token;
+
+pub use answer::{answer, Context, MAX_PEERS_PER_REPLY};

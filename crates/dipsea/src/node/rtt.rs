@@ -43,7 +43,8 @@ impl RttEstimator {
         let new_var = (u64::from(var) * 3 + u64::from(srtt.abs_diff(r))) / 4;
         let new_srtt = (u64::from(srtt) * 7 + u64::from(r)) / 8;
         self.rttvar_us.store(saturate(new_var), Ordering::Relaxed);
-        self.srtt_us.store(saturate(new_srtt).max(1), Ordering::Relaxed);
+        self.srtt_us
+            .store(saturate(new_srtt).max(1), Ordering::Relaxed);
     }
 
     /// The smoothed round-trip time (zero before the first sample).
@@ -82,7 +83,10 @@ mod tests {
             est.sample(Duration::from_millis(100));
         }
         let t = est.timeout();
-        assert!(t >= Duration::from_millis(100) && t < Duration::from_millis(200), "{t:?}");
+        assert!(
+            t >= Duration::from_millis(100) && t < Duration::from_millis(200),
+            "{t:?}"
+        );
         for _ in 0..50 {
             est.sample(Duration::from_micros(100));
         }

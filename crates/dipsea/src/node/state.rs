@@ -12,7 +12,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::id::{Id, NodeInfo, ID_LEN};
-use crate::wire::compact;
+use crate::wire::{
+    read_compact_node, write_compact_node, COMPACT_NODE_V4_LEN, COMPACT_NODE_V6_LEN,
+};
 
 const MAGIC: &[u8; 8] = b"DIPSEART";
 const VERSION: u8 = 1;
@@ -46,11 +48,13 @@ pub fn encode(id: Id, contacts: &[NodeInfo]) -> Vec<u8> {
     buf.extend_from_slice(MAGIC);
     buf.push(VERSION);
     buf.extend_from_slice(id.as_bytes());
-    let count = u32::try_from(contacts.len()).unwrap_or(u32::MAX).min(MAX_CONTACTS);
+    let count = u32::try_from(contacts.len())
+        .unwrap_or(u32::MAX)
+        .min(MAX_CONTACTS);
     buf.extend_from_slice(&count.to_be_bytes());
     for contact in contacts.iter().take(count as usize) {
         buf.push(if contact.addr.is_ipv4() { 4 } else { 6 });
-        compact::write_node(contact, &mut buf);
+        write_compact_node(contact, &mut buf);
     }
     let digest = Id::sha1(&buf);
     buf.extend_from_slice(digest.as_bytes());
@@ -67,7 +71,9 @@ pub fn decode(bytes: &[u8]) -> Result<SavedState, StateError> {
     if Id::sha1(body).as_bytes()[..] != digest[..] {
         return Err(StateError::Corrupt("checksum mismatch"));
     }
-    let rest = body.strip_prefix(&MAGIC[..]).ok_or(StateError::Corrupt("not a dipsea state file"))?;
+    let rest = body
+        .strip_prefix(&MAGIC[..])
+        .ok_or(StateError::Corrupt("not a dipsea state file"))?;
     let (&version, rest) = rest.split_first().ok_or(StateError::Corrupt("truncated"))?;
     if version != VERSION {
         return Err(StateError::Corrupt("unknown version"));
@@ -83,12 +89,12 @@ pub fn decode(bytes: &[u8]) -> Result<SavedState, StateError> {
     for _ in 0..count {
         let (&family, after) = rest.split_first().ok_or(StateError::Corrupt("truncated"))?;
         let len = match family {
-            4 => compact::NODE_V4_LEN,
-            6 => compact::NODE_V6_LEN,
+            4 => COMPACT_NODE_V4_LEN,
+            6 => COMPACT_NODE_V6_LEN,
             _ => return Err(StateError::Corrupt("bad address family")),
         };
         let (entry, after) = split(after, len)?;
-        contacts.push(compact::read_node(entry).ok_or(StateError::Corrupt("bad contact"))?);
+        contacts.push(read_compact_node(entry).ok_or(StateError::Corrupt("bad contact"))?);
         rest = after;
     }
     if !rest.is_empty() {
@@ -129,7 +135,10 @@ pub fn save(path: &Path, id: Id, contacts: &[NodeInfo]) -> Result<(), StateError
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp{}", std::process::id()));
     path.with_file_name(name)
 }
@@ -163,7 +172,10 @@ mod tests {
         let v6: SocketAddr = "[::1]:6882".parse().expect("addr");
         SavedState {
             id: Id::random(),
-            contacts: vec![NodeInfo::new(Id::random(), v4), NodeInfo::new(Id::random(), v6)],
+            contacts: vec![
+                NodeInfo::new(Id::random(), v4),
+                NodeInfo::new(Id::random(), v6),
+            ],
         }
     }
 

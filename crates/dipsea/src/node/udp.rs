@@ -298,7 +298,9 @@ async fn receive_loop(shared: Arc<Shared>) {
         match received {
             Ok((len, from)) => {
                 let data = buf.get(..len).unwrap_or_default();
-                shared.node.handle_datagram(from, data, shared.now(), &mut out);
+                shared
+                    .node
+                    .handle_datagram(from, data, shared.now(), &mut out);
                 shared.flush(&mut out);
             }
             // ICMP port-unreachable and the like surface here on some systems.
@@ -337,7 +339,7 @@ async fn timer_loop(shared: Arc<Shared>) {
 
 fn save_state(shared: &Shared) {
     if let Some(path) = &shared.state_path {
-        let contacts = shared.node.routing().contacts_for_saving();
+        let contacts = shared.node.contacts();
         if let Err(e) = state::save(path, shared.node.id(), &contacts) {
             tracing::warn!(path = %path.display(), error = %e, "saving the routing table failed");
         }
@@ -386,7 +388,9 @@ impl NodeHandle {
         let op = self.shared.node.next_op_id();
         // Register before starting: the result may arrive on another task at once.
         self.shared.waiters.insert(op, tx);
-        self.shared.node.start(op, request, self.shared.now(), &mut out);
+        self.shared
+            .node
+            .start(op, request, self.shared.now(), &mut out);
         self.shared.flush(&mut out);
         rx
     }
@@ -487,7 +491,7 @@ impl NodeHandle {
 
     /// A snapshot of the routing table's contacts.
     pub fn routing_table(&self) -> Vec<NodeInfo> {
-        self.shared.node.routing().contacts_for_saving()
+        self.shared.node.contacts()
     }
 
     /// Counters: packets, queries by method, lookups, store size, drops.

@@ -10,8 +10,8 @@ use crate::routing::{RoutingTable, K};
 use crate::store::{MutableItem, Store};
 use crate::time::Time;
 use crate::wire::{
-    compact, error_code, CompactNodes, CompactPeers, KrpcError, Message, MessageKind, PutArgs,
-    Query, QueryMethod, Response,
+    error_code, write_compact_nodes, CompactNodes, CompactPeers, KrpcError, Message, MessageKind,
+    PutArgs, Query, QueryMethod, Response,
 };
 
 /// Most peers returned for one `get_peers`: 50 compact IPv6 peers still fit an
@@ -89,7 +89,7 @@ pub fn answer(
         let mut closest = Vec::with_capacity(K);
         ctx.routing.closest(target, K, &mut closest);
         closest.retain(|n: &NodeInfo| n.addr != from);
-        compact::write_compact_nodes(&closest, v4, v6);
+        write_compact_nodes(&closest, v4, v6);
         let (want_v4, want_v6) = if query.want.n4 || query.want.n6 {
             (query.want.n4, query.want.n6)
         } else {
@@ -105,7 +105,11 @@ pub fn answer(
 
     match &query.method {
         QueryMethod::Ping => {}
-        QueryMethod::FindNode { target } | QueryMethod::Unknown { target: Some(target), .. } => {
+        QueryMethod::FindNode { target }
+        | QueryMethod::Unknown {
+            target: Some(target),
+            ..
+        } => {
             // PROTOCOL.md: an unknown method with a target is answered like find_node.
             with_nodes(target, &mut v4, &mut v6);
         }
@@ -114,7 +118,8 @@ pub fn answer(
         }
         QueryMethod::GetPeers { info_hash } => {
             with_nodes(info_hash, &mut v4, &mut v6);
-            ctx.store.get_peers(info_hash, MAX_PEERS_PER_REPLY, now, &mut peers);
+            ctx.store
+                .get_peers(info_hash, MAX_PEERS_PER_REPLY, now, &mut peers);
             token = ctx.tokens.token(from.ip());
             response.token = Some(token.as_ref());
         }
@@ -185,7 +190,10 @@ fn store_put(ctx: &Context<'_>, args: &PutArgs<'_>, now: Time) -> Result<(), (i6
     let Some(k) = args.k else {
         // Immutable: the key is the hash of the value as received; a `target` the
         // sender may add is ignored (PROTOCOL.md).
-        return ctx.store.put_immutable(Id::sha1(args.v), args.v, now).map_err(refused);
+        return ctx
+            .store
+            .put_immutable(Id::sha1(args.v), args.v, now)
+            .map_err(refused);
     };
     let (Some(seq), Some(sig)) = (args.seq, args.sig) else {
         return Err((error_code::PROTOCOL, "mutable put needs seq and sig".into()));
@@ -205,5 +213,7 @@ fn store_put(ctx: &Context<'_>, args: &PutArgs<'_>, now: Time) -> Result<(), (i6
         v: args.v.into(),
     };
     let target = item.target();
-    ctx.store.put_mutable(target, item, args.cas, now).map_err(refused)
+    ctx.store
+        .put_mutable(target, item, args.cas, now)
+        .map_err(refused)
 }

@@ -55,6 +55,22 @@ pub fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// The bencoding of a byte string, `<len>:<bytes>`, as a new buffer: the `v` of a
+/// BEP 44 immutable item that holds `bytes`.
+pub fn encode_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 6);
+    write_bytes(&mut out, bytes);
+    out
+}
+
+/// The contents of `buf` if it is exactly one bencoded byte string, else `None`.
+pub fn decode_bytes(buf: &[u8]) -> Option<&[u8]> {
+    match parse_bytes(buf, 0) {
+        Ok((bytes, end)) if end == buf.len() => Some(bytes),
+        _ => None,
+    }
+}
+
 /// Appends the bencoding of an integer: `i<n>e`.
 pub fn write_int(out: &mut Vec<u8>, n: i64) {
     out.push(b'i');
