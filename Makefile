@@ -2,8 +2,10 @@
 # `make test` is the one test command: .ci/run calls it and nothing else.
 
 CARGO ?= cargo
+VENV ?= .venv
+PY := $(VENV)/bin/python
 
-.PHONY: help test fmt fmt-check lint test-rust bench bench-build swarm
+.PHONY: help test fmt fmt-check lint test-rust bench bench-build venv
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -27,3 +29,11 @@ bench-build: ## compile the benchmarks without running them
 
 bench: ## run the criterion benchmarks (slow; numbers go in issue notes)
 	$(CARGO) bench -p dipsea-benches
+
+venv: $(VENV)/.installed ## Python virtualenv with the test tools (requirements-dev.txt)
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
