@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use rand::Rng;
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
 
 pub use config::{NodeConfig, CLIENT_VERSION};
 pub use ops::{OpError, OpId, OpResult, Outcome, Request};
@@ -195,18 +196,33 @@ pub struct Node {
     maintenance: Mutex<Maintenance>,
     next_deadline: AtomicU64,
     counters: Counters,
+    /// Seed of the next random stream (token secrets, refresh targets): advanced on
+    /// each use, so a node built by [`Node::with_rng`] from a seeded generator
+    /// behaves the same on every run (the simulator's determinism rests on it).
+    rng_seed: AtomicU64,
 }
 
 impl Node {
     /// A node with this id and configuration, created at `now`.
     pub fn new(id: Id, config: NodeConfig, now: Time) -> Node {
+        Node::with_rng(id, config, now, &mut rand::thread_rng())
+    }
+
+    /// Like [`Node::new`], with every random choice of the node (token secrets,
+    /// transaction ids, bucket refresh targets) drawn from streams seeded by `rng`:
+    /// the same seed gives the same node behaviour (the simulator uses it).
+    pub fn with_rng<R: RngCore + ?Sized>(
+        id: Id,
+        config: NodeConfig,
+        now: Time,
+        rng: &mut R,
+    ) -> Node {
         let shards = config.in_flight_shards.max(2).next_power_of_two();
-        let mut rng = rand::thread_rng();
         Node {
             id,
             routing: RoutingTable::new(id, config.routing.clone()),
             store: Store::new(id, config.store.clone()),
-            tokens: Tokens::random(&mut rng, now),
+            tokens: Tokens::random(rng, now),
             rtt: RttEstimator::new(
                 config.timeout_initial,
                 config.timeout_floor,
@@ -214,7 +230,7 @@ impl Node {
             ),
             in_flight: DashMap::with_shard_amount(shards),
             in_flight_len: AtomicUsize::new(0),
-            next_tid: AtomicU32::new(rng.gen()),
+            next_tid: AtomicU32::new(rng.next_u32()),
             next_op: AtomicU64::new(1),
             ops: DashMap::with_shard_amount(shards),
             published: DashMap::with_shard_amount(2),
@@ -230,8 +246,19 @@ impl Node {
             }),
             next_deadline: AtomicU64::new((now + config.maintenance_interval).as_millis()),
             counters: Counters::default(),
+            rng_seed: AtomicU64::new(rng.next_u64()),
             config,
         }
+    }
+
+    /// A random stream of its own for one use, from the node's seed.
+    fn rng(&self) -> SmallRng {
+        // Golden-ratio steps keep successive seeds apart; SmallRng's seeding
+        // mixes them further.
+        SmallRng::seed_from_u64(
+            self.rng_seed
+                .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed),
+        )
     }
 
     /// The node id.
@@ -1012,11 +1039,15 @@ impl Node {
                 earliest = earliest.min(entry.deadline);
             }
         }
+        // Map order depends on the hasher's random keys: sort, so that a seeded
+        // run (the simulator) sends the same datagrams in the same order.
+        expired.sort_unstable();
         for tid in expired {
             self.expire(tid, now, out, &mut earliest);
         }
 
-        let ops: Vec<OpId> = self.ops.iter().map(|e| *e.key()).collect();
+        let mut ops: Vec<OpId> = self.ops.iter().map(|e| *e.key()).collect();
+        ops.sort_unstable();
         for op in ops {
             self.drive(op, now, out);
         }
@@ -1099,8 +1130,7 @@ impl Node {
 
         if now >= m.next_run {
             m.next_run = now + self.config.maintenance_interval;
-            let mut rng = rand::thread_rng();
-            self.tokens.maybe_rotate(now, &mut rng);
+            self.tokens.maybe_rotate(now, &mut self.rng());
             self.store.sweep(now);
             for contact in self.routing.questionable(now) {
                 self.send_query(
@@ -1115,7 +1145,7 @@ impl Node {
         }
         if now >= m.next_refresh_check {
             m.next_refresh_check = now + self.config.refresh_interval / 4;
-            let mut rng = rand::thread_rng();
+            let mut rng = self.rng();
             for bucket in self
                 .routing
                 .buckets_to_refresh(now, self.config.refresh_interval)
@@ -1126,17 +1156,24 @@ impl Node {
         }
         if now >= m.next_republish {
             m.next_republish = now + self.config.republish_interval;
-            for item in self.published.iter() {
-                start.push((self.next_op_id(), Request::Put(item.value().clone())));
+            // Sorted by key, not map order (see `tick`), for seeded runs.
+            let mut items: Vec<(Id, Vec<u8>)> = self
+                .published
+                .iter()
+                .map(|e| (*e.key(), e.value().clone()))
+                .collect();
+            items.sort_unstable_by_key(|a| a.0);
+            for (_, v) in items {
+                start.push((self.next_op_id(), Request::Put(v)));
             }
-            for announce in self.announced.iter() {
-                start.push((
-                    self.next_op_id(),
-                    Request::Announce {
-                        info_hash: *announce.key(),
-                        port: *announce.value(),
-                    },
-                ));
+            let mut announces: Vec<(Id, Option<u16>)> = self
+                .announced
+                .iter()
+                .map(|e| (*e.key(), *e.value()))
+                .collect();
+            announces.sort_unstable();
+            for (info_hash, port) in announces {
+                start.push((self.next_op_id(), Request::Announce { info_hash, port }));
             }
         }
         let next = m
