@@ -489,6 +489,12 @@ impl NodeHandle {
         }
     }
 
+    /// The sans-I/O node behind this handle, for inspection (its routing table,
+    /// store and counters).
+    pub fn node(&self) -> &Node {
+        &self.shared.node
+    }
+
     /// A snapshot of the routing table's contacts.
     pub fn routing_table(&self) -> Vec<NodeInfo> {
         self.shared.node.contacts()

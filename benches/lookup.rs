@@ -1,0 +1,240 @@
+//! Lookup throughput of real dipsea nodes over loopback UDP, in one process.
+//!
+//! A 100-node network (each node its own socket, all on one tokio runtime with as
+//! many workers as cores) serves BEP 44 immutable gets and puts:
+//! - `spread`: each operation is issued through a random node;
+//! - `one_node`: every operation goes through one node (the embedded-library case:
+//!   one node, many concurrent callers).
+//!
+//! Each shape runs with 1 and with 64 operations in flight; criterion reports the
+//! time per operation (the inverse of throughput). Before each group a fixed pass of
+//! operations prints what criterion cannot: success rate, latency p50/p99 and
+//! packets per operation (all datagrams sent by all nodes, divided by operations).
+//!
+//! Baseline in the same run, `udp_ceiling`: request/response round trips per second
+//! between two plain sockets over loopback, the most any UDP protocol could do here.
+
+// `criterion_group!` defines a public function it gives no doc comment.
+#![allow(missing_docs)]
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dipsea::{Id, NodeHandle};
+use rand::{Rng, SeedableRng};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+
+const NODES: usize = 100;
+/// Items stored before the get benchmarks, all retrievable.
+const ITEMS: usize = 2_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    Spread,
+    OneNode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Get,
+    Put,
+}
+
+struct Bench {
+    runtime: Runtime,
+    nodes: Vec<NodeHandle>,
+    keys: Vec<Id>,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let nodes = runtime.block_on(dipsea_tests::network(NODES));
+        let keys = runtime.block_on(async {
+            let mut keys = Vec::with_capacity(ITEMS);
+            for chunk in 0..ITEMS / 100 {
+                let mut tasks = Vec::new();
+                for i in 0..100 {
+                    let node = nodes[(chunk * 100 + i) % nodes.len()].clone();
+                    tasks.push(tokio::spawn(async move {
+                        let value = format!("bench item {chunk}/{i}").into_bytes();
+                        node.put(&value).await.expect("prefill put").key
+                    }));
+                }
+                for task in tasks {
+                    keys.push(task.await.expect("task"));
+                }
+            }
+            keys
+        });
+        Bench {
+            runtime,
+            nodes,
+            keys,
+        }
+    }
+
+    fn packets_sent(&self) -> u64 {
+        self.nodes.iter().map(|n| n.stats().packets_out).sum()
+    }
+
+    /// Runs `count` operations with `in_flight` at once; returns each one's latency
+    /// and whether it succeeded.
+    fn run(
+        &self,
+        op: Op,
+        shape: Shape,
+        in_flight: usize,
+        count: u64,
+        salt: u64,
+    ) -> Vec<(Duration, bool)> {
+        let nodes = Arc::new(self.nodes.clone());
+        let keys = Arc::new(self.keys.clone());
+        self.runtime.block_on(async move {
+            let permits = Arc::new(Semaphore::new(in_flight));
+            let mut rng = rand::rngs::StdRng::seed_from_u64(salt);
+            let mut tasks = Vec::with_capacity(count as usize);
+            for i in 0..count {
+                let permit = permits.clone().acquire_owned().await.expect("semaphore");
+                let node = match shape {
+                    Shape::Spread => nodes[rng.gen_range(0..nodes.len())].clone(),
+                    Shape::OneNode => nodes[0].clone(),
+                };
+                let key = keys[rng.gen_range(0..keys.len())];
+                tasks.push(tokio::spawn(async move {
+                    let started = Instant::now();
+                    let ok = match op {
+                        Op::Get => match node.get(key).await {
+                            Ok(Some(_)) => true,
+                            other => {
+                                eprintln!("get {key} failed: {other:?}");
+                                false
+                            }
+                        },
+                        Op::Put => {
+                            let value = format!("put {salt} {i}").into_bytes();
+                            match node.put(&value).await {
+                                Ok(r) if r.stored > 0 => true,
+                                other => {
+                                    eprintln!("put failed: {other:?}");
+                                    false
+                                }
+                            }
+                        }
+                    };
+                    drop(permit);
+                    (started.elapsed(), ok)
+                }));
+            }
+            let mut results = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                results.push(task.await.expect("task"));
+            }
+            results
+        })
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+/// The metrics criterion does not show, from a fixed pass of operations.
+fn report(bench: &Bench, op: Op, shape: Shape, in_flight: usize) {
+    let count = match op {
+        Op::Get => 5_000,
+        Op::Put => 1_000,
+    };
+    let before = bench.packets_sent();
+    let started = Instant::now();
+    let results = bench.run(op, shape, in_flight, count, 7);
+    let wall = started.elapsed();
+    let packets = bench.packets_sent() - before;
+    let ok = results.iter().filter(|(_, ok)| *ok).count();
+    let mut latencies: Vec<Duration> = results.iter().map(|(d, _)| *d).collect();
+    latencies.sort();
+    println!(
+        "lookup/{op:?}/{shape:?}/{in_flight}: {:.0} ops/s, success {:.4}, p50 {:.3} ms, p99 {:.3} ms, {:.1} packets/op",
+        count as f64 / wall.as_secs_f64(),
+        ok as f64 / count as f64,
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        packets as f64 / count as f64,
+    );
+}
+
+fn lookups(c: &mut Criterion) {
+    let bench = Bench::new();
+    for op in [Op::Get, Op::Put] {
+        for shape in [Shape::Spread, Shape::OneNode] {
+            let mut group = c.benchmark_group(format!("lookup/{op:?}/{shape:?}").to_lowercase());
+            group.throughput(Throughput::Elements(1));
+            group.sample_size(10);
+            group.measurement_time(Duration::from_secs(4));
+            for in_flight in [1usize, 64] {
+                report(&bench, op, shape, in_flight);
+                group.bench_function(format!("in_flight_{in_flight}"), |b| {
+                    let mut salt = 100;
+                    b.iter_custom(|iters| {
+                        salt += 1;
+                        let started = Instant::now();
+                        let results = bench.run(op, shape, in_flight, iters, salt);
+                        let elapsed = started.elapsed();
+                        elapsed
+                    });
+                });
+            }
+            group.finish();
+        }
+    }
+    bench.runtime.block_on(dipsea_tests::shutdown(&bench.nodes));
+}
+
+/// Plain UDP request/response round trips over loopback: the ceiling.
+fn udp_ceiling(c: &mut Criterion) {
+    let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let server_addr = server.local_addr().expect("addr");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let echo = {
+        let stop = stop.clone();
+        server
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((len, from)) = server.recv_from(&mut buf) {
+                    let _ = server.send_to(&buf[..len], from);
+                }
+            }
+        })
+    };
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    client
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    client.connect(server_addr).expect("connect");
+    let request = [0u8; 100];
+    let mut buf = [0u8; 1500];
+    let mut group = c.benchmark_group("udp_ceiling");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("round_trip", |b| {
+        b.iter(|| {
+            client.send(&request).expect("send");
+            client.recv(&mut buf).expect("recv")
+        })
+    });
+    group.finish();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = echo.join();
+}
+
+criterion_group!(benches, udp_ceiling, lookups);
+criterion_main!(benches);
