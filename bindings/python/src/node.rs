@@ -1,0 +1,452 @@
+//! `dipsea.Node` (blocking) and `dipsea.AsyncNode` (asyncio): a running DHT node on
+//! a UDP socket.
+//!
+//! `Node` wraps the core's [`BlockingNode`], which owns a tokio runtime; every call
+//! that waits on the network releases the GIL, so many Python threads can share one
+//! node. `AsyncNode` wraps a [`NodeHandle`] spawned on the runtime that
+//! pyo3-async-runtimes drives (one per process, the engine's tasks and the asyncio
+//! bridge share it); its methods return awaitables, with no thread per call.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dipsea::{BlockingNode, NodeHandle};
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use pyo3_async_runtimes::tokio::{future_into_py, get_runtime};
+
+use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
+use crate::errors::{closed, to_py};
+use crate::id::{id_arg, PyId};
+
+/// A running DHT node with a blocking API.
+///
+/// ``Node(bind="0.0.0.0:0", bootstrap=["host:port", ...])`` binds a UDP socket,
+/// starts the node on a runtime of its own and joins the network in the background
+/// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
+/// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
+/// and free its port.
+#[pyclass(module = "dipsea", name = "Node", frozen)]
+pub struct PyNode {
+    /// `None` once closed. The lock is held only to clone or take the `Arc`.
+    node: Mutex<Option<Arc<BlockingNode>>>,
+}
+
+impl PyNode {
+    fn node(&self) -> PyResult<Arc<BlockingNode>> {
+        self.node.lock().clone().ok_or_else(closed)
+    }
+}
+
+#[pymethods]
+impl PyNode {
+    #[new]
+    #[pyo3(signature = (bind = "0.0.0.0:0".to_string(), bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        bind: String,
+        bootstrap: Option<Vec<String>>,
+        read_only: bool,
+        state_path: Option<PathBuf>,
+        id: Option<&Bound<'_, PyAny>>,
+        k: usize,
+        alpha: usize,
+        workers: usize,
+        query_timeout: Option<(f64, f64)>,
+    ) -> PyResult<PyNode> {
+        let b = builder(
+            bind,
+            bootstrap,
+            read_only,
+            state_path,
+            id,
+            k,
+            alpha,
+            workers,
+            query_timeout,
+        )?;
+        let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
+        Ok(PyNode {
+            node: Mutex::new(Some(Arc::new(node))),
+        })
+    }
+
+    /// Joins (or re-joins) the network now and waits until the bootstrap lookup
+    /// ends; returns the number of contacts in the routing table.
+    fn bootstrap(&self, py: Python<'_>) -> PyResult<usize> {
+        let node = self.node()?;
+        py.detach(move || node.bootstrap()).map_err(to_py)
+    }
+
+    /// Stores ``value`` (at most about 1000 bytes) as a BEP 44 immutable item on the
+    /// k nodes closest to its key, keeps re-publishing it, and returns the key:
+    /// ``Id.sha1(b"%d:%s" % (len(value), value))``.
+    fn put(&self, py: Python<'_>, value: &[u8]) -> PyResult<PyId> {
+        let value = value.to_vec();
+        let node = self.node()?;
+        let result = py.detach(move || node.put(&value)).map_err(to_py)?;
+        Ok(PyId(result.key))
+    }
+
+    /// The value stored under ``key``, or ``None`` if no node has it.
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
+        let key = id_arg(key)?;
+        let node = self.node()?;
+        let value = py.detach(move || node.get(key)).map_err(to_py)?;
+        Ok(value.map(Bytes))
+    }
+
+    /// Announces that this host serves ``info_hash`` on TCP/UDP ``port`` (``None``:
+    /// the node's own UDP port); returns how many nodes acknowledged.
+    #[pyo3(signature = (info_hash, port = None))]
+    fn announce(
+        &self,
+        py: Python<'_>,
+        info_hash: &Bound<'_, PyAny>,
+        port: Option<u16>,
+    ) -> PyResult<usize> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        py.detach(move || node.announce(info_hash, port))
+            .map_err(to_py)
+    }
+
+    /// The peers announced for ``info_hash``, as ``(host, port)`` (possibly none).
+    fn get_peers(&self, py: Python<'_>, info_hash: &Bound<'_, PyAny>) -> PyResult<Vec<PyAddr>> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        let peers = py
+            .detach(move || node.get_peers(info_hash))
+            .map_err(to_py)?;
+        Ok(peers.into_iter().map(addr).collect())
+    }
+
+    /// The k nodes closest to ``target`` in the network, nearest first, as
+    /// ``(id, (host, port))``.
+    fn find_node(
+        &self,
+        py: Python<'_>,
+        target: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<(PyId, PyAddr)>> {
+        let target = id_arg(target)?;
+        let node = self.node()?;
+        let nodes = py.detach(move || node.find_node(target)).map_err(to_py)?;
+        Ok(nodes.into_iter().map(contact).collect())
+    }
+
+    /// Pings ``(host, port)`` and returns the node id that answered.
+    fn ping(&self, py: Python<'_>, address: PyAddr) -> PyResult<PyId> {
+        let to = socket_addr(&address)?;
+        let node = self.node()?;
+        let id = py.detach(move || node.ping(to)).map_err(to_py)?;
+        Ok(PyId(id))
+    }
+
+    /// Stops re-publishing the item ``key`` (it then expires from the network);
+    /// whether it was published by this node.
+    fn unpublish(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let key = id_arg(key)?;
+        Ok(self.node()?.unpublish(key))
+    }
+
+    /// A snapshot of the routing table: ``[(id, (host, port)), ...]``.
+    fn routing_table(&self) -> PyResult<Vec<(PyId, PyAddr)>> {
+        Ok(self
+            .node()?
+            .routing_table()
+            .into_iter()
+            .map(contact)
+            .collect())
+    }
+
+    /// Counters: packets, bytes, queries by method, operations, timeouts, table and
+    /// store sizes.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        stats_dict(py, &self.node()?.stats())
+    }
+
+    /// The bound UDP address, ``(host, port)``.
+    #[getter]
+    fn address(&self) -> PyResult<PyAddr> {
+        Ok(addr(self.node()?.local_addr()))
+    }
+
+    /// The node id.
+    #[getter]
+    fn id(&self) -> PyResult<PyId> {
+        Ok(PyId(self.node()?.id()))
+    }
+
+    /// Whether ``close()`` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.node.lock().is_none()
+    }
+
+    /// Stops the node: saves the routing table (with ``state_path``), fails the
+    /// operations still running with ``NodeClosed``, stops its threads and frees its
+    /// port. Calling it again does nothing.
+    fn close(&self, py: Python<'_>) {
+        let node = self.node.lock().take();
+        if let Some(node) = node {
+            py.detach(move || {
+                node.shutdown();
+                // The runtime and socket go with the last reference; a thread still
+                // inside a call drops its own as soon as that call fails.
+                drop(node);
+            });
+        }
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match self.node.lock().as_ref() {
+            Some(node) => format!(
+                "<dipsea.Node id={} address={}>",
+                node.id(),
+                node.local_addr()
+            ),
+            None => "<dipsea.Node closed>".to_string(),
+        }
+    }
+}
+
+/// A running DHT node with an asyncio API.
+///
+/// Built like ``Node`` (it binds at once), inside or outside a running event loop.
+/// The network methods return awaitables and must be called while an event loop
+/// runs; they are cancel safe (cancelling abandons the wait). Many calls may be in
+/// flight at once: ``await asyncio.gather(*(node.get(k) for k in keys))``.
+/// Use ``async with`` or ``await close()`` to stop it.
+#[pyclass(module = "dipsea", name = "AsyncNode", frozen)]
+pub struct PyAsyncNode {
+    /// `None` once closed. The lock is held only to clone or take the handle.
+    node: Mutex<Option<NodeHandle>>,
+}
+
+impl PyAsyncNode {
+    fn node(&self) -> PyResult<NodeHandle> {
+        self.node.lock().clone().ok_or_else(closed)
+    }
+}
+
+impl Drop for PyAsyncNode {
+    fn drop(&mut self) {
+        // A node dropped without close(): stop its tasks so they release the socket.
+        if let Some(node) = self.node.get_mut().take() {
+            get_runtime().spawn(async move { node.shutdown().await });
+        }
+    }
+}
+
+#[pymethods]
+impl PyAsyncNode {
+    #[new]
+    #[pyo3(signature = (bind = "0.0.0.0:0".to_string(), bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        bind: String,
+        bootstrap: Option<Vec<String>>,
+        read_only: bool,
+        state_path: Option<PathBuf>,
+        id: Option<&Bound<'_, PyAny>>,
+        k: usize,
+        alpha: usize,
+        workers: usize,
+        query_timeout: Option<(f64, f64)>,
+    ) -> PyResult<PyAsyncNode> {
+        let b = builder(
+            bind,
+            bootstrap,
+            read_only,
+            state_path,
+            id,
+            k,
+            alpha,
+            workers,
+            query_timeout,
+        )?;
+        let node = py
+            .detach(move || get_runtime().block_on(b.spawn()))
+            .map_err(to_py)?;
+        Ok(PyAsyncNode {
+            node: Mutex::new(Some(node)),
+        })
+    }
+
+    /// Joins (or re-joins) the network; resolves to the routing table size.
+    fn bootstrap<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let node = self.node()?;
+        future_into_py(py, async move { node.bootstrap().await.map_err(to_py) })
+    }
+
+    /// Stores ``value`` as a BEP 44 immutable item; resolves to its key.
+    fn put<'py>(&self, py: Python<'py>, value: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let value = value.to_vec();
+        let node = self.node()?;
+        future_into_py(py, async move {
+            let result = node.put(&value).await.map_err(to_py)?;
+            Ok(PyId(result.key))
+        })
+    }
+
+    /// Resolves to the value stored under ``key``, or ``None``.
+    fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let key = id_arg(key)?;
+        let node = self.node()?;
+        future_into_py(py, async move {
+            let value = node.get(key).await.map_err(to_py)?;
+            Ok(value.map(Bytes))
+        })
+    }
+
+    /// Announces ``info_hash`` on ``port`` (``None``: the UDP port); resolves to how
+    /// many nodes acknowledged.
+    #[pyo3(signature = (info_hash, port = None))]
+    fn announce<'py>(
+        &self,
+        py: Python<'py>,
+        info_hash: &Bound<'py, PyAny>,
+        port: Option<u16>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        future_into_py(py, async move {
+            node.announce(info_hash, port).await.map_err(to_py)
+        })
+    }
+
+    /// Resolves to the peers announced for ``info_hash``, as ``(host, port)``.
+    fn get_peers<'py>(
+        &self,
+        py: Python<'py>,
+        info_hash: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        future_into_py(py, async move {
+            let peers = node.get_peers(info_hash).await.map_err(to_py)?;
+            Ok(peers.into_iter().map(addr).collect::<Vec<_>>())
+        })
+    }
+
+    /// Resolves to the k nodes closest to ``target``, as ``(id, (host, port))``.
+    fn find_node<'py>(
+        &self,
+        py: Python<'py>,
+        target: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target = id_arg(target)?;
+        let node = self.node()?;
+        future_into_py(py, async move {
+            let nodes = node.find_node(target).await.map_err(to_py)?;
+            Ok(nodes.into_iter().map(contact).collect::<Vec<_>>())
+        })
+    }
+
+    /// Pings ``(host, port)``; resolves to the node id that answered.
+    fn ping<'py>(&self, py: Python<'py>, address: PyAddr) -> PyResult<Bound<'py, PyAny>> {
+        let to = socket_addr(&address)?;
+        let node = self.node()?;
+        future_into_py(py, async move {
+            let id = node.ping(to).await.map_err(to_py)?;
+            Ok(PyId(id))
+        })
+    }
+
+    /// Stops re-publishing the item ``key``; whether it was published here.
+    fn unpublish(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let key = id_arg(key)?;
+        Ok(self.node()?.unpublish(key))
+    }
+
+    /// A snapshot of the routing table: ``[(id, (host, port)), ...]``.
+    fn routing_table(&self) -> PyResult<Vec<(PyId, PyAddr)>> {
+        Ok(self
+            .node()?
+            .routing_table()
+            .into_iter()
+            .map(contact)
+            .collect())
+    }
+
+    /// Counters, as ``Node.stats()``.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        stats_dict(py, &self.node()?.stats())
+    }
+
+    /// The bound UDP address, ``(host, port)``.
+    #[getter]
+    fn address(&self) -> PyResult<PyAddr> {
+        Ok(addr(self.node()?.local_addr()))
+    }
+
+    /// The node id.
+    #[getter]
+    fn id(&self) -> PyResult<PyId> {
+        Ok(PyId(self.node()?.id()))
+    }
+
+    /// Whether ``close()`` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.node.lock().is_none()
+    }
+
+    /// Stops the node (operations still running fail with ``NodeClosed``) and frees
+    /// its port; the awaitable resolves once it has stopped. Calling it again does
+    /// nothing. New calls fail at once, even before the awaitable is awaited.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let node = self.node.lock().take();
+        future_into_py(py, async move {
+            if let Some(node) = node {
+                node.shutdown().await;
+            }
+            Ok(())
+        })
+    }
+
+    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let node = slf.unbind();
+        future_into_py(py, async move { Ok(node) })
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let node = self.node.lock().take();
+        future_into_py(py, async move {
+            if let Some(node) = node {
+                node.shutdown().await;
+            }
+            Ok(false)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        match self.node.lock().as_ref() {
+            Some(node) => format!(
+                "<dipsea.AsyncNode id={} address={}>",
+                node.id(),
+                node.local_addr()
+            ),
+            None => "<dipsea.AsyncNode closed>".to_string(),
+        }
+    }
+}

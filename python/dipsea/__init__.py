@@ -1,0 +1,47 @@
+"""dipsea: a Kademlia DHT engine speaking the BitTorrent Mainline DHT protocol.
+
+Start a node, store and fetch immutable items (BEP 44), announce and find peers
+(BEP 5)::
+
+    import dipsea
+
+    with dipsea.Node(bootstrap=["router.example.org:6881"]) as node:
+        node.bootstrap()
+        key = node.put(b"hello")
+        assert node.get(key) == b"hello"
+
+:class:`Node` blocks (and releases the GIL while it waits, so threads can share
+one); :class:`AsyncNode` offers the same methods as awaitables for asyncio;
+:class:`Id` is a 160-bit id. Errors derive from :class:`DhtError`.
+"""
+
+from __future__ import annotations
+
+from ._dipsea import ID_LEN, AsyncNode, Id, Node
+from .errors import (
+    BadInput,
+    Busy,
+    DhtError,
+    DhtOSError,
+    DhtTimeout,
+    InternalError,
+    NodeClosed,
+    NoRoute,
+    PutFailed,
+)
+
+__all__ = [
+    "ID_LEN",
+    "Id",
+    "Node",
+    "AsyncNode",
+    "DhtError",
+    "NoRoute",
+    "DhtTimeout",
+    "PutFailed",
+    "BadInput",
+    "Busy",
+    "NodeClosed",
+    "DhtOSError",
+    "InternalError",
+]

@@ -1,0 +1,173 @@
+"""Type stubs of the native module ``dipsea._dipsea`` (import ``dipsea`` instead)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Sequence
+from types import TracebackType
+from typing import Any, Final, Literal, Union, final
+
+from typing_extensions import Self, TypeAlias
+
+ID_LEN: Final[int]
+
+Address: TypeAlias = tuple[str, int]
+"""A UDP endpoint as the socket module writes it: ``(host, port)``."""
+
+IdLike: TypeAlias = Union["Id", bytes, str]
+"""An ``Id``, its 20 raw bytes, or its 40 hex digits."""
+
+Contact: TypeAlias = tuple["Id", Address]
+"""A node as others know it: ``(id, (host, port))``."""
+
+Stats: TypeAlias = dict[str, Any]
+"""Counters by name; ``queries_in`` is a ``dict[str, int]`` by KRPC method."""
+
+@final
+class Id:
+    """A 160-bit identifier: a node id, an info-hash, or the key of a stored item."""
+
+    def __new__(cls, value: IdLike) -> Id: ...
+    @staticmethod
+    def sha1(data: bytes) -> Id:
+        """The SHA-1 digest of ``data``: its content address."""
+    @staticmethod
+    def from_hex(s: str) -> Id:
+        """Parses 40 hex digits, either case."""
+    @staticmethod
+    def from_bytes(data: bytes) -> Id:
+        """An id from exactly 20 raw bytes, big-endian."""
+    @staticmethod
+    def random() -> Id:
+        """A uniformly random id."""
+    def hex(self) -> str:
+        """The id as 40 lowercase hex digits."""
+    def distance(self, other: Id) -> Id:
+        """The XOR distance from this id to ``other``, as an ``Id``."""
+    def common_prefix_len(self, other: Id) -> int:
+        """How many leading bits this id shares with ``other`` (160 when equal)."""
+    def __xor__(self, other: Id) -> Id: ...
+    def __bytes__(self) -> bytes: ...
+    def __len__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    def __lt__(self, other: Id) -> bool: ...
+    def __le__(self, other: Id) -> bool: ...
+    def __gt__(self, other: Id) -> bool: ...
+    def __ge__(self, other: Id) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, tuple[str]]: ...
+
+@final
+class Node:
+    """A running DHT node with a blocking API; thread-safe, releases the GIL."""
+
+    def __new__(
+        cls,
+        bind: str = "0.0.0.0:0",
+        bootstrap: Sequence[str] | None = None,
+        read_only: bool = False,
+        state_path: str | os.PathLike[str] | None = None,
+        *,
+        id: IdLike | None = None,
+        k: int = 8,
+        alpha: int = 3,
+        workers: int = 2,
+        query_timeout: tuple[float, float] | None = None,
+    ) -> Node: ...
+    def bootstrap(self) -> int:
+        """Joins the network now and waits; returns the routing table size."""
+    def put(self, value: bytes) -> Id:
+        """Stores ``value`` as a BEP 44 immutable item; returns its key."""
+    def get(self, key: IdLike) -> bytes | None:
+        """The value stored under ``key``, or ``None`` if no node has it."""
+    def announce(self, info_hash: IdLike, port: int | None = None) -> int:
+        """Announces ``info_hash`` on ``port``; returns how many nodes acknowledged."""
+    def get_peers(self, info_hash: IdLike) -> list[Address]:
+        """The peers announced for ``info_hash``."""
+    def find_node(self, target: IdLike) -> list[Contact]:
+        """The k nodes closest to ``target``, nearest first."""
+    def ping(self, address: Address) -> Id:
+        """Pings ``(host, port)``; returns the id that answered."""
+    def unpublish(self, key: IdLike) -> bool:
+        """Stops re-publishing the item ``key``."""
+    def routing_table(self) -> list[Contact]:
+        """A snapshot of the routing table."""
+    def stats(self) -> Stats:
+        """Counters: packets, queries by method, operations, table and store sizes."""
+    @property
+    def address(self) -> Address:
+        """The bound UDP address."""
+    @property
+    def id(self) -> Id:
+        """The node id."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def close(self) -> None:
+        """Stops the node and frees its port."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Literal[False]: ...
+
+@final
+class AsyncNode:
+    """A running DHT node with an asyncio API: network methods return awaitables."""
+
+    def __new__(
+        cls,
+        bind: str = "0.0.0.0:0",
+        bootstrap: Sequence[str] | None = None,
+        read_only: bool = False,
+        state_path: str | os.PathLike[str] | None = None,
+        *,
+        id: IdLike | None = None,
+        k: int = 8,
+        alpha: int = 3,
+        workers: int = 2,
+        query_timeout: tuple[float, float] | None = None,
+    ) -> AsyncNode: ...
+    def bootstrap(self) -> Awaitable[int]:
+        """Joins the network; resolves to the routing table size."""
+    def put(self, value: bytes) -> Awaitable[Id]:
+        """Stores ``value`` as a BEP 44 immutable item; resolves to its key."""
+    def get(self, key: IdLike) -> Awaitable[bytes | None]:
+        """Resolves to the value stored under ``key``, or ``None``."""
+    def announce(self, info_hash: IdLike, port: int | None = None) -> Awaitable[int]:
+        """Announces ``info_hash``; resolves to how many nodes acknowledged."""
+    def get_peers(self, info_hash: IdLike) -> Awaitable[list[Address]]:
+        """Resolves to the peers announced for ``info_hash``."""
+    def find_node(self, target: IdLike) -> Awaitable[list[Contact]]:
+        """Resolves to the k nodes closest to ``target``."""
+    def ping(self, address: Address) -> Awaitable[Id]:
+        """Pings ``(host, port)``; resolves to the id that answered."""
+    def unpublish(self, key: IdLike) -> bool:
+        """Stops re-publishing the item ``key``."""
+    def routing_table(self) -> list[Contact]:
+        """A snapshot of the routing table."""
+    def stats(self) -> Stats:
+        """Counters, as ``Node.stats()``."""
+    @property
+    def address(self) -> Address:
+        """The bound UDP address."""
+    @property
+    def id(self) -> Id:
+        """The node id."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def close(self) -> Awaitable[None]:
+        """Stops the node and frees its port."""
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[Literal[False]]: ...
