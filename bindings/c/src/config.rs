@@ -1,0 +1,263 @@
+//! `dipsea_config`: how to build a node (bind address, bootstrap routers, k, timeouts).
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use dipsea::NodeBuilder;
+
+use crate::error::{dipsea_status, Failure};
+use crate::ffi::{arg, arg_mut, boundary, out, str_arg, write_out};
+use crate::id::dipsea_id;
+
+/// Opaque: the settings dipsea_node_new starts a node with. Created by
+/// dipsea_config_default, changed by the `dipsea_config_set_*` / `_add_*` functions,
+/// released by dipsea_config_free.
+///
+/// Threads: a config may move between threads, but must not be changed by two threads
+/// at once; dipsea_node_new only reads it, so several threads may start nodes from
+/// one config that nobody changes meanwhile.
+pub struct dipsea_config {
+    pub(crate) builder: NodeBuilder,
+}
+
+/// Creates a config with the defaults: bind `0.0.0.0:0` (any address, a free port),
+/// no bootstrap address, a random node id, k = 8, alpha = 3, query timeouts between
+/// 100 ms and 4 s following the measured round-trip time, 2 runtime threads.
+///
+/// Ownership: `*out_config` is yours; release it with dipsea_config_free (it may be
+/// freed as soon as dipsea_node_new returns). Threads: any thread.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_config` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_default(
+    out_config: *mut *mut dipsea_config,
+) -> dipsea_status {
+    boundary(|| {
+        let out_config = out(out_config, "out_config")?;
+        let config = Box::new(dipsea_config {
+            builder: NodeBuilder::new(),
+        });
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_config, Box::into_raw(config)) };
+        Ok(())
+    })
+}
+
+/// Releases a config. NULL: a no-op. Nodes started from it are not affected.
+///
+/// Threads: any thread, once nothing else uses the config.
+/// Statuses: DIPSEA_OK.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_free(config: *mut dipsea_config) -> dipsea_status {
+    boundary(|| {
+        if !config.is_null() {
+            // SAFETY: non-NULL, made by dipsea_config_default, freed once (contract).
+            drop(unsafe { Box::from_raw(config) });
+        }
+        Ok(())
+    })
+}
+
+/// Applies `change` to the builder of a non-NULL config.
+///
+/// # Safety
+/// `config` is NULL or a live config that nothing else uses during the call.
+unsafe fn update(
+    config: *mut dipsea_config,
+    change: impl FnOnce(NodeBuilder) -> Result<NodeBuilder, Failure>,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: the caller's contract.
+        let config = unsafe { arg_mut(config, "config") }?;
+        config.builder = change(config.builder.clone())?;
+        Ok(())
+    })
+}
+
+/// Sets the local UDP address to bind, `"HOST:PORT"` (port 0 picks a free port;
+/// `"127.0.0.1:0"` for a loopback test). It is resolved by dipsea_node_new.
+///
+/// Ownership: `addr` is copied. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
+/// DIPSEA_INVALID_ARGUMENT if `addr` is not UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_bind(
+    config: *mut dipsea_config,
+    addr: *const c_char,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            let addr = str_arg(addr, "addr")?;
+            Ok(b.bind(addr))
+        })
+    }
+}
+
+/// Adds a bootstrap address, `"HOST:PORT"`: a node to join the network through, tried
+/// in turn with the others when joining and whenever the routing table empties.
+/// Names are resolved by dipsea_node_new.
+///
+/// Ownership: `addr` is copied. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
+/// DIPSEA_INVALID_ARGUMENT if `addr` is not UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_add_bootstrap(
+    config: *mut dipsea_config,
+    addr: *const c_char,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            let addr = str_arg(addr, "addr")?;
+            Ok(b.bootstrap([addr]))
+        })
+    }
+}
+
+/// Sets the node id (random by default, or the one saved at the state path).
+///
+/// Ownership: `*id` is copied. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `id` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_id(
+    config: *mut dipsea_config,
+    id: *const dipsea_id,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            let id = *arg(id, "id")?;
+            Ok(b.id(id.into()))
+        })
+    }
+}
+
+/// Sets k, the bucket size and replication factor (default 8).
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
+/// DIPSEA_INVALID_ARGUMENT if `k` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_k(
+    config: *mut dipsea_config,
+    k: usize,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            positive(k, "k")?;
+            Ok(b.k(k))
+        })
+    }
+}
+
+/// Sets alpha, how many queries a lookup keeps in flight (default 3).
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
+/// DIPSEA_INVALID_ARGUMENT if `alpha` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_alpha(
+    config: *mut dipsea_config,
+    alpha: usize,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            positive(alpha, "alpha")?;
+            Ok(b.alpha(alpha))
+        })
+    }
+}
+
+/// Bounds the per-query timeout, in milliseconds; between them it follows the
+/// measured round-trip time (default 100 to 4000). Short bounds find dead nodes
+/// sooner (loopback tests); long ones suit slow networks.
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
+/// DIPSEA_INVALID_ARGUMENT if `floor_ms` is 0 or `ceiling_ms < floor_ms`.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_query_timeout_ms(
+    config: *mut dipsea_config,
+    floor_ms: u32,
+    ceiling_ms: u32,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            positive(floor_ms as usize, "floor_ms")?;
+            if ceiling_ms < floor_ms {
+                return Err(Failure::invalid(format!(
+                    "ceiling_ms ({ceiling_ms}) is below floor_ms ({floor_ms})"
+                )));
+            }
+            Ok(b.query_timeout(
+                Duration::from_millis(floor_ms.into()),
+                Duration::from_millis(ceiling_ms.into()),
+            ))
+        })
+    }
+}
+
+/// Sets how many threads the node's runtime has; they receive datagrams and run
+/// callbacks (default 2).
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
+/// DIPSEA_INVALID_ARGUMENT if `workers` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_workers(
+    config: *mut dipsea_config,
+    workers: usize,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            positive(workers, "workers")?;
+            Ok(b.workers(workers))
+        })
+    }
+}
+
+/// Read-only mode (BEP 43): the node answers no queries and asks others not to add it
+/// to their routing tables; it can still put, get, announce and look up.
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_read_only(
+    config: *mut dipsea_config,
+    read_only: bool,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe { update(config, |b| Ok(b.read_only(read_only))) }
+}
+
+/// Sets a file to save the routing table to (periodically and when the node is freed)
+/// and to load it from on start, so a restarted node rejoins without a bootstrap
+/// address.
+///
+/// Ownership: `path` is copied. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `path` is NULL;
+/// DIPSEA_INVALID_ARGUMENT if `path` is not UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_state_path(
+    config: *mut dipsea_config,
+    path: *const c_char,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            let path = str_arg(path, "path")?;
+            Ok(b.state_path(path))
+        })
+    }
+}
+
+fn positive(value: usize, name: &str) -> Result<(), Failure> {
+    if value == 0 {
+        return Err(Failure::invalid(format!("`{name}` must be at least 1")));
+    }
+    Ok(())
+}

@@ -1,0 +1,770 @@
+//! `dipsea_node`: a DHT node on a UDP socket, with its own runtime; blocking calls and
+//! `_async` calls that report to a callback.
+
+use std::ffi::{c_char, c_void};
+use std::future::Future;
+use std::net::SocketAddr;
+
+use dipsea::{BlockingNode, Id, NodeStats};
+
+use crate::buffer::dipsea_buffer;
+use crate::config::dipsea_config;
+use crate::error::{clear_last_error, dipsea_status, set_last_error, Failure};
+use crate::ffi::{arg, boundary, bytes_arg, not_on_runtime, out, write_c_string, write_out};
+use crate::id::dipsea_id;
+
+/// Bytes enough for any address dipsea_node_local_addr writes (`"[v6%scope]:port"`
+/// and the NUL).
+pub const DIPSEA_ADDR_SIZE: usize = 64;
+
+/// Opaque: a running DHT node. It owns a UDP socket and a runtime whose threads
+/// answer queries, run lookups and call callbacks. Created by dipsea_node_new,
+/// stopped and released by dipsea_node_free.
+///
+/// Threads: every function except dipsea_node_free may be called from any number of
+/// threads at once on the same node; blocking ones each wait for their own operation.
+pub struct dipsea_node {
+    inner: BlockingNode,
+}
+
+/// Counters of a node (dipsea_node_stats): a snapshot, a plain value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct dipsea_stats {
+    /// Datagrams received.
+    pub packets_in: u64,
+    /// Datagrams sent.
+    pub packets_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// `ping` queries received.
+    pub queries_ping: u64,
+    /// `find_node` queries received.
+    pub queries_find_node: u64,
+    /// `get_peers` queries received.
+    pub queries_get_peers: u64,
+    /// `announce_peer` queries received.
+    pub queries_announce_peer: u64,
+    /// `get` (BEP 44) queries received.
+    pub queries_get: u64,
+    /// `put` (BEP 44) queries received.
+    pub queries_put: u64,
+    /// Queries of unknown methods received.
+    pub queries_other: u64,
+    /// Answers received to this node's queries.
+    pub responses_in: u64,
+    /// KRPC errors received in answer to this node's queries.
+    pub errors_in: u64,
+    /// Datagrams that did not decode.
+    pub malformed: u64,
+    /// Answers that matched no query in flight (late, spoofed or duplicate).
+    pub unmatched: u64,
+    /// Queries that got no answer after every retry.
+    pub timeouts: u64,
+    /// Queries sent again after a timeout.
+    pub retries: u64,
+    /// Queries not sent because the in-flight table was full.
+    pub in_flight_full: u64,
+    /// Datagrams that could not be sent (socket buffer full).
+    pub send_drops: u64,
+    /// Operations started.
+    pub ops_started: u64,
+    /// Operations finished.
+    pub ops_done: u64,
+    /// Queries awaiting an answer now.
+    pub in_flight: u64,
+    /// Contacts in the routing table.
+    pub routing_table_size: u64,
+    /// Immutable items stored for other nodes.
+    pub items: u64,
+    /// Info-hashes with peers stored for other nodes.
+    pub info_hashes: u64,
+    /// Bytes of values stored for other nodes.
+    pub stored_bytes: u64,
+    /// Items this node re-publishes (its own puts).
+    pub published: u64,
+}
+
+impl From<&NodeStats> for dipsea_stats {
+    fn from(s: &NodeStats) -> dipsea_stats {
+        let wide = |n: usize| n as u64;
+        let mut out = dipsea_stats {
+            packets_in: s.packets_in,
+            packets_out: s.packets_out,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            responses_in: s.responses_in,
+            errors_in: s.errors_in,
+            malformed: s.malformed,
+            unmatched: s.unmatched,
+            timeouts: s.timeouts,
+            retries: s.retries,
+            in_flight_full: s.in_flight_full,
+            send_drops: s.send_drops,
+            ops_started: s.ops_started,
+            ops_done: s.ops_done,
+            in_flight: wide(s.in_flight),
+            routing_table_size: wide(s.routing_table_size),
+            items: wide(s.items),
+            info_hashes: wide(s.info_hashes),
+            stored_bytes: wide(s.stored_bytes),
+            published: wide(s.published),
+            ..dipsea_stats::default()
+        };
+        for (method, n) in &s.queries_in {
+            let field = match *method {
+                "ping" => &mut out.queries_ping,
+                "find_node" => &mut out.queries_find_node,
+                "get_peers" => &mut out.queries_get_peers,
+                "announce_peer" => &mut out.queries_announce_peer,
+                "get" => &mut out.queries_get,
+                "put" => &mut out.queries_put,
+                _ => &mut out.queries_other,
+            };
+            *field += n;
+        }
+        out
+    }
+}
+
+/// Called once when dipsea_node_bootstrap_async or dipsea_node_announce_async
+/// finishes: `count` is the routing table size after joining, or how many nodes
+/// acknowledged the announce; 0 unless `status` is DIPSEA_OK.
+pub type dipsea_count_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, status: dipsea_status, count: usize)>;
+
+/// Called once when dipsea_node_put_async finishes: `key` is the item's key, valid
+/// during the call only (copy it); NULL unless `status` is DIPSEA_OK.
+pub type dipsea_put_callback = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, status: dipsea_status, key: *const dipsea_id),
+>;
+
+/// Called once when dipsea_node_get_async finishes: `value` is valid during the call
+/// only (copy what you keep; do not free it); NULL unless `status` is DIPSEA_OK
+/// (DIPSEA_NOT_FOUND when no node holds the key).
+pub type dipsea_get_callback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        status: dipsea_status,
+        value: *const dipsea_buffer,
+    ),
+>;
+
+/// Called once when dipsea_node_get_peers_async finishes: `peers` holds `count` peer
+/// addresses as text, as dipsea_node_get_peers writes them; valid during the call only
+/// (copy what you keep; do not free it); NULL unless `status` is DIPSEA_OK.
+pub type dipsea_peers_callback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        status: dipsea_status,
+        peers: *const dipsea_buffer,
+        count: usize,
+    ),
+>;
+
+/// Starts a node: binds its UDP socket, starts its runtime threads, and begins joining
+/// the network through the bootstrap addresses in the background (call
+/// dipsea_node_bootstrap to wait for that).
+///
+/// Ownership: `config` is only read (free it whenever you like); `*out_node` is yours:
+/// stop and release it with dipsea_node_free.
+/// Threads: any thread except a dipsea runtime thread (inside a callback).
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `out_node` is NULL;
+/// DIPSEA_INVALID_ARGUMENT if the bind or a bootstrap address does not resolve;
+/// DIPSEA_IO if the socket cannot be bound (address in use, no permission);
+/// DIPSEA_WRONG_THREAD inside a callback.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_new(
+    config: *const dipsea_config,
+    out_node: *mut *mut dipsea_node,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: NULL or a live config, by this function's contract.
+        let config = unsafe { arg(config, "config") }?;
+        let out_node = out(out_node, "out_node")?;
+        not_on_runtime()?;
+        let inner = config.builder.clone().start_blocking()?;
+        let node = Box::into_raw(Box::new(dipsea_node { inner }));
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_node, node) };
+        Ok(())
+    })
+}
+
+/// Stops a node and releases it: saves the routing table (if a state path is set),
+/// ends the operations still running (their callbacks are called with
+/// DIPSEA_SHUTDOWN, possibly on this thread, before this function returns), stops its
+/// threads and closes its socket. NULL: a no-op.
+///
+/// Ownership: `node` is invalid afterwards. Threads: any thread except a dipsea
+/// runtime thread, once no other thread uses `node`; it blocks until the node's
+/// threads have stopped (so a callback that never returns blocks it too).
+/// Statuses: DIPSEA_OK; DIPSEA_WRONG_THREAD inside a callback (nothing is freed then:
+/// free it from another thread).
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_free(node: *mut dipsea_node) -> dipsea_status {
+    boundary(|| {
+        if node.is_null() {
+            return Ok(());
+        }
+        not_on_runtime()?;
+        // SAFETY: non-NULL, made by dipsea_node_new, freed once and used by nobody
+        // else now (contract). Dropping it shuts the node and its runtime down.
+        drop(unsafe { Box::from_raw(node) });
+        Ok(())
+    })
+}
+
+/// Borrows a node argument.
+///
+/// # Safety
+/// `node` is NULL or a live node.
+unsafe fn node_arg<'a>(node: *const dipsea_node) -> Result<&'a dipsea_node, Failure> {
+    // SAFETY: the caller's contract.
+    unsafe { arg(node, "node") }
+}
+
+/// Borrows an id argument by value.
+///
+/// # Safety
+/// `id` is NULL or a valid dipsea_id.
+unsafe fn id_arg(id: *const dipsea_id, name: &str) -> Result<Id, Failure> {
+    // SAFETY: the caller's contract.
+    Ok(Id::from(*unsafe { arg(id, name) }?))
+}
+
+/// Joins (or re-joins) the network now and waits until the joining lookup ends;
+/// writes the routing table size to `*out_table_size`.
+///
+/// Threads: any thread except a dipsea runtime thread; blocks.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+/// DIPSEA_TIMEOUT if no bootstrap node answered (a dead address); DIPSEA_NO_ROUTE if
+/// the node has no bootstrap address and an empty table; DIPSEA_SHUTDOWN;
+/// DIPSEA_WRONG_THREAD inside a callback.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_bootstrap(
+    node: *const dipsea_node,
+    out_table_size: *mut usize,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        let out_table_size = out(out_table_size, "out_table_size")?;
+        not_on_runtime()?;
+        let size = node.inner.bootstrap()?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_table_size, size) };
+        Ok(())
+    })
+}
+
+/// Stores `value_len` bytes at `value` as a BEP 44 immutable item on the k nodes
+/// closest to its key, waits for them to acknowledge, and writes the key
+/// (SHA-1 of the bencoded value) to `*out_key`. The node re-publishes the item until
+/// dipsea_node_unpublish or dipsea_node_free. `value` may be NULL when `value_len` is 0.
+///
+/// Ownership: `value` is borrowed for the call. Threads: any thread except a dipsea
+/// runtime thread; blocks.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if the bencoded
+/// value exceeds 1000 bytes; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_NOT_STORED,
+/// DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_put(
+    node: *const dipsea_node,
+    value: *const u8,
+    value_len: usize,
+    out_key: *mut dipsea_id,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: NULL or `value_len` readable bytes, by contract.
+        let value = unsafe { bytes_arg(value, value_len, "value") }?;
+        let out_key = out(out_key, "out_key")?;
+        not_on_runtime()?;
+        let put = node.inner.put(value)?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_key, put.key.into()) };
+        Ok(())
+    })
+}
+
+/// Looks up the immutable item `*key` and writes its value into `*out_value`.
+///
+/// Ownership: `*out_value` is yours on DIPSEA_OK: release it with dipsea_buffer_free
+/// (`out_value->data[out_value->len]` is 0, so a text value is a C string).
+/// Threads: any thread except a dipsea runtime thread; blocks.
+/// Statuses: DIPSEA_OK; DIPSEA_NOT_FOUND if no node holds the key (`*out_value`
+/// untouched); DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_BUSY,
+/// DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_get(
+    node: *const dipsea_node,
+    key: *const dipsea_id,
+    out_value: *mut dipsea_buffer,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: this function's contract.
+        let key = unsafe { id_arg(key, "key") }?;
+        let out_value = out(out_value, "out_value")?;
+        not_on_runtime()?;
+        let value = found(node.inner.get(key)?, key)?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_value, dipsea_buffer::from_vec(value)) };
+        Ok(())
+    })
+}
+
+fn found(value: Option<Vec<u8>>, key: Id) -> Result<Vec<u8>, Failure> {
+    value.ok_or_else(|| {
+        Failure::new(
+            dipsea_status::DIPSEA_NOT_FOUND,
+            format!("no node holds the item {key}"),
+        )
+    })
+}
+
+/// Stops re-publishing the item `*key` that this node put (it expires from the
+/// network later); writes whether it was published here to `*out_was_published`.
+///
+/// Threads: any thread; does not block.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_unpublish(
+    node: *const dipsea_node,
+    key: *const dipsea_id,
+    out_was_published: *mut bool,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: this function's contract.
+        let key = unsafe { id_arg(key, "key") }?;
+        let out_was_published = out(out_was_published, "out_was_published")?;
+        let was = node.inner.unpublish(key);
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_was_published, was) };
+        Ok(())
+    })
+}
+
+/// The announce port the core takes: 0 means the node's own UDP port.
+fn announce_port(port: u16) -> Option<u16> {
+    (port != 0).then_some(port)
+}
+
+/// Announces that this host serves the torrent `*info_hash` on TCP/UDP `port` (BEP 5
+/// `announce_peer` to the k closest nodes; 0: the node's own UDP port, sent as
+/// `implied_port`), and writes how many nodes acknowledged to `*out_stored`. The node
+/// re-announces it periodically.
+///
+/// Threads: any thread except a dipsea runtime thread; blocks.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT,
+/// DIPSEA_NOT_STORED, DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a
+/// callback.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_announce(
+    node: *const dipsea_node,
+    info_hash: *const dipsea_id,
+    port: u16,
+    out_stored: *mut usize,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: this function's contract.
+        let info_hash = unsafe { id_arg(info_hash, "info_hash") }?;
+        let out_stored = out(out_stored, "out_stored")?;
+        not_on_runtime()?;
+        let stored = node.inner.announce(info_hash, announce_port(port))?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_stored, stored) };
+        Ok(())
+    })
+}
+
+/// The peers as text, each `"IP:PORT\n"` (IPv6 as `"[IP]:PORT\n"`), and their count.
+fn peers_text(peers: &[SocketAddr]) -> Vec<u8> {
+    let mut text = String::new();
+    for peer in peers {
+        text.push_str(&peer.to_string());
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+/// Looks up the peers announced for `*info_hash` and writes them to `*out_peers` as
+/// text, one `"IP:PORT\n"` line each (`"[IP]:PORT\n"` for IPv6), and their number to
+/// `*out_count`. No peers is a success: count 0 and an empty buffer.
+///
+/// Ownership: `*out_peers` is yours on DIPSEA_OK: release it with dipsea_buffer_free
+/// (`out_peers->data` is a C string). Threads: any thread except a dipsea runtime
+/// thread; blocks.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT,
+/// DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_get_peers(
+    node: *const dipsea_node,
+    info_hash: *const dipsea_id,
+    out_peers: *mut dipsea_buffer,
+    out_count: *mut usize,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: this function's contract.
+        let info_hash = unsafe { id_arg(info_hash, "info_hash") }?;
+        let out_peers = out(out_peers, "out_peers")?;
+        let out_count = out(out_count, "out_count")?;
+        not_on_runtime()?;
+        let peers = node.inner.get_peers(info_hash)?;
+        // SAFETY: both checked non-NULL; writable by contract.
+        unsafe {
+            write_out(out_peers, dipsea_buffer::from_vec(peers_text(&peers)));
+            write_out(out_count, peers.len());
+        }
+        Ok(())
+    })
+}
+
+/// Writes the node's bound UDP address as `"IP:PORT"` and a NUL into `out_addr`, a
+/// buffer of `out_addr_len` bytes (DIPSEA_ADDR_SIZE is always enough). Pass it to
+/// dipsea_config_add_bootstrap to join other nodes to this one.
+///
+/// Threads: any thread; does not block.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BUFFER_TOO_SMALL (nothing written).
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_local_addr(
+    node: *const dipsea_node,
+    out_addr: *mut c_char,
+    out_addr_len: usize,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        let out_addr = out(out_addr, "out_addr")?;
+        let addr = node.inner.local_addr().to_string();
+        // SAFETY: non-NULL, `out_addr_len` writable bytes by contract.
+        unsafe { write_c_string(out_addr, out_addr_len, &addr) }
+    })
+}
+
+/// Writes the node's id to `*out_id`.
+///
+/// Threads: any thread; does not block. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_id(
+    node: *const dipsea_node,
+    out_id: *mut dipsea_id,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        let out_id = out(out_id, "out_id")?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_id, node.inner.id().into()) };
+        Ok(())
+    })
+}
+
+/// Writes a snapshot of the node's counters to `*out_stats`.
+///
+/// Threads: any thread; does not block. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_stats(
+    node: *const dipsea_node,
+    out_stats: *mut dipsea_stats,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        let out_stats = out(out_stats, "out_stats")?;
+        let stats = dipsea_stats::from(&node.inner.stats());
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_stats, stats) };
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Async variants: one task on the node's runtime per call, reporting to a callback.
+
+/// The caller's `user_data`, handed back to its callback on a runtime thread. The
+/// header tells callers that it crosses threads.
+struct UserData(*mut c_void);
+
+// SAFETY: the pointer is only passed back to the caller's callback, never
+// dereferenced here; the caller agreed (header) that it may be used on another thread.
+unsafe impl Send for UserData {}
+
+/// Calls a C callback exactly once: with the operation's result, or, if the task is
+/// dropped before it finished (the node was freed, or a panic), with DIPSEA_SHUTDOWN
+/// (DIPSEA_PANIC).
+struct Completion<T> {
+    call: Option<Deliver<T>>,
+}
+
+/// Delivers an operation's result to the C callback.
+type Deliver<T> = Box<dyn FnOnce(Result<T, Failure>) + Send>;
+
+impl<T> Completion<T> {
+    /// `invoke` receives the status, the successful value if any, and the user data;
+    /// the thread's last error is set to the failure's message first.
+    fn new(
+        user_data: *mut c_void,
+        invoke: impl FnOnce(*mut c_void, dipsea_status, Option<&T>) + Send + 'static,
+    ) -> Completion<T> {
+        let user_data = UserData(user_data);
+        Completion {
+            call: Some(Box::new(move |result: Result<T, Failure>| {
+                let user_data = user_data;
+                let status = match &result {
+                    Ok(_) => {
+                        clear_last_error();
+                        dipsea_status::DIPSEA_OK
+                    }
+                    Err(failure) => {
+                        set_last_error(&failure.message);
+                        failure.status
+                    }
+                };
+                invoke(user_data.0, status, result.as_ref().ok());
+            })),
+        }
+    }
+
+    fn finish(mut self, result: Result<T, Failure>) {
+        if let Some(call) = self.call.take() {
+            call(result);
+        }
+    }
+}
+
+impl<T> Drop for Completion<T> {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            let failure = if std::thread::panicking() {
+                Failure::new(
+                    dipsea_status::DIPSEA_PANIC,
+                    "panic in dipsea while the operation ran",
+                )
+            } else {
+                Failure::new(
+                    dipsea_status::DIPSEA_SHUTDOWN,
+                    "the node was freed while the operation ran",
+                )
+            };
+            call(Err(failure));
+        }
+    }
+}
+
+/// Runs `op` on the node's runtime and reports its result through `completion`.
+fn spawn_op<T, F>(node: &dipsea_node, completion: Completion<T>, op: F)
+where
+    T: 'static,
+    F: Future<Output = Result<T, Failure>> + Send + 'static,
+{
+    node.inner.runtime().spawn(async move {
+        let result = op.await;
+        completion.finish(result);
+    });
+}
+
+/// Checks a callback argument.
+fn callback_arg<F>(callback: Option<F>) -> Result<F, Failure> {
+    callback.ok_or_else(|| Failure::null("callback"))
+}
+
+/// dipsea_node_bootstrap without blocking: joins the network and calls
+/// `callback(user_data, status, table_size)` once when the joining lookup ends.
+///
+/// Ownership: `user_data` is yours; it is passed to `callback` untouched, on another
+/// thread. Threads: any thread, callbacks included; returns at once.
+/// The callback runs exactly once, on one of the node's runtime threads (or, if the
+/// node is freed first, with DIPSEA_SHUTDOWN inside dipsea_node_free); it must not
+/// block for long, must not throw or longjmp, and may call dipsea functions except
+/// blocking ones and dipsea_node_free (DIPSEA_WRONG_THREAD there).
+/// Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+/// `node` or `callback` is NULL (the callback will not run).
+/// Statuses (to the callback): as dipsea_node_bootstrap.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_bootstrap_async(
+    node: *const dipsea_node,
+    callback: dipsea_count_callback,
+    user_data: *mut c_void,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        let callback = callback_arg(callback)?;
+        let completion = Completion::new(user_data, move |ud, status, size: Option<&usize>| {
+            // SAFETY: the caller's callback, called once as documented.
+            unsafe { callback(ud, status, size.copied().unwrap_or(0)) }
+        });
+        let handle = node.inner.handle().clone();
+        spawn_op(
+            node,
+            completion,
+            async move { Ok(handle.bootstrap().await?) },
+        );
+        Ok(())
+    })
+}
+
+/// dipsea_node_put without blocking: copies the value, stores it, and calls
+/// `callback(user_data, status, key)` once when done (`key` NULL on failure).
+///
+/// Ownership: `value` is copied before this returns; `user_data` as in
+/// dipsea_node_bootstrap_async. Threads and callback rules: as
+/// dipsea_node_bootstrap_async.
+/// Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+/// `node` or `callback` is NULL, or `value` is NULL with `value_len > 0` (the
+/// callback will not run). Statuses (to the callback): as dipsea_node_put.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_put_async(
+    node: *const dipsea_node,
+    value: *const u8,
+    value_len: usize,
+    callback: dipsea_put_callback,
+    user_data: *mut c_void,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: NULL or `value_len` readable bytes, by contract.
+        let value = unsafe { bytes_arg(value, value_len, "value") }?.to_vec();
+        let callback = callback_arg(callback)?;
+        let completion = Completion::new(user_data, move |ud, status, key: Option<&Id>| {
+            let key = key.map(|k| dipsea_id::from(*k));
+            let key_ptr = key.as_ref().map_or(std::ptr::null(), |k| k as *const _);
+            // SAFETY: the caller's callback, called once; `key_ptr` outlives the call.
+            unsafe { callback(ud, status, key_ptr) }
+        });
+        let handle = node.inner.handle().clone();
+        spawn_op(node, completion, async move {
+            Ok(handle.put(&value).await?.key)
+        });
+        Ok(())
+    })
+}
+
+/// dipsea_node_get without blocking: calls `callback(user_data, status, value)` once
+/// when the lookup ends; `value` (DIPSEA_OK only) is borrowed for the call.
+///
+/// Ownership: `*key` is copied; `user_data` as in dipsea_node_bootstrap_async.
+/// Threads and callback rules: as dipsea_node_bootstrap_async.
+/// Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+/// `node`, `key` or `callback` is NULL (the callback will not run).
+/// Statuses (to the callback): as dipsea_node_get, DIPSEA_NOT_FOUND included.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_get_async(
+    node: *const dipsea_node,
+    key: *const dipsea_id,
+    callback: dipsea_get_callback,
+    user_data: *mut c_void,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: this function's contract.
+        let key = unsafe { id_arg(key, "key") }?;
+        let callback = callback_arg(callback)?;
+        let completion = Completion::new(user_data, move |ud, status, value: Option<&Vec<u8>>| {
+            let buffer = value.map(|v| dipsea_buffer::borrowed(v));
+            let ptr = buffer.as_ref().map_or(std::ptr::null(), |b| b as *const _);
+            // SAFETY: the caller's callback, called once; `ptr` and the bytes it points
+            // to outlive the call.
+            unsafe { callback(ud, status, ptr) }
+        });
+        let handle = node.inner.handle().clone();
+        spawn_op(node, completion, async move {
+            let mut value = found(handle.get(key).await?, key)?;
+            value.push(0);
+            Ok(value)
+        });
+        Ok(())
+    })
+}
+
+/// dipsea_node_announce without blocking: calls `callback(user_data, status, stored)`
+/// once when done.
+///
+/// Ownership: `*info_hash` is copied; `user_data` as in dipsea_node_bootstrap_async.
+/// Threads and callback rules: as dipsea_node_bootstrap_async.
+/// Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+/// `node`, `info_hash` or `callback` is NULL (the callback will not run).
+/// Statuses (to the callback): as dipsea_node_announce.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_announce_async(
+    node: *const dipsea_node,
+    info_hash: *const dipsea_id,
+    port: u16,
+    callback: dipsea_count_callback,
+    user_data: *mut c_void,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: this function's contract.
+        let info_hash = unsafe { id_arg(info_hash, "info_hash") }?;
+        let callback = callback_arg(callback)?;
+        let completion = Completion::new(user_data, move |ud, status, n: Option<&usize>| {
+            // SAFETY: the caller's callback, called once as documented.
+            unsafe { callback(ud, status, n.copied().unwrap_or(0)) }
+        });
+        let handle = node.inner.handle().clone();
+        spawn_op(node, completion, async move {
+            Ok(handle.announce(info_hash, announce_port(port)).await?)
+        });
+        Ok(())
+    })
+}
+
+/// dipsea_node_get_peers without blocking: calls
+/// `callback(user_data, status, peers, count)` once when the lookup ends; `peers`
+/// (DIPSEA_OK only) is borrowed for the call, in dipsea_node_get_peers's format.
+///
+/// Ownership: `*info_hash` is copied; `user_data` as in dipsea_node_bootstrap_async.
+/// Threads and callback rules: as dipsea_node_bootstrap_async.
+/// Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+/// `node`, `info_hash` or `callback` is NULL (the callback will not run).
+/// Statuses (to the callback): as dipsea_node_get_peers.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_get_peers_async(
+    node: *const dipsea_node,
+    info_hash: *const dipsea_id,
+    callback: dipsea_peers_callback,
+    user_data: *mut c_void,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        // SAFETY: this function's contract.
+        let info_hash = unsafe { id_arg(info_hash, "info_hash") }?;
+        let callback = callback_arg(callback)?;
+        let completion = Completion::new(
+            user_data,
+            move |ud, status, peers: Option<&(Vec<u8>, usize)>| {
+                let buffer = peers.map(|(text, _)| dipsea_buffer::borrowed(text));
+                let ptr = buffer.as_ref().map_or(std::ptr::null(), |b| b as *const _);
+                let count = peers.map_or(0, |(_, n)| *n);
+                // SAFETY: the caller's callback, called once; `ptr` and the bytes it
+                // points to outlive the call.
+                unsafe { callback(ud, status, ptr, count) }
+            },
+        );
+        let handle = node.inner.handle().clone();
+        spawn_op(node, completion, async move {
+            let peers = handle.get_peers(info_hash).await?;
+            let mut text = peers_text(&peers);
+            text.push(0);
+            Ok((text, peers.len()))
+        });
+        Ok(())
+    })
+}

@@ -1,0 +1,182 @@
+/* Blocking calls on the loopback network: put/get, announce/get_peers, addresses,
+ * ids, stats, and several threads using the same handles at once. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+static void put_then_get_from_another_node(void) {
+    dipsea_id key;
+    CHECK_OK(dipsea_node_put(net[1], (const uint8_t *)"hello", 5, &key));
+    /* The key is SHA-1 of the bencoded value, "5:hello". */
+    dipsea_id expected;
+    CHECK_OK(dipsea_id_sha1((const uint8_t *)"5:hello", 7, &expected));
+    CHECK(memcmp(key.bytes, expected.bytes, DIPSEA_ID_LEN) == 0);
+
+    dipsea_buffer value = {NULL, 0};
+    CHECK_OK(dipsea_node_get(net[3], &key, &value));
+    CHECK(value.len == 5 && value.data != NULL);
+    if (value.data != NULL) {
+        CHECK(memcmp(value.data, "hello", 5) == 0);
+        CHECK(value.data[value.len] == 0); /* usable as a C string */
+        CHECK(strcmp((const char *)value.data, "hello") == 0);
+    }
+    CHECK_OK(dipsea_buffer_free(&value));
+    CHECK(value.data == NULL && value.len == 0);
+}
+
+static void binary_and_empty_values_round_trip(void) {
+    const uint8_t binary[] = {0, 1, 2, 0, 255, 254, 0};
+    dipsea_id key;
+    CHECK_OK(dipsea_node_put(net[2], binary, sizeof binary, &key));
+    dipsea_buffer value = {NULL, 0};
+    CHECK_OK(dipsea_node_get(net[4], &key, &value));
+    CHECK(value.len == sizeof binary);
+    if (value.data != NULL && value.len == sizeof binary) {
+        CHECK(memcmp(value.data, binary, sizeof binary) == 0);
+    }
+    CHECK_OK(dipsea_buffer_free(&value));
+
+    CHECK_OK(dipsea_node_put(net[2], NULL, 0, &key));
+    CHECK_OK(dipsea_node_get(net[0], &key, &value));
+    CHECK(value.len == 0 && value.data != NULL && value.data[0] == 0);
+    CHECK_OK(dipsea_buffer_free(&value));
+}
+
+static void unknown_key_is_not_found_and_leaves_output_alone(void) {
+    dipsea_id key;
+    CHECK_OK(dipsea_id_sha1((const uint8_t *)"never stored", 12, &key));
+    uint8_t sentinel = 7;
+    dipsea_buffer value = {&sentinel, 12345};
+    CHECK_STATUS(dipsea_node_get(net[1], &key, &value), DIPSEA_NOT_FOUND);
+    CHECK(value.data == &sentinel && value.len == 12345);
+    CHECK(strstr(dipsea_last_error(), "no node holds") != NULL);
+}
+
+static void announce_then_get_peers(void) {
+    dipsea_id info_hash;
+    CHECK_OK(dipsea_id_sha1((const uint8_t *)"a torrent", 9, &info_hash));
+    size_t stored = 0;
+    CHECK_OK(dipsea_node_announce(net[1], &info_hash, 6000, &stored));
+    CHECK(stored >= 1);
+    /* Port 0: the node's own UDP port (implied_port). */
+    CHECK_OK(dipsea_node_announce(net[2], &info_hash, 0, &stored));
+    CHECK(stored >= 1);
+
+    dipsea_buffer peers = {NULL, 0};
+    size_t count = 0;
+    CHECK_OK(dipsea_node_get_peers(net[4], &info_hash, &peers, &count));
+    CHECK(count == 2);
+    char implied[DIPSEA_ADDR_SIZE + 1];
+    CHECK_OK(dipsea_node_local_addr(net[2], implied, sizeof implied - 1));
+    strcat(implied, "\n");
+    if (peers.data != NULL) {
+        const char *text = (const char *)peers.data;
+        CHECK(strstr(text, "127.0.0.1:6000\n") != NULL);
+        CHECK(strstr(text, implied) != NULL);
+        CHECK(strlen(text) == peers.len);
+    }
+    CHECK_OK(dipsea_buffer_free(&peers));
+
+    /* An info-hash nobody announced: success, no peers. */
+    dipsea_id nobody;
+    CHECK_OK(dipsea_id_sha1((const uint8_t *)"nobody", 6, &nobody));
+    CHECK_OK(dipsea_node_get_peers(net[3], &nobody, &peers, &count));
+    CHECK(count == 0 && peers.len == 0);
+    CHECK_OK(dipsea_buffer_free(&peers));
+}
+
+static void addresses_ids_and_stats(void) {
+    char addr[DIPSEA_ADDR_SIZE];
+    CHECK_OK(dipsea_node_local_addr(net[0], addr, sizeof addr));
+    CHECK(strncmp(addr, "127.0.0.1:", 10) == 0 && atoi(addr + 10) > 0);
+    char tiny[4] = {'x', 'x', 'x', 'x'};
+    CHECK_STATUS(dipsea_node_local_addr(net[0], tiny, sizeof tiny), DIPSEA_BUFFER_TOO_SMALL);
+    CHECK(tiny[0] == 'x'); /* nothing written */
+
+    dipsea_id a, b;
+    CHECK_OK(dipsea_node_id(net[0], &a));
+    CHECK_OK(dipsea_node_id(net[1], &b));
+    CHECK(memcmp(a.bytes, b.bytes, DIPSEA_ID_LEN) != 0);
+
+    dipsea_stats stats;
+    memset(&stats, 0, sizeof stats);
+    CHECK_OK(dipsea_node_stats(net[0], &stats));
+    CHECK(stats.packets_in > 0 && stats.packets_out > 0);
+    CHECK(stats.routing_table_size >= NET_SIZE - 1);
+    CHECK(stats.queries_find_node + stats.queries_get_peers + stats.queries_get > 0);
+    CHECK_OK(dipsea_node_stats(net[1], &stats));
+    CHECK(stats.ops_started >= stats.ops_done && stats.ops_done > 0);
+    CHECK(stats.published >= 1); /* its put above */
+}
+
+static void unpublish_reports_what_was_published(void) {
+    dipsea_id key;
+    bool was = false;
+    CHECK_OK(dipsea_node_put(net[3], (const uint8_t *)"temporary", 9, &key));
+    CHECK_OK(dipsea_node_unpublish(net[3], &key, &was));
+    CHECK(was);
+    CHECK_OK(dipsea_node_unpublish(net[3], &key, &was));
+    CHECK(!was);
+}
+
+/* Several threads calling blocking functions on the same nodes at once. */
+#define WORKERS 4
+#define PER_WORKER 5
+
+struct worker {
+    int index;
+    int failures;
+};
+
+static void *blocking_worker(void *arg) {
+    struct worker *w = arg;
+    for (int i = 0; i < PER_WORKER; i++) {
+        char text[64];
+        int len = snprintf(text, sizeof text, "thread %d value %d", w->index, i);
+        dipsea_id key;
+        dipsea_node *putter = net[(w->index + i) % NET_SIZE];
+        dipsea_node *getter = net[(w->index + i + 2) % NET_SIZE];
+        if (dipsea_node_put(putter, (const uint8_t *)text, (size_t)len, &key) != DIPSEA_OK) {
+            fprintf(stderr, "  put from thread %d: %s\n", w->index, dipsea_last_error());
+            w->failures++;
+            continue;
+        }
+        dipsea_buffer value = {NULL, 0};
+        if (dipsea_node_get(getter, &key, &value) != DIPSEA_OK) {
+            fprintf(stderr, "  get from thread %d: %s\n", w->index, dipsea_last_error());
+            w->failures++;
+            continue;
+        }
+        if (value.len != (size_t)len || memcmp(value.data, text, value.len) != 0) {
+            w->failures++;
+        }
+        dipsea_buffer_free(&value);
+    }
+    return NULL;
+}
+
+static void blocking_calls_from_several_threads(void) {
+    pthread_t threads[WORKERS];
+    struct worker workers[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i].index = i;
+        workers[i].failures = 0;
+        CHECK(pthread_create(&threads[i], NULL, blocking_worker, &workers[i]) == 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(workers[i].failures == 0);
+    }
+}
+
+void node_tests(void) {
+    run_test("node: put then get from another node", put_then_get_from_another_node);
+    run_test("node: binary and empty values", binary_and_empty_values_round_trip);
+    run_test("node: unknown key is DIPSEA_NOT_FOUND", unknown_key_is_not_found_and_leaves_output_alone);
+    run_test("node: announce then get_peers", announce_then_get_peers);
+    run_test("node: addresses, ids, stats", addresses_ids_and_stats);
+    run_test("node: unpublish", unpublish_reports_what_was_published);
+    run_test("node: blocking calls from several threads", blocking_calls_from_several_threads);
+}
