@@ -5,12 +5,12 @@ CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help test fmt fmt-check lint test-rust bench bench-build venv
+.PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-test: fmt-check lint test-rust bench-build ## everything CI checks: fmt, clippy, Rust tests, benches compile
+test: fmt-check lint test-rust bench-build test-interop ## everything CI checks: fmt, clippy, Rust tests, benches compile, libtorrent interop
 
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
@@ -23,6 +23,9 @@ lint: ## clippy on every target, warnings are errors
 
 test-rust: ## unit, property and integration tests of the workspace
 	$(CARGO) test --workspace
+
+test-interop: venv ## libtorrent (Python bindings from .venv) against dipsea nodes on loopback
+	DIPSEA_INTEROP=1 DIPSEA_PYTHON=$(abspath $(PY)) $(CARGO) test -p dipsea-tests --test interop_libtorrent
 
 bench-build: ## compile the benchmarks without running them
 	$(CARGO) bench --workspace --no-run
