@@ -4,6 +4,9 @@
 //! keeps the k-buckets, [`store`] holds what the node stores for others, and [`rpc`]
 //! answers queries from that shared state. Every structure is lock-sharded so many
 //! threads can use it at once. See `docs/design.md` for the internals.
+//!
+//! The repository README follows; its Rust examples are compiled as doctests.
+#![doc = include_str!("../../../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod error;
