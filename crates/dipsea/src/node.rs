@@ -19,6 +19,7 @@ pub mod rtt;
 pub mod state;
 pub mod udp;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -187,10 +188,13 @@ pub struct Node {
     next_tid: AtomicU32,
     next_op: AtomicU64,
     ops: DashMap<OpId, Operation>,
-    /// Immutable items this node put: key → bencoded value, re-published.
-    published: DashMap<Id, Vec<u8>>,
-    /// Announces this node made: info-hash → port, re-announced.
-    announced: DashMap<Id, Option<u16>>,
+    /// Immutable items this node put: key → bencoded value, re-published. Touched
+    /// only by user operations and the republish timer, never per packet, so one
+    /// lock will do; an empty `BTreeMap` costs no heap (a million simulated nodes
+    /// mostly publish nothing), and it iterates in key order (seeded runs repeat).
+    published: Mutex<BTreeMap<Id, Vec<u8>>>,
+    /// Announces this node made: info-hash → port, re-announced (as `published`).
+    announced: Mutex<BTreeMap<Id, Option<u16>>>,
     /// Contacts to try when (re)bootstrapping: loaded from a saved table.
     seeds: Mutex<Vec<NodeInfo>>,
     maintenance: Mutex<Maintenance>,
@@ -233,8 +237,8 @@ impl Node {
             next_tid: AtomicU32::new(rng.next_u32()),
             next_op: AtomicU64::new(1),
             ops: DashMap::with_shard_amount(shards),
-            published: DashMap::with_shard_amount(2),
-            announced: DashMap::with_shard_amount(2),
+            published: Mutex::new(BTreeMap::new()),
+            announced: Mutex::new(BTreeMap::new()),
             seeds: Mutex::new(Vec::new()),
             maintenance: Mutex::new(Maintenance {
                 next_run: now + config.maintenance_interval,
@@ -310,7 +314,19 @@ impl Node {
 
     /// Stops re-publishing the item `key`; whether it was published here.
     pub fn unpublish(&self, key: &Id) -> bool {
-        self.published.remove(key).is_some()
+        self.published.lock().remove(key).is_some()
+    }
+
+    /// Gives back the memory that the transaction and operation tables kept from
+    /// their busiest moment (hash tables never shrink by themselves). Maintenance
+    /// calls it; the simulator also calls it when a node has joined, since a
+    /// million idle tables sized for a bootstrap add up.
+    ///
+    /// Locks: each shard of the in-flight table, then of the operation table, one
+    /// at a time.
+    pub fn shrink_to_fit(&self) {
+        self.in_flight.shrink_to_fit();
+        self.ops.shrink_to_fit();
     }
 
     /// Records that the driver dropped an outgoing datagram.
@@ -327,6 +343,63 @@ impl Node {
     fn want_tick_at(&self, at: Time) {
         self.next_deadline
             .fetch_min(at.as_millis(), Ordering::Relaxed);
+    }
+
+    /// Estimated bytes this node takes: its inline size plus the heap it owns
+    /// (routing table, store, transaction and operation tables, re-published items,
+    /// seeds), without allocator overhead. Hash tables count by capacity, a `DashMap`
+    /// shard as the 128-byte cache line pair it is padded to; the store, whose
+    /// internals are its own, is estimated from its counters. Takes the same locks as
+    /// [`Node::stats`], one at a time.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        /// A `DashMap` shard: a `RwLock<HashMap>` padded to 128 bytes.
+        const SHARD: usize = 128;
+        /// Bytes per stored entry besides its value: map slot (key, entry, control
+        /// byte, at most 7/8 full) and eviction index node, rounded up.
+        const STORE_ENTRY: usize = 160;
+        fn table<K, V, S>(map: &DashMap<K, V, S>, shards: usize) -> usize
+        where
+            K: Eq + std::hash::Hash,
+            S: std::hash::BuildHasher + Clone,
+        {
+            shards * SHARD + map.capacity() * (size_of::<(K, V)>() + 1)
+        }
+        // As `Node::with_rng` creates them.
+        let shards = self.config.in_flight_shards.max(2).next_power_of_two();
+        let in_flight: usize = table(&self.in_flight, shards)
+            + self
+                .in_flight
+                .iter()
+                .map(|p| p.datagram.len())
+                .sum::<usize>();
+        let ops = table(&self.ops, shards)
+            + self.ops.len() * (size_of::<Lookup>() + self.config.lookup.max_candidates * 64);
+        // A B-tree leaf holds 11 entries; count one per entry, generously.
+        let published: usize = self
+            .published
+            .lock()
+            .values()
+            .map(|v| size_of::<(Id, Vec<u8>)>() + 16 + v.capacity())
+            .sum();
+        let announced = self.announced.lock().len() * (size_of::<(Id, Option<u16>)>() + 16);
+        let store = self.store.stats();
+        let store_bytes = if store.items + store.info_hashes > 0 {
+            self.config.store.effective_shards() * SHARD
+        } else {
+            0
+        } + (store.items + store.info_hashes) * STORE_ENTRY
+            + store.bytes
+            + store.peers * size_of::<(SocketAddr, Time)>();
+        size_of::<Node>()
+            + self.routing.heap_bytes()
+            + store_bytes
+            + in_flight
+            + ops
+            + published
+            + announced
+            + self.seeds.lock().capacity() * size_of::<NodeInfo>()
+            + self.config.bootstrap.capacity() * size_of::<SocketAddr>()
     }
 
     /// A snapshot of the counters.
@@ -359,7 +432,7 @@ impl Node {
             items: store.items,
             info_hashes: store.info_hashes,
             stored_bytes: store.bytes,
-            published: self.published.len(),
+            published: self.published.lock().len(),
         }
     }
 
@@ -672,10 +745,10 @@ impl Node {
                     return;
                 }
                 if let Request::Put(v) = &request {
-                    self.published.insert(target, v.clone());
+                    self.published.lock().insert(target, v.clone());
                 }
                 if let Request::Announce { info_hash, port } = &request {
-                    self.announced.insert(*info_hash, *port);
+                    self.announced.lock().insert(*info_hash, *port);
                 }
                 operation.phase = Phase::Lookup(Box::new(Lookup::new(
                     target,
@@ -711,8 +784,7 @@ impl Node {
             Phase::Lookup(lookup) => {
                 let method = lookup_method(&operation.request, lookup.target());
                 while let Some(node) = lookup.next_query(now) {
-                    if self.send_query(node.addr, Some(node.id), Some(op), method.clone(), now, out)
-                    {
+                    if self.send_query(node.addr, Some(node.id), Some(op), method, now, out) {
                         operation.sent += 1;
                     } else {
                         lookup.on_failure(&node);
@@ -1132,6 +1204,7 @@ impl Node {
             m.next_run = now + self.config.maintenance_interval;
             self.tokens.maybe_rotate(now, &mut self.rng());
             self.store.sweep(now);
+            self.shrink_to_fit();
             for contact in self.routing.questionable(now) {
                 self.send_query(
                     contact.addr,
@@ -1156,22 +1229,17 @@ impl Node {
         }
         if now >= m.next_republish {
             m.next_republish = now + self.config.republish_interval;
-            // Sorted by key, not map order (see `tick`), for seeded runs.
-            let mut items: Vec<(Id, Vec<u8>)> = self
-                .published
-                .iter()
-                .map(|e| (*e.key(), e.value().clone()))
-                .collect();
-            items.sort_unstable_by_key(|a| a.0);
-            for (_, v) in items {
+            // Copied out: `start` takes the maps' locks again.
+            let items: Vec<Vec<u8>> = self.published.lock().values().cloned().collect();
+            for v in items {
                 start.push((self.next_op_id(), Request::Put(v)));
             }
-            let mut announces: Vec<(Id, Option<u16>)> = self
+            let announces: Vec<(Id, Option<u16>)> = self
                 .announced
+                .lock()
                 .iter()
-                .map(|e| (*e.key(), *e.value()))
+                .map(|(k, v)| (*k, *v))
                 .collect();
-            announces.sort_unstable();
             for (info_hash, port) in announces {
                 start.push((self.next_op_id(), Request::Announce { info_hash, port }));
             }
