@@ -1,0 +1,1059 @@
+//! The deterministic simulator: many instances of the very same sans-I/O [`Node`]
+//! logic as the UDP driver, on a seeded, virtual-time network.
+//!
+//! Entry point: [`Swarm`]. [`Swarm::new`] builds a network of
+//! [`SwarmConfig::nodes`] nodes by real joins (each new node bootstraps from a random
+//! node already in: a `find_node` of its own id to it, then the lookup of its own
+//! id); the scenario methods then run puts, gets, announces and lookups from chosen
+//! or random nodes ([`Swarm::put`], [`Swarm::get_from`], [`Swarm::run_batch`], ...),
+//! inject faults ([`Swarm::crash`], [`Swarm::partition`], [`Swarm::set_loss`],
+//! [`Swarm::set_churn`], [`Swarm::schedule`]), move virtual time on
+//! ([`Swarm::advance`]: maintenance, refresh, re-publishing, churn) and read metrics
+//! ([`Swarm::stats`]).
+//!
+//! ```
+//! use dipsea::{Swarm, SwarmConfig};
+//!
+//! let mut swarm = Swarm::new(SwarmConfig { nodes: 200, seed: 7, ..SwarmConfig::default() });
+//! let put = swarm.put(b"hello").expect("put");
+//! assert_eq!(swarm.get(put.key).expect("get").as_deref(), Some(&b"hello"[..]));
+//! assert_eq!(swarm.stats().success_rate, 1.0);
+//! ```
+//!
+//! # The network
+//!
+//! One thread, one event queue ordered by (virtual time, sequence number): datagram
+//! deliveries, node timer ticks (each node's tick is scheduled at its
+//! [`Node::next_deadline`] after every call into it), churn and scheduled actions.
+//! Node `i` lives at the virtual address `127.x.y.z:6881` with `x.y.z` = `i + 1`
+//! (never sent anywhere). Each link has its own latency from the [`Latency`] model;
+//! each datagram is lost with probability [`SwarmConfig::loss`]; a partition drops
+//! every datagram between its two groups. Every random choice (ids, losses, which
+//! nodes crash, node token secrets and refresh targets via [`Node::with_rng`]) comes
+//! from one generator seeded by [`SwarmConfig::seed`], so a run is reproducible
+//! exactly: the same seed and the same calls give the same [`SwarmStats`] (wall-clock
+//! fields aside).
+//!
+//! # Memory
+//!
+//! A crashed or departed node's state is freed at once; what stays per node ever
+//! created is 24 bytes of bookkeeping. See [`Swarm::memory_per_node`] for how the
+//! per-node figure is accounted.
+
+mod latency;
+mod metrics;
+
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+pub use latency::Latency;
+pub use metrics::SwarmStats;
+use metrics::{quantile, Metrics};
+
+use crate::id::{Id, NodeInfo};
+use crate::node::udp::PutResult;
+use crate::node::{Event, Node, NodeConfig, OpError, OpId, OpResult, Outcome, Output, Request};
+use crate::time::Time;
+use crate::wire::bencode;
+
+/// The UDP port of every virtual node.
+pub const SIM_PORT: u16 = 6881;
+
+/// Most nodes a swarm can address: `127.x.y.z` leaves 24 bits.
+pub const MAX_NODES: usize = (1 << 24) - 2;
+
+/// How long [`Swarm::run_batch`] waits, in virtual time, for an operation before
+/// reporting it as timed out. Lookups end well before (every query has a timeout),
+/// so this only guards against an operation that never ends.
+pub const OP_DEADLINE: Duration = Duration::from_secs(10 * 60);
+
+/// How a [`Swarm`] is built.
+#[derive(Clone, Debug)]
+pub struct SwarmConfig {
+    /// Nodes to build the network with (default 1000).
+    pub nodes: usize,
+    /// Seed of every random choice (default 0).
+    pub seed: u64,
+    /// Link latency model (default uniform 10–100 ms).
+    pub latency: Latency,
+    /// Probability that a datagram is lost (default 0.0), during the build too.
+    pub loss: f64,
+    /// Configuration of every node (default [`SwarmConfig::default_node_config`]).
+    /// Its `bootstrap` list is replaced per node by the node it joins through.
+    pub node: NodeConfig,
+    /// Most joins in progress at once while building (default 4096; also bounded by
+    /// the nodes already in). More is faster in virtual time; fewer keeps the
+    /// network closer to one grown node by node.
+    pub join_concurrency: usize,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        SwarmConfig {
+            nodes: 1000,
+            seed: 0,
+            latency: Latency::default(),
+            loss: 0.0,
+            node: SwarmConfig::default_node_config(),
+            join_concurrency: 4096,
+        }
+    }
+}
+
+impl SwarmConfig {
+    /// The node configuration a simulated node uses by default: the protocol
+    /// defaults (k = 8, alpha = 3, BEP 5 timers, 2 h item lifetime, hourly
+    /// re-publishing), with the fewest lock shards (one thread drives every node, and
+    /// each shard costs memory a million times over) and query timeouts for a
+    /// network whose one-way latency stays under 125 ms (floor 250 ms, ceiling 2 s).
+    pub fn default_node_config() -> NodeConfig {
+        let mut config = NodeConfig {
+            in_flight_shards: 2,
+            timeout_initial: Duration::from_secs(1),
+            timeout_floor: Duration::from_millis(250),
+            timeout_ceiling: Duration::from_secs(2),
+            ..NodeConfig::default()
+        };
+        config.store.shards = 2;
+        config
+    }
+}
+
+/// A node's lifecycle in the swarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Bootstrapping: running, not yet picked for scenario operations.
+    Joining,
+    /// Joined and running.
+    Live,
+    /// Gone: crashed or left. Its state is freed.
+    Down,
+}
+
+/// The simulator's bookkeeping of one node (24 bytes).
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    /// Sequence number of the node's valid tick event (older ones are stale).
+    tick_seq: u64,
+    /// When that tick is due (`u64::MAX`: none scheduled).
+    tick_at: u64,
+    /// Position in `Swarm::live` while `Live`.
+    live_pos: u32,
+    state: State,
+    /// Partition group: datagrams only pass between nodes of the same group.
+    group: u8,
+}
+
+/// What a queued event does.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// Datagram from node `from` to node `to`, its bytes in pool slot `buf`.
+    Deliver { from: u32, to: u32, buf: u32 },
+    /// Call [`Node::tick`] on the node if this is still its scheduled tick.
+    Tick { node: u32 },
+    /// Churn: the node's session ends (if churn epoch `epoch` is still the current).
+    Depart { node: u32, epoch: u32 },
+    /// Run scheduled action number `index`.
+    Action { index: u32 },
+}
+
+/// A queued event; the heap pops the earliest (time, sequence) first.
+#[derive(Clone, Copy, Debug)]
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    kind: Kind,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed: BinaryHeap is a max-heap.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Who waits for an operation's result.
+#[derive(Clone, Copy, Debug)]
+enum Waiter {
+    /// Slot of the running batch, and when the operation started.
+    Batch { slot: u32, started: Time },
+    /// The node's join (bootstrap), attempt number.
+    Join { attempt: u8 },
+}
+
+/// Continuous churn: nodes come and go at a rate.
+///
+/// Session lengths are exponential with the given median (memoryless, so it does
+/// not matter how long a node was up when churn starts); measured DHT sessions have
+/// a heavier tail, which only makes churn easier on the survivors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Churn {
+    /// Median time a node stays up.
+    pub median_session: Duration,
+    /// Of the departures, the fraction that are crashes; the rest leave gracefully.
+    pub crash_fraction: f64,
+    /// Whether every departure is balanced by a new node joining, keeping the size
+    /// steady.
+    pub replace: bool,
+}
+
+/// A fault or change to apply at a set virtual time ([`Swarm::schedule`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Crash this fraction of the live nodes ([`Swarm::crash`]).
+    Crash(f64),
+    /// This many live nodes leave gracefully.
+    Leave(usize),
+    /// This many new nodes join (without waiting for their bootstrap).
+    Join(usize),
+    /// Split the live nodes in two ([`Swarm::partition`]).
+    Partition(f64),
+    /// Lift the partition ([`Swarm::heal`]).
+    Heal,
+    /// Change the datagram loss probability ([`Swarm::set_loss`]).
+    SetLoss(f64),
+    /// Start, change or (with `None`) stop churn ([`Swarm::set_churn`]).
+    SetChurn(Option<Churn>),
+}
+
+/// A simulated network of [`Node`]s. See the [module docs](self).
+pub struct Swarm {
+    config: SwarmConfig,
+    rng: SmallRng,
+    now: Time,
+    seq: u64,
+    queue: BinaryHeap<Scheduled>,
+    /// Datagram buffers of the packets in flight, reused.
+    pool: Vec<Vec<u8>>,
+    free: Vec<u32>,
+    nodes: Vec<Option<Box<Node>>>,
+    meta: Vec<Meta>,
+    /// Live (joined, running) nodes, in an order that depends only on the seed.
+    live: Vec<u32>,
+    joining: usize,
+    /// Reused output buffer of calls into nodes.
+    out: Output,
+    waiting: HashMap<(u32, u64), Waiter>,
+    /// Results of the batch being run.
+    results: Vec<Option<OpResult>>,
+    pending: usize,
+    metrics: Metrics,
+    churn: Option<Churn>,
+    churn_epoch: u32,
+    actions: Vec<Action>,
+    partitioned: bool,
+    packets_sent: u64,
+    bytes_sent: u64,
+    packets_lost: u64,
+    created: Instant,
+    build_wall_ms: u64,
+}
+
+impl std::fmt::Debug for Swarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swarm")
+            .field("nodes", &self.nodes.len())
+            .field("live", &self.live())
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The virtual address of node `index`.
+pub fn node_addr(index: usize) -> SocketAddr {
+    let ip = 0x7f00_0000 | ((index as u32).wrapping_add(1) & 0x00ff_ffff);
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), SIM_PORT))
+}
+
+/// The node at a virtual address, if it is one.
+pub fn node_index(addr: SocketAddr) -> Option<usize> {
+    let SocketAddr::V4(v4) = addr else {
+        return None;
+    };
+    let ip = u32::from(*v4.ip());
+    if v4.port() != SIM_PORT || ip >> 24 != 0x7f {
+        return None;
+    }
+    (ip & 0x00ff_ffff).checked_sub(1).map(|i| i as usize)
+}
+
+impl Swarm {
+    /// Builds a network of `config.nodes` nodes by real joins.
+    pub fn new(config: SwarmConfig) -> Swarm {
+        Swarm::with_progress(config, &mut |_, _| {})
+    }
+
+    /// Like [`Swarm::new`], calling `progress(joined, total)` as nodes finish
+    /// joining (at most about a thousand times).
+    pub fn with_progress(config: SwarmConfig, progress: &mut dyn FnMut(usize, usize)) -> Swarm {
+        let created = Instant::now();
+        let total = config.nodes.clamp(1, MAX_NODES);
+        let mut swarm = Swarm {
+            rng: SmallRng::seed_from_u64(config.seed),
+            now: Time::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            pool: Vec::new(),
+            free: Vec::new(),
+            nodes: Vec::with_capacity(total),
+            meta: Vec::with_capacity(total),
+            live: Vec::with_capacity(total),
+            joining: 0,
+            out: Output::new(),
+            waiting: HashMap::new(),
+            results: Vec::new(),
+            pending: 0,
+            metrics: Metrics::default(),
+            churn: None,
+            churn_epoch: 0,
+            actions: Vec::new(),
+            partitioned: false,
+            packets_sent: 0,
+            bytes_sent: 0,
+            packets_lost: 0,
+            created,
+            build_wall_ms: 0,
+            config,
+        };
+        // The first node is the network: nothing to join.
+        let first = swarm.spawn(None);
+        swarm.set_live(first);
+        let step = (total / 1000).max(1);
+        let mut started = 1;
+        let mut reported = 0;
+        progress(1, total);
+        while swarm.live.len() < total {
+            let room = swarm.config.join_concurrency.max(1).min(swarm.live.len());
+            while started < total && swarm.joining < room {
+                swarm.start_join();
+                started += 1;
+            }
+            let joined = swarm.live.len();
+            if joined >= reported + step {
+                reported = joined;
+                progress(joined, total);
+            }
+            if !swarm.step() {
+                break;
+            }
+            if swarm.live.len() + swarm.joining < started {
+                // A joining node went down (churn during the build): replace it.
+                started = swarm.live.len() + swarm.joining;
+            }
+        }
+        if reported != swarm.live.len() {
+            progress(swarm.live.len(), total);
+        }
+        swarm.build_wall_ms = elapsed_ms(created);
+        swarm
+    }
+
+    /// The configuration the swarm was built with (`loss` as set now).
+    pub fn config(&self) -> &SwarmConfig {
+        &self.config
+    }
+
+    /// Nodes ever created, live or not; node indices are `0..len()`.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether no node was ever created (never true: a swarm has at least one).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Nodes running now, joined or still joining.
+    pub fn live(&self) -> usize {
+        self.live.len() + self.joining
+    }
+
+    /// Whether node `index` is running (joined or joining).
+    pub fn is_live(&self, index: usize) -> bool {
+        self.meta.get(index).is_some_and(|m| m.state != State::Down)
+    }
+
+    /// The joined, running nodes, in a seed-determined order.
+    pub fn live_nodes(&self) -> &[u32] {
+        &self.live
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Node `index`, if it is running: read its id, routing table, store, counters.
+    pub fn node(&self, index: usize) -> Option<&Node> {
+        self.nodes.get(index).and_then(|n| n.as_deref())
+    }
+
+    /// The virtual address of node `index`.
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        node_addr(index)
+    }
+
+    /// A random joined, running node (seeded).
+    pub fn random_live(&mut self) -> Option<usize> {
+        if self.live.is_empty() {
+            return None;
+        }
+        let i = self.rng.gen_range(0..self.live.len());
+        Some(self.live[i] as usize)
+    }
+
+    /// Sets the datagram loss probability from now on (clamped to 0..=1).
+    pub fn set_loss(&mut self, loss: f64) {
+        self.config.loss = loss.clamp(0.0, 1.0);
+    }
+
+    // ------------------------------------------------------------------------
+    // Scenario operations
+
+    /// Puts an immutable item from a random live node: `value` is stored bencoded as
+    /// a byte string, like [`NodeHandle::put`](crate::NodeHandle::put); its key is the
+    /// SHA-1 of that bencoding. The origin re-publishes it while it lives.
+    pub fn put(&mut self, value: &[u8]) -> Result<PutResult, OpError> {
+        let node = self.random_live().ok_or(OpError::NoRoute)?;
+        self.put_from(node, value)
+    }
+
+    /// Puts an immutable item from node `node` (see [`Swarm::put`]).
+    pub fn put_from(&mut self, node: usize, value: &[u8]) -> Result<PutResult, OpError> {
+        match self.run_one(node, Request::Put(bencode::encode_bytes(value)))? {
+            Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
+            _ => Err(OpError::Timeout),
+        }
+    }
+
+    /// Gets an immutable item from a random live node: the byte string if the value
+    /// is one, else its bencoding; `None` if no node had it.
+    pub fn get(&mut self, key: Id) -> Result<Option<Vec<u8>>, OpError> {
+        let node = self.random_live().ok_or(OpError::NoRoute)?;
+        self.get_from(node, key)
+    }
+
+    /// Gets an immutable item from node `node` (see [`Swarm::get`]).
+    pub fn get_from(&mut self, node: usize, key: Id) -> Result<Option<Vec<u8>>, OpError> {
+        match self.run_one(node, Request::Get(key))? {
+            Outcome::Value(v) => Ok(v.map(unwrap_bytes)),
+            _ => Err(OpError::Timeout),
+        }
+    }
+
+    /// Announces from node `node` that it serves `info_hash` on `port` (`None`: its
+    /// UDP port); returns how many nodes stored the announce.
+    pub fn announce_from(
+        &mut self,
+        node: usize,
+        info_hash: Id,
+        port: Option<u16>,
+    ) -> Result<usize, OpError> {
+        match self.run_one(node, Request::Announce { info_hash, port })? {
+            Outcome::Announced { stored } => Ok(stored),
+            _ => Err(OpError::Timeout),
+        }
+    }
+
+    /// The peers announced for `info_hash`, looked up from node `node`.
+    pub fn get_peers_from(
+        &mut self,
+        node: usize,
+        info_hash: Id,
+    ) -> Result<Vec<SocketAddr>, OpError> {
+        match self.run_one(node, Request::GetPeers(info_hash))? {
+            Outcome::Peers(peers) => Ok(peers),
+            _ => Err(OpError::Timeout),
+        }
+    }
+
+    /// The k closest nodes to `target`, looked up from node `node`, nearest first.
+    pub fn find_node_from(&mut self, node: usize, target: Id) -> Result<Vec<NodeInfo>, OpError> {
+        match self.run_one(node, Request::FindNode(target))? {
+            Outcome::Nodes(nodes) => Ok(nodes),
+            _ => Err(OpError::Timeout),
+        }
+    }
+
+    fn run_one(&mut self, node: usize, request: Request) -> Result<Outcome, OpError> {
+        self.run_batch(vec![(node, request)])
+            .pop()
+            .map_or(Err(OpError::Timeout), |r| r.outcome)
+    }
+
+    /// Starts every request at once, at the current virtual time, from its node, and
+    /// runs the network until all have finished; results come back in request order.
+    /// A request to a node that is down fails with [`OpError::Shutdown`]; one still
+    /// running after [`OP_DEADLINE`] with [`OpError::Timeout`]. Every result is
+    /// counted in [`Swarm::stats`].
+    pub fn run_batch(&mut self, requests: Vec<(usize, Request)>) -> Vec<OpResult> {
+        let started = self.now;
+        self.results = vec![None; requests.len()];
+        self.pending = 0;
+        for (slot, (index, request)) in requests.into_iter().enumerate() {
+            let slot = slot as u32;
+            let Some(node) = self.node(index) else {
+                self.complete(slot, started, failed(OpError::Shutdown));
+                continue;
+            };
+            let op = node.next_op_id();
+            self.waiting
+                .insert((index as u32, op.0), Waiter::Batch { slot, started });
+            self.pending += 1;
+            self.call(index as u32, |node, now, out| {
+                node.start(op, request, now, out)
+            });
+        }
+        let deadline = started + OP_DEADLINE;
+        while self.pending > 0 && self.peek_at().is_some_and(|at| at <= deadline) {
+            self.step();
+        }
+        if self.pending > 0 {
+            // Whatever is still running has overstayed: report it, forget it.
+            let stuck: Vec<((u32, u64), Waiter)> = self
+                .waiting
+                .iter()
+                .filter(|(_, w)| matches!(w, Waiter::Batch { .. }))
+                .map(|(k, w)| (*k, *w))
+                .collect();
+            let mut stuck = stuck;
+            stuck.sort_unstable_by_key(|(k, _)| *k);
+            for (key, waiter) in stuck {
+                self.waiting.remove(&key);
+                if let Some(node) = self.node(key.0 as usize) {
+                    node.cancel(OpId(key.1));
+                }
+                if let Waiter::Batch { slot, started } = waiter {
+                    self.complete(slot, started, failed(OpError::Timeout));
+                }
+            }
+        }
+        std::mem::take(&mut self.results)
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| failed(OpError::Timeout)))
+            .collect()
+    }
+
+    /// Records a finished batch operation.
+    fn complete(&mut self, slot: u32, started: Time, result: OpResult) {
+        let ok = matches!(
+            &result.outcome,
+            Ok(outcome) if !matches!(outcome, Outcome::Value(None))
+        );
+        let latency = self.now.since(started).as_millis() as u64;
+        self.metrics
+            .record(ok, result.lookup.rounds, result.sent, latency);
+        if let Some(r) = self.results.get_mut(slot as usize) {
+            if r.is_none() {
+                self.pending = self.pending.saturating_sub(1);
+            }
+            *r = Some(result);
+        }
+    }
+
+    // ------------------------------------------------------------------------
+    // Faults, churn, time
+
+    /// Crashes `fraction` of the live nodes, picked at random (seeded); returns how
+    /// many. Their state is gone at once; contacts elsewhere find out by timeouts.
+    pub fn crash(&mut self, fraction: f64) -> usize {
+        let count = ((self.live.len() as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        for _ in 0..count {
+            if let Some(node) = self.random_live() {
+                self.take_down(node as u32);
+            }
+        }
+        count
+    }
+
+    /// Crashes node `node` (no effect if it is down already).
+    pub fn crash_node(&mut self, node: usize) {
+        self.take_down(node as u32);
+    }
+
+    /// Node `node` leaves the network. Mainline has no goodbye message, so on the
+    /// wire a leave is a crash: the node stops answering and re-publishing and its
+    /// contacts find out by timeouts. Operations waiting on it end with
+    /// [`OpError::Shutdown`].
+    pub fn leave_node(&mut self, node: usize) {
+        self.take_down(node as u32);
+    }
+
+    /// A new node joins through a random live node and the virtual time runs until
+    /// its bootstrap is over; returns its index.
+    pub fn join(&mut self) -> usize {
+        let node = self.start_join();
+        let deadline = self.now + OP_DEADLINE;
+        while self.meta[node as usize].state == State::Joining
+            && self.peek_at().is_some_and(|at| at <= deadline)
+        {
+            self.step();
+        }
+        node as usize
+    }
+
+    /// Splits the live nodes in two groups, `fraction` of them (seeded pick) in the
+    /// second; no datagram crosses between the groups until [`Swarm::heal`]. Nodes
+    /// that join meanwhile are in the first group.
+    pub fn partition(&mut self, fraction: f64) {
+        for m in &mut self.meta {
+            m.group = 0;
+        }
+        let mut order = self.live.clone();
+        // A seeded Fisher-Yates shuffle, then the first `fraction` go to group 1.
+        for i in (1..order.len()).rev() {
+            let j = self.rng.gen_range(0..=i);
+            order.swap(i, j);
+        }
+        let count = ((order.len() as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        for &node in order.iter().take(count) {
+            self.meta[node as usize].group = 1;
+        }
+        self.partitioned = true;
+    }
+
+    /// Lifts the partition: datagrams flow between all nodes again.
+    pub fn heal(&mut self) {
+        for m in &mut self.meta {
+            m.group = 0;
+        }
+        self.partitioned = false;
+    }
+
+    /// The partition group of node `node` (0 or 1; all 0 when not partitioned).
+    pub fn group(&self, node: usize) -> u8 {
+        self.meta.get(node).map_or(0, |m| m.group)
+    }
+
+    /// Starts continuous churn (or changes or, with `None`, stops it): every running
+    /// node's session ends after a random time with the given median, by a crash or
+    /// a leave, and with `replace` a new node joins for each that goes.
+    pub fn set_churn(&mut self, churn: Option<Churn>) {
+        self.churn_epoch = self.churn_epoch.wrapping_add(1);
+        self.churn = churn;
+        if self.churn.is_some() {
+            let running: Vec<u32> = (0..self.meta.len() as u32)
+                .filter(|&i| self.meta[i as usize].state != State::Down)
+                .collect();
+            for node in running {
+                self.schedule_departure(node);
+            }
+        }
+    }
+
+    /// Applies `action` after `after` of virtual time (during a later
+    /// [`Swarm::advance`] or any other call that runs the network).
+    pub fn schedule(&mut self, after: Duration, action: Action) {
+        let index = self.actions.len() as u32;
+        self.actions.push(action);
+        let at = (self.now + after).as_millis();
+        self.push(at, Kind::Action { index });
+    }
+
+    /// Runs the network for `d` of virtual time: deliveries, timeouts, maintenance
+    /// (pings, bucket refresh, re-publishing), churn and scheduled actions.
+    pub fn advance(&mut self, d: Duration) {
+        let until = self.now + d;
+        while self.peek_at().is_some_and(|at| at <= until) {
+            self.step();
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Forgets the operation records behind [`SwarmStats`]'s success rate and
+    /// percentiles (the traffic counters keep counting), to measure one phase alone.
+    pub fn reset_ops(&mut self) {
+        self.metrics = Metrics::default();
+    }
+
+    // ------------------------------------------------------------------------
+    // Metrics
+
+    /// The metrics so far.
+    pub fn stats(&self) -> SwarmStats {
+        let m = &self.metrics;
+        SwarmStats {
+            nodes: self.nodes.len(),
+            live: self.live(),
+            ops: m.ops,
+            ops_ok: m.ops_ok,
+            success_rate: if m.ops == 0 {
+                1.0
+            } else {
+                m.ops_ok as f64 / m.ops as f64
+            },
+            rounds_p50: quantile(&m.rounds, 0.5),
+            rounds_p99: quantile(&m.rounds, 0.99),
+            messages_per_lookup_p50: quantile(&m.messages, 0.5),
+            messages_per_lookup_p99: quantile(&m.messages, 0.99),
+            latency_p50_ms: quantile(&m.latency, 0.5),
+            latency_p99_ms: quantile(&m.latency, 0.99),
+            bytes_sent: self.bytes_sent,
+            packets_sent: self.packets_sent,
+            packets_lost: self.packets_lost,
+            memory_per_node: self.memory_per_node(),
+            build_wall_ms: self.build_wall_ms,
+            wall_ms: elapsed_ms(self.created),
+            virtual_ms: self.now.as_millis(),
+        }
+    }
+
+    /// Estimated bytes per running node: the sum over running nodes of
+    /// [`Node::memory_bytes`] (the node's inline size plus its own accounting of its
+    /// heap: routing table, store, transaction and operation tables) plus the
+    /// simulator's bookkeeping of every node ever created (its slot, its `Meta`, its
+    /// place in the live list), divided by the running nodes. Packets in flight and
+    /// the event queue are not counted: they are the network, not the nodes.
+    /// Allocator overhead (about 8–16 bytes per allocation) is not counted either;
+    /// the million-node benchmark measures RSS to check the estimate.
+    pub fn memory_per_node(&self) -> usize {
+        let running = self.live().max(1);
+        let nodes: usize = self.nodes.iter().flatten().map(|n| n.memory_bytes()).sum();
+        let bookkeeping = self.nodes.capacity() * std::mem::size_of::<Option<Box<Node>>>()
+            + self.meta.capacity() * std::mem::size_of::<Meta>()
+            + self.live.capacity() * std::mem::size_of::<u32>();
+        (nodes + bookkeeping) / running
+    }
+
+    // ------------------------------------------------------------------------
+    // The event loop
+
+    fn push(&mut self, at: u64, kind: Kind) -> u64 {
+        let seq = self.seq;
+        self.seq += 1;
+        self.queue.push(Scheduled { at, seq, kind });
+        seq
+    }
+
+    fn peek_at(&self) -> Option<Time> {
+        self.queue.peek().map(|e| Time::from_millis(e.at))
+    }
+
+    /// Runs the next event; false if there is none.
+    fn step(&mut self) -> bool {
+        let Some(event) = self.queue.pop() else {
+            return false;
+        };
+        self.now = self.now.max(Time::from_millis(event.at));
+        match event.kind {
+            Kind::Deliver { from, to, buf } => self.deliver(from, to, buf),
+            Kind::Tick { node } => {
+                let Some(meta) = self.meta.get_mut(node as usize) else {
+                    return true;
+                };
+                if meta.tick_seq != event.seq || meta.state == State::Down {
+                    return true; // superseded by an earlier tick
+                }
+                meta.tick_at = u64::MAX;
+                self.call(node, |n, now, out| n.tick(now, out));
+            }
+            Kind::Depart { node, epoch } => {
+                if epoch == self.churn_epoch {
+                    self.depart(node);
+                }
+            }
+            Kind::Action { index } => {
+                if let Some(action) = self.actions.get(index as usize).cloned() {
+                    self.apply(action);
+                }
+            }
+        }
+        true
+    }
+
+    fn deliver(&mut self, from: u32, to: u32, buf: u32) {
+        let data = std::mem::take(&mut self.pool[buf as usize]);
+        let reachable = match (self.meta.get(from as usize), self.meta.get(to as usize)) {
+            (Some(a), Some(b)) => b.state != State::Down && a.group == b.group,
+            _ => false,
+        };
+        if reachable {
+            let addr = node_addr(from as usize);
+            self.call(to, |n, now, out| n.handle_datagram(addr, &data, now, out));
+        } else {
+            self.packets_lost += 1;
+        }
+        self.pool[buf as usize] = data;
+        self.free.push(buf);
+    }
+
+    /// Calls into node `index` (if it runs) with the reused output, then sends what
+    /// it sent, reports what finished, and schedules its next tick.
+    fn call(&mut self, index: u32, f: impl FnOnce(&Node, Time, &mut Output)) {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let now = self.now;
+        let Some(node) = self.nodes.get(index as usize).and_then(|n| n.as_deref()) else {
+            self.out = out;
+            return;
+        };
+        f(node, now, &mut out);
+        let deadline = node.next_deadline().max(now).as_millis();
+        for (to, data) in out.datagrams() {
+            self.send(index, to, data);
+        }
+        for event in out.events.drain(..) {
+            let Event::Done { op, result } = event;
+            self.on_done(index, op, result);
+        }
+        self.out = out;
+        // The node may have gone down in `on_done` (not today, but cheap to check).
+        if let Some(meta) = self.meta.get(index as usize) {
+            if meta.state != State::Down && deadline < meta.tick_at && deadline != u64::MAX {
+                let seq = self.push(deadline, Kind::Tick { node: index });
+                let meta = &mut self.meta[index as usize];
+                meta.tick_at = deadline;
+                meta.tick_seq = seq;
+            }
+        }
+    }
+
+    fn send(&mut self, from: u32, to: SocketAddr, data: &[u8]) {
+        self.packets_sent += 1;
+        self.bytes_sent += data.len() as u64;
+        let Some(to) = node_index(to).filter(|&i| i < self.nodes.len()) else {
+            self.packets_lost += 1;
+            return;
+        };
+        let to = to as u32;
+        if self.config.loss > 0.0 && self.rng.gen::<f64>() < self.config.loss {
+            self.packets_lost += 1;
+            return;
+        }
+        let latency = self.config.latency.link_ms(self.config.seed, from, to);
+        let buf = match self.free.pop() {
+            Some(buf) => buf,
+            None => {
+                self.pool.push(Vec::new());
+                (self.pool.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.pool[buf as usize];
+        slot.clear();
+        slot.extend_from_slice(data);
+        let at = self.now.as_millis() + latency;
+        self.push(at, Kind::Deliver { from, to, buf });
+    }
+
+    fn on_done(&mut self, index: u32, op: OpId, result: OpResult) {
+        let Some(waiter) = self.waiting.remove(&(index, op.0)) else {
+            return; // the node's own maintenance
+        };
+        match waiter {
+            Waiter::Batch { slot, started } => self.complete(slot, started, result),
+            Waiter::Join { attempt } => {
+                let joined = match &result.outcome {
+                    Ok(_) => true,
+                    Err(_) => self
+                        .node(index as usize)
+                        .is_some_and(|n| !n.routing().is_empty()),
+                };
+                if joined || attempt >= 3 {
+                    self.joining = self.joining.saturating_sub(1);
+                    self.set_live(index);
+                    if let Some(node) = self.node(index as usize) {
+                        // Its tables were sized for the bootstrap's burst.
+                        node.shrink_to_fit();
+                    }
+                } else if let Some(through) = self.random_live() {
+                    // Lost datagrams or a dead entry point: try again through
+                    // another node.
+                    let seed = self
+                        .node(through)
+                        .map(|n| NodeInfo::new(n.id(), node_addr(through)));
+                    if let Some(node) = self.node(index as usize) {
+                        node.add_seeds(seed);
+                        let op = node.next_op_id();
+                        self.waiting.insert(
+                            (index, op.0),
+                            Waiter::Join {
+                                attempt: attempt + 1,
+                            },
+                        );
+                        self.call(index, |n, now, out| {
+                            n.start(op, Request::Bootstrap, now, out)
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------
+    // Membership
+
+    /// Creates node number `len()`, joining through `through` if given.
+    fn spawn(&mut self, through: Option<u32>) -> u32 {
+        let index = self.nodes.len() as u32;
+        let id = Id::random_with(&mut self.rng);
+        let mut config = self.config.node.clone();
+        config.bootstrap = through.map(|t| node_addr(t as usize)).into_iter().collect();
+        config.bootstrap.shrink_to_fit();
+        let node = Node::with_rng(id, config, self.now, &mut self.rng);
+        self.nodes.push(Some(Box::new(node)));
+        self.meta.push(Meta {
+            tick_seq: 0,
+            tick_at: u64::MAX,
+            live_pos: u32::MAX,
+            state: State::Joining,
+            group: 0,
+        });
+        if self.churn.is_some() {
+            self.schedule_departure(index);
+        }
+        index
+    }
+
+    /// Spawns a node and starts its bootstrap through a random live node.
+    fn start_join(&mut self) -> u32 {
+        let through = self.random_live().map(|n| n as u32);
+        let index = self.spawn(through);
+        self.joining += 1;
+        let Some(node) = self.node(index as usize) else {
+            return index;
+        };
+        let op = node.next_op_id();
+        self.waiting
+            .insert((index, op.0), Waiter::Join { attempt: 0 });
+        self.call(index, |n, now, out| {
+            n.start(op, Request::Bootstrap, now, out)
+        });
+        index
+    }
+
+    fn set_live(&mut self, index: u32) {
+        let meta = &mut self.meta[index as usize];
+        if meta.state == State::Down {
+            return;
+        }
+        meta.state = State::Live;
+        meta.live_pos = self.live.len() as u32;
+        self.live.push(index);
+    }
+
+    /// Takes a node down (crash or leave): frees its state, fails its waiters.
+    fn take_down(&mut self, index: u32) {
+        let Some(meta) = self.meta.get_mut(index as usize) else {
+            return;
+        };
+        match meta.state {
+            State::Down => return,
+            State::Joining => self.joining = self.joining.saturating_sub(1),
+            State::Live => {
+                let pos = meta.live_pos as usize;
+                self.live.swap_remove(pos);
+                if let Some(&moved) = self.live.get(pos) {
+                    self.meta[moved as usize].live_pos = pos as u32;
+                }
+            }
+        }
+        let meta = &mut self.meta[index as usize];
+        meta.state = State::Down;
+        meta.live_pos = u32::MAX;
+        meta.tick_at = u64::MAX;
+        self.nodes[index as usize] = None;
+        // Fail what waits on it, in a deterministic order.
+        let mut mine: Vec<(u64, Waiter)> = self
+            .waiting
+            .iter()
+            .filter(|((n, _), _)| *n == index)
+            .map(|((_, op), w)| (*op, *w))
+            .collect();
+        mine.sort_unstable_by_key(|(op, _)| *op);
+        for (op, waiter) in mine {
+            self.waiting.remove(&(index, op));
+            if let Waiter::Batch { slot, started } = waiter {
+                self.complete(slot, started, failed(OpError::Shutdown));
+            }
+        }
+    }
+
+    fn schedule_departure(&mut self, node: u32) {
+        let Some(churn) = &self.churn else {
+            return;
+        };
+        // Exponential with the given median: mean = median / ln 2.
+        let mean_ms = churn.median_session.as_secs_f64() * 1000.0 / std::f64::consts::LN_2;
+        let u: f64 = self.rng.gen_range(f64::EPSILON..1.0);
+        let after = (-u.ln() * mean_ms).round() as u64;
+        let at = self.now.as_millis().saturating_add(after.max(1));
+        let epoch = self.churn_epoch;
+        self.push(at, Kind::Depart { node, epoch });
+    }
+
+    fn depart(&mut self, node: u32) {
+        if !self.is_live(node as usize) {
+            return;
+        }
+        let Some(churn) = self.churn.clone() else {
+            return;
+        };
+        // Crash or leave look alike on the wire; draw anyway, so that the split is
+        // part of the seeded sequence if leaves ever differ.
+        let _crash = self.rng.gen::<f64>() < churn.crash_fraction;
+        self.take_down(node);
+        if churn.replace {
+            self.start_join();
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::Crash(fraction) => {
+                self.crash(fraction);
+            }
+            Action::Leave(count) => {
+                for _ in 0..count {
+                    if let Some(node) = self.random_live() {
+                        self.leave_node(node);
+                    }
+                }
+            }
+            Action::Join(count) => {
+                for _ in 0..count {
+                    self.start_join();
+                }
+            }
+            Action::Partition(fraction) => self.partition(fraction),
+            Action::Heal => self.heal(),
+            Action::SetLoss(loss) => self.set_loss(loss),
+            Action::SetChurn(churn) => self.set_churn(churn),
+        }
+    }
+}
+
+fn failed(error: OpError) -> OpResult {
+    OpResult {
+        outcome: Err(error),
+        lookup: Default::default(),
+        sent: 0,
+    }
+}
+
+/// A value as [`NodeHandle::get`](crate::NodeHandle::get) returns it: the byte
+/// string if it is one, else its bencoding.
+fn unwrap_bytes(v: Vec<u8>) -> Vec<u8> {
+    match bencode::decode_bytes(&v) {
+        Some(bytes) => bytes.to_vec(),
+        None => v,
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
