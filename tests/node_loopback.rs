@@ -255,3 +255,41 @@ async fn hostile_datagrams_get_errors_or_nothing_and_node_keeps_serving() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_node_reads_but_stays_out_of_tables() {
+    bounded(async {
+        let nodes = network(10).await;
+        let key = nodes[2]
+            .put(b"for a read-only reader")
+            .await
+            .expect("put")
+            .key;
+        let reader = loopback_builder()
+            .read_only(true)
+            .bootstrap([nodes[0].local_addr().to_string()])
+            .spawn()
+            .await
+            .expect("start");
+        reader.bootstrap().await.expect("bootstrap");
+        assert_eq!(
+            reader.get(key).await.expect("get"),
+            Some(b"for a read-only reader".to_vec())
+        );
+        // BEP 43: nobody adds it to a table, and it answers no queries.
+        for node in &nodes {
+            assert!(
+                node.routing_table().iter().all(|c| c.id != reader.id()),
+                "a read-only node entered a routing table"
+            );
+        }
+        let err = nodes[1]
+            .ping(reader.local_addr())
+            .await
+            .expect_err("no answer");
+        assert!(err.is_timeout(), "{err:?}");
+        reader.shutdown().await;
+        shutdown(&nodes).await;
+    })
+    .await;
+}
