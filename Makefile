@@ -5,12 +5,12 @@ CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop
+.PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop header header-check test-c
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-test: fmt-check lint test-rust bench-build test-interop ## everything CI checks: fmt, clippy, Rust tests, benches compile, libtorrent interop
+test: fmt-check lint test-rust bench-build test-interop header-check test-c ## everything CI checks: fmt, clippy, Rust tests, benches compile, libtorrent interop, C header drift, C tests under valgrind
 
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
@@ -26,6 +26,15 @@ test-rust: ## unit, property and integration tests of the workspace
 
 test-interop: venv ## libtorrent (Python bindings from .venv) against dipsea nodes on loopback
 	DIPSEA_INTEROP=1 DIPSEA_PYTHON=$(abspath $(PY)) $(CARGO) test -p dipsea-tests --test interop_libtorrent
+
+header: ## regenerate include/dipsea.h from bindings/c with cbindgen (pinned, installed into target/tools)
+	$(MAKE) -C bindings/c header
+
+header-check: ## fail if include/dipsea.h differs from what cbindgen generates
+	$(MAKE) -C bindings/c header-check
+
+test-c: ## build libdipsea, run the C tests under valgrind, build and run the C/C++ examples
+	$(MAKE) -C bindings/c test
 
 bench-build: ## compile the benchmarks without running them
 	$(CARGO) bench --workspace --no-run
