@@ -74,6 +74,7 @@ class Node:
         alpha: int = 3,
         workers: int = 2,
         query_timeout: tuple[float, float] | None = None,
+        max_in_flight: int | None = None,
     ) -> Node: ...
     def bootstrap(self) -> int:
         """Joins the network now and waits; returns the routing table size."""
@@ -131,6 +132,7 @@ class AsyncNode:
         alpha: int = 3,
         workers: int = 2,
         query_timeout: tuple[float, float] | None = None,
+        max_in_flight: int | None = None,
     ) -> AsyncNode: ...
     def bootstrap(self) -> Awaitable[int]:
         """Joins the network; resolves to the routing table size."""

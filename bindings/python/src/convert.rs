@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dipsea::{Error, NodeBuilder, NodeInfo, NodeStats};
+use dipsea::{Error, NodeBuilder, NodeConfig, NodeInfo, NodeStats};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -113,8 +113,15 @@ pub fn builder(
     alpha: usize,
     workers: usize,
     query_timeout: Option<(f64, f64)>,
+    max_in_flight: Option<usize>,
 ) -> PyResult<NodeBuilder> {
+    let mut config = NodeConfig::default();
+    if let Some(max) = max_in_flight {
+        config.max_in_flight = max;
+    }
+    // `config` first: the setters below refine it.
     let mut b = NodeBuilder::new()
+        .config(config)
         .bind(bind)
         .bootstrap(bootstrap.unwrap_or_default())
         .read_only(read_only)

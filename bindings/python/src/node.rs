@@ -27,6 +27,16 @@ use crate::id::{id_arg, PyId};
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
 /// and free its port.
+///
+/// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one);
+/// ``bootstrap``, ``host:port`` addresses to join through (resolved at start);
+/// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
+/// ``state_path``, a file that keeps the id and routing table across restarts;
+/// keyword-only ``id`` (random by default), ``k`` (bucket size and replication,
+/// 8), ``alpha`` (lookup parallelism, 3), ``workers`` (runtime threads, 2),
+/// ``query_timeout`` (``(floor, ceiling)`` seconds; the timeout follows the
+/// measured round trip in between) and ``max_in_flight`` (queries awaiting an
+/// answer at once, 1024; each lookup keeps ``alpha`` in flight).
 #[pyclass(module = "dipsea", name = "Node", frozen)]
 pub struct PyNode {
     /// `None` once closed. The lock is held only to clone or take the `Arc`.
@@ -42,7 +52,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0".to_string(), bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0".to_string(), bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -55,6 +65,7 @@ impl PyNode {
         alpha: usize,
         workers: usize,
         query_timeout: Option<(f64, f64)>,
+        max_in_flight: Option<usize>,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -66,6 +77,7 @@ impl PyNode {
             alpha,
             workers,
             query_timeout,
+            max_in_flight,
         )?;
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
@@ -224,7 +236,8 @@ impl PyNode {
 
 /// A running DHT node with an asyncio API.
 ///
-/// Built like ``Node`` (it binds at once), inside or outside a running event loop.
+/// Built like ``Node``, with the same arguments (it binds at once), inside or
+/// outside a running event loop.
 /// The network methods return awaitables and must be called while an event loop
 /// runs; they are cancel safe (cancelling abandons the wait). Many calls may be in
 /// flight at once: ``await asyncio.gather(*(node.get(k) for k in keys))``.
@@ -253,7 +266,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0".to_string(), bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0".to_string(), bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -266,6 +279,7 @@ impl PyAsyncNode {
         alpha: usize,
         workers: usize,
         query_timeout: Option<(f64, f64)>,
+        max_in_flight: Option<usize>,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -277,6 +291,7 @@ impl PyAsyncNode {
             alpha,
             workers,
             query_timeout,
+            max_in_flight,
         )?;
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
