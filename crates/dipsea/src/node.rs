@@ -1295,3 +1295,124 @@ fn stored_outcome(request: &Request, acks: usize) -> Outcome {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use std::time::Duration;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn node_with_router(router: SocketAddr) -> Node {
+        let config = NodeConfig {
+            bootstrap: vec![router],
+            ..NodeConfig::default()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        Node::with_rng(Id::random_with(&mut rng), config, Time::ZERO, &mut rng)
+    }
+
+    /// Ticks the node at its deadlines until `until`, counting datagrams per
+    /// destination.
+    fn run_silent(node: &Node, until: Time, out: &mut Output) -> (Vec<Time>, Vec<Event>) {
+        let mut sends = Vec::new();
+        let mut events = Vec::new();
+        let mut now = Time::ZERO;
+        while now < until {
+            node.tick(now, out);
+            for _ in out.datagrams() {
+                sends.push(now);
+            }
+            events.append(&mut out.events);
+            out.clear();
+            now = node.next_deadline().max(now + Duration::from_millis(1));
+        }
+        (sends, events)
+    }
+
+    #[test]
+    fn dead_router_gives_timeout_after_retry() {
+        let node = node_with_router(addr(9));
+        let mut out = Output::new();
+        let op = node.next_op_id();
+        node.start(op, Request::Bootstrap, Time::ZERO, &mut out);
+        assert_eq!(out.datagram_count(), 1, "one find_node to the router");
+        out.clear();
+        let (sends, events) = run_silent(&node, Time::from_millis(20_000), &mut out);
+        let done: Vec<_> = events
+            .iter()
+            .filter_map(|Event::Done { op: o, result }| (*o == op).then_some(result))
+            .collect();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].outcome, Err(OpError::Timeout));
+        assert!(
+            !sends.is_empty(),
+            "the query was sent again before giving up"
+        );
+        // Re-bootstrap attempts on the empty table add more of the same.
+        assert!(node.stats().timeouts >= 1);
+        assert!(node.stats().retries >= u64::from(node.config().max_retries));
+    }
+
+    #[test]
+    fn empty_table_rebootstraps_with_backoff() {
+        let node = node_with_router(addr(9));
+        let mut out = Output::new();
+        let (sends, _) = run_silent(&node, Time::from_millis(120_000), &mut out);
+        // Each attempt sends the query and its retry; attempts start further and
+        // further apart.
+        let attempts: Vec<Time> = sends.iter().copied().step_by(2).collect();
+        assert!(attempts.len() >= 4, "re-bootstrap attempts: {attempts:?}");
+        let gaps: Vec<u64> = attempts
+            .windows(2)
+            .map(|w| w[1].as_millis() - w[0].as_millis())
+            .collect();
+        assert!(
+            gaps.windows(2).all(|g| g[1] >= g[0]),
+            "backoff never shrinks: {gaps:?}"
+        );
+        assert!(gaps.last() > gaps.first(), "backoff grows: {gaps:?}");
+    }
+
+    #[test]
+    fn operations_without_route_fail_at_once() {
+        let config = NodeConfig::default();
+        let node = Node::new(Id::random(), config, Time::ZERO);
+        let mut out = Output::new();
+        let op = node.next_op_id();
+        node.start(op, Request::Get(Id::random()), Time::ZERO, &mut out);
+        assert!(matches!(
+            out.events.as_slice(),
+            [Event::Done { result, .. }] if result.outcome == Err(OpError::NoRoute)
+        ));
+    }
+
+    #[test]
+    fn oversized_or_malformed_values_are_bad_input() {
+        let node = Node::new(Id::random(), NodeConfig::default(), Time::ZERO);
+        let mut out = Output::new();
+        let too_big = wire::bencode::encode_bytes(&[0u8; 1000]);
+        node.start(
+            node.next_op_id(),
+            Request::Put(too_big),
+            Time::ZERO,
+            &mut out,
+        );
+        node.start(
+            node.next_op_id(),
+            Request::Put(b"3:ab".to_vec()),
+            Time::ZERO,
+            &mut out,
+        );
+        assert_eq!(out.events.len(), 2);
+        for Event::Done { result, .. } in &out.events {
+            assert!(
+                matches!(result.outcome, Err(OpError::BadInput(_))),
+                "{result:?}"
+            );
+        }
+    }
+}
