@@ -217,3 +217,307 @@ fn store_put(ctx: &Context<'_>, args: &PutArgs<'_>, now: Time) -> Result<(), (i6
         .put_mutable(target, item, args.cas, now)
         .map_err(refused)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::RoutingConfig;
+    use crate::store::StoreConfig;
+    use crate::wire::{decode, Want};
+
+    struct Fixture {
+        routing: RoutingTable,
+        store: Store,
+        tokens: Tokens,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let own = Id::sha1(b"answerer");
+            let routing = RoutingTable::new(own, RoutingConfig::default());
+            for i in 0u32..64 {
+                let node = NodeInfo::new(
+                    Id::sha1(&i.to_be_bytes()),
+                    SocketAddr::from(([127, 0, 1, i as u8], 7000)),
+                );
+                let _ = routing.on_response(node, Time::ZERO);
+            }
+            Fixture {
+                routing,
+                store: Store::new(own, StoreConfig::default()),
+                tokens: Tokens::new([3; 16], Time::ZERO),
+            }
+        }
+
+        fn ask(&self, from: SocketAddr, method: QueryMethod<'_>) -> Vec<u8> {
+            let msg = Message {
+                tid: b"tt",
+                version: None,
+                ip: None,
+                read_only: false,
+                kind: MessageKind::Query(Query {
+                    id: Id::sha1(b"asker"),
+                    want: Want::default(),
+                    method,
+                }),
+            };
+            let MessageKind::Query(query) = &msg.kind else {
+                unreachable!()
+            };
+            let ctx = Context {
+                own_id: Id::sha1(b"answerer"),
+                routing: &self.routing,
+                store: &self.store,
+                tokens: &self.tokens,
+                version: b"DS\x00\x01",
+            };
+            let mut out = Vec::new();
+            answer(&ctx, from, &msg, query, Time::from_millis(10), &mut out);
+            out
+        }
+    }
+
+    fn from() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 9], 4000))
+    }
+
+    fn error_code_of(reply: &[u8]) -> Option<i64> {
+        match decode(reply).expect("reply decodes").kind {
+            MessageKind::Error(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn find_node_returns_the_closest_and_our_view_of_the_asker() {
+        let f = Fixture::new();
+        let target = Id::sha1(b"target");
+        let reply = f.ask(from(), QueryMethod::FindNode { target });
+        let msg = decode(&reply).expect("decodes");
+        assert_eq!(msg.tid, b"tt");
+        assert_eq!(msg.ip, Some(from()));
+        let MessageKind::Response(r) = msg.kind else {
+            panic!("not a response")
+        };
+        let got: Vec<NodeInfo> = r.nodes.expect("nodes").iter().collect();
+        assert_eq!(got, f.routing.closest_vec(&target, K));
+        assert!(r.nodes6.is_none());
+    }
+
+    #[test]
+    fn unknown_methods_get_204_unless_they_carry_a_target() {
+        let f = Fixture::new();
+        let reply = f.ask(
+            from(),
+            QueryMethod::Unknown {
+                method: b"frob",
+                target: None,
+            },
+        );
+        assert_eq!(error_code_of(&reply), Some(error_code::METHOD_UNKNOWN));
+        let reply = f.ask(
+            from(),
+            QueryMethod::Unknown {
+                method: b"frob",
+                target: Some(Id::ZERO),
+            },
+        );
+        assert_eq!(error_code_of(&reply), None);
+    }
+
+    #[test]
+    fn announce_needs_a_token_for_the_askers_ip() {
+        let f = Fixture::new();
+        let info_hash = Id::sha1(b"torrent");
+        let bad = f.ask(
+            from(),
+            QueryMethod::AnnouncePeer {
+                info_hash,
+                port: 6881,
+                implied_port: false,
+                token: b"nope",
+            },
+        );
+        assert_eq!(error_code_of(&bad), Some(error_code::PROTOCOL));
+        // A token handed to another IP does not work from this one.
+        let other_ip = f
+            .tokens
+            .token(SocketAddr::from(([127, 0, 0, 10], 4000)).ip());
+        let spoofed = f.ask(
+            from(),
+            QueryMethod::AnnouncePeer {
+                info_hash,
+                port: 6881,
+                implied_port: false,
+                token: other_ip.as_ref(),
+            },
+        );
+        assert_eq!(error_code_of(&spoofed), Some(error_code::PROTOCOL));
+        let mut peers = Vec::new();
+        f.store
+            .get_peers(&info_hash, 10, Time::from_millis(10), &mut peers);
+        assert!(peers.is_empty(), "nothing stored without a valid token");
+
+        let token = f.tokens.token(from().ip());
+        let ok = f.ask(
+            from(),
+            QueryMethod::AnnouncePeer {
+                info_hash,
+                port: 0,
+                implied_port: true,
+                token: token.as_ref(),
+            },
+        );
+        assert_eq!(error_code_of(&ok), None);
+        f.store
+            .get_peers(&info_hash, 10, Time::from_millis(10), &mut peers);
+        assert_eq!(peers, vec![from()], "implied_port stores the source port");
+    }
+
+    #[test]
+    fn put_then_get_an_immutable_item() {
+        let f = Fixture::new();
+        let v = b"11:hello world";
+        let target = Id::sha1(v);
+        let token = f.tokens.token(from().ip());
+        let put = |token: &[u8], v: &[u8]| {
+            f.ask(
+                from(),
+                QueryMethod::Put(PutArgs {
+                    token,
+                    v,
+                    k: None,
+                    salt: None,
+                    seq: None,
+                    cas: None,
+                    sig: None,
+                    target: None,
+                }),
+            )
+        };
+        assert_eq!(error_code_of(&put(b"bad", v)), Some(error_code::PROTOCOL));
+        let big = crate::wire::bencode::encode_bytes(&[b'x'; 1000]);
+        assert_eq!(
+            error_code_of(&put(token.as_ref(), &big)),
+            Some(error_code::MESSAGE_TOO_BIG)
+        );
+        assert_eq!(error_code_of(&put(token.as_ref(), v)), None);
+        let reply = f.ask(from(), QueryMethod::Get { target, seq: None });
+        let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+            panic!("not a response")
+        };
+        assert_eq!(r.v, Some(&v[..]));
+        assert!(r.token.is_some());
+    }
+
+    #[test]
+    fn mutable_put_checks_the_signature() {
+        use ed25519_dalek::{Signer, SigningKey};
+        let f = Fixture::new();
+        let key = SigningKey::from_bytes(&[9u8; 32]);
+        let k = key.verifying_key().to_bytes();
+        let v = b"5:hello";
+        let mut signed = Vec::new();
+        super::super::signature::signed_bytes(b"", 1, v, &mut signed);
+        let sig = key.sign(&signed).to_bytes();
+        let token = f.tokens.token(from().ip());
+        let put = |seq: i64, sig: &[u8; 64]| {
+            f.ask(
+                from(),
+                QueryMethod::Put(PutArgs {
+                    token: token.as_ref(),
+                    v,
+                    k: Some(&k),
+                    salt: None,
+                    seq: Some(seq),
+                    cas: None,
+                    sig: Some(sig),
+                    target: None,
+                }),
+            )
+        };
+        assert_eq!(
+            error_code_of(&put(2, &sig)),
+            Some(error_code::INVALID_SIGNATURE)
+        );
+        assert_eq!(error_code_of(&put(1, &sig)), None);
+        let target = Id::sha1(&k);
+        let reply = f.ask(from(), QueryMethod::Get { target, seq: None });
+        let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+            panic!("not a response")
+        };
+        assert_eq!((r.v, r.seq, r.k), (Some(&v[..]), Some(1), Some(&k)));
+    }
+
+    #[test]
+    fn many_threads_answer_at_once() {
+        let f = Fixture::new();
+        std::thread::scope(|scope| {
+            for t in 0u8..4 {
+                let f = &f;
+                scope.spawn(move || {
+                    let from = SocketAddr::from(([127, 0, 0, 20 + t], 4000));
+                    let token = f.tokens.token(from.ip());
+                    for i in 0..500u32 {
+                        let v = crate::wire::bencode::encode_bytes(format!("{t}/{i}").as_bytes());
+                        let put = f.ask(
+                            from,
+                            QueryMethod::Put(PutArgs {
+                                token: token.as_ref(),
+                                v: &v,
+                                k: None,
+                                salt: None,
+                                seq: None,
+                                cas: None,
+                                sig: None,
+                                target: None,
+                            }),
+                        );
+                        assert_eq!(error_code_of(&put), None);
+                        let get = f.ask(
+                            from,
+                            QueryMethod::Get {
+                                target: Id::sha1(&v),
+                                seq: None,
+                            },
+                        );
+                        let MessageKind::Response(r) = decode(&get).expect("decodes").kind else {
+                            panic!("not a response")
+                        };
+                        assert_eq!(r.v, Some(&v[..]));
+                    }
+                });
+            }
+        });
+        assert_eq!(f.store.stats().items, 2000);
+    }
+
+    /// Every file of the answerer's fuzz corpus goes through the same checks as the
+    /// fuzz target, so CI replays what fuzzing found.
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/answer");
+        let f = Fixture::new();
+        let mut replayed = 0;
+        for entry in std::fs::read_dir(&dir).expect("corpus directory") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("read");
+            let Ok(msg) = decode(&data) else { continue };
+            let MessageKind::Query(query) = &msg.kind else {
+                continue;
+            };
+            let ctx = Context {
+                own_id: Id::sha1(b"answerer"),
+                routing: &f.routing,
+                store: &f.store,
+                tokens: &f.tokens,
+                version: b"DS\x00\x01",
+            };
+            let mut out = Vec::new();
+            answer(&ctx, from(), &msg, query, Time::from_millis(10), &mut out);
+            let reply = decode(&out).expect("the reply decodes");
+            assert_eq!(reply.tid, msg.tid);
+            replayed += 1;
+        }
+        assert!(replayed >= 10, "corpus too small: {replayed}");
+    }
+}
