@@ -1,0 +1,213 @@
+//! The one-shot commands `put`, `get`, `announce` and `peers`.
+//!
+//! Each is a short-lived node: it binds a free port, joins through `--bootstrap`, runs
+//! one operation, prints the result and shuts down. It runs read-only (BEP 43), so the
+//! nodes it talks to do not keep it in their routing tables after it has gone.
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use dipsea::{Error, NodeBuilder, NodeHandle, OpError};
+
+use crate::{runtime, AnnounceArgs, ClientArgs, Failure, GetArgs, Outcome, PeersArgs, PutArgs};
+
+/// Runs `dipsea put`.
+pub fn put(args: PutArgs) -> Outcome {
+    let value = match (&args.value, &args.file) {
+        (_, Some(path)) => read_value(path)?,
+        (Some(text), None) => text.clone().into_bytes(),
+        (None, None) => return Err(Failure::usage("give a VALUE or --file PATH")),
+    };
+    let result = with_client(&args.client, |node| async move {
+        node.put(&value).await.map_err(|e| op_failure("put", e))
+    })?;
+    write_stdout(format!("{}\n", result.key).as_bytes())?;
+    eprintln!(
+        "stored on {} node{}",
+        result.stored,
+        if result.stored == 1 { "" } else { "s" }
+    );
+    if result.stored == 0 {
+        return Err(Failure::failed("no node stored the value"));
+    }
+    Ok(())
+}
+
+/// Runs `dipsea get`.
+pub fn get(args: GetArgs) -> Outcome {
+    let key = args.key;
+    let value = with_client(&args.client, |node| async move {
+        node.get(key).await.map_err(|e| op_failure("get", e))
+    })?;
+    match value {
+        Some(bytes) => write_stdout(&bytes),
+        None => Err(Failure::failed(format!(
+            "not found: no node has a value with key {key}"
+        ))),
+    }
+}
+
+/// Runs `dipsea announce`.
+pub fn announce(args: AnnounceArgs) -> Outcome {
+    let (info_hash, port) = (args.info_hash, args.port);
+    let stored = with_client(&args.client, |node| async move {
+        node.announce(info_hash, port)
+            .await
+            .map_err(|e| op_failure("announce", e))
+    })?;
+    write_stdout(
+        format!(
+            "announced {info_hash} to {stored} node{}\n",
+            if stored == 1 { "" } else { "s" }
+        )
+        .as_bytes(),
+    )?;
+    if stored == 0 {
+        return Err(Failure::failed("no node accepted the announce"));
+    }
+    Ok(())
+}
+
+/// Runs `dipsea peers`.
+pub fn peers(args: PeersArgs) -> Outcome {
+    let info_hash = args.info_hash;
+    let peers = with_client(&args.client, |node| async move {
+        node.get_peers(info_hash)
+            .await
+            .map_err(|e| op_failure("peers", e))
+    })?;
+    if peers.is_empty() {
+        return Err(Failure::failed(format!(
+            "not found: no peers announced for {info_hash}"
+        )));
+    }
+    let mut text = String::new();
+    for peer in peers {
+        text.push_str(&format!("{peer}\n"));
+    }
+    write_stdout(text.as_bytes())
+}
+
+/// Reads a value from a file, or stdin for `-`.
+fn read_value(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::failed(format!("cannot read stdin: {e}")))?;
+        return Ok(buf);
+    }
+    std::fs::read(path).map_err(|e| {
+        Failure::failed(format!(
+            "cannot read {}: {e}; check the path given to --file",
+            path.display()
+        ))
+    })
+}
+
+/// Writes bytes to stdout; a closed pipe is a failure, not a panic.
+fn write_stdout(bytes: &[u8]) -> Outcome {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::failed(format!("cannot write to stdout: {e}")))
+}
+
+/// Starts a client node, joins, runs `op`, shuts the node down; all within the
+/// `--timeout`.
+fn with_client<T, F, Fut>(args: &ClientArgs, op: F) -> Result<T, Failure>
+where
+    F: FnOnce(NodeHandle) -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let bind = match args.bind {
+        Some(addr) => addr,
+        None => default_bind(&args.bootstrap),
+    };
+    let rt = runtime()?;
+    let limit = Duration::from_secs(args.timeout);
+    let result = rt.block_on(async {
+        let node = NodeBuilder::new()
+            .bind(bind.to_string())
+            .bootstrap(args.bootstrap.iter().cloned())
+            .read_only(true)
+            .spawn()
+            .await
+            .map_err(|e| match e {
+                Error::BadInput(msg) => Failure::usage(format!("{msg}; check --bootstrap")),
+                e => Failure::failed(format!("cannot start a client node on {bind}: {e}")),
+            })?;
+        tracing::debug!(addr = %node.local_addr(), id = %node.id(), "client node started");
+        let work = async {
+            let table = node.bootstrap().await.map_err(|e| join_failure(args, e))?;
+            tracing::debug!(table, "joined");
+            if table == 0 {
+                return Err(join_failure(args, Error::Op(OpError::NoRoute)));
+            }
+            op(node.clone()).await
+        };
+        let result = match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::failed(format!(
+                "timed out after {}s; check --bootstrap or raise --timeout",
+                args.timeout
+            ))),
+        };
+        node.shutdown().await;
+        result
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// Any free port, in the family of the first bootstrap address.
+fn default_bind(bootstrap: &[String]) -> SocketAddr {
+    let v6 = bootstrap
+        .first()
+        .and_then(|name| name.to_socket_addrs().ok())
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| addr.is_ipv6());
+    if v6 {
+        SocketAddr::from(([0u16; 8], 0))
+    } else {
+        SocketAddr::from(([0u8; 4], 0))
+    }
+}
+
+fn join_failure(args: &ClientArgs, e: Error) -> Failure {
+    Failure::failed(format!(
+        "cannot join the network through {}: {e}; check that a node runs there",
+        args.bootstrap.join(", ")
+    ))
+}
+
+fn op_failure(what: &str, e: Error) -> Failure {
+    match e {
+        Error::BadInput(msg) | Error::Op(OpError::BadInput(msg)) => {
+            Failure::usage(format!("{what}: {msg}"))
+        }
+        e => Failure::failed(format!("{what} failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_in_the_family_of_the_bootstrap() {
+        assert!(default_bind(&["127.0.0.1:1".into()]).is_ipv4());
+        assert!(default_bind(&["[::1]:1".into()]).is_ipv6());
+        assert!(default_bind(&[]).is_ipv4());
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error() {
+        let e = op_failure("put", Error::Op(OpError::BadInput("too big".into())));
+        assert!(matches!(e, Failure::Usage(m) if m == "put: too big"));
+        let e = op_failure("get", Error::Op(OpError::Timeout));
+        assert!(matches!(e, Failure::Failed(_)));
+    }
+}

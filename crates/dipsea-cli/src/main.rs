@@ -1,0 +1,365 @@
+//! The `dipsea` command: run a DHT node, put and get values from the shell, and run
+//! the in-process simulator end to end.
+//!
+//! Entry point: [`Cli`]. Each subcommand lives in its own module: [`node`] runs a
+//! long-lived node, [`client`] the one-shot operations (`put`, `get`, `announce`,
+//! `peers`), [`swarm`] the simulator. Exit status: 0 on success, 1 when the operation
+//! failed (not found, not stored, no node answered), 2 on bad arguments.
+#![forbid(unsafe_code)]
+
+mod client;
+mod node;
+mod swarm;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use dipsea::Id;
+
+/// Run a Kademlia DHT node that speaks the BitTorrent Mainline DHT protocol, store and
+/// fetch values from the shell, or simulate a whole network in one process.
+///
+/// Exit status: 0 on success, 1 when the operation failed (value not found, no node
+/// stored it, no node answered), 2 on bad arguments.
+#[derive(Debug, Parser)]
+#[command(name = "dipsea", version, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (default: warnings
+    /// only; without -v the RUST_LOG variable, e.g. RUST_LOG=dipsea=debug, applies).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node until Ctrl-C or SIGTERM, then save its routing table and exit.
+    ///
+    /// The first line on stdout is `listening on ADDR id HEX`; a one-line status
+    /// follows periodically (nodes in the table, items stored, queries per second).
+    Node(NodeArgs),
+    /// Store a value (a BEP 44 immutable item) on the nodes closest to its key.
+    ///
+    /// Prints the key (40 hex digits) on stdout and how many nodes stored it on
+    /// stderr, so `key=$(dipsea put hello)` works. Exits 0 only if at least one node
+    /// stored it.
+    Put(PutArgs),
+    /// Fetch the value stored under KEY and write its raw bytes to stdout.
+    ///
+    /// Exits 1 with a message on stderr when no node has it.
+    Get(GetArgs),
+    /// Announce that this host serves a torrent (BEP 5 announce_peer).
+    ///
+    /// Prints how many nodes acknowledged; exits 0 only if at least one did.
+    Announce(AnnounceArgs),
+    /// List the peers announced for a torrent, one `IP:PORT` per line.
+    ///
+    /// Exits 1 with a message on stderr when no peer is known.
+    Peers(PeersArgs),
+    /// Simulate a whole network in this process: join N nodes, run puts and gets,
+    /// print a summary (success rate, rounds and messages per lookup, latency
+    /// percentiles in virtual time, memory per node, wall time).
+    Swarm(SwarmArgs),
+}
+
+/// Flags of `dipsea node`.
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// Local UDP address to listen on, IP:PORT (port 0 picks a free one).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "0.0.0.0:6881",
+        conflicts_with = "port"
+    )]
+    bind: String,
+
+    /// Listen on this UDP port on all IPv4 interfaces (shorthand for --bind 0.0.0.0:PORT).
+    #[arg(long, value_name = "PORT")]
+    port: Option<u16>,
+
+    /// A node to join the network through, HOST:PORT; repeat for several (also
+    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node waits to be contacted,
+    /// or rejoins through the contacts saved in --state.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "DIPSEA_BOOTSTRAP",
+        value_delimiter = ','
+    )]
+    bootstrap: Vec<String>,
+
+    /// File to load the node id and routing table from at start, and to save them to
+    /// periodically and on exit, so a restarted node rejoins on its own.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
+    /// Read-only node (BEP 43): answers no queries and asks other nodes not to add it
+    /// to their routing tables.
+    #[arg(long)]
+    read_only: bool,
+
+    /// The node id, 40 hex digits (default: the one saved in --state, else random).
+    #[arg(long, value_name = "HEX")]
+    id: Option<Id>,
+
+    /// Seconds between two status lines on stdout (0: none).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    status_every: u64,
+}
+
+/// How a one-shot command reaches the network.
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// A node to join the network through, HOST:PORT; repeat for several (also
+    /// DIPSEA_BOOTSTRAP, comma separated). Required.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "DIPSEA_BOOTSTRAP",
+        value_delimiter = ',',
+        required = true
+    )]
+    bootstrap: Vec<String>,
+
+    /// Local UDP address for this short-lived client node (default: any free port,
+    /// on IPv6 if the first bootstrap address is IPv6, else on IPv4).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<SocketAddr>,
+
+    /// Give up after this many seconds (joining and the operation together).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    timeout: u64,
+}
+
+/// Flags of `dipsea put`.
+#[derive(Debug, Args)]
+struct PutArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
+    /// The value to store, as text (at most about 1000 bytes: BEP 44's limit).
+    #[arg(
+        value_name = "VALUE",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    value: Option<String>,
+
+    /// Store the contents of this file instead (raw bytes; `-` reads stdin).
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+}
+
+/// Flags of `dipsea get`.
+#[derive(Debug, Args)]
+struct GetArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
+    /// The key of the value, 40 hex digits (as `dipsea put` prints it).
+    #[arg(value_name = "KEY")]
+    key: Id,
+}
+
+/// Flags of `dipsea announce`.
+#[derive(Debug, Args)]
+struct AnnounceArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
+    /// The torrent's info-hash, 40 hex digits.
+    #[arg(value_name = "INFOHASH")]
+    info_hash: Id,
+
+    /// The TCP/uTP port peers should connect to (default: the client's UDP source
+    /// port, sent as implied_port).
+    #[arg(long, value_name = "P")]
+    port: Option<u16>,
+}
+
+/// Flags of `dipsea peers`.
+#[derive(Debug, Args)]
+struct PeersArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
+    /// The torrent's info-hash, 40 hex digits.
+    #[arg(value_name = "INFOHASH")]
+    info_hash: Id,
+}
+
+/// Flags of `dipsea swarm`.
+#[derive(Debug, Args)]
+struct SwarmArgs {
+    /// Nodes in the simulated network.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    nodes: usize,
+
+    /// Values to put; each is then fetched back with a get (2 x M lookups in all).
+    #[arg(long, value_name = "M", default_value_t = 1_000)]
+    ops: usize,
+
+    /// Seed of the simulation: the same seed gives the same network and results.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+
+    /// Fraction of datagrams the network drops, 0 to 1 (e.g. 0.05).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = fraction)]
+    loss: f64,
+
+    /// Fraction of nodes that crash after the puts and before the gets, 0 to 1:
+    /// shows how well replication on the k closest nodes survives failures.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = fraction)]
+    crash: f64,
+
+    /// Print the summary as one JSON object on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses a fraction in [0, 1].
+fn fraction(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; give a fraction such as 0.05"))?;
+    if (0.0..=1.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!("{x} is outside 0..1; give a fraction such as 0.05"))
+    }
+}
+
+/// Why a command failed, and so its exit status.
+#[derive(Debug)]
+pub enum Failure {
+    /// The operation failed (exit 1).
+    Failed(String),
+    /// The arguments are wrong (exit 2).
+    Usage(String),
+}
+
+impl Failure {
+    /// A failed operation (exit 1).
+    pub fn failed(msg: impl Into<String>) -> Failure {
+        Failure::Failed(msg.into())
+    }
+
+    /// Bad arguments (exit 2).
+    pub fn usage(msg: impl Into<String>) -> Failure {
+        Failure::Usage(msg.into())
+    }
+}
+
+/// What a subcommand returns.
+pub type Outcome = Result<(), Failure>;
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match verbose {
+        0 => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        1 => EnvFilter::new("info"),
+        2 => EnvFilter::new("debug"),
+        _ => EnvFilter::new("trace"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Node(args) => node::run(args),
+        Command::Put(args) => client::put(args),
+        Command::Get(args) => client::get(args),
+        Command::Announce(args) => client::announce(args),
+        Command::Peers(args) => client::peers(args),
+        Command::Swarm(args) => swarm::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Failed(msg)) => {
+            eprintln!("dipsea: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("dipsea: {msg}");
+            eprintln!("for more information, try '--help'");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A multi-threaded tokio runtime for the network commands.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("dipsea")
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_is_documented() {
+        let cmd = Cli::command();
+        let mut missing = Vec::new();
+        for sub in cmd.get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} has no about", sub.get_name());
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{} {id}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undocumented: {missing:?}");
+    }
+
+    #[test]
+    fn fractions_are_checked() {
+        assert_eq!(fraction("0.25"), Ok(0.25));
+        assert!(fraction("1.5").is_err());
+        assert!(fraction("x").is_err());
+    }
+
+    #[test]
+    fn bootstrap_env_splits_on_commas() {
+        let cli = Cli::try_parse_from([
+            "dipsea",
+            "get",
+            "--bootstrap",
+            "a:1,b:2",
+            "--bootstrap",
+            "c:3",
+            &"0".repeat(40),
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Get(args) => assert_eq!(args.client.bootstrap, ["a:1", "b:2", "c:3"]),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! `dipsea node`: runs a node until Ctrl-C or SIGTERM, printing its address first
+//! and a status line periodically, then saves its routing table and exits.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use dipsea::{NodeBuilder, NodeHandle, NodeStats};
+
+use crate::{runtime, Failure, NodeArgs, Outcome};
+
+/// Runs `dipsea node`.
+pub fn run(args: NodeArgs) -> Outcome {
+    let rt = runtime()?;
+    let result = rt.block_on(serve(args));
+    // The node's tasks have stopped; don't wait on anything that lingers.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+async fn serve(args: NodeArgs) -> Outcome {
+    let bind = match args.port {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => args.bind,
+    };
+    let mut builder = NodeBuilder::new()
+        .bind(bind.clone())
+        .bootstrap(args.bootstrap)
+        .read_only(args.read_only);
+    if let Some(path) = &args.state {
+        builder = builder.state_path(path);
+    }
+    if let Some(id) = args.id {
+        builder = builder.id(id);
+    }
+    let node = builder.spawn().await.map_err(|e| match e {
+        dipsea::Error::BadInput(msg) => Failure::usage(msg),
+        e => Failure::failed(format!(
+            "cannot listen on {bind}: {e}; pick another address with --bind or --port"
+        )),
+    })?;
+    // Install the signal handlers before announcing the address, so a supervisor
+    // that reads the first line and then signals is always heard.
+    let signal = shutdown_signal()?;
+    say(&format!(
+        "listening on {} id {}",
+        node.local_addr(),
+        node.id()
+    ));
+    tracing::info!(addr = %node.local_addr(), id = %node.id(), "node started");
+
+    let status = status_loop(&node, Duration::from_secs(args.status_every));
+    let name = tokio::select! {
+        name = signal => name,
+        () = status => "status loop ended",
+    };
+    tracing::info!(signal = name, "shutting down");
+    node.shutdown().await;
+    if let Some(path) = &args.state {
+        tracing::info!(
+            path = %path.display(),
+            contacts = node.routing_table().len(),
+            "routing table saved"
+        );
+    }
+    Ok(())
+}
+
+/// Resolves when Ctrl-C (SIGINT) or, on unix, SIGTERM arrives; yields its name.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>, Failure> {
+    #[cfg(unix)]
+    let mut term = {
+        use tokio::signal::unix::{signal, SignalKind};
+        signal(SignalKind::terminate())
+            .map_err(|e| Failure::failed(format!("cannot install the SIGTERM handler: {e}")))?
+    };
+    Ok(async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "cannot wait for Ctrl-C");
+                        std::future::pending::<()>().await;
+                    }
+                    "SIGINT"
+                }
+                _ = term.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!(error = %e, "cannot wait for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+            "Ctrl-C"
+        }
+    })
+}
+
+/// Prints a status line every `every` (never if zero); runs until cancelled.
+async fn status_loop(node: &NodeHandle, every: Duration) {
+    if every.is_zero() {
+        return std::future::pending().await;
+    }
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate
+    let mut last = (Instant::now(), queries(&node.stats()));
+    loop {
+        ticker.tick().await;
+        let stats = node.stats();
+        let now = Instant::now();
+        let total = queries(&stats);
+        let secs = now.duration_since(last.0).as_secs_f64().max(1e-3);
+        let rate = total.saturating_sub(last.1) as f64 / secs;
+        last = (now, total);
+        say(&status_line(&stats, rate));
+    }
+}
+
+/// Queries received so far, all methods.
+fn queries(stats: &NodeStats) -> u64 {
+    stats.queries_in.iter().map(|(_, n)| n).sum()
+}
+
+/// The periodic status line.
+fn status_line(stats: &NodeStats, queries_per_sec: f64) -> String {
+    format!(
+        "status: {} nodes in table, {} items stored, {} info-hashes, {:.1} queries/s",
+        stats.routing_table_size, stats.items, stats.info_hashes, queries_per_sec
+    )
+}
+
+/// Writes one line to stdout and flushes it. Stdout may be a closed pipe; the node
+/// keeps running regardless (unlike `println!`, which would panic).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_line_names_its_numbers() {
+        let stats = NodeStats {
+            routing_table_size: 12,
+            items: 3,
+            queries_in: vec![("ping", 4), ("get", 6)],
+            ..Default::default()
+        };
+        assert_eq!(queries(&stats), 10);
+        assert_eq!(
+            status_line(&stats, 2.0),
+            "status: 12 nodes in table, 3 items stored, 0 info-hashes, 2.0 queries/s"
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! Runs the real `dipsea` binary: a node on loopback, put/get/announce/peers
+//! against it, argument errors, help texts and the simulator's JSON summary.
+//!
+//! Every child process runs under a deadline and is killed on the way out, so a hung
+//! command fails its test instead of hanging the suite.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dipsea::Id;
+
+/// How long any one command may take.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The binary under test, with no bootstrap or log settings inherited.
+fn dipsea() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dipsea"));
+    cmd.env_remove("DIPSEA_BOOTSTRAP").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `cmd` to completion within [`DEADLINE`], killing it past that.
+fn run(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dipsea");
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let status = wait_until(&mut child, DEADLINE).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} ran past {DEADLINE:?}");
+    });
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn wait_until(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts success and returns stdout.
+fn ok(out: &Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out.stdout.clone()
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("dipsea-cli")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A `dipsea node` child process on loopback; killed on drop.
+struct NodeProc {
+    child: Child,
+    addr: String,
+    id: Id,
+    /// Stdout lines after the first.
+    lines: mpsc::Receiver<String>,
+}
+
+impl NodeProc {
+    fn start(extra: &[&str]) -> NodeProc {
+        let mut child = dipsea()
+            .args(["node", "--bind", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn dipsea node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = match lines.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no first line from dipsea node: {e}");
+            }
+        };
+        // `listening on ADDR id HEX`
+        let words: Vec<&str> = first.split(' ').collect();
+        assert!(
+            words.len() == 5 && words[0] == "listening" && words[1] == "on" && words[3] == "id",
+            "unexpected first line {first:?}"
+        );
+        let addr = words[2].to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "address {addr}");
+        let id = words[4].parse().expect("node id in the first line");
+        NodeProc {
+            child,
+            addr,
+            id,
+            lines,
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        wait_until(&mut self.child, Duration::from_secs(20)).expect("node exits after SIGTERM")
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn put(node: &NodeProc, args: &[&str]) -> Output {
+    run(dipsea().args(["put", "--bootstrap", &node.addr]).args(args))
+}
+
+fn get(node: &NodeProc, key: &str) -> Output {
+    run(dipsea().args(["get", "--bootstrap", &node.addr, key]))
+}
+
+/// The key `dipsea put` prints: SHA-1 of the bencoded value.
+fn key_of(value: &[u8]) -> String {
+    let mut bencoded = format!("{}:", value.len()).into_bytes();
+    bencoded.extend_from_slice(value);
+    Id::sha1(&bencoded).to_string()
+}
+
+#[test]
+fn text_value_round_trips_and_sigterm_saves_state() {
+    let dir = scratch("text");
+    let state = dir.join("node.state");
+    let node = NodeProc::start(&["--state", state.to_str().expect("utf-8 path")]);
+
+    let out = put(&node, &["hello world"]);
+    let key = text(&ok(&out)).trim().to_string();
+    // The BEP 44 example: SHA-1 of `11:hello world`.
+    assert_eq!(key, "6d33adc2b6b2c14c3036feefb7fedbca1a880527");
+    assert!(
+        text(&out.stderr).contains("stored on 1 node"),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+
+    // The bootstrap address may also come from the environment.
+    let out = run(dipsea()
+        .env("DIPSEA_BOOTSTRAP", &node.addr)
+        .args(["get", &key]));
+    assert_eq!(ok(&out), b"hello world");
+
+    let id = node.id;
+    let status = node.terminate();
+    assert_eq!(status.code(), Some(0), "dipsea node exit after SIGTERM");
+    let saved = std::fs::read(&state).expect("state file written on SIGTERM");
+    assert!(saved.starts_with(b"DIPSEART"), "not a state file");
+    assert_eq!(saved.get(9..29), Some(&id.as_bytes()[..]), "saved id");
+
+    // Restarted from its state file, the node keeps its id.
+    let again = NodeProc::start(&["--state", state.to_str().expect("utf-8 path")]);
+    assert_eq!(again.id, id);
+    assert_eq!(again.terminate().code(), Some(0));
+}
+
+#[test]
+fn binary_file_round_trips() {
+    let dir = scratch("binary");
+    let value: Vec<u8> = (0..=255u8)
+        .chain((0..=255u8).rev())
+        .chain([0, 0, 10])
+        .collect();
+    let file = dir.join("value.bin");
+    std::fs::write(&file, &value).expect("write value");
+    let node = NodeProc::start(&[]);
+
+    let out = put(&node, &["--file", file.to_str().expect("utf-8 path")]);
+    let key = text(&ok(&out)).trim().to_string();
+    assert_eq!(key, key_of(&value));
+
+    let out = get(&node, &key);
+    assert_eq!(ok(&out), value, "get returns the file's bytes exactly");
+}
+
+#[test]
+fn get_of_an_absent_key_exits_1() {
+    let node = NodeProc::start(&[]);
+    let key = key_of(b"never stored");
+    let out = get(&node, &key);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not found") && err.contains(&key),
+        "stderr: {err}"
+    );
+}
+
+#[test]
+fn announce_then_peers() {
+    let node = NodeProc::start(&[]);
+    let info_hash = key_of(b"a torrent");
+    let out = run(dipsea().args([
+        "announce",
+        "--bootstrap",
+        &node.addr,
+        &info_hash,
+        "--port",
+        "51413",
+    ]));
+    assert!(
+        text(&ok(&out)).contains("to 1 node"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(dipsea().args(["peers", "--bootstrap", &node.addr, &info_hash]));
+    assert_eq!(text(&ok(&out)), "127.0.0.1:51413\n");
+
+    let other = key_of(b"another torrent");
+    let out = run(dipsea().args(["peers", "--bootstrap", &node.addr, &other]));
+    assert_eq!(out.status.code(), Some(1), "no peers: exit 1");
+}
+
+#[test]
+fn node_prints_status_lines() {
+    let node = NodeProc::start(&["--status-every", "1"]);
+    let line = node
+        .lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a status line within 10 s");
+    assert!(
+        line.starts_with("status: ")
+            && line.contains("nodes in table")
+            && line.contains("queries/s"),
+        "status line {line:?}"
+    );
+}
+
+#[test]
+fn silent_bootstrap_address_exits_1() {
+    // A bound socket that never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr").to_string();
+    let start = Instant::now();
+    let out = run(dipsea().args([
+        "get",
+        "--bootstrap",
+        &addr,
+        "--timeout",
+        "15",
+        &key_of(b"x"),
+    ]));
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&addr),
+        "the message names the address: {}",
+        text(&out.stderr)
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn bad_arguments_exit_2_with_usage() {
+    let key = key_of(b"k");
+    let cases: &[&[&str]] = &[
+        &[],
+        &["frobnicate"],
+        &["get", "--bootstrap", "127.0.0.1:1", "not-hex"],
+        &["get", "--bootstrap", "127.0.0.1:1", &key[..39]],
+        &["get", &key],
+        &["put", "--bootstrap", "127.0.0.1:1"],
+        &["put", "--bootstrap", "127.0.0.1:1", "v", "--file", "f"],
+        &["peers", "--bootstrap", "127.0.0.1:1", "--frob", &key],
+        &["node", "--bind", "127.0.0.1:0", "--port", "1"],
+        &["swarm", "--loss", "1.5"],
+        &["swarm", "--nodes", "many"],
+    ];
+    for args in cases {
+        let out = run(dipsea().args(*args));
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {err}");
+        assert!(
+            err.to_lowercase().contains("usage") || err.contains("--help"),
+            "{args:?}: no usage hint in {err}"
+        );
+    }
+    let out = run(dipsea().args(["get", "--bootstrap", "127.0.0.1:1", "xyz"]));
+    assert!(
+        text(&out.stderr).contains("40 hex digits"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let top = text(&ok(&run(dipsea().arg("--help"))));
+    for sub in ["node", "put", "get", "announce", "peers", "swarm"] {
+        assert!(top.contains(sub), "--help lists {sub}");
+    }
+    let flags: &[(&str, &[&str])] = &[
+        (
+            "node",
+            &[
+                "--bind",
+                "--port",
+                "--bootstrap",
+                "--state",
+                "--read-only",
+                "--id",
+                "--status-every",
+            ],
+        ),
+        (
+            "put",
+            &["--bootstrap", "--bind", "--timeout", "--file", "VALUE"],
+        ),
+        ("get", &["--bootstrap", "--timeout", "KEY"]),
+        ("announce", &["--bootstrap", "--port", "INFOHASH"]),
+        ("peers", &["--bootstrap", "INFOHASH"]),
+        (
+            "swarm",
+            &["--nodes", "--ops", "--seed", "--loss", "--crash", "--json"],
+        ),
+    ];
+    for (sub, names) in flags {
+        let help = text(&ok(&run(dipsea().args([sub, "--help"]))));
+        for name in *names {
+            assert!(
+                described(&help, name),
+                "`dipsea {sub} --help` does not describe {name}:\n{help}"
+            );
+        }
+    }
+}
+
+/// Whether `help` lists the flag or argument `name` with a description: on the same
+/// line (short help) or indented on the lines below (long help).
+fn described(help: &str, name: &str) -> bool {
+    let lines: Vec<&str> = help.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let spec = line.trim_start();
+        if !(spec.starts_with('-') || spec.starts_with('[') || spec.starts_with('<')) {
+            continue;
+        }
+        let head = spec.split("  ").next().unwrap_or_default();
+        let listed = head
+            .split([' ', ',', '=', '[', ']', '<', '>', '.'])
+            .any(|token| token == name);
+        if !listed {
+            continue;
+        }
+        let same_line = spec.len() > head.len() && !spec[head.len()..].trim().is_empty();
+        let indent = line.len() - spec.len();
+        let below = lines.get(i + 1).is_some_and(|next| {
+            let text = next.trim_start();
+            !text.is_empty() && next.len() - text.len() > indent
+        });
+        return same_line || below;
+    }
+    false
+}
+
+#[test]
+#[ignore = "needs dipsea::sim, not merged yet"]
+fn swarm_json_reports_full_success() {
+    let out = run(dipsea().args([
+        "swarm", "--nodes", "200", "--ops", "50", "--seed", "7", "--json",
+    ]));
+    let json: serde_json::Value =
+        serde_json::from_slice(&ok(&out)).expect("swarm --json prints one JSON object");
+    assert_eq!(json["nodes"], 200, "{json}");
+    assert_eq!(json["success_rate"].as_f64(), Some(1.0), "{json}");
+    assert!(json["wall_ms"].is_number(), "{json}");
+}
