@@ -479,6 +479,42 @@ fn closest_walks_buckets_in_distance_order() {
 }
 
 #[test]
+fn closest_is_exact_off_the_fast_path() {
+    // Ids that agree on all but their last byte tie in the fast path's 60-bit keys.
+    let (t, mut rng) = table(21);
+    let base = *t.own_id().random_in_bucket(3, &mut rng).as_bytes();
+    for last in [7u8, 200, 3, 90, 255, 0, 17, 64] {
+        let mut id = base;
+        id[19] = last;
+        let _ = t.on_response(
+            NodeInfo::new(Id::from_bytes(id), addr(last.into())),
+            mins(0),
+        );
+    }
+    // And a bucket larger than the fast path's stack arrays.
+    let big = RoutingConfig {
+        k: 20,
+        ..RoutingConfig::default()
+    };
+    let u = RoutingTable::new(*t.own_id(), big);
+    for n in nodes_in(&u, 0, 20, &mut rng) {
+        assert_eq!(u.on_response(n, mins(0)), InsertOutcome::Added);
+    }
+    for _ in 0..50 {
+        let mut target = base;
+        target[19] = rng.gen();
+        let target = Id::from_bytes(target);
+        for n in [1, 5, 8] {
+            assert_eq!(t.closest_vec(&target, n), brute_closest(&t, &target, n));
+        }
+        let target = Id::random_with(&mut rng);
+        for n in [1, 8, 20, 25] {
+            assert_eq!(u.closest_vec(&target, n), brute_closest(&u, &target, n));
+        }
+    }
+}
+
+#[test]
 fn buckets_to_refresh_follow_last_changed() {
     let (t, mut rng) = table(17);
     assert!(t.buckets_to_refresh(mins(100), REFRESH_INTERVAL).is_empty());
