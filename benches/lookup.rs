@@ -187,6 +187,10 @@ fn lookups(c: &mut Criterion) {
                         let started = Instant::now();
                         let results = bench.run(op, shape, in_flight, iters, salt);
                         let elapsed = started.elapsed();
+                        let failed = results.iter().filter(|(_, ok)| !ok).count();
+                        if failed > 0 {
+                            eprintln!("{failed} of {iters} operations failed in this sample");
+                        }
                         elapsed
                     });
                 });
