@@ -5,12 +5,12 @@ CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop header header-check test-c
+.PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop header header-check test-c test-py
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-test: fmt-check lint test-rust bench-build test-interop header-check test-c ## everything CI checks: fmt, clippy, Rust tests, benches compile, libtorrent interop, C header drift, C tests under valgrind
+test: fmt-check lint test-rust bench-build test-interop header-check test-c test-py ## everything CI checks: fmt, clippy, Rust tests, benches compile, libtorrent interop, C header drift, C tests under valgrind, Python tests
 
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
@@ -26,6 +26,12 @@ test-rust: ## unit, property and integration tests of the workspace
 
 test-interop: venv ## libtorrent (Python bindings from .venv) against dipsea nodes on loopback
 	DIPSEA_INTEROP=1 DIPSEA_PYTHON=$(abspath $(PY)) $(CARGO) test -p dipsea-tests --test interop_libtorrent
+
+test-py: venv ## build the Python package into .venv (maturin develop), pytest, mypy --strict, stubtest
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
+	$(PY) -m pytest python/tests -q
+	$(PY) -m mypy --strict python/examples python/tests
+	$(PY) -m mypy.stubtest dipsea._dipsea
 
 header: ## regenerate include/dipsea.h from bindings/c with cbindgen (pinned, installed into target/tools)
 	$(MAKE) -C bindings/c header

@@ -9,25 +9,27 @@ from typing import Any, Final, Literal, Union, final
 
 from typing_extensions import Self, TypeAlias
 
+__all__ = ["ID_LEN", "Id", "Node", "AsyncNode"]
+
 ID_LEN: Final[int]
 
-Address: TypeAlias = tuple[str, int]
+_Address: TypeAlias = tuple[str, int]
 """A UDP endpoint as the socket module writes it: ``(host, port)``."""
 
-IdLike: TypeAlias = Union["Id", bytes, str]
+_IdLike: TypeAlias = Union["Id", bytes, str]
 """An ``Id``, its 20 raw bytes, or its 40 hex digits."""
 
-Contact: TypeAlias = tuple["Id", Address]
+_Contact: TypeAlias = tuple["Id", _Address]
 """A node as others know it: ``(id, (host, port))``."""
 
-Stats: TypeAlias = dict[str, Any]
+_Stats: TypeAlias = dict[str, Any]
 """Counters by name; ``queries_in`` is a ``dict[str, int]`` by KRPC method."""
 
 @final
 class Id:
     """A 160-bit identifier: a node id, an info-hash, or the key of a stored item."""
 
-    def __new__(cls, value: IdLike) -> Id: ...
+    def __new__(cls, value: _IdLike) -> Id: ...
     @staticmethod
     def sha1(data: bytes) -> Id:
         """The SHA-1 digest of ``data``: its content address."""
@@ -46,15 +48,16 @@ class Id:
         """The XOR distance from this id to ``other``, as an ``Id``."""
     def common_prefix_len(self, other: Id) -> int:
         """How many leading bits this id shares with ``other`` (160 when equal)."""
-    def __xor__(self, other: Id) -> Id: ...
+    def __xor__(self, other: Id, /) -> Id: ...
+    def __rxor__(self, other: Id, /) -> Id: ...
     def __bytes__(self) -> bytes: ...
     def __len__(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
-    def __ne__(self, other: object) -> bool: ...
-    def __lt__(self, other: Id) -> bool: ...
-    def __le__(self, other: Id) -> bool: ...
-    def __gt__(self, other: Id) -> bool: ...
-    def __ge__(self, other: Id) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __lt__(self, other: Id, /) -> bool: ...
+    def __le__(self, other: Id, /) -> bool: ...
+    def __gt__(self, other: Id, /) -> bool: ...
+    def __ge__(self, other: Id, /) -> bool: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[Any, tuple[str]]: ...
 
@@ -69,7 +72,7 @@ class Node:
         read_only: bool = False,
         state_path: str | os.PathLike[str] | None = None,
         *,
-        id: IdLike | None = None,
+        id: _IdLike | None = None,
         k: int = 8,
         alpha: int = 3,
         workers: int = 2,
@@ -80,24 +83,24 @@ class Node:
         """Joins the network now and waits; returns the routing table size."""
     def put(self, value: bytes) -> Id:
         """Stores ``value`` as a BEP 44 immutable item; returns its key."""
-    def get(self, key: IdLike) -> bytes | None:
+    def get(self, key: _IdLike) -> bytes | None:
         """The value stored under ``key``, or ``None`` if no node has it."""
-    def announce(self, info_hash: IdLike, port: int | None = None) -> int:
+    def announce(self, info_hash: _IdLike, port: int | None = None) -> int:
         """Announces ``info_hash`` on ``port``; returns how many nodes acknowledged."""
-    def get_peers(self, info_hash: IdLike) -> list[Address]:
+    def get_peers(self, info_hash: _IdLike) -> list[_Address]:
         """The peers announced for ``info_hash``."""
-    def find_node(self, target: IdLike) -> list[Contact]:
+    def find_node(self, target: _IdLike) -> list[_Contact]:
         """The k nodes closest to ``target``, nearest first."""
-    def ping(self, address: Address) -> Id:
+    def ping(self, address: _Address) -> Id:
         """Pings ``(host, port)``; returns the id that answered."""
-    def unpublish(self, key: IdLike) -> bool:
+    def unpublish(self, key: _IdLike) -> bool:
         """Stops re-publishing the item ``key``."""
-    def routing_table(self) -> list[Contact]:
+    def routing_table(self) -> list[_Contact]:
         """A snapshot of the routing table."""
-    def stats(self) -> Stats:
+    def stats(self) -> _Stats:
         """Counters: packets, queries by method, operations, table and store sizes."""
     @property
-    def address(self) -> Address:
+    def address(self) -> _Address:
         """The bound UDP address."""
     @property
     def id(self) -> Id:
@@ -127,7 +130,7 @@ class AsyncNode:
         read_only: bool = False,
         state_path: str | os.PathLike[str] | None = None,
         *,
-        id: IdLike | None = None,
+        id: _IdLike | None = None,
         k: int = 8,
         alpha: int = 3,
         workers: int = 2,
@@ -138,24 +141,24 @@ class AsyncNode:
         """Joins the network; resolves to the routing table size."""
     def put(self, value: bytes) -> Awaitable[Id]:
         """Stores ``value`` as a BEP 44 immutable item; resolves to its key."""
-    def get(self, key: IdLike) -> Awaitable[bytes | None]:
+    def get(self, key: _IdLike) -> Awaitable[bytes | None]:
         """Resolves to the value stored under ``key``, or ``None``."""
-    def announce(self, info_hash: IdLike, port: int | None = None) -> Awaitable[int]:
+    def announce(self, info_hash: _IdLike, port: int | None = None) -> Awaitable[int]:
         """Announces ``info_hash``; resolves to how many nodes acknowledged."""
-    def get_peers(self, info_hash: IdLike) -> Awaitable[list[Address]]:
+    def get_peers(self, info_hash: _IdLike) -> Awaitable[list[_Address]]:
         """Resolves to the peers announced for ``info_hash``."""
-    def find_node(self, target: IdLike) -> Awaitable[list[Contact]]:
+    def find_node(self, target: _IdLike) -> Awaitable[list[_Contact]]:
         """Resolves to the k nodes closest to ``target``."""
-    def ping(self, address: Address) -> Awaitable[Id]:
+    def ping(self, address: _Address) -> Awaitable[Id]:
         """Pings ``(host, port)``; resolves to the id that answered."""
-    def unpublish(self, key: IdLike) -> bool:
+    def unpublish(self, key: _IdLike) -> bool:
         """Stops re-publishing the item ``key``."""
-    def routing_table(self) -> list[Contact]:
+    def routing_table(self) -> list[_Contact]:
         """A snapshot of the routing table."""
-    def stats(self) -> Stats:
+    def stats(self) -> _Stats:
         """Counters, as ``Node.stats()``."""
     @property
-    def address(self) -> Address:
+    def address(self) -> _Address:
         """The bound UDP address."""
     @property
     def id(self) -> Id:

@@ -104,7 +104,7 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
 /// The constructor arguments shared by `Node` and `AsyncNode`.
 #[allow(clippy::too_many_arguments)]
 pub fn builder(
-    bind: String,
+    bind: &str,
     bootstrap: Option<Vec<String>>,
     read_only: bool,
     state_path: Option<PathBuf>,

@@ -52,11 +52,11 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0".to_string(), bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        bind: String,
+        bind: &str,
         bootstrap: Option<Vec<String>>,
         read_only: bool,
         state_path: Option<PathBuf>,
@@ -266,11 +266,11 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0".to_string(), bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        bind: String,
+        bind: &str,
         bootstrap: Option<Vec<String>>,
         read_only: bool,
         state_path: Option<PathBuf>,
