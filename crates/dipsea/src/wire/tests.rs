@@ -1580,32 +1580,51 @@ fn corpus_dir() -> PathBuf {
 fn fuzz_corpus_never_panics_and_round_trips() {
     let dir = corpus_dir();
     let entries = std::fs::read_dir(&dir).expect("fuzz/corpus/decode exists");
-    let mut files = 0;
-    let mut decoded = 0;
+    // Seed files (named `*.bin`) are mostly real messages; the rest are inputs the
+    // fuzzer found interesting, mostly malformed: they must only never panic.
+    let mut seeds = 0;
+    let mut seeds_decoded = 0;
     for entry in entries {
         let path = entry.expect("entry").path();
         let bytes = std::fs::read(&path).expect("read corpus file");
-        files += 1;
+        let seed = path.extension().is_some_and(|e| e == "bin");
+        seeds += usize::from(seed);
         if let Ok(msg) = decode(&bytes) {
-            decoded += 1;
+            seeds_decoded += usize::from(seed);
             assert_round_trips(&msg);
         }
         let _ = query_tid(&bytes);
     }
-    assert!(files >= 20, "only {files} corpus files");
-    assert!(decoded >= files / 2, "only {decoded} of {files} decode");
+    assert!(seeds >= 20, "only {seeds} seed files");
+    assert!(
+        seeds_decoded >= seeds / 2,
+        "only {seeds_decoded} of {seeds} seeds decode"
+    );
 }
 
-/// Rewrites `fuzz/corpus/decode/` from the wire samples and a few hand-made
-/// messages. Run by hand: `cargo test -p dipsea wire::tests::regenerate -- --ignored`.
+/// The seed files of `fuzz/corpus/decode/` are exactly what the wire samples and a
+/// few hand-made messages give. With `DIPSEA_REGENERATE_CORPUS=1` it rewrites them
+/// instead: `DIPSEA_REGENERATE_CORPUS=1 cargo test -p dipsea seed_corpus`.
 #[test]
-#[ignore = "writes files; run by hand to refresh the fuzz seed corpus"]
-fn regenerate_fuzz_corpus() {
-    let samples = load_samples().expect("shared/wire-samples");
+fn seed_corpus_is_up_to_date() {
+    let Some(samples) = load_samples() else {
+        eprintln!("shared/wire-samples not found beside the repository; nothing to compare");
+        return;
+    };
     let dir = corpus_dir();
-    std::fs::create_dir_all(&dir).expect("mkdir");
+    let regenerate = std::env::var_os("DIPSEA_REGENERATE_CORPUS").is_some();
     let write = |name: &str, bytes: &[u8]| {
-        std::fs::write(dir.join(name), bytes).expect("write corpus file");
+        let path = dir.join(name);
+        if regenerate {
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(&path, bytes).expect("write corpus file");
+        } else {
+            let on_disk = std::fs::read(&path).expect("seed file exists");
+            assert_eq!(
+                on_disk, bytes,
+                "{name} is stale: regenerate the seed corpus"
+            );
+        }
     };
     // (file, section, query?, index among matches) for a spread of shapes.
     let picks: &[(&str, &str, bool, usize, &str)] = &[
