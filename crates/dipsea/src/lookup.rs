@@ -202,15 +202,19 @@ impl Lookup {
         Some(candidate.node)
     }
 
-    /// The time at which a query now in flight stalls, letting [`Lookup::next_query`]
-    /// send another: the driver should call `next_query` again then.
-    pub fn next_stall(&self) -> Option<Time> {
+    /// The next time after `now` at which a query in flight stalls, letting
+    /// [`Lookup::next_query`] send another: the driver should call `next_query` again
+    /// then. Queries stalled already are left out: their moment has passed, and
+    /// reporting it would have the driver wake up again and again at once until
+    /// their answer or timeout comes.
+    pub fn next_stall(&self, now: Time) -> Option<Time> {
         self.candidates
             .iter()
             .filter_map(|c| match c.state {
                 State::Asked(at) => Some(at + self.config.stall_after),
                 _ => None,
             })
+            .filter(|&stall| stall > now)
             .min()
     }
 
@@ -407,9 +411,11 @@ mod tests {
         assert_eq!(sent.len(), ALPHA);
         // Still within the stall interval: no new query.
         assert_eq!(lookup.next_query(t0 + Duration::from_millis(10)), None);
-        assert_eq!(lookup.next_stall(), Some(t0 + config.stall_after));
+        assert_eq!(lookup.next_stall(t0), Some(t0 + config.stall_after));
         // Once stalled, the next candidates are asked.
         let later = t0 + config.stall_after;
+        // Stalled queries no longer ask for a wake-up.
+        assert_eq!(lookup.next_stall(later), None);
         assert!(lookup.next_query(later).is_some());
         // A late answer still counts.
         lookup.on_response(&sent[0], [], None);

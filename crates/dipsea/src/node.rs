@@ -790,7 +790,7 @@ impl Node {
                         lookup.on_failure(&node);
                     }
                 }
-                if let Some(at) = lookup.next_stall() {
+                if let Some(at) = lookup.next_stall(now) {
                     self.want_tick_at(at);
                 }
                 if lookup.is_finished() {
