@@ -41,6 +41,12 @@ use crate::time::Time;
 use crate::wire::{self, Message, MessageKind, PutArgs, Query, QueryMethod, Response, Want};
 use rtt::RttEstimator;
 
+/// Hasher of the transaction and operation tables. Their keys are ours (transaction
+/// ids we chose, operation ids we count), never a peer's choice, so a fixed-key
+/// hasher cannot be flooded; and fixed keys give a seeded run the same table layout,
+/// hence the same memory figures, every time (the simulator compares them).
+type FixedState = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
 /// A query this node sent and awaits an answer to.
 #[derive(Debug)]
 struct Pending {
@@ -183,11 +189,11 @@ pub struct Node {
     store: Store,
     tokens: Tokens,
     rtt: RttEstimator,
-    in_flight: DashMap<u32, Pending>,
+    in_flight: DashMap<u32, Pending, FixedState>,
     in_flight_len: AtomicUsize,
     next_tid: AtomicU32,
     next_op: AtomicU64,
-    ops: DashMap<OpId, Operation>,
+    ops: DashMap<OpId, Operation, FixedState>,
     /// Immutable items this node put: key → bencoded value, re-published. Touched
     /// only by user operations and the republish timer, never per packet, so one
     /// lock will do; an empty `BTreeMap` costs no heap (a million simulated nodes
@@ -232,11 +238,11 @@ impl Node {
                 config.timeout_floor,
                 config.timeout_ceiling,
             ),
-            in_flight: DashMap::with_shard_amount(shards),
+            in_flight: DashMap::with_hasher_and_shard_amount(FixedState::default(), shards),
             in_flight_len: AtomicUsize::new(0),
             next_tid: AtomicU32::new(rng.next_u32()),
             next_op: AtomicU64::new(1),
-            ops: DashMap::with_shard_amount(shards),
+            ops: DashMap::with_hasher_and_shard_amount(FixedState::default(), shards),
             published: Mutex::new(BTreeMap::new()),
             announced: Mutex::new(BTreeMap::new()),
             seeds: Mutex::new(Vec::new()),
