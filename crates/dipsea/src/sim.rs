@@ -66,6 +66,10 @@ pub const SIM_PORT: u16 = 6881;
 /// Most nodes a swarm can address: `127.x.y.z` leaves 24 bits.
 pub const MAX_NODES: usize = (1 << 24) - 2;
 
+/// Bootstraps a joining node tries (each after the first through another random
+/// node) before it counts as joined with whatever table it has.
+const MAX_JOIN_ATTEMPTS: u8 = 4;
+
 /// How long [`Swarm::run_batch`] waits, in virtual time, for an operation before
 /// reporting it as timed out. Lookups end well before (every query has a timeout),
 /// so this only guards against an operation that never ends.
@@ -257,6 +261,8 @@ pub struct Swarm {
     churn_epoch: u32,
     actions: Vec<Action>,
     partitioned: bool,
+    /// Whether the call in progress is a tick (see [`Swarm::call`]).
+    ticked: bool,
     packets_sent: u64,
     bytes_sent: u64,
     packets_lost: u64,
@@ -323,6 +329,7 @@ impl Swarm {
             churn_epoch: 0,
             actions: Vec::new(),
             partitioned: false,
+            ticked: false,
             packets_sent: 0,
             bytes_sent: 0,
             packets_lost: 0,
@@ -488,6 +495,40 @@ impl Swarm {
             Outcome::Nodes(nodes) => Ok(nodes),
             _ => Err(OpError::Timeout),
         }
+    }
+
+    /// Puts every value at once, each from a random live node (see [`Swarm::put`]
+    /// and [`Swarm::run_batch`]); results in order.
+    pub fn put_many(&mut self, values: &[Vec<u8>]) -> Vec<Result<PutResult, OpError>> {
+        let mut requests = Vec::with_capacity(values.len());
+        for value in values {
+            let node = self.random_live().unwrap_or(0);
+            requests.push((node, Request::Put(bencode::encode_bytes(value))));
+        }
+        self.run_batch(requests)
+            .into_iter()
+            .map(|r| match r.outcome? {
+                Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
+                _ => Err(OpError::Timeout),
+            })
+            .collect()
+    }
+
+    /// Gets every key at once, each from a random live node (see [`Swarm::get`] and
+    /// [`Swarm::run_batch`]); results in order.
+    pub fn get_many(&mut self, keys: &[Id]) -> Vec<Result<Option<Vec<u8>>, OpError>> {
+        let mut requests = Vec::with_capacity(keys.len());
+        for key in keys {
+            let node = self.random_live().unwrap_or(0);
+            requests.push((node, Request::Get(*key)));
+        }
+        self.run_batch(requests)
+            .into_iter()
+            .map(|r| match r.outcome? {
+                Outcome::Value(v) => Ok(v.map(unwrap_bytes)),
+                _ => Err(OpError::Timeout),
+            })
+            .collect()
     }
 
     fn run_one(&mut self, node: usize, request: Request) -> Result<Outcome, OpError> {
@@ -760,7 +801,9 @@ impl Swarm {
                     return true; // superseded by an earlier tick
                 }
                 meta.tick_at = u64::MAX;
+                self.ticked = true;
                 self.call(node, |n, now, out| n.tick(now, out));
+                self.ticked = false;
             }
             Kind::Depart { node, epoch } => {
                 if epoch == self.churn_epoch {
@@ -803,7 +846,12 @@ impl Swarm {
             return;
         };
         f(node, now, &mut out);
-        let deadline = node.next_deadline().max(now).as_millis();
+        let mut deadline = node.next_deadline().max(now).as_millis();
+        if self.ticked && deadline <= now.as_millis() {
+            // A node that wants another tick at once after a tick would spin the
+            // clock in place: one millisecond later will do.
+            deadline = now.as_millis() + 1;
+        }
         for (to, data) in out.datagrams() {
             self.send(index, to, data);
         }
@@ -857,13 +905,20 @@ impl Swarm {
         match waiter {
             Waiter::Batch { slot, started } => self.complete(slot, started, result),
             Waiter::Join { attempt } => {
-                let joined = match &result.outcome {
-                    Ok(_) => true,
-                    Err(_) => self
-                        .node(index as usize)
-                        .is_some_and(|n| !n.routing().is_empty()),
-                };
-                if joined || attempt >= 3 {
+                // Joined once the table holds k contacts (or every other node): a
+                // bootstrap through a poorly joined node, or one whose datagrams
+                // were lost, can end with one or two, and a lookup seeded from so
+                // few fails when they do.
+                let want = self
+                    .config
+                    .node
+                    .routing
+                    .k
+                    .min(self.live.len().saturating_sub(1))
+                    .max(1);
+                let table = self.node(index as usize).map_or(0, |n| n.routing().len());
+                let joined = result.outcome.is_ok() && table >= want;
+                if joined || attempt + 1 >= MAX_JOIN_ATTEMPTS {
                     self.joining = self.joining.saturating_sub(1);
                     self.set_live(index);
                     if let Some(node) = self.node(index as usize) {
@@ -871,8 +926,7 @@ impl Swarm {
                         node.shrink_to_fit();
                     }
                 } else if let Some(through) = self.random_live() {
-                    // Lost datagrams or a dead entry point: try again through
-                    // another node.
+                    // Try again through another node, from what it has now.
                     let seed = self
                         .node(through)
                         .map(|n| NodeInfo::new(n.id(), node_addr(through)));
