@@ -42,8 +42,9 @@
 
 mod latency;
 mod metrics;
+mod queue;
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,7 @@ use rand::{Rng, SeedableRng};
 pub use latency::Latency;
 pub use metrics::SwarmStats;
 use metrics::{quantile, Metrics};
+use queue::Queue;
 
 use crate::id::{Id, NodeInfo};
 use crate::node::udp::PutResult;
@@ -165,32 +167,6 @@ enum Kind {
     Action { index: u32 },
 }
 
-/// A queued event; the heap pops the earliest (time, sequence) first.
-#[derive(Clone, Copy, Debug)]
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    kind: Kind,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // Reversed: BinaryHeap is a max-heap.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 /// Who waits for an operation's result.
 #[derive(Clone, Copy, Debug)]
 enum Waiter {
@@ -240,8 +216,7 @@ pub struct Swarm {
     config: SwarmConfig,
     rng: SmallRng,
     now: Time,
-    seq: u64,
-    queue: BinaryHeap<Scheduled>,
+    queue: Queue<Kind>,
     /// Datagram buffers of the packets in flight, reused.
     pool: Vec<Vec<u8>>,
     free: Vec<u32>,
@@ -276,6 +251,7 @@ impl std::fmt::Debug for Swarm {
             .field("nodes", &self.nodes.len())
             .field("live", &self.live())
             .field("now", &self.now)
+            .field("queued", &self.queue.len())
             .finish_non_exhaustive()
     }
 }
@@ -312,8 +288,7 @@ impl Swarm {
         let mut swarm = Swarm {
             rng: SmallRng::seed_from_u64(config.seed),
             now: Time::ZERO,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Queue::new(),
             pool: Vec::new(),
             free: Vec::new(),
             nodes: Vec::with_capacity(total),
@@ -775,14 +750,11 @@ impl Swarm {
     // The event loop
 
     fn push(&mut self, at: u64, kind: Kind) -> u64 {
-        let seq = self.seq;
-        self.seq += 1;
-        self.queue.push(Scheduled { at, seq, kind });
-        seq
+        self.queue.push(at, kind)
     }
 
-    fn peek_at(&self) -> Option<Time> {
-        self.queue.peek().map(|e| Time::from_millis(e.at))
+    fn peek_at(&mut self) -> Option<Time> {
+        self.queue.peek_at().map(Time::from_millis)
     }
 
     /// Runs the next event; false if there is none.
@@ -791,7 +763,7 @@ impl Swarm {
             return false;
         };
         self.now = self.now.max(Time::from_millis(event.at));
-        match event.kind {
+        match event.item {
             Kind::Deliver { from, to, buf } => self.deliver(from, to, buf),
             Kind::Tick { node } => {
                 let Some(meta) = self.meta.get_mut(node as usize) else {
