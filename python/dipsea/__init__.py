@@ -12,12 +12,13 @@ Start a node, store and fetch immutable items (BEP 44), announce and find peers
 
 :class:`Node` blocks (and releases the GIL while it waits, so threads can share
 one); :class:`AsyncNode` offers the same methods as awaitables for asyncio;
-:class:`Id` is a 160-bit id. Errors derive from :class:`DhtError`.
+:class:`Id` is a 160-bit id; :class:`Swarm` simulates a whole network in this
+process, in virtual time. Errors derive from :class:`DhtError`.
 """
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Node
+from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm
 from .errors import (
     BadInput,
     Busy,
@@ -35,6 +36,8 @@ __all__ = [
     "Id",
     "Node",
     "AsyncNode",
+    "Swarm",
+    "Latency",
     "DhtError",
     "NoRoute",
     "DhtTimeout",

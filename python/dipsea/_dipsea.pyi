@@ -9,7 +9,7 @@ from typing import Any, Final, Literal, Union, final
 
 from typing_extensions import Self, TypeAlias
 
-__all__ = ["ID_LEN", "Id", "Node", "AsyncNode"]
+__all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
 
 ID_LEN: Final[int]
 
@@ -176,3 +176,49 @@ class AsyncNode:
         tb: TracebackType | None,
         /,
     ) -> Awaitable[Literal[False]]: ...
+
+@final
+class Latency:
+    """How long a simulated datagram takes between two nodes (times in seconds)."""
+
+    @staticmethod
+    def constant(latency: float) -> Latency:
+        """Every link has this one-way latency."""
+    @staticmethod
+    def uniform(min: float, max: float) -> Latency:
+        """Each link's latency is uniform between ``min`` and ``max``."""
+    @staticmethod
+    def long_tail(median: float, p99: float) -> Latency:
+        """Log-normal link latencies with this median and 99th percentile."""
+
+@final
+class Swarm:
+    """A simulated DHT network in this process, in virtual time, seeded."""
+
+    def __new__(
+        cls,
+        nodes: int = 1000,
+        seed: int = 0,
+        latency: Latency | None = None,
+        loss: float = 0.0,
+    ) -> Swarm: ...
+    def put(self, value: bytes) -> Id:
+        """Puts ``value`` from a random live node; returns its key."""
+    def get(self, key: _IdLike) -> bytes | None:
+        """Gets the item ``key`` from a random live node."""
+    def crash(self, fraction: float) -> int:
+        """Crashes ``fraction`` of the live nodes; returns how many."""
+    def partition(self, fraction: float) -> None:
+        """Splits the live nodes in two groups until ``heal()``."""
+    def heal(self) -> None:
+        """Lifts the partition."""
+    def advance(self, seconds: float) -> None:
+        """Runs the network for ``seconds`` of virtual time."""
+    def join(self) -> int:
+        """A new node joins; returns its index."""
+    @property
+    def live(self) -> int:
+        """Nodes running now."""
+    def stats(self) -> _Stats:
+        """Success rate, rounds, messages, latency percentiles, packets, memory."""
+    def __len__(self) -> int: ...

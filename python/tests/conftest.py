@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,18 @@ import dipsea
 
 # Loopback answers in microseconds: short query timeouts keep failure cases quick.
 LOOPBACK_TIMEOUT = (0.05, 0.5)
+
+
+# A test that hangs (a lookup that never ends, a simulator stuck in place) dumps
+# every thread's stack and ends the run instead of stalling CI.
+TEST_DEADLINE_S = 120
+
+
+@pytest.fixture(autouse=True)
+def deadline() -> Iterator[None]:
+    faulthandler.dump_traceback_later(TEST_DEADLINE_S, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 def start_network(n: int) -> list[dipsea.Node]:

@@ -9,6 +9,7 @@ mod convert;
 mod errors;
 mod id;
 mod node;
+mod swarm;
 
 use pyo3::prelude::*;
 
@@ -18,6 +19,8 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<id::PyId>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyAsyncNode>()?;
+    m.add_class::<swarm::PySwarm>()?;
+    m.add_class::<swarm::PyLatency>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;
     Ok(())
 }
