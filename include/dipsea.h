@@ -45,6 +45,23 @@
 #define DIPSEA_ADDR_SIZE 64
 
 /**
+ * dipsea_swarm_config.latency_kind: every link has `latency_low_ms`.
+ */
+#define DIPSEA_LATENCY_CONSTANT 0
+
+/**
+ * dipsea_swarm_config.latency_kind: each link's latency is uniform between
+ * `latency_low_ms` and `latency_high_ms` (the default, 10 to 100 ms).
+ */
+#define DIPSEA_LATENCY_UNIFORM 1
+
+/**
+ * dipsea_swarm_config.latency_kind: log-normal link latencies with median
+ * `latency_low_ms` and 99th percentile `latency_high_ms`, as measured on the Internet.
+ */
+#define DIPSEA_LATENCY_LONG_TAIL 2
+
+/**
  * What a dipsea function reports. `DIPSEA_OK` (0) is success; every other code is a
  * failure, with a detailed message from dipsea_last_error() on the same thread.
  *
@@ -151,6 +168,14 @@ typedef struct dipsea_config dipsea_config;
  * threads at once on the same node; blocking ones each wait for their own operation.
  */
 typedef struct dipsea_node dipsea_node;
+
+/**
+ * Opaque: a simulated network (dipsea_swarm_new), released by dipsea_swarm_free.
+ *
+ * Threads: any thread may call it; the simulator is single-threaded, so calls on
+ * one swarm run one at a time (a second caller waits).
+ */
+typedef struct dipsea_swarm dipsea_swarm;
 
 /**
  * Bytes the library allocated for you (a value, a list of peers).
@@ -331,6 +356,130 @@ typedef void (*dipsea_peers_callback)(void *user_data,
                                       dipsea_status status,
                                       const struct dipsea_buffer *peers,
                                       size_t count);
+
+/**
+ * How dipsea_swarm_new builds a simulated network. A plain value: fill it with
+ * dipsea_swarm_config_default, then change the fields you need (later versions may
+ * add fields, which the default fills in).
+ */
+typedef struct dipsea_swarm_config {
+  /**
+   * Nodes to build the network with, by real joins (default 1000, at least 1).
+   */
+  size_t nodes;
+  /**
+   * Seed of every random choice: the same seed and calls give the same results
+   * (default 0).
+   */
+  uint64_t seed;
+  /**
+   * One of DIPSEA_LATENCY_CONSTANT, DIPSEA_LATENCY_UNIFORM (default),
+   * DIPSEA_LATENCY_LONG_TAIL.
+   */
+  uint32_t latency_kind;
+  /**
+   * The constant latency, the uniform minimum, or the long-tail median, in ms
+   * (default 10).
+   */
+  uint32_t latency_low_ms;
+  /**
+   * The uniform maximum or the long-tail 99th percentile, in ms; unused for a
+   * constant latency (default 100).
+   */
+  uint32_t latency_high_ms;
+  /**
+   * Probability that a datagram is lost, 0 to 1 (default 0).
+   */
+  double loss;
+  /**
+   * Bucket size and replication factor of every node (default 8).
+   */
+  size_t k;
+  /**
+   * Lookup parallelism of every node (default 3).
+   */
+  size_t alpha;
+} dipsea_swarm_config;
+
+/**
+ * A summary of a swarm (dipsea_swarm_stats): its network and the operations run
+ * through dipsea_swarm_put and dipsea_swarm_get. A plain value. Every field except
+ * `build_wall_ms` and `wall_ms` depends only on the seed and the calls made.
+ */
+typedef struct dipsea_swarm_summary {
+  /**
+   * Nodes ever created (live or not).
+   */
+  uint64_t nodes;
+  /**
+   * Nodes running now.
+   */
+  uint64_t live;
+  /**
+   * Operations finished.
+   */
+  uint64_t ops;
+  /**
+   * Operations that succeeded (for a get: a value found).
+   */
+  uint64_t ops_ok;
+  /**
+   * `ops_ok / ops` (1.0 when no operation ran).
+   */
+  double success_rate;
+  /**
+   * Median lookup rounds.
+   */
+  double rounds_p50;
+  /**
+   * 99th-percentile lookup rounds.
+   */
+  double rounds_p99;
+  /**
+   * Median queries one operation sent.
+   */
+  double messages_per_lookup_p50;
+  /**
+   * 99th percentile of the queries one operation sent.
+   */
+  double messages_per_lookup_p99;
+  /**
+   * Median virtual time of an operation, in ms.
+   */
+  double latency_p50_ms;
+  /**
+   * 99th-percentile virtual time of an operation, in ms.
+   */
+  double latency_p99_ms;
+  /**
+   * Bytes of all datagrams sent (maintenance included).
+   */
+  uint64_t bytes_sent;
+  /**
+   * Datagrams sent.
+   */
+  uint64_t packets_sent;
+  /**
+   * Datagrams that never reached a live node (loss, partition, node down).
+   */
+  uint64_t packets_lost;
+  /**
+   * Estimated bytes per live node (deterministic accounting, not RSS).
+   */
+  uint64_t memory_per_node;
+  /**
+   * Wall-clock time it took to build the network, in ms.
+   */
+  uint64_t build_wall_ms;
+  /**
+   * Wall-clock time since the swarm was created, in ms.
+   */
+  uint64_t wall_ms;
+  /**
+   * Virtual time since the swarm was created, in ms.
+   */
+  uint64_t virtual_ms;
+} dipsea_swarm_summary;
 
 #ifdef __cplusplus
 extern "C" {
@@ -738,6 +887,100 @@ dipsea_status dipsea_node_get_peers_async(const struct dipsea_node *node,
                                           const struct dipsea_id *info_hash,
                                           dipsea_peers_callback callback,
                                           void *user_data);
+
+/**
+ * Fills `*out_config` with the defaults: 1000 nodes, seed 0, uniform latency 10 to
+ * 100 ms, no loss, k = 8, alpha = 3.
+ *
+ * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_config_default(struct dipsea_swarm_config *out_config);
+
+/**
+ * Builds a simulated network: `config->nodes` nodes join one by one through nodes
+ * already in, in virtual time (a thousand nodes take well under a second; a million
+ * take minutes and gigabytes). Blocks until it is built.
+ *
+ * Ownership: `config` is only read; `*out_swarm` is yours: release it with
+ * dipsea_swarm_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `nodes`,
+ * `k` or `alpha` is 0, `latency_kind` is unknown, or `loss` is not in 0..1.
+ */
+dipsea_status dipsea_swarm_new(const struct dipsea_swarm_config *config,
+                               struct dipsea_swarm **out_swarm);
+
+/**
+ * Releases a swarm and every simulated node. NULL: a no-op.
+ *
+ * Threads: any thread, once no other thread uses the swarm. Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_swarm_free(struct dipsea_swarm *swarm);
+
+/**
+ * Puts an immutable item from a random live node (like dipsea_node_put) and runs
+ * virtual time until it is stored; writes its key to `*out_key`.
+ *
+ * Ownership: `value` is borrowed for the call (NULL allowed when `value_len` is 0).
+ * Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT (value over
+ * 1000 bytes bencoded); DIPSEA_NO_ROUTE (no live node), DIPSEA_TIMEOUT,
+ * DIPSEA_NOT_STORED, DIPSEA_BUSY, DIPSEA_SHUTDOWN.
+ */
+dipsea_status dipsea_swarm_put(const struct dipsea_swarm *swarm,
+                               const uint8_t *value,
+                               size_t value_len,
+                               struct dipsea_id *out_key);
+
+/**
+ * Gets the immutable item `*key` from a random live node and writes its value into
+ * `*out_value`.
+ *
+ * Ownership: `*out_value` is yours on DIPSEA_OK: release it with dipsea_buffer_free.
+ * Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NOT_FOUND if no node holds it; DIPSEA_NULL_ARGUMENT;
+ * DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_BUSY, DIPSEA_SHUTDOWN.
+ */
+dipsea_status dipsea_swarm_get(const struct dipsea_swarm *swarm,
+                               const struct dipsea_id *key,
+                               struct dipsea_buffer *out_value);
+
+/**
+ * Crashes `fraction` (0 to 1) of the live nodes, picked by the seed; their state is
+ * gone at once and the others find out by timeouts. Writes how many crashed to
+ * `*out_crashed`.
+ *
+ * Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+ * is not in 0..1.
+ */
+dipsea_status dipsea_swarm_crash(const struct dipsea_swarm *swarm,
+                                 double fraction,
+                                 size_t *out_crashed);
+
+/**
+ * Sets the probability that a datagram is lost, from now on (0 to 1).
+ *
+ * Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `loss` is not
+ * in 0..1.
+ */
+dipsea_status dipsea_swarm_set_loss(const struct dipsea_swarm *swarm, double loss);
+
+/**
+ * Runs virtual time forward by `ms` milliseconds: maintenance, bucket refreshes,
+ * re-publishing and expiry happen as they would.
+ *
+ * Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_advance(const struct dipsea_swarm *swarm, uint64_t ms);
+
+/**
+ * Writes a summary of the swarm to `*out_stats`.
+ *
+ * Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_stats(const struct dipsea_swarm *swarm,
+                                 struct dipsea_swarm_summary *out_stats);
 
 #ifdef __cplusplus
 }  // extern "C"
