@@ -967,6 +967,33 @@ dipsea_status dipsea_swarm_crash(const struct dipsea_swarm *swarm,
 dipsea_status dipsea_swarm_set_loss(const struct dipsea_swarm *swarm, double loss);
 
 /**
+ * Splits the live nodes in two groups, `fraction` (0 to 1) of them, picked by the
+ * seed, in the second: no datagram crosses between the groups until
+ * dipsea_swarm_heal.
+ *
+ * Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+ * is not in 0..1.
+ */
+dipsea_status dipsea_swarm_partition(const struct dipsea_swarm *swarm, double fraction);
+
+/**
+ * Lifts the partition made by dipsea_swarm_partition (no effect without one).
+ *
+ * Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_heal(const struct dipsea_swarm *swarm);
+
+/**
+ * A new node joins through a random live node, and virtual time runs until its
+ * bootstrap is over; writes its index (0-based, in order of creation) to
+ * `*out_index`.
+ *
+ * Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_join(const struct dipsea_swarm *swarm, size_t *out_index);
+
+/**
  * Runs virtual time forward by `ms` milliseconds: maintenance, bucket refreshes,
  * re-publishing and expiry happen as they would.
  *

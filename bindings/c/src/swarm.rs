@@ -367,6 +367,61 @@ pub unsafe extern "C" fn dipsea_swarm_set_loss(
     })
 }
 
+/// Splits the live nodes in two groups, `fraction` (0 to 1) of them, picked by the
+/// seed, in the second: no datagram crosses between the groups until
+/// dipsea_swarm_heal.
+///
+/// Threads: see dipsea_swarm.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+/// is not in 0..1.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_swarm_partition(
+    swarm: *const dipsea_swarm,
+    fraction: f64,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let swarm = unsafe { swarm_arg(swarm) }?;
+        let fraction = probability(fraction, "fraction")?;
+        swarm.lock()?.partition(fraction);
+        Ok(())
+    })
+}
+
+/// Lifts the partition made by dipsea_swarm_partition (no effect without one).
+///
+/// Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_swarm_heal(swarm: *const dipsea_swarm) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let swarm = unsafe { swarm_arg(swarm) }?;
+        swarm.lock()?.heal();
+        Ok(())
+    })
+}
+
+/// A new node joins through a random live node, and virtual time runs until its
+/// bootstrap is over; writes its index (0-based, in order of creation) to
+/// `*out_index`.
+///
+/// Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_swarm_join(
+    swarm: *const dipsea_swarm,
+    out_index: *mut usize,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let swarm = unsafe { swarm_arg(swarm) }?;
+        let out_index = out(out_index, "out_index")?;
+        let index = swarm.lock()?.join();
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_index, index) };
+        Ok(())
+    })
+}
+
 /// Runs virtual time forward by `ms` milliseconds: maintenance, bucket refreshes,
 /// re-publishing and expiry happen as they would.
 ///

@@ -96,6 +96,45 @@ static void swarms_with_one_seed_agree(void) {
     CHECK_OK(dipsea_swarm_free(b));
 }
 
+static void swarm_partition_heal_join(void) {
+    dipsea_swarm *swarm = small_swarm(3);
+    CHECK(swarm != NULL);
+    if (swarm == NULL) {
+        return;
+    }
+    dipsea_id keys[8];
+    for (int i = 0; i < 8; i++) {
+        char text[32];
+        int len = snprintf(text, sizeof text, "partitioned %d", i);
+        CHECK_OK(dipsea_swarm_put(swarm, (const uint8_t *)text, (size_t)len, &keys[i]));
+    }
+    CHECK_OK(dipsea_swarm_partition(swarm, 0.5));
+    dipsea_swarm_summary before, after;
+    CHECK_OK(dipsea_swarm_stats(swarm, &before));
+    dipsea_buffer value = {NULL, 0};
+    for (int i = 0; i < 8; i++) {
+        /* Either side may or may not reach the item's replicas: any outcome but a
+         * crash or a hang is fine here. */
+        if (dipsea_swarm_get(swarm, &keys[i], &value) == DIPSEA_OK) {
+            CHECK_OK(dipsea_buffer_free(&value));
+        }
+    }
+    CHECK_OK(dipsea_swarm_stats(swarm, &after));
+    CHECK(after.packets_lost > before.packets_lost);
+    CHECK_OK(dipsea_swarm_heal(swarm));
+    CHECK_OK(dipsea_swarm_advance(swarm, 15 * 60 * 1000));
+    for (int i = 0; i < 8; i++) {
+        CHECK_OK(dipsea_swarm_get(swarm, &keys[i], &value));
+        CHECK_OK(dipsea_buffer_free(&value));
+    }
+    size_t index = 0;
+    CHECK_OK(dipsea_swarm_join(swarm, &index));
+    CHECK(index == 64);
+    CHECK_OK(dipsea_swarm_stats(swarm, &after));
+    CHECK(after.nodes == 65 && after.live == 65);
+    CHECK_OK(dipsea_swarm_free(swarm));
+}
+
 static void swarm_errors(void) {
     dipsea_swarm_config config;
     dipsea_swarm *swarm = NULL;
@@ -135,6 +174,11 @@ static void swarm_errors(void) {
     CHECK_STATUS(dipsea_swarm_set_loss(NULL, 0), DIPSEA_NULL_ARGUMENT);
     CHECK_STATUS(dipsea_swarm_set_loss(swarm, 2), DIPSEA_INVALID_ARGUMENT);
     CHECK_STATUS(dipsea_swarm_advance(NULL, 1), DIPSEA_NULL_ARGUMENT);
+    CHECK_STATUS(dipsea_swarm_partition(NULL, 0.5), DIPSEA_NULL_ARGUMENT);
+    CHECK_STATUS(dipsea_swarm_partition(swarm, 1.5), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_swarm_heal(NULL), DIPSEA_NULL_ARGUMENT);
+    CHECK_STATUS(dipsea_swarm_join(NULL, &n), DIPSEA_NULL_ARGUMENT);
+    CHECK_STATUS(dipsea_swarm_join(swarm, NULL), DIPSEA_NULL_ARGUMENT);
     CHECK_STATUS(dipsea_swarm_stats(NULL, &stats), DIPSEA_NULL_ARGUMENT);
     CHECK_STATUS(dipsea_swarm_stats(swarm, NULL), DIPSEA_NULL_ARGUMENT);
 
@@ -151,5 +195,6 @@ void swarm_tests(void) {
     run_test("swarm: defaults", swarm_defaults);
     run_test("swarm: put, get, crash, stats", swarm_put_get_crash_stats);
     run_test("swarm: one seed, one outcome", swarms_with_one_seed_agree);
+    run_test("swarm: partition, heal, join", swarm_partition_heal_join);
     run_test("swarm: errors", swarm_errors);
 }
