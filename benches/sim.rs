@@ -87,6 +87,25 @@ fn main() {
         built.memory_per_node,
     );
 
+    // Where the estimate's bytes are: the node struct, the routing table's heap.
+    let (mut routing, mut contacts, mut total) = (0usize, 0usize, 0usize);
+    let live = swarm.live_nodes().to_vec();
+    for &i in &live {
+        if let Some(node) = swarm.node(i as usize) {
+            routing += node.routing().heap_bytes();
+            contacts += node.routing().len();
+            total += node.memory_bytes();
+        }
+    }
+    let n = live.len().max(1);
+    println!(
+        "  per node: {} B node struct, {} B routing heap ({} contacts), {} B other heap",
+        std::mem::size_of::<dipsea::Node>(),
+        routing / n,
+        contacts / n,
+        (total - routing) / n - std::mem::size_of::<dipsea::Node>(),
+    );
+
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ 0x5eed);
     let started = Instant::now();
     let virtual_start = swarm.now();

@@ -19,6 +19,9 @@ use std::collections::BinaryHeap;
 /// that the next maintenance run and every delivery stays on the wheel.
 pub(crate) const SLOTS: u64 = 1 << 16;
 
+/// Capacity a drained slot may keep.
+const KEEP: usize = 16;
+
 /// A queued event with its payload.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Entry<T> {
@@ -125,7 +128,15 @@ impl<T: Copy> Queue<T> {
             }
             // The slot is drained: recycle it and step to the next millisecond,
             // jumping straight to the far heap's first event when the wheel is empty.
-            self.slots[index].clear();
+            // A slot keeps a small buffer; a big one goes back to the allocator,
+            // else 65,536 slots would each keep the most they ever held (hundreds
+            // of megabytes after a busy build).
+            let slot = &mut self.slots[index];
+            if slot.capacity() > KEEP {
+                *slot = Vec::new();
+            } else {
+                slot.clear();
+            }
             self.cursor = 0;
             self.cur = if self.near == 0 {
                 self.far.peek().map_or(self.cur + 1, |e| e.at)
