@@ -206,6 +206,10 @@ struct SwarmArgs {
     #[arg(long, value_name = "M", default_value_t = 1_000)]
     ops: usize,
 
+    /// Operations started at once: the puts, then the gets, run in batches of C.
+    #[arg(long, value_name = "C", default_value_t = 100)]
+    concurrency: usize,
+
     /// Seed of the simulation: the same seed gives the same network and results.
     #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,

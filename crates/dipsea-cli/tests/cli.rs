@@ -412,7 +412,6 @@ fn described(help: &str, name: &str) -> bool {
 }
 
 #[test]
-#[ignore = "needs dipsea::sim, not merged yet"]
 fn swarm_json_reports_full_success() {
     let out = run(dipsea().args([
         "swarm", "--nodes", "200", "--ops", "50", "--seed", "7", "--json",
@@ -422,4 +421,35 @@ fn swarm_json_reports_full_success() {
     assert_eq!(json["nodes"], 200, "{json}");
     assert_eq!(json["success_rate"].as_f64(), Some(1.0), "{json}");
     assert!(json["wall_ms"].is_number(), "{json}");
+}
+
+#[test]
+fn swarm_flags_reach_the_simulator() {
+    let out = run(dipsea().args([
+        "swarm", "--nodes", "300", "--ops", "20", "--loss", "0.05", "--crash", "0.2", "--json",
+    ]));
+    let json: serde_json::Value = serde_json::from_slice(&ok(&out)).expect("one JSON object");
+    assert_eq!(json["nodes"], 300, "{json}");
+    assert_eq!(json["crashed"], 60, "{json}");
+    assert_eq!(json["live"], 240, "{json}");
+    assert!(json["packets_lost"].as_u64() > Some(0), "{json}");
+    assert_eq!(json["puts"], 20, "{json}");
+    assert!(json["success_rate"].as_f64() > Some(0.5), "{json}");
+}
+
+#[test]
+fn swarm_prints_a_summary_table() {
+    let out = run(dipsea().args(["swarm", "--nodes", "100", "--ops", "10"]));
+    let table = text(&ok(&out));
+    for row in [
+        "success",
+        "rounds per lookup",
+        "messages per lookup",
+        "latency (virtual)",
+        "memory per node",
+        "wall time",
+    ] {
+        assert!(table.contains(row), "no {row:?} row in:\n{table}");
+    }
+    assert!(table.contains("100.00 %"), "{table}");
 }
