@@ -49,20 +49,42 @@
 //!
 //! # Locking
 //!
-//! Entries live in one [`DashMap`] (a fixed number of shards, each behind its own
-//! reader-writer lock). Item inserts and removals also take one small mutex, the
-//! eviction index: an ordered map from distance to stored item, which finds the farthest
-//! item without scanning. The lock order is:
+//! Entries live in a fixed number of shards ([`StoreConfig::shards`]), each one
+//! `parking_lot::RwLock` over a hash table and that shard's part of the eviction index
+//! (an ordered map from distance to stored item, which finds the farthest items without
+//! scanning). The shard of an entry is chosen from its target, so the index entry of an
+//! item lives under the same lock as the item. The item counters are atomics. There is
+//! no store-wide lock, and **no method ever holds two locks at once**: when it visits
+//! several shards ([`Store::sweep`], and a put that must evict) it takes them one at a
+//! time, in ascending shard order, releasing each before taking the next.
 //!
-//! 1. the eviction index mutex, then
-//! 2. at most one map shard at a time.
+//! - Gets read-lock the shard of their key; announces write-lock it.
+//! - A put that fits the quotas write-locks the shard of its target and nothing else:
+//!   it reserves its item and bytes with one compare-and-swap on the packed item and byte
+//!   counter, then inserts (a re-put only pushes the expiry back).
+//! - A put over quota releases its shard, then read-locks every shard in turn to find
+//!   the items farthest from our id, write-locks the shard of each victim in turn to
+//!   remove it, and retries.
 //!
-//! No code holds a shard guard while taking the index mutex or another shard. Gets and
-//! announces take only the one shard of their key; a re-put of a stored immutable item
-//! takes only its shard; puts that add, replace or evict items are serialised by the
-//! index mutex (puts are rare next to gets, and the mutex is held for a few map
-//! operations). [`Store::sweep`] write-locks one shard at a time, so readers of the
-//! other shards never wait for it.
+//! The eviction index costs nothing while the store has room: it is built, shard by
+//! shard under each shard's write lock, by the first put that has to make room, and from
+//! then on every put into a shard keeps that shard's index. [`Store::sweep`] drops the
+//! indexes again when the store is below half of both quotas.
+//!
+//! The quotas hold under any concurrency: items and bytes are reserved before they are
+//! stored, so the stored items and bytes never exceed [`StoreConfig::max_items`] and
+//! [`StoreConfig::max_value_bytes`], not even for an instant, and the counters are exact
+//! once writers are done. The eviction rule is exact when puts do not overlap. When they
+//! do, two things can happen, both only near the quota:
+//!
+//! - The search for victims reads the shards one after the other, so it does not see an
+//!   item inserted into a shard it has already read. The victims are then the farthest
+//!   items except for items being inserted by concurrent puts at that moment; every
+//!   victim is still strictly farther from our id than the item that evicts it.
+//! - Room made by an eviction can be taken by a concurrent put before the evicting put
+//!   retries. A put tries at most 8 times, making room before each retry, then fails
+//!   with [`StoreError::QuotaExceeded`]; so, under contention only, a put can fail after
+//!   it evicted items (all strictly farther than its own).
 //!
 //! # Signatures
 //!
@@ -70,15 +92,15 @@
 //! `seq`, `sig` and `v` exactly as given. The caller must verify the signature before
 //! [`Store::put_mutable`] (BEP 44 error 206 when it is wrong).
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use dashmap::mapref::entry::Entry as MapEntry;
-use dashmap::DashMap;
-use parking_lot::Mutex;
+use parking_lot::{RwLock, RwLockWriteGuard};
 
 use crate::id::{Distance, Id};
 use crate::time::Time;
@@ -107,10 +129,10 @@ pub const DEFAULT_ITEM_TTL: Duration = Duration::from_secs(2 * 60 * 60);
 /// nodes keep announcements for 30 minutes (libtorrent: `announce_interval` x 3 / 2).
 pub const DEFAULT_PEER_TTL: Duration = Duration::from_secs(30 * 60);
 
-/// Fewest shards a [`Store`] map can have (a `DashMap` needs at least two).
+/// Fewest shards a [`Store`] can have.
 pub const MIN_SHARDS: usize = 2;
 
-/// Most shards a [`Store`] map can have; larger configured values are clamped to it.
+/// Most shards a [`Store`] can have; larger configured values are clamped to it.
 pub const MAX_SHARDS: usize = 4096;
 
 /// Limits and lifetimes of a [`Store`]. Every bound on what the node keeps for others
@@ -122,23 +144,26 @@ pub struct StoreConfig {
     /// How long a peer announcement lives. Default [`DEFAULT_PEER_TTL`] (30 min).
     pub peer_ttl: Duration,
     /// Most items (immutable and mutable together) kept at once. Default 4096.
+    /// Values above `u32::MAX` act as `u32::MAX`.
     pub max_items: usize,
     /// Most bytes of item values (the bencoded `v` of each item, summed) kept at once.
-    /// Default 2 MiB: room for 4096 items of 512 bytes.
+    /// Default 2 MiB: room for 4096 items of 512 bytes. Values above `u32::MAX` (4 GiB)
+    /// act as `u32::MAX`.
     pub max_value_bytes: usize,
     /// Most info-hashes with announced peers kept at once. Default 2048.
     pub max_info_hashes: usize,
     /// Most peers kept per info-hash; a new announcement past it evicts the oldest.
     /// Default 100. Replies carry at most what the caller asks of [`Store::get_peers`].
     pub max_peers_per_info_hash: usize,
-    /// Number of `DashMap` shards: more shards let more threads write at once, fewer
-    /// make a store smaller (each shard costs 128 bytes even when empty, allocated on
-    /// the first write). Rounded up to a power of two within
-    /// [`MIN_SHARDS`]..=[`MAX_SHARDS`]. Default 16 for a real node; the simulator, which
-    /// runs a million stores in one process, uses 2.
+    /// Number of shards, each a lock over a hash table and its part of the eviction
+    /// index: more shards let more threads write at once, fewer make a store smaller
+    /// (each shard costs 128 bytes even when empty, allocated on the first write) and
+    /// make a put over quota cheaper (it reads every shard's farthest item). Rounded up
+    /// to a power of two within [`MIN_SHARDS`]..=[`MAX_SHARDS`]. Default 16 for a real
+    /// node; the simulator, which runs a million stores in one process, uses 2.
     ///
-    /// Sizes on 64-bit Linux: a store never written to takes 232 bytes (inline, no
-    /// heap); once written, with 2 shards, about 680 bytes when swept empty again.
+    /// Sizes on 64-bit Linux: a store never written to takes 176 bytes (inline, no
+    /// heap); once written, with 2 shards, about 620 bytes when swept empty again.
     pub shards: usize,
 }
 
@@ -305,23 +330,105 @@ enum Kind {
     Peers,
 }
 
-/// Key of the shared map.
+/// Key of the shard tables.
 ///
-/// Keep the id first, in memory (`repr(C)`) and in hashing order: with the kind byte in
-/// front, lookups in a 100,000-item map measured about 60% slower (the same with a std
-/// `HashMap`), which made `get_immutable` slower than a plain mutex-guarded map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Keep the id first in memory (`repr(C)`): with the kind byte in front, lookups in a
+/// 100,000-item map measured about 60% slower, which made `get_immutable` slower than a
+/// plain mutex-guarded map. `Hash` is written out to feed [`KeyHasher`] three words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 struct Key {
     id: Id,
     kind: Kind,
 }
 
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let b = self.id.as_bytes();
+        state.write_u64(le_u64(&b[..8]));
+        state.write_u64(le_u64(&b[8..16]));
+        state.write_u64(le_u64(&b[16..]) | (self.kind as u64) << 32);
+    }
+}
+
+/// Up to 8 bytes as a little-endian integer.
+fn le_u64(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(word)
+}
+
+/// The hash of the shard tables: a keyed multiply-and-fold over the whole key, seeded
+/// per store (foldhash and aHash mix the same way).
+///
+/// SipHash, the std default, over the 21-byte key cost about a fifth of a get. Item
+/// targets are SHA-1 outputs, uniform already, but info-hashes are chosen freely by
+/// whoever announces them; so every byte of the id is hashed, under a random seed, and
+/// a flood of announces cannot pile up on one bucket by sharing a prefix.
+#[derive(Clone, Copy, Debug)]
+struct KeyState {
+    seed: u64,
+    multiplier: u64,
+}
+
+impl KeyState {
+    fn random() -> KeyState {
+        KeyState {
+            seed: rand::random(),
+            // Odd, with both halves dense in bits.
+            multiplier: rand::random::<u64>() | 0x8000_0001_0000_0001,
+        }
+    }
+}
+
+impl BuildHasher for KeyState {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher {
+            state: self.seed,
+            multiplier: self.multiplier,
+        }
+    }
+}
+
+/// See [`KeyState`].
+struct KeyHasher {
+    state: u64,
+    multiplier: u64,
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `Key` is hashed, through `write_u64`; this keeps the hasher general.
+        for chunk in bytes.chunks(8) {
+            self.write_u64(le_u64(chunk));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.state = fold_multiply(self.state ^ word, self.multiplier);
+    }
+
+    fn finish(&self) -> u64 {
+        // One more round: a difference in the high bits of the last word reaches the
+        // low bits, which pick the bucket, only through it.
+        fold_multiply(self.state, self.multiplier)
+    }
+}
+
+/// The 128-bit product of `a` and `b`, its halves xor-ed.
+fn fold_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
 /// Key of the eviction index: distance of the target from our id, then the kind (an
 /// immutable and a mutable item may, in theory, share a target).
 type IndexKey = (Distance, Kind);
 
-/// Value of the shared map.
+/// Value of the shard tables.
 #[derive(Debug)]
 enum Entry {
     Immutable {
@@ -338,9 +445,19 @@ enum Entry {
 
 impl Entry {
     /// Expiry of an item entry; `None` for peers.
+    #[cfg(test)]
     fn item_expiry(&self) -> Option<Time> {
         match self {
             Entry::Immutable { expires, .. } | Entry::Mutable { expires, .. } => Some(*expires),
+            Entry::Peers(_) => None,
+        }
+    }
+
+    /// Value length of an item entry; `None` for peers.
+    fn item_len(&self) -> Option<usize> {
+        match self {
+            Entry::Immutable { v, .. } => Some(v.len()),
+            Entry::Mutable { item, .. } => Some(item.v.len()),
             Entry::Peers(_) => None,
         }
     }
@@ -352,19 +469,115 @@ struct PeerEntry {
     expires: Time,
 }
 
-/// Counters behind [`StoreStats`]. `items`, `mutable_items` and `bytes` change only
-/// under the index mutex; `info_hashes` and `peers` only under the shard lock of the
-/// info-hash concerned. Atomics make them readable without any lock.
+/// One shard: its part of the entries and of the eviction index, under one lock.
+#[derive(Debug)]
+struct Shard {
+    map: HashMap<Key, Entry, KeyState>,
+    /// While `indexed`: every item of `map` by distance of its target from our id, with
+    /// its value length. Empty otherwise.
+    index: BTreeMap<IndexKey, u32>,
+    indexed: bool,
+}
+
+impl Shard {
+    /// Builds the index from the items in the table, if it is not kept already.
+    fn build_index(&mut self, own_id: &Id) {
+        if self.indexed {
+            return;
+        }
+        for (key, entry) in &self.map {
+            if let Some(len) = entry.item_len() {
+                self.index
+                    .insert((own_id.distance(&key.id), key.kind), len_u32(len));
+            }
+        }
+        self.indexed = true;
+    }
+
+    /// Drops the index; the next put that has to make room builds it again.
+    fn drop_index(&mut self) {
+        self.index = BTreeMap::new();
+        self.indexed = false;
+    }
+}
+
+/// A shard on its own cache lines (two, as dashmap and crossbeam pad), so that threads
+/// locking neighbouring shards do not contend on one line.
+#[derive(Debug)]
+#[repr(align(128))]
+struct PaddedShard(RwLock<Shard>);
+
+/// The shards of a store, created by its first write.
+#[derive(Debug)]
+struct Shards {
+    list: Box<[PaddedShard]>,
+    /// Shard count minus one (the count is a power of two).
+    mask: usize,
+}
+
+/// Items and value bytes stored (or reserved by a put about to store), packed in one
+/// atomic so that a put reserves both with one compare-and-swap: items in the high 32
+/// bits, bytes in the low 32.
+#[derive(Debug, Default)]
+struct Usage(AtomicU64);
+
+impl Usage {
+    fn pack(items: usize, bytes: usize) -> u64 {
+        ((items as u64) << 32) | bytes as u64
+    }
+
+    /// (items, bytes).
+    fn get(&self) -> (usize, usize) {
+        let packed = self.0.load(Ordering::Relaxed);
+        (
+            (packed >> 32) as usize,
+            (packed & u64::from(u32::MAX)) as usize,
+        )
+    }
+
+    /// Adds `items` items and replaces `freed` bytes by `bytes` bytes if the result stays
+    /// within `max_items` and `max_bytes` (both at most `u32::MAX`); false otherwise.
+    /// `freed` must be counted already.
+    fn try_reserve(
+        &self,
+        items: usize,
+        bytes: usize,
+        freed: usize,
+        max_items: usize,
+        max_bytes: usize,
+    ) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |packed| {
+                let new_items = (packed >> 32) as usize + items;
+                let new_bytes = (packed & u64::from(u32::MAX)) as usize - freed + bytes;
+                (new_items <= max_items && new_bytes <= max_bytes)
+                    .then(|| Usage::pack(new_items, new_bytes))
+            })
+            .is_ok()
+    }
+
+    /// Uncounts `items` items of `bytes` bytes in all, which must be counted.
+    fn release(&self, items: usize, bytes: usize) {
+        self.0
+            .fetch_sub(Usage::pack(items, bytes), Ordering::Relaxed);
+    }
+}
+
+/// Counters behind [`StoreStats`] besides [`Usage`]. `mutable_items`, `info_hashes`
+/// and `peers` change only under the shard lock of the entry concerned. Atomics make
+/// them readable without any lock.
 #[derive(Debug, Default)]
 struct Counters {
-    items: AtomicUsize,
     mutable_items: AtomicUsize,
-    bytes: AtomicUsize,
     info_hashes: AtomicUsize,
     peers: AtomicUsize,
     evictions: AtomicU64,
     refused_quota: AtomicU64,
 }
+
+/// How many times a put tries to reserve room (making room between tries) before it
+/// gives up; without concurrent puts the second try always succeeds.
+const PUT_ATTEMPTS: usize = 8;
 
 /// What a node holds for others: BEP 44 items and BEP 5 peer announcements, with
 /// expiry and quotas (see the module docs for the eviction rule and the lock order).
@@ -375,9 +588,8 @@ pub struct Store {
     own_id: Id,
     config: StoreConfig,
     /// Created by the first write, so that a store never written to costs no heap.
-    map: OnceLock<DashMap<Key, Entry>>,
-    /// Every stored item by distance of its target from `own_id`, with its value length.
-    index: Mutex<BTreeMap<IndexKey, u32>>,
+    shards: OnceLock<Shards>,
+    usage: Usage,
     counters: Counters,
 }
 
@@ -392,27 +604,50 @@ enum MutableAction {
 impl Store {
     /// An empty store for the node `own_id` (items are evicted by distance from it).
     ///
-    /// Allocates nothing: the shard array ([`StoreConfig::effective_shards`] x 128
-    /// bytes) is allocated by the first put or announce.
+    /// Allocates nothing: the shards ([`StoreConfig::effective_shards`] x 128 bytes)
+    /// are allocated by the first put or announce.
     pub fn new(own_id: Id, config: StoreConfig) -> Store {
         Store {
             own_id,
             config,
-            map: OnceLock::new(),
-            index: Mutex::new(BTreeMap::new()),
+            shards: OnceLock::new(),
+            usage: Usage::default(),
             counters: Counters::default(),
         }
     }
 
-    /// The map, if anything was ever written.
-    fn map(&self) -> Option<&DashMap<Key, Entry>> {
-        self.map.get()
+    /// The shards, created on first use.
+    fn shards(&self) -> &Shards {
+        self.shards.get_or_init(|| {
+            let hasher = KeyState::random();
+            let count = self.config.effective_shards();
+            let list = (0..count)
+                .map(|_| {
+                    PaddedShard(RwLock::new(Shard {
+                        map: HashMap::with_hasher(hasher),
+                        index: BTreeMap::new(),
+                        indexed: false,
+                    }))
+                })
+                .collect();
+            Shards {
+                list,
+                mask: count - 1,
+            }
+        })
     }
 
-    /// The map, created on first use.
-    fn map_or_init(&self) -> &DashMap<Key, Entry> {
-        self.map
-            .get_or_init(|| DashMap::with_shard_amount(self.config.effective_shards()))
+    /// The shard of `id` among `shards`. Taken from id bytes the hash mixes in last,
+    /// so the shard's table still sees well spread hashes.
+    fn shard_of<'a>(shards: &'a Shards, id: &Id) -> &'a RwLock<Shard> {
+        let b = id.as_bytes();
+        let i = u16::from_le_bytes([b[18], b[19]]) as usize & shards.mask;
+        &shards.list[i].0
+    }
+
+    /// The shard of `id`, if anything was ever written.
+    fn shard(&self, id: &Id) -> Option<&RwLock<Shard>> {
+        self.shards.get().map(|s| Store::shard_of(s, id))
     }
 
     /// The id items are kept close to.
@@ -425,6 +660,18 @@ impl Store {
         &self.config
     }
 
+    /// Tries to count `items` more items and `bytes` bytes in place of `freed`, within
+    /// the quotas.
+    fn try_reserve(&self, items: usize, bytes: usize, freed: usize) -> bool {
+        self.usage.try_reserve(
+            items,
+            bytes,
+            freed,
+            self.config.max_items.min(u32::MAX as usize),
+            self.config.max_value_bytes.min(u32::MAX as usize),
+        )
+    }
+
     /// Stores the immutable item `v` (its exact bencoded bytes) under `target`, or
     /// pushes back its expiry if it is already stored.
     ///
@@ -433,8 +680,9 @@ impl Store {
     /// [`StoreError::QuotaExceeded`] when the store is full of items at least as close
     /// to our id.
     ///
-    /// Locking: a re-put write-locks the target's shard; a new item takes the index
-    /// mutex, then one shard at a time (its own, and those of evicted items).
+    /// Locking: write-locks the target's shard, and only it while the store has room.
+    /// A put over quota then read-locks each shard in turn and write-locks the shard of
+    /// each evicted item in turn, never two at once (see the module docs).
     pub fn put_immutable(&self, target: Id, v: &[u8], now: Time) -> Result<(), StoreError> {
         if v.len() > MAX_VALUE_LEN {
             return Err(StoreError::TooBig { len: v.len() });
@@ -444,38 +692,46 @@ impl Store {
         }
         let expires = now + self.config.item_ttl;
         let key = Key {
-            kind: Kind::Immutable,
             id: target,
+            kind: Kind::Immutable,
         };
-        // Fast path: a re-put of a stored item changes no counter, so it needs only
-        // the shard lock, not the index mutex.
-        if self.refresh_immutable(&key, expires) {
-            return Ok(());
-        }
-        let mut index = self.index.lock();
-        // Another thread may have stored the same item since the fast path.
-        if self.refresh_immutable(&key, expires) {
-            return Ok(());
-        }
         let ikey = (self.own_id.distance(&target), Kind::Immutable);
-        self.make_room(&mut index, ikey, 1, v.len(), 0)?;
-        let entry = Entry::Immutable {
-            v: Arc::from(v),
-            expires,
-        };
-        self.insert_item(&mut index, key, ikey, entry, v.len());
-        Ok(())
-    }
-
-    /// Pushes the expiry of a stored immutable item to `expires`; false if absent.
-    fn refresh_immutable(&self, key: &Key, expires: Time) -> bool {
-        match self.map().and_then(|m| m.get_mut(key)).as_deref_mut() {
-            Some(Entry::Immutable { expires: e, .. }) => {
-                *e = (*e).max(expires);
-                true
+        let shard = Store::shard_of(self.shards(), &target);
+        for attempt in 1..=PUT_ATTEMPTS {
+            {
+                let mut guard = shard.write();
+                let Shard {
+                    map,
+                    index,
+                    indexed,
+                } = &mut *guard;
+                match map.entry(key) {
+                    MapEntry::Occupied(mut stored) => {
+                        // A re-put, or another thread stored it first: no counter moves.
+                        if let Entry::Immutable { expires: e, .. } = stored.get_mut() {
+                            *e = (*e).max(expires);
+                        }
+                        return Ok(());
+                    }
+                    MapEntry::Vacant(vacant) => {
+                        if self.try_reserve(1, v.len(), 0) {
+                            vacant.insert(Entry::Immutable {
+                                v: Arc::from(v),
+                                expires,
+                            });
+                            if *indexed {
+                                index.insert(ikey, len_u32(v.len()));
+                            }
+                            return Ok(());
+                        }
+                    }
+                }
             }
-            _ => false,
+            if attempt < PUT_ATTEMPTS {
+                self.make_room(ikey, 1, v.len(), 0)?;
+            }
         }
+        Err(self.refuse(&ikey))
     }
 
     /// The value of the immutable item `target`, unless absent or expired at `now`.
@@ -483,10 +739,11 @@ impl Store {
     /// Locking: read-locks the target's shard; the clone is a reference count increment.
     pub fn get_immutable(&self, target: &Id, now: Time) -> Option<Arc<[u8]>> {
         let key = Key {
-            kind: Kind::Immutable,
             id: *target,
+            kind: Kind::Immutable,
         };
-        match self.map().and_then(|m| m.get(&key)).as_deref() {
+        let shard = self.shard(target)?.read();
+        match shard.map.get(&key) {
             Some(Entry::Immutable { v, expires }) if *expires > now => Some(Arc::clone(v)),
             _ => None,
         }
@@ -505,7 +762,8 @@ impl Store {
     ///
     /// **The signature is not checked**: verify `item.sig` before calling.
     ///
-    /// Locking: takes the index mutex, then one shard at a time.
+    /// Locking: as [`Store::put_immutable`]; the checks against the stored version and
+    /// the write happen under one write lock of the target's shard.
     pub fn put_mutable(
         &self,
         target: Id,
@@ -527,53 +785,74 @@ impl Store {
         }
         let expires = now + self.config.item_ttl;
         let key = Key {
-            kind: Kind::Mutable,
             id: target,
+            kind: Kind::Mutable,
         };
         let ikey = (self.own_id.distance(&target), Kind::Mutable);
-        // Every mutable put takes the index mutex: the stored version cannot change
-        // between the checks below and the write.
-        let mut index = self.index.lock();
-        let Some(old_len) = index.get(&ikey).map(|&l| l as usize) else {
-            self.make_room(&mut index, ikey, 1, len, 0)?;
-            let entry = Entry::Mutable {
-                item: Arc::new(item),
-                expires,
+        let shard = Store::shard_of(self.shards(), &target);
+        for attempt in 1..=PUT_ATTEMPTS {
+            // What is missing: (items to add, bytes freed by the replaced version).
+            let (add_items, freed) = {
+                let mut guard = shard.write();
+                let Shard {
+                    map,
+                    index,
+                    indexed,
+                } = &mut *guard;
+                match map.entry(key) {
+                    MapEntry::Vacant(vacant) => {
+                        if self.try_reserve(1, len, 0) {
+                            vacant.insert(Entry::Mutable {
+                                item: Arc::new(item),
+                                expires,
+                            });
+                            self.counters.mutable_items.fetch_add(1, Ordering::Relaxed);
+                            if *indexed {
+                                index.insert(ikey, len_u32(len));
+                            }
+                            return Ok(());
+                        }
+                        (1, 0)
+                    }
+                    MapEntry::Occupied(mut occupied) => {
+                        let Entry::Mutable {
+                            item: stored,
+                            expires: stored_expires,
+                        } = occupied.get_mut()
+                        else {
+                            // Mutable keys hold mutable entries only.
+                            return Ok(());
+                        };
+                        let action = if *stored_expires > now {
+                            check_mutable(stored, &item, cas)?
+                        } else {
+                            // Expired: as if nothing were stored.
+                            MutableAction::Replace
+                        };
+                        let old_len = stored.v.len();
+                        match action {
+                            MutableAction::Refresh => {
+                                *stored_expires = (*stored_expires).max(expires);
+                                return Ok(());
+                            }
+                            MutableAction::Replace if self.try_reserve(0, len, old_len) => {
+                                *stored = Arc::new(item);
+                                *stored_expires = expires;
+                                if *indexed {
+                                    index.insert(ikey, len_u32(len));
+                                }
+                                return Ok(());
+                            }
+                            MutableAction::Replace => (0, old_len),
+                        }
+                    }
+                }
             };
-            self.insert_item(&mut index, key, ikey, entry, len);
-            return Ok(());
-        };
-        let action = match self.map().and_then(|m| m.get(&key)).as_deref() {
-            Some(Entry::Mutable {
-                item: stored,
-                expires: stored_expires,
-            }) if *stored_expires > now => check_mutable(stored, &item, cas)?,
-            // Expired: as if nothing were stored.
-            _ => MutableAction::Replace,
-        };
-        match action {
-            MutableAction::Refresh => {
-                if let Some(Entry::Mutable { expires: e, .. }) =
-                    self.map_or_init().get_mut(&key).as_deref_mut()
-                {
-                    *e = (*e).max(expires);
-                }
-            }
-            MutableAction::Replace => {
-                self.make_room(&mut index, ikey, 0, len, old_len)?;
-                if let Some(entry) = self.map_or_init().get_mut(&key).as_deref_mut() {
-                    *entry = Entry::Mutable {
-                        item: Arc::new(item),
-                        expires,
-                    };
-                }
-                index.insert(ikey, len_u32(len));
-                // Both under the index mutex, so the sum is exact.
-                self.counters.bytes.fetch_add(len, Ordering::Relaxed);
-                self.counters.bytes.fetch_sub(old_len, Ordering::Relaxed);
+            if attempt < PUT_ATTEMPTS {
+                self.make_room(ikey, add_items, len, freed)?;
             }
         }
-        Ok(())
+        Err(self.refuse(&ikey))
     }
 
     /// The mutable item stored under `target`, unless absent or expired at `now`.
@@ -581,113 +860,117 @@ impl Store {
     /// Locking: read-locks the target's shard; the clone is a reference count increment.
     pub fn get_mutable(&self, target: &Id, now: Time) -> Option<Arc<MutableItem>> {
         let key = Key {
-            kind: Kind::Mutable,
             id: *target,
+            kind: Kind::Mutable,
         };
-        match self.map().and_then(|m| m.get(&key)).as_deref() {
+        let shard = self.shard(target)?.read();
+        match shard.map.get(&key) {
             Some(Entry::Mutable { item, expires }) if *expires > now => Some(Arc::clone(item)),
             _ => None,
         }
     }
 
+    /// Counts a refused put and says so.
+    fn refuse(&self, ikey: &IndexKey) -> StoreError {
+        self.counters.refused_quota.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(item = %self.target_at(&ikey.0), "store full, item refused");
+        StoreError::QuotaExceeded
+    }
+
     /// Makes room for `add_items` more items and a value of `add_bytes` replacing
-    /// `freed_bytes`, stored at `ikey`, by evicting items farther from our id than
-    /// `ikey`, farthest first. Evicts nothing and fails if that cannot make enough room.
+    /// `freed` bytes, stored at `ikey`, by evicting items strictly farther from our id
+    /// than `ikey`, farthest first. Evicts nothing and fails if that cannot make enough
+    /// room. Does not reserve the room: the caller tries its put again.
     ///
-    /// Called with the index mutex held; locks one shard per evicted item.
+    /// Locking: read-locks each shard in ascending order, one at a time (write-locks it
+    /// instead if its index must be built first); then write-locks the shard of each
+    /// victim in turn. Called with no lock held.
     fn make_room(
         &self,
-        index: &mut BTreeMap<IndexKey, u32>,
         ikey: IndexKey,
         add_items: usize,
         add_bytes: usize,
-        freed_bytes: usize,
+        freed: usize,
     ) -> Result<(), StoreError> {
-        let items = self.counters.items.load(Ordering::Relaxed);
-        let bytes = self.counters.bytes.load(Ordering::Relaxed);
-        let mut excess_items = (items + add_items).saturating_sub(self.config.max_items);
-        let mut excess_bytes = (bytes.saturating_sub(freed_bytes) + add_bytes)
-            .saturating_sub(self.config.max_value_bytes);
+        let (items, bytes) = self.usage.get();
+        let max_items = self.config.max_items.min(u32::MAX as usize);
+        let max_bytes = self.config.max_value_bytes.min(u32::MAX as usize);
+        let mut excess_items = (items + add_items).saturating_sub(max_items);
+        let mut excess_bytes = (bytes.saturating_sub(freed) + add_bytes).saturating_sub(max_bytes);
         if excess_items == 0 && excess_bytes == 0 {
+            // Room came back since the caller looked.
             return Ok(());
         }
-        let mut victims = Vec::new();
-        for (&key, &len) in index.iter().rev() {
-            if key == ikey {
-                // The item being replaced: its bytes are already counted as freed.
-                continue;
+        // Each shard's farthest items, enough to cover the excess on their own: the
+        // globally farthest ones are among them.
+        let mut candidates: Vec<(IndexKey, u32)> = Vec::new();
+        for padded in self.shards().list.iter() {
+            let mut guard = padded.0.read();
+            if !guard.indexed {
+                drop(guard);
+                let mut write = padded.0.write();
+                write.build_index(&self.own_id);
+                guard = RwLockWriteGuard::downgrade(write);
             }
-            if key.0 <= ikey.0 {
-                // Everything left is at least as close as the new item.
-                break;
+            let (mut found_items, mut found_bytes) = (0, 0);
+            for (&key, &len) in guard.index.iter().rev() {
+                if key == ikey {
+                    // The item being replaced: its bytes are already counted as freed.
+                    continue;
+                }
+                if key.0 <= ikey.0 {
+                    // Everything left is at least as close as the new item.
+                    break;
+                }
+                candidates.push((key, len));
+                found_items += 1;
+                found_bytes += len as usize;
+                if found_items >= excess_items && found_bytes >= excess_bytes {
+                    break;
+                }
             }
-            victims.push(key);
-            excess_items = excess_items.saturating_sub(1);
-            excess_bytes = excess_bytes.saturating_sub(len as usize);
+        }
+        candidates.sort_unstable_by_key(|&(key, _)| std::cmp::Reverse(key));
+        let mut victims = 0;
+        for &(_, len) in &candidates {
             if excess_items == 0 && excess_bytes == 0 {
                 break;
             }
+            victims += 1;
+            excess_items = excess_items.saturating_sub(1);
+            excess_bytes = excess_bytes.saturating_sub(len as usize);
         }
         if excess_items > 0 || excess_bytes > 0 {
-            self.counters.refused_quota.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(item = %self.target_at(&ikey.0), "store full, item refused");
-            return Err(StoreError::QuotaExceeded);
+            return Err(self.refuse(&ikey));
         }
-        for victim in victims {
-            self.remove_item(index, victim, None);
-            self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+        for &(victim, _) in &candidates[..victims] {
+            let id = self.target_at(&victim.0);
+            if let Some(shard) = self.shard(&id) {
+                let key = Key { id, kind: victim.1 };
+                // Another put or the sweep may have removed it since: then it frees
+                // nothing, and the caller's next try finds out.
+                if self
+                    .remove_item(&mut shard.write(), &key, &victim)
+                    .is_some()
+                {
+                    self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         Ok(())
     }
 
-    /// Inserts a new item and counts it. Called with the index mutex held.
-    fn insert_item(
-        &self,
-        index: &mut BTreeMap<IndexKey, u32>,
-        key: Key,
-        ikey: IndexKey,
-        entry: Entry,
-        len: usize,
-    ) {
-        self.map_or_init().insert(key, entry);
-        index.insert(ikey, len_u32(len));
-        self.counters.items.fetch_add(1, Ordering::Relaxed);
+    /// Removes an item from its (locked) shard and uncounts it; returns its value length
+    /// if it was there.
+    fn remove_item(&self, shard: &mut Shard, key: &Key, ikey: &IndexKey) -> Option<usize> {
+        let len = shard.map.remove(key)?.item_len()?;
+        if shard.indexed {
+            shard.index.remove(ikey);
+        }
+        self.usage.release(1, len);
         if key.kind == Kind::Mutable {
-            self.counters.mutable_items.fetch_add(1, Ordering::Relaxed);
-        }
-        self.counters.bytes.fetch_add(len, Ordering::Relaxed);
-    }
-
-    /// Removes an item and uncounts it; returns its value length if it was removed.
-    /// With `expired_at`, removes it only if it is expired at that time (a put may have
-    /// refreshed it since the caller looked). Called with the index mutex held.
-    fn remove_item(
-        &self,
-        index: &mut BTreeMap<IndexKey, u32>,
-        ikey: IndexKey,
-        expired_at: Option<Time>,
-    ) -> Option<usize> {
-        let len = *index.get(&ikey)? as usize;
-        let key = Key {
-            kind: ikey.1,
-            id: self.target_at(&ikey.0),
-        };
-        // `remove_if` checks and removes under one shard lock.
-        let removed = self
-            .map_or_init()
-            .remove_if(&key, |_, entry| match expired_at {
-                Some(now) => entry.item_expiry().is_some_and(|e| e <= now),
-                None => true,
-            });
-        if removed.is_none() && expired_at.is_some() {
-            return None;
-        }
-        index.remove(&ikey);
-        self.counters.items.fetch_sub(1, Ordering::Relaxed);
-        if ikey.1 == Kind::Mutable {
             self.counters.mutable_items.fetch_sub(1, Ordering::Relaxed);
         }
-        self.counters.bytes.fetch_sub(len, Ordering::Relaxed);
         Some(len)
     }
 
@@ -724,10 +1007,11 @@ impl Store {
             expires: now + self.config.peer_ttl,
         };
         let key = Key {
-            kind: Kind::Peers,
             id: info_hash,
+            kind: Kind::Peers,
         };
-        match self.map_or_init().entry(key) {
+        let mut shard = Store::shard_of(self.shards(), &info_hash).write();
+        match shard.map.entry(key) {
             MapEntry::Occupied(mut occupied) => {
                 let Entry::Peers(peers) = occupied.get_mut() else {
                     return Ok(());
@@ -775,13 +1059,14 @@ impl Store {
         out: &mut Vec<SocketAddr>,
     ) -> usize {
         let key = Key {
-            kind: Kind::Peers,
             id: *info_hash,
+            kind: Kind::Peers,
         };
-        let Some(guard) = self.map().and_then(|m| m.get(&key)) else {
+        let Some(shard) = self.shard(info_hash) else {
             return 0;
         };
-        let Entry::Peers(peers) = &*guard else {
+        let shard = shard.read();
+        let Some(Entry::Peers(peers)) = shard.map.get(&key) else {
             return 0;
         };
         let before = out.len();
@@ -796,55 +1081,76 @@ impl Store {
         out.len() - before
     }
 
-    /// Removes everything expired at `now` and says what went.
+    /// Removes everything expired at `now` and says what went. Once the store is below
+    /// half of both item quotas, also drops the eviction index (see the module docs).
     ///
-    /// Locking: write-locks one shard at a time (readers of the other shards go on);
-    /// then, for each expired item, the index mutex and that item's shard; then, if the
-    /// map is less than a quarter full, each shard in turn again to shrink its table.
+    /// Locking: write-locks one shard at a time, in ascending order (readers of the
+    /// other shards go on); a second pass does the same to drop the index.
     pub fn sweep(&self, now: Time) -> SweepStats {
         let mut stats = SweepStats::default();
-        let Some(map) = self.map() else {
+        let Some(shards) = self.shards.get() else {
             return stats;
         };
-        let mut expired = Vec::new();
-        map.retain(|key, entry| match entry {
-            Entry::Peers(peers) => {
-                let before = peers.len();
-                peers.retain(|p| p.expires > now);
-                stats.peers += before - peers.len();
-                adjust(&self.counters.peers, before, peers.len());
-                if peers.is_empty() {
-                    stats.info_hashes += 1;
-                    self.counters.info_hashes.fetch_sub(1, Ordering::Relaxed);
+        let mut any_indexed = false;
+        for padded in shards.list.iter() {
+            let mut guard = padded.0.write();
+            let Shard {
+                map,
+                index,
+                indexed,
+            } = &mut *guard;
+            let info_hashes_before = stats.info_hashes;
+            let (mut items, mut bytes) = (0, 0);
+            map.retain(|key, entry| match entry {
+                Entry::Peers(peers) => {
+                    let before = peers.len();
+                    peers.retain(|p| p.expires > now);
+                    stats.peers += before - peers.len();
+                    adjust(&self.counters.peers, before, peers.len());
+                    if peers.is_empty() {
+                        stats.info_hashes += 1;
+                        self.counters.info_hashes.fetch_sub(1, Ordering::Relaxed);
+                        false
+                    } else {
+                        true
+                    }
+                }
+                Entry::Immutable { v, expires } if *expires <= now => {
+                    items += 1;
+                    bytes += v.len();
+                    if *indexed {
+                        index.remove(&(self.own_id.distance(&key.id), key.kind));
+                    }
                     false
-                } else {
-                    true
                 }
-            }
-            // Items leave under the index mutex, which cannot be taken while this shard
-            // is locked (lock order): note them and remove them below.
-            Entry::Immutable { expires, .. } | Entry::Mutable { expires, .. } => {
-                if *expires <= now {
-                    expired.push(*key);
-                }
-                true
-            }
-        });
-        for key in expired {
-            let mut index = self.index.lock();
-            let ikey = (self.own_id.distance(&key.id), key.kind);
-            if let Some(len) = self.remove_item(&mut index, ikey, Some(now)) {
-                stats.items += 1;
-                stats.bytes += len;
-                if key.kind == Kind::Mutable {
+                Entry::Mutable { item, expires } if *expires <= now => {
+                    items += 1;
+                    bytes += item.v.len();
                     stats.mutable_items += 1;
+                    self.counters.mutable_items.fetch_sub(1, Ordering::Relaxed);
+                    if *indexed {
+                        index.remove(&(self.own_id.distance(&key.id), key.kind));
+                    }
+                    false
                 }
+                Entry::Immutable { .. } | Entry::Mutable { .. } => true,
+            });
+            self.usage.release(items, bytes);
+            stats.items += items;
+            stats.bytes += bytes;
+            any_indexed |= *indexed;
+            // Tables do not shrink by themselves; give memory back once mostly empty,
+            // which matters when a million mostly idle stores share one process
+            // (simulator).
+            let removed = items > 0 || stats.info_hashes > info_hashes_before;
+            if removed && guard.map.len() * 4 < guard.map.capacity() {
+                guard.map.shrink_to_fit();
             }
         }
-        // Tables do not shrink by themselves; give memory back once mostly empty, which
-        // matters when a million mostly idle stores share one process (simulator).
-        if (stats.items > 0 || stats.info_hashes > 0) && map.len() * 4 < map.capacity() {
-            map.shrink_to_fit();
+        if any_indexed && self.below_half() {
+            for padded in shards.list.iter() {
+                padded.0.write().drop_index();
+            }
         }
         if stats != SweepStats::default() {
             tracing::trace!(?stats, "store swept");
@@ -852,15 +1158,23 @@ impl Store {
         stats
     }
 
+    /// Whether the items stored are below half of both item quotas.
+    fn below_half(&self) -> bool {
+        let (items, bytes) = self.usage.get();
+        items * 2 < self.config.max_items.min(u32::MAX as usize)
+            && bytes * 2 < self.config.max_value_bytes.min(u32::MAX as usize)
+    }
+
     /// The store's counters. Lock-free.
     pub fn stats(&self) -> StoreStats {
         let c = &self.counters;
+        let (items, bytes) = self.usage.get();
         StoreStats {
-            items: c.items.load(Ordering::Relaxed),
+            items,
             mutable_items: c.mutable_items.load(Ordering::Relaxed),
             info_hashes: c.info_hashes.load(Ordering::Relaxed),
             peers: c.peers.load(Ordering::Relaxed),
-            bytes: c.bytes.load(Ordering::Relaxed),
+            bytes,
             evictions: c.evictions.load(Ordering::Relaxed),
             refused_quota: c.refused_quota.load(Ordering::Relaxed),
         }

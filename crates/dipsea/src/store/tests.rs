@@ -58,48 +58,70 @@ fn addr(last: u8, port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, last)), port)
 }
 
-/// Recounts everything from the map and checks it against the index; the counters of
-/// `stats()` must equal this once writers are done.
+/// Recounts everything from the shards and checks each shard's index (exactly its
+/// items while it is kept, empty otherwise); the counters of `stats()` must equal this
+/// once writers are done.
 fn audit(store: &Store) -> StoreStats {
     let mut out = StoreStats {
         evictions: store.counters.evictions.load(Ordering::Relaxed),
         refused_quota: store.counters.refused_quota.load(Ordering::Relaxed),
         ..StoreStats::default()
     };
-    let index = store.index.lock();
-    let mut indexed = 0;
-    for entry in store.map().into_iter().flat_map(|m| m.iter()) {
-        let key = *entry.key();
-        let ikey = (store.own_id.distance(&key.id), key.kind);
-        match entry.value() {
-            Entry::Immutable { v, .. } => {
-                assert_eq!(key.kind, Kind::Immutable);
-                assert_eq!(index.get(&ikey).copied(), Some(len_u32(v.len())));
-                out.items += 1;
-                out.bytes += v.len();
+    let Some(shards) = store.shards.get() else {
+        return out;
+    };
+    for (i, padded) in shards.list.iter().enumerate() {
+        let shard = padded.0.read();
+        let mut indexed = 0;
+        for (key, entry) in &shard.map {
+            assert!(
+                std::ptr::eq(Store::shard_of(shards, &key.id), &padded.0),
+                "{key:?} in shard {i}"
+            );
+            let ikey = (store.own_id.distance(&key.id), key.kind);
+            let len = match entry {
+                Entry::Immutable { v, .. } => {
+                    assert_eq!(key.kind, Kind::Immutable);
+                    v.len()
+                }
+                Entry::Mutable { item, .. } => {
+                    assert_eq!(key.kind, Kind::Mutable);
+                    out.mutable_items += 1;
+                    item.v.len()
+                }
+                Entry::Peers(peers) => {
+                    assert_eq!(key.kind, Kind::Peers);
+                    assert!(!peers.is_empty(), "empty peer lists are removed");
+                    assert!(peers.len() <= store.config.max_peers_per_info_hash);
+                    let distinct: HashSet<_> = peers.iter().map(|p| p.addr).collect();
+                    assert_eq!(distinct.len(), peers.len(), "no duplicate peer");
+                    out.info_hashes += 1;
+                    out.peers += peers.len();
+                    continue;
+                }
+            };
+            out.items += 1;
+            out.bytes += len;
+            if shard.indexed {
+                assert_eq!(shard.index.get(&ikey).copied(), Some(len_u32(len)));
                 indexed += 1;
-            }
-            Entry::Mutable { item, .. } => {
-                assert_eq!(key.kind, Kind::Mutable);
-                assert_eq!(index.get(&ikey).copied(), Some(len_u32(item.v.len())));
-                out.items += 1;
-                out.mutable_items += 1;
-                out.bytes += item.v.len();
-                indexed += 1;
-            }
-            Entry::Peers(peers) => {
-                assert_eq!(key.kind, Kind::Peers);
-                assert!(!peers.is_empty(), "empty peer lists are removed");
-                assert!(peers.len() <= store.config.max_peers_per_info_hash);
-                let distinct: HashSet<_> = peers.iter().map(|p| p.addr).collect();
-                assert_eq!(distinct.len(), peers.len(), "no duplicate peer");
-                out.info_hashes += 1;
-                out.peers += peers.len();
             }
         }
+        assert_eq!(
+            shard.index.len(),
+            indexed,
+            "shard {i}: index and table agree"
+        );
     }
-    assert_eq!(index.len(), indexed, "index and map hold the same items");
     out
+}
+
+/// Whether every shard keeps its eviction index (none exists before the first write).
+fn indexed(store: &Store) -> Option<bool> {
+    let shards = store.shards.get()?;
+    let kept: Vec<bool> = shards.list.iter().map(|p| p.0.read().indexed).collect();
+    assert!(kept.iter().all(|&k| k == kept[0]), "all or none: {kept:?}");
+    Some(kept[0])
 }
 
 fn assert_consistent(store: &Store) {
@@ -788,10 +810,12 @@ proptest! {
         }
         // After a final sweep nothing expired is left.
         store.sweep(now);
-        for entry in store.map().into_iter().flat_map(|m| m.iter()) {
-            match entry.value() {
-                Entry::Peers(peers) => prop_assert!(peers.iter().all(|p| p.expires > now)),
-                item => prop_assert!(item.item_expiry().is_some_and(|e| e > now)),
+        for padded in store.shards.get().into_iter().flat_map(|s| s.list.iter()) {
+            for entry in padded.0.read().map.values() {
+                match entry {
+                    Entry::Peers(peers) => prop_assert!(peers.iter().all(|p| p.expires > now)),
+                    item => prop_assert!(item.item_expiry().is_some_and(|e| e > now)),
+                }
             }
         }
     }
@@ -897,4 +921,272 @@ fn concurrent_announces_respect_info_hash_quota_exactly() {
     let stats = store.stats();
     assert_eq!(stats.info_hashes, 37);
     assert_consistent(&store);
+}
+
+#[test]
+fn concurrent_evicting_puts_never_exceed_quotas() {
+    const MAX_ITEMS: usize = 60;
+    const MAX_BYTES: usize = 9_000;
+    let config = StoreConfig {
+        max_items: MAX_ITEMS,
+        max_value_bytes: MAX_BYTES,
+        shards: 16,
+        ..StoreConfig::default()
+    };
+    let store = Store::new(Id::random(), config);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // A watcher samples the counters all along: the reservation comes before the
+        // insert, so they bound what is stored at every instant.
+        let watcher = s.spawn(|| {
+            let mut samples = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let stats = store.stats();
+                assert!(stats.items <= MAX_ITEMS, "{stats:?}");
+                assert!(stats.bytes <= MAX_BYTES, "{stats:?}");
+                samples += 1;
+            }
+            samples
+        });
+        let writers: Vec<_> = (0..4u64)
+            .map(|thread| {
+                let store = &store;
+                s.spawn(move || {
+                    let mut rng = SmallRng::seed_from_u64(thread);
+                    for step in 0..3_000u64 {
+                        if rng.gen_range(0..4) == 0 {
+                            // Mutable items that grow and shrink: replacements that
+                            // need room too.
+                            let k = rng.gen_range(0..40u8);
+                            let len = rng.gen_range(2..=MAX_VALUE_LEN);
+                            let item = mutable(k, b"", (step * 4 + thread) as i64, &value(len, 0));
+                            let _ = store.put_mutable(item.target(), item, None, Time::ZERO);
+                        } else {
+                            // Mostly fresh immutable items, so nearly every put evicts.
+                            let tag = thread << 32 | step;
+                            let v = value(rng.gen_range(2..400), tag);
+                            let _ = store.put_immutable(Id::sha1(&v), &v, Time::ZERO);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().expect("writer");
+        }
+        done.store(true, Ordering::Relaxed);
+        assert!(watcher.join().expect("watcher") > 0);
+    });
+    let stats = store.stats();
+    assert!(
+        stats.evictions > 100 && stats.refused_quota > 100,
+        "{stats:?}"
+    );
+    assert_consistent(&store);
+    assert_eq!(indexed(&store), Some(true), "kept while full");
+    store.sweep(Time::NEVER);
+    assert_eq!(indexed(&store), Some(false), "dropped once emptied");
+    assert_consistent(&store);
+}
+
+/// The documented rule, on one global ordered map: what the sharded store must do
+/// exactly when puts do not overlap.
+#[derive(Default)]
+struct Model {
+    /// (distance, kind) -> (value length, expiry).
+    items: BTreeMap<IndexKey, (usize, Time)>,
+    evictions: u64,
+    refused: u64,
+}
+
+impl Model {
+    /// Applies a put of `len` bytes at `ikey` that passed the BEP 44 checks; `Ok(false)`
+    /// when it only refreshed.
+    fn put(
+        &mut self,
+        config: &StoreConfig,
+        ikey: IndexKey,
+        len: usize,
+        expires: Time,
+        refresh: bool,
+    ) -> Result<(), StoreError> {
+        if let Some((_, e)) = self.items.get_mut(&ikey).filter(|_| refresh) {
+            *e = (*e).max(expires);
+            return Ok(());
+        }
+        let freed = self.items.get(&ikey).map_or(0, |&(l, _)| l);
+        let add_items = usize::from(!self.items.contains_key(&ikey));
+        let bytes: usize = self.items.values().map(|&(l, _)| l).sum();
+        let mut excess_items = (self.items.len() + add_items).saturating_sub(config.max_items);
+        let mut excess_bytes = (bytes - freed + len).saturating_sub(config.max_value_bytes);
+        let mut victims = Vec::new();
+        for (&key, &(l, _)) in self.items.iter().rev() {
+            if excess_items == 0 && excess_bytes == 0 {
+                break;
+            }
+            if key == ikey {
+                continue;
+            }
+            if key.0 <= ikey.0 {
+                break;
+            }
+            victims.push(key);
+            excess_items = excess_items.saturating_sub(1);
+            excess_bytes = excess_bytes.saturating_sub(l);
+        }
+        if excess_items > 0 || excess_bytes > 0 {
+            self.refused += 1;
+            return Err(StoreError::QuotaExceeded);
+        }
+        for victim in victims {
+            self.items.remove(&victim);
+            self.evictions += 1;
+        }
+        self.items.insert(ikey, (len, expires));
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Puts, time and sweeps on a sharded store give exactly the items, counters and
+    /// results of the one-map model, whatever the shard count, with the eviction index
+    /// built, kept and dropped along the way.
+    #[test]
+    fn eviction_is_exact_without_concurrency(
+        own in any::<[u8; 20]>(),
+        shards in prop_oneof![Just(2usize), Just(16)],
+        max_items in 1usize..12,
+        max_value_bytes in 1usize..5000,
+        ops in proptest::collection::vec(op(), 1..120),
+    ) {
+        let config = StoreConfig {
+            item_ttl: 60 * MIN,
+            max_items,
+            max_value_bytes,
+            shards,
+            ..StoreConfig::default()
+        };
+        let own = Id::from_bytes(own);
+        let store = Store::new(own, config.clone());
+        let mut model = Model::default();
+        let mut now = Time::ZERO;
+        let mut seqs = [0i64; 8];
+        for op in ops {
+            match op {
+                Op::PutImmutable { len, tag } => {
+                    let v = value(len, tag);
+                    let target = Id::sha1(&v);
+                    let ikey = (own.distance(&target), Kind::Immutable);
+                    let expected = model.put(&config, ikey, len, now + config.item_ttl, true);
+                    prop_assert_eq!(store.put_immutable(target, &v, now), expected);
+                }
+                Op::PutMutable { k, len, .. } => {
+                    // Always a newer version: the model need not know BEP 44.
+                    seqs[usize::from(k)] += 1;
+                    let item = mutable(k, b"", seqs[usize::from(k)], &value(len, 0));
+                    let target = item.target();
+                    let ikey = (own.distance(&target), Kind::Mutable);
+                    let expected = model.put(&config, ikey, len, now + config.item_ttl, false);
+                    prop_assert_eq!(store.put_mutable(target, item, None, now), expected);
+                }
+                Op::Announce { .. } => {}
+                Op::Advance { minutes } => now += MIN * minutes,
+                Op::Sweep => {
+                    store.sweep(now);
+                    model.items.retain(|_, &mut (_, e)| e > now);
+                }
+            }
+            let stats = store.stats();
+            prop_assert_eq!(stats, audit(&store));
+            prop_assert_eq!(stats.items, model.items.len());
+            prop_assert_eq!(stats.evictions, model.evictions);
+            prop_assert_eq!(stats.refused_quota, model.refused);
+            for (&(d, kind), &(len, expires)) in &model.items {
+                let target = store.target_at(&d);
+                let held = match kind {
+                    Kind::Immutable => store.get_immutable(&target, Time::ZERO).map(|v| v.len()),
+                    _ => store.get_mutable(&target, Time::ZERO).map(|i| i.v.len()),
+                };
+                prop_assert_eq!(held, (expires > Time::ZERO).then_some(len));
+            }
+        }
+    }
+}
+
+#[test]
+fn eviction_index_is_built_on_demand_and_dropped_below_half() {
+    let config = StoreConfig {
+        max_items: 4,
+        shards: 8,
+        ..StoreConfig::default()
+    };
+    let store = Store::new(Id::ZERO, config);
+    assert_eq!(indexed(&store), None, "no shards before the first write");
+    let items = by_distance(10, 30);
+    let t = Time::ZERO;
+    for item in &items[4..8] {
+        store.put_immutable(item.0, &item.1, t).expect("room");
+    }
+    assert_eq!(indexed(&store), Some(false), "no index while there is room");
+    store
+        .put_immutable(items[0].0, &items[0].1, t)
+        .expect("evicts");
+    assert_eq!(
+        indexed(&store),
+        Some(true),
+        "built by the first put over quota"
+    );
+    assert!(
+        store.get_immutable(&items[7].0, t).is_none(),
+        "farthest evicted"
+    );
+    assert_consistent(&store);
+
+    // Half full is not below half: kept.
+    let later = t + 10 * MIN;
+    for item in &items[1..3] {
+        store.put_immutable(item.0, &item.1, later).expect("evicts");
+    }
+    store.sweep(t + DEFAULT_ITEM_TTL);
+    assert_eq!(store.stats().items, 2);
+    assert_eq!(indexed(&store), Some(true));
+    store.sweep(later + DEFAULT_ITEM_TTL);
+    assert_eq!(indexed(&store), Some(false), "dropped below half");
+    assert_consistent(&store);
+
+    // And built again, exact as before.
+    for item in &items[5..9] {
+        store.put_immutable(item.0, &item.1, later).expect("room");
+    }
+    let err = store.put_immutable(items[9].0, &items[9].1, later);
+    assert_eq!(err, Err(StoreError::QuotaExceeded), "farther than all");
+    store
+        .put_immutable(items[3].0, &items[3].1, later)
+        .expect("evicts");
+    assert!(store.get_immutable(&items[8].0, later).is_none());
+    assert_eq!(indexed(&store), Some(true));
+    assert_consistent(&store);
+}
+
+#[test]
+fn key_hash_spreads_ids_that_share_a_prefix() {
+    // Info-hashes are chosen by whoever announces them: ids equal but for their last
+    // bytes must still spread over the table.
+    let state = KeyState::random();
+    let low_bits: HashSet<u64> = (0..1024u16)
+        .map(|i| {
+            let mut id = [7u8; 20];
+            id[18..].copy_from_slice(&i.to_le_bytes());
+            state.hash_one(Key {
+                id: Id::from_bytes(id),
+                kind: Kind::Peers,
+            }) & 1023
+        })
+        .collect();
+    // 1024 uniform draws from 1024 slots hit about 647 distinct ones.
+    assert!(low_bits.len() > 550, "{}", low_bits.len());
+    let k = |kind| state.hash_one(Key { id: Id::ZERO, kind });
+    assert_ne!(k(Kind::Immutable), k(Kind::Mutable));
 }
