@@ -62,9 +62,11 @@ enum Command {
     ///
     /// Exits 1 with a message on stderr when no peer is known.
     Peers(PeersArgs),
-    /// Simulate a whole network in this process: join N nodes, run puts and gets,
-    /// print a summary (success rate, rounds and messages per lookup, latency
-    /// percentiles in virtual time, memory per node, wall time).
+    /// Simulate a network of N nodes in this process and summarize how it did.
+    ///
+    /// Joins N nodes, runs puts and gets from random nodes, and prints the success
+    /// rate, rounds and messages per lookup, latency percentiles in virtual time,
+    /// memory per node and wall time.
     Swarm(SwarmArgs),
 }
 
