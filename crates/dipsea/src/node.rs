@@ -738,6 +738,11 @@ impl Node {
                 self.ops.insert(op, operation);
                 self.drive(op, now, out);
             }
+            Request::Get(target) if self.store.get_immutable(target, now).is_some() => {
+                // Held here already (this node is among the closest): no lookup.
+                let value = self.store.get_immutable(target, now).map(|v| v.to_vec());
+                self.finish(op, None, Ok(Outcome::Value(value)), out);
+            }
             _ => {
                 let target = request_target(&request);
                 let mut seeds = Vec::new();
@@ -1254,11 +1259,16 @@ impl Node {
             .next_run
             .min(m.next_refresh_check)
             .min(m.next_republish)
-            .min(if self.routing.is_empty() {
-                m.next_rebootstrap
-            } else {
-                Time::NEVER
-            });
+            .min(
+                // Only a re-bootstrap still to come is a deadline: one running
+                // now (or due in the past) would make the driver tick at once,
+                // again and again.
+                if self.routing.is_empty() && m.bootstrap_op.is_none() && m.next_rebootstrap > now {
+                    m.next_rebootstrap
+                } else {
+                    Time::NEVER
+                },
+            );
         drop(m);
         for (op, request) in start {
             self.start(op, request, now, out);
