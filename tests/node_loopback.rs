@@ -293,3 +293,71 @@ async fn read_only_node_reads_but_stays_out_of_tables() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_stops_the_node_and_frees_its_port() {
+    bounded(async {
+        let node = loopback_builder().spawn().await.expect("start");
+        let addr = node.local_addr();
+        let clone = node.clone();
+        drop(node);
+        // One clone left: still running.
+        assert!(UdpSocket::bind(addr).is_err(), "port freed too early");
+        drop(clone);
+        // The tasks see the stop signal and drop the socket.
+        let mut freed = false;
+        for _ in 0..100 {
+            if UdpSocket::bind(addr).is_ok() {
+                freed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            freed,
+            "the port is still bound after every handle was dropped"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_in_flight_table_paces_lookups_instead_of_failing_them() {
+    bounded(async {
+        let nodes = network(16).await;
+        let key = nodes[3].put(b"paced").await.expect("put").key;
+        let mut config = dipsea::NodeConfig::default();
+        config.max_in_flight = 2;
+        let node = loopback_builder()
+            .config(config)
+            .query_timeout(
+                dipsea_tests::LOOPBACK_TIMEOUT.0,
+                dipsea_tests::LOOPBACK_TIMEOUT.1,
+            )
+            .bootstrap([nodes[0].local_addr().to_string()])
+            .spawn()
+            .await
+            .expect("start");
+        node.bootstrap().await.expect("bootstrap");
+        // 50 gets at once through a node that may have 2 queries in flight.
+        let gets: Vec<_> = (0..50)
+            .map(|_| {
+                let node = node.clone();
+                tokio::spawn(async move { node.get(key).await })
+            })
+            .collect();
+        for get in gets {
+            assert_eq!(
+                get.await.expect("task").expect("get"),
+                Some(b"paced".to_vec())
+            );
+        }
+        assert!(
+            node.stats().in_flight_full > 0,
+            "the bound was actually hit"
+        );
+        node.shutdown().await;
+        shutdown(&nodes).await;
+    })
+    .await;
+}

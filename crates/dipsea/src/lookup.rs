@@ -245,6 +245,18 @@ impl Lookup {
         self.add(nodes, round.saturating_add(1));
     }
 
+    /// Takes back a query [`Lookup::next_query`] handed out that the caller could not
+    /// send (e.g. its in-flight table was full): the node becomes a fresh candidate
+    /// again and the query does not count against the budget.
+    pub fn unask(&mut self, queried: &NodeInfo) {
+        if let Some(c) = self.find(queried) {
+            if matches!(c.state, State::Asked(_)) {
+                c.state = State::Fresh;
+                self.stats.queries = self.stats.queries.saturating_sub(1);
+            }
+        }
+    }
+
     /// `queried` did not answer in time, or answered with an error.
     pub fn on_failure(&mut self, queried: &NodeInfo) {
         if let Some(c) = self.find(queried) {
@@ -447,6 +459,21 @@ mod tests {
         );
         assert!(lookup.is_finished());
         assert_eq!(lookup.closest_answered().count(), 0);
+    }
+
+    #[test]
+    fn unask_returns_the_candidate() {
+        let seeds = [node(Id::random(), 1), node(Id::random(), 2)];
+        let mut lookup = Lookup::new(Id::random(), Id::ZERO, seeds, LookupConfig::default());
+        let first = lookup.next_query(Time::ZERO).expect("a query");
+        lookup.unask(&first);
+        assert_eq!(lookup.stats().queries, 0);
+        assert!(!lookup.is_finished());
+        assert_eq!(
+            lookup.next_query(Time::ZERO),
+            Some(first),
+            "asked again first"
+        );
     }
 
     #[test]

@@ -798,7 +798,11 @@ impl Node {
                     if self.send_query(node.addr, Some(node.id), Some(op), method, now, out) {
                         operation.sent += 1;
                     } else {
-                        lookup.on_failure(&node);
+                        // The in-flight table is full: pace. The node stays a
+                        // candidate and is asked once answers free some room.
+                        lookup.unask(&node);
+                        self.want_tick_at(now + IN_FLIGHT_RETRY);
+                        break;
                     }
                 }
                 if let Some(at) = lookup.next_stall(now) {
@@ -1276,6 +1280,9 @@ impl Node {
         next
     }
 }
+
+/// How soon a lookup paced by a full in-flight table tries again.
+const IN_FLIGHT_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Most peers one `get_peers` lookup collects.
 const MAX_PEERS_PER_LOOKUP: usize = 256;

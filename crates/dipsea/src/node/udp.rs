@@ -18,8 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use parking_lot::Mutex;
 use tokio::net::UdpSocket;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::JoinHandle;
 
 use super::ops::{OpError, OpId, OpResult, Outcome, Request};
 use super::output::{Event, Output};
@@ -180,14 +182,20 @@ impl NodeBuilder {
             timer: Notify::new(),
             timer_at: AtomicU64::new(u64::MAX),
             closed: AtomicBool::new(false),
-            stopped: Notify::new(),
+            stop: watch::channel(false).0,
+            tasks: Mutex::new(Vec::new()),
             state_path: self.state_path,
         });
         for _ in 0..self.workers {
-            tokio::spawn(receive_loop(shared.clone()));
+            let task = tokio::spawn(receive_loop(shared.clone(), shared.stop.subscribe()));
+            shared.tasks.lock().push(task);
         }
-        tokio::spawn(timer_loop(shared.clone()));
-        let handle = NodeHandle { shared };
+        let task = tokio::spawn(timer_loop(shared.clone(), shared.stop.subscribe()));
+        shared.tasks.lock().push(task);
+        let handle = NodeHandle {
+            _guard: Arc::new(Guard(shared.clone())),
+            shared,
+        };
         if !handle.shared.node.config().bootstrap.is_empty() || handle.shared.node.has_seeds() {
             // Join in the background; callers that need the table wait on `bootstrap`.
             handle.start(Request::Bootstrap);
@@ -240,8 +248,10 @@ struct Shared {
     /// The deadline the timer task sleeps until, in `Time` millis.
     timer_at: AtomicU64,
     closed: AtomicBool,
-    /// Signalled once when shutdown begins.
-    stopped: Notify,
+    /// Set to `true` once when shutdown begins; every task watches it.
+    stop: watch::Sender<bool>,
+    /// The receiver and timer tasks, joined by shutdown.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
     state_path: Option<PathBuf>,
 }
 
@@ -284,7 +294,7 @@ impl Shared {
     }
 }
 
-async fn receive_loop(shared: Arc<Shared>) {
+async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut out = Output::new();
     loop {
@@ -293,7 +303,7 @@ async fn receive_loop(shared: Arc<Shared>) {
         }
         let received = tokio::select! {
             r = shared.socket.recv_from(&mut buf) => r,
-            _ = shared.stopped.notified() => return,
+            _ = stop.changed() => return,
         };
         match received {
             Ok((len, from)) => {
@@ -309,7 +319,7 @@ async fn receive_loop(shared: Arc<Shared>) {
     }
 }
 
-async fn timer_loop(shared: Arc<Shared>) {
+async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut out = Output::new();
     let save_every = shared.node.config().save_interval;
     let mut next_save = Instant::now() + save_every;
@@ -332,7 +342,7 @@ async fn timer_loop(shared: Arc<Shared>) {
         tokio::select! {
             _ = tokio::time::sleep(sleep_for) => {}
             _ = shared.timer.notified() => {}
-            _ = shared.stopped.notified() => return,
+            _ = stop.changed() => return,
         }
     }
 }
@@ -361,6 +371,40 @@ pub struct PutResult {
 #[derive(Clone)]
 pub struct NodeHandle {
     shared: Arc<Shared>,
+    /// Shared by the clones of this handle (not by the node's own tasks): when the
+    /// last clone is dropped, the node stops.
+    _guard: Arc<Guard>,
+}
+
+/// Stops the node when the last [`NodeHandle`] clone goes away, so a dropped handle
+/// never leaves tasks running and the socket bound.
+struct Guard(Arc<Shared>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        begin_shutdown(&self.0);
+    }
+}
+
+/// Marks the node closed, saves its state, wakes every task so it exits, and fails
+/// the operations still waiting. Returns false if it was closed already.
+fn begin_shutdown(shared: &Shared) -> bool {
+    if shared.closed.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    save_state(shared);
+    shared.stop.send_replace(true);
+    let ops: Vec<OpId> = shared.waiters.iter().map(|e| *e.key()).collect();
+    for op in ops {
+        if let Some((_, waiter)) = shared.waiters.remove(&op) {
+            let _ = waiter.send(OpResult {
+                outcome: Err(OpError::Shutdown),
+                lookup: Default::default(),
+                sent: 0,
+            });
+        }
+    }
+    true
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -516,27 +560,15 @@ impl NodeHandle {
     }
 
     /// Stops the node: saves the routing table (if a state path is set), fails
-    /// the operations still running with [`OpError::Shutdown`], stops its tasks.
-    /// The socket closes once every clone of the handle is dropped.
+    /// the operations still running with [`OpError::Shutdown`], and waits until its
+    /// tasks have ended. The socket closes once every clone of the handle is dropped
+    /// too; dropping all clones without calling this also stops the node.
     pub async fn shutdown(&self) {
-        if self.shared.closed.swap(true, Ordering::SeqCst) {
-            return;
+        let _ = begin_shutdown(&self.shared);
+        let tasks = std::mem::take(&mut *self.shared.tasks.lock());
+        for task in tasks {
+            let _ = task.await;
         }
-        save_state(&self.shared);
-        self.shared.stopped.notify_waiters();
-        self.shared.timer.notify_waiters();
-        let ops: Vec<OpId> = self.shared.waiters.iter().map(|e| *e.key()).collect();
-        for op in ops {
-            if let Some((_, waiter)) = self.shared.waiters.remove(&op) {
-                let _ = waiter.send(OpResult {
-                    outcome: Err(OpError::Shutdown),
-                    lookup: Default::default(),
-                    sent: 0,
-                });
-            }
-        }
-        // Let the tasks observe the flag and drop their references.
-        tokio::task::yield_now().await;
     }
 }
 
