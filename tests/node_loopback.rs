@@ -326,8 +326,10 @@ async fn a_full_in_flight_table_paces_lookups_instead_of_failing_them() {
     bounded(async {
         let nodes = network(16).await;
         let key = nodes[3].put(b"paced").await.expect("put").key;
-        let mut config = dipsea::NodeConfig::default();
-        config.max_in_flight = 2;
+        let config = dipsea::NodeConfig {
+            max_in_flight: 2,
+            ..dipsea::NodeConfig::default()
+        };
         let node = loopback_builder()
             .config(config)
             .query_timeout(
