@@ -753,7 +753,7 @@ impl Swarm {
         self.queue.push(at, kind)
     }
 
-    fn peek_at(&mut self) -> Option<Time> {
+    fn peek_at(&self) -> Option<Time> {
         self.queue.peek_at().map(Time::from_millis)
     }
 

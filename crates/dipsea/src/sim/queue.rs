@@ -99,9 +99,17 @@ impl<T: Copy> Queue<T> {
         seq
     }
 
-    /// The time of the next event, moving the wheel up to it.
-    pub fn peek_at(&mut self) -> Option<u64> {
-        self.settle().then_some(self.cur)
+    /// The time of the next event. The wheel stays where it is: the caller may
+    /// still push events before that time (the clock has not moved there).
+    pub fn peek_at(&self) -> Option<u64> {
+        if self.cursor < self.slots[(self.cur % SLOTS) as usize].len() {
+            return Some(self.cur);
+        }
+        if self.near == 0 {
+            return self.far.peek().map(|e| e.at);
+        }
+        // Only slot `cur` can hold popped events; a later non-empty slot is due.
+        (self.cur + 1..self.cur + SLOTS).find(|t| !self.slots[(t % SLOTS) as usize].is_empty())
     }
 
     /// The next event.
@@ -184,9 +192,21 @@ mod tests {
                 }
             }
         }
-        while let Some(e) = q.pop() {
+        // Peeking moves nothing: an event pushed before the peeked time still
+        // comes first.
+        if let Some(next) = q.peek_at() {
+            if next > now + 1 {
+                let seq = q.push(now + 1, u32::MAX);
+                all.push((now + 1, seq));
+                assert_eq!(q.peek_at(), Some(now + 1));
+            }
+        }
+        while let Some(next) = q.peek_at() {
+            let e = q.pop().expect("a peeked event pops");
+            assert_eq!(e.at, next, "peek and pop agree");
             popped.push((e.at, e.seq));
         }
+        assert!(q.pop().is_none());
         assert_eq!(q.len(), 0);
         let mut sorted = popped.clone();
         sorted.sort_unstable();
