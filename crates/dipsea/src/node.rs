@@ -697,6 +697,13 @@ impl Node {
                 return;
             }
         }
+        if let Request::Get(target) = &request {
+            if let Some(v) = self.store.get_immutable(target, now) {
+                // Held here already (this node is among the closest): no lookup.
+                self.finish(op, None, Ok(Outcome::Value(Some(v.to_vec()))), out);
+                return;
+            }
+        }
         let mut operation = Operation {
             request: request.clone(),
             phase: Phase::Ping,
@@ -737,11 +744,6 @@ impl Node {
                 }
                 self.ops.insert(op, operation);
                 self.drive(op, now, out);
-            }
-            Request::Get(target) if self.store.get_immutable(target, now).is_some() => {
-                // Held here already (this node is among the closest): no lookup.
-                let value = self.store.get_immutable(target, now).map(|v| v.to_vec());
-                self.finish(op, None, Ok(Outcome::Value(value)), out);
             }
             _ => {
                 let target = request_target(&request);
