@@ -13,6 +13,7 @@
 //! never the reverse, and no routing or store lock is held across either.
 
 pub mod config;
+pub mod limits;
 pub mod ops;
 pub mod output;
 pub mod rtt;
@@ -29,16 +30,18 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
 pub use config::{NodeConfig, CLIENT_VERSION};
+pub use limits::RateLimitConfig;
 pub use ops::{OpError, OpId, OpResult, Outcome, Request};
 pub use output::{Event, Output};
 
 use crate::id::{Id, NodeInfo};
 use crate::lookup::{Lookup, LookupStats};
 use crate::routing::{InsertOutcome, RoutingTable, TimeoutOutcome};
-use crate::rpc::{self, token::Tokens};
+use crate::rpc::{self, token::Tokens, Answered, Refusal};
 use crate::store::Store;
 use crate::time::Time;
 use crate::wire::{self, Message, MessageKind, PutArgs, Query, QueryMethod, Response, Want};
+use limits::{Limited, RateLimiter};
 use rtt::RttEstimator;
 
 /// Hasher of the transaction and operation tables. Their keys are ours (transaction
@@ -113,6 +116,12 @@ struct Counters {
     responses_in: AtomicU64,
     errors_in: AtomicU64,
     malformed: AtomicU64,
+    oversized: AtomicU64,
+    rate_limited_ip: AtomicU64,
+    rate_limited_global: AtomicU64,
+    bad_token: AtomicU64,
+    over_quota: AtomicU64,
+    refused: AtomicU64,
     unmatched: AtomicU64,
     timeouts: AtomicU64,
     retries: AtomicU64,
@@ -150,8 +159,22 @@ pub struct NodeStats {
     pub responses_in: u64,
     /// KRPC errors received in answer to our queries.
     pub errors_in: u64,
-    /// Datagrams that did not decode.
+    /// Datagrams that did not decode (dropped; a query among them whose transaction
+    /// id could be read got a 203 error, within the rate limits).
     pub malformed: u64,
+    /// Datagrams longer than [`NodeConfig::max_datagram`], dropped unread.
+    pub oversized: u64,
+    /// Queries dropped unanswered because their source IP was over its rate.
+    pub rate_limited_ip: u64,
+    /// Queries dropped unanswered because the node was over its global rate.
+    pub rate_limited_global: u64,
+    /// `announce_peer` and `put` queries refused for a missing or wrong write token.
+    pub bad_token: u64,
+    /// Puts and announces refused because the store (or the asker's share) was full.
+    pub over_quota: u64,
+    /// Other queries answered with an error: unknown method, bad arguments, value or
+    /// salt too big, bad signature, CAS or sequence conflict.
+    pub refused: u64,
     /// Answers that matched no query in flight (late, spoofed or duplicate).
     pub unmatched: u64,
     /// Queries that got no answer after every retry.
@@ -188,6 +211,7 @@ pub struct Node {
     routing: RoutingTable,
     store: Store,
     tokens: Tokens,
+    limiter: RateLimiter,
     rtt: RttEstimator,
     in_flight: DashMap<u32, Pending, FixedState>,
     in_flight_len: AtomicUsize,
@@ -233,6 +257,7 @@ impl Node {
             routing: RoutingTable::new(id, config.routing.clone()),
             store: Store::new(id, config.store.clone()),
             tokens: Tokens::random(rng, now),
+            limiter: RateLimiter::new(config.rate_limit.clone(), now),
             rtt: RttEstimator::new(
                 config.timeout_initial,
                 config.timeout_floor,
@@ -399,6 +424,7 @@ impl Node {
             + store.peers * size_of::<(SocketAddr, Time)>();
         size_of::<Node>()
             + self.routing.heap_bytes()
+            + self.limiter.heap_bytes()
             + store_bytes
             + in_flight
             + ops
@@ -426,6 +452,12 @@ impl Node {
             responses_in: load(&c.responses_in),
             errors_in: load(&c.errors_in),
             malformed: load(&c.malformed),
+            oversized: load(&c.oversized),
+            rate_limited_ip: load(&c.rate_limited_ip),
+            rate_limited_global: load(&c.rate_limited_global),
+            bad_token: load(&c.bad_token),
+            over_quota: load(&c.over_quota),
+            refused: load(&c.refused),
             unmatched: load(&c.unmatched),
             timeouts: load(&c.timeouts),
             retries: load(&c.retries),
@@ -447,17 +479,25 @@ impl Node {
 
     /// Handles one datagram from `from`: answers queries, advances the operations
     /// that answers belong to. Never panics, whatever the bytes.
+    ///
+    /// Queries pass the rate limiter ([`limits`]) before anything is done for them;
+    /// one over the limit costs a zero-copy decode and a counter, nothing more.
     pub fn handle_datagram(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
         self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
         self.counters
             .bytes_in
             .fetch_add(data.len() as u64, Ordering::Relaxed);
+        if data.len() > self.config.max_datagram {
+            self.counters.oversized.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let msg = match wire::decode(data) {
             Ok(msg) => msg,
             Err(error) => {
                 self.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 if !self.config.read_only {
-                    if let Some(tid) = wire::query_tid(data) {
+                    let tid = wire::query_tid(data);
+                    if let Some(tid) = tid.filter(|_| self.admit(from, now)) {
                         let reason = error.to_string();
                         self.reply_error(
                             from,
@@ -500,16 +540,20 @@ impl Node {
             // BEP 43: a read-only node answers no queries.
             return;
         }
+        if !self.admit(from, now) {
+            return;
+        }
         if query.id != self.id {
             let outcome = self
                 .routing
                 .on_query(NodeInfo::new(query.id, from), now, msg.read_only);
             self.act_on_insert(outcome, now, out);
         }
+        let mut answered = Answered::Response;
         let (sent, bytes) = {
             let before = out.datagram_count();
             out.send(from, |buf| {
-                rpc::answer(
+                answered = rpc::answer(
                     &rpc::Context {
                         own_id: self.id,
                         routing: &self.routing,
@@ -527,6 +571,30 @@ impl Node {
             (out.datagram_count() - before, out.last_datagram_len())
         };
         self.count_sent(sent, bytes);
+        if let Answered::Refused(reason) = answered {
+            let counter = match reason {
+                Refusal::BadToken => &self.counters.bad_token,
+                Refusal::Quota => &self.counters.over_quota,
+                Refusal::Invalid => &self.counters.refused,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a query from `from` may be answered now (see [`limits`]); counts the
+    /// refusal if not.
+    fn admit(&self, from: SocketAddr, now: Time) -> bool {
+        match self.limiter.admit(from.ip(), now) {
+            Ok(()) => true,
+            Err(limited) => {
+                let counter = match limited {
+                    Limited::PerIp => &self.counters.rate_limited_ip,
+                    Limited::Global => &self.counters.rate_limited_global,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
     }
 
     fn on_response(
@@ -1356,6 +1424,123 @@ mod tests {
             now = node.next_deadline().max(now + Duration::from_millis(1));
         }
         (sends, events)
+    }
+
+    /// An encoded ping from `id` with transaction id `tid`.
+    fn ping_from(id: Id, tid: &[u8]) -> Vec<u8> {
+        let msg = Message {
+            tid,
+            version: None,
+            ip: None,
+            read_only: false,
+            kind: MessageKind::Query(Query {
+                id,
+                want: Want::default(),
+                method: QueryMethod::Ping,
+            }),
+        };
+        let mut buf = Vec::new();
+        msg.encode(&mut buf);
+        buf
+    }
+
+    /// The replies (responses and errors) in `out`, decoded: the node may also send
+    /// queries of its own (a ping to a new contact).
+    fn replies(out: &Output) -> Vec<MessageKind<'_>> {
+        out.datagrams()
+            .filter_map(|(_, d)| wire::decode(d).ok())
+            .map(|m| m.kind)
+            .filter(|k| !matches!(k, MessageKind::Query(_)))
+            .collect()
+    }
+
+    #[test]
+    fn queries_over_the_per_ip_rate_are_dropped_and_counted() {
+        let node = node_with_router(addr(9));
+        let limits = node.config().rate_limit.clone();
+        let mut out = Output::new();
+        let busy = SocketAddr::from(([203, 0, 113, 7], 6881));
+        let ping = ping_from(Id::sha1(b"busy"), b"aa");
+        for _ in 0..1_000 {
+            node.handle_datagram(busy, &ping, Time::ZERO, &mut out);
+        }
+        let answered = replies(&out).len();
+        assert_eq!(answered, limits.per_ip_burst as usize);
+        let stats = node.stats();
+        assert_eq!(stats.rate_limited_ip, 1_000 - answered as u64);
+        assert_eq!(stats.queries_in[0], ("ping", 1_000));
+        // Another source is answered; so is this one once its bucket refills.
+        out.clear();
+        let other = SocketAddr::from(([198, 51, 100, 1], 6881));
+        node.handle_datagram(other, &ping, Time::ZERO, &mut out);
+        node.handle_datagram(busy, &ping, Time::from_millis(1_000), &mut out);
+        assert_eq!(replies(&out).len(), 2);
+        // Malformed queries from the busy source get no error reply while it is
+        // over its rate.
+        out.clear();
+        for _ in 0..1_000 {
+            node.handle_datagram(
+                busy,
+                b"d1:t2:aa1:y1:q1:q4:pinge",
+                Time::from_millis(1_000),
+                &mut out,
+            );
+        }
+        // A second's refill, less the ping above.
+        assert_eq!(replies(&out).len(), limits.per_ip_rate as usize - 1);
+        assert_eq!(node.stats().malformed, 1_000);
+    }
+
+    #[test]
+    fn oversized_datagrams_are_dropped_unread() {
+        let node = node_with_router(addr(9));
+        let mut out = Output::new();
+        let big = vec![b'x'; node.config().max_datagram + 1];
+        node.handle_datagram(addr(7), &big, Time::ZERO, &mut out);
+        assert_eq!(out.datagram_count(), 0);
+        let stats = node.stats();
+        assert_eq!((stats.oversized, stats.malformed), (1, 0));
+    }
+
+    #[test]
+    fn a_put_without_a_valid_token_is_refused_and_counted() {
+        let node = node_with_router(addr(9));
+        let mut out = Output::new();
+        let v = b"5:hello";
+        let msg = Message {
+            tid: b"pp",
+            version: None,
+            ip: None,
+            read_only: false,
+            kind: MessageKind::Query(Query {
+                id: Id::sha1(b"spoofer"),
+                want: Want::default(),
+                method: QueryMethod::Put(PutArgs {
+                    token: b"forged",
+                    v,
+                    k: None,
+                    salt: None,
+                    seq: None,
+                    cas: None,
+                    sig: None,
+                    target: None,
+                }),
+            }),
+        };
+        let mut datagram = Vec::new();
+        msg.encode(&mut datagram);
+        node.handle_datagram(addr(7), &datagram, Time::ZERO, &mut out);
+        let replies = replies(&out);
+        let [MessageKind::Error(e)] = replies.as_slice() else {
+            panic!("one error reply expected, got {replies:?}")
+        };
+        assert_eq!(e.code, wire::error_code::PROTOCOL);
+        assert_eq!(node.stats().bad_token, 1);
+        assert_eq!(node.store().stats().items, 0);
+        assert!(node
+            .store()
+            .get_immutable(&Id::sha1(v), Time::ZERO)
+            .is_none());
     }
 
     #[test]

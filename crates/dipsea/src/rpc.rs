@@ -4,4 +4,4 @@ pub mod answer;
 pub mod signature;
 pub mod token;
 
-pub use answer::{answer, Context, MAX_PEERS_PER_REPLY};
+pub use answer::{answer, Answered, Context, Refusal, MAX_PEERS_PER_REPLY};

@@ -116,9 +116,12 @@ impl SwarmConfig {
     /// re-publishing), with the fewest lock shards (one thread drives every node, and
     /// each shard costs memory a million times over) and query timeouts for a
     /// network whose one-way latency stays under 125 ms (floor 250 ms, ceiling 2 s).
+    /// Rate limits are off: simulated peers are honest, and the limiter's per-IP
+    /// table would cost memory a million times over.
     pub fn default_node_config() -> NodeConfig {
         let mut config = NodeConfig {
             in_flight_shards: 2,
+            rate_limit: crate::node::limits::RateLimitConfig::unlimited(),
             timeout_initial: Duration::from_secs(1),
             timeout_floor: Duration::from_millis(250),
             timeout_ceiling: Duration::from_secs(2),

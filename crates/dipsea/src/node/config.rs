@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::limits::RateLimitConfig;
 use crate::lookup::LookupConfig;
 use crate::routing::RoutingConfig;
 use crate::store::StoreConfig;
@@ -25,6 +26,12 @@ pub struct NodeConfig {
     pub routing: RoutingConfig,
     /// Storage quotas and lifetimes.
     pub store: StoreConfig,
+    /// Limits on the queries answered, per source IP and in all.
+    pub rate_limit: RateLimitConfig,
+    /// Datagrams longer than this are dropped unread (counted as `oversized`): the
+    /// largest KRPC message a deployed node sends, a `get_peers` reply with 50 IPv6
+    /// peers, is under 1,500 bytes.
+    pub max_datagram: usize,
     /// Query timeout before the first round-trip sample.
     pub timeout_initial: Duration,
     /// Shortest query timeout, however fast the network looks.
@@ -63,6 +70,8 @@ impl Default for NodeConfig {
             lookup: LookupConfig::default(),
             routing: RoutingConfig::default(),
             store: StoreConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            max_datagram: 8 * 1024,
             timeout_initial: Duration::from_secs(1),
             timeout_floor: Duration::from_millis(100),
             timeout_ceiling: Duration::from_secs(4),

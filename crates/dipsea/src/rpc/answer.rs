@@ -18,6 +18,28 @@ use crate::wire::{
 /// ordinary 1500-byte datagram with the rest of the reply.
 pub const MAX_PEERS_PER_REPLY: usize = 50;
 
+/// How a query was answered, for the node's counters: every refusal has a reason an
+/// operator can watch in `stats()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// A response.
+    Response,
+    /// A KRPC error, for this reason.
+    Refused(Refusal),
+}
+
+/// Why a query got a KRPC error instead of a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `announce_peer` or `put` without a valid write token for the asker's IP (203).
+    BadToken,
+    /// The store is full, or the asker's share of it is (202).
+    Quota,
+    /// Anything else: unknown method (204), bad arguments (203), value or salt too big
+    /// (205, 207), bad signature (206), CAS or sequence conflict (301, 302).
+    Invalid,
+}
+
 /// The shared state a reply is computed from.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
@@ -46,7 +68,7 @@ pub fn answer(
     query: &Query<'_>,
     now: Time,
     out: &mut Vec<u8>,
-) {
+) -> Answered {
     let reply = |kind: MessageKind<'_>, out: &mut Vec<u8>| {
         Message {
             tid: msg.tid,
@@ -65,7 +87,16 @@ pub fn answer(
                 message: message.as_bytes(),
             }),
             out,
-        )
+        );
+        let reason = match code {
+            error_code::SERVER => Refusal::Quota,
+            _ => Refusal::Invalid,
+        };
+        Answered::Refused(reason)
+    };
+    let bad_token = |out: &mut Vec<u8>| {
+        error(error_code::PROTOCOL, "bad token", out);
+        Answered::Refused(Refusal::BadToken)
     };
     let mut response = Response {
         id: ctx.own_id,
@@ -130,7 +161,7 @@ pub fn answer(
             token,
         } => {
             if !ctx.tokens.validate(from.ip(), token) {
-                return error(error_code::PROTOCOL, "bad token", out);
+                return bad_token(out);
             }
             let port = if *implied_port { from.port() } else { *port };
             if port == 0 {
@@ -161,7 +192,7 @@ pub fn answer(
         }
         QueryMethod::Put(args) => {
             if !ctx.tokens.validate(from.ip(), args.token) {
-                return error(error_code::PROTOCOL, "bad token", out);
+                return bad_token(out);
             }
             if let Err((code, message)) = store_put(ctx, args, now) {
                 return error(code, &message, out);
@@ -178,6 +209,7 @@ pub fn answer(
         response.values = Some(CompactPeers::from_addrs(&peers));
     }
     reply(MessageKind::Response(response), out);
+    Answered::Response
 }
 
 /// Stores the item of a `put`, checking what BEP 44 requires; on refusal, the KRPC
@@ -233,6 +265,10 @@ mod tests {
 
     impl Fixture {
         fn new() -> Fixture {
+            Fixture::with_store(StoreConfig::default())
+        }
+
+        fn with_store(store: StoreConfig) -> Fixture {
             let own = Id::sha1(b"answerer");
             let routing = RoutingTable::new(own, RoutingConfig::default());
             for i in 0u32..64 {
@@ -244,12 +280,17 @@ mod tests {
             }
             Fixture {
                 routing,
-                store: Store::new(own, StoreConfig::default()),
+                store: Store::new(own, store),
                 tokens: Tokens::new([3; 16], Time::ZERO),
             }
         }
 
         fn ask(&self, from: SocketAddr, method: QueryMethod<'_>) -> Vec<u8> {
+            self.ask_full(from, method).0
+        }
+
+        /// The reply and how the answerer classified it.
+        fn ask_full(&self, from: SocketAddr, method: QueryMethod<'_>) -> (Vec<u8>, Answered) {
             let msg = Message {
                 tid: b"tt",
                 version: None,
@@ -272,8 +313,10 @@ mod tests {
                 version: b"DS\x00\x01",
             };
             let mut out = Vec::new();
-            answer(&ctx, from, &msg, query, Time::from_millis(10), &mut out);
-            out
+            let answered = answer(&ctx, from, &msg, query, Time::from_millis(10), &mut out);
+            let refused = error_code_of(&out).is_some();
+            assert_eq!(refused, matches!(answered, Answered::Refused(_)));
+            (out, answered)
         }
     }
 
@@ -326,6 +369,38 @@ mod tests {
     }
 
     #[test]
+    fn a_put_the_full_store_cannot_take_is_refused_for_quota() {
+        let f = Fixture::with_store(StoreConfig {
+            max_items: 1,
+            ..StoreConfig::default()
+        });
+        let own = Id::sha1(b"answerer");
+        let mut values = [b"3:one".to_vec(), b"3:two".to_vec()];
+        // Store the closer one first: the farther one may not evict it.
+        values.sort_by_key(|v| Id::sha1(v).distance(&own));
+        let token = f.tokens.token(from().ip());
+        let put = |v: &[u8]| {
+            f.ask_full(
+                from(),
+                QueryMethod::Put(PutArgs {
+                    token: token.as_ref(),
+                    v,
+                    k: None,
+                    salt: None,
+                    seq: None,
+                    cas: None,
+                    sig: None,
+                    target: None,
+                }),
+            )
+        };
+        assert_eq!(put(&values[0]).1, Answered::Response);
+        let (reply, answered) = put(&values[1]);
+        assert_eq!(error_code_of(&reply), Some(error_code::SERVER));
+        assert_eq!(answered, Answered::Refused(Refusal::Quota));
+    }
+
+    #[test]
     fn announce_needs_a_token_for_the_askers_ip() {
         let f = Fixture::new();
         let info_hash = Id::sha1(b"torrent");
@@ -343,7 +418,7 @@ mod tests {
         let other_ip = f
             .tokens
             .token(SocketAddr::from(([127, 0, 0, 10], 4000)).ip());
-        let spoofed = f.ask(
+        let (spoofed, answered) = f.ask_full(
             from(),
             QueryMethod::AnnouncePeer {
                 info_hash,
@@ -353,6 +428,7 @@ mod tests {
             },
         );
         assert_eq!(error_code_of(&spoofed), Some(error_code::PROTOCOL));
+        assert_eq!(answered, Answered::Refused(Refusal::BadToken));
         let mut peers = Vec::new();
         f.store
             .get_peers(&info_hash, 10, Time::from_millis(10), &mut peers);
