@@ -294,6 +294,13 @@ impl Shared {
     }
 }
 
+/// Most datagrams one receiver handles in a row before it yields to other tasks.
+const RECV_BATCH: usize = 256;
+
+/// Drains the socket: waits until it is readable, then reads and handles datagrams
+/// without waiting until it is empty (or a batch is done). Reading in batches keeps
+/// the per-datagram cost to one system call and the node's own work, which is what
+/// lets a node drain a flood faster than the kernel queue fills.
 async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut out = Output::new();
@@ -301,20 +308,36 @@ async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if shared.closed.load(Ordering::Relaxed) {
             return;
         }
-        let received = tokio::select! {
-            r = shared.socket.recv_from(&mut buf) => r,
-            _ = stop.changed() => return,
-        };
-        match received {
-            Ok((len, from)) => {
-                let data = buf.get(..len).unwrap_or_default();
-                shared
-                    .node
-                    .handle_datagram(from, data, shared.now(), &mut out);
-                shared.flush(&mut out);
+        tokio::select! {
+            r = shared.socket.readable() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "socket not readable");
+                    return;
+                }
             }
-            // ICMP port-unreachable and the like surface here on some systems.
-            Err(e) => tracing::trace!(error = %e, "recv failed"),
+            _ = stop.changed() => return,
+        }
+        let mut drained = false;
+        for _ in 0..RECV_BATCH {
+            match shared.socket.try_recv_from(&mut buf) {
+                Ok((len, from)) => {
+                    let data = buf.get(..len).unwrap_or_default();
+                    shared
+                        .node
+                        .handle_datagram(from, data, shared.now(), &mut out);
+                    shared.flush(&mut out);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
+                // ICMP port-unreachable and the like surface here on some systems.
+                Err(e) => tracing::trace!(error = %e, "recv failed"),
+            }
+        }
+        if !drained {
+            // A full batch: let the other tasks of this worker thread run.
+            tokio::task::yield_now().await;
         }
     }
 }
