@@ -270,6 +270,30 @@ typedef struct dipsea_stats {
    */
   uint64_t malformed;
   /**
+   * Datagrams over the size limit, dropped unread.
+   */
+  uint64_t oversized;
+  /**
+   * Queries dropped because their source IP was over its rate limit.
+   */
+  uint64_t rate_limited_ip;
+  /**
+   * Queries dropped because the node was over its global rate limit.
+   */
+  uint64_t rate_limited_global;
+  /**
+   * `announce_peer`/`put` queries refused for a missing or wrong write token.
+   */
+  uint64_t bad_token;
+  /**
+   * Puts and announces refused because the store (or the asker's share) was full.
+   */
+  uint64_t over_quota;
+  /**
+   * Other queries answered with an error (bad arguments, signature, size, ...).
+   */
+  uint64_t refused;
+  /**
    * Answers that matched no query in flight (late, spoofed or duplicate).
    */
   uint64_t unmatched;

@@ -59,6 +59,18 @@ pub struct dipsea_stats {
     pub errors_in: u64,
     /// Datagrams that did not decode.
     pub malformed: u64,
+    /// Datagrams over the size limit, dropped unread.
+    pub oversized: u64,
+    /// Queries dropped because their source IP was over its rate limit.
+    pub rate_limited_ip: u64,
+    /// Queries dropped because the node was over its global rate limit.
+    pub rate_limited_global: u64,
+    /// `announce_peer`/`put` queries refused for a missing or wrong write token.
+    pub bad_token: u64,
+    /// Puts and announces refused because the store (or the asker's share) was full.
+    pub over_quota: u64,
+    /// Other queries answered with an error (bad arguments, signature, size, ...).
+    pub refused: u64,
     /// Answers that matched no query in flight (late, spoofed or duplicate).
     pub unmatched: u64,
     /// Queries that got no answer after every retry.
@@ -98,6 +110,12 @@ impl From<&NodeStats> for dipsea_stats {
             responses_in: s.responses_in,
             errors_in: s.errors_in,
             malformed: s.malformed,
+            oversized: s.oversized,
+            rate_limited_ip: s.rate_limited_ip,
+            rate_limited_global: s.rate_limited_global,
+            bad_token: s.bad_token,
+            over_quota: s.over_quota,
+            refused: s.refused,
             unmatched: s.unmatched,
             timeouts: s.timeouts,
             retries: s.retries,

@@ -1,8 +1,13 @@
 /* Blocking calls on the loopback network: put/get, announce/get_peers, addresses,
  * ids, stats, and several threads using the same handles at once. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -111,6 +116,40 @@ static void addresses_ids_and_stats(void) {
     CHECK(stats.published >= 1); /* its put above */
 }
 
+/* Garbage sent at a node is dropped and counted under its reason. */
+static void drops_are_counted(void) {
+    char addr[DIPSEA_ADDR_SIZE];
+    CHECK_OK(dipsea_node_local_addr(net[2], addr, sizeof addr));
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)atoi(addr + 10));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    dipsea_stats before, after;
+    CHECK_OK(dipsea_node_stats(net[2], &before));
+
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(fd >= 0);
+    static const char garbage[] = "this is not bencode";
+    static char oversized[9000];
+    CHECK(sendto(fd, garbage, sizeof garbage - 1, 0, (struct sockaddr *)&to, sizeof to) > 0);
+    CHECK(sendto(fd, oversized, sizeof oversized, 0, (struct sockaddr *)&to, sizeof to) > 0);
+    close(fd);
+
+    /* The node reads them on its own threads: wait up to 2 s. */
+    for (int i = 0; i < 200; i++) {
+        CHECK_OK(dipsea_node_stats(net[2], &after));
+        if (after.malformed > before.malformed && after.oversized > before.oversized) {
+            break;
+        }
+        struct timespec ten_ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ten_ms, NULL);
+    }
+    CHECK(after.malformed == before.malformed + 1);
+    CHECK(after.oversized == before.oversized + 1);
+    CHECK(after.rate_limited_ip == 0); /* loopback is exempt by default */
+}
+
 static void unpublish_reports_what_was_published(void) {
     dipsea_id key;
     bool was = false;
@@ -177,6 +216,7 @@ void node_tests(void) {
     run_test("node: unknown key is DIPSEA_NOT_FOUND", unknown_key_is_not_found_and_leaves_output_alone);
     run_test("node: announce then get_peers", announce_then_get_peers);
     run_test("node: addresses, ids, stats", addresses_ids_and_stats);
+    run_test("node: drops are counted", drops_are_counted);
     run_test("node: unpublish", unpublish_reports_what_was_published);
     run_test("node: blocking calls from several threads", blocking_calls_from_several_threads);
 }

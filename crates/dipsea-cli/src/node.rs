@@ -124,11 +124,24 @@ fn queries(stats: &NodeStats) -> u64 {
     stats.queries_in.iter().map(|(_, n)| n).sum()
 }
 
-/// The periodic status line.
+/// The periodic status line: the table, the store, the load, and every reason
+/// datagrams were dropped or refused so far.
 fn status_line(stats: &NodeStats, queries_per_sec: f64) -> String {
     format!(
-        "status: {} nodes in table, {} items stored, {} info-hashes, {:.1} queries/s",
-        stats.routing_table_size, stats.items, stats.info_hashes, queries_per_sec
+        "status: {} nodes in table, {} items stored, {} info-hashes, {:.1} queries/s; \
+         dropped: {} rate-limited (per IP), {} rate-limited (global), {} malformed, \
+         {} oversized; refused: {} bad token, {} over quota, {} invalid",
+        stats.routing_table_size,
+        stats.items,
+        stats.info_hashes,
+        queries_per_sec,
+        stats.rate_limited_ip,
+        stats.rate_limited_global,
+        stats.malformed,
+        stats.oversized,
+        stats.bad_token,
+        stats.over_quota,
+        stats.refused,
     )
 }
 
@@ -149,12 +162,17 @@ mod tests {
             routing_table_size: 12,
             items: 3,
             queries_in: vec![("ping", 4), ("get", 6)],
+            rate_limited_ip: 7,
+            malformed: 1,
+            bad_token: 2,
             ..Default::default()
         };
         assert_eq!(queries(&stats), 10);
         assert_eq!(
             status_line(&stats, 2.0),
-            "status: 12 nodes in table, 3 items stored, 0 info-hashes, 2.0 queries/s"
+            "status: 12 nodes in table, 3 items stored, 0 info-hashes, 2.0 queries/s; \
+             dropped: 7 rate-limited (per IP), 0 rate-limited (global), 1 malformed, \
+             0 oversized; refused: 2 bad token, 0 over quota, 0 invalid"
         );
     }
 }
