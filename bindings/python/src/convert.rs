@@ -71,6 +71,8 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
         info_hashes,
         stored_bytes,
         published,
+        external_ip,
+        id_conforms,
     } = stats;
     let d = PyDict::new(py);
     d.set_item("packets_in", packets_in)?;
@@ -98,6 +100,8 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     d.set_item("info_hashes", info_hashes)?;
     d.set_item("stored_bytes", stored_bytes)?;
     d.set_item("published", published)?;
+    d.set_item("external_ip", external_ip.map(|ip| ip.to_string()))?;
+    d.set_item("id_conforms", id_conforms)?;
     Ok(d)
 }
 
