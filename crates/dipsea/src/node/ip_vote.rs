@@ -283,7 +283,7 @@ mod tests {
         }
         assert_eq!(t.external, Some(lie));
         let mut changed = None;
-        for n in 0..ROUND_VOTES as u32 - MIN_VOTES as u32 {
+        for n in 0..ROUND_VOTES as u32 - MIN_VOTES {
             changed = changed.or(t.vote(ip(n), me));
         }
         assert_eq!(changed, Some(me));
