@@ -58,6 +58,12 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
         responses_in,
         errors_in,
         malformed,
+        oversized,
+        rate_limited_ip,
+        rate_limited_global,
+        bad_token,
+        over_quota,
+        refused,
         unmatched,
         timeouts,
         retries,
@@ -71,6 +77,8 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
         info_hashes,
         stored_bytes,
         published,
+        external_ip,
+        id_conforms,
     } = stats;
     let d = PyDict::new(py);
     d.set_item("packets_in", packets_in)?;
@@ -85,6 +93,12 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     d.set_item("responses_in", responses_in)?;
     d.set_item("errors_in", errors_in)?;
     d.set_item("malformed", malformed)?;
+    d.set_item("oversized", oversized)?;
+    d.set_item("rate_limited_ip", rate_limited_ip)?;
+    d.set_item("rate_limited_global", rate_limited_global)?;
+    d.set_item("bad_token", bad_token)?;
+    d.set_item("over_quota", over_quota)?;
+    d.set_item("refused", refused)?;
     d.set_item("unmatched", unmatched)?;
     d.set_item("timeouts", timeouts)?;
     d.set_item("retries", retries)?;
@@ -98,6 +112,8 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     d.set_item("info_hashes", info_hashes)?;
     d.set_item("stored_bytes", stored_bytes)?;
     d.set_item("published", published)?;
+    d.set_item("external_ip", external_ip.map(|ip| ip.to_string()))?;
+    d.set_item("id_conforms", id_conforms)?;
     Ok(d)
 }
 

@@ -1,8 +1,10 @@
 //! 160-bit identifiers for nodes and keys, and the XOR metric between them.
 //!
-//! Entry point: [`Id`]. A node id is random (or BEP 42-derived); the key of a value is
+//! Entry point: [`Id`]. A node id is random (or BEP 42-derived, [`bep42`]); the key of a value is
 //! the SHA-1 of what it names ([`Id::sha1`]). Kademlia measures how close two ids are
 //! by their XOR ([`Id::distance`]), read as a big-endian 160-bit integer.
+
+pub mod bep42;
 
 use std::fmt;
 use std::str::FromStr;

@@ -13,6 +13,7 @@
 //! never the reverse, and no routing or store lock is held across either.
 
 pub mod config;
+pub mod ip_vote;
 pub mod limits;
 pub mod ops;
 pub mod output;
@@ -21,7 +22,7 @@ pub mod state;
 pub mod udp;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
@@ -41,6 +42,7 @@ use crate::rpc::{self, token::Tokens, Answered, Refusal};
 use crate::store::Store;
 use crate::time::Time;
 use crate::wire::{self, Message, MessageKind, PutArgs, Query, QueryMethod, Response, Want};
+use ip_vote::ExternalIp;
 use limits::{Limited, RateLimiter};
 use rtt::RttEstimator;
 
@@ -201,6 +203,11 @@ pub struct NodeStats {
     pub stored_bytes: usize,
     /// Items this node re-publishes.
     pub published: usize,
+    /// The node's public address, learned by vote ([`Node::external_ip`]).
+    pub external_ip: Option<IpAddr>,
+    /// Whether the node id conforms to BEP 42 for `external_ip` (`None` while that
+    /// is unknown; see [`Node::id_conforms`]).
+    pub id_conforms: Option<bool>,
 }
 
 /// A DHT node's protocol logic and shared state, driven from outside.
@@ -234,6 +241,8 @@ pub struct Node {
     /// each use, so a node built by [`Node::with_rng`] from a seeded generator
     /// behaves the same on every run (the simulator's determinism rests on it).
     rng_seed: AtomicU64,
+    /// The vote on our public address (BEP 42), see [`ip_vote`].
+    external: ExternalIp,
 }
 
 impl Node {
@@ -282,6 +291,7 @@ impl Node {
             next_deadline: AtomicU64::new((now + config.maintenance_interval).as_millis()),
             counters: Counters::default(),
             rng_seed: AtomicU64::new(rng.next_u64()),
+            external: ExternalIp::default(),
             config,
         }
     }
@@ -432,6 +442,7 @@ impl Node {
             + announced
             + self.seeds.lock().capacity() * size_of::<NodeInfo>()
             + self.config.bootstrap.capacity() * size_of::<SocketAddr>()
+            + self.external.heap_bytes()
     }
 
     /// A snapshot of the counters.
@@ -471,6 +482,8 @@ impl Node {
             info_hashes: store.info_hashes,
             stored_bytes: store.bytes,
             published: self.published.lock().len(),
+            external_ip: self.external_ip(),
+            id_conforms: self.id_conforms(),
         }
     }
 
@@ -609,6 +622,9 @@ impl Node {
             return;
         };
         self.counters.responses_in.fetch_add(1, Ordering::Relaxed);
+        if let Some(reported) = msg.ip {
+            self.vote_external_ip(from, reported, out);
+        }
         if pending.tries == 0 {
             // Karn's rule: a retried query's answer says nothing certain about RTT.
             self.rtt.sample(now.since(pending.sent));
@@ -1554,7 +1570,10 @@ mod tests {
         let (sends, events) = run_silent(&node, Time::from_millis(20_000), &mut out);
         let done: Vec<_> = events
             .iter()
-            .filter_map(|Event::Done { op: o, result }| (*o == op).then_some(result))
+            .filter_map(|e| match e {
+                Event::Done { op: o, result } => (*o == op).then_some(result),
+                Event::ExternalIp { .. } => None,
+            })
             .collect();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].outcome, Err(OpError::Timeout));
@@ -1618,11 +1637,12 @@ mod tests {
             &mut out,
         );
         assert_eq!(out.events.len(), 2);
-        for Event::Done { result, .. } in &out.events {
-            assert!(
-                matches!(result.outcome, Err(OpError::BadInput(_))),
-                "{result:?}"
-            );
+        for event in &out.events {
+            let bad_input = match event {
+                Event::Done { result, .. } => matches!(result.outcome, Err(OpError::BadInput(_))),
+                Event::ExternalIp { .. } => false,
+            };
+            assert!(bad_input, "{event:?}");
         }
     }
 }

@@ -44,6 +44,19 @@
 //! in a row ([`NodeState`]). Only an answer clears the failure count. A node that
 //! has only queried us is not put in a bucket: it goes to the replacement cache and,
 //! if its bucket has room, the table asks for a ping whose answer adds it.
+//!
+//! # BEP 42 node ids
+//!
+//! The table prefers contacts whose id conforms to their address
+//! ([`crate::id::bep42::id_conforms`]; local addresses always conform). When a
+//! conforming node answers us and its bucket is full with no bad contact, it takes
+//! the place of the bucket's worst non-conforming contact (most failures, then the
+//! stalest), whatever that one's state: BEP 42 ranks a conforming id above BEP 5's
+//! "never evict a good node". A conforming node that only queried us is asked for
+//! a ping in that case, whose answer makes the swap. Replacement candidates are
+//! ranked verified first, then conforming, then the most recently seen. With
+//! [`RoutingConfig::enforce_bep42`], non-conforming nodes at public addresses are
+//! ignored altogether.
 
 mod bucket;
 mod contact;
@@ -121,6 +134,12 @@ pub struct RoutingConfig {
     /// How long a contact stays good after it was last heard from (default
     /// [`GOOD_WINDOW`]; second resolution).
     pub good_window: Duration,
+    /// BEP 42 enforcement (default false): when true, a node whose id does not
+    /// conform to its public address ([`crate::id::bep42::id_conforms`]) never enters
+    /// the table or its replacement cache, so it is never returned in answers
+    /// either. Off by default, as in deployed clients, which only prefer conforming
+    /// ids (see the [module docs](self)): many honest nodes still use random ids.
+    pub enforce_bep42: bool,
 }
 
 impl Default for RoutingConfig {
@@ -130,6 +149,7 @@ impl Default for RoutingConfig {
             max_failures: MAX_FAILURES,
             replacement_cache: K,
             good_window: GOOD_WINDOW,
+            enforce_bep42: false,
         }
     }
 }
@@ -141,6 +161,7 @@ impl RoutingConfig {
             cache: self.replacement_cache.min(1024),
             max_fails: self.max_failures.max(1),
             window_s: u32::try_from(self.good_window.as_secs()).unwrap_or(u32::MAX),
+            enforce_bep42: self.enforce_bep42,
         }
     }
 }
@@ -180,7 +201,8 @@ pub enum InsertOutcome {
     /// waits in the replacement cache.
     Cached,
     /// Nothing changed: the own id, a read-only node, an unverified endpoint for a
-    /// good contact, or a candidate worse than the whole cache.
+    /// good contact, a candidate worse than the whole cache, or (with
+    /// [`RoutingConfig::enforce_bep42`]) an id that does not conform to BEP 42.
     Ignored,
 }
 
@@ -382,6 +404,10 @@ impl RoutingTable {
     /// Same id, new endpoint: a good contact keeps its endpoint (the answer may be
     /// spoofed); a questionable or bad one moves to the endpoint that answered.
     ///
+    /// BEP 42: a conforming newcomer may displace a non-conforming contact of a
+    /// full bucket, and with [`RoutingConfig::enforce_bep42`] a non-conforming node
+    /// is [`InsertOutcome::Ignored`] (see the [module docs](self)).
+    ///
     /// Locks: the writer lock of `node`'s bucket.
     pub fn on_response(&self, node: NodeInfo, now: Time) -> InsertOutcome {
         let (p, now_s) = (self.params, secs(now));
@@ -399,7 +425,10 @@ impl RoutingTable {
     /// otherwise — an unverified endpoint never replaces a contact's. A stranger is
     /// not added (it has not answered us): it goes to the replacement cache, and if
     /// its bucket has room it is to be pinged ([`InsertOutcome::Ping`]), whose answer
-    /// adds it; if the bucket is full, a questionable contact may be pinged instead.
+    /// adds it; if the bucket is full, a questionable contact may be pinged instead
+    /// (or, for a conforming stranger in a bucket holding a non-conforming contact,
+    /// the stranger itself: BEP 42). With [`RoutingConfig::enforce_bep42`] a
+    /// non-conforming node is ignored.
     ///
     /// Locks: the writer lock of `node`'s bucket (none for read-only nodes).
     pub fn on_query(&self, node: NodeInfo, now: Time, read_only: bool) -> InsertOutcome {

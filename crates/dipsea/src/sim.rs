@@ -831,8 +831,10 @@ impl Swarm {
             self.send(index, to, data);
         }
         for event in out.events.drain(..) {
-            let Event::Done { op, result } = event;
-            self.on_done(index, op, result);
+            // The simulator's `127.x` addresses never make an external address.
+            if let Event::Done { op, result } = event {
+                self.on_done(index, op, result);
+            }
         }
         self.out = out;
         // The node may have gone down in `on_done` (not today, but cheap to check).

@@ -1,6 +1,6 @@
 //! What one call into the sans-I/O node produces: datagrams to send and events.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
 use super::ops::{OpId, OpResult};
@@ -14,6 +14,19 @@ pub enum Event {
         op: OpId,
         /// What it found or why it failed.
         result: OpResult,
+    },
+    /// The node now believes its public address is `ip`: a majority of the nodes
+    /// that answered it said so (BEP 42, see [`Node::external_ip`]). Reported when
+    /// first learned and whenever it changes.
+    ///
+    /// [`Node::external_ip`]: super::Node::external_ip
+    ExternalIp {
+        /// The address others see the node at.
+        ip: IpAddr,
+        /// Whether the node id conforms to BEP 42 for `ip`. When false, peers that
+        /// enforce BEP 42 will not keep this node in their tables; the id is not
+        /// changed while the node runs (restart it with an id derived from `ip`).
+        id_conforms: bool,
     },
 }
 

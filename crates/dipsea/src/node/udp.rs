@@ -11,7 +11,7 @@
 //! delivers their answers: no task per operation, no global lock per packet.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use super::ops::{OpError, OpId, OpResult, Outcome, Request};
 use super::output::{Event, Output};
 use super::{state, Node, NodeConfig, NodeStats};
 use crate::error::Error;
-use crate::id::{Id, NodeInfo};
+use crate::id::{bep42, Id, NodeInfo};
 use crate::time::Time;
 use crate::wire::bencode;
 
@@ -58,6 +58,7 @@ pub struct NodeBuilder {
     bootstrap: Vec<String>,
     state_path: Option<PathBuf>,
     id: Option<Id>,
+    id_ip: Option<IpAddr>,
     workers: usize,
     config: NodeConfig,
 }
@@ -77,6 +78,7 @@ impl NodeBuilder {
             bootstrap: Vec::new(),
             state_path: None,
             id: None,
+            id_ip: None,
             workers: 2,
             config: NodeConfig::default(),
         }
@@ -109,9 +111,30 @@ impl NodeBuilder {
         self
     }
 
-    /// The node id; random by default (or the one saved at `state_path`).
+    /// The node id; random by default (or the one saved at `state_path`). Takes
+    /// precedence over [`Self::id_for_ip`].
     pub fn id(mut self, id: Id) -> Self {
         self.id = Some(id);
+        self
+    }
+
+    /// Derives the node id from the node's known public address (BEP 42), so that
+    /// peers which prefer or enforce conforming ids keep it. A saved id (see
+    /// [`Self::state_path`]) that already conforms to `ip` is kept; otherwise a new
+    /// random conforming id is drawn ([`crate::id::bep42::node_id_for`]). Without
+    /// this, a node whose learned address its id does not fit logs a warning
+    /// ([`Event::ExternalIp`](super::Event::ExternalIp)).
+    pub fn id_for_ip(mut self, ip: IpAddr) -> Self {
+        self.id_ip = Some(ip);
+        self
+    }
+
+    /// BEP 42 enforcement (default off): when on, nodes whose id does not conform
+    /// to their public address never enter the routing table, so they are never
+    /// returned in answers ([`crate::RoutingConfig::enforce_bep42`]). Off, the
+    /// table only prefers conforming ids.
+    pub fn enforce_bep42(mut self, enforce: bool) -> Self {
+        self.config.routing.enforce_bep42 = enforce;
         self
     }
 
@@ -163,10 +186,7 @@ impl NodeBuilder {
             Some(path) => state::load(path),
             None => None,
         };
-        let id = self
-            .id
-            .or(saved.as_ref().map(|s| s.id))
-            .unwrap_or_else(Id::random);
+        let id = pick_id(self.id, saved.as_ref().map(|s| s.id), self.id_ip);
         let mut config = self.config;
         config.bootstrap = routers;
         let node = Node::new(id, config, Time::ZERO);
@@ -216,6 +236,33 @@ impl NodeBuilder {
             handle,
             runtime: Arc::new(runtime),
         })
+    }
+}
+
+/// The id a node starts with: the one given, else the saved one (if it conforms to
+/// `for_ip`, when that is given), else one derived from `for_ip` (BEP 42), else a
+/// random one.
+fn pick_id(given: Option<Id>, saved: Option<Id>, for_ip: Option<IpAddr>) -> Id {
+    let saved = saved.filter(|id| for_ip.map_or(true, |ip| bep42::id_conforms(id, ip)));
+    given
+        .or(saved)
+        .or_else(|| for_ip.map(|ip| bep42::node_id_for(ip, &mut rand::thread_rng())))
+        .unwrap_or_else(Id::random)
+}
+
+/// Logs a newly learned public address; a warning when the node id does not
+/// conform to it (BEP 42), since the id is not changed while the node runs.
+fn log_external_ip(node: &Node, ip: IpAddr, id_conforms: bool) {
+    if id_conforms {
+        tracing::info!(%ip, "external address learned by vote");
+    } else {
+        tracing::warn!(
+            %ip,
+            id = %node.id(),
+            "external address learned by vote, but the node id does not conform to it \
+             (BEP 42): nodes that enforce BEP 42 will not keep this node in their tables; \
+             restart with NodeBuilder::id_for_ip"
+        );
     }
 }
 
@@ -279,6 +326,9 @@ impl Shared {
                     if let Some((_, waiter)) = self.waiters.remove(&op) {
                         let _ = waiter.send(result);
                     }
+                }
+                Event::ExternalIp { ip, id_conforms } => {
+                    log_external_ip(&self.node, ip, id_conforms)
                 }
             }
         }
@@ -682,5 +732,35 @@ impl BlockingNode {
 impl Drop for BlockingNode {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_id_follows_given_then_saved_then_bep42() {
+        let ip: IpAddr = "124.31.75.21".parse().expect("address");
+        let fits: Id = "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401"
+            .parse()
+            .expect("id");
+        let other = Id::from_bytes([7; 20]);
+        assert!(!bep42::id_conforms(&other, ip));
+        assert_eq!(pick_id(Some(other), Some(fits), Some(ip)), other);
+        assert_eq!(pick_id(None, Some(fits), Some(ip)), fits);
+        assert_eq!(pick_id(None, Some(other), None), other);
+        // A saved id that does not fit the given address is replaced.
+        let derived = pick_id(None, Some(other), Some(ip));
+        assert_ne!(derived, other);
+        assert!(bep42::id_conforms(&derived, ip));
+        assert!(bep42::id_conforms(&pick_id(None, None, Some(ip)), ip));
+    }
+
+    #[test]
+    fn the_builder_sets_bep42_enforcement() {
+        let b = NodeBuilder::new();
+        assert!(!b.config.routing.enforce_bep42);
+        assert!(b.enforce_bep42(true).config.routing.enforce_bep42);
     }
 }

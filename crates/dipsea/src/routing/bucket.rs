@@ -9,9 +9,9 @@
 
 use std::net::{SocketAddr, SocketAddrV6};
 
-use super::contact::{Contact, PINGING, VERIFIED};
+use super::contact::{Contact, CONFORMS, PINGING, VERIFIED};
 use super::{InsertOutcome, NodeState, TimeoutOutcome};
-use crate::id::{Id, NodeInfo};
+use crate::id::{bep42, Id, NodeInfo};
 
 /// The table's configuration in the form the hot paths want it.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +24,8 @@ pub(super) struct Params {
     pub max_fails: u8,
     /// The good-node window in seconds.
     pub window_s: u32,
+    /// Keep nodes whose id does not conform to BEP 42 out of the bucket and cache.
+    pub enforce_bep42: bool,
 }
 
 impl Params {
@@ -44,6 +46,14 @@ impl Params {
     #[inline]
     pub fn is_bad(&self, c: &Contact) -> bool {
         c.fails >= self.max_fails
+    }
+
+    /// Whether `node`'s id conforms to BEP 42 for its address, and whether the
+    /// table may hold it at all (not when it does not conform under enforcement).
+    #[inline]
+    pub fn bep42(&self, node: &NodeInfo) -> (bool, bool) {
+        let conforms = bep42::id_conforms(&node.id, node.addr.ip());
+        (conforms, conforms || !self.enforce_bep42)
     }
 }
 
@@ -254,6 +264,16 @@ impl KBucket {
             .map(|(i, _)| i)
     }
 
+    /// The contact a conforming newcomer displaces (BEP 42): a non-conforming one,
+    /// the one with the most failures, then the stalest.
+    fn worst_nonconforming(live: &dyn Live, scope: &Scope) -> Option<usize> {
+        contacts(live)
+            .enumerate()
+            .filter(|(_, c)| !c.has(CONFORMS) && scope.contains(&c.id))
+            .max_by_key(|(_, c)| (c.fails, u32::MAX - c.last_seen))
+            .map(|(i, _)| i)
+    }
+
     /// The least recently seen questionable contact not already being pinged.
     fn stalest_questionable(
         live: &dyn Live,
@@ -273,19 +293,21 @@ impl KBucket {
     }
 
     /// The best replacement candidate in the scope: verified before unverified, then
-    /// the most recently seen; with `verified_only`, only verified ones.
+    /// conforming to BEP 42 before not, then the most recently seen; with
+    /// `verified_only`, only verified ones.
     fn best_cached(&self, scope: &Scope, verified_only: bool) -> Option<usize> {
         self.cache
             .iter()
             .enumerate()
             .filter(|(_, c)| (!verified_only || c.has(VERIFIED)) && scope.contains(&c.id))
-            .max_by_key(|(_, c)| (c.has(VERIFIED), c.last_seen))
+            .max_by_key(|(_, c)| (c.has(VERIFIED), c.has(CONFORMS), c.last_seen))
             .map(|(j, _)| j)
     }
 
     /// Adds `node` to the replacement cache with `flags`. When the scope's cache is
-    /// full the worst entry (unverified before verified, then the stalest) makes room,
-    /// unless it is better than the newcomer. Returns whether `node` was kept.
+    /// full the worst entry (unverified before verified, then non-conforming before
+    /// conforming, then the stalest) makes room, unless it is better than the
+    /// newcomer. Returns whether `node` was kept.
     fn cache_insert(
         &mut self,
         node: NodeInfo,
@@ -298,14 +320,15 @@ impl KBucket {
             return false;
         }
         if self.cache_in(scope) >= p.cache {
-            let key = (flags & VERIFIED != 0, now_s);
+            let conforms = bep42::id_conforms(&node.id, node.addr.ip());
+            let key = (flags & VERIFIED != 0, conforms, now_s);
             let worst = self
                 .cache
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| scope.contains(&c.id))
-                .min_by_key(|(_, c)| (c.has(VERIFIED), c.last_seen))
-                .map(|(j, c)| (j, (c.has(VERIFIED), c.last_seen)));
+                .map(|(j, c)| (j, (c.has(VERIFIED), c.has(CONFORMS), c.last_seen)))
+                .min_by_key(|(_, key)| *key);
             match worst {
                 Some((j, worst)) if worst <= key => self.drop_candidate(j),
                 _ => return false,
@@ -325,6 +348,10 @@ impl KBucket {
         scope: &Scope,
         p: &Params,
     ) -> InsertOutcome {
+        let (conforms, admitted) = p.bep42(&node);
+        if !admitted {
+            return InsertOutcome::Ignored;
+        }
         if let Some(i) = Self::find_live(live, &node.id) {
             let mut c = live.get(i);
             if self.addr(&c) != node.addr {
@@ -356,6 +383,17 @@ impl KBucket {
         if let Some(b) = Self::worst_bad(live, scope, p) {
             let c = self.make(node, now_s, VERIFIED);
             self.replace_live(live, b, c);
+            self.last_changed = now_s;
+            return InsertOutcome::Added;
+        }
+        if let Some(w) = conforms
+            .then(|| Self::worst_nonconforming(live, scope))
+            .flatten()
+        {
+            // BEP 42: a conforming id outranks a non-conforming one, whatever the
+            // latter's state; the displaced contact is dropped.
+            let c = self.make(node, now_s, VERIFIED);
+            self.replace_live(live, w, c);
             self.last_changed = now_s;
             return InsertOutcome::Added;
         }
@@ -395,6 +433,10 @@ impl KBucket {
         scope: &Scope,
         p: &Params,
     ) -> InsertOutcome {
+        let (conforms, admitted) = p.bep42(&node);
+        if !admitted {
+            return InsertOutcome::Ignored;
+        }
         if let Some(i) = Self::find_live(live, &node.id) {
             let mut c = live.get(i);
             if self.addr(&c) == node.addr {
@@ -412,8 +454,11 @@ impl KBucket {
                 InsertOutcome::Ping(node)
             };
         }
-        let has_room =
-            Self::live_in(live, scope) < p.k || Self::worst_bad(live, scope, p).is_some();
+        // A conforming stranger may displace a non-conforming contact (BEP 42) once
+        // it has answered, so its bucket counts as having room for it.
+        let has_room = Self::live_in(live, scope) < p.k
+            || Self::worst_bad(live, scope, p).is_some()
+            || (conforms && Self::worst_nonconforming(live, scope).is_some());
         if let Some(j) = self.find_cache(&node.id) {
             if self.addr(&self.cache[j]) != node.addr {
                 // Candidates keep their endpoint too.
@@ -543,6 +588,12 @@ impl KBucket {
             if n < live.len() {
                 assert!(c.has(VERIFIED), "unverified contact");
             }
+            let conforms = bep42::id_conforms(&c.id, self.addr(c).ip());
+            assert_eq!(c.has(CONFORMS), conforms, "BEP 42 flag out of step");
+            assert!(
+                conforms || !p.enforce_bep42,
+                "non-conforming id under enforcement"
+            );
             assert_eq!(
                 all.iter().filter(|o| o.id == c.id).count(),
                 1,

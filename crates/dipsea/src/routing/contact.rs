@@ -8,7 +8,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use crate::id::{Id, NodeInfo};
+use crate::id::{bep42, Id, NodeInfo};
 use crate::time::Time;
 
 /// Flag: the endpoint is IPv6 and lives in the bucket's side table.
@@ -20,6 +20,10 @@ pub(super) const VERIFIED: u8 = 2;
 /// Flag: the table asked the caller to ping this node and no result has come back
 /// yet; keeps the table from asking for the same ping twice.
 pub(super) const PINGING: u8 = 4;
+/// Flag: the id conforms to BEP 42 for the endpoint's address (always set for an
+/// exempt, e.g. local, address). Kept up to date with the endpoint by
+/// [`Contact::set_v4`], so the table never recomputes a CRC to compare contacts.
+pub(super) const CONFORMS: u8 = 8;
 
 /// One contact: id, endpoint, when it was last heard from and how many queries to it
 /// failed in a row.
@@ -37,7 +41,7 @@ pub(super) struct Contact {
     pub port: u16,
     /// Queries to it that failed in a row, saturating.
     pub fails: u8,
-    /// [`V6`], [`VERIFIED`], [`PINGING`].
+    /// [`V6`], [`VERIFIED`], [`PINGING`], [`CONFORMS`].
     pub flags: u8,
 }
 
@@ -58,7 +62,13 @@ impl Contact {
     }
 
     /// Stores `addr` inline when it is IPv4 (clearing [`V6`]); sets [`V6`] otherwise.
+    /// Sets [`CONFORMS`] as the id's BEP 42 check for `addr` says.
     pub fn set_v4(&mut self, addr: SocketAddr) {
+        if bep42::id_conforms(&self.id, addr.ip()) {
+            self.flags |= CONFORMS;
+        } else {
+            self.flags &= !CONFORMS;
+        }
         match addr {
             SocketAddr::V4(a) => {
                 self.ip4 = a.ip().octets();

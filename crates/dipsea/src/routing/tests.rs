@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 
 use super::contact::Contact;
 use super::*;
+use crate::id::bep42;
 
 fn addr(n: u32) -> SocketAddr {
     SocketAddr::from(([10, (n >> 16) as u8, (n >> 8) as u8, n as u8], 6881))
@@ -547,6 +548,7 @@ fn config_knobs_apply() {
         max_failures: 1,
         replacement_cache: 0,
         good_window: Duration::from_secs(60),
+        enforce_bep42: false,
     };
     let mut rng = SmallRng::seed_from_u64(18);
     let t = RoutingTable::new(Id::random_with(&mut rng), config.clone());
@@ -566,6 +568,163 @@ fn config_knobs_apply() {
     let e = t.get(&nodes[0].id).expect("still there");
     assert_eq!(e.state(mins(1), &config), NodeState::Bad);
     assert_eq!(t.on_response(nodes[2], mins(1)), InsertOutcome::Added);
+    t.check_invariants();
+}
+
+// ---------------------------------------------------------------------------------
+// BEP 42
+
+/// A public address for node `n` (44.0.0.0/8 is routed, not exempt).
+fn public_addr(n: u32) -> SocketAddr {
+    SocketAddr::from(([44, (n >> 16) as u8, (n >> 8) as u8, n as u8], 6881))
+}
+
+/// `count` nodes in bucket `index` of `t` at public addresses, with random ids:
+/// they do not conform to BEP 42 (but with probability 2^-21 each).
+fn public_nodes_in(
+    t: &RoutingTable,
+    index: usize,
+    count: usize,
+    rng: &mut SmallRng,
+) -> Vec<NodeInfo> {
+    (0..count)
+        .map(|_| {
+            let id = t.own_id().random_in_bucket(index, rng);
+            let node = NodeInfo::new(id, public_addr(rng.gen()));
+            assert!(!bep42::id_conforms(&node.id, node.addr.ip()));
+            node
+        })
+        .collect()
+}
+
+/// A node at a public address whose id conforms to BEP 42 and falls in bucket
+/// `index` of `t` (`index` small: about one try in 2^(index+1) lands there).
+fn conforming_in(t: &RoutingTable, index: usize, rng: &mut SmallRng) -> NodeInfo {
+    loop {
+        let a = public_addr(rng.gen());
+        let node = NodeInfo::new(bep42::node_id_for(a.ip(), rng), a);
+        if t.bucket_index(&node.id) == Some(index) {
+            return node;
+        }
+    }
+}
+
+fn small_table(seed: u64, k: usize, enforce_bep42: bool) -> (RoutingTable, SmallRng) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let config = RoutingConfig {
+        k,
+        enforce_bep42,
+        ..RoutingConfig::default()
+    };
+    (RoutingTable::new(Id::random_with(&mut rng), config), rng)
+}
+
+#[test]
+fn a_conforming_newcomer_displaces_the_worst_non_conforming_contact() {
+    let (t, mut rng) = small_table(30, 2, false);
+    let old = public_nodes_in(&t, 0, 2, &mut rng);
+    assert_eq!(t.on_response(old[0], mins(0)), InsertOutcome::Added);
+    assert_eq!(t.on_response(old[1], mins(1)), InsertOutcome::Added);
+    // Both are good: a non-conforming newcomer only waits in the cache.
+    let other = public_nodes_in(&t, 0, 1, &mut rng)[0];
+    assert_eq!(t.on_response(other, mins(2)), InsertOutcome::Cached);
+    // A conforming one takes the stalest non-conforming contact's place.
+    let good = conforming_in(&t, 0, &mut rng);
+    assert_eq!(t.on_response(good, mins(2)), InsertOutcome::Added);
+    assert!(t.get(&old[0].id).is_none(), "the stalest one went");
+    assert!(t.get(&old[1].id).is_some());
+    assert!(t.get(&good.id).is_some());
+    // A second conforming newcomer displaces the last non-conforming contact...
+    let good2 = conforming_in(&t, 0, &mut rng);
+    assert_eq!(t.on_response(good2, mins(3)), InsertOutcome::Added);
+    assert!(t.get(&old[1].id).is_none());
+    // ...and a third finds only conforming good contacts: BEP 5 rules again.
+    let good3 = conforming_in(&t, 0, &mut rng);
+    assert_eq!(t.on_response(good3, mins(3)), InsertOutcome::Cached);
+    assert_eq!(t.bucket_lens()[0], 2);
+    t.check_invariants();
+}
+
+#[test]
+fn local_contacts_count_as_conforming() {
+    // Private addresses are exempt: a conforming public newcomer does not displace
+    // a contact at 10.x with a random id.
+    let (t, mut rng) = small_table(31, 2, false);
+    let local = nodes_in(&t, 0, 2, &mut rng);
+    for n in &local {
+        assert_eq!(t.on_response(*n, mins(0)), InsertOutcome::Added);
+    }
+    let good = conforming_in(&t, 0, &mut rng);
+    assert_eq!(t.on_response(good, mins(1)), InsertOutcome::Cached);
+    assert!(local.iter().all(|n| t.get(&n.id).is_some()));
+    t.check_invariants();
+}
+
+#[test]
+fn a_conforming_querier_is_pinged_to_take_a_non_conforming_place() {
+    let (t, mut rng) = small_table(32, 2, false);
+    let old = public_nodes_in(&t, 0, 2, &mut rng);
+    for n in &old {
+        assert_eq!(t.on_response(*n, mins(0)), InsertOutcome::Added);
+    }
+    let stranger = public_nodes_in(&t, 0, 1, &mut rng)[0];
+    assert_eq!(
+        t.on_query(stranger, mins(1), false),
+        InsertOutcome::Cached,
+        "no room for a non-conforming querier"
+    );
+    let good = conforming_in(&t, 0, &mut rng);
+    assert_eq!(
+        t.on_query(good, mins(1), false),
+        InsertOutcome::Ping(good),
+        "a conforming querier is verified"
+    );
+    assert_eq!(t.on_response(good, mins(1)), InsertOutcome::Added);
+    assert!(t.get(&good.id).is_some());
+    assert_eq!(t.bucket_lens()[0], 2);
+    t.check_invariants();
+}
+
+#[test]
+fn replacement_prefers_a_conforming_candidate() {
+    let (t, mut rng) = small_table(33, 1, false);
+    let local = nodes_in(&t, 0, 1, &mut rng)[0];
+    assert_eq!(t.on_response(local, mins(0)), InsertOutcome::Added);
+    // Both candidates answered; the non-conforming one more recently.
+    let good = conforming_in(&t, 0, &mut rng);
+    let other = public_nodes_in(&t, 0, 1, &mut rng)[0];
+    assert_eq!(t.on_response(good, mins(1)), InsertOutcome::Cached);
+    assert_eq!(t.on_response(other, mins(2)), InsertOutcome::Cached);
+    let mut last = TimeoutOutcome::Ignored;
+    for _ in 0..MAX_FAILURES {
+        last = t.on_timeout(&local.id, mins(3));
+    }
+    assert_eq!(last, TimeoutOutcome::Replaced(good));
+    t.check_invariants();
+}
+
+#[test]
+fn enforcement_keeps_non_conforming_public_nodes_out() {
+    let (t, mut rng) = small_table(34, K, true);
+    let bad = public_nodes_in(&t, 0, 1, &mut rng)[0];
+    assert_eq!(t.on_response(bad, mins(0)), InsertOutcome::Ignored);
+    assert_eq!(t.on_query(bad, mins(0), false), InsertOutcome::Ignored);
+    assert!(t.is_empty());
+    let good = conforming_in(&t, 0, &mut rng);
+    assert_eq!(t.on_response(good, mins(0)), InsertOutcome::Added);
+    // Local addresses are exempt, even under enforcement.
+    let local = nodes_in(&t, 0, 1, &mut rng)[0];
+    assert_eq!(t.on_response(local, mins(0)), InsertOutcome::Added);
+    // A contact does not move to an endpoint its id does not conform to.
+    let moved = NodeInfo::new(good.id, public_addr(7));
+    assert!(!bep42::id_conforms(&moved.id, moved.addr.ip()));
+    assert_eq!(t.on_response(moved, mins(30)), InsertOutcome::Ignored);
+    assert_eq!(t.get(&good.id).map(|e| e.node), Some(good));
+    let mut answer = t.closest_vec(&bad.id, K);
+    answer.sort_by_key(|n| n.id);
+    let mut want = vec![good, local];
+    want.sort_by_key(|n| n.id);
+    assert_eq!(answer, want);
     t.check_invariants();
 }
 
@@ -594,18 +753,23 @@ fn op() -> impl Strategy<Value = Op> {
 fn config() -> impl Strategy<Value = RoutingConfig> {
     prop_oneof![
         Just(RoutingConfig::default()),
-        (1usize..=4, 0usize..=3, 1u8..=3).prop_map(|(k, cache, fails)| RoutingConfig {
-            k,
-            replacement_cache: cache,
-            max_failures: fails,
-            ..RoutingConfig::default()
-        }),
+        (1usize..=4, 0usize..=3, 1u8..=3, any::<bool>()).prop_map(
+            |(k, cache, fails, enforce_bep42)| RoutingConfig {
+                k,
+                replacement_cache: cache,
+                max_failures: fails,
+                good_window: GOOD_WINDOW,
+                enforce_bep42,
+            }
+        ),
     ]
 }
 
 /// A pool of ids for a table owned by `own`: random ones (mostly in the shallow
 /// buckets), ones in chosen buckets near and far (deep group included), and the own
 /// id itself; endpoints are IPv4 with a few IPv6, and a few ids get two endpoints.
+/// Most endpoints are private (every id conforms to BEP 42 there); the IPv6 ones
+/// and a few public IPv4 ones are not, and half of the latter get conforming ids.
 fn pool(own: &Id, rng: &mut SmallRng) -> Vec<NodeInfo> {
     let mut pool = Vec::new();
     for i in 0..60u32 {
@@ -614,10 +778,21 @@ fn pool(own: &Id, rng: &mut SmallRng) -> Vec<NodeInfo> {
             2 => own.random_in_bucket(rng.gen_range(0..12), rng),
             _ => own.random_in_bucket(rng.gen_range(28..48), rng),
         };
-        let a = if i % 10 == 9 {
-            SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16], 6881))
-        } else {
-            addr(i)
+        let (id, a) = match i % 10 {
+            9 => (
+                id,
+                SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16], 6881)),
+            ),
+            4 => {
+                let a = SocketAddr::from(([44, 1, 2, i as u8], 6881));
+                let id = if i % 20 == 4 {
+                    bep42::node_id_for(a.ip(), rng)
+                } else {
+                    id
+                };
+                (id, a)
+            }
+            _ => (id, addr(i)),
         };
         pool.push(NodeInfo::new(id, a));
         if i % 15 == 14 {
