@@ -45,6 +45,11 @@
 #define DIPSEA_ADDR_SIZE 64
 
 /**
+ * Bytes of `dipsea_stats.external_ip`: the longest IPv6 address and its NUL.
+ */
+#define DIPSEA_IP_SIZE 48
+
+/**
  * dipsea_swarm_config.latency_kind: every link has `latency_low_ms`.
  */
 #define DIPSEA_LATENCY_CONSTANT 0
@@ -345,6 +350,16 @@ typedef struct dipsea_stats {
    * Items this node re-publishes (its own puts).
    */
   uint64_t published;
+  /**
+   * Whether the node id conforms to the external address (BEP 42): 1 yes, 0 no,
+   * -1 while the external address is not yet known.
+   */
+  int32_t id_conforms;
+  /**
+   * The external IP address other nodes report (BEP 42 vote), as text with a
+   * terminating NUL; empty while not yet known.
+   */
+  char external_ip[DIPSEA_IP_SIZE];
 } dipsea_stats;
 
 /**

@@ -29,7 +29,7 @@ pub struct dipsea_node {
 
 /// Counters of a node (dipsea_node_stats): a snapshot, a plain value.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct dipsea_stats {
     /// Datagrams received.
     pub packets_in: u64,
@@ -97,7 +97,59 @@ pub struct dipsea_stats {
     pub stored_bytes: u64,
     /// Items this node re-publishes (its own puts).
     pub published: u64,
+    /// Whether the node id conforms to the external address (BEP 42): 1 yes, 0 no,
+    /// -1 while the external address is not yet known.
+    pub id_conforms: i32,
+    /// The external IP address other nodes report (BEP 42 vote), as text with a
+    /// terminating NUL; empty while not yet known.
+    pub external_ip: [c_char; DIPSEA_IP_SIZE],
 }
+
+impl Default for dipsea_stats {
+    /// All counters zero, the external address empty and unknown.
+    fn default() -> Self {
+        dipsea_stats {
+            packets_in: 0,
+            packets_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            queries_ping: 0,
+            queries_find_node: 0,
+            queries_get_peers: 0,
+            queries_announce_peer: 0,
+            queries_get: 0,
+            queries_put: 0,
+            queries_other: 0,
+            responses_in: 0,
+            errors_in: 0,
+            malformed: 0,
+            oversized: 0,
+            rate_limited_ip: 0,
+            rate_limited_global: 0,
+            bad_token: 0,
+            over_quota: 0,
+            refused: 0,
+            unmatched: 0,
+            timeouts: 0,
+            retries: 0,
+            in_flight_full: 0,
+            send_drops: 0,
+            ops_started: 0,
+            ops_done: 0,
+            in_flight: 0,
+            routing_table_size: 0,
+            items: 0,
+            info_hashes: 0,
+            stored_bytes: 0,
+            published: 0,
+            id_conforms: -1,
+            external_ip: [0; DIPSEA_IP_SIZE],
+        }
+    }
+}
+
+/// Bytes of `dipsea_stats.external_ip`: the longest IPv6 address and its NUL.
+pub const DIPSEA_IP_SIZE: usize = 48;
 
 impl From<&NodeStats> for dipsea_stats {
     fn from(s: &NodeStats) -> dipsea_stats {
@@ -129,8 +181,15 @@ impl From<&NodeStats> for dipsea_stats {
             info_hashes: wide(s.info_hashes),
             stored_bytes: wide(s.stored_bytes),
             published: wide(s.published),
+            id_conforms: s.id_conforms.map_or(-1, i32::from),
             ..dipsea_stats::default()
         };
+        if let Some(ip) = s.external_ip {
+            let text = ip.to_string();
+            for (to, from) in out.external_ip.iter_mut().zip(text.bytes()) {
+                *to = from as c_char;
+            }
+        }
         for (method, n) in &s.queries_in {
             let field = match *method {
                 "ping" => &mut out.queries_ping,

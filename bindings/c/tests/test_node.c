@@ -114,6 +114,8 @@ static void addresses_ids_and_stats(void) {
     CHECK_OK(dipsea_node_stats(net[1], &stats));
     CHECK(stats.ops_started >= stats.ops_done && stats.ops_done > 0);
     CHECK(stats.published >= 1); /* its put above */
+    /* Loopback answers never vote for an external address (BEP 42). */
+    CHECK(stats.id_conforms == -1 && stats.external_ip[0] == '\0');
 }
 
 /* Garbage sent at a node is dropped and counted under its reason. */

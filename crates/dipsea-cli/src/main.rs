@@ -111,6 +111,16 @@ struct NodeArgs {
     #[arg(long, value_name = "HEX")]
     id: Option<Id>,
 
+    /// This node's public IP address, if known: the node id is derived from it as
+    /// BEP 42 asks (a saved id that already conforms is kept; --id wins).
+    #[arg(long, value_name = "IP")]
+    external_ip: Option<std::net::IpAddr>,
+
+    /// Keep nodes whose ids do not match their public address (BEP 42) out of the
+    /// routing table, instead of only preferring those that match.
+    #[arg(long)]
+    enforce_bep42: bool,
+
     /// Seconds between two status lines on stdout (0: none).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     status_every: u64,

@@ -29,6 +29,10 @@ async fn serve(args: NodeArgs) -> Outcome {
     if let Some(path) = &args.state {
         builder = builder.state_path(path);
     }
+    if let Some(ip) = args.external_ip {
+        builder = builder.id_for_ip(ip);
+    }
+    builder = builder.enforce_bep42(args.enforce_bep42);
     if let Some(id) = args.id {
         builder = builder.id(id);
     }

@@ -343,6 +343,22 @@ fn bad_arguments_exit_2_with_usage() {
 }
 
 #[test]
+fn external_ip_gives_a_bep42_id() {
+    let ip: std::net::IpAddr = "203.0.113.7".parse().expect("ip");
+    let node = NodeProc::start(&["--external-ip", "203.0.113.7", "--enforce-bep42"]);
+    assert!(
+        dipsea::id::bep42::id_conforms(&node.id, ip),
+        "{} does not conform to {ip}",
+        node.id
+    );
+    assert!(!dipsea::id::bep42::id_conforms(
+        &node.id,
+        "198.51.100.1".parse().expect("ip")
+    ));
+    assert!(node.terminate().success());
+}
+
+#[test]
 fn help_explains_every_flag() {
     let top = text(&ok(&run(dipsea().arg("--help"))));
     for sub in ["node", "put", "get", "announce", "peers", "swarm"] {
@@ -358,6 +374,8 @@ fn help_explains_every_flag() {
                 "--state",
                 "--read-only",
                 "--id",
+                "--external-ip",
+                "--enforce-bep42",
                 "--status-every",
             ],
         ),
