@@ -14,7 +14,9 @@ use dipsea::{BlockingNode, NodeHandle};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use pyo3_async_runtimes::tokio::{future_into_py, get_runtime};
+use pyo3_async_runtimes::tokio::get_runtime;
+
+use crate::bridge::spawn;
 
 use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
 use crate::errors::{closed, to_py};
@@ -304,27 +306,21 @@ impl PyAsyncNode {
     /// Joins (or re-joins) the network; resolves to the routing table size.
     fn bootstrap<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let node = self.node()?;
-        future_into_py(py, async move { node.bootstrap().await.map_err(to_py) })
+        spawn(py, async move { node.bootstrap().await })
     }
 
     /// Stores ``value`` as a BEP 44 immutable item; resolves to its key.
     fn put<'py>(&self, py: Python<'py>, value: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         let value = value.to_vec();
         let node = self.node()?;
-        future_into_py(py, async move {
-            let result = node.put(&value).await.map_err(to_py)?;
-            Ok(PyId(result.key))
-        })
+        spawn(py, async move { Ok(PyId(node.put(&value).await?.key)) })
     }
 
     /// Resolves to the value stored under ``key``, or ``None``.
     fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let key = id_arg(key)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            let value = node.get(key).await.map_err(to_py)?;
-            Ok(value.map(Bytes))
-        })
+        spawn(py, async move { Ok(node.get(key).await?.map(Bytes)) })
     }
 
     /// Announces ``info_hash`` on ``port`` (``None``: the UDP port); resolves to how
@@ -338,9 +334,7 @@ impl PyAsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            node.announce(info_hash, port).await.map_err(to_py)
-        })
+        spawn(py, async move { node.announce(info_hash, port).await })
     }
 
     /// Resolves to the peers announced for ``info_hash``, as ``(host, port)``.
@@ -351,8 +345,8 @@ impl PyAsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            let peers = node.get_peers(info_hash).await.map_err(to_py)?;
+        spawn(py, async move {
+            let peers = node.get_peers(info_hash).await?;
             Ok(peers.into_iter().map(addr).collect::<Vec<_>>())
         })
     }
@@ -365,8 +359,8 @@ impl PyAsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let target = id_arg(target)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            let nodes = node.find_node(target).await.map_err(to_py)?;
+        spawn(py, async move {
+            let nodes = node.find_node(target).await?;
             Ok(nodes.into_iter().map(contact).collect::<Vec<_>>())
         })
     }
@@ -375,10 +369,7 @@ impl PyAsyncNode {
     fn ping<'py>(&self, py: Python<'py>, address: PyAddr) -> PyResult<Bound<'py, PyAny>> {
         let to = socket_addr(&address)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            let id = node.ping(to).await.map_err(to_py)?;
-            Ok(PyId(id))
-        })
+        spawn(py, async move { Ok(PyId(node.ping(to).await?)) })
     }
 
     /// Stops re-publishing the item ``key``; whether it was published here.
@@ -425,18 +416,18 @@ impl PyAsyncNode {
     /// nothing. New calls fail at once, even before the awaitable is awaited.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let node = self.node.lock().take();
-        future_into_py(py, async move {
+        spawn(py, async move {
             if let Some(node) = node {
                 node.shutdown().await;
             }
-            Ok(())
+            Ok::<_, dipsea::Error>(())
         })
     }
 
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let node = slf.unbind();
-        future_into_py(py, async move { Ok(node) })
+        spawn(py, async move { Ok::<_, dipsea::Error>(node) })
     }
 
     #[pyo3(signature = (*_args))]
@@ -446,11 +437,11 @@ impl PyAsyncNode {
         _args: &Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let node = self.node.lock().take();
-        future_into_py(py, async move {
+        spawn(py, async move {
             if let Some(node) = node {
                 node.shutdown().await;
             }
-            Ok(false)
+            Ok::<_, dipsea::Error>(false)
         })
     }
 
