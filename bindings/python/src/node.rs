@@ -4,8 +4,8 @@
 //! `Node` wraps the core's [`BlockingNode`], which owns a tokio runtime; every call
 //! that waits on the network releases the GIL, so many Python threads can share one
 //! node. `AsyncNode` wraps a [`NodeHandle`] spawned on the runtime that
-//! pyo3-async-runtimes drives (one per process, the engine's tasks and the asyncio
-//! bridge share it); its methods return awaitables, with no thread per call.
+//! pyo3-async-runtimes keeps (one per process); its methods return `asyncio.Future`s
+//! completed by the bridge of `crate::bridge`, with no thread or task per call.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -240,9 +240,11 @@ impl PyNode {
 ///
 /// Built like ``Node``, with the same arguments (it binds at once), inside or
 /// outside a running event loop.
-/// The network methods return awaitables and must be called while an event loop
-/// runs; they are cancel safe (cancelling abandons the wait). Many calls may be in
-/// flight at once: ``await asyncio.gather(*(node.get(k) for k in keys))``.
+/// The network methods return ``asyncio.Future``s of the running loop and must be
+/// called while it runs (else ``RuntimeError``); the operation starts at the call.
+/// Cancelling a future abandons the wait (the operation ends on its own in the
+/// engine). Many calls may be in flight at once, from one loop or several:
+/// ``await asyncio.gather(*(node.get(k) for k in keys))``.
 /// Use ``async with`` or ``await close()`` to stop it.
 #[pyclass(module = "dipsea", name = "AsyncNode", frozen)]
 pub struct PyAsyncNode {
