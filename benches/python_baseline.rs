@@ -10,8 +10,9 @@
 //!   (the asyncio run of the Python benchmark);
 //! - `blocking`: a `BlockingNode` (its own runtime) shared by `--threads` threads.
 //!
-//! It prints the same line as the Python script: gets/s, found rate, latency p50/p99
-//! and packets sent per get by the client. Not a criterion benchmark (it measures one
+//! It prints the same line as the Python script: gets/s, found rate, latency p50/p99,
+//! packets sent per get by the client and CPU time per get of the whole process
+//! (servers included; on a busy machine this says more than gets/s). Not a criterion benchmark (it measures one
 //! fixed-duration run, like the script):
 //! `cargo bench -p dipsea-benches --bench python_baseline -- --in-flight 256`.
 
@@ -45,7 +46,7 @@ impl Tally {
         self.latencies.extend(other.latencies);
     }
 
-    fn report(mut self, label: &str, wall: Duration, packets: u64) {
+    fn report(mut self, label: &str, wall: Duration, cpu: Duration, packets: u64) {
         let total = self.ok + self.failed;
         self.latencies.sort();
         let pct = |p: f64| -> f64 {
@@ -57,12 +58,13 @@ impl Tally {
             self.latencies[i].as_secs_f64() * 1e3
         };
         println!(
-            "{label}: {:.0} gets/s, found {:.4}, p50 {:.2} ms, p99 {:.2} ms, {:.1} packets/get ({total} gets in {:.1} s)",
+            "{label}: {:.0} gets/s, found {:.4}, p50 {:.2} ms, p99 {:.2} ms, {:.1} packets/get, {:.1} us CPU/get ({total} gets in {:.1} s)",
             total as f64 / wall.as_secs_f64(),
             self.ok as f64 / total.max(1) as f64,
             pct(0.50),
             pct(0.99),
             packets as f64 / total.max(1) as f64,
+            cpu.as_secs_f64() * 1e6 / total.max(1) as f64,
             wall.as_secs_f64(),
         );
     }
@@ -102,6 +104,25 @@ fn parse_args() -> Args {
         }
     }
     args
+}
+
+/// CPU time used by the whole process so far (all threads, user and system), from
+/// `/proc/self/stat` in clock ticks of 10 ms (`CLK_TCK` is 100 on Linux); zero
+/// elsewhere. The script reads the same with `time.process_time()`.
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = stat.get(stat.rfind(')')? + 2..)?.to_string();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 of `rest`.
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 fn loopback() -> NodeBuilder {
@@ -166,6 +187,7 @@ async fn bench_async(seed: &str, keys: Arc<Vec<Id>>, in_flight: usize, seconds: 
     node.bootstrap().await.expect("client joins");
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let before = node.stats().packets_out;
+    let cpu = process_cpu();
     let started = Instant::now();
     let workers: Vec<_> = (0..in_flight)
         .map(|w| {
@@ -189,9 +211,11 @@ async fn bench_async(seed: &str, keys: Arc<Vec<Id>>, in_flight: usize, seconds: 
         total.merge(worker.await.expect("task"));
     }
     let wall = started.elapsed();
+    let cpu = process_cpu() - cpu;
     total.report(
         &format!("rust async NodeHandle, {in_flight} in flight"),
         wall,
+        cpu,
         node.stats().packets_out - before,
     );
     node.shutdown().await;
@@ -207,6 +231,7 @@ fn bench_blocking(seed: &str, keys: Arc<Vec<Id>>, threads: usize, seconds: f64) 
     node.bootstrap().expect("client joins");
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let before = node.stats().packets_out;
+    let cpu = process_cpu();
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|w| {
@@ -230,9 +255,11 @@ fn bench_blocking(seed: &str, keys: Arc<Vec<Id>>, threads: usize, seconds: f64) 
         total.merge(worker.join().expect("thread"));
     }
     let wall = started.elapsed();
+    let cpu = process_cpu() - cpu;
     total.report(
         &format!("rust BlockingNode, {threads} threads"),
         wall,
+        cpu,
         node.stats().packets_out - before,
     );
     node.shutdown();
