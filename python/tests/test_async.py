@@ -143,7 +143,8 @@ def test_cancelling_in_flight_calls_leaves_the_loop_and_node_working(network: li
         loop = asyncio.get_running_loop()
         loop_errors: list[dict[str, object]] = []
         loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
-        node = AsyncNode(bind="127.0.0.1:0", bootstrap=[seed_address(network)], query_timeout=(0.1, 0.1))
+        # Pings to the silent peer stay in flight for a few query timeouts (retries).
+        node = AsyncNode(bind="127.0.0.1:0", bootstrap=[seed_address(network)], query_timeout=(0.3, 0.3))
         await node.bootstrap()
         pings = [asyncio.ensure_future(node.ping(silent.getsockname())) for _ in range(100)]
         tasks = [asyncio.ensure_future(node.ping(silent.getsockname())) for _ in range(100)]
