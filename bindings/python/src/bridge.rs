@@ -41,6 +41,9 @@ use crate::errors::to_py;
 struct Bridge {
     /// Tasks whose futures were woken since the last drain.
     ready: Mutex<Vec<Arc<dyn Run>>>,
+    /// The drain's emptied batch, swapped back in as the next ready list so that
+    /// wakers do not grow a fresh vector under the lock each time.
+    spare: Mutex<Vec<Arc<dyn Run>>>,
     /// Whether a wakeup byte was written and not yet drained; only the waker that
     /// sets it writes, so at most one byte is ever pending.
     signalled: AtomicBool,
@@ -56,7 +59,8 @@ impl Bridge {
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
         Ok(Bridge {
-            ready: Mutex::new(Vec::new()),
+            ready: Mutex::new(Vec::with_capacity(256)),
+            spare: Mutex::new(Vec::with_capacity(256)),
             signalled: AtomicBool::new(false),
             wake_tx,
             wake_rx,
@@ -87,7 +91,15 @@ impl Bridge {
             }
         }
         self.signalled.store(false, Ordering::Release);
-        std::mem::take(&mut *self.ready.lock())
+        let mut batch = std::mem::take(&mut *self.spare.lock());
+        std::mem::swap(&mut batch, &mut *self.ready.lock());
+        batch
+    }
+
+    /// Keeps a drained batch's allocation for the next [`Bridge::take_ready`].
+    fn recycle(&self, mut batch: Vec<Arc<dyn Run>>) {
+        batch.clear();
+        *self.spare.lock() = batch;
     }
 }
 
@@ -101,9 +113,11 @@ pub struct Drain {
 impl Drain {
     fn __call__(&self, py: Python<'_>) {
         let _context = get_runtime().enter();
-        for task in self.bridge.take_ready() {
+        let mut batch = self.bridge.take_ready();
+        for task in batch.drain(..) {
             task.run(py);
         }
+        self.bridge.recycle(batch);
     }
 }
 
