@@ -14,8 +14,13 @@
 //!
 //! Cancelling the asyncio future abandons the wait, as `NodeHandle`'s futures are
 //! cancel safe: the operation ends on its own in the core (its timeouts bound it), and
-//! its result is dropped then. A loop that closes with tasks pending drops them when
-//! its reader goes; results that come later are dropped too ([`ORPHANS`]).
+//! its result is dropped when it comes. A closed loop's bridge is forgotten when the
+//! next loop registers, with the tasks on its ready list; results that come after
+//! that are dropped too ([`ORPHANS`]).
+//!
+//! Locks: `LOOPS`, `ORPHANS`, a bridge's `ready` and `spare` lists and a task's future
+//! are each held only to look up, push, swap or poll, never while taking another,
+//! except a task's future, held while it is polled (its waker takes `ready`).
 
 use std::future::Future;
 use std::io::{Read, Write};
