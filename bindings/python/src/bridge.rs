@@ -180,19 +180,28 @@ fn register<'py>(
     )?;
     let create_future = event_loop.getattr(intern!(py, "create_future"))?;
     // Forget closed loops (their readers went with their selectors) and the tasks
-    // that finished after them; drop them outside the locks, with the GIL.
+    // that finished after them. `is_closed` runs Python code, which may hand the GIL
+    // to a thread that then waits for `LOOPS`: ask it without holding the lock.
+    let known: Vec<Py<PyAny>> = LOOPS
+        .lock()
+        .iter()
+        .map(|r| r.event_loop.clone_ref(py))
+        .collect();
+    let closed_loops: Vec<Py<PyAny>> = known
+        .into_iter()
+        .filter(|l| {
+            l.bind(py)
+                .call_method0(intern!(py, "is_closed"))
+                .and_then(|c| c.is_truthy())
+                .unwrap_or(true)
+        })
+        .collect();
     let mut closed = Vec::new();
     {
         let mut loops = LOOPS.lock();
         let mut i = 0;
         while i < loops.len() {
-            let is_closed = loops[i]
-                .event_loop
-                .bind(py)
-                .call_method0(intern!(py, "is_closed"))
-                .and_then(|c| c.is_truthy())
-                .unwrap_or(true);
-            if is_closed {
+            if closed_loops.iter().any(|l| l.is(&loops[i].event_loop)) {
                 closed.push(loops.swap_remove(i));
             } else {
                 i += 1;
@@ -204,6 +213,7 @@ fn register<'py>(
             bridge: bridge.clone(),
         });
     }
+    // Dropped outside the locks, with the GIL.
     let orphans = std::mem::take(&mut *ORPHANS.lock());
     for orphan in orphans {
         orphan.cancel();
