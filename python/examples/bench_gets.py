@@ -10,8 +10,11 @@ client node for ``--seconds`` each way:
 - blocking: a ``dipsea.Node`` shared by ``--threads`` Python threads;
 - asyncio: a ``dipsea.AsyncNode`` with ``--in-flight`` gets always outstanding.
 
-It prints gets per second, the share that found the value, latency p50/p99 and
-packets sent per get by the client. Build the package in release mode first
+It prints gets per second, the share that found the value, latency p50/p99,
+packets sent per get by the client and the CPU time per get of the whole process
+(servers included; on a busy machine this says more than gets per second).
+``cargo bench -p dipsea-benches --bench python_baseline`` runs the same network and
+load from the Rust API, for comparison. Build the package in release mode first
 (``pip install .`` does; ``maturin develop`` without ``--release`` does not).
 """
 
@@ -47,7 +50,7 @@ class Tally:
         self.failed += other.failed
         self.latencies.extend(other.latencies)
 
-    def report(self, label: str, wall: float, packets: int) -> None:
+    def report(self, label: str, wall: float, cpu: float, packets: int) -> None:
         total = self.ok + self.failed
         lat = sorted(self.latencies)
 
@@ -57,7 +60,8 @@ class Tally:
         print(
             f"{label}: {total / wall:,.0f} gets/s, found {self.ok / max(total, 1):.4f}, "
             f"p50 {pct(0.50):.2f} ms, p99 {pct(0.99):.2f} ms, "
-            f"{packets / max(total, 1):.1f} packets/get ({total} gets in {wall:.1f} s)"
+            f"{packets / max(total, 1):.1f} packets/get, {cpu * 1e6 / max(total, 1):.1f} us CPU/get "
+            f"({total} gets in {wall:.1f} s)"
         )
 
 
@@ -97,6 +101,7 @@ def bench_blocking(seed: str, keys: list[dipsea.Id], threads: int, seconds: floa
                 tally.add(time.perf_counter() - started, ok)
 
         before = node.stats()["packets_out"]
+        cpu = time.process_time()
         started = time.perf_counter()
         workers = [threading.Thread(target=work, args=(t, random.Random(i))) for i, t in enumerate(tallies)]
         for w in workers:
@@ -104,10 +109,11 @@ def bench_blocking(seed: str, keys: list[dipsea.Id], threads: int, seconds: floa
         for w in workers:
             w.join()
         wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         total = Tally()
         for t in tallies:
             total.merge(t)
-        total.report(f"blocking Node, {threads} threads", wall, node.stats()["packets_out"] - before)
+        total.report(f"blocking Node, {threads} threads", wall, cpu, node.stats()["packets_out"] - before)
 
 
 async def bench_asyncio(seed: str, keys: list[dipsea.Id], in_flight: int, seconds: float) -> None:
@@ -128,10 +134,12 @@ async def bench_asyncio(seed: str, keys: list[dipsea.Id], in_flight: int, second
                 tally.add(time.perf_counter() - started, ok)
 
         before = node.stats()["packets_out"]
+        cpu = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(work() for _ in range(in_flight)))
         wall = time.perf_counter() - started
-        tally.report(f"asyncio AsyncNode, {in_flight} in flight", wall, node.stats()["packets_out"] - before)
+        cpu = time.process_time() - cpu
+        tally.report(f"asyncio AsyncNode, {in_flight} in flight", wall, cpu, node.stats()["packets_out"] - before)
 
 
 async def main_async(args: argparse.Namespace) -> None:

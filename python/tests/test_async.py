@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 
 import pytest
 
@@ -124,3 +125,152 @@ def test_a_node_built_outside_a_loop_works_inside_one(network: list[Node]) -> No
         return value
 
     assert asyncio.run(main()) == b"outside"
+
+
+def silent_peer() -> socket.socket:
+    """A UDP socket on loopback that never answers: a ping to it stays in flight
+    until its query timeout."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    return silent
+
+
+def test_cancelling_in_flight_calls_leaves_the_loop_and_node_working(network: list[Node]) -> None:
+    silent = silent_peer()
+    key = network[5].put(b"after the cancellations")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop_errors: list[dict[str, object]] = []
+        loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
+        # Pings to the silent peer stay in flight for a few query timeouts (retries).
+        node = AsyncNode(bind="127.0.0.1:0", bootstrap=[seed_address(network)], query_timeout=(0.3, 0.3))
+        await node.bootstrap()
+        pings = [asyncio.ensure_future(node.ping(silent.getsockname())) for _ in range(100)]
+        tasks = [asyncio.ensure_future(node.ping(silent.getsockname())) for _ in range(100)]
+        await asyncio.sleep(0.02)
+        assert not any(p.done() for p in pings + tasks)
+        # Cancel the futures themselves, and tasks that wait on them (wait_for).
+        for p in pings[::2]:
+            assert p.cancel()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(node.ping(silent.getsockname()), timeout=0.01)
+        results = await asyncio.gather(*pings, *tasks, return_exceptions=True)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results[:100:2])
+        # The others time out: the same exception class as before the cancellations.
+        assert all(isinstance(r, dipsea.DhtTimeout) for r in results[1:100:2] + results[100:])
+        # The cancelled calls' results arrive after their futures were cancelled:
+        # dropped, with nothing reported to the loop.
+        await asyncio.sleep(0.5)
+        assert loop_errors == []
+        assert await node.get(key) == b"after the cancellations"
+        await node.close()
+
+    asyncio.run(main())
+    silent.close()
+
+
+def test_exceptions_of_many_calls_keep_their_classes() -> None:
+    silent = silent_peer()
+
+    async def main() -> None:
+        lonely = AsyncNode(bind="127.0.0.1:0")
+        results = await asyncio.gather(*(lonely.get(Id.random()) for _ in range(200)), return_exceptions=True)
+        assert len(results) == 200
+        assert all(type(r) is dipsea.NoRoute for r in results)
+        node = AsyncNode(bind="127.0.0.1:0", query_timeout=(0.05, 0.05))
+        timeouts = await asyncio.gather(*(node.ping(silent.getsockname()) for _ in range(50)), return_exceptions=True)
+        assert all(type(r) is dipsea.DhtTimeout for r in timeouts)
+        with pytest.raises(TimeoutError):
+            await node.ping(silent.getsockname())
+        await asyncio.gather(lonely.close(), node.close())
+
+    asyncio.run(main())
+    silent.close()
+
+
+def test_closing_the_node_fails_every_pending_call() -> None:
+    silent = silent_peer()
+
+    async def main() -> None:
+        node = AsyncNode(bind="127.0.0.1:0", query_timeout=(5.0, 5.0))
+        pending = [asyncio.ensure_future(node.ping(silent.getsockname())) for _ in range(300)]
+        await asyncio.sleep(0.05)
+        assert not any(p.done() for p in pending)
+        started = asyncio.get_running_loop().time()
+        await node.close()
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        assert all(type(r) is dipsea.NodeClosed for r in results)
+        assert asyncio.get_running_loop().time() - started < 2.0
+        with pytest.raises(dipsea.NodeClosed):
+            node.ping(silent.getsockname())
+
+    asyncio.run(main())
+    silent.close()
+
+
+def test_a_loop_closed_with_calls_pending_does_not_break_the_next(network: list[Node]) -> None:
+    silent = silent_peer()
+    node = AsyncNode(bind="127.0.0.1:0", bootstrap=[seed_address(network)], query_timeout=(0.1, 0.1))
+    key = network[7].put(b"second loop")
+    started: list[asyncio.Task[dipsea.Id]] = []
+
+    async def ping() -> dipsea.Id:
+        return await node.ping(silent.getsockname())
+
+    async def leave_pending() -> None:
+        await node.bootstrap()
+        # asyncio.run cancels the tasks left and closes the loop; the results come later.
+        started.extend(asyncio.create_task(ping()) for _ in range(50))
+        await asyncio.sleep(0.01)
+
+    async def next_loop() -> bytes | None:
+        await asyncio.sleep(0.5)  # the first loop's results arrive meanwhile
+        value = await node.get(key)
+        await node.close()
+        return value
+
+    asyncio.run(leave_pending())
+    assert len(started) == 50 and all(t.cancelled() for t in started)
+    assert asyncio.run(next_loop()) == b"second loop"
+    silent.close()
+
+
+def test_one_node_serves_loops_in_several_threads(network: list[Node]) -> None:
+    values = [os.urandom(16) for _ in range(40)]
+    keys = [network[i % len(network)].put(v) for i, v in enumerate(values)]
+    node = AsyncNode(bind="127.0.0.1:0", bootstrap=[seed_address(network)], query_timeout=LOOPBACK_TIMEOUT)
+    results: dict[int, list[bytes | None]] = {}
+
+    async def gets() -> list[bytes | None]:
+        await node.bootstrap()
+        return await asyncio.gather(*(node.get(k) for k in keys * 5))
+
+    def run(i: int) -> None:
+        results[i] = asyncio.run(gets())
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0, 1, 2, 3]
+    assert all(r == values * 5 for r in results.values())
+
+    async def close() -> None:
+        await node.close()
+
+    asyncio.run(close())
+    assert node.closed
+
+
+def test_calls_need_a_running_loop() -> None:
+    node = AsyncNode(bind="127.0.0.1:0")
+    with pytest.raises(RuntimeError):
+        node.get(Id.random())
+
+    async def close() -> None:
+        await node.close()
+
+    asyncio.run(close())
+    assert node.closed

@@ -5,6 +5,7 @@
 //! GIL released around every wait. The `dipsea` package (`python/dipsea`) re-exports
 //! these classes with the exception tree of `dipsea/errors.py`.
 
+mod bridge;
 mod convert;
 mod errors;
 mod id;

@@ -4,8 +4,8 @@
 //! `Node` wraps the core's [`BlockingNode`], which owns a tokio runtime; every call
 //! that waits on the network releases the GIL, so many Python threads can share one
 //! node. `AsyncNode` wraps a [`NodeHandle`] spawned on the runtime that
-//! pyo3-async-runtimes drives (one per process, the engine's tasks and the asyncio
-//! bridge share it); its methods return awaitables, with no thread per call.
+//! pyo3-async-runtimes keeps (one per process); its methods return `asyncio.Future`s
+//! completed by the bridge of `crate::bridge`, with no thread or task per call.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +14,9 @@ use dipsea::{BlockingNode, NodeHandle};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use pyo3_async_runtimes::tokio::{future_into_py, get_runtime};
+use pyo3_async_runtimes::tokio::get_runtime;
+
+use crate::bridge::spawn;
 
 use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
 use crate::errors::{closed, to_py};
@@ -238,9 +240,11 @@ impl PyNode {
 ///
 /// Built like ``Node``, with the same arguments (it binds at once), inside or
 /// outside a running event loop.
-/// The network methods return awaitables and must be called while an event loop
-/// runs; they are cancel safe (cancelling abandons the wait). Many calls may be in
-/// flight at once: ``await asyncio.gather(*(node.get(k) for k in keys))``.
+/// The network methods return ``asyncio.Future``s of the running loop and must be
+/// called while it runs (else ``RuntimeError``); the operation starts at the call.
+/// Cancelling a future abandons the wait (the operation ends on its own in the
+/// engine). Many calls may be in flight at once, from one loop or several:
+/// ``await asyncio.gather(*(node.get(k) for k in keys))``.
 /// Use ``async with`` or ``await close()`` to stop it.
 #[pyclass(module = "dipsea", name = "AsyncNode", frozen)]
 pub struct PyAsyncNode {
@@ -304,27 +308,21 @@ impl PyAsyncNode {
     /// Joins (or re-joins) the network; resolves to the routing table size.
     fn bootstrap<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let node = self.node()?;
-        future_into_py(py, async move { node.bootstrap().await.map_err(to_py) })
+        spawn(py, async move { node.bootstrap().await })
     }
 
     /// Stores ``value`` as a BEP 44 immutable item; resolves to its key.
     fn put<'py>(&self, py: Python<'py>, value: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         let value = value.to_vec();
         let node = self.node()?;
-        future_into_py(py, async move {
-            let result = node.put(&value).await.map_err(to_py)?;
-            Ok(PyId(result.key))
-        })
+        spawn(py, async move { Ok(PyId(node.put(&value).await?.key)) })
     }
 
     /// Resolves to the value stored under ``key``, or ``None``.
     fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let key = id_arg(key)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            let value = node.get(key).await.map_err(to_py)?;
-            Ok(value.map(Bytes))
-        })
+        spawn(py, async move { Ok(node.get(key).await?.map(Bytes)) })
     }
 
     /// Announces ``info_hash`` on ``port`` (``None``: the UDP port); resolves to how
@@ -338,9 +336,7 @@ impl PyAsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            node.announce(info_hash, port).await.map_err(to_py)
-        })
+        spawn(py, async move { node.announce(info_hash, port).await })
     }
 
     /// Resolves to the peers announced for ``info_hash``, as ``(host, port)``.
@@ -351,8 +347,8 @@ impl PyAsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            let peers = node.get_peers(info_hash).await.map_err(to_py)?;
+        spawn(py, async move {
+            let peers = node.get_peers(info_hash).await?;
             Ok(peers.into_iter().map(addr).collect::<Vec<_>>())
         })
     }
@@ -365,8 +361,8 @@ impl PyAsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let target = id_arg(target)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            let nodes = node.find_node(target).await.map_err(to_py)?;
+        spawn(py, async move {
+            let nodes = node.find_node(target).await?;
             Ok(nodes.into_iter().map(contact).collect::<Vec<_>>())
         })
     }
@@ -375,10 +371,7 @@ impl PyAsyncNode {
     fn ping<'py>(&self, py: Python<'py>, address: PyAddr) -> PyResult<Bound<'py, PyAny>> {
         let to = socket_addr(&address)?;
         let node = self.node()?;
-        future_into_py(py, async move {
-            let id = node.ping(to).await.map_err(to_py)?;
-            Ok(PyId(id))
-        })
+        spawn(py, async move { Ok(PyId(node.ping(to).await?)) })
     }
 
     /// Stops re-publishing the item ``key``; whether it was published here.
@@ -425,18 +418,18 @@ impl PyAsyncNode {
     /// nothing. New calls fail at once, even before the awaitable is awaited.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let node = self.node.lock().take();
-        future_into_py(py, async move {
+        spawn(py, async move {
             if let Some(node) = node {
                 node.shutdown().await;
             }
-            Ok(())
+            Ok::<_, dipsea::Error>(())
         })
     }
 
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let node = slf.unbind();
-        future_into_py(py, async move { Ok(node) })
+        spawn(py, async move { Ok::<_, dipsea::Error>(node) })
     }
 
     #[pyo3(signature = (*_args))]
@@ -446,11 +439,11 @@ impl PyAsyncNode {
         _args: &Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let node = self.node.lock().take();
-        future_into_py(py, async move {
+        spawn(py, async move {
             if let Some(node) = node {
                 node.shutdown().await;
             }
-            Ok(false)
+            Ok::<_, dipsea::Error>(false)
         })
     }
 
