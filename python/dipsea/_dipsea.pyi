@@ -98,7 +98,11 @@ class Node:
     def routing_table(self) -> list[_Contact]:
         """A snapshot of the routing table."""
     def stats(self) -> _Stats:
-        """Counters: packets, queries by method, operations, table and store sizes."""
+        """Counters: packets, queries by method, operations, table and store sizes,
+        every drop and refusal reason (``malformed``, ``oversized``,
+        ``rate_limited_ip``, ``rate_limited_global``, ``bad_token``, ``over_quota``,
+        ``refused``), and the BEP 42 ``external_ip`` and ``id_conforms`` (None until
+        known)."""
     @property
     def address(self) -> _Address:
         """The bound UDP address."""

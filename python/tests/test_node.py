@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -73,7 +74,30 @@ def test_stats_count_traffic(network: list[Node]) -> None:
     assert stats["packets_in"] > 0 and stats["packets_out"] > 0
     assert stats["routing_table_size"] == len(network[0].routing_table())
     assert set(stats["queries_in"]) >= {"ping", "find_node", "get_peers", "get", "put"}
-    assert all(isinstance(v, int) for k, v in stats.items() if k != "queries_in")
+    # Loopback answers never vote for an external address (BEP 42).
+    assert stats["external_ip"] is None and stats["id_conforms"] is None
+    for reason in ("malformed", "oversized", "rate_limited_ip", "rate_limited_global",
+                   "bad_token", "over_quota", "refused"):
+        assert stats[reason] == 0, reason
+    counters = {k: v for k, v in stats.items() if k not in ("queries_in", "external_ip", "id_conforms")}
+    assert all(isinstance(v, int) for v in counters.values())
+
+
+def test_drops_are_counted(network: list[Node]) -> None:
+    node = network[1]
+    host, port = node.address
+    before = node.stats()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"not bencode at all", (host, port))
+        s.sendto(bytes(9000), (host, port))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        after = node.stats()
+        if after["malformed"] > before["malformed"] and after["oversized"] > before["oversized"]:
+            break
+        time.sleep(0.01)
+    assert after["malformed"] == before["malformed"] + 1
+    assert after["oversized"] == before["oversized"] + 1
 
 
 def test_many_threads_share_one_node(network: list[Node]) -> None:

@@ -176,7 +176,10 @@ impl PyNode {
     }
 
     /// Counters: packets, bytes, queries by method, operations, timeouts, table and
-    /// store sizes.
+    /// store sizes, every drop and refusal reason (``malformed``, ``oversized``,
+    /// ``rate_limited_ip``, ``rate_limited_global``, ``bad_token``, ``over_quota``,
+    /// ``refused``), and the BEP 42 ``external_ip`` and ``id_conforms`` (None until
+    /// known).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &self.node()?.stats())
     }
