@@ -2,7 +2,10 @@
 //! benchmark: process user+system time divided by operations, which varies far less
 //! with other load on the machine than wall-clock throughput does.
 //!
-//! `cargo run --release -p dipsea-benches --example cpu_per_op [puts]`
+//! `cargo run --release -p dipsea-benches --example cpu_per_op [operations] [spread|one] [in flight]`
+//!
+//! `spread` issues each operation through the next node in turn; `one` issues all of
+//! them through the first node.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +33,11 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
+    let one_node = std::env::args().nth(2).is_some_and(|s| s == "one");
+    let in_flight: usize = std::env::args()
+        .nth(3)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,11 +47,11 @@ fn main() {
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
         let packets0: u64 = nodes.iter().map(|n| n.stats().packets_out).sum();
         let ok = runtime.block_on(async {
-            let permits = Arc::new(Semaphore::new(64));
+            let permits = Arc::new(Semaphore::new(in_flight));
             let mut tasks = Vec::new();
             for i in 0..count {
                 let permit = permits.clone().acquire_owned().await.expect("permit");
-                let node = nodes[i % nodes.len()].clone();
+                let node = nodes[if one_node { 0 } else { i % nodes.len() }].clone();
                 let put = op == "put";
                 tasks.push(tokio::spawn(async move {
                     let value = format!("cpu probe {i}").into_bytes();
