@@ -4,8 +4,9 @@
 //! moment, evict only items farther from its id than what replaces them, keep the
 //! well-behaved peer's closest items, and count every refusal.
 //!
-//! Loopback only, bounded in time; the node's rate limits exempt loopback sources, so
-//! only the store's quotas stand in the flood's way.
+//! Loopback only, bounded in time. The store's per-IP shares are told to count
+//! loopback sources (`StoreConfig::limit_loopback`); the node's rate limits still
+//! exempt them, so only the store's quotas stand in the flood's way.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -115,6 +116,8 @@ async fn flood_test() {
             max_items: MAX_ITEMS,
             max_value_bytes: MAX_BYTES,
             max_items_per_ip: PER_IP,
+            // The sources are loopback addresses, exempt from the shares by default.
+            limit_loopback: true,
             ..StoreConfig::default()
         },
         ..NodeConfig::default()

@@ -54,6 +54,8 @@
 //! the store also bounds what one source IP holds: [`StoreConfig::max_items_per_ip`]
 //! items and [`StoreConfig::max_announces_per_ip`] peer announcements (1/16 of the
 //! default totals). A source is an IPv4 address, or the /64 prefix of an IPv6 one.
+//! Loopback sources are exempt unless [`StoreConfig::limit_loopback`] is set, as they
+//! are from the node's rate limits: test networks put every node on 127.0.0.1.
 //!
 //! - **Who is charged.** An item is charged to the source of the put that created its
 //!   entry ([`Store::put_immutable_from`], [`Store::put_mutable_from`]; the query
@@ -217,6 +219,12 @@ pub struct StoreConfig {
     /// a handful of them to any one node, the one close to each info-hash. Values above
     /// `u32::MAX` act as `u32::MAX`; 0 refuses every announce.
     pub max_announces_per_ip: usize,
+    /// Whether loopback sources (127.0.0.0/8, ::1) are held to the per-IP shares too.
+    /// Default false, as for the rate limits (`RateLimitConfig::limit_loopback`): a test
+    /// network or a swarm started from one script runs all its nodes on 127.0.0.1,
+    /// which the shares would treat as one source. What they store counts against the
+    /// totals only.
+    pub limit_loopback: bool,
     /// Number of shards, each a lock over a hash table and its part of the eviction
     /// index: more shards let more threads write at once, fewer make a store smaller
     /// (each shard costs 128 bytes even when empty, allocated on the first write) and
@@ -240,6 +248,7 @@ impl Default for StoreConfig {
             max_peers_per_info_hash: 100,
             max_items_per_ip: 256,
             max_announces_per_ip: 128,
+            limit_loopback: false,
             shards: 16,
         }
     }
@@ -832,6 +841,13 @@ impl Store {
         shards.hasher.hash_one(origin) as usize & shards.mask
     }
 
+    /// The source a put or announce from `ip` is charged to ([`origin_key`]), or
+    /// `None` for a loopback address unless [`StoreConfig::limit_loopback`] is set.
+    fn source_of(&self, ip: IpAddr) -> Option<IpAddr> {
+        let ip = ip.to_canonical();
+        (self.config.limit_loopback || !ip.is_loopback()).then(|| origin_key(ip))
+    }
+
     /// The cap of `what` per source, as a count.
     fn cap(&self, what: Charge) -> u32 {
         let cap = match what {
@@ -1004,7 +1020,8 @@ impl Store {
     }
 
     /// As [`Store::put_immutable`], for a put received from the source IP `from`: a
-    /// new item is charged to `from` (see the module docs), and refused with
+    /// new item is charged to `from` (see the module docs; a loopback `from` is not
+    /// charged unless [`StoreConfig::limit_loopback`] is set), and refused with
     /// [`StoreError::IpQuotaExceeded`] when `from` holds
     /// [`StoreConfig::max_items_per_ip`] items already. A re-put of a stored item
     /// refreshes it whoever sends it, and moves no charge.
@@ -1019,7 +1036,7 @@ impl Store {
         v: &[u8],
         now: Time,
     ) -> Result<(), StoreError> {
-        self.put_immutable_as(Some(origin_key(from)), target, v, now)
+        self.put_immutable_as(self.source_of(from), target, v, now)
     }
 
     fn put_immutable_as(
@@ -1157,7 +1174,7 @@ impl Store {
         cas: Option<i64>,
         now: Time,
     ) -> Result<(), StoreError> {
-        self.put_mutable_as(Some(origin_key(from)), target, item, cas, now)
+        self.put_mutable_as(self.source_of(from), target, item, cas, now)
     }
 
     fn put_mutable_as(
@@ -1425,7 +1442,8 @@ impl Store {
     /// fails with [`StoreError::QuotaExceeded`].
     ///
     /// The announcement is charged to the IP of `peer`, which BEP 5 makes the source IP
-    /// of the `announce_peer` query (the answerer builds `peer` from it): a new one past
+    /// of the `announce_peer` query (the answerer builds `peer` from it; loopback IPs
+    /// as for [`Store::put_immutable_from`]): a new one past
     /// [`StoreConfig::max_announces_per_ip`] fails with [`StoreError::IpQuotaExceeded`],
     /// while a refresh of a stored one always succeeds.
     ///
@@ -1443,7 +1461,7 @@ impl Store {
             self.counters.refused_quota.fetch_add(1, Ordering::Relaxed);
             return Err(StoreError::QuotaExceeded);
         }
-        let charged = self.charge(Some(origin_key(peer.ip())), Charge::Announce);
+        let charged = self.charge(self.source_of(peer.ip()), Charge::Announce);
         // Announcements dropped (expired, or the oldest past the cap): uncharged once
         // the info-hash's shard is released.
         let mut dropped = Vec::new();
@@ -1491,7 +1509,7 @@ impl Store {
                     }
                     let live = p.expires > now;
                     if !live {
-                        dropped.push((origin_key(p.addr.ip()), Charge::Announce));
+                        dropped.extend(self.source_of(p.addr.ip()).map(|o| (o, Charge::Announce)));
                     }
                     live
                 });
@@ -1500,7 +1518,8 @@ impl Store {
                     dropped.extend(
                         peers
                             .drain(..excess)
-                            .map(|p| (origin_key(p.addr.ip()), Charge::Announce)),
+                            .filter_map(|p| self.source_of(p.addr.ip()))
+                            .map(|o| (o, Charge::Announce)),
                     );
                 }
                 peers.push(new);
@@ -1593,7 +1612,9 @@ impl Store {
                     peers.retain(|p| {
                         let live = p.expires > now;
                         if !live {
-                            removed.push((origin_key(p.addr.ip()), Charge::Announce));
+                            removed.extend(
+                                self.source_of(p.addr.ip()).map(|o| (o, Charge::Announce)),
+                            );
                         }
                         live
                     });

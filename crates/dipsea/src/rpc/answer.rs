@@ -410,8 +410,10 @@ mod tests {
 
     #[test]
     fn puts_past_the_askers_share_are_refused_for_quota_and_charged_to_its_ip() {
+        // The askers are loopback addresses, exempt by default.
         let f = Fixture::with_store(StoreConfig {
             max_items_per_ip: 2,
+            limit_loopback: true,
             ..StoreConfig::default()
         });
         let put = |from: SocketAddr, v: &[u8]| {

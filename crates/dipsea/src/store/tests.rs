@@ -92,10 +92,9 @@ fn audit(store: &Store) -> StoreStats {
             match entry {
                 Entry::Peers(peers) => {
                     for p in peers {
-                        charged
-                            .entry(origin_key(p.addr.ip()))
-                            .or_default()
-                            .announces += 1;
+                        if let Some(source) = store.source_of(p.addr.ip()) {
+                            charged.entry(source).or_default().announces += 1;
+                        }
                     }
                 }
                 item => {
@@ -812,6 +811,45 @@ fn announces_are_charged_to_the_peer_ip_and_uncharged_when_dropped() {
 }
 
 #[test]
+fn loopback_sources_are_exempt_unless_limited() {
+    for limit_loopback in [false, true] {
+        let config = StoreConfig {
+            max_items_per_ip: 1,
+            max_announces_per_ip: 1,
+            limit_loopback,
+            ..small_config()
+        };
+        let store = Store::new(Id::random(), config);
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 3, 4, 5));
+        let results: Vec<bool> = (0..2u64)
+            .map(|tag| {
+                let v = value(30, tag);
+                store
+                    .put_immutable_from(ip, Id::sha1(&v), &v, Time::ZERO)
+                    .is_ok()
+            })
+            .chain((0..2u8).map(|i| {
+                let peer = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), u16::from(i) + 1);
+                store
+                    .announce_peer(Id::from_bytes([i; 20]), peer, Time::ZERO)
+                    .is_ok()
+            }))
+            .collect();
+        if limit_loopback {
+            assert_eq!(results, [true, false, true, false]);
+            assert_eq!(store.stats().origins, 2);
+        } else {
+            assert_eq!(results, [true; 4]);
+            assert_eq!(store.stats().origins, 0);
+        }
+        assert_consistent(&store);
+        store.sweep(Time::NEVER);
+        assert_eq!(store.stats().origins, 0);
+        assert_consistent(&store);
+    }
+}
+
+#[test]
 fn an_ipv6_source_is_charged_by_its_64_prefix() {
     let config = StoreConfig {
         max_items_per_ip: 2,
@@ -982,10 +1020,12 @@ enum Op {
     Sweep,
 }
 
-/// The source IP number `i`; the IPv6 ones share a /64 two by two.
+/// The source IP number `i`; the IPv6 ones share a /64 two by two; 6 is loopback.
 fn source(i: u8) -> IpAddr {
     if i < 3 {
         IpAddr::V4(Ipv4Addr::new(198, 51, 100, i))
+    } else if i == 6 {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
         IpAddr::V6(Ipv6Addr::new(
             0x2001,
@@ -1000,9 +1040,10 @@ fn source(i: u8) -> IpAddr {
     }
 }
 
-/// A put's source: mostly one of a few IPs (several sharing a /64), sometimes none.
+/// A put's source: mostly one of a few IPs (several sharing a /64, one loopback),
+/// sometimes none.
 fn from() -> impl Strategy<Value = Option<u8>> {
-    prop_oneof![4 => (0u8..6).prop_map(Some), 1 => Just(None)]
+    prop_oneof![4 => (0u8..7).prop_map(Some), 1 => Just(None)]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -1027,6 +1068,7 @@ proptest! {
         max_value_bytes in 0usize..4000,
         max_items_per_ip in 0usize..4,
         max_announces_per_ip in 0usize..4,
+        limit_loopback in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..80),
     ) {
         let config = StoreConfig {
@@ -1038,6 +1080,7 @@ proptest! {
             max_peers_per_info_hash: 2,
             max_items_per_ip,
             max_announces_per_ip,
+            limit_loopback,
             shards: 2,
         };
         let store = Store::new(Id::from_bytes(own), config);
@@ -1062,7 +1105,7 @@ proptest! {
                 Op::Announce { hash, peer } => {
                     // Two ports per IP: announcements of one IP on several info-hashes
                     // and ports.
-                    let peer = SocketAddr::new(source(peer / 2), 1 + u16::from(peer % 2));
+                    let peer = SocketAddr::new(source(6 - peer / 2), 1 + u16::from(peer % 2));
                     let _ = store.announce_peer(Id::from_bytes([hash; 20]), peer, now);
                 }
                 Op::Advance { minutes } => now += MIN * minutes,
@@ -1106,6 +1149,7 @@ fn concurrent_puts_gets_and_sweeps_keep_counters_exact() {
         // Small enough for the sources below to reach.
         max_items_per_ip: 30,
         max_announces_per_ip: 6,
+        limit_loopback: true,
         shards: 4,
     };
     let store = Store::new(Id::random(), config);
@@ -1368,6 +1412,7 @@ proptest! {
         max_items in 1usize..12,
         max_value_bytes in 1usize..5000,
         max_items_per_ip in 0usize..6,
+        limit_loopback in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..120),
     ) {
         let config = StoreConfig {
@@ -1375,6 +1420,7 @@ proptest! {
             max_items,
             max_value_bytes,
             max_items_per_ip,
+            limit_loopback,
             shards,
             ..StoreConfig::default()
         };
@@ -1389,7 +1435,7 @@ proptest! {
                     let v = value(len, tag);
                     let target = Id::sha1(&v);
                     let ikey = (own.distance(&target), Kind::Immutable);
-                    let origin = from.map(|i| origin_key(source(i)));
+                    let origin = from.and_then(|i| store.source_of(source(i)));
                     let expires = now + config.item_ttl;
                     let expected = model.put(&config, ikey, len, expires, true, origin);
                     let got = match from {
@@ -1404,7 +1450,7 @@ proptest! {
                     let item = mutable(k, b"", seqs[usize::from(k)], &value(len, 0));
                     let target = item.target();
                     let ikey = (own.distance(&target), Kind::Mutable);
-                    let origin = from.map(|i| origin_key(source(i)));
+                    let origin = from.and_then(|i| store.source_of(source(i)));
                     let expires = now + config.item_ttl;
                     let expected = model.put(&config, ikey, len, expires, false, origin);
                     let got = match from {
@@ -1426,7 +1472,7 @@ proptest! {
             prop_assert_eq!(stats.evictions, model.evictions);
             prop_assert_eq!(stats.refused_quota, model.refused);
             prop_assert_eq!(stats.refused_ip_quota, model.refused_ip);
-            for i in 0..6 {
+            for i in 0..7 {
                 let origin = origin_key(source(i));
                 let charged = store.usage_of(source(i)).items;
                 prop_assert_eq!(charged, model.charged(origin), "source {}", i);
