@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use dipsea::{NodeBuilder, NodeHandle};
 
+pub mod krpc_client;
+
 /// Query timeouts for loopback: answers take well under a millisecond, but a test
 /// machine busy compiling can stall a task for a while; a query counts as lost
 /// only after this floor.

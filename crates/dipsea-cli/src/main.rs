@@ -14,6 +14,7 @@ mod swarm;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use dipsea::Id;
@@ -124,6 +125,12 @@ struct NodeArgs {
     /// Seconds between two status lines on stdout (0: none).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     status_every: u64,
+
+    /// Seconds between two saves of the routing table to --state, fractions allowed
+    /// (at least 0.001). Each save writes a new file and renames it over the old one, so
+    /// a crash at any moment leaves a whole file.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = interval)]
+    save_interval: Duration,
 }
 
 /// How a one-shot command reaches the network.
@@ -238,6 +245,18 @@ struct SwarmArgs {
     /// Print the summary as one JSON object on stdout instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// Parses a positive number of seconds, fractions allowed, down to a millisecond.
+fn interval(s: &str) -> Result<Duration, String> {
+    let x: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; give seconds such as 60 or 0.5"))?;
+    if x.is_finite() && (0.001..=1e9).contains(&x) {
+        Ok(Duration::from_secs_f64(x))
+    } else {
+        Err(format!("{x} is outside 0.001..1e9 seconds"))
+    }
 }
 
 /// Parses a fraction in [0, 1].

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use dipsea::{NodeBuilder, NodeHandle, NodeStats};
+use dipsea::{NodeBuilder, NodeConfig, NodeHandle, NodeStats};
 
 use crate::{runtime, Failure, NodeArgs, Outcome};
 
@@ -22,7 +22,12 @@ async fn serve(args: NodeArgs) -> Outcome {
         Some(port) => format!("0.0.0.0:{port}"),
         None => args.bind,
     };
+    let config = NodeConfig {
+        save_interval: args.save_interval,
+        ..NodeConfig::default()
+    };
     let mut builder = NodeBuilder::new()
+        .config(config)
         .bind(bind.clone())
         .bootstrap(args.bootstrap)
         .read_only(args.read_only);

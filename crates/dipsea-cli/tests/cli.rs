@@ -377,6 +377,7 @@ fn help_explains_every_flag() {
                 "--external-ip",
                 "--enforce-bep42",
                 "--status-every",
+                "--save-interval",
             ],
         ),
         (

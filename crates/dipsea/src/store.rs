@@ -47,24 +47,71 @@
 //! chosen freely by whoever announces it, not the hash of content; expiry (30 minutes by
 //! default) frees the table instead.
 //!
+//! # Per-IP shares
+//!
+//! The total quotas alone let one source fill the store: the distance rule makes it
+//! costly to push out what is stored, but an empty or young store takes anything. So
+//! the store also bounds what one source IP holds: [`StoreConfig::max_items_per_ip`]
+//! items and [`StoreConfig::max_announces_per_ip`] peer announcements (1/16 of the
+//! default totals). A source is an IPv4 address, or the /64 prefix of an IPv6 one.
+//! Loopback sources are exempt unless [`StoreConfig::limit_loopback`] is set, as they
+//! are from the node's rate limits: test networks put every node on 127.0.0.1.
+//!
+//! - **Who is charged.** An item is charged to the source of the put that created its
+//!   entry ([`Store::put_immutable_from`], [`Store::put_mutable_from`]; the query
+//!   answerer passes the datagram's source IP, which the write token has tied to an
+//!   address that receives our replies). It stays charged to that source until the
+//!   entry is removed (evicted or swept), whoever puts it again: a re-put of the same
+//!   item, or a new version of a mutable item, refreshes or replaces it, moves no charge
+//!   and is accepted even from a source at its cap. So a popular item re-published by
+//!   many peers counts once, for its first publisher. An announcement is charged to the
+//!   IP of the announced address, which BEP 5 makes the announcer's source IP.
+//! - **What is refused.** A put that would create an item, or an announce that would
+//!   create an announcement, for a source already at its cap fails with
+//!   [`StoreError::IpQuotaExceeded`] (KRPC 202, like a full store), before anything is
+//!   evicted: a source at its cap cannot push out what others stored.
+//! - **Uncharged puts.** [`Store::put_immutable`] and [`Store::put_mutable`] charge no
+//!   source (the node's own items, tests, benchmarks); such items count against the
+//!   total quotas only.
+//! - **Exact counts, bounded table.** Every removal uncharges its source: eviction,
+//!   expiry ([`Store::sweep`]), an announcement dropped for being the oldest of its
+//!   info-hash or expired, and the previous announcement of the same address. A
+//!   source's entry in the per-IP table is dropped when it is charged with nothing, so
+//!   the table never holds more sources than there are stored entries.
+//!   [`Store::usage_of`] reads one source's counts, [`StoreStats::origins`] the table's
+//!   size.
+//!
 //! # Locking
 //!
 //! Entries live in a fixed number of shards ([`StoreConfig::shards`]), each one
-//! `parking_lot::RwLock` over a hash table and that shard's part of the eviction index
+//! `parking_lot::RwLock` over a hash table, that shard's part of the eviction index
 //! (an ordered map from distance to stored item, which finds the farthest items without
-//! scanning). The shard of an entry is chosen from its target, so the index entry of an
-//! item lives under the same lock as the item. The item counters are atomics. There is
+//! scanning) and its part of the per-IP table. The shard of an entry is chosen from its
+//! target, so the index entry of an item lives under the same lock as the item; the
+//! shard of a source's counts is chosen by a keyed hash of the source, and is usually
+//! not the shard of the entries charged to it. The item counters are atomics. There is
 //! no store-wide lock, and **no method ever holds two locks at once**: when it visits
 //! several shards ([`Store::sweep`], and a put that must evict) it takes them one at a
-//! time, in ascending shard order, releasing each before taking the next.
+//! time, releasing each before taking the next.
 //!
-//! - Gets read-lock the shard of their key; announces write-lock it.
-//! - A put that fits the quotas write-locks the shard of its target and nothing else:
-//!   it reserves its item and bytes with one compare-and-swap on the packed item and byte
-//!   counter, then inserts (a re-put only pushes the expiry back).
-//! - A put over quota releases its shard, then read-locks every shard in turn to find
-//!   the items farthest from our id, write-locks the shard of each victim in turn to
-//!   remove it, and retries.
+//! - Gets read-lock the shard of their key.
+//! - A charged put or an announce first write-locks the shard of its source's counts to
+//!   reserve its charge (one more item or announcement, within the cap), releases it,
+//!   then goes on as below. If it ends up creating nothing (a re-put, a refresh, a
+//!   refusal), it locks the counts' shard again, after releasing the entry's, to take
+//!   the reservation back. Entries removed under a shard lock (evicted, expired,
+//!   dropped announcements) are uncharged after that lock is released, one counts'
+//!   shard at a time. So a source's count may briefly exceed what it holds, never the
+//!   reverse, and never its cap; the counts are exact once writers are done.
+//! - An announce write-locks the shard of its info-hash.
+//! - A put that fits the quotas write-locks the shard of its target and nothing else
+//!   (besides its source's counts, above): it reserves its item and bytes with one
+//!   compare-and-swap on the packed item and byte counter, then inserts (a re-put only
+//!   pushes the expiry back).
+//! - A put over quota releases its shard, then read-locks every shard in turn, in
+//!   ascending order, to find the items farthest from our id, write-locks the shard of
+//!   each victim in turn to remove it (then the shard of its source's counts), and
+//!   retries.
 //!
 //! The eviction index costs nothing while the store has room: it is built, shard by
 //! shard under each shard's write lock, by the first put that has to make room, and from
@@ -92,10 +139,11 @@
 //! `seq`, `sig` and `v` exactly as given. The caller must verify the signature before
 //! [`Store::put_mutable`] (BEP 44 error 206 when it is wrong).
 
+use std::collections::btree_map::Entry as BTreeEntry;
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -155,6 +203,28 @@ pub struct StoreConfig {
     /// Most peers kept per info-hash; a new announcement past it evicts the oldest.
     /// Default 100. Replies carry at most what the caller asks of [`Store::get_peers`].
     pub max_peers_per_info_hash: usize,
+    /// Most items (immutable and mutable together) charged to one source IP at once
+    /// (an IPv6 source counts by its /64 prefix; see the module docs for who is
+    /// charged). Default 256, 1/16 of the default [`StoreConfig::max_items`]: at
+    /// least 16 distinct sources, each able to receive our replies (the write token),
+    /// are needed to fill the store, and one source holds at most 256 values of at most
+    /// [`MAX_VALUE_LEN`] bytes, 1/8 of the default byte quota. An honest peer puts a
+    /// few items on each node close to their keys, far below it. Values above
+    /// `u32::MAX` act as `u32::MAX`; 0 refuses every charged put.
+    pub max_items_per_ip: usize,
+    /// Most peer announcements (one per info-hash and announced address) charged to
+    /// one source IP at once (IPv6: per /64), across all info-hashes. Default 128, 1/16
+    /// of the default [`StoreConfig::max_info_hashes`], so a single source cannot fill
+    /// the info-hash table; a client seeding thousands of torrents still announces only
+    /// a handful of them to any one node, the one close to each info-hash. Values above
+    /// `u32::MAX` act as `u32::MAX`; 0 refuses every announce.
+    pub max_announces_per_ip: usize,
+    /// Whether loopback sources (127.0.0.0/8, ::1) are held to the per-IP shares too.
+    /// Default false, as for the rate limits (`RateLimitConfig::limit_loopback`): a test
+    /// network or a swarm started from one script runs all its nodes on 127.0.0.1,
+    /// which the shares would treat as one source. What they store counts against the
+    /// totals only.
+    pub limit_loopback: bool,
     /// Number of shards, each a lock over a hash table and its part of the eviction
     /// index: more shards let more threads write at once, fewer make a store smaller
     /// (each shard costs 128 bytes even when empty, allocated on the first write) and
@@ -162,8 +232,8 @@ pub struct StoreConfig {
     /// to a power of two within [`MIN_SHARDS`]..=[`MAX_SHARDS`]. Default 16 for a real
     /// node; the simulator, which runs a million stores in one process, uses 2.
     ///
-    /// Sizes on 64-bit Linux: a store never written to takes 176 bytes (inline, no
-    /// heap); once written, with 2 shards, about 620 bytes when swept empty again.
+    /// Sizes on 64-bit Linux: a store never written to takes 224 bytes (inline, no
+    /// heap); once written, with 2 shards, about 670 bytes when swept empty again.
     pub shards: usize,
 }
 
@@ -176,6 +246,9 @@ impl Default for StoreConfig {
             max_value_bytes: 2 * 1024 * 1024,
             max_info_hashes: 2048,
             max_peers_per_info_hash: 100,
+            max_items_per_ip: 256,
+            max_announces_per_ip: 128,
+            limit_loopback: false,
             shards: 16,
         }
     }
@@ -237,12 +310,20 @@ pub enum StoreError {
     /// entries expire.
     #[error("store quota exceeded")]
     QuotaExceeded,
+    /// The source IP of the put or announce already holds its share of the store
+    /// ([`StoreConfig::max_items_per_ip`] items or
+    /// [`StoreConfig::max_announces_per_ip`] announcements). Answer 202; room comes back
+    /// as that source's entries expire or are evicted. Re-puts of what is stored still
+    /// succeed.
+    #[error("store quota of this source IP exceeded")]
+    IpQuotaExceeded,
 }
 
 impl StoreError {
     /// The KRPC error code to answer with: 203 (protocol error) for a hash mismatch,
     /// 205 too big, 207 salt too big, 301 CAS mismatch, 302 sequence number too old
-    /// (BEP 44), and 202 (server error, BEP 5) for a full store. Code 206 (invalid
+    /// (BEP 44), and 202 (server error, BEP 5) for a full store or a source IP over its
+    /// share. Code 206 (invalid
     /// signature) is left to the signature check, which happens before the store.
     pub fn krpc_code(&self) -> i64 {
         match self {
@@ -251,7 +332,7 @@ impl StoreError {
             StoreError::SaltTooBig { .. } => 207,
             StoreError::CasMismatch { .. } => 301,
             StoreError::SeqTooOld { .. } => 302,
-            StoreError::QuotaExceeded => 202,
+            StoreError::QuotaExceeded | StoreError::IpQuotaExceeded => 202,
         }
     }
 }
@@ -318,6 +399,21 @@ pub struct StoreStats {
     pub evictions: u64,
     /// Puts and announces refused with [`StoreError::QuotaExceeded`], since creation.
     pub refused_quota: u64,
+    /// Puts and announces refused with [`StoreError::IpQuotaExceeded`], since creation.
+    pub refused_ip_quota: u64,
+    /// Source IPs (IPv6: /64 prefixes) charged with at least one stored entry; the
+    /// per-IP table holds exactly these.
+    pub origins: usize,
+}
+
+/// What one source IP is charged with in a [`Store`], read with [`Store::usage_of`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OriginUsage {
+    /// Items charged to it (bounded by [`StoreConfig::max_items_per_ip`]).
+    pub items: usize,
+    /// Peer announcements charged to it (bounded by
+    /// [`StoreConfig::max_announces_per_ip`]).
+    pub announces: usize,
 }
 
 /// Which table a map key belongs to: items and info-hashes share the map (one set of
@@ -428,16 +524,19 @@ fn fold_multiply(a: u64, b: u64) -> u64 {
 /// immutable and a mutable item may, in theory, share a target).
 type IndexKey = (Distance, Kind);
 
-/// Value of the shard tables.
+/// Value of the shard tables. `origin` is the source charged with an item (see
+/// [`origin_key`]), `None` for items stored through the uncharged entry points.
 #[derive(Debug)]
 enum Entry {
     Immutable {
         v: Arc<[u8]>,
         expires: Time,
+        origin: Option<IpAddr>,
     },
     Mutable {
         item: Arc<MutableItem>,
         expires: Time,
+        origin: Option<IpAddr>,
     },
     /// Announcements of one info-hash in announce order, oldest first.
     Peers(Vec<PeerEntry>),
@@ -461,6 +560,14 @@ impl Entry {
             Entry::Peers(_) => None,
         }
     }
+
+    /// The source charged with an item entry; `None` for peers and uncharged items.
+    fn origin(&self) -> Option<IpAddr> {
+        match self {
+            Entry::Immutable { origin, .. } | Entry::Mutable { origin, .. } => *origin,
+            Entry::Peers(_) => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -469,7 +576,8 @@ struct PeerEntry {
     expires: Time,
 }
 
-/// One shard: its part of the entries and of the eviction index, under one lock.
+/// One shard: its part of the entries and of the eviction index, and its part of the
+/// per-IP table, under one lock.
 #[derive(Debug)]
 struct Shard {
     map: HashMap<Key, Entry, KeyState>,
@@ -477,6 +585,48 @@ struct Shard {
     /// its value length. Empty otherwise.
     index: BTreeMap<IndexKey, u32>,
     indexed: bool,
+    /// What each source whose [`origin_key`] falls in this shard ([`Store::ip_shard`])
+    /// is charged with, wherever its entries are stored. Only sources charged with
+    /// something have an entry. A B-tree: no allocation while empty, and no hash a
+    /// flood of sources could aim at.
+    origins: BTreeMap<IpAddr, OriginCount>,
+}
+
+/// What one source is charged with; see [`OriginUsage`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct OriginCount {
+    items: u32,
+    announces: u32,
+}
+
+impl OriginCount {
+    fn get_mut(&mut self, what: Charge) -> &mut u32 {
+        match what {
+            Charge::Item => &mut self.items,
+            Charge::Announce => &mut self.announces,
+        }
+    }
+}
+
+/// Which per-IP count an entry is charged to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Charge {
+    Item,
+    Announce,
+}
+
+/// The source a put or announce from `ip` is charged to: the IPv4 address (also when
+/// written IPv4-mapped), or the /64 prefix of an IPv6 address, since one IPv6 host or
+/// subscriber routinely holds a whole /64 and could otherwise pick a fresh address for
+/// every put.
+fn origin_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
 }
 
 impl Shard {
@@ -513,6 +663,8 @@ struct Shards {
     list: Box<[PaddedShard]>,
     /// Shard count minus one (the count is a power of two).
     mask: usize,
+    /// The keyed hash of the tables, also used to pick the shard of a source's count.
+    hasher: KeyState,
 }
 
 /// Items and value bytes stored (or reserved by a put about to store), packed in one
@@ -573,6 +725,9 @@ struct Counters {
     peers: AtomicUsize,
     evictions: AtomicU64,
     refused_quota: AtomicU64,
+    refused_ip_quota: AtomicU64,
+    /// Entries of the per-IP tables, all shards together.
+    origins: AtomicUsize,
 }
 
 /// How many times a put tries to reserve room (making room between tries) before it
@@ -591,6 +746,34 @@ pub struct Store {
     shards: OnceLock<Shards>,
     usage: Usage,
     counters: Counters,
+}
+
+/// Whom a new entry is charged to, as settled by [`Store::charge`] before the entry's
+/// shard is locked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NewCharge {
+    /// Nobody: an uncharged entry point.
+    Nobody,
+    /// This source, whose count already includes the new entry; taken back if no
+    /// entry is created.
+    Reserved(IpAddr),
+    /// This source, which holds its cap already: only entries stored already may be
+    /// refreshed (or replaced, for mutable items).
+    OverCap(IpAddr),
+}
+
+impl NewCharge {
+    /// The source to record in a new entry.
+    fn origin(self) -> Option<IpAddr> {
+        match self {
+            NewCharge::Reserved(origin) => Some(origin),
+            NewCharge::Nobody | NewCharge::OverCap(_) => None,
+        }
+    }
+
+    fn over_cap(self) -> bool {
+        matches!(self, NewCharge::OverCap(_))
+    }
 }
 
 /// What a mutable put does once checked against the stored item.
@@ -627,12 +810,14 @@ impl Store {
                         map: HashMap::with_hasher(hasher),
                         index: BTreeMap::new(),
                         indexed: false,
+                        origins: BTreeMap::new(),
                     }))
                 })
                 .collect();
             Shards {
                 list,
                 mask: count - 1,
+                hasher,
             }
         })
     }
@@ -648,6 +833,151 @@ impl Store {
     /// The shard of `id`, if anything was ever written.
     fn shard(&self, id: &Id) -> Option<&RwLock<Shard>> {
         self.shards.get().map(|s| Store::shard_of(s, id))
+    }
+
+    /// Index of the shard holding the count of `origin` (an [`origin_key`]): a keyed
+    /// hash, so sources cannot be picked to share one lock.
+    fn ip_index(shards: &Shards, origin: &IpAddr) -> usize {
+        shards.hasher.hash_one(origin) as usize & shards.mask
+    }
+
+    /// The source a put or announce from `ip` is charged to ([`origin_key`]), or
+    /// `None` for a loopback address unless [`StoreConfig::limit_loopback`] is set.
+    fn source_of(&self, ip: IpAddr) -> Option<IpAddr> {
+        let ip = ip.to_canonical();
+        (self.config.limit_loopback || !ip.is_loopback()).then(|| origin_key(ip))
+    }
+
+    /// The cap of `what` per source, as a count.
+    fn cap(&self, what: Charge) -> u32 {
+        let cap = match what {
+            Charge::Item => self.config.max_items_per_ip,
+            Charge::Announce => self.config.max_announces_per_ip,
+        };
+        u32::try_from(cap).unwrap_or(u32::MAX)
+    }
+
+    /// Raises the count of `what` charged to `origin` (an [`origin_key`]) by one if
+    /// it stays within its cap. Returns whom a new entry is charged to.
+    ///
+    /// Locking: write-locks the shard of `origin`'s count, and nothing else.
+    fn charge(&self, origin: Option<IpAddr>, what: Charge) -> NewCharge {
+        let Some(origin) = origin else {
+            return NewCharge::Nobody;
+        };
+        let cap = self.cap(what);
+        if cap == 0 {
+            return NewCharge::OverCap(origin);
+        }
+        let shards = self.shards();
+        let mut shard = shards.list[Store::ip_index(shards, &origin)].0.write();
+        let count = match shard.origins.entry(origin) {
+            BTreeEntry::Occupied(occupied) => occupied.into_mut(),
+            BTreeEntry::Vacant(vacant) => {
+                self.counters.origins.fetch_add(1, Ordering::Relaxed);
+                vacant.insert(OriginCount::default())
+            }
+        };
+        let n = count.get_mut(what);
+        if *n >= cap {
+            // Not a new entry: it holds at least one charge already.
+            return NewCharge::OverCap(origin);
+        }
+        *n += 1;
+        NewCharge::Reserved(origin)
+    }
+
+    /// Lowers by one the count of `what` charged to `origin`, in its (locked) shard;
+    /// drops the source once it is charged with nothing.
+    fn uncharge_in(&self, shard: &mut Shard, origin: IpAddr, what: Charge) {
+        let BTreeEntry::Occupied(mut occupied) = shard.origins.entry(origin) else {
+            debug_assert!(false, "{origin} uncharged but not charged");
+            return;
+        };
+        let n = occupied.get_mut().get_mut(what);
+        debug_assert!(*n > 0, "{origin} uncharged below zero");
+        *n = n.saturating_sub(1);
+        if *occupied.get() == OriginCount::default() {
+            occupied.remove();
+            self.counters.origins.fetch_sub(1, Ordering::Relaxed);
+            if shard.origins.is_empty() {
+                // An emptied B-tree keeps its root node; a million idle stores in the
+                // simulator would keep theirs.
+                shard.origins = BTreeMap::new();
+            }
+        }
+    }
+
+    /// Lowers by one the count of `what` charged to `origin`.
+    ///
+    /// Locking: write-locks the shard of `origin`'s count. Called with no lock held.
+    fn uncharge(&self, origin: IpAddr, what: Charge) {
+        if let Some(shards) = self.shards.get() {
+            let mut shard = shards.list[Store::ip_index(shards, &origin)].0.write();
+            self.uncharge_in(&mut shard, origin, what);
+        }
+    }
+
+    /// Uncharges every `(source, what)` of `removed` (entries just removed) and
+    /// empties it.
+    ///
+    /// Locking: write-locks the shard of each source's count in turn, each once, in
+    /// ascending order. Called with no lock held.
+    fn uncharge_all(&self, removed: &mut Vec<(IpAddr, Charge)>) {
+        let Some(shards) = self.shards.get() else {
+            return;
+        };
+        removed.sort_unstable_by_key(|(origin, _)| Store::ip_index(shards, origin));
+        let mut rest = &removed[..];
+        while let Some(&(first, _)) = rest.first() {
+            let index = Store::ip_index(shards, &first);
+            let same = rest
+                .iter()
+                .take_while(|(origin, _)| Store::ip_index(shards, origin) == index)
+                .count();
+            let mut shard = shards.list[index].0.write();
+            for &(origin, what) in &rest[..same] {
+                self.uncharge_in(&mut shard, origin, what);
+            }
+            rest = &rest[same..];
+        }
+        removed.clear();
+    }
+
+    /// Takes back the charge reserved for a new entry (`charged`) unless the entry was
+    /// created (`Ok(true)`), and turns the outcome into the caller's.
+    fn settle(
+        &self,
+        charged: NewCharge,
+        what: Charge,
+        outcome: Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        if let NewCharge::Reserved(origin) = charged {
+            if outcome != Ok(true) {
+                self.uncharge(origin, what);
+            }
+        }
+        outcome.map(drop)
+    }
+
+    /// What each source is charged with: a source IP's share of the store. An IPv6
+    /// address reads the count of its /64 prefix; a source charged with nothing reads
+    /// zeros.
+    ///
+    /// Locking: read-locks the shard of the source's count.
+    pub fn usage_of(&self, ip: IpAddr) -> OriginUsage {
+        let origin = origin_key(ip);
+        let Some(shards) = self.shards.get() else {
+            return OriginUsage::default();
+        };
+        let shard = shards.list[Store::ip_index(shards, &origin)].0.read();
+        shard
+            .origins
+            .get(&origin)
+            .map_or_else(OriginUsage::default, |c| OriginUsage {
+                items: c.items as usize,
+                announces: c.announces as usize,
+            })
     }
 
     /// The id items are kept close to.
@@ -673,7 +1003,9 @@ impl Store {
     }
 
     /// Stores the immutable item `v` (its exact bencoded bytes) under `target`, or
-    /// pushes back its expiry if it is already stored.
+    /// pushes back its expiry if it is already stored, charging it to no source: for
+    /// what the node stores on its own behalf, tests and benchmarks. Items that come
+    /// from the network go through [`Store::put_immutable_from`].
     ///
     /// Fails with [`StoreError::TooBig`] past [`MAX_VALUE_LEN`] bytes,
     /// [`StoreError::HashMismatch`] unless `target == SHA-1(v)`, and
@@ -684,12 +1016,56 @@ impl Store {
     /// A put over quota then read-locks each shard in turn and write-locks the shard of
     /// each evicted item in turn, never two at once (see the module docs).
     pub fn put_immutable(&self, target: Id, v: &[u8], now: Time) -> Result<(), StoreError> {
+        self.put_immutable_as(None, target, v, now)
+    }
+
+    /// As [`Store::put_immutable`], for a put received from the source IP `from`: a
+    /// new item is charged to `from` (see the module docs; a loopback `from` is not
+    /// charged unless [`StoreConfig::limit_loopback`] is set), and refused with
+    /// [`StoreError::IpQuotaExceeded`] when `from` holds
+    /// [`StoreConfig::max_items_per_ip`] items already. A re-put of a stored item
+    /// refreshes it whoever sends it, and moves no charge.
+    ///
+    /// Locking: as [`Store::put_immutable`], plus a write lock of the shard holding
+    /// `from`'s count, before the target's shard is locked and, if the put does not
+    /// create the item or an evicted item was charged, after it is released.
+    pub fn put_immutable_from(
+        &self,
+        from: IpAddr,
+        target: Id,
+        v: &[u8],
+        now: Time,
+    ) -> Result<(), StoreError> {
+        self.put_immutable_as(self.source_of(from), target, v, now)
+    }
+
+    fn put_immutable_as(
+        &self,
+        origin: Option<IpAddr>,
+        target: Id,
+        v: &[u8],
+        now: Time,
+    ) -> Result<(), StoreError> {
         if v.len() > MAX_VALUE_LEN {
             return Err(StoreError::TooBig { len: v.len() });
         }
         if Id::sha1(v) != target {
             return Err(StoreError::HashMismatch);
         }
+        let charged = self.charge(origin, Charge::Item);
+        let outcome = self.insert_immutable(target, v, now, charged);
+        self.settle(charged, Charge::Item, outcome)
+    }
+
+    /// Stores an immutable item, charging a new one as `charged` says. `Ok(true)` when
+    /// it created the item, `Ok(false)` when it refreshed a stored one.
+    fn insert_immutable(
+        &self,
+        target: Id,
+        v: &[u8],
+        now: Time,
+        charged: NewCharge,
+    ) -> Result<bool, StoreError> {
         let expires = now + self.config.item_ttl;
         let key = Key {
             id: target,
@@ -704,6 +1080,7 @@ impl Store {
                     map,
                     index,
                     indexed,
+                    ..
                 } = &mut *guard;
                 match map.entry(key) {
                     MapEntry::Occupied(mut stored) => {
@@ -711,18 +1088,22 @@ impl Store {
                         if let Entry::Immutable { expires: e, .. } = stored.get_mut() {
                             *e = (*e).max(expires);
                         }
-                        return Ok(());
+                        return Ok(false);
+                    }
+                    MapEntry::Vacant(_) if charged.over_cap() => {
+                        return Err(self.refuse_ip(&target));
                     }
                     MapEntry::Vacant(vacant) => {
                         if self.try_reserve(1, v.len(), 0) {
                             vacant.insert(Entry::Immutable {
                                 v: Arc::from(v),
                                 expires,
+                                origin: charged.origin(),
                             });
                             if *indexed {
                                 index.insert(ikey, len_u32(v.len()));
                             }
-                            return Ok(());
+                            return Ok(true);
                         }
                     }
                 }
@@ -744,7 +1125,7 @@ impl Store {
         };
         let shard = self.shard(target)?.read();
         match shard.map.get(&key) {
-            Some(Entry::Immutable { v, expires }) if *expires > now => Some(Arc::clone(v)),
+            Some(Entry::Immutable { v, expires, .. }) if *expires > now => Some(Arc::clone(v)),
             _ => None,
         }
     }
@@ -762,10 +1143,43 @@ impl Store {
     ///
     /// **The signature is not checked**: verify `item.sig` before calling.
     ///
+    /// Charges the item to no source: items that come from the network go through
+    /// [`Store::put_mutable_from`].
+    ///
     /// Locking: as [`Store::put_immutable`]; the checks against the stored version and
     /// the write happen under one write lock of the target's shard.
     pub fn put_mutable(
         &self,
+        target: Id,
+        item: MutableItem,
+        cas: Option<i64>,
+        now: Time,
+    ) -> Result<(), StoreError> {
+        self.put_mutable_as(None, target, item, cas, now)
+    }
+
+    /// As [`Store::put_mutable`], for a put received from the source IP `from`: a new
+    /// item is charged to `from` (see the module docs), and refused with
+    /// [`StoreError::IpQuotaExceeded`] when `from` holds
+    /// [`StoreConfig::max_items_per_ip`] items already. A new version of a stored item,
+    /// or the same one again, is accepted from anyone (BEP 44 rules permitting) and
+    /// stays charged to whoever created the item.
+    ///
+    /// Locking: as [`Store::put_immutable_from`].
+    pub fn put_mutable_from(
+        &self,
+        from: IpAddr,
+        target: Id,
+        item: MutableItem,
+        cas: Option<i64>,
+        now: Time,
+    ) -> Result<(), StoreError> {
+        self.put_mutable_as(self.source_of(from), target, item, cas, now)
+    }
+
+    fn put_mutable_as(
+        &self,
+        origin: Option<IpAddr>,
         target: Id,
         item: MutableItem,
         cas: Option<i64>,
@@ -783,6 +1197,22 @@ impl Store {
         if item.target() != target {
             return Err(StoreError::HashMismatch);
         }
+        let charged = self.charge(origin, Charge::Item);
+        let outcome = self.insert_mutable(target, item, cas, now, charged);
+        self.settle(charged, Charge::Item, outcome)
+    }
+
+    /// Stores a checked mutable item, charging a new one as `charged` says. `Ok(true)`
+    /// when it created the item, `Ok(false)` when it refreshed or replaced a stored one.
+    fn insert_mutable(
+        &self,
+        target: Id,
+        item: MutableItem,
+        cas: Option<i64>,
+        now: Time,
+        charged: NewCharge,
+    ) -> Result<bool, StoreError> {
+        let len = item.v.len();
         let expires = now + self.config.item_ttl;
         let key = Key {
             id: target,
@@ -798,30 +1228,37 @@ impl Store {
                     map,
                     index,
                     indexed,
+                    ..
                 } = &mut *guard;
                 match map.entry(key) {
+                    MapEntry::Vacant(_) if charged.over_cap() => {
+                        return Err(self.refuse_ip(&target));
+                    }
                     MapEntry::Vacant(vacant) => {
                         if self.try_reserve(1, len, 0) {
                             vacant.insert(Entry::Mutable {
                                 item: Arc::new(item),
                                 expires,
+                                origin: charged.origin(),
                             });
                             self.counters.mutable_items.fetch_add(1, Ordering::Relaxed);
                             if *indexed {
                                 index.insert(ikey, len_u32(len));
                             }
-                            return Ok(());
+                            return Ok(true);
                         }
                         (1, 0)
                     }
                     MapEntry::Occupied(mut occupied) => {
+                        // The entry keeps its charge, even when it had expired.
                         let Entry::Mutable {
                             item: stored,
                             expires: stored_expires,
+                            ..
                         } = occupied.get_mut()
                         else {
                             // Mutable keys hold mutable entries only.
-                            return Ok(());
+                            return Ok(false);
                         };
                         let action = if *stored_expires > now {
                             check_mutable(stored, &item, cas)?
@@ -833,7 +1270,7 @@ impl Store {
                         match action {
                             MutableAction::Refresh => {
                                 *stored_expires = (*stored_expires).max(expires);
-                                return Ok(());
+                                return Ok(false);
                             }
                             MutableAction::Replace if self.try_reserve(0, len, old_len) => {
                                 *stored = Arc::new(item);
@@ -841,7 +1278,7 @@ impl Store {
                                 if *indexed {
                                     index.insert(ikey, len_u32(len));
                                 }
-                                return Ok(());
+                                return Ok(false);
                             }
                             MutableAction::Replace => (0, old_len),
                         }
@@ -865,9 +1302,18 @@ impl Store {
         };
         let shard = self.shard(target)?.read();
         match shard.map.get(&key) {
-            Some(Entry::Mutable { item, expires }) if *expires > now => Some(Arc::clone(item)),
+            Some(Entry::Mutable { item, expires, .. }) if *expires > now => Some(Arc::clone(item)),
             _ => None,
         }
+    }
+
+    /// Counts a put or announce refused for its source's cap and says so.
+    fn refuse_ip(&self, target: &Id) -> StoreError {
+        self.counters
+            .refused_ip_quota
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%target, "source over its store quota, refused");
+        StoreError::IpQuotaExceeded
     }
 
     /// Counts a refused put and says so.
@@ -949,21 +1395,26 @@ impl Store {
                 let key = Key { id, kind: victim.1 };
                 // Another put or the sweep may have removed it since: then it frees
                 // nothing, and the caller's next try finds out.
-                if self
-                    .remove_item(&mut shard.write(), &key, &victim)
-                    .is_some()
-                {
+                let removed = self.remove_item(&mut shard.write(), &key, &victim);
+                if let Some(origin) = removed {
                     self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                    // The victim's shard is released: its source's count may live in
+                    // another one.
+                    if let Some(origin) = origin {
+                        self.uncharge(origin, Charge::Item);
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    /// Removes an item from its (locked) shard and uncounts it; returns its value length
-    /// if it was there.
-    fn remove_item(&self, shard: &mut Shard, key: &Key, ikey: &IndexKey) -> Option<usize> {
-        let len = shard.map.remove(key)?.item_len()?;
+    /// Removes an item from its (locked) shard and uncounts it; returns the source it
+    /// is charged to (still charged: the caller uncharges it once the shard is
+    /// released) if it was there.
+    fn remove_item(&self, shard: &mut Shard, key: &Key, ikey: &IndexKey) -> Option<Option<IpAddr>> {
+        let entry = shard.map.remove(key)?;
+        let len = entry.item_len()?;
         if shard.indexed {
             shard.index.remove(ikey);
         }
@@ -971,7 +1422,7 @@ impl Store {
         if key.kind == Kind::Mutable {
             self.counters.mutable_items.fetch_sub(1, Ordering::Relaxed);
         }
-        Some(len)
+        Some(entry.origin())
     }
 
     /// The target at distance `d` from our id (XOR is its own inverse).
@@ -990,7 +1441,15 @@ impl Store {
     /// announcement is dropped. A new info-hash past [`StoreConfig::max_info_hashes`]
     /// fails with [`StoreError::QuotaExceeded`].
     ///
-    /// Locking: write-locks the info-hash's shard only.
+    /// The announcement is charged to the IP of `peer`, which BEP 5 makes the source IP
+    /// of the `announce_peer` query (the answerer builds `peer` from it; loopback IPs
+    /// as for [`Store::put_immutable_from`]): a new one past
+    /// [`StoreConfig::max_announces_per_ip`] fails with [`StoreError::IpQuotaExceeded`],
+    /// while a refresh of a stored one always succeeds.
+    ///
+    /// Locking: write-locks the shard of the peer IP's count, then (released) the
+    /// info-hash's shard; then, if announcements were dropped or this one refreshed a
+    /// stored one, the shards of the counts concerned, one at a time.
     pub fn announce_peer(
         &self,
         info_hash: Id,
@@ -1002,6 +1461,27 @@ impl Store {
             self.counters.refused_quota.fetch_add(1, Ordering::Relaxed);
             return Err(StoreError::QuotaExceeded);
         }
+        let charged = self.charge(self.source_of(peer.ip()), Charge::Announce);
+        // Announcements dropped (expired, or the oldest past the cap): uncharged once
+        // the info-hash's shard is released.
+        let mut dropped = Vec::new();
+        let outcome = self.insert_peer(info_hash, peer, now, charged, &mut dropped);
+        self.uncharge_all(&mut dropped);
+        self.settle(charged, Charge::Announce, outcome)
+    }
+
+    /// Stores an announcement, charging a new one as `charged` says, and collects the
+    /// sources of the announcements it drops. `Ok(true)` when it created an
+    /// announcement, `Ok(false)` when it refreshed one (which keeps its charge).
+    fn insert_peer(
+        &self,
+        info_hash: Id,
+        peer: SocketAddr,
+        now: Time,
+        charged: NewCharge,
+        dropped: &mut Vec<(IpAddr, Charge)>,
+    ) -> Result<bool, StoreError> {
+        let cap = self.config.max_peers_per_info_hash;
         let new = PeerEntry {
             addr: peer,
             expires: now + self.config.peer_ttl,
@@ -1014,19 +1494,39 @@ impl Store {
         match shard.map.entry(key) {
             MapEntry::Occupied(mut occupied) => {
                 let Entry::Peers(peers) = occupied.get_mut() else {
-                    return Ok(());
+                    return Ok(false);
                 };
+                let refresh = peers.iter().any(|p| p.addr == peer);
+                if !refresh && charged.over_cap() {
+                    return Err(self.refuse_ip(&info_hash));
+                }
                 let before = peers.len();
-                // Drop this peer's old announcement and any expired ones while the
-                // shard is locked anyway.
-                peers.retain(|p| p.addr != peer && p.expires > now);
+                // Drop this peer's old announcement (its charge goes to the new one)
+                // and any expired ones while the shard is locked anyway.
+                peers.retain(|p| {
+                    if p.addr == peer {
+                        return false;
+                    }
+                    let live = p.expires > now;
+                    if !live {
+                        dropped.extend(self.source_of(p.addr.ip()).map(|o| (o, Charge::Announce)));
+                    }
+                    live
+                });
                 if peers.len() >= cap {
                     let excess = peers.len() + 1 - cap;
-                    peers.drain(..excess);
+                    dropped.extend(
+                        peers
+                            .drain(..excess)
+                            .filter_map(|p| self.source_of(p.addr.ip()))
+                            .map(|o| (o, Charge::Announce)),
+                    );
                 }
                 peers.push(new);
                 adjust(&self.counters.peers, before, peers.len());
+                Ok(!refresh)
             }
+            MapEntry::Vacant(_) if charged.over_cap() => Err(self.refuse_ip(&info_hash)),
             MapEntry::Vacant(vacant) => {
                 let max = self.config.max_info_hashes;
                 // Reserve the slot before inserting so concurrent announces cannot
@@ -1042,9 +1542,9 @@ impl Store {
                 }
                 vacant.insert(Entry::Peers(vec![new]));
                 self.counters.peers.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
             }
         }
-        Ok(())
     }
 
     /// Appends to `out` up to `max` peers announced for `info_hash` and unexpired at
@@ -1085,26 +1585,39 @@ impl Store {
     /// half of both item quotas, also drops the eviction index (see the module docs).
     ///
     /// Locking: write-locks one shard at a time, in ascending order (readers of the
-    /// other shards go on); a second pass does the same to drop the index.
+    /// other shards go on); after each, the shards holding the counts of the sources
+    /// of what it removed, one at a time; a second pass drops the index, one shard at a
+    /// time.
     pub fn sweep(&self, now: Time) -> SweepStats {
         let mut stats = SweepStats::default();
         let Some(shards) = self.shards.get() else {
             return stats;
         };
         let mut any_indexed = false;
+        // Sources of the entries removed from one shard, uncharged once it is released.
+        let mut removed = Vec::new();
         for padded in shards.list.iter() {
             let mut guard = padded.0.write();
             let Shard {
                 map,
                 index,
                 indexed,
+                ..
             } = &mut *guard;
             let info_hashes_before = stats.info_hashes;
             let (mut items, mut bytes) = (0, 0);
             map.retain(|key, entry| match entry {
                 Entry::Peers(peers) => {
                     let before = peers.len();
-                    peers.retain(|p| p.expires > now);
+                    peers.retain(|p| {
+                        let live = p.expires > now;
+                        if !live {
+                            removed.extend(
+                                self.source_of(p.addr.ip()).map(|o| (o, Charge::Announce)),
+                            );
+                        }
+                        live
+                    });
                     stats.peers += before - peers.len();
                     adjust(&self.counters.peers, before, peers.len());
                     if peers.is_empty() {
@@ -1115,17 +1628,23 @@ impl Store {
                         true
                     }
                 }
-                Entry::Immutable { v, expires } if *expires <= now => {
+                Entry::Immutable { v, expires, origin } if *expires <= now => {
                     items += 1;
                     bytes += v.len();
+                    removed.extend(origin.map(|o| (o, Charge::Item)));
                     if *indexed {
                         index.remove(&(self.own_id.distance(&key.id), key.kind));
                     }
                     false
                 }
-                Entry::Mutable { item, expires } if *expires <= now => {
+                Entry::Mutable {
+                    item,
+                    expires,
+                    origin,
+                } if *expires <= now => {
                     items += 1;
                     bytes += item.v.len();
+                    removed.extend(origin.map(|o| (o, Charge::Item)));
                     stats.mutable_items += 1;
                     self.counters.mutable_items.fetch_sub(1, Ordering::Relaxed);
                     if *indexed {
@@ -1142,10 +1661,12 @@ impl Store {
             // Tables do not shrink by themselves; give memory back once mostly empty,
             // which matters when a million mostly idle stores share one process
             // (simulator).
-            let removed = items > 0 || stats.info_hashes > info_hashes_before;
-            if removed && guard.map.len() * 4 < guard.map.capacity() {
+            let shrink = items > 0 || stats.info_hashes > info_hashes_before;
+            if shrink && guard.map.len() * 4 < guard.map.capacity() {
                 guard.map.shrink_to_fit();
             }
+            drop(guard);
+            self.uncharge_all(&mut removed);
         }
         if any_indexed && self.below_half() {
             for padded in shards.list.iter() {
@@ -1177,6 +1698,8 @@ impl Store {
             bytes,
             evictions: c.evictions.load(Ordering::Relaxed),
             refused_quota: c.refused_quota.load(Ordering::Relaxed),
+            refused_ip_quota: c.refused_ip_quota.load(Ordering::Relaxed),
+            origins: c.origins.load(Ordering::Relaxed),
         }
     }
 }

@@ -52,7 +52,8 @@ pub struct NodeConfig {
     /// How often items and announces this node made are stored again
     /// (below the store's TTL, so they never lapse).
     pub republish_interval: Duration,
-    /// How often the routing table is saved when a state file is set.
+    /// How often the routing table is saved when a state file is set (at least every
+    /// millisecond; each save writes and flushes a small file).
     pub save_interval: Duration,
     /// First wait before re-bootstrapping an empty table; doubles on each failure.
     pub rebootstrap_min: Duration,

@@ -408,7 +408,12 @@ async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 
 async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut out = Output::new();
-    let save_every = shared.node.config().save_interval;
+    // A floor, so that an interval of zero cannot make this loop spin.
+    let save_every = shared
+        .node
+        .config()
+        .save_interval
+        .max(Duration::from_millis(1));
     let mut next_save = Instant::now() + save_every;
     loop {
         if shared.closed.load(Ordering::Relaxed) {
@@ -425,7 +430,11 @@ async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let deadline = shared.node.next_deadline().as_millis();
         let wake_at = deadline.min(now.as_millis() + 1_000);
         shared.timer_at.store(wake_at, Ordering::Relaxed);
-        let sleep_for = Duration::from_millis(wake_at.saturating_sub(shared.now().as_millis()));
+        let mut sleep_for = Duration::from_millis(wake_at.saturating_sub(shared.now().as_millis()));
+        if shared.state_path.is_some() {
+            // Save intervals under a second are kept too.
+            sleep_for = sleep_for.min(next_save.saturating_duration_since(Instant::now()));
+        }
         tokio::select! {
             _ = tokio::time::sleep(sleep_for) => {}
             _ = shared.timer.notified() => {}
@@ -437,6 +446,12 @@ async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 fn save_state(shared: &Shared) {
     if let Some(path) = &shared.state_path {
         let contacts = shared.node.contacts();
+        if contacts.is_empty() && shared.node.has_seeds() {
+            // Restarted, and no saved contact has answered yet (or none will): keep
+            // the file that lists them instead of saving an empty table over it, or a
+            // crash now would leave nothing to rejoin from.
+            return;
+        }
         if let Err(e) = state::save(path, shared.node.id(), &contacts) {
             tracing::warn!(path = %path.display(), error = %e, "saving the routing table failed");
         }

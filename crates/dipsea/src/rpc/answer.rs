@@ -2,7 +2,7 @@
 //! the encoded reply. It reads the routing table and writes the store, both
 //! lock-sharded, so any number of threads may answer at once.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::token::Tokens;
 use crate::id::{Id, NodeInfo};
@@ -57,7 +57,9 @@ pub struct Context<'a> {
 
 /// Answers `query` (decoded from `msg`, received from `from`) and appends the encoded
 /// reply to `out`: a response, or a KRPC error (203 bad token or arguments, 204
-/// unknown method, 205–207, 301, 302 from BEP 44, 202 store full).
+/// unknown method, 205–207, 301, 302 from BEP 44, 202 store full or `from`'s IP over
+/// its share of it). What a `put` or `announce_peer` stores is charged to `from`'s IP
+/// (see [`crate::store`]).
 ///
 /// Locking: the routing buckets visited by `closest`, and one store shard for a
 /// write; never two at once.
@@ -194,7 +196,7 @@ pub fn answer(
             if !ctx.tokens.validate(from.ip(), args.token) {
                 return bad_token(out);
             }
-            if let Err((code, message)) = store_put(ctx, args, now) {
+            if let Err((code, message)) = store_put(ctx, from.ip(), args, now) {
                 return error(code, &message, out);
             }
         }
@@ -212,9 +214,15 @@ pub fn answer(
     Answered::Response
 }
 
-/// Stores the item of a `put`, checking what BEP 44 requires; on refusal, the KRPC
+/// Stores the item of a `put` from the source IP `from` (charged with it, see
+/// [`Store::put_immutable_from`]), checking what BEP 44 requires; on refusal, the KRPC
 /// error code and message.
-fn store_put(ctx: &Context<'_>, args: &PutArgs<'_>, now: Time) -> Result<(), (i64, String)> {
+fn store_put(
+    ctx: &Context<'_>,
+    from: IpAddr,
+    args: &PutArgs<'_>,
+    now: Time,
+) -> Result<(), (i64, String)> {
     if args.v.len() > crate::store::MAX_VALUE_LEN {
         return Err((error_code::MESSAGE_TOO_BIG, "message too big".into()));
     }
@@ -224,7 +232,7 @@ fn store_put(ctx: &Context<'_>, args: &PutArgs<'_>, now: Time) -> Result<(), (i6
         // sender may add is ignored (PROTOCOL.md).
         return ctx
             .store
-            .put_immutable(Id::sha1(args.v), args.v, now)
+            .put_immutable_from(from, Id::sha1(args.v), args.v, now)
             .map_err(refused);
     };
     let (Some(seq), Some(sig)) = (args.seq, args.sig) else {
@@ -246,7 +254,7 @@ fn store_put(ctx: &Context<'_>, args: &PutArgs<'_>, now: Time) -> Result<(), (i6
     };
     let target = item.target();
     ctx.store
-        .put_mutable(target, item, args.cas, now)
+        .put_mutable_from(from, target, item, args.cas, now)
         .map_err(refused)
 }
 
@@ -398,6 +406,44 @@ mod tests {
         let (reply, answered) = put(&values[1]);
         assert_eq!(error_code_of(&reply), Some(error_code::SERVER));
         assert_eq!(answered, Answered::Refused(Refusal::Quota));
+    }
+
+    #[test]
+    fn puts_past_the_askers_share_are_refused_for_quota_and_charged_to_its_ip() {
+        // The askers are loopback addresses, exempt by default.
+        let f = Fixture::with_store(StoreConfig {
+            max_items_per_ip: 2,
+            limit_loopback: true,
+            ..StoreConfig::default()
+        });
+        let put = |from: SocketAddr, v: &[u8]| {
+            let token = f.tokens.token(from.ip());
+            f.ask_full(
+                from,
+                QueryMethod::Put(PutArgs {
+                    token: token.as_ref(),
+                    v,
+                    k: None,
+                    salt: None,
+                    seq: None,
+                    cas: None,
+                    sig: None,
+                    target: None,
+                }),
+            )
+        };
+        let other = SocketAddr::from(([127, 0, 0, 10], 4000));
+        assert_eq!(put(from(), b"1:a").1, Answered::Response);
+        assert_eq!(put(from(), b"1:b").1, Answered::Response);
+        let (reply, answered) = put(from(), b"1:c");
+        assert_eq!(error_code_of(&reply), Some(error_code::SERVER));
+        assert_eq!(answered, Answered::Refused(Refusal::Quota));
+        // A re-put is a refresh, not a new item; another IP has its own share.
+        assert_eq!(put(from(), b"1:a").1, Answered::Response);
+        assert_eq!(put(other, b"1:c").1, Answered::Response);
+        assert_eq!(f.store.usage_of(from().ip()).items, 2);
+        assert_eq!(f.store.usage_of(other.ip()).items, 1);
+        assert_eq!(f.store.stats().refused_ip_quota, 1);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use super::*;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
@@ -61,15 +61,62 @@ fn addr(last: u8, port: u16) -> SocketAddr {
 /// Recounts everything from the shards and checks each shard's index (exactly its
 /// items while it is kept, empty otherwise); the counters of `stats()` must equal this
 /// once writers are done.
+///
+/// Also recounts what each source is charged with from the entries, and checks that
+/// the per-IP tables hold exactly that, each source in its shard, within the caps.
 fn audit(store: &Store) -> StoreStats {
     let mut out = StoreStats {
         evictions: store.counters.evictions.load(Ordering::Relaxed),
         refused_quota: store.counters.refused_quota.load(Ordering::Relaxed),
+        refused_ip_quota: store.counters.refused_ip_quota.load(Ordering::Relaxed),
         ..StoreStats::default()
     };
     let Some(shards) = store.shards.get() else {
         return out;
     };
+    let mut charged: HashMap<IpAddr, OriginCount> = HashMap::new();
+    let mut tables: HashMap<IpAddr, OriginCount> = HashMap::new();
+    for (i, padded) in shards.list.iter().enumerate() {
+        let shard = padded.0.read();
+        for (origin, count) in &shard.origins {
+            assert_eq!(Store::ip_index(shards, origin), i, "{origin} in shard {i}");
+            assert_ne!(
+                *count,
+                OriginCount::default(),
+                "{origin} charged with nothing"
+            );
+            assert_eq!(origin_key(*origin), *origin, "{origin} is a source key");
+            tables.insert(*origin, *count);
+        }
+        for (key, entry) in &shard.map {
+            match entry {
+                Entry::Peers(peers) => {
+                    for p in peers {
+                        if let Some(source) = store.source_of(p.addr.ip()) {
+                            charged.entry(source).or_default().announces += 1;
+                        }
+                    }
+                }
+                item => {
+                    if let Some(origin) = item.origin() {
+                        charged.entry(origin).or_default().items += 1;
+                    }
+                    let _ = key;
+                }
+            }
+        }
+    }
+    assert_eq!(charged, tables, "per-IP tables match the entries");
+    for (origin, count) in &tables {
+        assert!(
+            count.items <= store.cap(Charge::Item)
+                && count.announces <= store.cap(Charge::Announce),
+            "{origin} over its caps: {count:?}"
+        );
+        assert_eq!(store.usage_of(*origin).items, count.items as usize);
+        assert_eq!(store.usage_of(*origin).announces, count.announces as usize);
+    }
+    out.origins = tables.len();
     for (i, padded) in shards.list.iter().enumerate() {
         let shard = padded.0.read();
         let mut indexed = 0;
@@ -619,6 +666,223 @@ fn zero_quotas_refuse_everything() {
     assert_eq!(store.stats().refused_quota, 2);
 }
 
+// ---------------------------------------------------------------- per-IP shares
+
+#[test]
+fn per_ip_cap_refuses_new_items_but_not_reputs_and_charges_the_first_storer() {
+    let config = StoreConfig {
+        max_items_per_ip: 2,
+        ..small_config()
+    };
+    let store = Store::new(Id::random(), config);
+    let (a, b) = (source(0), source(1));
+    let t = Time::ZERO;
+    let items: Vec<_> = (0..4u64).map(|tag| value(30, tag)).collect();
+    let put = |from, v: &[u8]| store.put_immutable_from(from, Id::sha1(v), v, t);
+    put(a, &items[0]).expect("first");
+    put(a, &items[1]).expect("second");
+    assert_eq!(put(a, &items[2]), Err(StoreError::IpQuotaExceeded));
+    assert_eq!(StoreError::IpQuotaExceeded.krpc_code(), 202);
+    // A re-put by the owner at its cap, or by another source, refreshes: no charge.
+    put(a, &items[0]).expect("re-put at the cap");
+    put(b, &items[1]).expect("re-put by another source");
+    assert_eq!(store.usage_of(a).items, 2);
+    assert_eq!(store.usage_of(b).items, 0);
+    // Another source has its own share; uncharged puts count against the totals only.
+    put(b, &items[2]).expect("b's own share");
+    store
+        .put_immutable(Id::sha1(&items[3]), &items[3], t)
+        .expect("uncharged");
+    assert_eq!(
+        store.usage_of(b),
+        OriginUsage {
+            items: 1,
+            announces: 0
+        }
+    );
+    let stats = store.stats();
+    assert_eq!(
+        (stats.items, stats.origins, stats.refused_ip_quota),
+        (4, 2, 1)
+    );
+    assert_consistent(&store);
+    // Expiry uncharges, and sources charged with nothing leave the table.
+    store.sweep(t + DEFAULT_ITEM_TTL);
+    assert_eq!(store.usage_of(a), OriginUsage::default());
+    assert_eq!(store.stats().origins, 0);
+    assert_consistent(&store);
+}
+
+#[test]
+fn mutable_versions_from_anyone_keep_the_first_storers_charge() {
+    let config = StoreConfig {
+        max_items_per_ip: 1,
+        ..small_config()
+    };
+    let store = Store::new(Id::random(), config);
+    let (a, b) = (source(0), source(1));
+    let t = Time::ZERO;
+    let put = |from, k: u8, seq: i64| {
+        let item = mutable(k, b"", seq, &value(20, seq as u64));
+        store.put_mutable_from(from, item.target(), item, None, t)
+    };
+    put(a, 1, 1).expect("created by a");
+    assert_eq!(put(a, 2, 1), Err(StoreError::IpQuotaExceeded));
+    put(a, 1, 2).expect("a new version from the creator at its cap");
+    put(b, 1, 3).expect("a new version from another source");
+    assert_eq!((store.usage_of(a).items, store.usage_of(b).items), (1, 0));
+    // Rejected by BEP 44 rules: nothing charged either way.
+    assert!(matches!(put(b, 1, 1), Err(StoreError::SeqTooOld { .. })));
+    assert_eq!(store.usage_of(b).items, 0);
+    assert_consistent(&store);
+}
+
+#[test]
+fn eviction_uncharges_the_victims_source() {
+    let config = StoreConfig {
+        max_items: 2,
+        max_items_per_ip: 2,
+        ..small_config()
+    };
+    let store = Store::new(Id::ZERO, config);
+    let items = by_distance(4, 40);
+    let t = Time::ZERO;
+    let (far, near) = (source(0), source(1));
+    store
+        .put_immutable_from(far, items[3].0, &items[3].1, t)
+        .expect("farthest");
+    store
+        .put_immutable_from(far, items[2].0, &items[2].1, t)
+        .expect("far");
+    // A source at its cap cannot evict anything...
+    assert_eq!(
+        store.put_immutable_from(far, items[0].0, &items[0].1, t),
+        Err(StoreError::IpQuotaExceeded)
+    );
+    assert_eq!(store.stats().evictions, 0);
+    // ...while a closer put from another source evicts the farthest and uncharges it.
+    store
+        .put_immutable_from(near, items[0].0, &items[0].1, t)
+        .expect("closer evicts");
+    assert_eq!(store.stats().evictions, 1);
+    assert_eq!(store.usage_of(far).items, 1);
+    assert_eq!(store.usage_of(near).items, 1);
+    assert!(store.get_immutable(&items[3].0, t).is_none());
+    assert_consistent(&store);
+}
+
+#[test]
+fn announces_are_charged_to_the_peer_ip_and_uncharged_when_dropped() {
+    let config = StoreConfig {
+        max_announces_per_ip: 3,
+        max_peers_per_info_hash: 2,
+        ..small_config()
+    };
+    let store = Store::new(Id::random(), config);
+    let t = Time::ZERO;
+    let a = |port| SocketAddr::new(source(0), port);
+    let (h1, h2, h3) = (Id::random(), Id::random(), Id::random());
+    store.announce_peer(h1, a(1), t).expect("h1");
+    store.announce_peer(h2, a(1), t).expect("h2");
+    store.announce_peer(h2, a(2), t).expect("h2, a second port");
+    assert_eq!(
+        store.announce_peer(h3, a(1), t),
+        Err(StoreError::IpQuotaExceeded)
+    );
+    assert_eq!(
+        store.announce_peer(h1, a(2), t),
+        Err(StoreError::IpQuotaExceeded),
+        "a new announcement on a known info-hash is charged too"
+    );
+    store
+        .announce_peer(h1, a(1), t + MIN)
+        .expect("a refresh at the cap");
+    assert_eq!(store.usage_of(source(0)).announces, 3);
+    // Two other peers push the oldest two out of h2: they are uncharged.
+    let other = |last| SocketAddr::new(source(1), last);
+    store.announce_peer(h2, other(1), t).expect("other 1");
+    store.announce_peer(h2, other(2), t).expect("other 2");
+    assert_eq!(store.usage_of(source(0)).announces, 1);
+    assert_eq!(store.usage_of(source(1)).announces, 2);
+    assert_consistent(&store);
+    store.sweep(t + DEFAULT_PEER_TTL + MIN);
+    assert_eq!(store.stats().origins, 0);
+    assert_consistent(&store);
+}
+
+#[test]
+fn loopback_sources_are_exempt_unless_limited() {
+    for limit_loopback in [false, true] {
+        let config = StoreConfig {
+            max_items_per_ip: 1,
+            max_announces_per_ip: 1,
+            limit_loopback,
+            ..small_config()
+        };
+        let store = Store::new(Id::random(), config);
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 3, 4, 5));
+        let results: Vec<bool> = (0..2u64)
+            .map(|tag| {
+                let v = value(30, tag);
+                store
+                    .put_immutable_from(ip, Id::sha1(&v), &v, Time::ZERO)
+                    .is_ok()
+            })
+            .chain((0..2u8).map(|i| {
+                let peer = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), u16::from(i) + 1);
+                store
+                    .announce_peer(Id::from_bytes([i; 20]), peer, Time::ZERO)
+                    .is_ok()
+            }))
+            .collect();
+        if limit_loopback {
+            assert_eq!(results, [true, false, true, false]);
+            assert_eq!(store.stats().origins, 2);
+        } else {
+            assert_eq!(results, [true; 4]);
+            assert_eq!(store.stats().origins, 0);
+        }
+        assert_consistent(&store);
+        store.sweep(Time::NEVER);
+        assert_eq!(store.stats().origins, 0);
+        assert_consistent(&store);
+    }
+}
+
+#[test]
+fn an_ipv6_source_is_charged_by_its_64_prefix() {
+    let config = StoreConfig {
+        max_items_per_ip: 2,
+        ..small_config()
+    };
+    let store = Store::new(Id::random(), config);
+    let host = |last: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, last));
+    for tag in 0..2u64 {
+        let v = value(30, tag);
+        store
+            .put_immutable_from(host(tag as u16 + 1), Id::sha1(&v), &v, Time::ZERO)
+            .expect("room");
+    }
+    let v = value(30, 9);
+    assert_eq!(
+        store.put_immutable_from(host(99), Id::sha1(&v), &v, Time::ZERO),
+        Err(StoreError::IpQuotaExceeded)
+    );
+    assert_eq!(store.usage_of(host(12345)).items, 2);
+    // An IPv4-mapped address is its IPv4 source.
+    let v4 = Ipv4Addr::new(192, 0, 2, 1);
+    store
+        .put_immutable_from(
+            IpAddr::V6(v4.to_ipv6_mapped()),
+            Id::sha1(&v),
+            &v,
+            Time::ZERO,
+        )
+        .expect("room for another source");
+    assert_eq!(store.usage_of(IpAddr::V4(v4)).items, 1);
+    assert_consistent(&store);
+}
+
 // ---------------------------------------------------------------- config and size
 
 #[test]
@@ -736,12 +1000,15 @@ enum Op {
     PutImmutable {
         len: usize,
         tag: u64,
+        /// The source IP (see [`source`]); `None`: an uncharged put.
+        from: Option<u8>,
     },
     PutMutable {
         k: u8,
         seq: i64,
         len: usize,
         cas: Option<i64>,
+        from: Option<u8>,
     },
     Announce {
         hash: u8,
@@ -753,11 +1020,38 @@ enum Op {
     Sweep,
 }
 
+/// The source IP number `i`; the IPv6 ones share a /64 two by two; 6 is loopback.
+fn source(i: u8) -> IpAddr {
+    if i < 3 {
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, i))
+    } else if i == 6 {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0,
+            u16::from(i / 2),
+            0,
+            0,
+            0,
+            u16::from(i),
+        ))
+    }
+}
+
+/// A put's source: mostly one of a few IPs (several sharing a /64, one loopback),
+/// sometimes none.
+fn from() -> impl Strategy<Value = Option<u8>> {
+    prop_oneof![4 => (0u8..7).prop_map(Some), 1 => Just(None)]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (2usize..=MAX_VALUE_LEN, 0u64..40).prop_map(|(len, tag)| Op::PutImmutable { len, tag }),
-        3 => (0u8..8, 0i64..6, 2usize..=MAX_VALUE_LEN, proptest::option::of(0i64..6))
-            .prop_map(|(k, seq, len, cas)| Op::PutMutable { k, seq, len, cas }),
+        4 => (2usize..=MAX_VALUE_LEN, 0u64..40, from())
+            .prop_map(|(len, tag, from)| Op::PutImmutable { len, tag, from }),
+        3 => (0u8..8, 0i64..6, 2usize..=MAX_VALUE_LEN, proptest::option::of(0i64..6), from())
+            .prop_map(|(k, seq, len, cas, from)| Op::PutMutable { k, seq, len, cas, from }),
         2 => (0u8..6, 0u8..6).prop_map(|(hash, peer)| Op::Announce { hash, peer }),
         1 => (0u32..50).prop_map(|minutes| Op::Advance { minutes }),
         1 => Just(Op::Sweep),
@@ -772,6 +1066,9 @@ proptest! {
         own in any::<[u8; 20]>(),
         max_items in 0usize..8,
         max_value_bytes in 0usize..4000,
+        max_items_per_ip in 0usize..4,
+        max_announces_per_ip in 0usize..4,
+        limit_loopback in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..80),
     ) {
         let config = StoreConfig {
@@ -781,22 +1078,35 @@ proptest! {
             max_value_bytes,
             max_info_hashes: 3,
             max_peers_per_info_hash: 2,
+            max_items_per_ip,
+            max_announces_per_ip,
+            limit_loopback,
             shards: 2,
         };
         let store = Store::new(Id::from_bytes(own), config);
         let mut now = Time::ZERO;
         for op in ops {
             match op {
-                Op::PutImmutable { len, tag } => {
+                Op::PutImmutable { len, tag, from } => {
                     let v = value(len, tag);
-                    let _ = store.put_immutable(Id::sha1(&v), &v, now);
+                    let _ = match from {
+                        Some(i) => store.put_immutable_from(source(i), Id::sha1(&v), &v, now),
+                        None => store.put_immutable(Id::sha1(&v), &v, now),
+                    };
                 }
-                Op::PutMutable { k, seq, len, cas } => {
+                Op::PutMutable { k, seq, len, cas, from } => {
                     let item = mutable(k, b"", seq, &value(len, seq as u64));
-                    let _ = store.put_mutable(item.target(), item, cas, now);
+                    let target = item.target();
+                    let _ = match from {
+                        Some(i) => store.put_mutable_from(source(i), target, item, cas, now),
+                        None => store.put_mutable(target, item, cas, now),
+                    };
                 }
                 Op::Announce { hash, peer } => {
-                    let _ = store.announce_peer(Id::from_bytes([hash; 20]), addr(peer, 1), now);
+                    // Two ports per IP: announcements of one IP on several info-hashes
+                    // and ports.
+                    let peer = SocketAddr::new(source(6 - peer / 2), 1 + u16::from(peer % 2));
+                    let _ = store.announce_peer(Id::from_bytes([hash; 20]), peer, now);
                 }
                 Op::Advance { minutes } => now += MIN * minutes,
                 Op::Sweep => {
@@ -818,6 +1128,10 @@ proptest! {
                 }
             }
         }
+        // Once everything expired and is swept, nobody is charged with anything.
+        store.sweep(Time::NEVER);
+        prop_assert_eq!(store.stats().origins, 0);
+        prop_assert_eq!(store.stats(), audit(&store));
     }
 }
 
@@ -832,6 +1146,10 @@ fn concurrent_puts_gets_and_sweeps_keep_counters_exact() {
         max_value_bytes: 20_000,
         max_info_hashes: 16,
         max_peers_per_info_hash: 4,
+        // Small enough for the sources below to reach.
+        max_items_per_ip: 30,
+        max_announces_per_ip: 6,
+        limit_loopback: true,
         shards: 4,
     };
     let store = Store::new(Id::random(), config);
@@ -857,19 +1175,24 @@ fn concurrent_puts_gets_and_sweeps_keep_counters_exact() {
                             let _ = store.get_immutable(target, now);
                         }
                         40..=69 => {
+                            // Sources shared by the threads, and uncharged puts.
                             let (target, v) = &pool[rng.gen_range(0..pool.len())];
-                            let _ = store.put_immutable(*target, v, now);
+                            let _ = match rng.gen_range(0..7u8) {
+                                6 => store.put_immutable(*target, v, now),
+                                i => store.put_immutable_from(source(i), *target, v, now),
+                            };
                         }
                         70..=84 => {
                             let k = rng.gen_range(0..20u8);
                             let seq = rng.gen_range(0..10);
                             let item = mutable(k, b"", seq, &value(rng.gen_range(2..400), 0));
-                            let _ = store.put_mutable(item.target(), item, None, now);
+                            let from = source(rng.gen_range(0..6));
+                            let _ = store.put_mutable_from(from, item.target(), item, None, now);
                             let _ = store.get_mutable(&mutable(k, b"", 0, b"").target(), now);
                         }
                         85..=97 => {
                             let hash = Id::from_bytes([rng.gen_range(0..24u8); 20]);
-                            let _ = store.announce_peer(hash, addr(rng.gen(), 1), now);
+                            let _ = store.announce_peer(hash, addr(rng.gen_range(0..8), 1), now);
                             out.clear();
                             store.get_peers(&hash, 8, now, &mut out);
                         }
@@ -882,7 +1205,10 @@ fn concurrent_puts_gets_and_sweeps_keep_counters_exact() {
         }
     });
     let stats = store.stats();
-    assert!(stats.evictions > 0 && stats.refused_quota > 0, "{stats:?}");
+    assert!(
+        stats.evictions > 0 && stats.refused_quota > 0 && stats.refused_ip_quota > 0,
+        "{stats:?}"
+    );
     assert_consistent(&store);
     // And a final sweep far in the future empties everything.
     store.sweep(Time::NEVER);
@@ -893,9 +1219,10 @@ fn concurrent_puts_gets_and_sweeps_keep_counters_exact() {
             left.mutable_items,
             left.bytes,
             left.info_hashes,
-            left.peers
+            left.peers,
+            left.origins
         ),
-        (0, 0, 0, 0, 0)
+        (0, 0, 0, 0, 0, 0)
     );
     assert_consistent(&store);
 }
@@ -989,19 +1316,29 @@ fn concurrent_evicting_puts_never_exceed_quotas() {
     assert_consistent(&store);
 }
 
-/// The documented rule, on one global ordered map: what the sharded store must do
+/// The documented rules, on one global ordered map: what the sharded store must do
 /// exactly when puts do not overlap.
 #[derive(Default)]
 struct Model {
-    /// (distance, kind) -> (value length, expiry).
-    items: BTreeMap<IndexKey, (usize, Time)>,
+    /// (distance, kind) -> (value length, expiry, source charged).
+    items: BTreeMap<IndexKey, (usize, Time, Option<IpAddr>)>,
     evictions: u64,
     refused: u64,
+    refused_ip: u64,
 }
 
 impl Model {
-    /// Applies a put of `len` bytes at `ikey` that passed the BEP 44 checks; `Ok(false)`
-    /// when it only refreshed.
+    /// Items charged to `origin`.
+    fn charged(&self, origin: IpAddr) -> usize {
+        self.items
+            .values()
+            .filter(|&&(_, _, o)| o == Some(origin))
+            .count()
+    }
+
+    /// Applies a put of `len` bytes at `ikey` from `origin` (already a source key)
+    /// that passed the BEP 44 checks; `refresh`: a put of the stored item only pushes
+    /// its expiry back (immutable), otherwise it replaces it (mutable).
     fn put(
         &mut self,
         config: &StoreConfig,
@@ -1009,18 +1346,33 @@ impl Model {
         len: usize,
         expires: Time,
         refresh: bool,
+        origin: Option<IpAddr>,
     ) -> Result<(), StoreError> {
-        if let Some((_, e)) = self.items.get_mut(&ikey).filter(|_| refresh) {
+        if let Some((_, e, _)) = self.items.get_mut(&ikey).filter(|_| refresh) {
             *e = (*e).max(expires);
             return Ok(());
         }
-        let freed = self.items.get(&ikey).map_or(0, |&(l, _)| l);
+        // A new item is charged to its source, which must be under its cap; a
+        // replaced one keeps its charge.
+        let charge = match self.items.get(&ikey) {
+            Some(&(_, _, stored)) => stored,
+            None => {
+                if let Some(o) = origin {
+                    if self.charged(o) >= config.max_items_per_ip {
+                        self.refused_ip += 1;
+                        return Err(StoreError::IpQuotaExceeded);
+                    }
+                }
+                origin
+            }
+        };
+        let freed = self.items.get(&ikey).map_or(0, |&(l, _, _)| l);
         let add_items = usize::from(!self.items.contains_key(&ikey));
-        let bytes: usize = self.items.values().map(|&(l, _)| l).sum();
+        let bytes: usize = self.items.values().map(|&(l, _, _)| l).sum();
         let mut excess_items = (self.items.len() + add_items).saturating_sub(config.max_items);
         let mut excess_bytes = (bytes - freed + len).saturating_sub(config.max_value_bytes);
         let mut victims = Vec::new();
-        for (&key, &(l, _)) in self.items.iter().rev() {
+        for (&key, &(l, _, _)) in self.items.iter().rev() {
             if excess_items == 0 && excess_bytes == 0 {
                 break;
             }
@@ -1042,7 +1394,7 @@ impl Model {
             self.items.remove(&victim);
             self.evictions += 1;
         }
-        self.items.insert(ikey, (len, expires));
+        self.items.insert(ikey, (len, expires, charge));
         Ok(())
     }
 }
@@ -1050,21 +1402,25 @@ impl Model {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Puts, time and sweeps on a sharded store give exactly the items, counters and
-    /// results of the one-map model, whatever the shard count, with the eviction index
-    /// built, kept and dropped along the way.
+    /// Puts from several sources, time and sweeps on a sharded store give exactly the
+    /// items, counters, per-IP charges and results of the one-map model, whatever the
+    /// shard count, with the eviction index built, kept and dropped along the way.
     #[test]
     fn eviction_is_exact_without_concurrency(
         own in any::<[u8; 20]>(),
         shards in prop_oneof![Just(2usize), Just(16)],
         max_items in 1usize..12,
         max_value_bytes in 1usize..5000,
+        max_items_per_ip in 0usize..6,
+        limit_loopback in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..120),
     ) {
         let config = StoreConfig {
             item_ttl: 60 * MIN,
             max_items,
             max_value_bytes,
+            max_items_per_ip,
+            limit_loopback,
             shards,
             ..StoreConfig::default()
         };
@@ -1075,27 +1431,39 @@ proptest! {
         let mut seqs = [0i64; 8];
         for op in ops {
             match op {
-                Op::PutImmutable { len, tag } => {
+                Op::PutImmutable { len, tag, from } => {
                     let v = value(len, tag);
                     let target = Id::sha1(&v);
                     let ikey = (own.distance(&target), Kind::Immutable);
-                    let expected = model.put(&config, ikey, len, now + config.item_ttl, true);
-                    prop_assert_eq!(store.put_immutable(target, &v, now), expected);
+                    let origin = from.and_then(|i| store.source_of(source(i)));
+                    let expires = now + config.item_ttl;
+                    let expected = model.put(&config, ikey, len, expires, true, origin);
+                    let got = match from {
+                        Some(i) => store.put_immutable_from(source(i), target, &v, now),
+                        None => store.put_immutable(target, &v, now),
+                    };
+                    prop_assert_eq!(got, expected);
                 }
-                Op::PutMutable { k, len, .. } => {
+                Op::PutMutable { k, len, from, .. } => {
                     // Always a newer version: the model need not know BEP 44.
                     seqs[usize::from(k)] += 1;
                     let item = mutable(k, b"", seqs[usize::from(k)], &value(len, 0));
                     let target = item.target();
                     let ikey = (own.distance(&target), Kind::Mutable);
-                    let expected = model.put(&config, ikey, len, now + config.item_ttl, false);
-                    prop_assert_eq!(store.put_mutable(target, item, None, now), expected);
+                    let origin = from.and_then(|i| store.source_of(source(i)));
+                    let expires = now + config.item_ttl;
+                    let expected = model.put(&config, ikey, len, expires, false, origin);
+                    let got = match from {
+                        Some(i) => store.put_mutable_from(source(i), target, item, None, now),
+                        None => store.put_mutable(target, item, None, now),
+                    };
+                    prop_assert_eq!(got, expected);
                 }
                 Op::Announce { .. } => {}
                 Op::Advance { minutes } => now += MIN * minutes,
                 Op::Sweep => {
                     store.sweep(now);
-                    model.items.retain(|_, &mut (_, e)| e > now);
+                    model.items.retain(|_, &mut (_, e, _)| e > now);
                 }
             }
             let stats = store.stats();
@@ -1103,7 +1471,14 @@ proptest! {
             prop_assert_eq!(stats.items, model.items.len());
             prop_assert_eq!(stats.evictions, model.evictions);
             prop_assert_eq!(stats.refused_quota, model.refused);
-            for (&(d, kind), &(len, expires)) in &model.items {
+            prop_assert_eq!(stats.refused_ip_quota, model.refused_ip);
+            for i in 0..7 {
+                let origin = origin_key(source(i));
+                let charged = store.usage_of(source(i)).items;
+                prop_assert_eq!(charged, model.charged(origin), "source {}", i);
+                prop_assert!(charged <= max_items_per_ip);
+            }
+            for (&(d, kind), &(len, expires, _)) in &model.items {
                 let target = store.target_at(&d);
                 let held = match kind {
                     Kind::Immutable => store.get_immutable(&target, Time::ZERO).map(|v| v.len()),
