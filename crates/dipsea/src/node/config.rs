@@ -30,7 +30,8 @@ pub struct NodeConfig {
     pub rate_limit: RateLimitConfig,
     /// Datagrams longer than this are dropped unread (counted as `oversized`): the
     /// largest KRPC message a deployed node sends, a `get_peers` reply with 50 IPv6
-    /// peers, is under 1,500 bytes.
+    /// peers, is under 1,500 bytes. The UDP driver reads at most one byte more, so
+    /// the rest of a longer datagram is never even copied out of the kernel.
     pub max_datagram: usize,
     /// Query timeout before the first round-trip sample.
     pub timeout_initial: Duration,

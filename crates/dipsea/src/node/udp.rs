@@ -31,13 +31,18 @@ use crate::id::{bep42, Id, NodeInfo};
 use crate::time::Time;
 use crate::wire::bencode;
 
-/// Largest datagram read; KRPC messages are far smaller, bigger ones are truncated
-/// and then rejected by the decoder.
-const RECV_BUFFER: usize = 65_536;
-
 /// Socket buffer size asked of the kernel (it may grant less). Large buffers keep
 /// bursts of replies from being dropped when many lookups run at once.
 const SOCKET_BUFFER: usize = 8 << 20;
+
+/// Receive buffer asked for where the process may exceed the system's maximum
+/// (Linux, with CAP_NET_ADMIN). The kernel charges each queued datagram several times
+/// its length, so under a flood of large datagrams 8 MiB holds only a few
+/// milliseconds of traffic; a larger buffer rides out the moments the node's threads
+/// are not running (the machine is busy) without dropping well-behaved peers'
+/// queries with the flood. It is memory of the kernel, used only while datagrams
+/// wait.
+const FORCED_RECV_BUFFER: usize = 64 << 20;
 
 /// Builds and starts a node on a UDP socket.
 ///
@@ -290,8 +295,17 @@ fn resolve(name: &str) -> Result<SocketAddr, Error> {
 fn bind_socket(addr: SocketAddr) -> Result<UdpSocket, Error> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    // Best effort: the kernel caps these at its configured maximum.
-    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    // Best effort: the kernel caps these at its configured maximum, unless the
+    // process may force a larger receive buffer.
+    #[cfg(target_os = "linux")]
+    let forced =
+        rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, FORCED_RECV_BUFFER)
+            .is_ok();
+    #[cfg(not(target_os = "linux"))]
+    let forced = false;
+    if !forced {
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    }
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
@@ -366,7 +380,9 @@ const RECV_BATCH: usize = 256;
 /// the per-datagram cost to one system call and the node's own work, which is what
 /// lets a node drain a flood faster than the kernel queue fills.
 async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut buf = vec![0u8; RECV_BUFFER];
+    // One byte more than the node accepts: a longer datagram arrives truncated to
+    // this, is counted as oversized and dropped, and costs no copy of the rest.
+    let mut buf = vec![0u8; shared.node.config().max_datagram.saturating_add(1)];
     let mut out = Output::new();
     loop {
         if shared.closed.load(Ordering::Relaxed) {
