@@ -1612,9 +1612,8 @@ impl Store {
                     peers.retain(|p| {
                         let live = p.expires > now;
                         if !live {
-                            removed.extend(
-                                self.source_of(p.addr.ip()).map(|o| (o, Charge::Announce)),
-                            );
+                            removed
+                                .extend(self.source_of(p.addr.ip()).map(|o| (o, Charge::Announce)));
                         }
                         live
                     });
