@@ -363,3 +363,52 @@ async fn a_full_in_flight_table_paces_lookups_instead_of_failing_them() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_network_stores_finds_and_announces() {
+    bounded(async {
+        let builder = || loopback_builder().bind("[::1]:0");
+        let seed = builder().spawn().await.expect("binds [::1]");
+        let seed_addr = seed.local_addr().to_string();
+        assert!(seed.local_addr().is_ipv6());
+        let mut nodes = vec![seed];
+        for _ in 0..15 {
+            let node = builder()
+                .bootstrap([seed_addr.clone()])
+                .spawn()
+                .await
+                .expect("node starts");
+            node.bootstrap().await.expect("bootstrap over IPv6");
+            nodes.push(node);
+        }
+        // Every table holds IPv6 contacts only, learned from `nodes6`; no datagram
+        // went unsent (a fresh socket's first ones once did, costing a retry).
+        for node in &nodes {
+            let table = node.routing_table();
+            assert!(!table.is_empty());
+            assert!(table.iter().all(|c| c.addr.is_ipv6()));
+            assert_eq!(node.stats().send_drops, 0);
+        }
+        let stored = nodes[3].put(b"over ipv6").await.expect("put");
+        assert!(stored.stored >= 1);
+        assert_eq!(
+            nodes[11].get(stored.key).await.expect("get"),
+            Some(b"over ipv6".to_vec())
+        );
+        let info_hash = Id::sha1(b"ipv6 torrent");
+        assert!(
+            nodes[5]
+                .announce(info_hash, Some(6881))
+                .await
+                .expect("announce")
+                >= 1
+        );
+        let peers = nodes[9].get_peers(info_hash).await.expect("get_peers");
+        assert!(
+            peers.contains(&"[::1]:6881".parse().expect("addr")),
+            "{peers:?}"
+        );
+        shutdown(&nodes).await;
+    })
+    .await;
+}

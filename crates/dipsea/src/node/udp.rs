@@ -195,7 +195,7 @@ impl NodeBuilder {
     /// Errors: [`Error::Io`] if the address cannot be bound or resolved.
     pub async fn spawn(self) -> Result<NodeHandle, Error> {
         let bind = resolve(&self.bind)?;
-        let socket = bind_socket(bind)?;
+        let (socket, sender) = bind_socket(bind)?;
         let local_addr = socket.local_addr()?;
         let mut routers = Vec::new();
         for name in &self.bootstrap {
@@ -215,6 +215,7 @@ impl NodeBuilder {
         let shared = Arc::new(Shared {
             node,
             socket,
+            sender,
             local_addr,
             epoch: Instant::now(),
             waiters: DashMap::new(),
@@ -292,7 +293,9 @@ fn resolve(name: &str) -> Result<SocketAddr, Error> {
         .ok_or_else(|| Error::BadInput(format!("{name:?} resolves to no address")))
 }
 
-fn bind_socket(addr: SocketAddr) -> Result<UdpSocket, Error> {
+/// Binds the node's socket: the tokio socket the receivers read, and a second handle
+/// on the same socket that [`Shared::flush`] sends through.
+fn bind_socket(addr: SocketAddr) -> Result<(UdpSocket, std::net::UdpSocket), Error> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: the kernel caps these at its configured maximum, unless the
@@ -309,12 +312,21 @@ fn bind_socket(addr: SocketAddr) -> Result<UdpSocket, Error> {
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    Ok(UdpSocket::from_std(socket.into())?)
+    // Sending goes straight to the (non-blocking) socket rather than through tokio's
+    // write readiness: a UDP send only waits when the send buffer is full, and tokio
+    // reports a fresh socket as not yet writable until its reactor has polled it, so
+    // the first datagrams of a new node (its bootstrap queries) were dropped and sent
+    // again only after a query timeout.
+    let sender: std::net::UdpSocket = socket.try_clone()?.into();
+    Ok((UdpSocket::from_std(socket.into())?, sender))
 }
 
 struct Shared {
     node: Node,
+    /// Read by the receivers.
     socket: UdpSocket,
+    /// The same socket, written by [`Shared::flush`].
+    sender: std::net::UdpSocket,
     local_addr: SocketAddr,
     epoch: Instant,
     waiters: DashMap<OpId, oneshot::Sender<OpResult>>,
@@ -338,7 +350,7 @@ impl Shared {
     /// Sends what the node produced and delivers its events.
     fn flush(&self, out: &mut Output) {
         for (to, datagram) in out.datagrams() {
-            match self.socket.try_send_to(datagram, to) {
+            match self.sender.send_to(datagram, to) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // The send buffer is full: drop, like the network would; the
