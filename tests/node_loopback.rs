@@ -412,3 +412,39 @@ async fn an_ipv6_network_stores_finds_and_announces() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_whose_caller_stops_waiting_is_cancelled() {
+    bounded(async {
+        // The node's only contact never answers.
+        let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        silent.set_nonblocking(true).expect("nonblocking");
+        let node = loopback_builder().spawn().await.expect("node starts");
+        node.node().add_seeds([dipsea::NodeInfo::new(
+            Id::sha1(b"silent"),
+            silent.local_addr().expect("addr"),
+        )]);
+        let waited =
+            tokio::time::timeout(Duration::from_millis(100), node.get(Id::sha1(b"key"))).await;
+        assert!(waited.is_err(), "the get cannot finish: {waited:?}");
+        assert_eq!(node.node().operations_running(), 0);
+        // Past the query's timeout (1 s before any round-trip sample): no retry was
+        // sent for the abandoned operation.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        // (The node also re-bootstraps from its contact, its table being empty:
+        // those are find_node queries.)
+        let mut buf = [0u8; 1500];
+        let mut gets = 0;
+        while let Ok((len, _)) = silent.recv_from(&mut buf) {
+            let msg = dipsea::wire::decode(&buf[..len]).expect("the node sends KRPC");
+            if let dipsea::wire::MessageKind::Query(q) = msg.kind {
+                if matches!(q.method, dipsea::wire::QueryMethod::Get { .. }) {
+                    gets += 1;
+                }
+            }
+        }
+        assert_eq!(gets, 1, "one get query, no retry");
+        node.shutdown().await;
+    })
+    .await;
+}

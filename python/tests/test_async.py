@@ -274,3 +274,33 @@ def test_calls_need_a_running_loop() -> None:
 
     asyncio.run(close())
     assert node.closed
+
+
+def test_cancelling_a_call_cancels_its_operation() -> None:
+    """A cancelled call sends nothing more: its query is not retried."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.setblocking(False)
+    host, port = silent.getsockname()
+
+    async def main() -> None:
+        # No bootstrap address: the node sends nothing of its own accord.
+        async with AsyncNode(bind="127.0.0.1:0") as node:
+            call = asyncio.ensure_future(node.ping((host, port)))
+            await asyncio.sleep(0.1)
+            call.cancel()
+            # Past the ping's timeout (1 s before any round-trip sample) and the
+            # moment its retry would have been sent.
+            await asyncio.sleep(2.5)
+            assert node.stats()["retries"] == 0
+
+    asyncio.run(main())
+    received = 0
+    while True:
+        try:
+            silent.recv(1500)
+        except BlockingIOError:
+            break
+        received += 1
+    silent.close()
+    assert received == 1

@@ -12,9 +12,9 @@
 //! again (now complete) and sets each result. The runtime's threads never take the
 //! GIL, and completions that arrive close together cost one wakeup.
 //!
-//! Cancelling the asyncio future abandons the wait, as `NodeHandle`'s futures are
-//! cancel safe: the operation ends on its own in the core (its timeouts bound it), and
-//! its result is dropped when it comes. A closed loop's bridge is forgotten when the
+//! Cancelling the asyncio future cancels the operation: a done-callback on the future
+//! drops the Rust future, and dropping a `NodeHandle` future cancels its operation in
+//! the core (no more queries are sent for it; answers to those in flight are ignored). A closed loop's bridge is forgotten when the
 //! next loop registers, with the tasks on its ready list; results that come after
 //! that are dropped too ([`ORPHANS`]).
 //!
@@ -37,6 +37,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
 use pyo3_async_runtimes::tokio::get_runtime;
 
@@ -278,7 +279,10 @@ where
     }
 
     fn cancel(&self) {
-        self.future.lock().take();
+        // Dropped after the lock is released: dropping a node future cancels its
+        // operation, which takes the node's own locks.
+        let future = self.future.lock().take();
+        drop(future);
     }
 }
 
@@ -312,5 +316,28 @@ where
     });
     let _context = get_runtime().enter();
     task.poll(py);
+    if task.future.lock().is_some() {
+        // Still running: if the asyncio future is cancelled, drop the Rust future,
+        // which cancels the operation.
+        let weak = Arc::downgrade(&task);
+        let on_done = PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| -> PyResult<()> {
+                let fut = args.get_item(0)?;
+                if fut
+                    .call_method0(intern!(fut.py(), "cancelled"))?
+                    .is_truthy()?
+                {
+                    if let Some(task) = weak.upgrade() {
+                        task.cancel();
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        py_future.call_method1(intern!(py, "add_done_callback"), (on_done,))?;
+    }
     Ok(py_future)
 }

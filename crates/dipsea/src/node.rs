@@ -859,9 +859,17 @@ impl Node {
         }
     }
 
-    /// Abandons an operation; no event will come for it.
+    /// Abandons an operation; no event will come for it. Its queries in flight are
+    /// left to be answered or to time out, but nothing more is sent for it. A put or
+    /// announce abandoned after it started stays in the re-publish list
+    /// ([`Node::unpublish`] removes it).
     pub fn cancel(&self, op: OpId) {
         self.ops.remove(&op);
+    }
+
+    /// Operations running now (started, neither finished nor cancelled).
+    pub fn operations_running(&self) -> usize {
+        self.ops.len()
     }
 
     /// Sends what the operation's current phase wants sent, and moves it on when
@@ -1230,6 +1238,11 @@ impl Node {
     }
 
     fn expire(&self, tid: u32, now: Time, out: &mut Output, earliest: &mut Time) {
+        // A query whose operation was cancelled is not worth sending again. Checked
+        // before the in-flight entry is locked: the lock order is operation, then
+        // in-flight, never the reverse.
+        let op = self.in_flight.get(&tid).and_then(|p| p.op);
+        let abandoned = op.is_some_and(|op| !self.ops.contains_key(&op));
         let retry = {
             let Some(mut pending) = self.in_flight.get_mut(&tid) else {
                 return;
@@ -1237,7 +1250,7 @@ impl Node {
             if pending.deadline > now {
                 return;
             }
-            if pending.tries < self.config.max_retries {
+            if pending.tries < self.config.max_retries && !abandoned {
                 pending.tries += 1;
                 // Back off: each retry waits twice as long as the one before.
                 let wait = self.rtt.timeout() * (1u32 << pending.tries.min(4));

@@ -537,6 +537,22 @@ fn begin_shutdown(shared: &Shared) -> bool {
     true
 }
 
+/// Cancels an operation whose caller stopped waiting for it.
+struct CancelOnDrop<'a> {
+    shared: &'a Shared,
+    /// The operation, until its result has arrived.
+    op: Option<OpId>,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(op) = self.op.take() {
+            self.shared.waiters.remove(&op);
+            self.shared.node.cancel(op);
+        }
+    }
+}
+
 impl std::fmt::Debug for NodeHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeHandle")
@@ -548,30 +564,39 @@ impl std::fmt::Debug for NodeHandle {
 
 impl NodeHandle {
     /// Starts an operation; returns the receiver of its result.
-    fn start(&self, request: Request) -> oneshot::Receiver<OpResult> {
+    fn start(&self, request: Request) -> (OpId, oneshot::Receiver<OpResult>) {
         let (tx, rx) = oneshot::channel();
+        let op = self.shared.node.next_op_id();
         if self.shared.closed.load(Ordering::Relaxed) {
             let _ = tx.send(OpResult {
                 outcome: Err(OpError::Shutdown),
                 lookup: Default::default(),
                 sent: 0,
             });
-            return rx;
+            return (op, rx);
         }
         let mut out = Output::new();
-        let op = self.shared.node.next_op_id();
         // Register before starting: the result may arrive on another task at once.
         self.shared.waiters.insert(op, tx);
         self.shared
             .node
             .start(op, request, self.shared.now(), &mut out);
         self.shared.flush(&mut out);
-        rx
+        (op, rx)
     }
 
+    /// Runs one operation to its end. Dropping the future before then (a timeout
+    /// around it, a cancelled Python future) cancels the operation: no more
+    /// queries are sent for it.
     async fn run(&self, request: Request) -> Result<Outcome, Error> {
-        let rx = self.start(request);
-        match rx.await {
+        let (op, rx) = self.start(request);
+        let mut guard = CancelOnDrop {
+            shared: &self.shared,
+            op: Some(op),
+        };
+        let result = rx.await;
+        guard.op = None;
+        match result {
             Ok(result) => result.outcome.map_err(Error::from),
             Err(_) => Err(Error::Op(OpError::Shutdown)),
         }
