@@ -155,20 +155,8 @@ impl KrpcClient {
 
     /// Puts the immutable item `v` (its exact bencoding) with `token`.
     pub async fn put(&mut self, to: SocketAddr, token: &[u8], v: &[u8]) -> Reply {
-        self.ask(
-            to,
-            QueryMethod::Put(PutArgs {
-                token,
-                v,
-                k: None,
-                salt: None,
-                seq: None,
-                cas: None,
-                sig: None,
-                target: None,
-            }),
-        )
-        .await
+        self.ask(to, QueryMethod::Put(PutArgs::immutable(token, v)))
+            .await
     }
 
     /// The immutable item `target` as `to` answers a `get` for it.

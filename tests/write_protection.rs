@@ -16,16 +16,7 @@ use dipsea_tests::krpc_client::{bencoded, KrpcClient, Reply};
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn put_args<'a>(token: &'a [u8], v: &'a [u8]) -> QueryMethod<'a> {
-    QueryMethod::Put(PutArgs {
-        token,
-        v,
-        k: None,
-        salt: None,
-        seq: None,
-        cas: None,
-        sig: None,
-        target: None,
-    })
+    QueryMethod::Put(PutArgs::immutable(token, v))
 }
 
 fn announce_args(info_hash: Id, token: &[u8]) -> QueryMethod<'_> {

@@ -133,16 +133,7 @@ fn query(rng: &mut SmallRng) -> Vec<u8> {
             implied_port: false,
             token: &token,
         },
-        _ => QueryMethod::Put(PutArgs {
-            token: &token,
-            v: value.as_bytes(),
-            k: None,
-            salt: None,
-            seq: None,
-            cas: None,
-            sig: None,
-            target: None,
-        }),
+        _ => QueryMethod::Put(PutArgs::immutable(&token, value.as_bytes())),
     };
     let msg = Message {
         tid: &tid,

@@ -990,14 +990,8 @@ impl Node {
                     .collect();
                 self.start_storing(op, operation, answered, &targets, now, out, |token| {
                     QueryMethod::Put(PutArgs {
-                        token,
-                        v: &v,
-                        k: None,
-                        salt: None,
-                        seq: None,
-                        cas: None,
-                        sig: None,
                         target: Some(target),
+                        ..PutArgs::immutable(token, &v)
                     })
                 })
             }
@@ -1544,16 +1538,7 @@ mod tests {
             kind: MessageKind::Query(Query {
                 id: Id::sha1(b"spoofer"),
                 want: Want::default(),
-                method: QueryMethod::Put(PutArgs {
-                    token: b"forged",
-                    v,
-                    k: None,
-                    salt: None,
-                    seq: None,
-                    cas: None,
-                    sig: None,
-                    target: None,
-                }),
+                method: QueryMethod::Put(PutArgs::immutable(b"forged", v)),
             }),
         };
         let mut datagram = Vec::new();

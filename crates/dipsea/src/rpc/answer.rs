@@ -102,14 +102,7 @@ pub fn answer(
     };
     let mut response = Response {
         id: ctx.own_id,
-        nodes: None,
-        nodes6: None,
-        values: None,
-        token: None,
-        v: None,
-        k: None,
-        seq: None,
-        sig: None,
+        ..Response::default()
     };
     // Buffers the borrowed views in `response` point into.
     let mut v4 = Vec::new();
@@ -390,16 +383,7 @@ mod tests {
         let put = |v: &[u8]| {
             f.ask_full(
                 from(),
-                QueryMethod::Put(PutArgs {
-                    token: token.as_ref(),
-                    v,
-                    k: None,
-                    salt: None,
-                    seq: None,
-                    cas: None,
-                    sig: None,
-                    target: None,
-                }),
+                QueryMethod::Put(PutArgs::immutable(token.as_ref(), v)),
             )
         };
         assert_eq!(put(&values[0]).1, Answered::Response);
@@ -420,16 +404,7 @@ mod tests {
             let token = f.tokens.token(from.ip());
             f.ask_full(
                 from,
-                QueryMethod::Put(PutArgs {
-                    token: token.as_ref(),
-                    v,
-                    k: None,
-                    salt: None,
-                    seq: None,
-                    cas: None,
-                    sig: None,
-                    target: None,
-                }),
+                QueryMethod::Put(PutArgs::immutable(token.as_ref(), v)),
             )
         };
         let other = SocketAddr::from(([127, 0, 0, 10], 4000));
@@ -502,21 +477,8 @@ mod tests {
         let v = b"11:hello world";
         let target = Id::sha1(v);
         let token = f.tokens.token(from().ip());
-        let put = |token: &[u8], v: &[u8]| {
-            f.ask(
-                from(),
-                QueryMethod::Put(PutArgs {
-                    token,
-                    v,
-                    k: None,
-                    salt: None,
-                    seq: None,
-                    cas: None,
-                    sig: None,
-                    target: None,
-                }),
-            )
-        };
+        let put =
+            |token: &[u8], v: &[u8]| f.ask(from(), QueryMethod::Put(PutArgs::immutable(token, v)));
         assert_eq!(error_code_of(&put(b"bad", v)), Some(error_code::PROTOCOL));
         let big = crate::wire::bencode::encode_bytes(&[b'x'; 1000]);
         assert_eq!(
@@ -584,16 +546,7 @@ mod tests {
                         let v = crate::wire::bencode::encode_bytes(format!("{t}/{i}").as_bytes());
                         let put = f.ask(
                             from,
-                            QueryMethod::Put(PutArgs {
-                                token: token.as_ref(),
-                                v: &v,
-                                k: None,
-                                salt: None,
-                                seq: None,
-                                cas: None,
-                                sig: None,
-                                target: None,
-                            }),
+                            QueryMethod::Put(PutArgs::immutable(token.as_ref(), &v)),
                         );
                         assert_eq!(error_code_of(&put), None);
                         let get = f.ask(

@@ -167,6 +167,23 @@ pub struct PutArgs<'a> {
     pub target: Option<Id>,
 }
 
+impl<'a> PutArgs<'a> {
+    /// The arguments of an immutable put: the value `v` (one complete bencoded value)
+    /// with the write `token`, nothing else.
+    pub fn immutable(token: &'a [u8], v: &'a [u8]) -> PutArgs<'a> {
+        PutArgs {
+            token,
+            v,
+            k: None,
+            salt: None,
+            seq: None,
+            cas: None,
+            sig: None,
+            target: None,
+        }
+    }
+}
+
 /// A response (`r`). Which fields are set depends on the query it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Response<'a> {
