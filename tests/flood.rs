@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dipsea::wire::{self, Message, MessageKind, Query, QueryMethod, Want};
+use dipsea::wire::{self, Message, MessageKind, QueryMethod};
 use dipsea::{Id, NodeConfig, RateLimitConfig};
 
 /// Datagrams the flooder sends.
@@ -59,17 +59,7 @@ fn rss_bytes() -> Option<u64> {
 
 fn ping(tid: u32) -> Vec<u8> {
     let tid = tid.to_be_bytes();
-    let msg = Message {
-        tid: &tid,
-        version: None,
-        ip: None,
-        read_only: false,
-        kind: MessageKind::Query(Query {
-            id: Id::sha1(b"well-behaved client"),
-            want: Want::default(),
-            method: QueryMethod::Ping,
-        }),
-    };
+    let msg = Message::query(&tid, Id::sha1(b"well-behaved client"), QueryMethod::Ping);
     let mut out = Vec::new();
     msg.encode(&mut out);
     out

@@ -21,6 +21,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use dipsea::wire::bencode::encode_bytes;
 use dipsea::{Id, NodeHandle};
 use dipsea_tests::{network, shutdown};
 use serde_json::{json, Value};
@@ -238,13 +239,6 @@ fn peers_field(v: &Value) -> HashSet<SocketAddr> {
         .collect()
 }
 
-/// Bencodes a byte string: `<len>:<bytes>`.
-fn bencode_bytes(bytes: &[u8]) -> Vec<u8> {
-    let mut out = format!("{}:", bytes.len()).into_bytes();
-    out.extend_from_slice(bytes);
-    out
-}
-
 /// Polls dipsea's get_peers until `want` is among the peers or `wait` passes.
 async fn dipsea_finds_peer(
     node: &NodeHandle,
@@ -352,7 +346,7 @@ async fn scenario(lt: &mut LtPeer, started: Instant) {
     // 2. BEP 44, dipsea → libtorrent: a byte string and a dictionary.
     let value = format!("put by dipsea, got by libtorrent {tag:016x}").into_bytes();
     let put = nodes[3].put(&value).await.expect("dipsea put");
-    assert_eq!(put.key, Id::sha1(&bencode_bytes(&value)));
+    assert_eq!(put.key, Id::sha1(&encode_bytes(&value)));
     assert!(put.stored >= 1);
     let got = lt
         .call(
@@ -366,7 +360,7 @@ async fn scenario(lt: &mut LtPeer, started: Instant) {
         "libtorrent did not find {}: {got}",
         put.key
     );
-    assert_eq!(unhex(str_field(&got, "bencoded")), bencode_bytes(&value));
+    assert_eq!(unhex(str_field(&got, "bencoded")), encode_bytes(&value));
     let dict = format!("d1:ai{}e1:bl1:x1:yee", tag >> 1).into_bytes();
     let put = nodes[4]
         .put_bencoded(dict.clone())
@@ -391,12 +385,12 @@ async fn scenario(lt: &mut LtPeer, started: Instant) {
     let value = format!("put by libtorrent, got by dipsea {tag:016x}").into_bytes();
     let put = lt
         .call(
-            json!({"cmd": "put", "bencoded": hex(&bencode_bytes(&value))}),
+            json!({"cmd": "put", "bencoded": hex(&encode_bytes(&value))}),
             OP_WAIT,
         )
         .await;
     let key: Id = str_field(&put, "target").parse().expect("target");
-    assert_eq!(key, Id::sha1(&bencode_bytes(&value)), "libtorrent's key");
+    assert_eq!(key, Id::sha1(&encode_bytes(&value)), "libtorrent's key");
     let acks = put["num_success"].as_u64().expect("num_success");
     assert!(acks >= 1, "no node acknowledged libtorrent's put: {put}");
     let got = nodes[5].get(key).await.expect("dipsea get");

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use dipsea::wire::{decode, Message, MessageKind, PutArgs, Query, QueryMethod, Want};
+use dipsea::wire::{decode, Message, MessageKind, PutArgs, QueryMethod};
 use dipsea::Id;
 use tokio::net::UdpSocket;
 
@@ -79,18 +79,7 @@ impl KrpcClient {
     pub async fn ask(&mut self, to: SocketAddr, method: QueryMethod<'_>) -> Reply {
         let tid = self.tid();
         let mut datagram = Vec::new();
-        Message {
-            tid: &tid,
-            version: None,
-            ip: None,
-            read_only: false,
-            kind: MessageKind::Query(Query {
-                id: self.id,
-                want: Want::default(),
-                method,
-            }),
-        }
-        .encode(&mut datagram);
+        Message::query(&tid, self.id, method).encode(&mut datagram);
         self.exchange(to, &tid, &datagram).await
     }
 
@@ -166,11 +155,4 @@ impl KrpcClient {
             Reply::Error(code) => panic!("get answered error {code}"),
         }
     }
-}
-
-/// `payload` bencoded as a byte string: a valid immutable item value.
-pub fn bencoded(payload: &[u8]) -> Vec<u8> {
-    let mut v = format!("{}:", payload.len()).into_bytes();
-    v.extend_from_slice(payload);
-    v
 }

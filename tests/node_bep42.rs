@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use dipsea::id::bep42;
 use dipsea::node::{Event, Output};
-use dipsea::wire::{self, Message, MessageKind, Query, QueryMethod, Want};
+use dipsea::wire::{self, Message, MessageKind, QueryMethod};
 use dipsea::{Id, Node, NodeConfig, NodeInfo, Request, Time};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -157,18 +157,7 @@ fn enforcement_keeps_a_non_conforming_public_contact_out() {
     let mut out = Output::new();
     let query = |from: Id, target: Id| {
         let mut datagram = Vec::new();
-        Message {
-            tid: b"bep4",
-            version: None,
-            ip: None,
-            read_only: false,
-            kind: MessageKind::Query(Query {
-                id: from,
-                want: Want::default(),
-                method: QueryMethod::FindNode { target },
-            }),
-        }
-        .encode(&mut datagram);
+        Message::query(b"bep4", from, QueryMethod::FindNode { target }).encode(&mut datagram);
         datagram
     };
     a.handle_datagram(bad_addr, &query(bad.id(), bad.id()), secs(2), &mut out);

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use dipsea::sim::{Action, Churn};
+use dipsea::wire::bencode::encode_bytes;
 use dipsea::{Id, Latency, OpError, Request, Swarm, SwarmConfig};
 
 /// An item put in a scenario: its key, its value and the node that put it.
@@ -42,7 +43,7 @@ fn try_put_items(swarm: &mut Swarm, count: usize, tag: &str) -> Vec<Item> {
     for i in 0..count {
         let origin = swarm.random_live().expect("a live node");
         let value = format!("{tag} item {i}").into_bytes();
-        requests.push((origin, Request::Put(bencoded(&value))));
+        requests.push((origin, Request::Put(encode_bytes(&value))));
         origins.push(origin);
         values.push(value);
     }
@@ -60,10 +61,6 @@ fn try_put_items(swarm: &mut Swarm, count: usize, tag: &str) -> Vec<Item> {
     items
 }
 
-fn bencoded(value: &[u8]) -> Vec<u8> {
-    dipsea::wire::bencode::encode_bytes(value)
-}
-
 /// Gets every item at once, each from a node `pick` chooses; returns how many came
 /// back with the right value.
 fn found(swarm: &mut Swarm, items: &[&Item], mut pick: impl FnMut(&mut Swarm) -> usize) -> usize {
@@ -77,7 +74,7 @@ fn found(swarm: &mut Swarm, items: &[&Item], mut pick: impl FnMut(&mut Swarm) ->
         .zip(items)
         .filter(|(result, item)| {
             matches!(&result.outcome,
-                Ok(dipsea::Outcome::Value(Some(v))) if *v == bencoded(&item.value))
+                Ok(dipsea::Outcome::Value(Some(v))) if *v == encode_bytes(&item.value))
         })
         .count()
 }

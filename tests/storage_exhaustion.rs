@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dipsea::store::StoreConfig;
+use dipsea::wire::bencode::encode_bytes;
 use dipsea::wire::error_code;
 use dipsea::{Distance, Id, NodeBuilder, NodeConfig, NodeHandle, Time};
-use dipsea_tests::krpc_client::{bencoded, KrpcClient};
+use dipsea_tests::krpc_client::KrpcClient;
 
 /// Fails the test instead of hanging past this.
 const LIMIT: Duration = Duration::from_secs(50);
@@ -55,7 +56,7 @@ struct Peaks {
 /// than anything a flood of random items is likely to bring (about one in 65,536).
 fn close_values(own: Id, count: usize) -> Vec<Vec<u8>> {
     (0u64..)
-        .map(|tag| bencoded(format!("good close {tag}").as_bytes()))
+        .map(|tag| encode_bytes(format!("good close {tag}").as_bytes()))
         .filter(|v| Id::sha1(v).distance(&own).as_bytes()[..2] == [0, 0])
         .take(count)
         .collect()
@@ -87,7 +88,7 @@ fn flood(
             // 60 to 300 bytes, so both the item and the byte quota bind.
             let mut payload = format!("flood {ip} {i} ").into_bytes();
             payload.resize(60 + (i * 97) % 240, b'x');
-            let v = bencoded(&payload);
+            let v = encode_bytes(&payload);
             match client.put(to, &token, &v).await.code() {
                 None => flood.accepted.push(v),
                 Some(error_code::SERVER) => flood.refused += 1,
@@ -138,7 +139,7 @@ async fn flood_test() {
         .expect("bind 127.2.0.1");
     let token = good.token(to).await;
     let mut good_items = close_values(own, 2);
-    good_items.extend((0..2).map(|i| bencoded(format!("good far {i}").as_bytes())));
+    good_items.extend((0..2).map(|i| encode_bytes(format!("good far {i}").as_bytes())));
     for v in &good_items {
         assert_eq!(good.put(to, &token, v).await.code(), None, "good put");
     }

@@ -8,9 +8,10 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use dipsea::wire::bencode::encode_bytes;
 use dipsea::wire::{error_code, PutArgs, QueryMethod};
 use dipsea::{Id, NodeBuilder, Time};
-use dipsea_tests::krpc_client::{bencoded, KrpcClient, Reply};
+use dipsea_tests::krpc_client::{KrpcClient, Reply};
 
 /// Fails the test instead of hanging past this.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -62,7 +63,7 @@ async fn token_test() {
         .expect("bind");
     let honest_token = honest.token(to).await;
     let forged: Vec<u8> = honest_token.iter().map(|b| b ^ 0x5a).collect();
-    let v = bencoded(b"spoofed value");
+    let v = encode_bytes(b"spoofed value");
     let target = Id::sha1(&v);
     let info_hash = Id::sha1(b"a torrent");
 
@@ -107,13 +108,13 @@ async fn token_test() {
     assert_eq!(store.get_peers(&info_hash, 50, Time::ZERO, &mut peers), 0);
 
     // A value over 1,000 bytes gets 205 even with a valid token; 1,000 bytes is fine.
-    let too_big = bencoded(&[b'x'; 997]);
+    let too_big = encode_bytes(&[b'x'; 997]);
     assert_eq!(too_big.len(), 1001);
     let put = honest.put(to, &honest_token, &too_big).await;
     assert_eq!(put.code(), Some(error_code::MESSAGE_TOO_BIG), "{put:?}");
     assert_eq!(node.stats().refused, 1);
     assert_eq!(store.stats().items, 0);
-    let largest = bencoded(&[b'x'; 996]);
+    let largest = encode_bytes(&[b'x'; 996]);
     assert_eq!(largest.len(), 1000);
     assert_eq!(honest.put(to, &honest_token, &largest).await.code(), None);
 

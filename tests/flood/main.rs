@@ -19,7 +19,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
 
-use dipsea::wire::{Message, MessageKind, PutArgs, Query, QueryMethod, Want};
+use dipsea::wire::{Message, PutArgs, QueryMethod};
 use dipsea::Id;
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -135,17 +135,7 @@ fn query(rng: &mut SmallRng) -> Vec<u8> {
         },
         _ => QueryMethod::Put(PutArgs::immutable(&token, value.as_bytes())),
     };
-    let msg = Message {
-        tid: &tid,
-        version: None,
-        ip: None,
-        read_only: false,
-        kind: MessageKind::Query(Query {
-            id: random_id(rng),
-            want: Want::default(),
-            method,
-        }),
-    };
+    let msg = Message::query(&tid, random_id(rng), method);
     let mut out = Vec::new();
     msg.encode(&mut out);
     out

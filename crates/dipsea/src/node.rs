@@ -41,7 +41,7 @@ use crate::routing::{InsertOutcome, RoutingTable, TimeoutOutcome};
 use crate::rpc::{self, token::Tokens, Answered, Refusal};
 use crate::store::Store;
 use crate::time::Time;
-use crate::wire::{self, Message, MessageKind, PutArgs, Query, QueryMethod, Response, Want};
+use crate::wire::{self, Message, MessageKind, PutArgs, Query, QueryMethod, Response};
 use ip_vote::ExternalIp;
 use limits::{Limited, RateLimiter};
 use rtt::RttEstimator;
@@ -701,15 +701,9 @@ impl Node {
         let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
         let tid_bytes = tid.to_be_bytes();
         let msg = Message {
-            tid: &tid_bytes,
             version: Some(&CLIENT_VERSION),
-            ip: None,
             read_only: self.config.read_only,
-            kind: MessageKind::Query(Query {
-                id: self.id,
-                want: Want::default(),
-                method,
-            }),
+            ..Message::query(&tid_bytes, self.id, method)
         };
         let mut datagram = Vec::with_capacity(128);
         msg.encode(&mut datagram);
@@ -1451,17 +1445,7 @@ mod tests {
 
     /// An encoded ping from `id` with transaction id `tid`.
     fn ping_from(id: Id, tid: &[u8]) -> Vec<u8> {
-        let msg = Message {
-            tid,
-            version: None,
-            ip: None,
-            read_only: false,
-            kind: MessageKind::Query(Query {
-                id,
-                want: Want::default(),
-                method: QueryMethod::Ping,
-            }),
-        };
+        let msg = Message::query(tid, id, QueryMethod::Ping);
         let mut buf = Vec::new();
         msg.encode(&mut buf);
         buf
@@ -1530,17 +1514,11 @@ mod tests {
         let node = node_with_router(addr(9));
         let mut out = Output::new();
         let v = b"5:hello";
-        let msg = Message {
-            tid: b"pp",
-            version: None,
-            ip: None,
-            read_only: false,
-            kind: MessageKind::Query(Query {
-                id: Id::sha1(b"spoofer"),
-                want: Want::default(),
-                method: QueryMethod::Put(PutArgs::immutable(b"forged", v)),
-            }),
-        };
+        let msg = Message::query(
+            b"pp",
+            Id::sha1(b"spoofer"),
+            QueryMethod::Put(PutArgs::immutable(b"forged", v)),
+        );
         let mut datagram = Vec::new();
         msg.encode(&mut datagram);
         node.handle_datagram(addr(7), &datagram, Time::ZERO, &mut out);

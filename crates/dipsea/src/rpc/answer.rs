@@ -256,7 +256,7 @@ mod tests {
     use super::*;
     use crate::routing::RoutingConfig;
     use crate::store::StoreConfig;
-    use crate::wire::{decode, Want};
+    use crate::wire::decode;
 
     struct Fixture {
         routing: RoutingTable,
@@ -292,17 +292,7 @@ mod tests {
 
         /// The reply and how the answerer classified it.
         fn ask_full(&self, from: SocketAddr, method: QueryMethod<'_>) -> (Vec<u8>, Answered) {
-            let msg = Message {
-                tid: b"tt",
-                version: None,
-                ip: None,
-                read_only: false,
-                kind: MessageKind::Query(Query {
-                    id: Id::sha1(b"asker"),
-                    want: Want::default(),
-                    method,
-                }),
-            };
+            let msg = Message::query(b"tt", Id::sha1(b"asker"), method);
             let MessageKind::Query(query) = &msg.kind else {
                 unreachable!()
             };

@@ -44,6 +44,23 @@ pub struct Message<'a> {
     pub kind: MessageKind<'a>,
 }
 
+impl<'a> Message<'a> {
+    /// A plain query from `id`: no client version, no `ip`, not read-only, no `want`.
+    pub fn query(tid: &'a [u8], id: Id, method: QueryMethod<'a>) -> Message<'a> {
+        Message {
+            tid,
+            version: None,
+            ip: None,
+            read_only: false,
+            kind: MessageKind::Query(Query {
+                id,
+                want: Want::default(),
+                method,
+            }),
+        }
+    }
+}
+
 /// The three kinds of KRPC message, told apart by `y`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind<'a> {
