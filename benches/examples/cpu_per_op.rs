@@ -7,10 +7,49 @@
 //! `spread` issues each operation through the next node in turn; `one` issues all of
 //! them through the first node.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
+
+// A counting allocator has to implement the unsafe `GlobalAlloc` trait; it only
+// forwards to the system allocator. The library itself stays free of `unsafe`.
+#[allow(unsafe_code)]
+mod counting {
+    use super::*;
+
+    /// The system allocator, counting allocations, so the report can say how many
+    /// each operation costs (allocation is a large part of the per-packet CPU).
+    struct CountingAlloc;
+
+    pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+    // SAFETY: forwards every call unchanged to the system allocator.
+    unsafe impl GlobalAlloc for CountingAlloc {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: the caller's contract is passed on as is.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: as above.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: CountingAlloc = CountingAlloc;
+}
+use counting::ALLOCATIONS;
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -38,22 +77,23 @@ fn main() {
         .nth(3)
         .and_then(|a| a.parse().ok())
         .unwrap_or(64);
+    let callers = std::env::args().nth(4).is_some_and(|s| s == "callers");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let nodes = Arc::new(runtime.block_on(dipsea_tests::network(100)));
     for op in ["put", "get"] {
+        let allocations0 = ALLOCATIONS.load(Ordering::Relaxed);
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
         let packets0: u64 = nodes.iter().map(|n| n.stats().packets_out).sum();
-        let ok = runtime.block_on(async {
-            let permits = Arc::new(Semaphore::new(in_flight));
-            let mut tasks = Vec::new();
-            for i in 0..count {
-                let permit = permits.clone().acquire_owned().await.expect("permit");
+        let put = op == "put";
+        let run_one = {
+            let nodes = nodes.clone();
+            move |i: usize| {
                 let node = nodes[if one_node { 0 } else { i % nodes.len() }].clone();
-                let put = op == "put";
-                tasks.push(tokio::spawn(async move {
+                async move {
+                    let started = Instant::now();
                     let value = format!("cpu probe {i}").into_bytes();
                     let ok = if put {
                         node.put(&value).await.is_ok()
@@ -61,26 +101,89 @@ fn main() {
                         let key = dipsea::Id::sha1(&dipsea::wire::bencode::encode_bytes(&value));
                         matches!(node.get(key).await, Ok(Some(_)))
                     };
-                    drop(permit);
-                    ok
-                }));
+                    (started.elapsed(), ok)
+                }
             }
-            let mut ok = 0;
-            for t in tasks {
-                ok += usize::from(t.await.expect("task"));
-            }
-            ok
-        });
+        };
+        let results = if callers {
+            // `in_flight` long-lived callers, each issuing operations back to back.
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            runtime.block_on(async {
+                let mut tasks = Vec::new();
+                for _ in 0..in_flight {
+                    let next = next.clone();
+                    let run_one = run_one.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut results = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= count {
+                                return results;
+                            }
+                            results.push(run_one(i).await);
+                        }
+                    }));
+                }
+                let mut results = Vec::with_capacity(count);
+                for t in tasks {
+                    results.extend(t.await.expect("task"));
+                }
+                results
+            })
+        } else {
+            runtime.block_on(async {
+                let permits = Arc::new(Semaphore::new(in_flight));
+                let mut tasks = Vec::new();
+                for i in 0..count {
+                    let permit = permits.clone().acquire_owned().await.expect("permit");
+                    let op = run_one(i);
+                    tasks.push(tokio::spawn(async move {
+                        let result = op.await;
+                        drop(permit);
+                        result
+                    }));
+                }
+                let mut results = Vec::with_capacity(count);
+                for t in tasks {
+                    results.push(t.await.expect("task"));
+                }
+                results
+            })
+        };
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations0;
+        let ok = results.iter().filter(|(_, ok)| *ok).count();
+        let mut latencies: Vec<f64> = results.iter().map(|(d, _)| d.as_secs_f64() * 1e3).collect();
+        latencies.sort_by(f64::total_cmp);
+        let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
         let cpu = cpu_seconds() - cpu0;
         let wall = wall0.elapsed().as_secs_f64();
         let packets: u64 = nodes.iter().map(|n| n.stats().packets_out).sum::<u64>() - packets0;
         println!(
-            "{op}: {ok}/{count} ok, {:.0} ops/s wall, {:.1} us CPU per op, {:.1} packets/op, {:.2} us CPU per packet",
+            "{op}: {ok}/{count} ok, {:.0} ops/s wall, p50 {:.2} ms, p99 {:.2} ms, {:.1} us CPU per op, {:.1} packets/op, {:.2} us CPU per packet, {:.0} allocations per op",
             count as f64 / wall,
+            percentile(0.5),
+            percentile(0.99),
             cpu * 1e6 / count as f64,
             packets as f64 / count as f64,
-            cpu * 1e6 / packets as f64
+            cpu * 1e6 / packets as f64,
+            allocations as f64 / count as f64
         );
+        if std::env::var_os("CPU_PER_OP_DETAIL").is_some() {
+            let sum = |f: fn(&dipsea::NodeStats) -> u64| -> u64 {
+                nodes.iter().map(|n| f(&n.stats())).sum()
+            };
+            println!(
+                "  p90 {:.2} p95 {:.2} p99.9 {:.2} max {:.2} ms; timeouts {} retries {} send drops {} unmatched {}",
+                percentile(0.9),
+                percentile(0.95),
+                percentile(0.999),
+                latencies.last().copied().unwrap_or_default(),
+                sum(|s| s.timeouts),
+                sum(|s| s.retries),
+                sum(|s| s.send_drops),
+                sum(|s| s.unmatched),
+            );
+        }
     }
     runtime.block_on(dipsea_tests::shutdown(&nodes));
 }

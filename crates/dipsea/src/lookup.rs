@@ -112,8 +112,10 @@ impl Lookup {
         let mut lookup = Lookup {
             target,
             own_id,
+            // Room for what a lookup usually gathers, so the list is not regrown
+            // (and copied) several times while answers come in.
+            candidates: Vec::with_capacity(config.max_candidates.min(4 * config.k)),
             config,
-            candidates: Vec::new(),
             stats: LookupStats::default(),
             stopped: false,
         };
@@ -304,6 +306,18 @@ impl Lookup {
             .filter(|c| c.state == State::Answered)
             .take(self.config.k)
             .map(|c| (c.node, c.token.as_deref()))
+    }
+
+    /// The closest nodes that answered with a write token, nearest first, at most
+    /// k, with their tokens, which are moved out of the lookup: the store phase of
+    /// a put or announce sends each its own token back.
+    pub fn take_tokens(&mut self) -> Vec<(NodeInfo, Box<[u8]>)> {
+        self.candidates
+            .iter_mut()
+            .filter(|c| c.state == State::Answered)
+            .take(self.config.k)
+            .filter_map(|c| Some((c.node, c.token.take()?)))
+            .collect()
     }
 
     /// Whether this lookup is waiting for an answer from `queried`.

@@ -581,7 +581,7 @@ impl Node {
                     buf,
                 )
             });
-            (out.datagram_count() - before, out.last_datagram_len())
+            (out.datagram_count() - before, out.last_datagram().len())
         };
         self.count_sent(sent, bytes);
         if let Answered::Refused(reason) = answered {
@@ -705,10 +705,10 @@ impl Node {
             read_only: self.config.read_only,
             ..Message::query(&tid_bytes, self.id, method)
         };
-        let mut datagram = Vec::with_capacity(128);
-        msg.encode(&mut datagram);
+        out.send(to, |buf| msg.encode(buf));
+        // Kept for a retry: one allocation of the exact size.
+        let datagram = Box::<[u8]>::from(out.last_datagram());
         let deadline = now + self.rtt.timeout();
-        out.send(to, |buf| buf.extend_from_slice(&datagram));
         self.count_sent(1, datagram.len());
         self.in_flight.insert(
             tid,
@@ -719,7 +719,7 @@ impl Node {
                 sent: now,
                 deadline,
                 tries: 0,
-                datagram: datagram.into_boxed_slice(),
+                datagram,
             },
         );
         self.in_flight_len.fetch_add(1, Ordering::Relaxed);
@@ -745,7 +745,7 @@ impl Node {
             kind: MessageKind::Error(wire::KrpcError { code, message }),
         };
         out.send(to, |buf| msg.encode(buf));
-        self.count_sent(1, out.last_datagram_len());
+        self.count_sent(1, out.last_datagram().len());
     }
 
     // ----------------------------------------------------------------------------
@@ -783,7 +783,7 @@ impl Node {
             }
         }
         let mut operation = Operation {
-            request: request.clone(),
+            request,
             phase: Phase::Ping,
             peers: Vec::new(),
             value: None,
@@ -791,9 +791,9 @@ impl Node {
             sent: 0,
             tried_routers: false,
         };
-        match &request {
-            Request::Ping(addr) => {
-                if !self.send_query(*addr, None, Some(op), QueryMethod::Ping, now, out) {
+        match &operation.request {
+            &Request::Ping(addr) => {
+                if !self.send_query(addr, None, Some(op), QueryMethod::Ping, now, out) {
                     self.finish(op, None, Err(OpError::Busy(self.config.max_in_flight)), out);
                     return;
                 }
@@ -823,8 +823,8 @@ impl Node {
                 self.ops.insert(op, operation);
                 self.drive(op, now, out);
             }
-            _ => {
-                let target = request_target(&request);
+            request => {
+                let target = request_target(request);
                 let mut seeds = Vec::new();
                 self.routing
                     .closest(&target, self.config.lookup.k, &mut seeds);
@@ -835,10 +835,10 @@ impl Node {
                     self.finish(op, None, Err(OpError::NoRoute), out);
                     return;
                 }
-                if let Request::Put(v) = &request {
+                if let Request::Put(v) = request {
                     self.published.lock().insert(target, v.clone());
                 }
-                if let Request::Announce { info_hash, port } = &request {
+                if let Request::Announce { info_hash, port } = request {
                     self.announced.lock().insert(*info_hash, *port);
                 }
                 operation.phase = Phase::Lookup(Box::new(Lookup::new(
@@ -934,7 +934,7 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) -> Option<Result<Outcome, OpError>> {
-        let Phase::Lookup(lookup) = &operation.phase else {
+        let Phase::Lookup(lookup) = &mut operation.phase else {
             return None;
         };
         let answered = lookup.closest_answered().count();
@@ -977,32 +977,25 @@ impl Node {
                 Some(Ok(Outcome::Value(operation.value.take())))
             }
             Request::Put(v) => {
-                let v = v.clone();
-                let targets: Vec<(NodeInfo, Vec<u8>)> = lookup
-                    .closest_answered()
-                    .filter_map(|(n, t)| t.map(|t| (n, t.to_vec())))
-                    .collect();
-                self.start_storing(op, operation, answered, &targets, now, out, |token| {
+                let targets = lookup.take_tokens();
+                let sent = self.store_on(op, &targets, now, out, |token| {
                     QueryMethod::Put(PutArgs {
                         target: Some(target),
-                        ..PutArgs::immutable(token, &v)
+                        ..PutArgs::immutable(token, v)
                     })
-                })
+                });
+                Self::begin_storing(operation, answered, sent)
             }
             Request::Announce { info_hash, port } => {
-                let (info_hash, port) = (*info_hash, *port);
-                let targets: Vec<(NodeInfo, Vec<u8>)> = lookup
-                    .closest_answered()
-                    .filter_map(|(n, t)| t.map(|t| (n, t.to_vec())))
-                    .collect();
-                self.start_storing(op, operation, answered, &targets, now, out, |token| {
-                    QueryMethod::AnnouncePeer {
-                        info_hash,
+                let targets = lookup.take_tokens();
+                let sent =
+                    self.store_on(op, &targets, now, out, |token| QueryMethod::AnnouncePeer {
+                        info_hash: *info_hash,
                         port: port.unwrap_or(0),
                         implied_port: port.is_none(),
                         token,
-                    }
-                })
+                    });
+                Self::begin_storing(operation, answered, sent)
             }
             Request::Ping(_) => None,
         }
@@ -1041,34 +1034,42 @@ impl Node {
         Some(Err(OpError::Timeout))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start_storing<'a>(
+    /// Sends the store queries of a put or announce to the nodes that gave a token;
+    /// returns how many were sent.
+    fn store_on<'a>(
         &self,
         op: OpId,
-        operation: &mut Operation,
-        answered: usize,
-        targets: &'a [(NodeInfo, Vec<u8>)],
+        targets: &'a [(NodeInfo, Box<[u8]>)],
         now: Time,
         out: &mut Output,
         method: impl Fn(&'a [u8]) -> QueryMethod<'a>,
+    ) -> usize {
+        targets
+            .iter()
+            .filter(|(node, token)| {
+                self.send_query(node.addr, Some(node.id), Some(op), method(token), now, out)
+            })
+            .count()
+    }
+
+    /// Moves a put or announce whose lookup found `answered` nodes, `sent` of which
+    /// were sent the store query, into the store phase, or ends it.
+    fn begin_storing(
+        operation: &mut Operation,
+        answered: usize,
+        sent: usize,
     ) -> Option<Result<Outcome, OpError>> {
         if answered == 0 {
             return Some(Err(OpError::Timeout));
         }
-        let mut outstanding = 0;
-        for (node, token) in targets {
-            if self.send_query(node.addr, Some(node.id), Some(op), method(token), now, out) {
-                outstanding += 1;
-                operation.sent += 1;
-            }
-        }
-        if outstanding == 0 {
+        if sent == 0 {
             return Some(Err(OpError::NotStored { asked: 0 }));
         }
+        operation.sent += sent as u32;
         operation.phase = Phase::Storing {
-            outstanding,
+            outstanding: sent,
             acks: 0,
-            asked: outstanding,
+            asked: sent,
         };
         None
     }
@@ -1127,7 +1128,13 @@ impl Node {
                         .iter()
                         .flat_map(|n| n.iter())
                         .chain(r.nodes6.iter().flat_map(|n| n.iter()));
-                    lookup.on_response(&queried, nodes, r.token);
+                    // Only a put or announce sends tokens back; the others need
+                    // not keep a copy of each.
+                    let wants_token = matches!(
+                        operation.request,
+                        Request::Put(_) | Request::Announce { .. }
+                    );
+                    lookup.on_response(&queried, nodes, r.token.filter(|_| wants_token));
                     match &operation.request {
                         Request::Get(target) => {
                             if let Some(v) = r.v {

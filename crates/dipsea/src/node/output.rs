@@ -72,9 +72,12 @@ impl Output {
         self.sends.len()
     }
 
-    /// Length of the datagram queued last (0 if none).
-    pub(crate) fn last_datagram_len(&self) -> usize {
-        self.sends.last().map_or(0, |(_, r)| r.len())
+    /// The datagram queued last (empty if none).
+    pub(crate) fn last_datagram(&self) -> &[u8] {
+        self.sends
+            .last()
+            .and_then(|(_, r)| self.arena.get(r.clone()))
+            .unwrap_or_default()
     }
 
     /// Queues a datagram to `to` whose bytes `write` appends to the arena.
