@@ -312,12 +312,14 @@ impl Lookup {
     /// k, with their tokens, which are moved out of the lookup: the store phase of
     /// a put or announce sends each its own token back.
     pub fn take_tokens(&mut self) -> Vec<(NodeInfo, Box<[u8]>)> {
-        self.candidates
+        let mut tokens = Vec::with_capacity(self.config.k);
+        let answered = self
+            .candidates
             .iter_mut()
             .filter(|c| c.state == State::Answered)
-            .take(self.config.k)
-            .filter_map(|c| Some((c.node, c.token.take()?)))
-            .collect()
+            .take(self.config.k);
+        tokens.extend(answered.filter_map(|c| Some((c.node, c.token.take()?))));
+        tokens
     }
 
     /// Whether this lookup is waiting for an answer from `queried`.
