@@ -39,7 +39,21 @@ pub async fn network(n: usize) -> Vec<NodeHandle> {
             node.bootstrap().await.expect("bootstrap succeeds");
         }
     }
+    settle(&nodes).await;
     nodes
+}
+
+/// Waits (at most 10 s) until no node has an operation running: a bootstrap
+/// reports before the bucket refreshes it starts are done, and a test or benchmark
+/// should start from a settled network.
+pub async fn settle(nodes: &[NodeHandle]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while nodes.iter().any(|n| n.node().operations_running() > 0) {
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Shuts every node down.

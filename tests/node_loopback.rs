@@ -56,6 +56,33 @@ async fn sixty_four_nodes_converge() {
     .await;
 }
 
+/// Lookups of their own id only ever take joiners through the seed to their own
+/// side of the keyspace, so without the bucket refresh after joining about half of
+/// the nodes on the seed's side knew no node on the other side, and a lookup from
+/// there for a target over there could end at the wrong nodes (a put stored where
+/// no get looks). With it, every node knows the other half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_knows_the_other_half_of_the_keyspace_after_joining() {
+    bounded(async {
+        let nodes = network(64).await;
+        let half = |id: &Id| id.as_bytes()[0] >> 7;
+        for node in &nodes {
+            let other = node
+                .routing_table()
+                .iter()
+                .filter(|c| half(&c.id) != half(&node.id()))
+                .count();
+            assert!(
+                other >= 1,
+                "{} knows no node in the other half of the keyspace",
+                node.id()
+            );
+        }
+        shutdown(&nodes).await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_puts_then_thousand_gets_from_random_nodes() {
     bounded(async {

@@ -920,9 +920,42 @@ impl Node {
         }
         if let Some(result) = finished {
             let operation_stats = (operation.lookup, operation.sent);
+            let joined = matches!(operation.request, Request::Bootstrap) && result.is_ok();
             drop(entry);
             self.ops.remove(&op);
             self.finish(op, Some(operation_stats), result, out);
+            if joined {
+                self.refresh_after_join(now, out);
+            }
+        }
+    }
+
+    /// The second half of Kademlia's join (section 2.3 of the paper), after the
+    /// lookup of the own id: a lookup of a random id in each bucket farther than the
+    /// closest neighbour, skipping full ones. Lookups of the own id stay near it, so
+    /// without this a young network keeps blind spots: in one bootstrapped from a
+    /// single seed, half the nodes on the seed's side of the keyspace knew no node
+    /// on the other side, and a lookup started there for a target over there ended
+    /// at the wrong eight nodes (a put stored where no get would look). The nodes
+    /// these lookups ask learn of the joiner too. Runs in the background: the
+    /// bootstrap has already reported. Off with [`NodeConfig::refresh_on_join`].
+    fn refresh_after_join(&self, now: Time, out: &mut Output) {
+        if !self.config.refresh_on_join {
+            return;
+        }
+        let mut nearest = Vec::with_capacity(1);
+        self.routing.closest(&self.id, 1, &mut nearest);
+        let Some(nearest) = nearest.first() else {
+            return;
+        };
+        let depth = self.id.common_prefix_len(&nearest.id);
+        let lens = self.routing.bucket_lens();
+        let mut rng = self.rng();
+        for bucket in 0..depth {
+            if lens.get(bucket).copied().unwrap_or(0) < self.config.routing.k {
+                let target = self.id.random_in_bucket(bucket, &mut rng);
+                self.start(self.next_op_id(), Request::FindNode(target), now, out);
+            }
         }
     }
 

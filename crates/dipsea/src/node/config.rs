@@ -46,6 +46,10 @@ pub struct NodeConfig {
     pub max_in_flight: usize,
     /// Most user operations running at once.
     pub max_operations: usize,
+    /// After joining, look up a random id in every bucket farther than the closest
+    /// neighbour that is not full (the Kademlia paper's join), so that a young
+    /// network has no blind spots where lookups end at the wrong nodes. Default on.
+    pub refresh_on_join: bool,
     /// A bucket untouched this long is refreshed by a lookup (BEP 5: 15 minutes).
     pub refresh_interval: Duration,
     /// How often questionable contacts are pinged and stored entries swept.
@@ -80,6 +84,7 @@ impl Default for NodeConfig {
             max_retries: 1,
             max_in_flight: 1024,
             max_operations: 4096,
+            refresh_on_join: true,
             refresh_interval: Duration::from_secs(15 * 60),
             maintenance_interval: Duration::from_secs(60),
             republish_interval: Duration::from_secs(60 * 60),
