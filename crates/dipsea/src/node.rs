@@ -1077,12 +1077,13 @@ impl Node {
         out: &mut Output,
         method: impl Fn(&'a [u8]) -> QueryMethod<'a>,
     ) -> usize {
-        targets
-            .iter()
-            .filter(|(node, token)| {
-                self.send_query(node.addr, Some(node.id), Some(op), method(token), now, out)
-            })
-            .count()
+        let mut sent = 0;
+        for (node, token) in targets {
+            if self.send_query(node.addr, Some(node.id), Some(op), method(token), now, out) {
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// Moves a put or announce whose lookup found `answered` nodes, `sent` of which
