@@ -96,7 +96,13 @@ fn main() {
                     let started = Instant::now();
                     let value = format!("cpu probe {i}").into_bytes();
                     let ok = if put {
-                        node.put(&value).await.is_ok()
+                        match node.put(&value).await {
+                            Ok(_) => true,
+                            Err(e) => {
+                                eprintln!("put failed: {e}");
+                                false
+                            }
+                        }
                     } else {
                         let key = dipsea::Id::sha1(&dipsea::wire::bencode::encode_bytes(&value));
                         matches!(node.get(key).await, Ok(Some(_)))
@@ -173,7 +179,7 @@ fn main() {
                 nodes.iter().map(|n| f(&n.stats())).sum()
             };
             println!(
-                "  p90 {:.2} p95 {:.2} p99.9 {:.2} max {:.2} ms; timeouts {} retries {} send drops {} unmatched {}",
+                "  p90 {:.2} p95 {:.2} p99.9 {:.2} max {:.2} ms; timeouts {} retries {} send drops {} unmatched {} over quota {} bad token {} refused {} items {}",
                 percentile(0.9),
                 percentile(0.95),
                 percentile(0.999),
@@ -182,6 +188,10 @@ fn main() {
                 sum(|s| s.retries),
                 sum(|s| s.send_drops),
                 sum(|s| s.unmatched),
+                sum(|s| s.over_quota),
+                sum(|s| s.bad_token),
+                sum(|s| s.refused),
+                sum(|s| s.items as u64),
             );
         }
     }
