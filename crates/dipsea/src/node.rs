@@ -804,7 +804,7 @@ impl Node {
                 self.maintenance.lock().bootstrap_op = Some(op);
                 let mut seeds = Vec::new();
                 self.routing
-                    .closest(&self.id, self.config.lookup.k, &mut seeds);
+                    .closest(&self.id, self.lookup_seeds(), &mut seeds);
                 seeds.extend(self.seeds.lock().iter().copied());
                 if seeds.is_empty() {
                     operation.tried_routers = true;
@@ -827,7 +827,7 @@ impl Node {
                 let target = request_target(request);
                 let mut seeds = Vec::new();
                 self.routing
-                    .closest(&target, self.config.lookup.k, &mut seeds);
+                    .closest(&target, self.lookup_seeds(), &mut seeds);
                 if seeds.is_empty() {
                     seeds.extend(self.seeds.lock().iter().copied());
                 }
@@ -851,6 +851,14 @@ impl Node {
                 self.drive(op, now, out);
             }
         }
+    }
+
+    /// How many of its closest contacts a lookup starts from: twice k. A lookup asks
+    /// only the k closest it has not seen fail, so the rest cost nothing while those
+    /// answer; when they do not (a table of stale contacts, after a restart or an
+    /// outage), the lookup goes on from the next ones instead of failing.
+    fn lookup_seeds(&self) -> usize {
+        2 * self.config.lookup.k
     }
 
     /// Abandons an operation; no event will come for it. Its queries in flight are
@@ -1621,6 +1629,82 @@ mod tests {
             "backoff never shrinks: {gaps:?}"
         );
         assert!(gaps.last() > gaps.first(), "backoff grows: {gaps:?}");
+    }
+
+    /// A lookup whose k closest contacts are all gone goes on from the next ones.
+    #[test]
+    fn a_lookup_whose_closest_contacts_are_dead_asks_the_next_ones() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let node = Node::with_rng(
+            Id::random_with(&mut rng),
+            NodeConfig::default(),
+            Time::ZERO,
+            &mut rng,
+        );
+        // Sixteen contacts, one per bucket, so all of them fit in the table.
+        let contacts: Vec<NodeInfo> = (0..16u16)
+            .map(|i| {
+                NodeInfo::new(
+                    node.id().random_in_bucket(usize::from(i), &mut rng),
+                    addr(1000 + i),
+                )
+            })
+            .collect();
+        for c in &contacts {
+            let _ = node.routing().on_response(*c, Time::ZERO);
+        }
+        assert_eq!(node.routing().len(), 16);
+        let target = Id::random_with(&mut rng);
+        let mut by_distance = contacts.clone();
+        by_distance.sort_by_key(|c| c.id.distance(&target));
+        let (dead, alive) = by_distance.split_at(8);
+
+        let mut out = Output::new();
+        let op = node.next_op_id();
+        node.start(op, Request::FindNode(target), Time::ZERO, &mut out);
+        let mut now = Time::ZERO;
+        let mut result = None;
+        while result.is_none() && now < Time::from_millis(60_000) {
+            let queries: Vec<(SocketAddr, Vec<u8>)> =
+                out.datagrams().map(|(to, d)| (to, d.to_vec())).collect();
+            for event in out.events.drain(..) {
+                if let Event::Done { op: o, result: r } = event {
+                    if o == op {
+                        result = Some(r);
+                    }
+                }
+            }
+            out.clear();
+            for (to, datagram) in queries {
+                let Some(contact) = alive.iter().find(|c| c.addr == to) else {
+                    continue; // a dead contact: no answer
+                };
+                let query = wire::decode(&datagram).expect("a query");
+                let reply = Message {
+                    tid: query.tid,
+                    version: None,
+                    ip: None,
+                    read_only: false,
+                    kind: MessageKind::Response(Response {
+                        id: contact.id,
+                        ..Response::default()
+                    }),
+                };
+                let mut buf = Vec::new();
+                reply.encode(&mut buf);
+                node.handle_datagram(to, &buf, now, &mut out);
+            }
+            if out.is_empty() {
+                now = node.next_deadline().max(now + Duration::from_millis(1));
+                node.tick(now, &mut out);
+            }
+        }
+        let result = result.expect("the lookup ended");
+        let Ok(Outcome::Nodes(found)) = result.outcome else {
+            panic!("the lookup failed: {:?}", result.outcome);
+        };
+        assert_eq!(found, alive.to_vec(), "the next eight, nearest first");
+        assert!(dead.iter().all(|d| !found.contains(d)));
     }
 
     #[test]
