@@ -18,8 +18,9 @@ fmt: ## format the Rust code
 fmt-check: ## fail if the Rust code is not formatted
 	$(CARGO) fmt --all -- --check
 
-lint: ## clippy on every target, warnings are errors
+lint: ## clippy on every target and rustdoc on the core crate, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p dipsea --no-deps
 
 test-rust: ## unit, property and integration tests of the workspace
 	$(CARGO) test --workspace

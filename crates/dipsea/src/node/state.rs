@@ -170,7 +170,7 @@ const STALE_AFTER: Duration = Duration::from_secs(600);
 
 /// Removes the temporary files that saves of `path` left behind when their process
 /// died between creating and renaming them: those of processes that are gone (on
-/// Linux, no `/proc/<pid>`; elsewhere, untouched for [`STALE_AFTER`]). Never those of
+/// Linux, no `/proc/<pid>`; elsewhere, untouched for 10 minutes). Never those of
 /// this process. Best effort: errors are ignored, and removing the file of a live
 /// writer (another PID namespace sharing the directory) only makes that save fail
 /// and be tried again.

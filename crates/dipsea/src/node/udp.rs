@@ -130,7 +130,7 @@ impl NodeBuilder {
     /// [`Self::state_path`]) that already conforms to `ip` is kept; otherwise a new
     /// random conforming id is drawn ([`crate::id::bep42::node_id_for`]). Without
     /// this, a node whose learned address its id does not fit logs a warning
-    /// ([`Event::ExternalIp`](super::Event::ExternalIp)).
+    /// ([`Event::ExternalIp`]).
     pub fn id_for_ip(mut self, ip: IpAddr) -> Self {
         self.id_ip = Some(ip);
         self
