@@ -951,16 +951,12 @@ impl Node {
         if !self.config.refresh_on_join {
             return;
         }
-        let mut nearest = Vec::with_capacity(1);
-        self.routing.closest(&self.id, 1, &mut nearest);
-        let Some(nearest) = nearest.first() else {
-            return;
-        };
-        let depth = self.id.common_prefix_len(&nearest.id);
+        // `bucket_lens` ends at the deepest non-empty bucket, the closest neighbour's.
         let lens = self.routing.bucket_lens();
+        let farther = &lens[..lens.len().saturating_sub(1)];
         let mut rng = self.rng();
-        for bucket in 0..depth {
-            if lens.get(bucket).copied().unwrap_or(0) < self.config.routing.k {
+        for (bucket, &len) in farther.iter().enumerate() {
+            if len < self.config.routing.k {
                 let target = self.id.random_in_bucket(bucket, &mut rng);
                 self.start(self.next_op_id(), Request::FindNode(target), now, out);
             }
