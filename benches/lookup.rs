@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dipsea::{Id, NodeHandle};
+use dipsea_benches::percentile;
 use rand::{Rng, SeedableRng};
 use tokio::runtime::Runtime;
 
@@ -156,17 +157,12 @@ impl Bench {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
-}
+/// Operations in the fixed pass before each group.
+const REPORT_OPS: u64 = 5_000;
 
 /// The metrics criterion does not show, from a fixed pass of operations.
 fn report(bench: &Bench, op: Op, shape: Shape, in_flight: usize) {
-    let count = match op {
-        Op::Get => 5_000,
-        Op::Put => 5_000,
-    };
+    let count = REPORT_OPS;
     let before = bench.packets_sent();
     let started = Instant::now();
     let results = bench.run(op, shape, in_flight, count, 7);

@@ -2,16 +2,22 @@
 //! benchmark: process user+system time divided by operations, which varies far less
 //! with other load on the machine than wall-clock throughput does.
 //!
-//! `cargo run --release -p dipsea-benches --example cpu_per_op [operations] [spread|one] [in flight]`
+//! `cargo run --release -p dipsea-benches --example cpu_per_op [operations] [spread|one] [in flight] [callers|spawn]`
 //!
 //! `spread` issues each operation through the next node in turn; `one` issues all of
-//! them through the first node.
+//! them through the first node. `callers` runs `in flight` long-lived tasks, each
+//! issuing its next operation when its last ends (as the lookup benchmark does);
+//! `spawn` (the default) spawns a task per operation behind a semaphore. Besides CPU
+//! time it reports allocations per operation and latency p50/p99; with
+//! `CPU_PER_OP_DETAIL=1` also the latency tail, timeouts, retries, drops, the store's
+//! refusals and the items stored.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use dipsea_benches::percentile;
 use tokio::sync::Semaphore;
 
 // A counting allocator has to implement the unsafe `GlobalAlloc` trait; it only
@@ -21,7 +27,7 @@ mod counting {
     use super::*;
 
     /// The system allocator, counting allocations, so the report can say how many
-    /// each operation costs (allocation is a large part of the per-packet CPU).
+    /// each operation costs (they were once a large part of the per-packet CPU).
     struct CountingAlloc;
 
     pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -113,7 +119,7 @@ fn main() {
         };
         let results = if callers {
             // `in_flight` long-lived callers, each issuing operations back to back.
-            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let next = Arc::new(AtomicUsize::new(0));
             runtime.block_on(async {
                 let mut tasks = Vec::new();
                 for _ in 0..in_flight {
@@ -158,17 +164,17 @@ fn main() {
         };
         let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations0;
         let ok = results.iter().filter(|(_, ok)| *ok).count();
-        let mut latencies: Vec<f64> = results.iter().map(|(d, _)| d.as_secs_f64() * 1e3).collect();
-        latencies.sort_by(f64::total_cmp);
-        let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+        let mut latencies: Vec<Duration> = results.iter().map(|(d, _)| *d).collect();
+        latencies.sort();
+        let ms = |p: f64| percentile(&latencies, p).as_secs_f64() * 1e3;
         let cpu = cpu_seconds() - cpu0;
         let wall = wall0.elapsed().as_secs_f64();
         let packets: u64 = nodes.iter().map(|n| n.stats().packets_out).sum::<u64>() - packets0;
         println!(
             "{op}: {ok}/{count} ok, {:.0} ops/s wall, p50 {:.2} ms, p99 {:.2} ms, {:.1} us CPU per op, {:.1} packets/op, {:.2} us CPU per packet, {:.0} allocations per op",
             count as f64 / wall,
-            percentile(0.5),
-            percentile(0.99),
+            ms(0.5),
+            ms(0.99),
             cpu * 1e6 / count as f64,
             packets as f64 / count as f64,
             cpu * 1e6 / packets as f64,
@@ -180,10 +186,10 @@ fn main() {
             };
             println!(
                 "  p90 {:.2} p95 {:.2} p99.9 {:.2} max {:.2} ms; timeouts {} retries {} send drops {} unmatched {} over quota {} bad token {} refused {} items {}",
-                percentile(0.9),
-                percentile(0.95),
-                percentile(0.999),
-                latencies.last().copied().unwrap_or_default(),
+                ms(0.9),
+                ms(0.95),
+                ms(0.999),
+                ms(1.0),
                 sum(|s| s.timeouts),
                 sum(|s| s.retries),
                 sum(|s| s.send_drops),
