@@ -83,7 +83,7 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
-/// Parses the notation of `shared/wire-samples/*.txt`: `{"k": v, ...}`, `[...]`,
+/// Parses the notation of `tests/data/wire-samples/*.txt`: `{"k": v, ...}`, `[...]`,
 /// `"text"`, `0xhex`, integers; keys stay in the order written.
 fn parse_sample(text: &str) -> B {
     fn skip(b: &[u8], pos: &mut usize) {
@@ -165,23 +165,26 @@ struct Sample {
     bytes: Vec<u8>,
 }
 
-fn samples_dir() -> Option<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../../../shared/wire-samples"),
-        manifest.join("../../shared/wire-samples"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
+/// The wire samples vendored into the repository (`crates/dipsea/tests/data/wire-samples`,
+/// copied from the shared probe records; see its README).
+fn samples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/wire-samples")
 }
 
-fn load_samples() -> Option<Vec<Sample>> {
-    let dir = samples_dir()?;
+/// Every message of the wire samples. Panics when the samples are missing: the tests
+/// that read them must fail, not pass without checking anything.
+fn load_samples() -> Vec<Sample> {
+    let dir = samples_dir();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("read samples dir")
+        .unwrap_or_else(|e| panic!("wire samples missing at {}: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
+    assert!(
+        !files.is_empty(),
+        "no wire sample files in {}",
+        dir.display()
+    );
     files.sort();
     let mut out = Vec::new();
     for path in files {
@@ -212,7 +215,7 @@ fn load_samples() -> Option<Vec<Sample>> {
             }
         }
     }
-    Some(out)
+    out
 }
 
 /// Checks that re-encoding `msg` decodes to `msg` again.
@@ -254,7 +257,7 @@ const PROBE_ID: &str = "7f011a758257b05be317f8d483ce4bc812152bd1";
 const LT_NODE: &str = "7f011a758257b05be317f8d483ce4bc812152bd17f000001c80e";
 
 // ---------------------------------------------------------------------------------
-// Real messages, rebuilt byte for byte from shared/wire-samples.
+// Real messages, rebuilt byte for byte from the wire samples (tests/data/wire-samples).
 
 #[test]
 fn libtorrent_get_peers_reply_with_values() {
@@ -659,14 +662,11 @@ fn malformed_probe_queries_still_yield_their_tid() {
     assert_eq!(query_tid(b"d1:t2:aa1:y1:q"), None);
 }
 
-/// Every message in `shared/wire-samples` decodes, except the two queries the probe
+/// Every message of the wire samples (`tests/data/wire-samples`) decodes, except the two queries the probe
 /// made malformed on purpose, and survives a round trip.
 #[test]
 fn every_wire_sample_decodes() {
-    let Some(samples) = load_samples() else {
-        eprintln!("shared/wire-samples not found; skipped");
-        return;
-    };
+    let samples = load_samples();
     assert!(samples.len() > 150, "only {} samples", samples.len());
     for sample in &samples {
         let what = format!("{} {} {}", sample.file, sample.section, sample.query);
@@ -1607,10 +1607,7 @@ fn fuzz_corpus_never_panics_and_round_trips() {
 /// instead: `DIPSEA_REGENERATE_CORPUS=1 cargo test -p dipsea seed_corpus`.
 #[test]
 fn seed_corpus_is_up_to_date() {
-    let Some(samples) = load_samples() else {
-        eprintln!("shared/wire-samples not found beside the repository; nothing to compare");
-        return;
-    };
+    let samples = load_samples();
     let dir = corpus_dir();
     let regenerate = std::env::var_os("DIPSEA_REGENERATE_CORPUS").is_some();
     let write = |name: &str, bytes: &[u8]| {
