@@ -561,7 +561,27 @@ impl Store {
         now: Time,
         out: &mut Vec<SocketAddr>,
     ) -> usize {
-        self.peers_of(info_hash, max, now, out)
+        let key = Key {
+            id: *info_hash,
+            kind: Kind::Peers,
+        };
+        let Some(shard) = self.shard(info_hash) else {
+            return 0;
+        };
+        let shard = shard.read();
+        let Some(Entry::Peers(peers)) = shard.map.get(&key) else {
+            return 0;
+        };
+        let before = out.len();
+        out.extend(
+            peers
+                .iter()
+                .rev()
+                .filter(|p| p.expires > now)
+                .take(max)
+                .map(|p| p.addr),
+        );
+        out.len() - before
     }
 
     /// Removes everything expired at `now` and says what went. Once the store is below

@@ -120,40 +120,6 @@ impl Store {
         self.source_of(peer.addr.ip())
             .map(|o| (o, Charge::Announce))
     }
-
-    /// Appends to `out` up to `max` peers announced for `info_hash` and unexpired at
-    /// `now`, most recent first; returns how many it appended.
-    ///
-    /// Locking: read-locks the info-hash's shard.
-    pub(super) fn peers_of(
-        &self,
-        info_hash: &Id,
-        max: usize,
-        now: Time,
-        out: &mut Vec<SocketAddr>,
-    ) -> usize {
-        let key = Key {
-            id: *info_hash,
-            kind: Kind::Peers,
-        };
-        let Some(shard) = self.shard(info_hash) else {
-            return 0;
-        };
-        let shard = shard.read();
-        let Some(Entry::Peers(peers)) = shard.map.get(&key) else {
-            return 0;
-        };
-        let before = out.len();
-        out.extend(
-            peers
-                .iter()
-                .rev()
-                .filter(|p| p.expires > now)
-                .take(max)
-                .map(|p| p.addr),
-        );
-        out.len() - before
-    }
 }
 
 /// Moves `counter` by `after - before`.
