@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod id;
+pub mod keypair;
 pub mod lookup;
 pub mod node;
 pub mod routing;
@@ -21,6 +22,7 @@ pub mod time;
 pub mod wire;
 
 pub use error::Error;
+pub use keypair::Keypair;
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
