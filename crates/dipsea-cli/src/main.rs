@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod keygen;
 mod node;
 mod swarm;
 
@@ -69,6 +70,11 @@ enum Command {
     /// rate, rounds and messages per lookup, latency percentiles in virtual time,
     /// memory per node and wall time.
     Swarm(SwarmArgs),
+    /// Make a new ed25519 keypair for mutable items and write it to FILE.
+    ///
+    /// Prints the public key (64 hex digits) on stdout. The file holds the secret,
+    /// readable by its owner only; an existing file is never replaced.
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Flags of `dipsea node`.
@@ -319,6 +325,7 @@ fn main() -> ExitCode {
         Command::Announce(args) => client::announce(args),
         Command::Peers(args) => client::peers(args),
         Command::Swarm(args) => swarm::run(args),
+        Command::Keygen(args) => keygen::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
