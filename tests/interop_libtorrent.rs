@@ -3,7 +3,9 @@
 //! Eight dipsea nodes form a network; a libtorrent session (its Python bindings,
 //! driven by `tests/interop/lt_peer.py` over JSON lines) bootstraps from one of them.
 //! Then, each way: an immutable item put by one side is got by the other (BEP 44),
-//! and a peer announced by one side is found by the other's get_peers (BEP 5).
+//! and a peer announced by one side is found by the other's get_peers (BEP 5); a
+//! salted mutable item libtorrent puts and updates is stored and served by dipsea's
+//! nodes (BEP 44).
 //!
 //! The interpreter is `$DIPSEA_PYTHON`, else the workspace's `.venv/bin/python`
 //! (`make venv`). `make test` sets `DIPSEA_INTEROP=1`, and then a missing
@@ -22,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dipsea::wire::bencode::encode_bytes;
-use dipsea::{Id, NodeHandle};
+use dipsea::{Id, Keypair, NodeHandle};
 use dipsea_tests::{network, shutdown};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -469,6 +471,34 @@ async fn scenario(lt: &mut LtPeer, started: Instant) {
         "dipsea missed libtorrent's implied-port announce {lt_addr}: {peers:?}"
     );
     step("dipsea found both peers libtorrent announced");
+
+    // 6. BEP 44 mutable items stored by dipsea nodes: libtorrent puts one with a salt
+    // (signed with the key of a seed dipsea derives the same public key from), gets
+    // it back from them, then updates it: dipsea's nodes verified and kept both.
+    let keypair = Keypair::from_seed(&rand::random());
+    let salt = format!("salt {tag:x}").into_bytes();
+    let lt_put_mutable = |value: &[u8]| {
+        json!({"cmd": "put_mutable", "seed": hex(&keypair.seed()),
+               "public_key": hex(&keypair.public_key()), "salt": hex(&salt),
+               "value": hex(value)})
+    };
+    let lt_get_mutable = json!({"cmd": "get_mutable",
+        "public_key": hex(&keypair.public_key()), "salt": hex(&salt)});
+    for (round, seq) in [(1, 1), (2, 2)] {
+        let value = format!("mutable item by libtorrent, round {round}").into_bytes();
+        let put = lt.call(lt_put_mutable(&value), OP_WAIT).await;
+        assert_eq!(put["seq"], json!(seq), "libtorrent's put: {put}");
+        assert!(
+            put["num_success"].as_u64().expect("num_success") >= 1,
+            "no dipsea node stored libtorrent's mutable item: {put}"
+        );
+        let got = lt.call(lt_get_mutable.clone(), OP_WAIT).await;
+        assert_eq!(got["found"], json!(true), "libtorrent's get: {got}");
+        assert_eq!(got["seq"], json!(seq), "libtorrent's get: {got}");
+        assert_eq!(unhex(str_field(&got, "bencoded")), encode_bytes(&value));
+        assert_eq!(str_field(&got, "signature"), str_field(&put, "signature"));
+    }
+    step("dipsea nodes stored and served libtorrent's salted mutable item, seq 1 then 2");
 
     // Nothing libtorrent sent was malformed to dipsea, nor did it reject our queries.
     let mut malformed = 0;
