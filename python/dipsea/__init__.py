@@ -18,7 +18,7 @@ process, in virtual time. Errors derive from :class:`DhtError`.
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm
+from ._dipsea import ID_LEN, AsyncNode, Id, Keypair, Latency, Node, Swarm
 from .errors import (
     BadInput,
     Busy,
@@ -34,6 +34,7 @@ from .errors import (
 __all__ = [
     "ID_LEN",
     "Id",
+    "Keypair",
     "Node",
     "AsyncNode",
     "Swarm",

@@ -9,7 +9,7 @@ from typing import Any, Final, Literal, Union, final
 
 from typing_extensions import Self, TypeAlias
 
-__all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
+__all__ = ["ID_LEN", "Id", "Keypair", "Node", "AsyncNode", "Swarm", "Latency"]
 
 ID_LEN: Final[int]
 
@@ -60,6 +60,30 @@ class Id:
     def __ge__(self, other: Id, /) -> bool: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[Any, tuple[str]]: ...
+
+@final
+class Keypair:
+    """An ed25519 keypair: who may publish and update a BEP 44 mutable item."""
+
+    @staticmethod
+    def random() -> Keypair:
+        """A new keypair from the operating system's random source."""
+    @staticmethod
+    def from_seed(seed: bytes) -> Keypair:
+        """The keypair whose secret is ``seed``, exactly 32 bytes."""
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> Keypair:
+        """Reads a keypair from a file written by ``save`` (or ``dipsea keygen``)."""
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the secret to a new file, mode 0600; never replaces a file."""
+    @property
+    def public_key(self) -> bytes:
+        """The public key, 32 bytes."""
+    @property
+    def seed(self) -> bytes:
+        """The secret seed, 32 bytes: keep it private."""
+    def target(self, salt: bytes | None = None) -> Id:
+        """Where this key's item with ``salt`` lives: ``Id.sha1(public_key + salt)``."""
 
 @final
 class Node:
