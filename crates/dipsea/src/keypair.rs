@@ -35,8 +35,8 @@ pub const SIGNATURE_LEN: usize = crate::wire::SIGNATURE_LEN;
 /// An ed25519 keypair (RFC 8032) that signs BEP 44 mutable items.
 ///
 /// Its 32-byte seed is the whole secret: anyone who has it can publish under its
-/// public key. `Debug` prints only the public key.
-#[derive(Clone)]
+/// public key. `Debug` prints only the public key; equality compares in constant time.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Keypair {
     signing: SigningKey,
 }
