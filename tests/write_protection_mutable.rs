@@ -1,7 +1,8 @@
 //! BEP 44 mutable puts over real UDP: each refusal gets its KRPC error code and is
 //! counted in `stats().refused`, and leaves the stored version alone: a bad signature
 //! (206), a sequence number older than the stored one (302), a compare-and-swap
-//! mismatch (301), a salt over 64 bytes (207), a value over 1,000 bytes (205).
+//! mismatch (301), a salt over 64 bytes (207), a value over 1,000 bytes (205), a
+//! `target` that is not SHA-1(key + salt) (203).
 //!
 //! The client is a plain socket on its own loopback address. Loopback only, bounded
 //! in time.
@@ -12,7 +13,7 @@ use std::time::Duration;
 use dipsea::keypair::{mutable_target, Keypair};
 use dipsea::wire::bencode::encode_bytes;
 use dipsea::wire::{error_code, PutArgs, QueryMethod};
-use dipsea::NodeBuilder;
+use dipsea::{Id, NodeBuilder};
 use dipsea_tests::krpc_client::{KrpcClient, Reply};
 
 /// Fails the test instead of hanging past this.
@@ -24,6 +25,7 @@ struct Item {
     salt: Vec<u8>,
     seq: i64,
     cas: Option<i64>,
+    target: Option<Id>,
     v: Vec<u8>,
     sig: [u8; 64],
 }
@@ -35,6 +37,7 @@ impl Item {
             salt: salt.to_vec(),
             seq,
             cas: None,
+            target: None,
             sig: keypair.sign(salt, seq, &v),
             v,
         }
@@ -47,6 +50,7 @@ impl Item {
             seq: Some(self.seq),
             cas: self.cas,
             sig: Some(&self.sig),
+            target: self.target,
             ..PutArgs::immutable(token, &self.v)
         })
     }
@@ -76,7 +80,7 @@ async fn refusals() {
     let target = mutable_target(&k, salt);
     let put = |item: &Item| -> Vec<u8> {
         let mut out = Vec::new();
-        dipsea::wire::Message::query(b"mp", dipsea::Id::random(), item.args(&token, &k))
+        dipsea::wire::Message::query(b"mp", Id::random(), item.args(&token, &k))
             .encode(&mut out);
         out
     };
@@ -101,6 +105,8 @@ async fn refusals() {
     let salty = Item::signed(&keypair, &long_salt, 6, b"salty");
     let big = Item::signed(&keypair, salt, 6, &[b'x'; 997]);
     assert_eq!(big.v.len(), 1001);
+    let mut elsewhere = Item::signed(&keypair, salt, 6, b"elsewhere");
+    elsewhere.target = Some(Id::sha1(b"not SHA-1(k + salt)"));
     for (what, item, code) in [
         ("bad signature", &bad_sig, error_code::INVALID_SIGNATURE),
         ("another key's signature", &other_key, error_code::INVALID_SIGNATURE),
@@ -108,6 +114,7 @@ async fn refusals() {
         ("cas mismatch", &cas, error_code::CAS_MISMATCH),
         ("salt over 64 bytes", &salty, error_code::SALT_TOO_BIG),
         ("value over 1000 bytes", &big, error_code::MESSAGE_TOO_BIG),
+        ("target not SHA-1(k + salt)", &elsewhere, error_code::PROTOCOL),
     ] {
         let reply = client.ask_raw(to, b"mp", &put(item)).await;
         assert_eq!(reply.code(), Some(code), "{what}: {reply:?}");

@@ -79,6 +79,7 @@ int main(void) {
         node_tests();
         error_tests();
         async_tests();
+        mutable_tests();
     }
     for (int i = 0; i < NET_SIZE; i++) {
         dipsea_node_free(net[i]);

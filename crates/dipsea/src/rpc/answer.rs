@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::token::Tokens;
 use crate::id::{Id, NodeInfo};
+use crate::keypair::mutable_target;
 use crate::routing::{RoutingTable, K};
 use crate::store::{MutableItem, Store};
 use crate::time::Time;
@@ -357,7 +358,20 @@ fn store_put(
     if salt.len() > crate::store::MAX_SALT_LEN {
         return Err((error_code::SALT_TOO_BIG, "salt too big".into()));
     }
-    if !super::signature::verify(k, salt, seq, args.v, sig) {
+    let target = mutable_target(k, salt);
+    // A `target` that is not SHA-1(k ‖ salt) is a broken or lying sender: 203.
+    if args.target.is_some_and(|t| t != target) {
+        return Err((
+            error_code::PROTOCOL,
+            "target does not match the key and salt".into(),
+        ));
+    }
+    // The same version again (a re-publish, a copy from another writer) was verified
+    // when it was stored: one signature check per version, not per copy.
+    let known = ctx.store.get_mutable(&target, now).is_some_and(|stored| {
+        stored.seq == seq && stored.sig == *sig && stored.k == *k && *stored.v == *args.v
+    });
+    if !known && !super::signature::verify(k, salt, seq, args.v, sig) {
         return Err((error_code::INVALID_SIGNATURE, "invalid signature".into()));
     }
     let item = MutableItem {
@@ -367,7 +381,6 @@ fn store_put(
         sig: *sig,
         v: args.v.into(),
     };
-    let target = item.target();
     ctx.store
         .put_mutable_from(from, target, item, args.cas, now)
         .map_err(refused)
