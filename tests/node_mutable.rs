@@ -55,7 +55,11 @@ async fn scenario() {
         assert_eq!(got.v, b"6:second");
         assert_eq!((got.public_key, got.salt.as_slice()), (k, &b""[..]));
         assert!(dipsea::rpc::signature::verify(
-            &k, b"", 2, &got.v, &got.signature
+            &k,
+            b"",
+            2,
+            &got.v,
+            &got.signature
         ));
     }
 
@@ -73,7 +77,10 @@ async fn scenario() {
         .expect("found");
     assert_eq!((got.value.as_slice(), got.seq), (&b"salted"[..], 1));
     assert_eq!(
-        nodes[9].get_mutable(&k, b"absent", None).await.expect("get"),
+        nodes[9]
+            .get_mutable(&k, b"absent", None)
+            .await
+            .expect("get"),
         None
     );
     assert_eq!(
@@ -99,10 +106,7 @@ async fn scenario() {
     let old = nodes[6]
         .put_mutable(&keypair, b"five", salted(b"", Some(5), None))
         .await;
-    assert!(
-        matches!(old, Err(Error::Op(OpError::SeqTooOld))),
-        "{old:?}"
-    );
+    assert!(matches!(old, Err(Error::Op(OpError::SeqTooOld))), "{old:?}");
     let got = nodes[7]
         .get_mutable(&k, b"", Some(10))
         .await

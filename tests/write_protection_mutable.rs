@@ -46,7 +46,9 @@ impl Item {
     fn args<'a>(&'a self, token: &'a [u8], k: &'a [u8; 32]) -> QueryMethod<'a> {
         QueryMethod::Put(PutArgs {
             k: Some(k),
-            salt: Some(&self.salt).filter(|s| !s.is_empty()).map(|s| s.as_slice()),
+            salt: Some(&self.salt)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.as_slice()),
             seq: Some(self.seq),
             cas: self.cas,
             sig: Some(&self.sig),
@@ -80,8 +82,7 @@ async fn refusals() {
     let target = mutable_target(&k, salt);
     let put = |item: &Item| -> Vec<u8> {
         let mut out = Vec::new();
-        dipsea::wire::Message::query(b"mp", Id::random(), item.args(&token, &k))
-            .encode(&mut out);
+        dipsea::wire::Message::query(b"mp", Id::random(), item.args(&token, &k)).encode(&mut out);
         out
     };
     let stored_seq = |reply: Reply| match reply {
@@ -109,20 +110,26 @@ async fn refusals() {
     elsewhere.target = Some(Id::sha1(b"not SHA-1(k + salt)"));
     for (what, item, code) in [
         ("bad signature", &bad_sig, error_code::INVALID_SIGNATURE),
-        ("another key's signature", &other_key, error_code::INVALID_SIGNATURE),
+        (
+            "another key's signature",
+            &other_key,
+            error_code::INVALID_SIGNATURE,
+        ),
         ("seq older than stored", &old, error_code::SEQ_TOO_OLD),
         ("cas mismatch", &cas, error_code::CAS_MISMATCH),
         ("salt over 64 bytes", &salty, error_code::SALT_TOO_BIG),
         ("value over 1000 bytes", &big, error_code::MESSAGE_TOO_BIG),
-        ("target not SHA-1(k + salt)", &elsewhere, error_code::PROTOCOL),
+        (
+            "target not SHA-1(k + salt)",
+            &elsewhere,
+            error_code::PROTOCOL,
+        ),
     ] {
         let reply = client.ask_raw(to, b"mp", &put(item)).await;
         assert_eq!(reply.code(), Some(code), "{what}: {reply:?}");
         refused += 1;
         assert_eq!(node.stats().refused, refused, "{what} was not counted");
-        let now = client
-            .ask(to, QueryMethod::Get { target, seq: None })
-            .await;
+        let now = client.ask(to, QueryMethod::Get { target, seq: None }).await;
         assert_eq!(stored_seq(now), Some(5), "{what} changed the stored item");
     }
 
@@ -141,10 +148,23 @@ async fn refusals() {
     );
     // A get with seq 6 is answered without the value (BEP 44: nothing newer).
     let short = client
-        .ask(to, QueryMethod::Get { target, seq: Some(6) })
+        .ask(
+            to,
+            QueryMethod::Get {
+                target,
+                seq: Some(6),
+            },
+        )
         .await;
     assert!(
-        matches!(short, Reply::Response { v: None, seq: Some(6), .. }),
+        matches!(
+            short,
+            Reply::Response {
+                v: None,
+                seq: Some(6),
+                ..
+            }
+        ),
         "{short:?}"
     );
     assert_eq!(node.stats().refused, refused);

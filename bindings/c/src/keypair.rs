@@ -63,9 +63,8 @@ pub unsafe extern "C" fn dipsea_keypair_from_seed(
         // SAFETY: NULL or `seed_len` readable bytes, by this function's contract.
         let seed = unsafe { bytes_arg(seed, seed_len, "seed") }?;
         let out_keypair = out(out_keypair, "out_keypair")?;
-        let seed = <&[u8; SEED_LEN]>::try_from(seed).map_err(|_| {
-            Failure::invalid(format!("a seed is {SEED_LEN} bytes, got {seed_len}"))
-        })?;
+        let seed = <&[u8; SEED_LEN]>::try_from(seed)
+            .map_err(|_| Failure::invalid(format!("a seed is {SEED_LEN} bytes, got {seed_len}")))?;
         give(out_keypair, Keypair::from_seed(seed));
         Ok(())
     })

@@ -277,9 +277,8 @@ pub unsafe extern "C" fn dipsea_node_get_mutable_async(
         // SAFETY: NULL or readable, by contract.
         let min_seq = unsafe { opt_i64(min_seq) };
         let callback = callback_arg(callback)?;
-        let completion = Completion::new(
-            user_data,
-            move |ud, status, item: Option<&MutableValue>| {
+        let completion =
+            Completion::new(user_data, move |ud, status, item: Option<&MutableValue>| {
                 let mut owned = item.cloned().map(dipsea_mutable_item::from_value);
                 let ptr = owned.as_ref().map_or(std::ptr::null(), |i| i as *const _);
                 // SAFETY: the caller's callback, called once; `ptr` outlives the call.
@@ -288,8 +287,7 @@ pub unsafe extern "C" fn dipsea_node_get_mutable_async(
                     // SAFETY: the buffer from_value allocated, freed once here.
                     unsafe { crate::buffer::dipsea_buffer_free(&mut item.value) };
                 }
-            },
-        );
+            });
         let handle = node.inner.handle().clone();
         spawn_op(node, completion, async move {
             handle

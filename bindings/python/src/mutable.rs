@@ -64,7 +64,11 @@ pub fn public_key_arg(key: &[u8]) -> PyResult<[u8; dipsea::keypair::PUBLIC_KEY_L
 }
 
 /// The options of a mutable put, from the keyword arguments.
-pub fn put_options(salt: Option<Vec<u8>>, seq: Option<i64>, cas: Option<i64>) -> dipsea::MutablePut {
+pub fn put_options(
+    salt: Option<Vec<u8>>,
+    seq: Option<i64>,
+    cas: Option<i64>,
+) -> dipsea::MutablePut {
     dipsea::MutablePut {
         salt: salt.unwrap_or_default(),
         seq,

@@ -20,9 +20,9 @@ pub struct KeygenArgs {
 /// on stdout: what readers pass to `dipsea get --pubkey`.
 pub fn run(args: KeygenArgs) -> Outcome {
     let keypair = Keypair::random();
-    keypair.save(&args.file).map_err(|e| {
-        Failure::failed(format!("cannot write {}: {e}", args.file.display()))
-    })?;
+    keypair
+        .save(&args.file)
+        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", args.file.display())))?;
     println!("{}", to_hex(&keypair.public_key()));
     Ok(())
 }

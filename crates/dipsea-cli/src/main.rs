@@ -454,7 +454,14 @@ mod tests {
     fn mutable_flags_parse_and_need_their_key() {
         let pubkey = "ab".repeat(32);
         let cli = Cli::try_parse_from([
-            "dipsea", "get", "--bootstrap", "a:1", "--pubkey", &pubkey, "--salt", "s",
+            "dipsea",
+            "get",
+            "--bootstrap",
+            "a:1",
+            "--pubkey",
+            &pubkey,
+            "--salt",
+            "s",
         ])
         .expect("parses");
         match cli.command {
@@ -467,8 +474,24 @@ mod tests {
         // A salt needs a key; a key and --pubkey exclude each other; bad hex fails.
         for argv in [
             vec!["dipsea", "put", "--bootstrap", "a:1", "--salt", "s", "v"],
-            vec!["dipsea", "get", "--bootstrap", "a:1", "--salt", "s", &pubkey[..40]],
-            vec!["dipsea", "get", "--bootstrap", "a:1", "--pubkey", &pubkey, &pubkey[..40]],
+            vec![
+                "dipsea",
+                "get",
+                "--bootstrap",
+                "a:1",
+                "--salt",
+                "s",
+                &pubkey[..40],
+            ],
+            vec![
+                "dipsea",
+                "get",
+                "--bootstrap",
+                "a:1",
+                "--pubkey",
+                &pubkey,
+                &pubkey[..40],
+            ],
             vec!["dipsea", "get", "--bootstrap", "a:1", "--pubkey", "abc"],
         ] {
             assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?} parsed");

@@ -242,7 +242,10 @@ fn keygen_then_mutable_put_update_and_get() {
     let key_arg = key_file.to_str().expect("utf-8 path");
 
     // `put --key-file` prints the public key and the sequence number.
-    let out = put(&node, &["--key-file", key_arg, "--salt", "status", "online"]);
+    let out = put(
+        &node,
+        &["--key-file", key_arg, "--salt", "status", "online"],
+    );
     assert_eq!(text(&ok(&out)).trim(), format!("{pubkey} 1"));
     let out = put(&node, &["--key-file", key_arg, "--salt", "status", "away"]);
     assert_eq!(text(&ok(&out)).trim(), format!("{pubkey} 2"));
@@ -264,10 +267,22 @@ fn keygen_then_mutable_put_update_and_get() {
     // A stale cas exits 1 and says so; another salt is not found.
     let out = put(
         &node,
-        &["--key-file", key_arg, "--salt", "status", "--cas", "1", "back"],
+        &[
+            "--key-file",
+            key_arg,
+            "--salt",
+            "status",
+            "--cas",
+            "1",
+            "back",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("cas mismatch"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cas mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = get_mutable("other");
     assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
     assert!(text(&out.stderr).contains("not found"));

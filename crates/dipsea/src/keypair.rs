@@ -147,8 +147,9 @@ mod tests {
 
     #[test]
     fn rfc8032_test_vector_1() {
-        let seed = from_hex::<32>("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-            .expect("hex");
+        let seed =
+            from_hex::<32>("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .expect("hex");
         let keypair = Keypair::from_seed(&seed);
         assert_eq!(
             to_hex(&keypair.public_key()),
@@ -160,8 +161,9 @@ mod tests {
     #[test]
     fn bep44_test_vectors_verify_and_give_the_targets() {
         // BEP 44's test vectors: "Hello World!", seq 1, without and with salt "foobar".
-        let k = public_key_from_hex("77ff84905a91936367c01360803104f92432fcd904a43511876df5cdf3e7e548")
-            .expect("hex");
+        let k =
+            public_key_from_hex("77ff84905a91936367c01360803104f92432fcd904a43511876df5cdf3e7e548")
+                .expect("hex");
         let sig = from_hex::<64>(
             "305ac8aeb6c9c151fa120f120ea2cfb923564e11552d06a5d856091e5e853cff\
              1260d3f39e4999684aa92eb73ffd136e6f4f3ecbfda0ce53a1608ecd7ae21f01",

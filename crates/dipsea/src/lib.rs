@@ -22,13 +22,13 @@ pub mod time;
 pub mod wire;
 
 pub use error::Error;
-pub use keypair::Keypair;
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
+pub use keypair::Keypair;
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
 pub use node::{
-    MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError, OpId,
-    OpResult, Outcome, RateLimitConfig, Request,
+    MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError, OpId, OpResult,
+    Outcome, RateLimitConfig, Request,
 };
 pub use routing::{RoutingConfig, RoutingTable};
 pub use sim::{Latency, Swarm, SwarmConfig, SwarmStats};

@@ -51,9 +51,7 @@ use rand::{RngCore, SeedableRng};
 
 pub use config::{NodeConfig, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
-pub use ops::{
-    MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome, Request,
-};
+pub use ops::{MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome, Request};
 pub use output::{Event, Output};
 pub use stats::NodeStats;
 

@@ -33,18 +33,18 @@ mod compact;
 mod krpc;
 mod sample;
 
+pub use bloom::{BloomFilter, BLOOM_LEN};
 pub use compact::{
     read_compact_addr, read_compact_node, write_compact_addr, write_compact_node,
     write_compact_nodes, AddrFamily, CompactNodes, CompactNodesIter, CompactPeers,
     CompactPeersIter, COMPACT_ADDR_V4_LEN, COMPACT_ADDR_V6_LEN, COMPACT_NODE_V4_LEN,
     COMPACT_NODE_V6_LEN,
 };
-pub use bloom::{BloomFilter, BLOOM_LEN};
-pub use sample::{write_samples, Samples};
 pub use krpc::{
     decode, query_tid, KrpcError, Message, MessageKind, PutArgs, Query, QueryMethod, Response,
     Want, MAX_TOKEN_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
 };
+pub use sample::{write_samples, Samples};
 
 /// KRPC error codes, sent as the first item of `e`.
 pub mod error_code {

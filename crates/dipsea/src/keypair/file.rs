@@ -41,9 +41,8 @@ impl Keypair {
     pub fn load(path: impl AsRef<Path>) -> Result<Keypair, Error> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)?;
-        let seed = from_hex::<SEED_LEN>(text.trim()).map_err(|e| {
-            Error::BadInput(format!("{} is not a key file: {e}", path.display()))
-        })?;
+        let seed = from_hex::<SEED_LEN>(text.trim())
+            .map_err(|e| Error::BadInput(format!("{} is not a key file: {e}", path.display())))?;
         Ok(Keypair::from_seed(&seed))
     }
 }

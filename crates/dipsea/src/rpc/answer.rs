@@ -351,6 +351,19 @@ fn store_put(
             .put_immutable_from(from, Id::sha1(args.v), args.v, now)
             .map_err(refused);
     };
+    store_mutable(ctx, from, k, args, now)
+}
+
+/// The mutable half of [`store_put`]: the BEP 44 checks (salt size, target, the
+/// signature unless this very version is stored already), then the store's own
+/// (sequence number, CAS, quotas).
+fn store_mutable(
+    ctx: &Context<'_>,
+    from: IpAddr,
+    k: &[u8; 32],
+    args: &PutArgs<'_>,
+    now: Time,
+) -> Result<(), (i64, String)> {
     let (Some(seq), Some(sig)) = (args.seq, args.sig) else {
         return Err((error_code::PROTOCOL, "mutable put needs seq and sig".into()));
     };
@@ -383,7 +396,7 @@ fn store_put(
     };
     ctx.store
         .put_mutable_from(from, target, item, args.cas, now)
-        .map_err(refused)
+        .map_err(|e| (e.krpc_code(), e.to_string()))
 }
 
 #[cfg(test)]

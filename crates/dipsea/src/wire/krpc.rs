@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use super::bencode::{check_len, write_bytes, write_int, Reader, Value};
 use super::compact::{encode_nodes, read_compact_addr, read_peers, write_compact_addr};
 use super::compact::{AddrFamily, CompactNodes, CompactPeers};
-use super::{bloom::BLOOM_LEN, sample::Samples};
 use super::DecodeError;
+use super::{bloom::BLOOM_LEN, sample::Samples};
 use crate::id::Id;
 
 /// Length of a BEP 44 ed25519 public key (`k`).

@@ -659,7 +659,10 @@ fn bep51_sample_infohashes_reply_with_samples() {
             ("id", B::S(vec![1; 20])),
             ("interval", s("soon"))
         ])),
-        Err(DecodeError::WrongType { key: "interval", .. })
+        Err(DecodeError::WrongType {
+            key: "interval",
+            ..
+        })
     ));
 }
 
@@ -1560,17 +1563,19 @@ fn arb_extra() -> impl Strategy<Value = OwnedExtra> {
         any::<(Option<i64>, Option<i64>)>(),
         proptest::option::of(vec(arb_id(), 0..8)),
     )
-        .prop_map(|(bf_seeds, bf_peers, (interval, num), samples)| OwnedExtra {
-            bf_seeds,
-            bf_peers,
-            interval,
-            num,
-            samples: samples.map(|ids| {
-                let mut out = Vec::new();
-                write_samples(&ids, &mut out);
-                out
-            }),
-        })
+        .prop_map(
+            |(bf_seeds, bf_peers, (interval, num), samples)| OwnedExtra {
+                bf_seeds,
+                bf_peers,
+                interval,
+                num,
+                samples: samples.map(|ids| {
+                    let mut out = Vec::new();
+                    write_samples(&ids, &mut out);
+                    out
+                }),
+            },
+        )
 }
 
 fn arb_message() -> impl Strategy<Value = Owned> {
@@ -1939,7 +1944,10 @@ fn seed_corpus_is_up_to_date() {
     let mut peers = BloomFilter::new();
     peers.insert_ip(IpAddr::V6(Ipv6Addr::LOCALHOST));
     let mut samples = Vec::new();
-    write_samples(&[Id::from_bytes([9; 20]), Id::from_bytes([10; 20])], &mut samples);
+    write_samples(
+        &[Id::from_bytes([9; 20]), Id::from_bytes([10; 20])],
+        &mut samples,
+    );
     for (name, response) in [
         (
             "own-r-scrape.bin",

@@ -2,7 +2,7 @@
 //! (a `get_peers` lookup for their write tokens, then `announce_peer` in the store
 //! phase), and keeps it for re-announcing.
 
-use super::{Found, request_target, storing, Begin, Kind, Operation, Phase};
+use super::{request_target, storing, Begin, Found, Kind, Operation, Phase};
 use crate::id::Id;
 use crate::node::ops::{OpError, OpId, Outcome, Request};
 use crate::node::output::Output;

@@ -125,12 +125,7 @@ mod tests {
     use crate::keypair::Keypair;
     use crate::wire::bencode::encode_bytes;
 
-    fn answer<'a>(
-        k: &'a [u8; 32],
-        sig: &'a [u8; 64],
-        seq: i64,
-        v: &'a [u8],
-    ) -> Response<'a> {
+    fn answer<'a>(k: &'a [u8; 32], sig: &'a [u8; 64], seq: i64, v: &'a [u8]) -> Response<'a> {
         Response {
             k: Some(k),
             sig: Some(sig),
@@ -154,7 +149,10 @@ mod tests {
         let sig2 = keypair.sign(salt, 2, &v2);
         assert!(search.on_response(&answer(&k, &sig1, 1, &v1)));
         assert!(search.on_response(&answer(&k, &sig2, 2, &v2)));
-        assert!(search.on_response(&answer(&k, &sig1, 1, &v1)), "older: verified");
+        assert!(
+            search.on_response(&answer(&k, &sig1, 1, &v1)),
+            "older: verified"
+        );
         assert_eq!((search.query_seq(), search.next_seq()), (Some(2), 3));
 
         // Forged: a higher seq under a signature that does not cover it, another

@@ -1,7 +1,7 @@
 //! `put`: stores a BEP 44 immutable item on the k closest nodes (a `get` lookup
 //! for their write tokens, then the store phase), and keeps it for re-publishing.
 
-use super::{Found, request_target, storing, Begin, Kind, Operation, Phase};
+use super::{request_target, storing, Begin, Found, Kind, Operation, Phase};
 use crate::id::Id;
 use crate::node::ops::{OpError, OpId, Outcome, Request};
 use crate::node::output::Output;
