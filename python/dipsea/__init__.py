@@ -18,10 +18,11 @@ process, in virtual time. Errors derive from :class:`DhtError`.
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm
+from ._dipsea import ID_LEN, AsyncNode, Id, Keypair, Latency, MutableItem, Node, Swarm
 from .errors import (
     BadInput,
     Busy,
+    CasMismatch,
     DhtError,
     DhtOSError,
     DhtTimeout,
@@ -29,11 +30,14 @@ from .errors import (
     NodeClosed,
     NoRoute,
     PutFailed,
+    SeqTooOld,
 )
 
 __all__ = [
     "ID_LEN",
     "Id",
+    "Keypair",
+    "MutableItem",
     "Node",
     "AsyncNode",
     "Swarm",
@@ -42,6 +46,8 @@ __all__ = [
     "NoRoute",
     "DhtTimeout",
     "PutFailed",
+    "CasMismatch",
+    "SeqTooOld",
     "BadInput",
     "Busy",
     "NodeClosed",

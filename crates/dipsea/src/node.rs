@@ -51,14 +51,14 @@ use rand::{RngCore, SeedableRng};
 
 pub use config::{NodeConfig, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
-pub use ops::{OpError, OpId, OpResult, Outcome, Request};
+pub use ops::{MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome, Request};
 pub use output::{Event, Output};
 pub use stats::NodeStats;
 
 use crate::id::{Id, NodeInfo};
 use crate::routing::RoutingTable;
 use crate::rpc::token::Tokens;
-use crate::store::Store;
+use crate::store::{MutableItem, Store};
 use crate::time::Time;
 use ip_vote::ExternalIp;
 use limits::RateLimiter;
@@ -96,6 +96,9 @@ pub struct Node {
     published: Mutex<BTreeMap<Id, Vec<u8>>>,
     /// Announces this node made: info-hash → port, re-announced (as `published`).
     announced: Mutex<BTreeMap<Id, Option<u16>>>,
+    /// Mutable items this node put: target → the signed version, re-published as is
+    /// (as `published`).
+    published_mutable: Mutex<BTreeMap<Id, MutableItem>>,
     /// Contacts to try when (re)bootstrapping: loaded from a saved table.
     seeds: Mutex<Vec<NodeInfo>>,
     maintenance: Mutex<Maintenance>,
@@ -143,6 +146,7 @@ impl Node {
             ops: DashMap::with_hasher_and_shard_amount(FixedState::default(), shards),
             published: Mutex::new(BTreeMap::new()),
             announced: Mutex::new(BTreeMap::new()),
+            published_mutable: Mutex::new(BTreeMap::new()),
             seeds: Mutex::new(Vec::new()),
             maintenance: Mutex::new(Maintenance::new(now, &config)),
             next_deadline: AtomicU64::new((now + config.maintenance_interval).as_millis()),
@@ -210,9 +214,12 @@ impl Node {
         !self.seeds.lock().is_empty()
     }
 
-    /// Stops re-publishing the item `key`; whether it was published here.
+    /// Stops re-publishing the item `key` (an immutable item's key or a mutable
+    /// item's target); whether it was published here.
     pub fn unpublish(&self, key: &Id) -> bool {
-        self.published.lock().remove(key).is_some()
+        let immutable = self.published.lock().remove(key).is_some();
+        let mutable = self.published_mutable.lock().remove(key).is_some();
+        immutable || mutable
     }
 
     /// Gives back the memory that the transaction and operation tables kept from

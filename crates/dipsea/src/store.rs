@@ -279,7 +279,7 @@ pub struct MutableItem {
 impl MutableItem {
     /// The key this item is stored under: `SHA-1(k ‖ salt)` (BEP 44).
     pub fn target(&self) -> Id {
-        Id::sha1_concat(&[&self.k, &self.salt])
+        crate::keypair::mutable_target(&self.k, &self.salt)
     }
 }
 

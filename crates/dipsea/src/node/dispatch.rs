@@ -163,7 +163,7 @@ impl Node {
             self.act_on_insert(outcome, now, out);
         }
         if let Some(op) = pending.op {
-            self.advance_on_answer(op, &pending, responder, Some(response), now, out);
+            self.advance_on_answer(op, &pending, responder, Some(response), None, now, out);
         }
     }
 
@@ -174,7 +174,11 @@ impl Node {
         self.counters.errors_in.fetch_add(1, Ordering::Relaxed);
         if let Some(op) = pending.op {
             let queried = NodeInfo::new(pending.id.unwrap_or_default(), pending.to);
-            self.advance_on_answer(op, &pending, queried, None, now, out);
+            let code = match &msg.kind {
+                MessageKind::Error(e) => Some(e.code),
+                _ => None,
+            };
+            self.advance_on_answer(op, &pending, queried, None, code, now, out);
         }
     }
 

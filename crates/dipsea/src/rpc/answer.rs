@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::token::Tokens;
 use crate::id::{Id, NodeInfo};
+use crate::keypair::mutable_target;
 use crate::routing::{RoutingTable, K};
 use crate::store::{MutableItem, Store};
 use crate::time::Time;
@@ -350,6 +351,19 @@ fn store_put(
             .put_immutable_from(from, Id::sha1(args.v), args.v, now)
             .map_err(refused);
     };
+    store_mutable(ctx, from, k, args, now)
+}
+
+/// The mutable half of [`store_put`]: the BEP 44 checks (salt size, target, the
+/// signature unless this very version is stored already), then the store's own
+/// (sequence number, CAS, quotas).
+fn store_mutable(
+    ctx: &Context<'_>,
+    from: IpAddr,
+    k: &[u8; 32],
+    args: &PutArgs<'_>,
+    now: Time,
+) -> Result<(), (i64, String)> {
     let (Some(seq), Some(sig)) = (args.seq, args.sig) else {
         return Err((error_code::PROTOCOL, "mutable put needs seq and sig".into()));
     };
@@ -357,7 +371,20 @@ fn store_put(
     if salt.len() > crate::store::MAX_SALT_LEN {
         return Err((error_code::SALT_TOO_BIG, "salt too big".into()));
     }
-    if !super::signature::verify(k, salt, seq, args.v, sig) {
+    let target = mutable_target(k, salt);
+    // A `target` that is not SHA-1(k ‖ salt) is a broken or lying sender: 203.
+    if args.target.is_some_and(|t| t != target) {
+        return Err((
+            error_code::PROTOCOL,
+            "target does not match the key and salt".into(),
+        ));
+    }
+    // The same version again (a re-publish, a copy from another writer) was verified
+    // when it was stored: one signature check per version, not per copy.
+    let known = ctx.store.get_mutable(&target, now).is_some_and(|stored| {
+        stored.seq == seq && stored.sig == *sig && stored.k == *k && *stored.v == *args.v
+    });
+    if !known && !super::signature::verify(k, salt, seq, args.v, sig) {
         return Err((error_code::INVALID_SIGNATURE, "invalid signature".into()));
     }
     let item = MutableItem {
@@ -367,10 +394,9 @@ fn store_put(
         sig: *sig,
         v: args.v.into(),
     };
-    let target = item.target();
     ctx.store
         .put_mutable_from(from, target, item, args.cas, now)
-        .map_err(refused)
+        .map_err(|e| (e.krpc_code(), e.to_string()))
 }
 
 #[cfg(test)]

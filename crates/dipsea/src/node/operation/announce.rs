@@ -2,7 +2,7 @@
 //! (a `get_peers` lookup for their write tokens, then `announce_peer` in the store
 //! phase), and keeps it for re-announcing.
 
-use super::{request_target, storing, Begin, Kind, Operation, Phase};
+use super::{request_target, storing, Begin, Found, Kind, Operation, Phase};
 use crate::id::Id;
 use crate::node::ops::{OpError, OpId, Outcome, Request};
 use crate::node::output::Output;
@@ -29,7 +29,7 @@ impl Kind for Announce {
         begun
     }
 
-    fn lookup_method(&self, target: Id) -> QueryMethod<'static> {
+    fn lookup_method(&self, target: Id, _found: &Found) -> QueryMethod<'static> {
         QueryMethod::GetPeers { info_hash: target }
     }
 
@@ -62,7 +62,7 @@ impl Kind for Announce {
         storing::begin(operation, answered, sent)
     }
 
-    fn stored(&self, _request: &Request, acks: usize) -> Option<Outcome> {
+    fn stored(&self, _request: &Request, _found: &Found, acks: usize) -> Option<Outcome> {
         Some(Outcome::Announced { stored: acks })
     }
 }

@@ -17,7 +17,7 @@ const MAX_PEERS_PER_LOOKUP: usize = 256;
 pub(super) struct GetPeers;
 
 impl Kind for GetPeers {
-    fn lookup_method(&self, target: Id) -> QueryMethod<'static> {
+    fn lookup_method(&self, target: Id, _found: &Found) -> QueryMethod<'static> {
         QueryMethod::GetPeers { info_hash: target }
     }
 
