@@ -59,11 +59,11 @@ fn main() {
         seed,
         node,
         ..SwarmConfig::default()
-    });
+    })
+    .expect("a valid configuration");
     println!("built in {:.1} s", wall.elapsed().as_secs_f64());
     swarm.set_churn(Some(Churn {
         median_session: Duration::from_secs(30 * 60),
-        crash_fraction: 0.5,
         replace: true,
     }));
 

@@ -545,8 +545,9 @@ dipsea_status dipsea_buffer_free(struct dipsea_buffer *buffer);
 
 /**
  * Creates a config with the defaults: bind `0.0.0.0:0` (any address, a free port),
- * no bootstrap address, a random node id, k = 8, alpha = 3, query timeouts between
- * 100 ms and 4 s following the measured round-trip time, 2 runtime threads.
+ * no bootstrap address, a random node id, and the core's defaults for every option
+ * (documented once, on the core's `NodeConfig`; dipsea_config_get_option reads
+ * them).
  *
  * Ownership: `*out_config` is yours; release it with dipsea_config_free (it may be
  * freed as soon as dipsea_node_new returns). Threads: any thread.
@@ -592,31 +593,31 @@ dipsea_status dipsea_config_add_bootstrap(struct dipsea_config *config, const ch
 dipsea_status dipsea_config_set_id(struct dipsea_config *config, const struct dipsea_id *id);
 
 /**
- * Sets k, the bucket size and replication factor (default 8).
+ * Sets k, the bucket size and replication factor (option `k`).
+ * dipsea_node_new checks it (1 to 1024).
  *
  * Threads: see dipsea_config.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `k` is 0.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_k(struct dipsea_config *config, size_t k);
 
 /**
- * Sets alpha, how many queries a lookup keeps in flight (default 3).
+ * Sets alpha, how many queries a lookup keeps in flight (option `alpha`).
+ * dipsea_node_new checks it (1 to 1024).
  *
  * Threads: see dipsea_config.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `alpha` is 0.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_alpha(struct dipsea_config *config, size_t alpha);
 
 /**
  * Bounds the per-query timeout, in milliseconds; between them it follows the
- * measured round-trip time (default 100 to 4000). Short bounds find dead nodes
- * sooner (loopback tests); long ones suit slow networks.
+ * measured round-trip time (options `timeout_floor` and `timeout_ceiling`). Short
+ * bounds find dead nodes sooner (loopback tests); long ones suit slow networks.
+ * dipsea_node_new checks them (at least 1 ms, `floor_ms <= ceiling_ms`).
  *
  * Threads: see dipsea_config.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `floor_ms` is 0 or `ceiling_ms < floor_ms`.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_query_timeout_ms(struct dipsea_config *config,
                                                  uint32_t floor_ms,
@@ -624,11 +625,11 @@ dipsea_status dipsea_config_set_query_timeout_ms(struct dipsea_config *config,
 
 /**
  * Sets how many threads the node's runtime has; they receive datagrams and run
- * callbacks (default 2).
+ * callbacks (the core's `NodeBuilder::workers`). dipsea_node_new checks it (at
+ * least 1).
  *
  * Threads: see dipsea_config.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `workers` is 0.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_workers(struct dipsea_config *config, size_t workers);
 
@@ -651,6 +652,36 @@ dipsea_status dipsea_config_set_read_only(struct dipsea_config *config, bool rea
  * DIPSEA_INVALID_ARGUMENT if `path` is not UTF-8.
  */
 dipsea_status dipsea_config_set_state_path(struct dipsea_config *config, const char *path);
+
+/**
+ * Sets the node option called `name` (every field of the core's `NodeConfig`: `k`,
+ * `alpha`, `max_in_flight`, `timeout_floor`, `store.max_items`,
+ * `rate_limit.per_ip_rate`, ...; the core's `NodeConfig::options` lists them, and
+ * the `NodeConfig` docs say what each means and its default). `value` is a count as
+ * is, a flag as 0 or 1, a duration in milliseconds. Rules between options
+ * (`timeout_floor <= timeout_ceiling`) are checked by dipsea_node_new.
+ *
+ * Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+ * DIPSEA_BAD_INPUT if no option has that name or `value` is outside its range
+ * (dipsea_last_error() gives the range); the config is then unchanged.
+ */
+dipsea_status dipsea_config_set_option(struct dipsea_config *config,
+                                       const char *name,
+                                       uint64_t value);
+
+/**
+ * Reads the node option called `name` (see dipsea_config_set_option) into
+ * `*out_value`: a count as is, a flag as 0 or 1, a duration in whole milliseconds.
+ * On a fresh config (dipsea_config_default) this is the option's default.
+ *
+ * Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config`, `name` or `out_value` is
+ * NULL; DIPSEA_BAD_INPUT if no option has that name.
+ */
+dipsea_status dipsea_config_get_option(const struct dipsea_config *config,
+                                       const char *name,
+                                       uint64_t *out_value);
 
 /**
  * The message of the last failed dipsea call on the calling thread, as a

@@ -18,7 +18,7 @@ process, in virtual time. Errors derive from :class:`DhtError`.
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm
+from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm, default_options
 from .errors import (
     BadInput,
     Busy,
@@ -38,6 +38,7 @@ __all__ = [
     "AsyncNode",
     "Swarm",
     "Latency",
+    "default_options",
     "DhtError",
     "NoRoute",
     "DhtTimeout",

@@ -184,6 +184,42 @@ def test_argument_types_and_sizes(network: list[Node]) -> None:
         Node(bind="127.0.0.1:0", query_timeout=(-1.0, 1.0))
 
 
+def test_out_of_range_settings_raise_the_cores_reason() -> None:
+    with pytest.raises(dipsea.BadInput, match="k must be between 1 and 1024, got 0") as info:
+        Node(bind="127.0.0.1:0", k=0)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError, match="alpha must be"):
+        Node(bind="127.0.0.1:0", alpha=0)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        dipsea.AsyncNode(bind="127.0.0.1:0", workers=0)
+    with pytest.raises(ValueError, match="timeout_floor .* is above timeout_ceiling"):
+        Node(bind="127.0.0.1:0", query_timeout=(2.0, 1.0))
+    with pytest.raises(ValueError, match="max_in_flight must be"):
+        Node(bind="127.0.0.1:0", max_in_flight=0)
+    with pytest.raises(ValueError, match="no configuration option is called 'nope'"):
+        Node(bind="127.0.0.1:0", options={"nope": 1})
+    with pytest.raises(ValueError, match="max_datagram must be between 512 and 65535, got 100"):
+        Node(bind="127.0.0.1:0", options={"max_datagram": 100})
+    with pytest.raises(TypeError):
+        Node(bind="127.0.0.1:0", options={"read_only": "yes"})
+
+
+def test_every_option_is_settable_and_listed_with_its_default(network: list[Node]) -> None:
+    defaults = dipsea.default_options()
+    assert defaults["k"] == 8 and defaults["max_in_flight"] == 1024
+    assert defaults["timeout_ceiling"] == 4.0 and defaults["refresh_on_join"] is True
+    assert "store.max_items" in defaults and "rate_limit.per_ip_rate" in defaults
+    options = {"k": 2, "max_in_flight": 64, "store.item_ttl": 60.0, "refresh_on_join": False}
+    seed = [seed_address(network)]
+    with Node("127.0.0.1:0", seed, query_timeout=LOOPBACK_TIMEOUT, options=options) as node:
+        node.bootstrap()
+        assert len(node.find_node(Id.random())) == 2
+    # The keywords apply after ``options``: k=3 wins over the option's 2.
+    with Node("127.0.0.1:0", seed, query_timeout=LOOPBACK_TIMEOUT, k=3, options=options) as node:
+        node.bootstrap()
+        assert len(node.find_node(Id.random())) == 3
+
+
 def test_port_in_use_is_os_error() -> None:
     with Node(bind="127.0.0.1:0") as node:
         host, port = node.address

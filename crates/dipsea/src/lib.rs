@@ -25,7 +25,8 @@ pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
 pub use node::{
-    Node, NodeConfig, NodeStats, OpError, OpId, OpResult, Outcome, RateLimitConfig, Request,
+    ConfigOption, Node, NodeConfig, NodeStats, OpError, OpId, OpResult, OptionKind, Outcome,
+    RateLimitConfig, Request,
 };
 pub use routing::{RoutingConfig, RoutingTable};
 pub use sim::{Latency, Swarm, SwarmConfig, SwarmStats};
