@@ -130,7 +130,7 @@ def test_gil_is_released_while_waiting(network: list[Node]) -> None:
         counter = threading.Thread(target=count)
         counter.start()
         try:
-            with pytest.raises(dipsea.DhtTimeout):
+            with pytest.raises(dipsea.Timeout):
                 node.bootstrap()
         finally:
             stop.set()
@@ -144,10 +144,10 @@ def test_dead_bootstrap_times_out_then_no_route() -> None:
     silent.bind(("127.0.0.1", 0))
     host, port = silent.getsockname()
     with Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"], query_timeout=LOOPBACK_TIMEOUT) as node:
-        with pytest.raises(dipsea.DhtTimeout, match="timed out") as info:
+        with pytest.raises(dipsea.Timeout, match="timed out") as info:
             node.bootstrap()
         assert isinstance(info.value, TimeoutError)
-        with pytest.raises((dipsea.NoRoute, dipsea.DhtTimeout)):
+        with pytest.raises((dipsea.NoRoute, dipsea.Timeout)):
             node.get(Id.random())
     silent.close()
 
@@ -196,7 +196,7 @@ def test_out_of_range_settings_raise_the_cores_reason() -> None:
         Node(bind="127.0.0.1:0", query_timeout=(2.0, 1.0))
     with pytest.raises(ValueError, match="max_in_flight must be"):
         Node(bind="127.0.0.1:0", max_in_flight=0)
-    with pytest.raises(ValueError, match="no configuration option is called 'nope'"):
+    with pytest.raises(ValueError, match='no configuration option is called "nope"'):
         Node(bind="127.0.0.1:0", options={"nope": 1})
     with pytest.raises(ValueError, match="max_datagram must be between 512 and 65535, got 100"):
         Node(bind="127.0.0.1:0", options={"max_datagram": 100})
@@ -223,7 +223,7 @@ def test_every_option_is_settable_and_listed_with_its_default(network: list[Node
 def test_port_in_use_is_os_error() -> None:
     with Node(bind="127.0.0.1:0") as node:
         host, port = node.address
-        with pytest.raises(dipsea.DhtOSError) as info:
+        with pytest.raises(dipsea.Io) as info:
             Node(bind=f"{host}:{port}")
         assert isinstance(info.value, OSError)
         assert info.value.errno is not None
@@ -237,9 +237,9 @@ def test_closing_frees_the_port_and_fails_later_calls() -> None:
     node.close()  # idempotent
     assert node.closed
     assert repr(node) == "<dipsea.Node closed>"
-    with pytest.raises(dipsea.NodeClosed):
+    with pytest.raises(dipsea.Shutdown):
         node.get(Id.random())
-    with pytest.raises(dipsea.NodeClosed):
+    with pytest.raises(dipsea.Shutdown):
         _ = node.address
     # The port is free at once: a plain socket and a new node can both take it.
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -268,7 +268,7 @@ def test_close_fails_calls_in_flight_in_other_threads() -> None:
     node.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], dipsea.NodeClosed)
+    assert len(errors) == 1 and isinstance(errors[0], dipsea.Shutdown)
     silent.close()
 
 

@@ -79,7 +79,7 @@ unsafe fn update(
 ///
 /// Ownership: `addr` is copied. Threads: see dipsea_config.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `addr` is not UTF-8.
+/// DIPSEA_BAD_INPUT if `addr` is not UTF-8.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_set_bind(
     config: *mut dipsea_config,
@@ -100,7 +100,7 @@ pub unsafe extern "C" fn dipsea_config_set_bind(
 ///
 /// Ownership: `addr` is copied. Threads: see dipsea_config.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `addr` is not UTF-8.
+/// DIPSEA_BAD_INPUT if `addr` is not UTF-8.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_add_bootstrap(
     config: *mut dipsea_config,
@@ -220,7 +220,7 @@ pub unsafe extern "C" fn dipsea_config_set_read_only(
 ///
 /// Ownership: `path` is copied. Threads: see dipsea_config.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `path` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `path` is not UTF-8.
+/// DIPSEA_BAD_INPUT if `path` is not UTF-8.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_set_state_path(
     config: *mut dipsea_config,

@@ -206,7 +206,7 @@ fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> {
 ///
 /// Ownership: `config` is only read; `*out_swarm` is yours: release it with
 /// dipsea_swarm_free. Threads: any thread.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `nodes`,
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `nodes`,
 /// `k` or `alpha` is 0, `latency_kind` is unknown, or `loss` is not in 0..1.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_new(
@@ -254,7 +254,7 @@ unsafe fn swarm_arg<'a>(swarm: *const dipsea_swarm) -> Result<&'a dipsea_swarm, 
 ///
 /// Ownership: `value` is borrowed for the call (NULL allowed when `value_len` is 0).
 /// Threads: see dipsea_swarm.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT (value over
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (value over
 /// 1000 bytes bencoded); DIPSEA_NO_ROUTE (no live node), DIPSEA_TIMEOUT,
 /// DIPSEA_NOT_STORED, DIPSEA_BUSY, DIPSEA_SHUTDOWN.
 #[no_mangle]
@@ -313,7 +313,7 @@ pub unsafe extern "C" fn dipsea_swarm_get(
 /// `*out_crashed`.
 ///
 /// Threads: see dipsea_swarm.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `fraction`
 /// is not in 0..1.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_crash(
@@ -335,7 +335,7 @@ pub unsafe extern "C" fn dipsea_swarm_crash(
 /// Sets the probability that a datagram is lost, from now on (0 to 1).
 ///
 /// Threads: see dipsea_swarm.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `loss` is not
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `loss` is not
 /// in 0..1.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_set_loss(
@@ -355,7 +355,7 @@ pub unsafe extern "C" fn dipsea_swarm_set_loss(
 /// dipsea_swarm_heal.
 ///
 /// Threads: see dipsea_swarm.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `fraction`
 /// is not in 0..1.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_partition(

@@ -39,7 +39,7 @@ static void status_strings_name_their_code(void) {
 
 static void last_error_is_per_call_and_per_thread(void) {
     dipsea_id id;
-    CHECK_STATUS(dipsea_id_from_hex("nothex", &id), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_id_from_hex("nothex", &id), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "40 hex digits") != NULL);
     /* A success clears it. */
     CHECK_OK(dipsea_id_from_hex("0000000000000000000000000000000000000000", &id));
@@ -68,7 +68,7 @@ static void config_setters_accept_and_reject(void) {
     CHECK_OK(dipsea_config_set_workers(config, 1));
     CHECK_OK(dipsea_config_set_read_only(config, true));
     CHECK_OK(dipsea_config_set_state_path(config, "/tmp/dipsea-c-test-state"));
-    CHECK_STATUS(dipsea_config_set_bind(config, "\xff\xfe"), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_config_set_bind(config, "\xff\xfe"), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "UTF-8") != NULL);
     CHECK_OK(dipsea_config_free(config));
     CHECK_OK(dipsea_config_free(NULL));
@@ -78,7 +78,7 @@ static void config_setters_accept_and_reject(void) {
  * contains `reason`. */
 static void node_new_refuses(dipsea_config *config, const char *reason) {
     dipsea_node *node = NULL;
-    CHECK_STATUS(dipsea_node_new(config, &node), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_node_new(config, &node), DIPSEA_BAD_INPUT);
     CHECK(node == NULL);
     if (strstr(dipsea_last_error(), reason) == NULL) {
         CHECK(!"the message names the reason");
@@ -123,12 +123,12 @@ static void config_options_by_name(void) {
     CHECK_OK(dipsea_config_set_k(config, 20));
     CHECK_OK(dipsea_config_get_option(config, "k", &value));
     CHECK(value == 20);
-    CHECK_STATUS(dipsea_config_set_option(config, "k", 0), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_config_set_option(config, "k", 0), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "k must be between 1 and 1024") != NULL);
-    CHECK_STATUS(dipsea_config_set_option(config, "read_only", 2), DIPSEA_INVALID_ARGUMENT);
-    CHECK_STATUS(dipsea_config_set_option(config, "no_such", 1), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_config_set_option(config, "read_only", 2), DIPSEA_BAD_INPUT);
+    CHECK_STATUS(dipsea_config_set_option(config, "no_such", 1), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "no_such") != NULL);
-    CHECK_STATUS(dipsea_config_get_option(config, "no_such", &value), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_config_get_option(config, "no_such", &value), DIPSEA_BAD_INPUT);
     CHECK_STATUS(dipsea_config_set_option(NULL, "k", 8), DIPSEA_NULL_ARGUMENT);
     CHECK_STATUS(dipsea_config_set_option(config, NULL, 8), DIPSEA_NULL_ARGUMENT);
     CHECK_STATUS(dipsea_config_get_option(config, "k", NULL), DIPSEA_NULL_ARGUMENT);

@@ -210,7 +210,7 @@ impl PyNode {
     }
 
     /// Stops the node: saves the routing table (with ``state_path``), fails the
-    /// operations still running with ``NodeClosed``, stops its threads and frees its
+    /// operations still running with ``Shutdown``, stops its threads and frees its
     /// port. Calling it again does nothing.
     fn close(&self, py: Python<'_>) {
         let node = self.node.lock().take();
@@ -425,7 +425,7 @@ impl PyAsyncNode {
         self.node.lock().is_none()
     }
 
-    /// Stops the node (operations still running fail with ``NodeClosed``) and frees
+    /// Stops the node (operations still running fail with ``Shutdown``) and frees
     /// its port; the awaitable resolves once it has stopped. Calling it again does
     /// nothing. New calls fail at once, even before the awaitable is awaited.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -756,7 +756,8 @@ impl Node {
     pub fn start(&self, op: OpId, request: Request, now: Time, out: &mut Output) {
         self.counters.ops_started.fetch_add(1, Ordering::Relaxed);
         if self.ops.len() >= self.config.max_operations {
-            self.finish(op, None, Err(OpError::Busy(self.ops.len())), out);
+            let (what, limit) = ("operations running", self.ops.len());
+            self.finish(op, None, Err(OpError::Busy { what, limit }), out);
             return;
         }
         if let Request::Put(v) = &request {
@@ -794,7 +795,8 @@ impl Node {
         match &operation.request {
             &Request::Ping(addr) => {
                 if !self.send_query(addr, None, Some(op), QueryMethod::Ping, now, out) {
-                    self.finish(op, None, Err(OpError::Busy(self.config.max_in_flight)), out);
+                    let (what, limit) = ("queries awaiting an answer", self.config.max_in_flight);
+                    self.finish(op, None, Err(OpError::Busy { what, limit }), out);
                     return;
                 }
                 operation.sent = 1;
