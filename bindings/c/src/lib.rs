@@ -26,6 +26,7 @@ pub mod error;
 mod ffi;
 pub mod id;
 pub mod node;
+pub mod peer;
 pub mod swarm;
 
 pub use error::dipsea_status;
