@@ -424,20 +424,16 @@ mod tests {
 
     #[test]
     fn validate_checks_fields_and_the_rules_between_them() {
-        let mut config = NodeConfig::default();
-        config.set_k(0);
-        assert!(bad_input(config.validate()).starts_with("k must be"));
-        let mut config = NodeConfig::default();
-        config.lookup.alpha = 0;
-        assert!(bad_input(config.validate()).starts_with("alpha must be"));
-        let mut config = NodeConfig::default();
-        config.timeout_floor = Duration::from_secs(5);
-        assert!(bad_input(config.validate()).contains("above timeout_ceiling"));
-        let mut config = NodeConfig::default();
-        config.in_flight_shards = 12;
-        assert!(bad_input(config.validate()).contains("power of two"));
-        let mut config = NodeConfig::default();
-        config.routing.k = 16;
-        assert!(bad_input(config.validate()).contains("differ"));
+        let changed = |change: fn(&mut NodeConfig)| {
+            let mut config = NodeConfig::default();
+            change(&mut config);
+            bad_input(config.validate())
+        };
+        assert!(changed(|c| c.set_k(0)).starts_with("k must be"));
+        assert!(changed(|c| c.lookup.alpha = 0).starts_with("alpha must be"));
+        let floor = changed(|c| c.timeout_floor = Duration::from_secs(5));
+        assert!(floor.contains("above timeout_ceiling"));
+        assert!(changed(|c| c.in_flight_shards = 12).contains("power of two"));
+        assert!(changed(|c| c.routing.k = 16).contains("differ"));
     }
 }

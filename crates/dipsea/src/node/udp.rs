@@ -311,7 +311,7 @@ impl NodeBuilder {
 /// `for_ip`, when that is given), else one derived from `for_ip` (BEP 42), else a
 /// random one.
 fn pick_id(given: Option<Id>, saved: Option<Id>, for_ip: Option<IpAddr>) -> Id {
-    let saved = saved.filter(|id| for_ip.map_or(true, |ip| bep42::id_conforms(id, ip)));
+    let saved = saved.filter(|id| for_ip.is_none_or(|ip| bep42::id_conforms(id, ip)));
     given
         .or(saved)
         .or_else(|| for_ip.map(|ip| bep42::node_id_for(ip, &mut rand::thread_rng())))
