@@ -201,7 +201,7 @@ def test_out_of_range_settings_raise_the_cores_reason() -> None:
     with pytest.raises(ValueError, match="max_datagram must be between 512 and 65535, got 100"):
         Node(bind="127.0.0.1:0", options={"max_datagram": 100})
     with pytest.raises(TypeError):
-        Node(bind="127.0.0.1:0", options={"read_only": "yes"})
+        Node(bind="127.0.0.1:0", options={"read_only": "yes"})  # type: ignore[dict-item]
 
 
 def test_every_option_is_settable_and_listed_with_its_default(network: list[Node]) -> None:
@@ -209,7 +209,12 @@ def test_every_option_is_settable_and_listed_with_its_default(network: list[Node
     assert defaults["k"] == 8 and defaults["max_in_flight"] == 1024
     assert defaults["timeout_ceiling"] == 4.0 and defaults["refresh_on_join"] is True
     assert "store.max_items" in defaults and "rate_limit.per_ip_rate" in defaults
-    options = {"k": 2, "max_in_flight": 64, "store.item_ttl": 60.0, "refresh_on_join": False}
+    options: dict[str, bool | int | float] = {
+        "k": 2,
+        "max_in_flight": 64,
+        "store.item_ttl": 60.0,
+        "refresh_on_join": False,
+    }
     seed = [seed_address(network)]
     with Node("127.0.0.1:0", seed, query_timeout=LOOPBACK_TIMEOUT, options=options) as node:
         node.bootstrap()
