@@ -1,6 +1,6 @@
 //! Churn soak: 10,000 simulated nodes under continuous churn (exponential sessions,
-//! median 30 simulated minutes, half of the departures crashes and half leaves, each
-//! replaced by a new node joining) for 24 simulated hours. Items are put by random
+//! median 30 simulated minutes, each departure a crash (Mainline has no goodbye
+//! message) replaced by a new node joining) for 24 simulated hours. Items are put by random
 //! nodes as time goes on and re-published hourly by their origins (the node's own
 //! timer); every 10 simulated minutes, gets from random nodes look up items whose
 //! origin is still up (an item whose origin has gone is nobody's to keep, and expires
