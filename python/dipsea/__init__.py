@@ -18,19 +18,29 @@ process, in virtual time. Errors derive from :class:`DhtError`.
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Keypair, Latency, MutableItem, Node, Swarm
+from ._dipsea import (
+    ID_LEN,
+    AsyncNode,
+    Id,
+    Keypair,
+    Latency,
+    MutableItem,
+    Node,
+    Swarm,
+    default_options,
+)
 from .errors import (
     BadInput,
     Busy,
     CasMismatch,
     DhtError,
-    DhtOSError,
-    DhtTimeout,
-    InternalError,
-    NodeClosed,
+    Internal,
+    Io,
     NoRoute,
-    PutFailed,
+    NotStored,
     SeqTooOld,
+    Shutdown,
+    Timeout,
 )
 
 __all__ = [
@@ -42,15 +52,16 @@ __all__ = [
     "AsyncNode",
     "Swarm",
     "Latency",
+    "default_options",
     "DhtError",
     "NoRoute",
-    "DhtTimeout",
-    "PutFailed",
+    "Timeout",
+    "NotStored",
     "CasMismatch",
     "SeqTooOld",
     "BadInput",
     "Busy",
-    "NodeClosed",
-    "DhtOSError",
-    "InternalError",
+    "Shutdown",
+    "Io",
+    "Internal",
 ]
