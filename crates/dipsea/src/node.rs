@@ -51,7 +51,7 @@ use rand::{RngCore, SeedableRng};
 
 pub use config::{NodeConfig, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
-pub use ops::{OpError, OpId, OpResult, Outcome, Request};
+pub use ops::{OpError, OpId, OpResult, Outcome, PutResult, Request};
 pub use output::{Event, Output};
 pub use stats::NodeStats;
 
