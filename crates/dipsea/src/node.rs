@@ -9,8 +9,9 @@
 //!
 //! All methods take `&self`: the state is lock-sharded (routing buckets, store
 //! shards, in-flight and operation tables are `DashMap`s), so several threads can
-//! feed one node at once. Lock order: an operation's shard, then an in-flight shard;
-//! never the reverse, and no routing or store lock is held across either.
+//! feed one node at once. Lock order: the maintenance mutex, then an operation's
+//! shard, then an in-flight shard, never the reverse; routing and store locks are
+//! leaves, never held while another is taken (`docs/design.md` has the details).
 //!
 //! Where each part lives (one concept per file; `docs/design.md` has the full map):
 //!

@@ -5,8 +5,8 @@
 //! caller's runtime; `start_blocking()` gives a [`BlockingNode`] that owns a runtime,
 //! for callers without one.
 //!
-//! Inside, several receiver tasks drain the one socket at the same time and call
-//! [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
+//! Inside, a receiver task (one by default, [`NodeBuilder::receivers`]) drains the
+//! socket and calls [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
 //! [`Node::tick`] at the node's next deadline. Operations run on whichever task
 //! delivers their answers: no task per operation, no global lock per packet.
 
