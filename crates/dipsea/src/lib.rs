@@ -24,6 +24,7 @@ pub use error::Error;
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
+pub use node::QueryCounts;
 pub use node::{
     Node, NodeConfig, NodeStats, OpError, OpId, OpResult, Outcome, RateLimitConfig, Request,
 };

@@ -54,7 +54,7 @@ pub use config::{NodeConfig, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
 pub use ops::{OpError, OpId, OpResult, Outcome, PutResult, Request};
 pub use output::{Event, Output};
-pub use stats::NodeStats;
+pub use stats::{NodeStats, QueryCounts};
 
 use crate::id::{Id, NodeInfo};
 use crate::routing::RoutingTable;
