@@ -112,7 +112,7 @@ impl PySwarm {
         let value = value.to_vec();
         let result = py
             .detach(|| self.swarm.lock().put(&value))
-            .map_err(|e| to_py(e.into()))?;
+            .map_err(to_py)?;
         Ok(PyId(result.key))
     }
 
@@ -121,7 +121,7 @@ impl PySwarm {
         let key = id_arg(key)?;
         let value = py
             .detach(|| self.swarm.lock().get(key))
-            .map_err(|e| to_py(e.into()))?;
+            .map_err(to_py)?;
         Ok(value.map(Bytes))
     }
 
