@@ -2,7 +2,7 @@
 //! nodes that gave a write token, then the count of their acknowledgements.
 
 use super::{Operation, Phase};
-use crate::id::NodeInfo;
+use crate::id::{Id, NodeInfo};
 use crate::node::ops::{OpError, OpId, Outcome};
 use crate::node::output::Output;
 use crate::node::Node;
@@ -85,4 +85,16 @@ pub(super) fn on_answer(phase: &mut Phase, acked: bool) {
             *acks += 1;
         }
     }
+}
+
+/// The end of a put's or announce's lookup: how many of the closest nodes answered,
+/// the target, and the nodes that gave a write token with their tokens.
+pub(super) fn token_holders(
+    operation: &mut Operation,
+) -> Option<(usize, Id, Vec<(NodeInfo, Box<[u8]>)>)> {
+    let Phase::Lookup(lookup) = &mut operation.phase else {
+        return None;
+    };
+    let answered = lookup.closest_answered().count();
+    Some((answered, lookup.target(), lookup.take_tokens()))
 }
