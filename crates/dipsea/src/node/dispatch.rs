@@ -23,8 +23,9 @@ impl Node {
     /// Handles one datagram from `from`: answers queries, advances the operations
     /// that answers belong to. Never panics, whatever the bytes.
     ///
-    /// Queries pass the rate limiter ([`limits`]) before anything is done for them;
-    /// one over the limit costs a zero-copy decode and a counter, nothing more.
+    /// Queries pass the rate limiter ([`limits`](super::limits)) before anything is
+    /// done for them; one over the limit costs a zero-copy decode and a counter,
+    /// nothing more.
     pub fn handle_datagram(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
         self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -137,7 +138,7 @@ impl Node {
         }
     }
 
-    /// Whether a query from `from` may be answered now (see [`limits`]); counts the
+    /// Whether a query from `from` may be answered now (see [`limits`](super::limits)); counts the
     /// refusal if not.
     fn admit(&self, from: SocketAddr, now: Time) -> bool {
         match self.limiter.admit(from.ip(), now) {

@@ -160,7 +160,7 @@ node_stats! {
     /// Datagrams that did not decode (dropped; a query among them whose transaction
     /// id could be read got a 203 error, within the rate limits).
     malformed: u64,
-    /// Datagrams longer than [`NodeConfig::max_datagram`], dropped unread.
+    /// Datagrams longer than [`NodeConfig::max_datagram`](super::NodeConfig::max_datagram), dropped unread.
     oversized: u64,
     /// Queries dropped unanswered because their source IP was over its rate.
     rate_limited_ip: u64,
