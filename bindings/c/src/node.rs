@@ -181,6 +181,13 @@ impl From<&NodeStats> for dipsea_stats {
             info_hashes: wide(s.info_hashes),
             stored_bytes: wide(s.stored_bytes),
             published: wide(s.published),
+            queries_ping: s.queries_in.ping,
+            queries_find_node: s.queries_in.find_node,
+            queries_get_peers: s.queries_in.get_peers,
+            queries_announce_peer: s.queries_in.announce_peer,
+            queries_get: s.queries_in.get,
+            queries_put: s.queries_in.put,
+            queries_other: s.queries_in.other,
             id_conforms: s.id_conforms.map_or(-1, i32::from),
             ..dipsea_stats::default()
         };
@@ -189,18 +196,6 @@ impl From<&NodeStats> for dipsea_stats {
             for (to, from) in out.external_ip.iter_mut().zip(text.bytes()) {
                 *to = from as c_char;
             }
-        }
-        for (method, n) in &s.queries_in {
-            let field = match *method {
-                "ping" => &mut out.queries_ping,
-                "find_node" => &mut out.queries_find_node,
-                "get_peers" => &mut out.queries_get_peers,
-                "announce_peer" => &mut out.queries_announce_peer,
-                "get" => &mut out.queries_get,
-                "put" => &mut out.queries_put,
-                _ => &mut out.queries_other,
-            };
-            *field += n;
         }
         out
     }
@@ -828,4 +823,34 @@ pub unsafe extern "C" fn dipsea_node_get_peers_async(
         });
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod stats_schema_tests {
+    use dipsea::NodeStats;
+
+    /// The C struct is declared by hand (cbindgen reads the source, not macro
+    /// expansions): every counter of the core's schema must be a field of it.
+    #[test]
+    fn the_c_stats_struct_has_every_counter_of_the_schema() {
+        let header = include_str!("../../../include/dipsea.h");
+        let start = header
+            .find("typedef struct dipsea_stats")
+            .expect("dipsea_stats");
+        let end = start + header[start..].find("} dipsea_stats;").expect("its end");
+        let fields = &header[start..end];
+        let stats = NodeStats::default();
+        let names = stats.counters().map(|(name, _)| name.to_string()).chain(
+            stats
+                .queries_in
+                .fields()
+                .map(|(m, _)| format!("queries_{m}")),
+        );
+        for name in names {
+            assert!(
+                fields.contains(&format!("uint64_t {name};")),
+                "dipsea_stats lacks {name}"
+            );
+        }
+    }
 }

@@ -46,74 +46,21 @@ impl<'py> IntoPyObject<'py> for Bytes {
     }
 }
 
-/// The counters of [`NodeStats`] as a dict keyed by field name; `queries_in` is a
-/// dict keyed by KRPC method.
+/// The counters of [`NodeStats`] as a dict keyed by field name
+/// ([`NodeStats::counters`]); `queries_in` is a dict keyed by KRPC method
+/// ([`QueryCounts::fields`](dipsea::QueryCounts::fields)).
 pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py, PyDict>> {
-    let NodeStats {
-        packets_in,
-        packets_out,
-        bytes_in,
-        bytes_out,
-        queries_in,
-        responses_in,
-        errors_in,
-        malformed,
-        oversized,
-        rate_limited_ip,
-        rate_limited_global,
-        bad_token,
-        over_quota,
-        refused,
-        unmatched,
-        timeouts,
-        retries,
-        in_flight_full,
-        send_drops,
-        ops_started,
-        ops_done,
-        in_flight,
-        routing_table_size,
-        items,
-        info_hashes,
-        stored_bytes,
-        published,
-        external_ip,
-        id_conforms,
-    } = stats;
     let d = PyDict::new(py);
-    d.set_item("packets_in", packets_in)?;
-    d.set_item("packets_out", packets_out)?;
-    d.set_item("bytes_in", bytes_in)?;
-    d.set_item("bytes_out", bytes_out)?;
+    for (name, value) in stats.counters() {
+        d.set_item(name, value)?;
+    }
     let queries = PyDict::new(py);
-    for (method, count) in queries_in {
+    for (method, count) in stats.queries_in.fields() {
         queries.set_item(method, count)?;
     }
     d.set_item("queries_in", queries)?;
-    d.set_item("responses_in", responses_in)?;
-    d.set_item("errors_in", errors_in)?;
-    d.set_item("malformed", malformed)?;
-    d.set_item("oversized", oversized)?;
-    d.set_item("rate_limited_ip", rate_limited_ip)?;
-    d.set_item("rate_limited_global", rate_limited_global)?;
-    d.set_item("bad_token", bad_token)?;
-    d.set_item("over_quota", over_quota)?;
-    d.set_item("refused", refused)?;
-    d.set_item("unmatched", unmatched)?;
-    d.set_item("timeouts", timeouts)?;
-    d.set_item("retries", retries)?;
-    d.set_item("in_flight_full", in_flight_full)?;
-    d.set_item("send_drops", send_drops)?;
-    d.set_item("ops_started", ops_started)?;
-    d.set_item("ops_done", ops_done)?;
-    d.set_item("in_flight", in_flight)?;
-    d.set_item("routing_table_size", routing_table_size)?;
-    d.set_item("items", items)?;
-    d.set_item("info_hashes", info_hashes)?;
-    d.set_item("stored_bytes", stored_bytes)?;
-    d.set_item("published", published)?;
-    d.set_item("external_ip", external_ip.map(|ip| ip.to_string()))?;
-    d.set_item("id_conforms", id_conforms)?;
+    d.set_item("external_ip", stats.external_ip.map(|ip| ip.to_string()))?;
+    d.set_item("id_conforms", stats.id_conforms)?;
     Ok(d)
 }
 

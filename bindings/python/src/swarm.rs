@@ -112,18 +112,14 @@ impl PySwarm {
     /// Puts ``value`` as an immutable item from a random live node; returns its key.
     fn put(&self, py: Python<'_>, value: &[u8]) -> PyResult<PyId> {
         let value = value.to_vec();
-        let result = py
-            .detach(|| self.swarm.lock().put(&value))
-            .map_err(|e| to_py(e.into()))?;
+        let result = py.detach(|| self.swarm.lock().put(&value)).map_err(to_py)?;
         Ok(PyId(result.key))
     }
 
     /// Gets the item ``key`` from a random live node; ``None`` if nobody had it.
     fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
         let key = id_arg(key)?;
-        let value = py
-            .detach(|| self.swarm.lock().get(key))
-            .map_err(|e| to_py(e.into()))?;
+        let value = py.detach(|| self.swarm.lock().get(key)).map_err(to_py)?;
         Ok(value.map(Bytes))
     }
 

@@ -130,7 +130,7 @@ async fn status_loop(node: &NodeHandle, every: Duration) {
 
 /// Queries received so far, all methods.
 fn queries(stats: &NodeStats) -> u64 {
-    stats.queries_in.iter().map(|(_, n)| n).sum()
+    stats.queries_in.total()
 }
 
 /// The periodic status line: the table, the store, the load, and every reason
@@ -164,13 +164,18 @@ fn say(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dipsea::QueryCounts;
 
     #[test]
     fn status_line_names_its_numbers() {
         let stats = NodeStats {
             routing_table_size: 12,
             items: 3,
-            queries_in: vec![("ping", 4), ("get", 6)],
+            queries_in: QueryCounts {
+                ping: 4,
+                get: 6,
+                ..Default::default()
+            },
             rate_limited_ip: 7,
             malformed: 1,
             bad_token: 2,

@@ -26,6 +26,7 @@ pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use keypair::Keypair;
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
+pub use node::QueryCounts;
 pub use node::{
     ConfigOption, MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError,
     OpId, OpResult, OptionKind, Outcome, RateLimitConfig, Request,

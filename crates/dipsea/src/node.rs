@@ -9,8 +9,9 @@
 //!
 //! All methods take `&self`: the state is lock-sharded (routing buckets, store
 //! shards, in-flight and operation tables are `DashMap`s), so several threads can
-//! feed one node at once. Lock order: an operation's shard, then an in-flight shard;
-//! never the reverse, and no routing or store lock is held across either.
+//! feed one node at once. Lock order: the maintenance mutex, then an operation's
+//! shard, then an in-flight shard, never the reverse; routing and store locks are
+//! leaves, never held while another is taken (`docs/design.md` has the details).
 //!
 //! Where each part lives (one concept per file; `docs/design.md` has the full map):
 //!
@@ -51,9 +52,11 @@ use rand::{RngCore, SeedableRng};
 
 pub use config::{ConfigOption, NodeConfig, OptionKind, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
-pub use ops::{MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome, Request};
+pub use ops::{
+    MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome, PutResult, Request,
+};
 pub use output::{Event, Output};
-pub use stats::NodeStats;
+pub use stats::{NodeStats, QueryCounts};
 
 use crate::id::{Id, NodeInfo};
 use crate::routing::RoutingTable;

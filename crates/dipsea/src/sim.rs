@@ -59,8 +59,10 @@ use queue::Queue;
 
 use crate::error::Error;
 use crate::id::{Id, NodeInfo};
-use crate::node::udp::PutResult;
-use crate::node::{Event, Node, NodeConfig, OpError, OpId, OpResult, Outcome, Output, Request};
+use crate::node::ops::typed;
+use crate::node::{
+    Event, Node, NodeConfig, OpError, OpId, OpResult, Outcome, Output, PutResult, Request,
+};
 use crate::time::Time;
 use crate::wire::bencode;
 
@@ -477,32 +479,28 @@ impl Swarm {
     /// Puts an immutable item from a random live node: `value` is stored bencoded as
     /// a byte string, like [`NodeHandle::put`](crate::NodeHandle::put); its key is the
     /// SHA-1 of that bencoding. The origin re-publishes it while it lives.
-    pub fn put(&mut self, value: &[u8]) -> Result<PutResult, OpError> {
+    pub fn put(&mut self, value: &[u8]) -> Result<PutResult, Error> {
         let node = self.random_live().ok_or(OpError::NoRoute)?;
         self.put_from(node, value)
     }
 
     /// Puts an immutable item from node `node` (see [`Swarm::put`]).
-    pub fn put_from(&mut self, node: usize, value: &[u8]) -> Result<PutResult, OpError> {
-        match self.run_one(node, Request::Put(bencode::encode_bytes(value)))? {
-            Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
-            _ => Err(OpError::Timeout),
-        }
+    pub fn put_from(&mut self, node: usize, value: &[u8]) -> Result<PutResult, Error> {
+        let request = Request::Put(bencode::encode_bytes(value));
+        typed(self.run_one(node, request), Outcome::into_stored)
     }
 
     /// Gets an immutable item from a random live node: the byte string if the value
     /// is one, else its bencoding; `None` if no node had it.
-    pub fn get(&mut self, key: Id) -> Result<Option<Vec<u8>>, OpError> {
+    pub fn get(&mut self, key: Id) -> Result<Option<Vec<u8>>, Error> {
         let node = self.random_live().ok_or(OpError::NoRoute)?;
         self.get_from(node, key)
     }
 
     /// Gets an immutable item from node `node` (see [`Swarm::get`]).
-    pub fn get_from(&mut self, node: usize, key: Id) -> Result<Option<Vec<u8>>, OpError> {
-        match self.run_one(node, Request::Get(key))? {
-            Outcome::Value(v) => Ok(v.map(unwrap_bytes)),
-            _ => Err(OpError::Timeout),
-        }
+    pub fn get_from(&mut self, node: usize, key: Id) -> Result<Option<Vec<u8>>, Error> {
+        let value = typed(self.run_one(node, Request::Get(key)), Outcome::into_value)?;
+        Ok(value.map(unwrap_bytes))
     }
 
     /// Announces from node `node` that it serves `info_hash` on `port` (`None`: its
@@ -512,36 +510,30 @@ impl Swarm {
         node: usize,
         info_hash: Id,
         port: Option<u16>,
-    ) -> Result<usize, OpError> {
-        match self.run_one(node, Request::Announce { info_hash, port })? {
-            Outcome::Announced { stored } => Ok(stored),
-            _ => Err(OpError::Timeout),
-        }
+    ) -> Result<usize, Error> {
+        let request = Request::Announce { info_hash, port };
+        typed(self.run_one(node, request), Outcome::into_announced)
     }
 
     /// The peers announced for `info_hash`, looked up from node `node`.
-    pub fn get_peers_from(
-        &mut self,
-        node: usize,
-        info_hash: Id,
-    ) -> Result<Vec<SocketAddr>, OpError> {
-        match self.run_one(node, Request::GetPeers(info_hash))? {
-            Outcome::Peers(peers) => Ok(peers),
-            _ => Err(OpError::Timeout),
-        }
+    pub fn get_peers_from(&mut self, node: usize, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
+        typed(
+            self.run_one(node, Request::GetPeers(info_hash)),
+            Outcome::into_peers,
+        )
     }
 
     /// The k closest nodes to `target`, looked up from node `node`, nearest first.
-    pub fn find_node_from(&mut self, node: usize, target: Id) -> Result<Vec<NodeInfo>, OpError> {
-        match self.run_one(node, Request::FindNode(target))? {
-            Outcome::Nodes(nodes) => Ok(nodes),
-            _ => Err(OpError::Timeout),
-        }
+    pub fn find_node_from(&mut self, node: usize, target: Id) -> Result<Vec<NodeInfo>, Error> {
+        typed(
+            self.run_one(node, Request::FindNode(target)),
+            Outcome::into_nodes,
+        )
     }
 
     /// Puts every value at once, each from a random live node (see [`Swarm::put`]
     /// and [`Swarm::run_batch`]); results in order.
-    pub fn put_many(&mut self, values: &[Vec<u8>]) -> Vec<Result<PutResult, OpError>> {
+    pub fn put_many(&mut self, values: &[Vec<u8>]) -> Vec<Result<PutResult, Error>> {
         let mut requests = Vec::with_capacity(values.len());
         for value in values {
             let node = self.random_live().unwrap_or(0);
@@ -549,16 +541,13 @@ impl Swarm {
         }
         self.run_batch(requests)
             .into_iter()
-            .map(|r| match r.outcome? {
-                Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
-                _ => Err(OpError::Timeout),
-            })
+            .map(|r| typed(r.outcome, Outcome::into_stored))
             .collect()
     }
 
     /// Gets every key at once, each from a random live node (see [`Swarm::get`] and
     /// [`Swarm::run_batch`]); results in order.
-    pub fn get_many(&mut self, keys: &[Id]) -> Vec<Result<Option<Vec<u8>>, OpError>> {
+    pub fn get_many(&mut self, keys: &[Id]) -> Vec<Result<Option<Vec<u8>>, Error>> {
         let mut requests = Vec::with_capacity(keys.len());
         for key in keys {
             let node = self.random_live().unwrap_or(0);
@@ -566,10 +555,7 @@ impl Swarm {
         }
         self.run_batch(requests)
             .into_iter()
-            .map(|r| match r.outcome? {
-                Outcome::Value(v) => Ok(v.map(unwrap_bytes)),
-                _ => Err(OpError::Timeout),
-            })
+            .map(|r| Ok(typed(r.outcome, Outcome::into_value)?.map(unwrap_bytes)))
             .collect()
     }
 

@@ -5,12 +5,13 @@
 //! caller's runtime; `start_blocking()` gives a [`BlockingNode`] that owns a runtime,
 //! for callers without one.
 //!
-//! Inside, several receiver tasks drain the one socket at the same time and call
-//! [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
+//! Inside, a receiver task (one by default, [`NodeBuilder::receivers`]) drains the
+//! socket and calls [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
 //! [`Node::tick`] at the node's next deadline. Operations run on whichever task
 //! delivers their answers: no task per operation, no global lock per packet.
 
 mod mutable;
+pub(crate) mod state_file;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -25,9 +26,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
-use super::ops::{OpError, OpId, OpResult, Outcome, Request};
+pub use super::ops::PutResult;
+use super::ops::{typed, OpError, OpId, OpResult, Outcome, Request};
 use super::output::{Event, Output};
-use super::{state, Node, NodeConfig, NodeStats};
+use super::{Node, NodeConfig, NodeStats};
 use crate::error::Error;
 use crate::id::{bep42, Id, NodeInfo};
 use crate::time::Time;
@@ -249,7 +251,7 @@ impl NodeBuilder {
             routers.push(resolve(name)?);
         }
         let saved = match &self.state_path {
-            Some(path) => state::load(path),
+            Some(path) => state_file::load(path),
             None => None,
         };
         let id = pick_id(self.id, saved.as_ref().map(|s| s.id), self.id_ip);
@@ -530,19 +532,10 @@ fn save_state(shared: &Shared) {
             // crash now would leave nothing to rejoin from.
             return;
         }
-        if let Err(e) = state::save(path, shared.node.id(), &contacts) {
+        if let Err(e) = state_file::save(path, shared.node.id(), &contacts) {
             tracing::warn!(path = %path.display(), error = %e, "saving the routing table failed");
         }
     }
-}
-
-/// What [`NodeHandle::put`] reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PutResult {
-    /// The item's key: SHA-1 of the bencoded value.
-    pub key: Id,
-    /// How many of the k closest nodes acknowledged it (at least 1).
-    pub stored: usize,
 }
 
 /// An async handle to a running node. Cheap to clone; every clone drives the same
@@ -655,10 +648,10 @@ impl NodeHandle {
     /// Joins (or re-joins) the network now and waits until the bootstrap lookup
     /// ends; returns the routing table size.
     pub async fn bootstrap(&self) -> Result<usize, Error> {
-        match self.run(Request::Bootstrap).await? {
-            Outcome::Bootstrapped { table_size } => Ok(table_size),
-            other => Err(unexpected(other)),
-        }
+        typed(
+            self.run(Request::Bootstrap).await,
+            Outcome::into_bootstrapped,
+        )
     }
 
     /// Stores `value` as a BEP 44 immutable item on the k nodes closest to its key,
@@ -673,10 +666,7 @@ impl NodeHandle {
 
     /// Like [`NodeHandle::put`], with `v` given already bencoded (any bencoded value).
     pub async fn put_bencoded(&self, v: Vec<u8>) -> Result<PutResult, Error> {
-        match self.run(Request::Put(v)).await? {
-            Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
-            other => Err(unexpected(other)),
-        }
+        typed(self.run(Request::Put(v)).await, Outcome::into_stored)
     }
 
     /// Stops re-publishing the item with this key (it expires from the network
@@ -699,43 +689,37 @@ impl NodeHandle {
 
     /// The bencoded value of the immutable item `key`, exactly as stored.
     pub async fn get_bencoded(&self, key: Id) -> Result<Option<Vec<u8>>, Error> {
-        match self.run(Request::Get(key)).await? {
-            Outcome::Value(v) => Ok(v),
-            other => Err(unexpected(other)),
-        }
+        typed(self.run(Request::Get(key)).await, Outcome::into_value)
     }
 
     /// Announces that this host serves `info_hash` on `port` (`None`: the node's UDP
     /// port, sent as `implied_port`). Returns how many nodes acknowledged.
     pub async fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
-        match self.run(Request::Announce { info_hash, port }).await? {
-            Outcome::Announced { stored } => Ok(stored),
-            other => Err(unexpected(other)),
-        }
+        typed(
+            self.run(Request::Announce { info_hash, port }).await,
+            Outcome::into_announced,
+        )
     }
 
     /// Peers announced for `info_hash` (possibly none).
     pub async fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
-        match self.run(Request::GetPeers(info_hash)).await? {
-            Outcome::Peers(peers) => Ok(peers),
-            other => Err(unexpected(other)),
-        }
+        typed(
+            self.run(Request::GetPeers(info_hash)).await,
+            Outcome::into_peers,
+        )
     }
 
     /// The k nodes closest to `target` in the network, nearest first.
     pub async fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, Error> {
-        match self.run(Request::FindNode(target)).await? {
-            Outcome::Nodes(nodes) => Ok(nodes),
-            other => Err(unexpected(other)),
-        }
+        typed(
+            self.run(Request::FindNode(target)).await,
+            Outcome::into_nodes,
+        )
     }
 
     /// Pings one address and returns its node id.
     pub async fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
-        match self.run(Request::Ping(addr)).await? {
-            Outcome::Pong(id) => Ok(id),
-            other => Err(unexpected(other)),
-        }
+        typed(self.run(Request::Ping(addr)).await, Outcome::into_pong)
     }
 
     /// The sans-I/O node behind this handle, for inspection (its routing table,
@@ -775,10 +759,6 @@ impl NodeHandle {
             let _ = task.await;
         }
     }
-}
-
-fn unexpected(outcome: Outcome) -> Error {
-    Error::Internal(format!("unexpected outcome {outcome:?}"))
 }
 
 /// A node whose methods block the calling thread; it owns a tokio runtime.

@@ -3,7 +3,7 @@
 //! refusals ([`Verdicts`]).
 
 use super::{Operation, Phase};
-use crate::id::NodeInfo;
+use crate::id::{Id, NodeInfo};
 use crate::node::ops::{OpError, OpId, Outcome};
 use crate::node::output::Output;
 use crate::node::Node;
@@ -161,4 +161,16 @@ mod tests {
             }
         );
     }
+}
+
+/// The end of a put's or announce's lookup: how many of the closest nodes answered,
+/// the target, and the nodes that gave a write token with their tokens.
+pub(super) fn token_holders(
+    operation: &mut Operation,
+) -> Option<(usize, Id, Vec<(NodeInfo, Box<[u8]>)>)> {
+    let Phase::Lookup(lookup) = &mut operation.phase else {
+        return None;
+    };
+    let answered = lookup.closest_answered().count();
+    Some((answered, lookup.target(), lookup.take_tokens()))
 }
