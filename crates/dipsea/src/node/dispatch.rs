@@ -82,9 +82,9 @@ impl Node {
             return;
         }
         if query.id != self.id {
-            let outcome = self
-                .routing
-                .on_query(NodeInfo::new(query.id, from), now, msg.read_only);
+            let outcome =
+                self.table_for(&from)
+                    .on_query(NodeInfo::new(query.id, from), now, msg.read_only);
             self.act_on_insert(outcome, now, out);
         }
         let answered = self.answer(from, msg, query, now, out);
@@ -110,6 +110,7 @@ impl Node {
         let ctx = rpc::Context {
             own_id: self.id,
             routing: &self.routing,
+            routing6: self.routing6.as_deref(),
             store: &self.store,
             tokens: &self.tokens,
             version: &CLIENT_VERSION,
@@ -175,7 +176,7 @@ impl Node {
         }
         let responder = NodeInfo::new(response.id, from);
         if response.id != self.id && !msg.read_only {
-            let outcome = self.routing.on_response(responder, now);
+            let outcome = self.table_for(&from).on_response(responder, now);
             self.act_on_insert(outcome, now, out);
         }
         if let Some(op) = pending.op {

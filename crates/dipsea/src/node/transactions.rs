@@ -18,7 +18,7 @@ use super::Node;
 use crate::id::{Id, NodeInfo};
 use crate::routing::TimeoutOutcome;
 use crate::time::Time;
-use crate::wire::{Message, QueryMethod};
+use crate::wire::{Message, MessageKind, QueryMethod, Want};
 
 /// A query this node sent and awaits an answer to.
 #[derive(Debug)]
@@ -52,11 +52,17 @@ impl Node {
         }
         let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
         let tid_bytes = tid.to_be_bytes();
-        let msg = Message {
+        let mut msg = Message {
             version: Some(&CLIENT_VERSION),
             read_only: self.config.read_only,
             ..Message::query(&tid_bytes, self.id, method)
         };
+        if self.routing6.is_some() {
+            // BEP 32: a dual-stack node asks for nodes of both families.
+            if let MessageKind::Query(q) = &mut msg.kind {
+                q.want = Want { n4: true, n6: true };
+            }
+        }
         out.send(to, |buf| msg.encode(buf));
         // Kept for a retry: one allocation of the exact size.
         let datagram = Box::<[u8]>::from(out.last_datagram());
@@ -152,7 +158,7 @@ impl Node {
         self.in_flight_len.fetch_sub(1, Ordering::Relaxed);
         self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
         if let Some(id) = pending.id {
-            if let TimeoutOutcome::Ping(candidate) = self.routing.on_timeout(&id, now) {
+            if let TimeoutOutcome::Ping(candidate) = self.table_for(&pending.to).on_timeout(&id, now) {
                 self.send_query(
                     candidate.addr,
                     Some(candidate.id),
