@@ -28,7 +28,10 @@ fn dual_builder() -> NodeBuilder {
 async fn mixed_network() -> (Vec<NodeHandle>, Vec<NodeHandle>, Vec<NodeHandle>) {
     let seed = dual_builder().spawn().await.expect("dual seed starts");
     let seed4 = seed.local_addr().to_string();
-    let seed6 = seed.local_addr6().expect("the seed has an IPv6 socket").to_string();
+    let seed6 = seed
+        .local_addr6()
+        .expect("the seed has an IPv6 socket")
+        .to_string();
     let mut dual = vec![seed];
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();

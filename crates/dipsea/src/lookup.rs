@@ -274,10 +274,11 @@ impl Lookup {
         // Only the k closest live candidates are worth asking, widened by one for
         // each stalled query so a slow node does not hold the lookup back.
         let window = self.window(stalled);
-        let live = self.candidates.iter_mut().filter(|c| c.state != State::Failed);
-        let candidate = window
-            .first(live)
-            .find(|c| c.state == State::Fresh)?;
+        let live = self
+            .candidates
+            .iter_mut()
+            .filter(|c| c.state != State::Failed);
+        let candidate = window.first(live).find(|c| c.state == State::Fresh)?;
         candidate.state = State::Asked(now);
         self.stats.queries += 1;
         Some(candidate.node)
@@ -377,7 +378,10 @@ impl Lookup {
     /// The closest nodes that answered, nearest first, at most k (of each family in
     /// a dual-stack lookup), with their tokens.
     pub fn closest_answered(&self) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> + '_ {
-        let answered = self.candidates.iter().filter(|c| c.state == State::Answered);
+        let answered = self
+            .candidates
+            .iter()
+            .filter(|c| c.state == State::Answered);
         self.window(0)
             .first(answered)
             .map(|c| (c.node, c.token.as_deref()))
@@ -389,7 +393,10 @@ impl Lookup {
     pub fn take_tokens(&mut self) -> Vec<(NodeInfo, Box<[u8]>)> {
         let mut tokens = Vec::with_capacity(self.config.k);
         let window = self.window(0);
-        let answered = self.candidates.iter_mut().filter(|c| c.state == State::Answered);
+        let answered = self
+            .candidates
+            .iter_mut()
+            .filter(|c| c.state == State::Answered);
         let answered = window.first(answered);
         tokens.extend(answered.filter_map(|c| Some((c.node, c.token.take()?))));
         tokens

@@ -28,6 +28,8 @@
 
 pub mod config;
 mod dispatch;
+#[cfg(test)]
+mod dual_stack_tests;
 pub mod ip_vote;
 pub mod limits;
 mod maintenance;

@@ -250,7 +250,10 @@ impl Node {
             + store.peers * size_of::<(SocketAddr, Time)>();
         size_of::<Node>()
             + self.tables().map(|t| t.heap_bytes()).sum::<usize>()
-            + self.routing6.as_ref().map_or(0, |_| size_of::<crate::routing::RoutingTable>())
+            + self
+                .routing6
+                .as_ref()
+                .map_or(0, |_| size_of::<crate::routing::RoutingTable>())
             + self.limiter.heap_bytes()
             + store_bytes
             + in_flight

@@ -158,7 +158,9 @@ impl Node {
         self.in_flight_len.fetch_sub(1, Ordering::Relaxed);
         self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
         if let Some(id) = pending.id {
-            if let TimeoutOutcome::Ping(candidate) = self.table_for(&pending.to).on_timeout(&id, now) {
+            if let TimeoutOutcome::Ping(candidate) =
+                self.table_for(&pending.to).on_timeout(&id, now)
+            {
                 self.send_query(
                     candidate.addr,
                     Some(candidate.id),

@@ -333,9 +333,10 @@ impl NodeBuilder {
     fn bind_v6(&self, v4: SocketAddr) -> Result<Option<Socket6>, Error> {
         let (addr, required) = match &self.bind6 {
             Some(name) => (resolve(name)?, true),
-            None if self.default_bind && v4.is_ipv4() => {
-                (SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)), false)
-            }
+            None if self.default_bind && v4.is_ipv4() => (
+                SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+                false,
+            ),
             None => return Ok(None),
         };
         if !addr.is_ipv6() || !v4.is_ipv4() {
@@ -418,10 +419,7 @@ fn resolve(name: &str) -> Result<SocketAddr, Error> {
 /// on the same socket that [`Shared::flush`] sends through.
 /// `only_v6` (an IPv6 address beside an IPv4 socket) sets `IPV6_V6ONLY`, so that the
 /// two sockets can share a port.
-fn bind_socket(
-    addr: SocketAddr,
-    only_v6: bool,
-) -> Result<(UdpSocket, std::net::UdpSocket), Error> {
+fn bind_socket(addr: SocketAddr, only_v6: bool) -> Result<(UdpSocket, std::net::UdpSocket), Error> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if only_v6 {
