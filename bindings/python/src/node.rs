@@ -32,7 +32,10 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
 /// and free its port.
 ///
-/// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one);
+/// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one; by
+/// default port 0 on all interfaces, IPv4 and, when the host has it, IPv6);
+/// keyword-only ``bind6``, an IPv6 ``[host]:port`` bound beside ``bind`` (BEP 32
+/// dual stack: a routing table per family; port 0 takes ``bind``'s port);
 /// ``bootstrap``, ``host:port`` addresses to join through (resolved at start);
 /// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
 /// ``state_path``, a file that keeps the id and routing table across restarts;
@@ -61,14 +64,15 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        bind: &str,
+        bind: Option<&str>,
         bootstrap: Option<Vec<String>>,
         read_only: bool,
         state_path: Option<PathBuf>,
+        bind6: Option<&str>,
         id: Option<&Bound<'_, PyAny>>,
         k: Option<usize>,
         alpha: Option<usize>,
@@ -79,6 +83,7 @@ impl PyNode {
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
+            bind6,
             bootstrap,
             read_only,
             state_path,
@@ -242,6 +247,13 @@ impl PyNode {
         Ok(addr(self.node()?.local_addr()))
     }
 
+    /// The bound IPv6 address of a dual-stack node (BEP 32), ``(host, port)``;
+    /// ``None`` with one socket.
+    #[getter]
+    fn address6(&self) -> PyResult<Option<PyAddr>> {
+        Ok(self.node()?.local_addr6().map(addr))
+    }
+
     /// The node id.
     #[getter]
     fn id(&self) -> PyResult<PyId> {
@@ -325,14 +337,15 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        bind: &str,
+        bind: Option<&str>,
         bootstrap: Option<Vec<String>>,
         read_only: bool,
         state_path: Option<PathBuf>,
+        bind6: Option<&str>,
         id: Option<&Bound<'_, PyAny>>,
         k: Option<usize>,
         alpha: Option<usize>,
@@ -343,6 +356,7 @@ impl PyAsyncNode {
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
+            bind6,
             bootstrap,
             read_only,
             state_path,
@@ -496,6 +510,13 @@ impl PyAsyncNode {
     #[getter]
     fn address(&self) -> PyResult<PyAddr> {
         Ok(addr(self.node()?.local_addr()))
+    }
+
+    /// The bound IPv6 address of a dual-stack node (BEP 32), ``(host, port)``;
+    /// ``None`` with one socket.
+    #[getter]
+    fn address6(&self) -> PyResult<Option<PyAddr>> {
+        Ok(self.node()?.local_addr6().map(addr))
     }
 
     /// The node id.
