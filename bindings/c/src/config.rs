@@ -94,6 +94,30 @@ pub unsafe extern "C" fn dipsea_config_set_bind(
     }
 }
 
+/// Sets an IPv6 address to bind beside the IPv4 one of dipsea_config_set_bind,
+/// `"[HOST]:PORT"` (port 0 takes the IPv4 socket's port): a dual-stack node (BEP 32)
+/// with a routing table per family, that answers and looks up over both. Without
+/// dipsea_config_set_bind and this, the node binds port 0 on all interfaces, IPv4
+/// and, when the host has it, IPv6. Resolved by dipsea_node_new, which fails with
+/// DIPSEA_IO if it cannot be bound.
+///
+/// Ownership: `addr` is copied. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
+/// DIPSEA_BAD_INPUT if `addr` is not UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_bind6(
+    config: *mut dipsea_config,
+    addr: *const c_char,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            let addr = str_arg(addr, "addr")?;
+            Ok(b.bind6(addr))
+        })
+    }
+}
+
 /// Adds a bootstrap address, `"HOST:PORT"`: a node to join the network through, tried
 /// in turn with the others when joining and whenever the routing table empties.
 /// Names are resolved by dipsea_node_new.

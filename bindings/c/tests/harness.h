@@ -45,6 +45,7 @@ void mutable_tests(void);
 void node_tests(void);
 void async_tests(void);
 void swarm_tests(void);
+void dual_stack_tests(void);
 void error_tests(void);
 
 #endif

@@ -37,6 +37,7 @@ int main(void) {
     }
     network_stop();
     swarm_tests();
+    dual_stack_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
