@@ -42,9 +42,7 @@ async fn serve(args: NodeArgs) -> Outcome {
             bind
         }
     };
-    let mut builder = builder
-        .bootstrap(args.bootstrap)
-        .read_only(args.read_only);
+    let mut builder = builder.bootstrap(args.bootstrap).read_only(args.read_only);
     if let Some(path) = &args.state {
         builder = builder.state_path(path);
     }

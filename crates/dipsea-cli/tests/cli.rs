@@ -545,7 +545,11 @@ fn a_dual_stack_node_serves_both_families() {
         .unwrap_or_else(|| panic!("unexpected second line {second:?}"))
         .to_string();
     let port4 = node.addr.rsplit(':').next().expect("port");
-    assert_eq!(addr6, format!("[::1]:{port4}"), "one port for both families");
+    assert_eq!(
+        addr6,
+        format!("[::1]:{port4}"),
+        "one port for both families"
+    );
 
     let out = run(dipsea().args(["put", "--bootstrap", &addr6, "over six"]));
     let key = text(&ok(&out)).trim().to_string();
