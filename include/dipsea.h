@@ -702,6 +702,20 @@ dipsea_status dipsea_config_free(struct dipsea_config *config);
 dipsea_status dipsea_config_set_bind(struct dipsea_config *config, const char *addr);
 
 /**
+ * Sets an IPv6 address to bind beside the IPv4 one of dipsea_config_set_bind,
+ * `"[HOST]:PORT"` (port 0 takes the IPv4 socket's port): a dual-stack node (BEP 32)
+ * with a routing table per family, that answers and looks up over both. Without
+ * dipsea_config_set_bind and this, the node binds port 0 on all interfaces, IPv4
+ * and, when the host has it, IPv6. Resolved by dipsea_node_new, which fails with
+ * DIPSEA_IO if it cannot be bound.
+ *
+ * Ownership: `addr` is copied. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
+ * DIPSEA_BAD_INPUT if `addr` is not UTF-8.
+ */
+dipsea_status dipsea_config_set_bind6(struct dipsea_config *config, const char *addr);
+
+/**
  * Adds a bootstrap address, `"HOST:PORT"`: a node to join the network through, tried
  * in turn with the others when joining and whenever the routing table empties.
  * Names are resolved by dipsea_node_new.
@@ -1153,6 +1167,18 @@ dipsea_status dipsea_node_get_peers(const struct dipsea_node *node,
 dipsea_status dipsea_node_local_addr(const struct dipsea_node *node,
                                      char *out_addr,
                                      size_t out_addr_len);
+
+/**
+ * Writes a dual-stack node's bound IPv6 address (BEP 32) as `"[IP]:PORT"` and a
+ * NUL into `out_addr`, as dipsea_node_local_addr does; a node with one socket
+ * writes the empty string.
+ *
+ * Threads: any thread; does not block.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BUFFER_TOO_SMALL (nothing written).
+ */
+dipsea_status dipsea_node_local_addr6(const struct dipsea_node *node,
+                                      char *out_addr,
+                                      size_t out_addr_len);
 
 /**
  * Writes the node's id to `*out_id`.
