@@ -672,7 +672,8 @@ const char *dipsea_version(void);
 dipsea_status dipsea_buffer_free(struct dipsea_buffer *buffer);
 
 /**
- * Creates a config with the defaults: bind `0.0.0.0:0` (any address, a free port),
+ * Creates a config with the defaults: bind port 0 (a free one) on all interfaces,
+ * IPv4 and, when the host has it, IPv6 (BEP 32 dual stack, see dipsea_config_set_bind6),
  * no bootstrap address, a random node id, and the core's defaults for every option
  * (documented once, on the core's `NodeConfig`; dipsea_config_get_option reads
  * them).

@@ -26,7 +26,7 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 
 /// A running DHT node with a blocking API.
 ///
-/// ``Node(bind="0.0.0.0:0", bootstrap=["host:port", ...])`` binds a UDP socket,
+/// ``Node(bootstrap=["host:port", ...])`` binds its UDP sockets (by default IPv4 and IPv6),
 /// starts the node on a runtime of its own and joins the network in the background
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
