@@ -26,6 +26,7 @@ fn announce_args(info_hash: Id, token: &[u8]) -> QueryMethod<'_> {
         port: 6881,
         implied_port: false,
         token,
+        seed: false,
     }
 }
 

@@ -26,6 +26,7 @@ pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use keypair::Keypair;
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
+pub use node::{InfohashSamples, ScrapeEstimate};
 pub use node::{
     MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError, OpId, OpResult,
     Outcome, RateLimitConfig, Request,

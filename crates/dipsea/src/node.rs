@@ -34,6 +34,7 @@ mod operation;
 pub mod ops;
 pub mod output;
 pub mod rtt;
+mod size;
 pub mod state;
 pub mod stats;
 #[cfg(test)]
@@ -51,13 +52,17 @@ use rand::{RngCore, SeedableRng};
 
 pub use config::{NodeConfig, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
-pub use ops::{MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome, Request};
+pub use ops::{
+    InfohashSamples, MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome,
+    Request, ScrapeEstimate,
+};
 pub use output::{Event, Output};
 pub use stats::NodeStats;
 
 use crate::id::{Id, NodeInfo};
 use crate::routing::RoutingTable;
 use crate::rpc::token::Tokens;
+use crate::rpc::SampleLimiter;
 use crate::store::{MutableItem, Store};
 use crate::time::Time;
 use ip_vote::ExternalIp;
@@ -83,6 +88,10 @@ pub struct Node {
     store: Store,
     tokens: Tokens,
     limiter: RateLimiter,
+    /// Who had a BEP 51 sample lately.
+    samples: SampleLimiter,
+    /// The network size judged from our lookups.
+    size: size::SizeEstimate,
     rtt: RttEstimator,
     in_flight: DashMap<u32, Pending, FixedState>,
     in_flight_len: AtomicUsize,
@@ -94,8 +103,8 @@ pub struct Node {
     /// lock will do; an empty `BTreeMap` costs no heap (a million simulated nodes
     /// mostly publish nothing), and it iterates in key order (seeded runs repeat).
     published: Mutex<BTreeMap<Id, Vec<u8>>>,
-    /// Announces this node made: info-hash → port, re-announced (as `published`).
-    announced: Mutex<BTreeMap<Id, Option<u16>>>,
+    /// Announces this node made: info-hash → port and seed flag, re-announced (as `published`).
+    announced: Mutex<BTreeMap<Id, (Option<u16>, bool)>>,
     /// Mutable items this node put: target → the signed version, re-published as is
     /// (as `published`).
     published_mutable: Mutex<BTreeMap<Id, MutableItem>>,
@@ -134,6 +143,11 @@ impl Node {
             store: Store::new(id, config.store.clone()),
             tokens: Tokens::random(rng, now),
             limiter: RateLimiter::new(config.rate_limit.clone(), now),
+            size: size::SizeEstimate::default(),
+            samples: SampleLimiter::new(
+                config.rate_limit.enabled,
+                config.rate_limit.limit_loopback,
+            ),
             rtt: RttEstimator::new(
                 config.timeout_initial,
                 config.timeout_floor,

@@ -455,8 +455,48 @@ impl Swarm {
         info_hash: Id,
         port: Option<u16>,
     ) -> Result<usize, OpError> {
-        match self.run_one(node, Request::Announce { info_hash, port })? {
+        self.announce_as_from(node, info_hash, port, false)
+    }
+
+    /// [`Swarm::announce_from`], as a seed (`seed: 1`, BEP 33) or not.
+    pub fn announce_as_from(
+        &mut self,
+        node: usize,
+        info_hash: Id,
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, OpError> {
+        let request = Request::Announce {
+            info_hash,
+            port,
+            seed,
+        };
+        match self.run_one(node, request)? {
             Outcome::Announced { stored } => Ok(stored),
+            _ => Err(OpError::Timeout),
+        }
+    }
+
+    /// A BEP 33 scrape of `info_hash` from node `node`.
+    pub fn scrape_from(
+        &mut self,
+        node: usize,
+        info_hash: Id,
+    ) -> Result<crate::node::ScrapeEstimate, OpError> {
+        match self.run_one(node, Request::Scrape(info_hash))? {
+            Outcome::Scrape(estimate) => Ok(estimate),
+            _ => Err(OpError::Timeout),
+        }
+    }
+
+    /// A BEP 51 `sample_infohashes` lookup of `target` from node `node`.
+    pub fn sample_from(
+        &mut self,
+        node: usize,
+        target: Id,
+    ) -> Result<crate::node::InfohashSamples, OpError> {
+        match self.run_one(node, Request::SampleInfohashes(target))? {
+            Outcome::Samples(samples) => Ok(samples),
             _ => Err(OpError::Timeout),
         }
     }

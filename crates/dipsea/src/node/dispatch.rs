@@ -91,6 +91,7 @@ impl Node {
                 Refusal::BadToken => &self.counters.bad_token,
                 Refusal::Quota => &self.counters.over_quota,
                 Refusal::Invalid => &self.counters.refused,
+                Refusal::SampleTooSoon => &self.counters.sample_refused,
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -111,6 +112,7 @@ impl Node {
             store: &self.store,
             tokens: &self.tokens,
             version: &CLIENT_VERSION,
+            samples: &self.samples,
         };
         let mut answered = Answered::Response;
         let before = out.datagram_count();
@@ -220,6 +222,7 @@ fn method_slot(method: &QueryMethod<'_>) -> usize {
         QueryMethod::Get { .. } => 4,
         QueryMethod::Put(_) => 5,
         QueryMethod::Unknown { .. } => 6,
+        QueryMethod::SampleInfohashes { .. } => 7,
     }
 }
 

@@ -21,7 +21,7 @@ pub(super) struct Counters {
     pub(super) packets_out: AtomicU64,
     pub(super) bytes_in: AtomicU64,
     pub(super) bytes_out: AtomicU64,
-    pub(super) queries_in: [AtomicU64; 7],
+    pub(super) queries_in: [AtomicU64; 8],
     pub(super) responses_in: AtomicU64,
     pub(super) errors_in: AtomicU64,
     pub(super) malformed: AtomicU64,
@@ -31,6 +31,7 @@ pub(super) struct Counters {
     pub(super) bad_token: AtomicU64,
     pub(super) over_quota: AtomicU64,
     pub(super) refused: AtomicU64,
+    pub(super) sample_refused: AtomicU64,
     pub(super) unmatched: AtomicU64,
     pub(super) timeouts: AtomicU64,
     pub(super) retries: AtomicU64,
@@ -41,7 +42,7 @@ pub(super) struct Counters {
 }
 
 /// Query counters are kept per method, in this order.
-pub(super) const METHODS: [&str; 7] = [
+pub(super) const METHODS: [&str; 8] = [
     "ping",
     "find_node",
     "get_peers",
@@ -49,6 +50,7 @@ pub(super) const METHODS: [&str; 7] = [
     "get",
     "put",
     "other",
+    "sample_infohashes",
 ];
 
 /// A snapshot of a node's counters.
@@ -84,6 +86,9 @@ pub struct NodeStats {
     /// Other queries answered with an error: unknown method, bad arguments, value or
     /// salt too big, bad signature, CAS or sequence conflict.
     pub refused: u64,
+    /// `sample_infohashes` queries refused (202) because their source had a sample
+    /// less than [`SAMPLE_INTERVAL`](crate::rpc::SAMPLE_INTERVAL) ago (BEP 51).
+    pub sample_refused: u64,
     /// Answers that matched no query in flight (late, spoofed or duplicate).
     pub unmatched: u64,
     /// Queries that got no answer after every retry.
@@ -115,6 +120,10 @@ pub struct NodeStats {
     /// Whether the node id conforms to BEP 42 for `external_ip` (`None` while that
     /// is unknown; see [`Node::id_conforms`]).
     pub id_conforms: Option<bool>,
+    /// How many nodes the network holds, estimated from the distance of the k-th
+    /// closest node each finished lookup found, averaged over the last lookups
+    /// (about 16); `None` before the first lookup ends.
+    pub network_size: Option<u64>,
 }
 
 impl Node {
@@ -155,7 +164,7 @@ impl Node {
             .values()
             .map(|v| size_of::<(Id, Vec<u8>)>() + 16 + v.capacity())
             .sum();
-        let announced = self.announced.lock().len() * (size_of::<(Id, Option<u16>)>() + 16);
+        let announced = self.announced.lock().len() * (size_of::<(Id, (Option<u16>, bool))>() + 16);
         let store = self.store.stats();
         let store_bytes = if store.items + store.info_hashes > 0 {
             self.config.store.effective_shards() * SHARD
@@ -201,6 +210,7 @@ impl Node {
             bad_token: load(&c.bad_token),
             over_quota: load(&c.over_quota),
             refused: load(&c.refused),
+            sample_refused: load(&c.sample_refused),
             unmatched: load(&c.unmatched),
             timeouts: load(&c.timeouts),
             retries: load(&c.retries),
@@ -216,6 +226,7 @@ impl Node {
             published: self.published.lock().len(),
             external_ip: self.external_ip(),
             id_conforms: self.id_conforms(),
+            network_size: self.size.get(),
         }
     }
 

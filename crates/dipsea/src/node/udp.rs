@@ -25,7 +25,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
-use super::ops::{OpError, OpId, OpResult, Outcome, Request};
+use super::ops::{InfohashSamples, OpError, OpId, OpResult, Outcome, Request, ScrapeEstimate};
 use super::output::{Event, Output};
 use super::{state, Node, NodeConfig, NodeStats};
 use crate::error::Error;
@@ -660,8 +660,44 @@ impl NodeHandle {
     /// Announces that this host serves `info_hash` on `port` (`None`: the node's UDP
     /// port, sent as `implied_port`). Returns how many nodes acknowledged.
     pub async fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
-        match self.run(Request::Announce { info_hash, port }).await? {
+        self.announce_as(info_hash, port, false).await
+    }
+
+    /// [`NodeHandle::announce`], saying whether this host is a seed of the torrent
+    /// (has all of it: BEP 33 `seed: 1`), which scrapes count apart.
+    pub async fn announce_as(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, Error> {
+        let request = Request::Announce {
+            info_hash,
+            port,
+            seed,
+        };
+        match self.run(request).await? {
             Outcome::Announced { stored } => Ok(stored),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Estimated seeds and peers of `info_hash` (BEP 33 scrape): the bloom filters
+    /// of the k closest nodes united and counted.
+    pub async fn scrape(&self, info_hash: Id) -> Result<ScrapeEstimate, Error> {
+        match self.run(Request::Scrape(info_hash)).await? {
+            Outcome::Scrape(estimate) => Ok(estimate),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Info-hashes stored by the nodes around `target` (BEP 51 `sample_infohashes`
+    /// along a lookup of `target`). A node answers one source once per
+    /// [`SAMPLE_INTERVAL`](crate::rpc::SAMPLE_INTERVAL); walk the keyspace with
+    /// different targets to see more.
+    pub async fn sample_infohashes(&self, target: Id) -> Result<InfohashSamples, Error> {
+        match self.run(Request::SampleInfohashes(target)).await? {
+            Outcome::Samples(samples) => Ok(samples),
             other => Err(unexpected(other)),
         }
     }
