@@ -18,7 +18,18 @@ process, in virtual time. Errors derive from :class:`DhtError`.
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Keypair, Latency, MutableItem, Node, Swarm
+from ._dipsea import (
+    ID_LEN,
+    AsyncNode,
+    Id,
+    Keypair,
+    Latency,
+    MutableItem,
+    Node,
+    Samples,
+    Scrape,
+    Swarm,
+)
 from .errors import (
     BadInput,
     Busy,
@@ -38,6 +49,8 @@ __all__ = [
     "Id",
     "Keypair",
     "MutableItem",
+    "Scrape",
+    "Samples",
     "Node",
     "AsyncNode",
     "Swarm",

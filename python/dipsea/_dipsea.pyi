@@ -9,7 +9,18 @@ from typing import Any, Final, Literal, Union, final
 
 from typing_extensions import Self, TypeAlias
 
-__all__ = ["ID_LEN", "Id", "Keypair", "MutableItem", "Node", "AsyncNode", "Swarm", "Latency"]
+__all__ = [
+    "ID_LEN",
+    "Id",
+    "Keypair",
+    "MutableItem",
+    "Node",
+    "AsyncNode",
+    "Swarm",
+    "Latency",
+    "Scrape",
+    "Samples",
+]
 
 ID_LEN: Final[int]
 
@@ -106,6 +117,39 @@ class MutableItem:
         """The salt it was published with (``b""`` if none)."""
 
 @final
+class Scrape:
+    """Estimated seeds and peers of an info-hash (BEP 33), from the bloom filters
+    of the closest nodes; each counts distinct IPs."""
+
+    @property
+    def seeds(self) -> float:
+        """Estimated seeds: peers that announced with ``seed=True``."""
+    @property
+    def peers(self) -> float:
+        """Estimated other peers (downloaders)."""
+    @property
+    def responders(self) -> int:
+        """How many of the closest nodes sent filters."""
+
+@final
+class Samples:
+    """Info-hashes sampled around a target (BEP 51 ``sample_infohashes``)."""
+
+    @property
+    def info_hashes(self) -> list[Id]:
+        """The info-hashes, each once, in the order first seen."""
+    @property
+    def responders(self) -> int:
+        """Nodes that answered with samples."""
+    @property
+    def num(self) -> int:
+        """The largest number of info-hashes one answering node stores."""
+    @property
+    def interval(self) -> int:
+        """Seconds before the answering nodes sample for this address again."""
+    def __len__(self) -> int: ...
+
+@final
 class Node:
     """A running DHT node with a blocking API; thread-safe, releases the GIL."""
 
@@ -143,8 +187,15 @@ class Node:
         self, public_key: bytes, *, salt: bytes | None = None, min_seq: int | None = None
     ) -> MutableItem | None:
         """The newest verified version of a mutable item, or ``None``."""
-    def announce(self, info_hash: _IdLike, port: int | None = None) -> int:
-        """Announces ``info_hash`` on ``port``; returns how many nodes acknowledged."""
+    def announce(
+        self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
+    ) -> int:
+        """Announces ``info_hash`` on ``port`` (as a seed if ``seed``); returns how
+        many nodes acknowledged."""
+    def scrape(self, info_hash: _IdLike) -> Scrape:
+        """Estimated seeds and peers of ``info_hash`` (BEP 33)."""
+    def sample_infohashes(self, target: _IdLike) -> Samples:
+        """Info-hashes stored by the nodes around ``target`` (BEP 51)."""
     def get_peers(self, info_hash: _IdLike) -> list[_Address]:
         """The peers announced for ``info_hash``."""
     def find_node(self, target: _IdLike) -> list[_Contact]:
@@ -159,8 +210,9 @@ class Node:
         """Counters: packets, queries by method, operations, table and store sizes,
         every drop and refusal reason (``malformed``, ``oversized``,
         ``rate_limited_ip``, ``rate_limited_global``, ``bad_token``, ``over_quota``,
-        ``refused``), and the BEP 42 ``external_ip`` and ``id_conforms`` (None until
-        known)."""
+        ``refused``, ``sample_refused``), the BEP 42 ``external_ip`` and
+        ``id_conforms`` (None until known), and ``network_size``, the number of
+        nodes estimated from lookups (None before the first)."""
     @property
     def address(self) -> _Address:
         """The bound UDP address."""
@@ -219,8 +271,15 @@ class AsyncNode:
         self, public_key: bytes, *, salt: bytes | None = None, min_seq: int | None = None
     ) -> Awaitable[MutableItem | None]:
         """Resolves to the newest verified version of a mutable item, or ``None``."""
-    def announce(self, info_hash: _IdLike, port: int | None = None) -> Awaitable[int]:
-        """Announces ``info_hash``; resolves to how many nodes acknowledged."""
+    def announce(
+        self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
+    ) -> Awaitable[int]:
+        """Announces ``info_hash`` (as a seed if ``seed``); resolves to how many
+        nodes acknowledged."""
+    def scrape(self, info_hash: _IdLike) -> Awaitable[Scrape]:
+        """Resolves to the estimated seeds and peers of ``info_hash`` (BEP 33)."""
+    def sample_infohashes(self, target: _IdLike) -> Awaitable[Samples]:
+        """Resolves to the info-hashes stored around ``target`` (BEP 51)."""
     def get_peers(self, info_hash: _IdLike) -> Awaitable[list[_Address]]:
         """Resolves to the peers announced for ``info_hash``."""
     def find_node(self, target: _IdLike) -> Awaitable[list[_Contact]]:

@@ -79,6 +79,8 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
         published,
         external_ip,
         id_conforms,
+        sample_refused,
+        network_size,
     } = stats;
     let d = PyDict::new(py);
     d.set_item("packets_in", packets_in)?;
@@ -99,6 +101,8 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     d.set_item("bad_token", bad_token)?;
     d.set_item("over_quota", over_quota)?;
     d.set_item("refused", refused)?;
+    d.set_item("sample_refused", sample_refused)?;
+    d.set_item("network_size", network_size)?;
     d.set_item("unmatched", unmatched)?;
     d.set_item("timeouts", timeouts)?;
     d.set_item("retries", retries)?;

@@ -12,6 +12,7 @@ mod id;
 mod keypair;
 mod mutable;
 mod node;
+mod scrape;
 mod swarm;
 
 use pyo3::prelude::*;
@@ -24,6 +25,8 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mutable::PyMutableItem>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyAsyncNode>()?;
+    m.add_class::<scrape::PyScrape>()?;
+    m.add_class::<scrape::PySamples>()?;
     m.add_class::<swarm::PySwarm>()?;
     m.add_class::<swarm::PyLatency>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;

@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3_async_runtimes::tokio::get_runtime;
 
+use crate::scrape::{PySamples, PyScrape};
 use crate::bridge::spawn;
 
 use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
@@ -158,18 +159,42 @@ impl PyNode {
     }
 
     /// Announces that this host serves ``info_hash`` on TCP/UDP ``port`` (``None``:
-    /// the node's own UDP port); returns how many nodes acknowledged.
-    #[pyo3(signature = (info_hash, port = None))]
+    /// the node's own UDP port), as a seed (has the whole torrent) if ``seed``;
+    /// returns how many nodes acknowledged.
+    #[pyo3(signature = (info_hash, port = None, *, seed = false))]
     fn announce(
         &self,
         py: Python<'_>,
         info_hash: &Bound<'_, PyAny>,
         port: Option<u16>,
+        seed: bool,
     ) -> PyResult<usize> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        py.detach(move || node.announce(info_hash, port))
+        py.detach(move || node.announce_as(info_hash, port, seed))
             .map_err(to_py)
+    }
+
+    /// Estimated seeds and peers of ``info_hash`` (BEP 33 scrape), a ``Scrape``.
+    fn scrape(&self, py: Python<'_>, info_hash: &Bound<'_, PyAny>) -> PyResult<PyScrape> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        let estimate = py.detach(move || node.scrape(info_hash)).map_err(to_py)?;
+        Ok(PyScrape(estimate))
+    }
+
+    /// Info-hashes stored by the nodes around ``target`` (BEP 51), a ``Samples``.
+    fn sample_infohashes(
+        &self,
+        py: Python<'_>,
+        target: &Bound<'_, PyAny>,
+    ) -> PyResult<PySamples> {
+        let target = id_arg(target)?;
+        let node = self.node()?;
+        let samples = py
+            .detach(move || node.sample_infohashes(target))
+            .map_err(to_py)?;
+        Ok(PySamples(samples))
     }
 
     /// The peers announced for ``info_hash``, as ``(host, port)`` (possibly none).
@@ -413,18 +438,43 @@ impl PyAsyncNode {
         })
     }
 
-    /// Announces ``info_hash`` on ``port`` (``None``: the UDP port); resolves to how
-    /// many nodes acknowledged.
-    #[pyo3(signature = (info_hash, port = None))]
+    /// Announces ``info_hash`` on ``port`` (``None``: the UDP port), as a seed if
+    /// ``seed``; resolves to how many nodes acknowledged.
+    #[pyo3(signature = (info_hash, port = None, *, seed = false))]
     fn announce<'py>(
         &self,
         py: Python<'py>,
         info_hash: &Bound<'py, PyAny>,
         port: Option<u16>,
+        seed: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        spawn(py, async move { node.announce(info_hash, port).await })
+        spawn(py, async move { node.announce_as(info_hash, port, seed).await })
+    }
+
+    /// ``Node.scrape`` as an awaitable: resolves to a ``Scrape``.
+    fn scrape<'py>(
+        &self,
+        py: Python<'py>,
+        info_hash: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        spawn(py, async move { Ok(PyScrape(node.scrape(info_hash).await?)) })
+    }
+
+    /// ``Node.sample_infohashes`` as an awaitable: resolves to a ``Samples``.
+    fn sample_infohashes<'py>(
+        &self,
+        py: Python<'py>,
+        target: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target = id_arg(target)?;
+        let node = self.node()?;
+        spawn(py, async move {
+            Ok(PySamples(node.sample_infohashes(target).await?))
+        })
     }
 
     /// Resolves to the peers announced for ``info_hash``, as ``(host, port)``.

@@ -815,6 +815,24 @@ impl BlockingNode {
     pub fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
         self.runtime.block_on(self.handle.announce(info_hash, port))
     }
+    /// See [`NodeHandle::announce_as`].
+    pub fn announce_as(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, Error> {
+        self.runtime
+            .block_on(self.handle.announce_as(info_hash, port, seed))
+    }
+    /// See [`NodeHandle::scrape`].
+    pub fn scrape(&self, info_hash: Id) -> Result<ScrapeEstimate, Error> {
+        self.runtime.block_on(self.handle.scrape(info_hash))
+    }
+    /// See [`NodeHandle::sample_infohashes`].
+    pub fn sample_infohashes(&self, target: Id) -> Result<InfohashSamples, Error> {
+        self.runtime.block_on(self.handle.sample_infohashes(target))
+    }
     /// See [`NodeHandle::get_peers`].
     pub fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
         self.runtime.block_on(self.handle.get_peers(info_hash))
