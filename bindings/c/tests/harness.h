@@ -50,6 +50,7 @@ void run_test(const char *name, test_fn fn);
 void id_tests(void);
 void keypair_tests(void);
 void mutable_tests(void);
+void scrape_tests(void);
 void node_tests(void);
 void async_tests(void);
 void swarm_tests(void);

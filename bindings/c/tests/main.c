@@ -80,6 +80,7 @@ int main(void) {
         error_tests();
         async_tests();
         mutable_tests();
+        scrape_tests();
     }
     for (int i = 0; i < NET_SIZE; i++) {
         dipsea_node_free(net[i]);

@@ -16,8 +16,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3_async_runtimes::tokio::get_runtime;
 
-use crate::scrape::{PySamples, PyScrape};
 use crate::bridge::spawn;
+use crate::scrape::{PySamples, PyScrape};
 
 use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
 use crate::errors::{closed, to_py};
@@ -184,11 +184,7 @@ impl PyNode {
     }
 
     /// Info-hashes stored by the nodes around ``target`` (BEP 51), a ``Samples``.
-    fn sample_infohashes(
-        &self,
-        py: Python<'_>,
-        target: &Bound<'_, PyAny>,
-    ) -> PyResult<PySamples> {
+    fn sample_infohashes(&self, py: Python<'_>, target: &Bound<'_, PyAny>) -> PyResult<PySamples> {
         let target = id_arg(target)?;
         let node = self.node()?;
         let samples = py
@@ -450,7 +446,10 @@ impl PyAsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        spawn(py, async move { node.announce_as(info_hash, port, seed).await })
+        spawn(
+            py,
+            async move { node.announce_as(info_hash, port, seed).await },
+        )
     }
 
     /// ``Node.scrape`` as an awaitable: resolves to a ``Scrape``.
@@ -461,7 +460,10 @@ impl PyAsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        spawn(py, async move { Ok(PyScrape(node.scrape(info_hash).await?)) })
+        spawn(
+            py,
+            async move { Ok(PyScrape(node.scrape(info_hash).await?)) },
+        )
     }
 
     /// ``Node.sample_infohashes`` as an awaitable: resolves to a ``Samples``.

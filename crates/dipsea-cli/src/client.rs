@@ -112,9 +112,9 @@ pub fn get(args: GetArgs) -> Outcome {
 
 /// Runs `dipsea announce`.
 pub fn announce(args: AnnounceArgs) -> Outcome {
-    let (info_hash, port) = (args.info_hash, args.port);
+    let (info_hash, port, seed) = (args.info_hash, args.port, args.seed);
     let stored = with_client(&args.client, |node| async move {
-        node.announce(info_hash, port)
+        node.announce_as(info_hash, port, seed)
             .await
             .map_err(|e| op_failure("announce", e))
     })?;
@@ -178,7 +178,7 @@ fn write_stdout(bytes: &[u8]) -> Outcome {
 
 /// Starts a client node, joins, runs `op`, shuts the node down; all within the
 /// `--timeout`.
-fn with_client<T, F, Fut>(args: &ClientArgs, op: F) -> Result<T, Failure>
+pub(crate) fn with_client<T, F, Fut>(args: &ClientArgs, op: F) -> Result<T, Failure>
 where
     F: FnOnce(NodeHandle) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -244,7 +244,7 @@ fn join_failure(args: &ClientArgs, e: Error) -> Failure {
     ))
 }
 
-fn op_failure(what: &str, e: Error) -> Failure {
+pub(crate) fn op_failure(what: &str, e: Error) -> Failure {
     match e {
         Error::BadInput(msg) | Error::Op(OpError::BadInput(msg)) => {
             Failure::usage(format!("{what}: {msg}"))

@@ -10,6 +10,7 @@
 mod client;
 mod keygen;
 mod node;
+mod scrape;
 mod swarm;
 
 use std::net::SocketAddr;
@@ -79,6 +80,17 @@ enum Command {
     /// Prints the public key (64 hex digits) on stdout. The file holds the secret,
     /// readable by its owner only; an existing file is never replaced.
     Keygen(keygen::KeygenArgs),
+    /// Estimate how many seeds and peers a torrent has (BEP 33 scrape).
+    ///
+    /// Prints `seeds S peers P (from N nodes)`: counts of distinct IPs, from the
+    /// bloom filters of the nodes closest to the info-hash.
+    Scrape(scrape::ScrapeArgs),
+    /// Walk the keyspace asking nodes which info-hashes they store (BEP 51
+    /// sample_infohashes), printing each new one (40 hex digits a line).
+    ///
+    /// Stops after --max info-hashes, --walk-secs seconds, or --regions lookups;
+    /// a summary goes to stderr. Each node answers one address once per 6 hours.
+    Sample(scrape::SampleArgs),
 }
 
 /// Flags of `dipsea node`.
@@ -252,6 +264,10 @@ struct AnnounceArgs {
     /// port, sent as implied_port).
     #[arg(long, value_name = "P")]
     port: Option<u16>,
+
+    /// This host has the whole torrent: scrapes (BEP 33) count it as a seed.
+    #[arg(long)]
+    seed: bool,
 }
 
 /// Flags of `dipsea peers`.
@@ -371,6 +387,8 @@ fn main() -> ExitCode {
         Command::Peers(args) => client::peers(args),
         Command::Swarm(args) => swarm::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Scrape(args) => scrape::scrape(args),
+        Command::Sample(args) => scrape::sample(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

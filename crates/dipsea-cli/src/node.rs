@@ -137,10 +137,14 @@ fn queries(stats: &NodeStats) -> u64 {
 /// datagrams were dropped or refused so far.
 fn status_line(stats: &NodeStats, queries_per_sec: f64) -> String {
     format!(
-        "status: {} nodes in table, {} items stored, {} info-hashes, {:.1} queries/s; \
-         dropped: {} rate-limited (per IP), {} rate-limited (global), {} malformed, \
-         {} oversized; refused: {} bad token, {} over quota, {} invalid",
+        "status: {} nodes in table, {} in network, {} items stored, {} info-hashes, \
+         {:.1} queries/s; dropped: {} rate-limited (per IP), {} rate-limited (global), \
+         {} malformed, {} oversized; refused: {} bad token, {} over quota, {} invalid, \
+         {} samples too soon",
         stats.routing_table_size,
+        stats
+            .network_size
+            .map_or_else(|| "?".to_string(), |n| format!("~{n}")),
         stats.items,
         stats.info_hashes,
         queries_per_sec,
@@ -151,6 +155,7 @@ fn status_line(stats: &NodeStats, queries_per_sec: f64) -> String {
         stats.bad_token,
         stats.over_quota,
         stats.refused,
+        stats.sample_refused,
     )
 }
 
@@ -179,9 +184,21 @@ mod tests {
         assert_eq!(queries(&stats), 10);
         assert_eq!(
             status_line(&stats, 2.0),
-            "status: 12 nodes in table, 3 items stored, 0 info-hashes, 2.0 queries/s; \
-             dropped: 7 rate-limited (per IP), 0 rate-limited (global), 1 malformed, \
-             0 oversized; refused: 2 bad token, 0 over quota, 0 invalid"
+            "status: 12 nodes in table, ? in network, 3 items stored, 0 info-hashes, \
+             2.0 queries/s; dropped: 7 rate-limited (per IP), 0 rate-limited (global), \
+             1 malformed, 0 oversized; refused: 2 bad token, 0 over quota, 0 invalid, \
+             0 samples too soon"
         );
+        let known = NodeStats {
+            network_size: Some(2048),
+            sample_refused: 3,
+            ..stats
+        };
+        let line = status_line(&known, 2.0);
+        assert!(
+            line.contains("12 nodes in table, ~2048 in network"),
+            "{line}"
+        );
+        assert!(line.ends_with("3 samples too soon"), "{line}");
     }
 }
