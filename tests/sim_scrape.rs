@@ -119,3 +119,52 @@ fn the_size_estimate_of_a_two_thousand_node_network_is_within_a_factor_of_one_an
         assert!((1.0 / 1.5..=1.5).contains(&ratio), "{size}");
     }
 }
+
+#[test]
+fn a_second_sample_within_the_interval_is_refused_and_counted() {
+    use dipsea::node::{Node, NodeConfig, Output, RateLimitConfig};
+    use dipsea::wire::{Message, QueryMethod};
+    use dipsea::Time;
+
+    let config = NodeConfig {
+        rate_limit: RateLimitConfig {
+            limit_loopback: true,
+            ..RateLimitConfig::default()
+        },
+        ..NodeConfig::default()
+    };
+    let node = Node::new(Id::sha1(b"sampled"), config, Time::ZERO);
+    let from: std::net::SocketAddr = "127.0.0.5:7000".parse().expect("addr");
+    let ask = |at: Time| {
+        let msg = Message::query(
+            b"sa",
+            Id::sha1(b"crawler"),
+            QueryMethod::SampleInfohashes {
+                target: Id::sha1(b"anywhere"),
+            },
+        );
+        let mut bytes = Vec::new();
+        msg.encode(&mut bytes);
+        let mut out = Output::new();
+        node.handle_datagram(from, &bytes, at, &mut out);
+    };
+    ask(Time::from_millis(1_000));
+    assert_eq!(node.stats().sample_refused, 0);
+    ask(Time::from_millis(2_000));
+    assert_eq!(
+        node.stats().sample_refused,
+        1,
+        "refused within the interval"
+    );
+    let queries: u64 = node
+        .stats()
+        .queries_in
+        .iter()
+        .filter(|(m, _)| *m == "sample_infohashes")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(queries, 2);
+    // After the interval, answered again.
+    ask(Time::from_millis(2_000) + dipsea::rpc::SAMPLE_INTERVAL);
+    assert_eq!(node.stats().sample_refused, 1);
+}

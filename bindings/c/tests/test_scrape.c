@@ -89,7 +89,17 @@ static void scrape_async_and_stats(void) {
     CHECK(stats.sample_refused == 0);
 }
 
+/* Joins every node again: earlier groups may have left tables with dead contacts
+ * (timeouts under valgrind mark them failed). */
+static void rejoin(void) {
+    for (int i = 1; i < NET_SIZE; i++) {
+        size_t table = 0;
+        CHECK_OK(dipsea_node_bootstrap(net[i], &table));
+    }
+}
+
 void scrape_tests(void) {
+    run_test("scrape: rejoin", rejoin);
     run_test("scrape counts seed and peer IPs", scrape_counts_seed_and_peer_ips);
     run_test("sample_infohashes returns what was announced",
              sample_infohashes_returns_what_was_announced);
