@@ -42,7 +42,7 @@ pub enum Refusal {
     /// (205, 207), bad signature (206), CAS or sequence conflict (301, 302).
     Invalid,
     /// A `sample_infohashes` from a source that had one less than
-    /// [`SAMPLE_INTERVAL`](super::SAMPLE_INTERVAL) ago (202).
+    /// [`SAMPLE_INTERVAL`] ago (202).
     SampleTooSoon,
 }
 
