@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod id;
+pub mod keyspace;
 pub mod lookup;
 pub mod node;
 pub mod routing;
