@@ -9,11 +9,11 @@ use crate::id::Id;
 /// Rendezvous hashing, or highest random weight (Thaler and Ravishankar, IEEE/ACM ToN
 /// 6(1), 1998): every member scores the key, and the r highest scores own it.
 ///
-/// The score of member m for key k is a hash h(m, k) of both (a fixed, unseeded 64-bit mix); with
-/// all weights equal each member's expected share is exactly 1/N, without virtual
-/// nodes, and when a member leaves only the keys it owned move (each to the member
-/// that scored next). Weighted members use the logarithmic method (Schindelhauer and
-/// Schomaker, SPAA 2005; Resch's "weighted rendezvous hashing"): the score is
+/// The score of member m for key k is a hash h(m, k) of both (a fixed, unseeded
+/// 64-bit mix); with all weights equal each member's expected share is exactly 1/N,
+/// without virtual nodes, and when a member leaves only the keys it owned move (each
+/// to the member that scored next). Weighted members use the logarithmic method (Schindelhauer and
+/// Schomaker, "Weighted distributed hash tables", SPAA 2005): the score is
 /// `-w / ln(u)` with u = h(m, k) read as a number in (0, 1), so that the chance of
 /// winning is w / (sum of weights), exactly proportional to the weight. While all
 /// weights are equal the hashes are compared directly, which ranks the same way and
