@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 mod ffi;
 pub mod id;
+pub mod keyspace;
 pub mod node;
 pub mod swarm;
 

@@ -71,6 +71,7 @@ static int start_network(void) {
 int main(void) {
     printf("libdipsea %s C tests\n", dipsea_version());
     id_tests();
+    keyspace_tests();
     if (start_network() != 0) {
         failed++;
         printf("FAIL loopback network did not start\n");

@@ -272,6 +272,11 @@ impl SharedPartitioner {
         self.inner.write().add_weighted(member, weight)
     }
 
+    /// See [`Partitioner::add_all`]. Takes the write lock.
+    pub fn add_all(&self, members: &[Id]) -> Result<(), PartitionError> {
+        self.inner.write().add_all(members)
+    }
+
     /// See [`Partitioner::remove`]. Takes the write lock.
     pub fn remove(&self, member: &Id) -> Result<(), PartitionError> {
         self.inner.write().remove(member)
