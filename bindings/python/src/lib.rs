@@ -9,6 +9,7 @@ mod bridge;
 mod convert;
 mod errors;
 mod id;
+mod keyspace;
 mod node;
 mod swarm;
 
@@ -22,6 +23,10 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::PyAsyncNode>()?;
     m.add_class::<swarm::PySwarm>()?;
     m.add_class::<swarm::PyLatency>()?;
+    m.add_class::<keyspace::PyPartitioner>()?;
+    m.add_class::<keyspace::PyRing>()?;
+    m.add_class::<keyspace::PyRendezvous>()?;
+    m.add_class::<keyspace::PyXorPartitioner>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;
     Ok(())
 }
