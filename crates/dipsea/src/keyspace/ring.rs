@@ -42,7 +42,8 @@ pub(super) fn check_vnodes(vnodes: usize) -> Result<(), PartitionError> {
 /// search and a short walk, O(log(N v) + r) (the walk skips the repeated points of
 /// members already chosen). Adding a member merges its v sorted points into the
 /// array and removing one filters them out, each one pass over the array, O(N v)
-/// memory moves and no rehashing: about a millisecond per 100,000 points.
+/// memory moves and no rehashing (a join and a leave at 100,000 members with 16
+/// points each took 25 ms on a loaded 2-core machine).
 /// Points that collide are ordered by member id, so the order members were added in
 /// never changes the owners.
 #[derive(Clone, Debug)]
