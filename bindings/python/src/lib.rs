@@ -10,6 +10,7 @@ mod convert;
 mod errors;
 mod id;
 mod keypair;
+mod keyspace;
 mod mutable;
 mod node;
 mod swarm;
@@ -26,6 +27,10 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::PyAsyncNode>()?;
     m.add_class::<swarm::PySwarm>()?;
     m.add_class::<swarm::PyLatency>()?;
+    m.add_class::<keyspace::PyPartitioner>()?;
+    m.add_class::<keyspace::PyRing>()?;
+    m.add_class::<keyspace::PyRendezvous>()?;
+    m.add_class::<keyspace::PyXorPartitioner>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
     Ok(())

@@ -12,6 +12,7 @@
 pub mod error;
 pub mod id;
 pub mod keypair;
+pub mod keyspace;
 pub mod lookup;
 pub mod node;
 pub mod routing;
