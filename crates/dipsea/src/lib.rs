@@ -6,8 +6,9 @@
 //! threads can use it at once. See `docs/design.md` for the internals.
 //!
 //! The repository README follows; its Rust examples are compiled as doctests.
-#![doc = include_str!("../../../README.md")]
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod error;
 pub mod id;
