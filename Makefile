@@ -5,6 +5,7 @@ CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
+.PHONY: install uninstall
 .PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop header header-check test-c test-py
 
 help: ## list targets
@@ -33,6 +34,15 @@ test-py: venv ## build the Python package into .venv (maturin develop), pytest, 
 	$(PY) -m pytest python/tests -q
 	$(PY) -m mypy --strict python/examples python/tests
 	$(PY) -m mypy.stubtest dipsea._dipsea
+
+PREFIX ?= /usr/local
+INSTALL_PROFILE ?= release
+
+install: ## install libdipsea (.so with soname, .a), dipsea.h, dipsea.pc and the CMake config under PREFIX (default /usr/local)
+	$(MAKE) -C bindings/c install PROFILE=$(INSTALL_PROFILE) PREFIX=$(abspath $(PREFIX))
+
+uninstall: ## remove what `make install` put under PREFIX
+	$(MAKE) -C bindings/c uninstall PREFIX=$(abspath $(PREFIX))
 
 header: ## regenerate include/dipsea.h from bindings/c with cbindgen (pinned, installed into target/tools)
 	$(MAKE) -C bindings/c header

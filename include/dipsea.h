@@ -28,6 +28,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Version of this header, as dipsea_version() returns it for the library it ships with. */
+#define DIPSEA_VERSION_STRING "0.1.0"
+/** Major version of this header. */
+#define DIPSEA_VERSION_MAJOR 0
+/** Minor version of this header. */
+#define DIPSEA_VERSION_MINOR 1
+/** Patch version of this header. */
+#define DIPSEA_VERSION_PATCH 0
+/** The version as one number to compare in #if: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define DIPSEA_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+
 /**
  * Bytes in a dipsea_id (160 bits, the size of a SHA-1 digest).
  */
