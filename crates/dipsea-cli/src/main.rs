@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod generate;
 mod node;
 mod swarm;
 
@@ -69,6 +70,16 @@ enum Command {
     /// rate, rounds and messages per lookup, latency percentiles in virtual time,
     /// memory per node and wall time.
     Swarm(SwarmArgs),
+    /// Print a shell completion script for SHELL on stdout.
+    ///
+    /// For example `dipsea completions bash > ~/.local/share/bash-completion/completions/dipsea`,
+    /// or `dipsea completions zsh > ~/.zfunc/_dipsea`.
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write one page per command to a folder.
+    ///
+    /// `dipsea man | man -l -` reads it; `dipsea man --dir /usr/local/share/man/man1`
+    /// installs dipsea.1 and dipsea-SUBCOMMAND.1.
+    Man(generate::ManArgs),
 }
 
 /// Flags of `dipsea node`.
@@ -319,6 +330,8 @@ fn main() -> ExitCode {
         Command::Announce(args) => client::announce(args),
         Command::Peers(args) => client::peers(args),
         Command::Swarm(args) => swarm::run(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
