@@ -18,7 +18,7 @@ process, in virtual time. Errors derive from :class:`DhtError`.
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm
+from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm, __version__
 from .errors import (
     BadInput,
     Busy,
@@ -32,6 +32,7 @@ from .errors import (
 )
 
 __all__ = [
+    "__version__",
     "ID_LEN",
     "Id",
     "Node",

@@ -12,6 +12,7 @@ from typing_extensions import Self, TypeAlias
 __all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
 
 ID_LEN: Final[int]
+__version__: Final[str]
 
 _Address: TypeAlias = tuple[str, int]
 """A UDP endpoint as the socket module writes it: ``(host, port)``."""

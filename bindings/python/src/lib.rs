@@ -23,5 +23,7 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<swarm::PySwarm>()?;
     m.add_class::<swarm::PyLatency>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;
+    // The crate version: the same one the wheel, the C library and the CLI carry.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
