@@ -5,7 +5,7 @@ CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install uninstall
+.PHONY: install uninstall wheel docs test-package
 .PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop header header-check test-c test-py
 
 help: ## list targets
@@ -34,6 +34,16 @@ test-py: venv ## build the Python package into .venv (maturin develop), pytest, 
 	$(PY) -m pytest python/tests -q
 	$(PY) -m mypy --strict python/examples python/tests
 	$(PY) -m mypy.stubtest dipsea._dipsea
+
+# The wheel's platform tag: the oldest manylinux policy this machine's builds meet
+# (glibc 2.34 symbols: Rust's std links against the merged libpthread). maturin's own
+# auditwheel check fails the build if the library needs anything newer.
+MANYLINUX ?= manylinux_2_34
+WHEELS := target/wheels
+
+wheel: venv ## the release abi3 wheel (CPython 3.9+, $(MANYLINUX)) and the sdist, into target/wheels
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin build --release --compatibility $(MANYLINUX) -o $(WHEELS)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin sdist -o $(WHEELS)
 
 PREFIX ?= /usr/local
 INSTALL_PROFILE ?= release

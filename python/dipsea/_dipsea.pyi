@@ -12,7 +12,9 @@ from typing_extensions import Self, TypeAlias
 __all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
 
 ID_LEN: Final[int]
+"""Bytes in an id: 20 (160 bits, the size of a SHA-1 digest)."""
 __version__: Final[str]
+"""The package version, the same as the Rust crate's, the C library's and the CLI's."""
 
 _Address: TypeAlias = tuple[str, int]
 """A UDP endpoint as the socket module writes it: ``(host, port)``."""
