@@ -4,6 +4,9 @@
 CARGO ?= cargo
 VENV ?= .venv
 PY := $(VENV)/bin/python
+ROOT := $(CURDIR)
+# VERSION (from [workspace.package] in Cargo.toml, the one place that sets it), ABI, SONAME.
+include bindings/c/version.mk
 
 .PHONY: install uninstall wheel docs test-package
 .PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop header header-check test-c test-py
@@ -11,7 +14,7 @@ PY := $(VENV)/bin/python
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-test: fmt-check lint test-rust bench-build test-interop header-check test-c test-py ## everything CI checks: fmt, clippy, Rust tests, benches compile, libtorrent interop, C header drift, C tests under valgrind, Python tests
+test: fmt-check lint test-rust bench-build test-interop header-check test-c test-py test-package ## everything CI checks: fmt, clippy, Rust tests, benches compile, libtorrent interop, C header drift, C tests under valgrind, Python tests, the shipped packages and docs
 
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
@@ -44,6 +47,35 @@ WHEELS := target/wheels
 wheel: venv ## the release abi3 wheel (CPython 3.9+, $(MANYLINUX)) and the sdist, into target/wheels
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin build --release --compatibility $(MANYLINUX) -o $(WHEELS)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin sdist -o $(WHEELS)
+
+DOCS := target/docs
+
+docs: venv ## API docs, warnings are errors: Rust (target/doc), Python (pdoc) and C (from dipsea.h) in target/docs
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p dipsea
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
+	rm -rf $(DOCS)/python $(DOCS)/c
+	$(PY) docs/python_api.py $(DOCS)/python
+	$(PY) docs/c_api.py include/dipsea.h $(DOCS)/c
+	@echo "Rust API: target/doc/dipsea/index.html; user guide: docs/guide.md"
+
+# The wheel in the dev profile: it reuses what `make test-py` built (same features,
+# same profile), where a release build would cost minutes; packaging, platform tag
+# (maturin's auditwheel check) and abi3 are the same as `make wheel`'s.
+DEV_WHEELS := target/wheels-dev
+
+test-package: venv ## the shipped packages as users get them: the wheel in fresh virtualenvs, libdipsea installed and used through pkg-config and CMake, cargo package, the crate's examples, make docs
+	rm -rf $(DEV_WHEELS)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin build --profile dev --compatibility $(MANYLINUX) -o $(DEV_WHEELS)
+	python/smoke/test_wheel.sh $(DEV_WHEELS)/dipsea-$(VERSION)-cp39-abi3-$(MANYLINUX)_$(shell uname -m).whl $(VERSION)
+	command -v cmake >/dev/null || test -x $(VENV)/bin/cmake || $(PY) -m pip install -q cmake
+	$(MAKE) -C bindings/c test-install PROFILE=debug \
+		CMAKE="$$(command -v cmake || echo $(abspath $(VENV))/bin/cmake)"
+	# --allow-dirty: a developer's uncommitted work must not fail the check (CI's clone is clean).
+	$(CARGO) package -p dipsea --allow-dirty
+	$(CARGO) run -q -p dipsea --example node -- 127.0.0.1:0 1
+	$(CARGO) run -q -p dipsea --example put_get
+	$(CARGO) run -q -p dipsea --example swarm -- 500
+	$(MAKE) docs
 
 PREFIX ?= /usr/local
 INSTALL_PROFILE ?= release
