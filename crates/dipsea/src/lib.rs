@@ -21,6 +21,11 @@ pub mod store;
 pub mod time;
 pub mod wire;
 
+/// The user guide (`docs/guide.md`): installing, a first node, the public network, a
+/// private network, tuning limits, reading stats. Its Rust examples compile as doctests.
+#[doc = include_str!("../guide.md")]
+pub mod guide {}
+
 pub use error::Error;
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
