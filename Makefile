@@ -56,6 +56,7 @@ docs: venv ## API docs, warnings are errors: Rust (target/doc), Python (pdoc) an
 	rm -rf $(DOCS)/python $(DOCS)/c
 	$(PY) docs/python_api.py $(DOCS)/python
 	$(PY) docs/c_api.py include/dipsea.h $(DOCS)/c
+	$(PY) -m mypy --strict docs/python_api.py docs/c_api.py python/smoke/wheel_smoke.py
 	@echo "Rust API: target/doc/dipsea/index.html; user guide: docs/guide.md"
 
 # The wheel in the dev profile: it reuses what `make test-py` built (same features,
