@@ -12,7 +12,7 @@ include bindings/c/version.mk
 .PHONY: help test fmt fmt-check lint test-rust bench bench-build venv test-interop header header-check test-c test-py
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed 's/:.*## /\t/' | sort
 
 test: fmt-check lint test-rust bench-build test-interop header-check test-c test-py test-package ## everything CI checks: fmt, clippy, Rust tests, benches compile, libtorrent interop, C header drift, C tests under valgrind, Python tests, the shipped packages and docs
 
