@@ -9,7 +9,7 @@ from typing import Any, Final, Literal, Union, final
 
 from typing_extensions import Self, TypeAlias
 
-__all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
+__all__ = ["ID_LEN", "__version__", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
 
 ID_LEN: Final[int]
 """Bytes in an id: 20 (160 bits, the size of a SHA-1 digest)."""
