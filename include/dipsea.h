@@ -2,8 +2,9 @@
  * dipsea: a Kademlia DHT speaking the BitTorrent Mainline DHT protocol, as a C library.
  *
  * Conventions (every function follows them unless its own comment says otherwise):
- *  - Handles (dipsea_node, dipsea_config, dipsea_swarm) are opaque; each is created by
- *    a `_new`/`_default` function and released by its `_free` function; `_free(NULL)`
+ *  - Handles (dipsea_node, dipsea_config, dipsea_swarm, dipsea_keypair) are opaque;
+ *    each is created by a `_new`/`_default` function (a keypair by `_random`,
+ *    `_from_seed` or `_load`) and released by its `_free` function; `_free(NULL)`
  *    is a no-op.
  *  - Every function returns a dipsea_status: DIPSEA_OK (0) on success, otherwise a code
  *    from the blocks below. Results are written through out-pointers, and only on
@@ -48,6 +49,16 @@
  * Bytes dipsea_id_to_hex needs: 40 hex digits and the terminating NUL.
  */
 #define DIPSEA_ID_HEX_SIZE 41
+
+/**
+ * Bytes in a keypair's secret seed.
+ */
+#define DIPSEA_SEED_LEN 32
+
+/**
+ * Bytes in a public key (`k` in BEP 44).
+ */
+#define DIPSEA_PUBLIC_KEY_LEN 32
 
 /**
  * Bytes enough for any address dipsea_node_local_addr writes (`"[v6%scope]:port"`
@@ -174,6 +185,13 @@ typedef uint32_t dipsea_status;
  * one config that nobody changes meanwhile.
  */
 typedef struct dipsea_config dipsea_config;
+
+/**
+ * An ed25519 keypair (opaque): who may publish and update a mutable item. Its
+ * secret is a 32-byte seed. Make one with dipsea_keypair_random,
+ * dipsea_keypair_from_seed or dipsea_keypair_load; free it with dipsea_keypair_free.
+ */
+typedef struct dipsea_keypair dipsea_keypair;
 
 /**
  * Opaque: a running DHT node. It owns a UDP socket and a runtime whose threads
@@ -714,6 +732,69 @@ dipsea_status dipsea_id_to_hex(const struct dipsea_id *id, char *out_hex, size_t
  * with `len > 0`.
  */
 dipsea_status dipsea_id_sha1(const uint8_t *data, size_t len, struct dipsea_id *out_id);
+
+/**
+ * Makes a new random keypair (from the operating system's random source).
+ *
+ * Ownership: `*out_keypair` is yours; free it with dipsea_keypair_free.
+ * Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_keypair` is NULL.
+ */
+dipsea_status dipsea_keypair_random(struct dipsea_keypair **out_keypair);
+
+/**
+ * Makes the keypair whose secret is the `seed_len` bytes at `seed` (exactly
+ * DIPSEA_SEED_LEN): the same seed always gives the same keys.
+ *
+ * Ownership: `seed` is borrowed for the call; `*out_keypair` is yours, free it with
+ * dipsea_keypair_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `seed` or `out_keypair` is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `seed_len` is not DIPSEA_SEED_LEN.
+ */
+dipsea_status dipsea_keypair_from_seed(const uint8_t *seed,
+                                       size_t seed_len,
+                                       struct dipsea_keypair **out_keypair);
+
+/**
+ * Reads a keypair from the file at `path` (written by dipsea_keypair_save or
+ * `dipsea keygen`).
+ *
+ * Ownership: `path` is borrowed; `*out_keypair` is yours, free it with
+ * dipsea_keypair_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `path` or `out_keypair` is NULL;
+ * DIPSEA_IO if the file cannot be read; DIPSEA_INVALID_ARGUMENT if it holds no key.
+ */
+dipsea_status dipsea_keypair_load(const char *path, struct dipsea_keypair **out_keypair);
+
+/**
+ * Writes the keypair's secret to a new file at `path`, readable by its owner only
+ * (mode 0600). An existing file is never replaced: that fails with DIPSEA_IO.
+ *
+ * Ownership: both arguments are borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL; DIPSEA_IO if the
+ * file exists or cannot be written.
+ */
+dipsea_status dipsea_keypair_save(const struct dipsea_keypair *keypair, const char *path);
+
+/**
+ * Copies the public key (DIPSEA_PUBLIC_KEY_LEN bytes) into `out_key`, a buffer of
+ * `out_key_len` bytes: what others pass to dipsea_node_get_mutable.
+ *
+ * Ownership: `out_key` is yours; nothing is allocated. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_BUFFER_TOO_SMALL if `out_key_len < DIPSEA_PUBLIC_KEY_LEN` (nothing written).
+ */
+dipsea_status dipsea_keypair_public_key(const struct dipsea_keypair *keypair,
+                                        uint8_t *out_key,
+                                        size_t out_key_len);
+
+/**
+ * Frees a keypair. NULL: a no-op.
+ *
+ * Ownership: `keypair` is invalid afterwards. Threads: any thread, once no other
+ * thread uses it. Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_keypair_free(struct dipsea_keypair *keypair);
 
 /**
  * Starts a node: binds its UDP socket, starts its runtime threads, and begins joining

@@ -43,15 +43,25 @@ pub async fn network(n: usize) -> Vec<NodeHandle> {
     nodes
 }
 
-/// Waits (at most 10 s) until no node has an operation running: a bootstrap
-/// reports before the bucket refreshes it starts are done, and a test or benchmark
-/// should start from a settled network.
+/// Waits until no node has an operation running: a bootstrap reports before the
+/// bucket refreshes it starts are done, and a test or benchmark should start from a
+/// settled network.
+///
+/// # Panics
+///
+/// If operations are still running after 10 s: the network never settled, and what
+/// follows would measure or check a network still joining.
 pub async fn settle(nodes: &[NodeHandle]) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while nodes.iter().any(|n| n.node().operations_running() > 0) {
-        if tokio::time::Instant::now() >= deadline {
-            break;
+    loop {
+        let running: usize = nodes.iter().map(|n| n.node().operations_running()).sum();
+        if running == 0 {
+            return;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "network not settled after 10 s: {running} operations still running"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -18,10 +18,21 @@ process, in virtual time. Errors derive from :class:`DhtError`.
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm, __version__
+from ._dipsea import (
+    ID_LEN,
+    AsyncNode,
+    Id,
+    Keypair,
+    Latency,
+    MutableItem,
+    Node,
+    Swarm,
+    __version__,
+)
 from .errors import (
     BadInput,
     Busy,
+    CasMismatch,
     DhtError,
     DhtOSError,
     DhtTimeout,
@@ -29,12 +40,15 @@ from .errors import (
     NodeClosed,
     NoRoute,
     PutFailed,
+    SeqTooOld,
 )
 
 __all__ = [
     "__version__",
     "ID_LEN",
     "Id",
+    "Keypair",
+    "MutableItem",
     "Node",
     "AsyncNode",
     "Swarm",
@@ -43,6 +57,8 @@ __all__ = [
     "NoRoute",
     "DhtTimeout",
     "PutFailed",
+    "CasMismatch",
+    "SeqTooOld",
     "BadInput",
     "Busy",
     "NodeClosed",

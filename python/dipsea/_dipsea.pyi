@@ -9,7 +9,7 @@ from typing import Any, Final, Literal, Union, final
 
 from typing_extensions import Self, TypeAlias
 
-__all__ = ["ID_LEN", "__version__", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
+__all__ = ["ID_LEN", "__version__", "Id", "Keypair", "MutableItem", "Node", "AsyncNode", "Swarm", "Latency"]
 
 ID_LEN: Final[int]
 """Bytes in an id: 20 (160 bits, the size of a SHA-1 digest)."""
@@ -65,6 +65,50 @@ class Id:
     def __reduce__(self) -> tuple[Any, tuple[str]]: ...
 
 @final
+class Keypair:
+    """An ed25519 keypair: who may publish and update a BEP 44 mutable item."""
+
+    @staticmethod
+    def random() -> Keypair:
+        """A new keypair from the operating system's random source."""
+    @staticmethod
+    def from_seed(seed: bytes) -> Keypair:
+        """The keypair whose secret is ``seed``, exactly 32 bytes."""
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> Keypair:
+        """Reads a keypair from a file written by ``save`` (or ``dipsea keygen``)."""
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the secret to a new file, mode 0600; never replaces a file."""
+    @property
+    def public_key(self) -> bytes:
+        """The public key, 32 bytes."""
+    @property
+    def seed(self) -> bytes:
+        """The secret seed, 32 bytes: keep it private."""
+    def target(self, salt: bytes | None = None) -> Id:
+        """Where this key's item with ``salt`` lives: ``Id.sha1(public_key + salt)``."""
+
+@final
+class MutableItem:
+    """A verified version of a BEP 44 mutable item, as ``get_mutable`` returns it."""
+
+    @property
+    def value(self) -> bytes:
+        """The value (its bencoding if it is not a byte string)."""
+    @property
+    def seq(self) -> int:
+        """The sequence number: a newer version has a higher one."""
+    @property
+    def signature(self) -> bytes:
+        """The ed25519 signature over salt, seq and value, 64 bytes."""
+    @property
+    def public_key(self) -> bytes:
+        """The writer's public key, 32 bytes."""
+    @property
+    def salt(self) -> bytes:
+        """The salt it was published with (``b""`` if none)."""
+
+@final
 class Node:
     """A running DHT node with a blocking API; thread-safe, releases the GIL."""
 
@@ -88,6 +132,20 @@ class Node:
         """Stores ``value`` as a BEP 44 immutable item; returns its key."""
     def get(self, key: _IdLike) -> bytes | None:
         """The value stored under ``key``, or ``None`` if no node has it."""
+    def put_mutable(
+        self,
+        keypair: Keypair,
+        value: bytes,
+        *,
+        salt: bytes | None = None,
+        seq: int | None = None,
+        cas: int | None = None,
+    ) -> int:
+        """Publishes ``value`` as ``keypair``'s mutable item; returns the seq stored."""
+    def get_mutable(
+        self, public_key: bytes, *, salt: bytes | None = None, min_seq: int | None = None
+    ) -> MutableItem | None:
+        """The newest verified version of a mutable item, or ``None``."""
     def announce(self, info_hash: _IdLike, port: int | None = None) -> int:
         """Announces ``info_hash`` on ``port``; returns how many nodes acknowledged."""
     def get_peers(self, info_hash: _IdLike) -> list[_Address]:
@@ -150,6 +208,20 @@ class AsyncNode:
         """Stores ``value`` as a BEP 44 immutable item; resolves to its key."""
     def get(self, key: _IdLike) -> Awaitable[bytes | None]:
         """Resolves to the value stored under ``key``, or ``None``."""
+    def put_mutable(
+        self,
+        keypair: Keypair,
+        value: bytes,
+        *,
+        salt: bytes | None = None,
+        seq: int | None = None,
+        cas: int | None = None,
+    ) -> Awaitable[int]:
+        """Publishes ``value`` as ``keypair``'s mutable item; resolves to the seq."""
+    def get_mutable(
+        self, public_key: bytes, *, salt: bytes | None = None, min_seq: int | None = None
+    ) -> Awaitable[MutableItem | None]:
+        """Resolves to the newest verified version of a mutable item, or ``None``."""
     def announce(self, info_hash: _IdLike, port: int | None = None) -> Awaitable[int]:
         """Announces ``info_hash``; resolves to how many nodes acknowledged."""
     def get_peers(self, info_hash: _IdLike) -> Awaitable[list[_Address]]:

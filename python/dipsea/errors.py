@@ -12,6 +12,8 @@ __all__ = [
     "NoRoute",
     "DhtTimeout",
     "PutFailed",
+    "CasMismatch",
+    "SeqTooOld",
     "BadInput",
     "Busy",
     "NodeClosed",
@@ -41,6 +43,16 @@ class DhtTimeout(DhtError, TimeoutError):
 
 class PutFailed(DhtError):
     """Nodes answered, but none of them accepted the put or announce."""
+
+
+class CasMismatch(PutFailed):
+    """A mutable put was refused: the stored sequence number is not the ``cas``
+    given (BEP 44 error 301). Get the item, then retry with its ``seq`` as ``cas``."""
+
+
+class SeqTooOld(PutFailed):
+    """A mutable put was refused: the nodes hold a newer version (BEP 44 error
+    302). Get the item and put with a higher ``seq`` (or none)."""
 
 
 class BadInput(DhtError, ValueError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import faulthandler
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,6 +18,34 @@ LOOPBACK_TIMEOUT = (0.05, 0.5)
 # A test that hangs (a lookup that never ends, a simulator stuck in place) dumps
 # every thread's stack and ends the run instead of stalling CI.
 TEST_DEADLINE_S = 120
+
+
+# How long a test waits for a condition (a query in flight, a counter moved) before
+# it fails: loopback takes microseconds, a machine busy compiling much longer.
+WAIT_S = 10.0
+
+# Between two checks of a condition.
+POLL_S = 0.005
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    """Checks ``condition`` every few milliseconds until it holds; fails the test,
+    naming ``what``, if it does not within ``timeout`` seconds. For synchronisation
+    instead of fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(POLL_S)
+
+
+async def wait_until_async(condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    """:func:`wait_until` for a coroutine: the event loop runs between checks."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        await asyncio.sleep(POLL_S)
 
 
 @pytest.fixture(autouse=True)

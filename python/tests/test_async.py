@@ -6,11 +6,12 @@ import asyncio
 import os
 import socket
 import threading
+from collections.abc import Awaitable
 
 import pytest
 
 import dipsea
-from conftest import LOOPBACK_TIMEOUT, seed_address
+from conftest import LOOPBACK_TIMEOUT, seed_address, wait_until_async
 from dipsea import AsyncNode, Id, Node
 
 
@@ -101,7 +102,7 @@ def test_close_fails_awaits_in_flight_and_frees_the_port() -> None:
         node = AsyncNode(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"], query_timeout=(5.0, 5.0))
         address = node.address
         pending = asyncio.ensure_future(node.bootstrap())
-        await asyncio.sleep(0.1)
+        await wait_until_async(lambda: node.stats()["in_flight"] > 0, "the bootstrap query is in flight")
         await node.close()
         with pytest.raises(dipsea.NodeClosed):
             await asyncio.wait_for(pending, timeout=5)
@@ -148,7 +149,7 @@ def test_cancelling_in_flight_calls_leaves_the_loop_and_node_working(network: li
         await node.bootstrap()
         pings = [asyncio.ensure_future(node.ping(silent.getsockname())) for _ in range(100)]
         tasks = [asyncio.ensure_future(node.ping(silent.getsockname())) for _ in range(100)]
-        await asyncio.sleep(0.02)
+        await wait_until_async(lambda: node.stats()["in_flight"] >= 200, "the 200 pings are in flight")
         assert not any(p.done() for p in pings + tasks)
         # Cancel the futures themselves, and tasks that wait on them (wait_for).
         for p in pings[::2]:
@@ -159,11 +160,12 @@ def test_cancelling_in_flight_calls_leaves_the_loop_and_node_working(network: li
         assert all(isinstance(r, asyncio.CancelledError) for r in results[:100:2])
         # The others time out: the same exception class as before the cancellations.
         assert all(isinstance(r, dipsea.DhtTimeout) for r in results[1:100:2] + results[100:])
-        # The cancelled calls' results arrive after their futures were cancelled:
-        # dropped, with nothing reported to the loop.
-        await asyncio.sleep(0.5)
-        assert loop_errors == []
+        # The cancelled calls' queries time out after their futures were cancelled:
+        # nothing is delivered for them, and nothing reported to the loop. The get
+        # runs the loop past the moment a late result would have come.
+        await wait_until_async(lambda: node.stats()["in_flight"] == 0, "every ping's query is over")
         assert await node.get(key) == b"after the cancellations"
+        assert loop_errors == []
         await node.close()
 
     asyncio.run(main())
@@ -195,7 +197,7 @@ def test_closing_the_node_fails_every_pending_call() -> None:
     async def main() -> None:
         node = AsyncNode(bind="127.0.0.1:0", query_timeout=(5.0, 5.0))
         pending = [asyncio.ensure_future(node.ping(silent.getsockname())) for _ in range(300)]
-        await asyncio.sleep(0.05)
+        await wait_until_async(lambda: node.stats()["in_flight"] >= 300, "the 300 pings are in flight")
         assert not any(p.done() for p in pending)
         started = asyncio.get_running_loop().time()
         await node.close()
@@ -214,18 +216,22 @@ def test_a_loop_closed_with_calls_pending_does_not_break_the_next(network: list[
     node = AsyncNode(bind="127.0.0.1:0", bootstrap=[seed_address(network)], query_timeout=(0.1, 0.1))
     key = network[7].put(b"second loop")
     started: list[asyncio.Task[dipsea.Id]] = []
+    calls: list[Awaitable[dipsea.Id]] = []
 
     async def ping() -> dipsea.Id:
-        return await node.ping(silent.getsockname())
+        call = node.ping(silent.getsockname())
+        calls.append(call)
+        return await call
 
     async def leave_pending() -> None:
         await node.bootstrap()
         # asyncio.run cancels the tasks left and closes the loop; the results come later.
         started.extend(asyncio.create_task(ping()) for _ in range(50))
-        await asyncio.sleep(0.01)
+        await wait_until_async(lambda: len(calls) == 50, "the 50 pings are sent")
 
     async def next_loop() -> bytes | None:
-        await asyncio.sleep(0.5)  # the first loop's results arrive meanwhile
+        # The first loop's pings time out meanwhile.
+        await wait_until_async(lambda: node.stats()["in_flight"] == 0, "every ping's query is over")
         value = await node.get(key)
         await node.close()
         return value
@@ -277,7 +283,13 @@ def test_calls_need_a_running_loop() -> None:
 
 
 def test_cancelling_a_call_cancels_its_operation() -> None:
-    """A cancelled call sends nothing more: its query is not retried."""
+    """A cancelled call sends nothing more: its query is not retried.
+
+    This runs on real sockets and real time, since what it checks is the binding's
+    path from a cancelled asyncio future to the node; a short query timeout (0.1 s)
+    keeps it quick, and a deadline bounds every wait. That a cancelled operation sends
+    no retry is also checked in virtual time on the sans-I/O node
+    (``tests/node_cancel.rs``)."""
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     silent.setblocking(False)
@@ -285,13 +297,15 @@ def test_cancelling_a_call_cancels_its_operation() -> None:
 
     async def main() -> None:
         # No bootstrap address: the node sends nothing of its own accord.
-        async with AsyncNode(bind="127.0.0.1:0") as node:
+        async with AsyncNode(bind="127.0.0.1:0", query_timeout=(0.1, 0.1)) as node:
             call = asyncio.ensure_future(node.ping((host, port)))
-            await asyncio.sleep(0.1)
+            await wait_until_async(lambda: node.stats()["in_flight"] == 1, "the ping is in flight")
             call.cancel()
-            # Past the ping's timeout (1 s before any round-trip sample) and the
-            # moment its retry would have been sent.
-            await asyncio.sleep(2.5)
+            # The query times out (0.1 s) and is counted as a timeout. Had the
+            # operation lived on, the query would have been sent again at that moment
+            # (counted in "retries") and counted as a timeout only after the retry.
+            await wait_until_async(lambda: node.stats()["timeouts"] >= 1, "the ping's query timed out")
+            await wait_until_async(lambda: node.stats()["in_flight"] == 0, "nothing is in flight")
             assert node.stats()["retries"] == 0
 
     asyncio.run(main())

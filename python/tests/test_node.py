@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 import dipsea
-from conftest import LOOPBACK_TIMEOUT, seed_address
+from conftest import LOOPBACK_TIMEOUT, seed_address, wait_until
 from dipsea import Id, Node
 
 
@@ -90,12 +89,13 @@ def test_drops_are_counted(network: list[Node]) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.sendto(b"not bencode at all", (host, port))
         s.sendto(bytes(9000), (host, port))
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def counted() -> bool:
         after = node.stats()
-        if after["malformed"] > before["malformed"] and after["oversized"] > before["oversized"]:
-            break
-        time.sleep(0.01)
+        return bool(after["malformed"] > before["malformed"] and after["oversized"] > before["oversized"])
+
+    wait_until(counted, "both datagrams counted")
+    after = node.stats()
     assert after["malformed"] == before["malformed"] + 1
     assert after["oversized"] == before["oversized"] + 1
 

@@ -44,6 +44,12 @@ pub enum dipsea_status {
     DIPSEA_BUSY = 204,
     /// The node is shutting down (or was freed while the operation ran).
     DIPSEA_SHUTDOWN = 205,
+    /// A mutable put was refused: the nodes' sequence number is not the `cas` given
+    /// (BEP 44 error 301). Get the item and retry with its sequence number as `cas`.
+    DIPSEA_CAS_MISMATCH = 206,
+    /// A mutable put was refused: the nodes hold a newer version (BEP 44 error 302).
+    /// Get the item and put with a higher sequence number (or let dipsea pick one).
+    DIPSEA_SEQ_TOO_OLD = 207,
     /// The operating system refused something: binding the socket, a state file.
     /// Check the address or path and permissions.
     DIPSEA_IO = 300,
@@ -58,7 +64,7 @@ use dipsea_status::*;
 
 impl dipsea_status {
     /// Every code, for lookups by number.
-    fn all() -> [dipsea_status; 14] {
+    fn all() -> [dipsea_status; 16] {
         [
             DIPSEA_OK,
             DIPSEA_NULL_ARGUMENT,
@@ -71,6 +77,8 @@ impl dipsea_status {
             DIPSEA_NOT_STORED,
             DIPSEA_BUSY,
             DIPSEA_SHUTDOWN,
+            DIPSEA_CAS_MISMATCH,
+            DIPSEA_SEQ_TOO_OLD,
             DIPSEA_IO,
             DIPSEA_INTERNAL,
             DIPSEA_PANIC,
@@ -93,6 +101,8 @@ impl dipsea_status {
             DIPSEA_NOT_STORED => "DIPSEA_NOT_STORED: no node accepted the store\0",
             DIPSEA_BUSY => "DIPSEA_BUSY: too many operations running\0",
             DIPSEA_SHUTDOWN => "DIPSEA_SHUTDOWN: the node is shut down\0",
+            DIPSEA_CAS_MISMATCH => "DIPSEA_CAS_MISMATCH: the stored sequence number is not cas\0",
+            DIPSEA_SEQ_TOO_OLD => "DIPSEA_SEQ_TOO_OLD: the nodes hold a newer version\0",
             DIPSEA_IO => "DIPSEA_IO: the operating system refused\0",
             DIPSEA_INTERNAL => "DIPSEA_INTERNAL: a bug in dipsea\0",
             DIPSEA_PANIC => "DIPSEA_PANIC: a bug in dipsea (panic stopped at the boundary)\0",
@@ -111,6 +121,8 @@ pub(crate) fn status_of(err: &Error) -> dipsea_status {
             OpError::BadInput(_) => DIPSEA_INVALID_ARGUMENT,
             OpError::Busy(_) => DIPSEA_BUSY,
             OpError::Shutdown => DIPSEA_SHUTDOWN,
+            OpError::CasMismatch => DIPSEA_CAS_MISMATCH,
+            OpError::SeqTooOld => DIPSEA_SEQ_TOO_OLD,
         },
         Error::Io(_) => DIPSEA_IO,
         Error::BadInput(_) => DIPSEA_INVALID_ARGUMENT,

@@ -25,6 +25,8 @@ pub mod config;
 pub mod error;
 mod ffi;
 pub mod id;
+pub mod keypair;
+pub mod mutable;
 pub mod node;
 pub mod swarm;
 

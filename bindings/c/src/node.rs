@@ -24,7 +24,7 @@ pub const DIPSEA_ADDR_SIZE: usize = 64;
 /// Threads: every function except dipsea_node_free may be called from any number of
 /// threads at once on the same node; blocking ones each wait for their own operation.
 pub struct dipsea_node {
-    inner: BlockingNode,
+    pub(crate) inner: BlockingNode,
 }
 
 /// Counters of a node (dipsea_node_stats): a snapshot, a plain value.
@@ -298,7 +298,7 @@ pub unsafe extern "C" fn dipsea_node_free(node: *mut dipsea_node) -> dipsea_stat
 ///
 /// # Safety
 /// `node` is NULL or a live node.
-unsafe fn node_arg<'a>(node: *const dipsea_node) -> Result<&'a dipsea_node, Failure> {
+pub(crate) unsafe fn node_arg<'a>(node: *const dipsea_node) -> Result<&'a dipsea_node, Failure> {
     // SAFETY: the caller's contract.
     unsafe { arg(node, "node") }
 }
@@ -581,7 +581,7 @@ unsafe impl Send for UserData {}
 /// Calls a C callback exactly once: with the operation's result, or, if the task is
 /// dropped before it finished (the node was freed, or a panic), with DIPSEA_SHUTDOWN
 /// (DIPSEA_PANIC).
-struct Completion<T> {
+pub(crate) struct Completion<T> {
     call: Option<Deliver<T>>,
 }
 
@@ -591,7 +591,7 @@ type Deliver<T> = Box<dyn FnOnce(Result<T, Failure>) + Send>;
 impl<T> Completion<T> {
     /// `invoke` receives the status, the successful value if any, and the user data;
     /// the thread's last error is set to the failure's message first.
-    fn new(
+    pub(crate) fn new(
         user_data: *mut c_void,
         invoke: impl FnOnce(*mut c_void, dipsea_status, Option<&T>) + Send + 'static,
     ) -> Completion<T> {
@@ -641,7 +641,7 @@ impl<T> Drop for Completion<T> {
 }
 
 /// Runs `op` on the node's runtime and reports its result through `completion`.
-fn spawn_op<T, F>(node: &dipsea_node, completion: Completion<T>, op: F)
+pub(crate) fn spawn_op<T, F>(node: &dipsea_node, completion: Completion<T>, op: F)
 where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
@@ -653,7 +653,7 @@ where
 }
 
 /// Checks a callback argument.
-fn callback_arg<F>(callback: Option<F>) -> Result<F, Failure> {
+pub(crate) fn callback_arg<F>(callback: Option<F>) -> Result<F, Failure> {
     callback.ok_or_else(|| Failure::null("callback"))
 }
 

@@ -48,6 +48,8 @@ dipsea_config *loopback_config(const char *bootstrap);
 typedef void (*test_fn)(void);
 void run_test(const char *name, test_fn fn);
 void id_tests(void);
+void keypair_tests(void);
+void mutable_tests(void);
 void node_tests(void);
 void async_tests(void);
 void swarm_tests(void);

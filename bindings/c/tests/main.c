@@ -71,6 +71,7 @@ static int start_network(void) {
 int main(void) {
     printf("libdipsea %s C tests\n", dipsea_version());
     id_tests();
+    keypair_tests();
     if (start_network() != 0) {
         failed++;
         printf("FAIL loopback network did not start\n");
@@ -78,6 +79,7 @@ int main(void) {
         node_tests();
         error_tests();
         async_tests();
+        mutable_tests();
     }
     for (int i = 0; i < NET_SIZE; i++) {
         dipsea_node_free(net[i]);

@@ -8,6 +8,8 @@ use pyo3::PyErr;
 pyo3::import_exception!(dipsea.errors, NoRoute);
 pyo3::import_exception!(dipsea.errors, DhtTimeout);
 pyo3::import_exception!(dipsea.errors, PutFailed);
+pyo3::import_exception!(dipsea.errors, CasMismatch);
+pyo3::import_exception!(dipsea.errors, SeqTooOld);
 pyo3::import_exception!(dipsea.errors, BadInput);
 pyo3::import_exception!(dipsea.errors, Busy);
 pyo3::import_exception!(dipsea.errors, NodeClosed);
@@ -22,6 +24,8 @@ pub fn to_py(err: Error) -> PyErr {
         Error::Op(OpError::NoRoute) => NoRoute::new_err(message),
         Error::Op(OpError::Timeout) => DhtTimeout::new_err(message),
         Error::Op(OpError::NotStored { .. }) => PutFailed::new_err(message),
+        Error::Op(OpError::CasMismatch) => CasMismatch::new_err(message),
+        Error::Op(OpError::SeqTooOld) => SeqTooOld::new_err(message),
         Error::Op(OpError::BadInput(_)) | Error::BadInput(_) => BadInput::new_err(message),
         Error::Op(OpError::Busy(_)) => Busy::new_err(message),
         Error::Op(OpError::Shutdown) => NodeClosed::new_err(message),

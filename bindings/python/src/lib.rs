@@ -9,6 +9,8 @@ mod bridge;
 mod convert;
 mod errors;
 mod id;
+mod keypair;
+mod mutable;
 mod node;
 mod swarm;
 
@@ -18,6 +20,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<id::PyId>()?;
+    m.add_class::<keypair::PyKeypair>()?;
+    m.add_class::<mutable::PyMutableItem>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyAsyncNode>()?;
     m.add_class::<swarm::PySwarm>()?;

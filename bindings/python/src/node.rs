@@ -21,6 +21,8 @@ use crate::bridge::spawn;
 use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
 use crate::errors::{closed, to_py};
 use crate::id::{id_arg, PyId};
+use crate::keypair::PyKeypair;
+use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 
 /// A running DHT node with a blocking API.
 ///
@@ -110,6 +112,49 @@ impl PyNode {
         let node = self.node()?;
         let value = py.detach(move || node.get(key)).map_err(to_py)?;
         Ok(value.map(Bytes))
+    }
+
+    /// Publishes ``value`` as the BEP 44 mutable item of ``keypair`` (and ``salt``,
+    /// at most 64 bytes), keeps re-publishing it, and returns the sequence number
+    /// stored: ``seq``, or one more than the highest on the network. With ``cas``,
+    /// nodes store it only over that sequence number. Raises ``CasMismatch`` (301)
+    /// or ``SeqTooOld`` (302) when the nodes refuse it so.
+    #[pyo3(signature = (keypair, value, *, salt = None, seq = None, cas = None))]
+    fn put_mutable(
+        &self,
+        py: Python<'_>,
+        keypair: PyRef<'_, PyKeypair>,
+        value: &[u8],
+        salt: Option<Vec<u8>>,
+        seq: Option<i64>,
+        cas: Option<i64>,
+    ) -> PyResult<i64> {
+        let keypair = keypair.0.clone();
+        let value = value.to_vec();
+        let options = put_options(salt, seq, cas);
+        let node = self.node()?;
+        py.detach(move || node.put_mutable(&keypair, &value, options))
+            .map(|stored| stored.seq)
+            .map_err(to_py)
+    }
+
+    /// The newest verified version of the mutable item of ``public_key`` (32 bytes)
+    /// and ``salt``, at least ``min_seq``, or ``None`` if no node has one.
+    #[pyo3(signature = (public_key, *, salt = None, min_seq = None))]
+    fn get_mutable(
+        &self,
+        py: Python<'_>,
+        public_key: &[u8],
+        salt: Option<Vec<u8>>,
+        min_seq: Option<i64>,
+    ) -> PyResult<Option<PyMutableItem>> {
+        let key = public_key_arg(public_key)?;
+        let salt = salt.unwrap_or_default();
+        let node = self.node()?;
+        let item = py
+            .detach(move || node.get_mutable(&key, &salt, min_seq))
+            .map_err(to_py)?;
+        Ok(item.map(PyMutableItem))
     }
 
     /// Announces that this host serves ``info_hash`` on TCP/UDP ``port`` (``None``:
@@ -326,6 +371,46 @@ impl PyAsyncNode {
         let key = id_arg(key)?;
         let node = self.node()?;
         spawn(py, async move { Ok(node.get(key).await?.map(Bytes)) })
+    }
+
+    /// ``Node.put_mutable`` as an awaitable: resolves to the sequence number stored.
+    #[pyo3(signature = (keypair, value, *, salt = None, seq = None, cas = None))]
+    fn put_mutable<'py>(
+        &self,
+        py: Python<'py>,
+        keypair: PyRef<'py, PyKeypair>,
+        value: &[u8],
+        salt: Option<Vec<u8>>,
+        seq: Option<i64>,
+        cas: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let keypair = keypair.0.clone();
+        let value = value.to_vec();
+        let options = put_options(salt, seq, cas);
+        let node = self.node()?;
+        spawn(py, async move {
+            Ok(node.put_mutable(&keypair, &value, options).await?.seq)
+        })
+    }
+
+    /// ``Node.get_mutable`` as an awaitable: resolves to a ``MutableItem`` or ``None``.
+    #[pyo3(signature = (public_key, *, salt = None, min_seq = None))]
+    fn get_mutable<'py>(
+        &self,
+        py: Python<'py>,
+        public_key: &[u8],
+        salt: Option<Vec<u8>>,
+        min_seq: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let key = public_key_arg(public_key)?;
+        let salt = salt.unwrap_or_default();
+        let node = self.node()?;
+        spawn(py, async move {
+            Ok(node
+                .get_mutable(&key, &salt, min_seq)
+                .await?
+                .map(PyMutableItem))
+        })
     }
 
     /// Announces ``info_hash`` on ``port`` (``None``: the UDP port); resolves to how

@@ -9,6 +9,7 @@
 
 mod client;
 mod generate;
+mod keygen;
 mod node;
 mod swarm;
 
@@ -46,15 +47,19 @@ enum Command {
     /// The first line on stdout is `listening on ADDR id HEX`; a one-line status
     /// follows periodically (nodes in the table, items stored, queries per second).
     Node(NodeArgs),
-    /// Store a value (a BEP 44 immutable item) on the nodes closest to its key.
+    /// Store a value (a BEP 44 immutable item) on the nodes closest to its key, or
+    /// with --key-file a mutable item signed with that key.
     ///
     /// Prints the key (40 hex digits) on stdout and how many nodes stored it on
-    /// stderr, so `key=$(dipsea put hello)` works. Exits 0 only if at least one node
-    /// stored it.
+    /// stderr, so `key=$(dipsea put hello)` works; a mutable put prints the public key
+    /// (64 hex digits) and the sequence number stored instead. Exits 0 only if at
+    /// least one node stored it.
     Put(PutArgs),
-    /// Fetch the value stored under KEY and write its raw bytes to stdout.
+    /// Fetch the value stored under KEY (or the mutable item of --pubkey) and write
+    /// its raw bytes to stdout.
     ///
-    /// Exits 1 with a message on stderr when no node has it.
+    /// A mutable item's sequence number goes to stderr. Exits 1 with a message on
+    /// stderr when no node has it.
     Get(GetArgs),
     /// Announce that this host serves a torrent (BEP 5 announce_peer).
     ///
@@ -70,6 +75,11 @@ enum Command {
     /// rate, rounds and messages per lookup, latency percentiles in virtual time,
     /// memory per node and wall time.
     Swarm(SwarmArgs),
+    /// Make a new ed25519 keypair for mutable items and write it to FILE.
+    ///
+    /// Prints the public key (64 hex digits) on stdout. The file holds the secret,
+    /// readable by its owner only; an existing file is never replaced.
+    Keygen(keygen::KeygenArgs),
     /// Print a shell completion script for SHELL on stdout.
     ///
     /// For example `dipsea completions bash > ~/.local/share/bash-completion/completions/dipsea`,
@@ -185,6 +195,25 @@ struct PutArgs {
     /// Store the contents of this file instead (raw bytes; `-` reads stdin).
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
+
+    /// Publish a mutable item (BEP 44) signed with the key in FILE (made by `dipsea
+    /// keygen`); it lives at SHA-1(public key + salt) and can be updated.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+
+    /// The mutable item's salt, as text (at most 64 bytes): one item per salt.
+    #[arg(long, value_name = "S", requires = "key_file")]
+    salt: Option<String>,
+
+    /// The mutable item's sequence number (default: one more than the highest on the
+    /// network, 1 if none).
+    #[arg(long, value_name = "N", requires = "key_file")]
+    seq: Option<i64>,
+
+    /// Compare-and-swap: store only where the current sequence number is N (exit 1
+    /// with "cas mismatch" otherwise).
+    #[arg(long, value_name = "N", requires = "key_file")]
+    cas: Option<i64>,
 }
 
 /// Flags of `dipsea get`.
@@ -194,8 +223,30 @@ struct GetArgs {
     client: ClientArgs,
 
     /// The key of the value, 40 hex digits (as `dipsea put` prints it).
-    #[arg(value_name = "KEY")]
-    key: Id,
+    #[arg(
+        value_name = "KEY",
+        required_unless_present = "pubkey",
+        conflicts_with = "pubkey"
+    )]
+    key: Option<Id>,
+
+    /// Get the mutable item of this public key instead, 64 hex digits (as `dipsea
+    /// keygen` and `dipsea put --key-file` print it).
+    #[arg(long, value_name = "HEX", value_parser = public_key)]
+    pubkey: Option<[u8; 32]>,
+
+    /// The mutable item's salt, as text.
+    #[arg(long, value_name = "S", requires = "pubkey")]
+    salt: Option<String>,
+
+    /// Only a version with at least this sequence number.
+    #[arg(long, value_name = "N", requires = "pubkey")]
+    min_seq: Option<i64>,
+}
+
+/// Parses a public key: 64 hex digits.
+fn public_key(s: &str) -> Result<[u8; 32], String> {
+    dipsea::keypair::public_key_from_hex(s).map_err(|e| e.to_string())
 }
 
 /// Flags of `dipsea announce`.
@@ -330,6 +381,7 @@ fn main() -> ExitCode {
         Command::Announce(args) => client::announce(args),
         Command::Peers(args) => client::peers(args),
         Command::Swarm(args) => swarm::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Completions(args) => generate::completions(args),
         Command::Man(args) => generate::man(args),
     };
@@ -408,6 +460,54 @@ mod tests {
         match cli.command {
             Command::Get(args) => assert_eq!(args.client.bootstrap, ["a:1", "b:2", "c:3"]),
             other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mutable_flags_parse_and_need_their_key() {
+        let pubkey = "ab".repeat(32);
+        let cli = Cli::try_parse_from([
+            "dipsea",
+            "get",
+            "--bootstrap",
+            "a:1",
+            "--pubkey",
+            &pubkey,
+            "--salt",
+            "s",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Get(args) => {
+                assert_eq!(args.pubkey, Some([0xab; 32]));
+                assert_eq!((args.key, args.salt.as_deref()), (None, Some("s")));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        // A salt needs a key; a key and --pubkey exclude each other; bad hex fails.
+        for argv in [
+            vec!["dipsea", "put", "--bootstrap", "a:1", "--salt", "s", "v"],
+            vec![
+                "dipsea",
+                "get",
+                "--bootstrap",
+                "a:1",
+                "--salt",
+                "s",
+                &pubkey[..40],
+            ],
+            vec![
+                "dipsea",
+                "get",
+                "--bootstrap",
+                "a:1",
+                "--pubkey",
+                &pubkey,
+                &pubkey[..40],
+            ],
+            vec!["dipsea", "get", "--bootstrap", "a:1", "--pubkey", "abc"],
+        ] {
+            assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?} parsed");
         }
     }
 }

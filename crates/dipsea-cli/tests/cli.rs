@@ -232,6 +232,63 @@ fn binary_file_round_trips() {
 }
 
 #[test]
+fn keygen_then_mutable_put_update_and_get() {
+    let dir = scratch("mutable");
+    let key_file = dir.join("key");
+    let node = NodeProc::start(&[]);
+    let out = run(dipsea().arg("keygen").arg(&key_file));
+    let pubkey = text(&ok(&out)).trim().to_string();
+    assert_eq!(pubkey.len(), 64, "{pubkey}");
+    let key_arg = key_file.to_str().expect("utf-8 path");
+
+    // `put --key-file` prints the public key and the sequence number.
+    let out = put(
+        &node,
+        &["--key-file", key_arg, "--salt", "status", "online"],
+    );
+    assert_eq!(text(&ok(&out)).trim(), format!("{pubkey} 1"));
+    let out = put(&node, &["--key-file", key_arg, "--salt", "status", "away"]);
+    assert_eq!(text(&ok(&out)).trim(), format!("{pubkey} 2"));
+    let get_mutable = |salt: &str| {
+        run(dipsea().args([
+            "get",
+            "--bootstrap",
+            &node.addr,
+            "--pubkey",
+            &pubkey,
+            "--salt",
+            salt,
+        ]))
+    };
+    let out = get_mutable("status");
+    assert_eq!(ok(&out), b"away");
+    assert!(text(&out.stderr).contains("seq 2"), "{}", text(&out.stderr));
+
+    // A stale cas exits 1 and says so; another salt is not found.
+    let out = put(
+        &node,
+        &[
+            "--key-file",
+            key_arg,
+            "--salt",
+            "status",
+            "--cas",
+            "1",
+            "back",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cas mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = get_mutable("other");
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not found"));
+}
+
+#[test]
 fn get_of_an_absent_key_exits_1() {
     let node = NodeProc::start(&[]);
     let key = key_of(b"never stored");

@@ -5,13 +5,14 @@
 use std::process::{Command, Output};
 
 /// Subcommands every generated text must mention.
-const SUBCOMMANDS: [&str; 8] = [
+const SUBCOMMANDS: [&str; 9] = [
     "node",
     "put",
     "get",
     "announce",
     "peers",
     "swarm",
+    "keygen",
     "completions",
     "man",
 ];

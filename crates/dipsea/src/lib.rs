@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod id;
+pub mod keypair;
 pub mod lookup;
 pub mod node;
 pub mod routing;
@@ -28,10 +29,12 @@ pub mod guide {}
 
 pub use error::Error;
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
+pub use keypair::Keypair;
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
 pub use node::{
-    Node, NodeConfig, NodeStats, OpError, OpId, OpResult, Outcome, RateLimitConfig, Request,
+    MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError, OpId, OpResult,
+    Outcome, RateLimitConfig, Request,
 };
 pub use routing::{RoutingConfig, RoutingTable};
 pub use sim::{Latency, Swarm, SwarmConfig, SwarmStats};

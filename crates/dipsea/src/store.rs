@@ -17,144 +17,64 @@
 //! # Ok::<(), dipsea::store::StoreError>(())
 //! ```
 //!
-//! # Expiry
+//! What a caller can rely on (the reasons, the shard layout and the concurrency details
+//! are in the store section of `docs/design.md`):
 //!
-//! Every entry carries an expiry time: [`StoreConfig::item_ttl`] after its last put and
-//! [`StoreConfig::peer_ttl`] after its last announce. Expired entries are never returned,
-//! but they keep their memory, and count against the quotas, until [`Store::sweep`]
-//! removes them; the node calls it periodically (every minute or so is plenty).
+//! - **Expiry.** An item expires [`StoreConfig::item_ttl`] after its last put, an
+//!   announcement [`StoreConfig::peer_ttl`] after its last announce. Expired entries are
+//!   never returned, but they count against the quotas until [`Store::sweep`] removes
+//!   them; call it periodically (every minute or so is plenty).
+//! - **Item quotas and eviction.** Items (immutable and mutable together) are bounded by
+//!   [`StoreConfig::max_items`] and [`StoreConfig::max_value_bytes`]. A new item (or a
+//!   mutable item growing) that would exceed either evicts the stored items **farthest
+//!   (XOR) from our id**, farthest first, but only items strictly farther than its own
+//!   target; if that is not enough, nothing is evicted and the put fails with
+//!   [`StoreError::QuotaExceeded`]. The quotas hold at every instant, under any
+//!   concurrency; the farthest-first choice is exact when puts do not overlap.
+//! - **Peer quotas.** [`StoreConfig::max_peers_per_info_hash`] per info-hash (a new
+//!   announcement evicts the oldest) and [`StoreConfig::max_info_hashes`] info-hashes
+//!   (an announce for a new one is refused while the table is full).
+//! - **Per-IP shares.** A put from the network ([`Store::put_immutable_from`],
+//!   [`Store::put_mutable_from`]) charges a new item to its source IP, an announce
+//!   charges the announced IP; a source is an IPv4 address or an IPv6 /64, and loopback
+//!   is exempt unless [`StoreConfig::limit_loopback`]. A source at
+//!   [`StoreConfig::max_items_per_ip`] items or [`StoreConfig::max_announces_per_ip`]
+//!   announcements is refused with [`StoreError::IpQuotaExceeded`] before anything is
+//!   evicted. An entry stays charged to the source that created it until it is removed;
+//!   re-puts, new versions and refreshes move no charge and are accepted from anyone.
+//!   [`Store::put_immutable`] and [`Store::put_mutable`] charge nobody.
+//!   [`Store::usage_of`] reads a source's counts.
+//! - **Locking.** Entries live in [`StoreConfig::shards`] shards, each a
+//!   `parking_lot::RwLock`; there is no store-wide lock and no method ever holds two
+//!   locks at once. Each method's docs say which locks it takes.
+//! - **Signatures.** The store does **not** check ed25519 signatures of mutable items:
+//!   the caller verifies `sig` before [`Store::put_mutable`] (BEP 44 error 206).
 //!
-//! # Quotas and eviction
-//!
-//! Items (immutable and mutable together) are bounded by a count,
-//! [`StoreConfig::max_items`], and by the total length of their values,
-//! [`StoreConfig::max_value_bytes`]. When a new item (or a mutable item growing) would
-//! exceed either, the store evicts the stored items whose targets are **farthest (XOR)
-//! from its own id**, farthest first, but only items strictly farther from our id than
-//! the new item's target; if that is not enough, nothing is evicted and the put fails
-//! with [`StoreError::QuotaExceeded`].
-//!
-//! Why: a Kademlia node is responsible for the keys close to its own id, since those are
-//! the keys a lookup will ask it for. Keeping the closest keys serves the network best,
-//! and it makes flushing the store expensive: to push out what we hold, an attacker must
-//! find content whose SHA-1 lies closer to our id than everything stored, which costs
-//! about twice as much work for every bit closer.
-//!
-//! Peers are bounded per info-hash ([`StoreConfig::max_peers_per_info_hash`]: a new
-//! announcement evicts the oldest one) and by the number of info-hashes
-//! ([`StoreConfig::max_info_hashes`]: an announce for a new info-hash is refused while
-//! the table is full). The distance rule would not help there, since an info-hash is
-//! chosen freely by whoever announces it, not the hash of content; expiry (30 minutes by
-//! default) frees the table instead.
-//!
-//! # Per-IP shares
-//!
-//! The total quotas alone let one source fill the store: the distance rule makes it
-//! costly to push out what is stored, but an empty or young store takes anything. So
-//! the store also bounds what one source IP holds: [`StoreConfig::max_items_per_ip`]
-//! items and [`StoreConfig::max_announces_per_ip`] peer announcements (1/16 of the
-//! default totals). A source is an IPv4 address, or the /64 prefix of an IPv6 one.
-//! Loopback sources are exempt unless [`StoreConfig::limit_loopback`] is set, as they
-//! are from the node's rate limits: test networks put every node on 127.0.0.1.
-//!
-//! - **Who is charged.** An item is charged to the source of the put that created its
-//!   entry ([`Store::put_immutable_from`], [`Store::put_mutable_from`]; the query
-//!   answerer passes the datagram's source IP, which the write token has tied to an
-//!   address that receives our replies). It stays charged to that source until the
-//!   entry is removed (evicted or swept), whoever puts it again: a re-put of the same
-//!   item, or a new version of a mutable item, refreshes or replaces it, moves no charge
-//!   and is accepted even from a source at its cap. So a popular item re-published by
-//!   many peers counts once, for its first publisher. An announcement is charged to the
-//!   IP of the announced address, which BEP 5 makes the announcer's source IP.
-//! - **What is refused.** A put that would create an item, or an announce that would
-//!   create an announcement, for a source already at its cap fails with
-//!   [`StoreError::IpQuotaExceeded`] (KRPC 202, like a full store), before anything is
-//!   evicted: a source at its cap cannot push out what others stored.
-//! - **Uncharged puts.** [`Store::put_immutable`] and [`Store::put_mutable`] charge no
-//!   source (the node's own items, tests, benchmarks); such items count against the
-//!   total quotas only.
-//! - **Exact counts, bounded table.** Every removal uncharges its source: eviction,
-//!   expiry ([`Store::sweep`]), an announcement dropped for being the oldest of its
-//!   info-hash or expired, and the previous announcement of the same address. A
-//!   source's entry in the per-IP table is dropped when it is charged with nothing, so
-//!   the table never holds more sources than there are stored entries.
-//!   [`Store::usage_of`] reads one source's counts, [`StoreStats::origins`] the table's
-//!   size.
-//!
-//! # Locking
-//!
-//! Entries live in a fixed number of shards ([`StoreConfig::shards`]), each one
-//! `parking_lot::RwLock` over a hash table, that shard's part of the eviction index
-//! (an ordered map from distance to stored item, which finds the farthest items without
-//! scanning) and its part of the per-IP table. The shard of an entry is chosen from its
-//! target, so the index entry of an item lives under the same lock as the item; the
-//! shard of a source's counts is chosen by a keyed hash of the source, and is usually
-//! not the shard of the entries charged to it. The item counters are atomics. There is
-//! no store-wide lock, and **no method ever holds two locks at once**: when it visits
-//! several shards ([`Store::sweep`], and a put that must evict) it takes them one at a
-//! time, releasing each before taking the next.
-//!
-//! - Gets read-lock the shard of their key.
-//! - A charged put or an announce first write-locks the shard of its source's counts to
-//!   reserve its charge (one more item or announcement, within the cap), releases it,
-//!   then goes on as below. If it ends up creating nothing (a re-put, a refresh, a
-//!   refusal), it locks the counts' shard again, after releasing the entry's, to take
-//!   the reservation back. Entries removed under a shard lock (evicted, expired,
-//!   dropped announcements) are uncharged after that lock is released, one counts'
-//!   shard at a time. So a source's count may briefly exceed what it holds, never the
-//!   reverse, and never its cap; the counts are exact once writers are done.
-//! - An announce write-locks the shard of its info-hash.
-//! - A put that fits the quotas write-locks the shard of its target and nothing else
-//!   (besides its source's counts, above): it reserves its item and bytes with one
-//!   compare-and-swap on the packed item and byte counter, then inserts (a re-put only
-//!   pushes the expiry back).
-//! - A put over quota releases its shard, then read-locks every shard in turn, in
-//!   ascending order, to find the items farthest from our id, write-locks the shard of
-//!   each victim in turn to remove it (then the shard of its source's counts), and
-//!   retries.
-//!
-//! The eviction index costs nothing while the store has room: it is built, shard by
-//! shard under each shard's write lock, by the first put that has to make room, and from
-//! then on every put into a shard keeps that shard's index. [`Store::sweep`] drops the
-//! indexes again when the store is below half of both quotas.
-//!
-//! The quotas hold under any concurrency: items and bytes are reserved before they are
-//! stored, so the stored items and bytes never exceed [`StoreConfig::max_items`] and
-//! [`StoreConfig::max_value_bytes`], not even for an instant, and the counters are exact
-//! once writers are done. The eviction rule is exact when puts do not overlap. When they
-//! do, two things can happen, both only near the quota:
-//!
-//! - The search for victims reads the shards one after the other, so it does not see an
-//!   item inserted into a shard it has already read. The victims are then the farthest
-//!   items except for items being inserted by concurrent puts at that moment; every
-//!   victim is still strictly farther from our id than the item that evicts it.
-//! - Room made by an eviction can be taken by a concurrent put before the evicting put
-//!   retries. A put tries at most 8 times, making room before each retry, then fails
-//!   with [`StoreError::QuotaExceeded`]; so, under contention only, a put can fail after
-//!   it evicted items (all strictly farther than its own).
-//!
-//! # Signatures
-//!
-//! The store does **not** check ed25519 signatures of mutable items: it keeps `k`,
-//! `seq`, `sig` and `v` exactly as given. The caller must verify the signature before
-//! [`Store::put_mutable`] (BEP 44 error 206 when it is wrong).
+//! The parts live beside this file: `shard` (keys, entries, one shard's data under its
+//! lock), `hasher` (the keyed hash of the tables), `items` (the BEP 44 checks and the
+//! one retry path of every put), `eviction` (the distance index and making room),
+//! `peers` (announcements), `quota` (the total counters and the per-IP table), `sweep`
+//! (expiry).
 
-use std::collections::btree_map::Entry as BTreeEntry;
-use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+mod eviction;
+mod hasher;
+mod items;
+mod peers;
+mod quota;
+mod shard;
+mod sweep;
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use parking_lot::{RwLock, RwLockWriteGuard};
-
-use crate::id::{Distance, Id};
+use crate::id::Id;
 use crate::time::Time;
-
-#[cfg(test)]
-mod tests;
+use quota::{origin_key, Charge, Usage};
+use shard::{Entry, Key, Kind, Shards};
 
 /// Largest bencoded value an item may hold, in bytes.
 ///
@@ -359,7 +279,7 @@ pub struct MutableItem {
 impl MutableItem {
     /// The key this item is stored under: `SHA-1(k ‖ salt)` (BEP 44).
     pub fn target(&self) -> Id {
-        Id::sha1_concat(&[&self.k, &self.salt])
+        crate::keypair::mutable_target(&self.k, &self.salt)
     }
 }
 
@@ -416,303 +336,18 @@ pub struct OriginUsage {
     pub announces: usize,
 }
 
-/// Which table a map key belongs to: items and info-hashes share the map (one set of
-/// shards keeps an empty store small) but not their key spaces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-enum Kind {
-    Immutable,
-    Mutable,
-    Peers,
-}
-
-/// Key of the shard tables.
+/// What a node holds for others: BEP 44 items and BEP 5 peer announcements, with
+/// expiry and quotas (see the module docs for the eviction rule, the shares and the locking).
 ///
-/// Keep the id first in memory (`repr(C)`): with the kind byte in front, lookups in a
-/// 100,000-item map measured about 60% slower, which made `get_immutable` slower than a
-/// plain mutex-guarded map. `Hash` is written out to feed [`KeyHasher`] three words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
-struct Key {
-    id: Id,
-    kind: Kind,
-}
-
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let b = self.id.as_bytes();
-        state.write_u64(le_u64(&b[..8]));
-        state.write_u64(le_u64(&b[8..16]));
-        state.write_u64(le_u64(&b[16..]) | (self.kind as u64) << 32);
-    }
-}
-
-/// Up to 8 bytes as a little-endian integer.
-fn le_u64(bytes: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    let n = bytes.len().min(8);
-    word[..n].copy_from_slice(&bytes[..n]);
-    u64::from_le_bytes(word)
-}
-
-/// The hash of the shard tables: a keyed multiply-and-fold over the whole key, seeded
-/// per store (foldhash and aHash mix the same way).
-///
-/// SipHash, the std default, over the 21-byte key cost about a fifth of a get. Item
-/// targets are SHA-1 outputs, uniform already, but info-hashes are chosen freely by
-/// whoever announces them; so every byte of the id is hashed, under a random seed, and
-/// a flood of announces cannot pile up on one bucket by sharing a prefix.
-#[derive(Clone, Copy, Debug)]
-struct KeyState {
-    seed: u64,
-    multiplier: u64,
-}
-
-impl KeyState {
-    fn random() -> KeyState {
-        KeyState {
-            seed: rand::random(),
-            // Odd, with both halves dense in bits.
-            multiplier: rand::random::<u64>() | 0x8000_0001_0000_0001,
-        }
-    }
-}
-
-impl BuildHasher for KeyState {
-    type Hasher = KeyHasher;
-
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher {
-            state: self.seed,
-            multiplier: self.multiplier,
-        }
-    }
-}
-
-/// See [`KeyState`].
-struct KeyHasher {
-    state: u64,
-    multiplier: u64,
-}
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `Key` is hashed, through `write_u64`; this keeps the hasher general.
-        for chunk in bytes.chunks(8) {
-            self.write_u64(le_u64(chunk));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.state = fold_multiply(self.state ^ word, self.multiplier);
-    }
-
-    fn finish(&self) -> u64 {
-        // One more round: a difference in the high bits of the last word reaches the
-        // low bits, which pick the bucket, only through it.
-        fold_multiply(self.state, self.multiplier)
-    }
-}
-
-/// The 128-bit product of `a` and `b`, its halves xor-ed.
-fn fold_multiply(a: u64, b: u64) -> u64 {
-    let product = u128::from(a) * u128::from(b);
-    (product as u64) ^ ((product >> 64) as u64)
-}
-
-/// Key of the eviction index: distance of the target from our id, then the kind (an
-/// immutable and a mutable item may, in theory, share a target).
-type IndexKey = (Distance, Kind);
-
-/// Value of the shard tables. `origin` is the source charged with an item (see
-/// [`origin_key`]), `None` for items stored through the uncharged entry points.
+/// All methods take `&self`; share it between threads behind an `Arc`.
 #[derive(Debug)]
-enum Entry {
-    Immutable {
-        v: Arc<[u8]>,
-        expires: Time,
-        origin: Option<IpAddr>,
-    },
-    Mutable {
-        item: Arc<MutableItem>,
-        expires: Time,
-        origin: Option<IpAddr>,
-    },
-    /// Announcements of one info-hash in announce order, oldest first.
-    Peers(Vec<PeerEntry>),
-}
-
-impl Entry {
-    /// Expiry of an item entry; `None` for peers.
-    #[cfg(test)]
-    fn item_expiry(&self) -> Option<Time> {
-        match self {
-            Entry::Immutable { expires, .. } | Entry::Mutable { expires, .. } => Some(*expires),
-            Entry::Peers(_) => None,
-        }
-    }
-
-    /// Value length of an item entry; `None` for peers.
-    fn item_len(&self) -> Option<usize> {
-        match self {
-            Entry::Immutable { v, .. } => Some(v.len()),
-            Entry::Mutable { item, .. } => Some(item.v.len()),
-            Entry::Peers(_) => None,
-        }
-    }
-
-    /// The source charged with an item entry; `None` for peers and uncharged items.
-    fn origin(&self) -> Option<IpAddr> {
-        match self {
-            Entry::Immutable { origin, .. } | Entry::Mutable { origin, .. } => *origin,
-            Entry::Peers(_) => None,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct PeerEntry {
-    addr: SocketAddr,
-    expires: Time,
-}
-
-/// One shard: its part of the entries and of the eviction index, and its part of the
-/// per-IP table, under one lock.
-#[derive(Debug)]
-struct Shard {
-    map: HashMap<Key, Entry, KeyState>,
-    /// While `indexed`: every item of `map` by distance of its target from our id, with
-    /// its value length. Empty otherwise.
-    index: BTreeMap<IndexKey, u32>,
-    indexed: bool,
-    /// What each source whose [`origin_key`] falls in this shard ([`Store::ip_shard`])
-    /// is charged with, wherever its entries are stored. Only sources charged with
-    /// something have an entry. A B-tree: no allocation while empty, and no hash a
-    /// flood of sources could aim at.
-    origins: BTreeMap<IpAddr, OriginCount>,
-}
-
-/// What one source is charged with; see [`OriginUsage`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct OriginCount {
-    items: u32,
-    announces: u32,
-}
-
-impl OriginCount {
-    fn get_mut(&mut self, what: Charge) -> &mut u32 {
-        match what {
-            Charge::Item => &mut self.items,
-            Charge::Announce => &mut self.announces,
-        }
-    }
-}
-
-/// Which per-IP count an entry is charged to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Charge {
-    Item,
-    Announce,
-}
-
-/// The source a put or announce from `ip` is charged to: the IPv4 address (also when
-/// written IPv4-mapped), or the /64 prefix of an IPv6 address, since one IPv6 host or
-/// subscriber routinely holds a whole /64 and could otherwise pick a fresh address for
-/// every put.
-fn origin_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !u128::from(u64::MAX);
-            IpAddr::V6(Ipv6Addr::from(prefix))
-        }
-        v4 => v4,
-    }
-}
-
-impl Shard {
-    /// Builds the index from the items in the table, if it is not kept already.
-    fn build_index(&mut self, own_id: &Id) {
-        if self.indexed {
-            return;
-        }
-        for (key, entry) in &self.map {
-            if let Some(len) = entry.item_len() {
-                self.index
-                    .insert((own_id.distance(&key.id), key.kind), len_u32(len));
-            }
-        }
-        self.indexed = true;
-    }
-
-    /// Drops the index; the next put that has to make room builds it again.
-    fn drop_index(&mut self) {
-        self.index = BTreeMap::new();
-        self.indexed = false;
-    }
-}
-
-/// A shard on its own cache lines (two, as dashmap and crossbeam pad), so that threads
-/// locking neighbouring shards do not contend on one line.
-#[derive(Debug)]
-#[repr(align(128))]
-struct PaddedShard(RwLock<Shard>);
-
-/// The shards of a store, created by its first write.
-#[derive(Debug)]
-struct Shards {
-    list: Box<[PaddedShard]>,
-    /// Shard count minus one (the count is a power of two).
-    mask: usize,
-    /// The keyed hash of the tables, also used to pick the shard of a source's count.
-    hasher: KeyState,
-}
-
-/// Items and value bytes stored (or reserved by a put about to store), packed in one
-/// atomic so that a put reserves both with one compare-and-swap: items in the high 32
-/// bits, bytes in the low 32.
-#[derive(Debug, Default)]
-struct Usage(AtomicU64);
-
-impl Usage {
-    fn pack(items: usize, bytes: usize) -> u64 {
-        ((items as u64) << 32) | bytes as u64
-    }
-
-    /// (items, bytes).
-    fn get(&self) -> (usize, usize) {
-        let packed = self.0.load(Ordering::Relaxed);
-        (
-            (packed >> 32) as usize,
-            (packed & u64::from(u32::MAX)) as usize,
-        )
-    }
-
-    /// Adds `items` items and replaces `freed` bytes by `bytes` bytes if the result stays
-    /// within `max_items` and `max_bytes` (both at most `u32::MAX`); false otherwise.
-    /// `freed` must be counted already.
-    fn try_reserve(
-        &self,
-        items: usize,
-        bytes: usize,
-        freed: usize,
-        max_items: usize,
-        max_bytes: usize,
-    ) -> bool {
-        self.0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |packed| {
-                let new_items = (packed >> 32) as usize + items;
-                let new_bytes = (packed & u64::from(u32::MAX)) as usize - freed + bytes;
-                (new_items <= max_items && new_bytes <= max_bytes)
-                    .then(|| Usage::pack(new_items, new_bytes))
-            })
-            .is_ok()
-    }
-
-    /// Uncounts `items` items of `bytes` bytes in all, which must be counted.
-    fn release(&self, items: usize, bytes: usize) {
-        self.0
-            .fetch_sub(Usage::pack(items, bytes), Ordering::Relaxed);
-    }
+pub struct Store {
+    own_id: Id,
+    config: StoreConfig,
+    /// Created by the first write, so that a store never written to costs no heap.
+    shards: OnceLock<Shards>,
+    usage: Usage,
+    counters: Counters,
 }
 
 /// Counters behind [`StoreStats`] besides [`Usage`]. `mutable_items`, `info_hashes`
@@ -730,60 +365,6 @@ struct Counters {
     origins: AtomicUsize,
 }
 
-/// How many times a put tries to reserve room (making room between tries) before it
-/// gives up; without concurrent puts the second try always succeeds.
-const PUT_ATTEMPTS: usize = 8;
-
-/// What a node holds for others: BEP 44 items and BEP 5 peer announcements, with
-/// expiry and quotas (see the module docs for the eviction rule and the lock order).
-///
-/// All methods take `&self`; share it between threads behind an `Arc`.
-#[derive(Debug)]
-pub struct Store {
-    own_id: Id,
-    config: StoreConfig,
-    /// Created by the first write, so that a store never written to costs no heap.
-    shards: OnceLock<Shards>,
-    usage: Usage,
-    counters: Counters,
-}
-
-/// Whom a new entry is charged to, as settled by [`Store::charge`] before the entry's
-/// shard is locked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum NewCharge {
-    /// Nobody: an uncharged entry point.
-    Nobody,
-    /// This source, whose count already includes the new entry; taken back if no
-    /// entry is created.
-    Reserved(IpAddr),
-    /// This source, which holds its cap already: only entries stored already may be
-    /// refreshed (or replaced, for mutable items).
-    OverCap(IpAddr),
-}
-
-impl NewCharge {
-    /// The source to record in a new entry.
-    fn origin(self) -> Option<IpAddr> {
-        match self {
-            NewCharge::Reserved(origin) => Some(origin),
-            NewCharge::Nobody | NewCharge::OverCap(_) => None,
-        }
-    }
-
-    fn over_cap(self) -> bool {
-        matches!(self, NewCharge::OverCap(_))
-    }
-}
-
-/// What a mutable put does once checked against the stored item.
-enum MutableAction {
-    /// Same sequence number and value: only push the expiry back.
-    Refresh,
-    /// Store the new item in place of the old one (or of nothing).
-    Replace,
-}
-
 impl Store {
     /// An empty store for the node `own_id` (items are evicted by distance from it).
     ///
@@ -799,185 +380,13 @@ impl Store {
         }
     }
 
-    /// The shards, created on first use.
-    fn shards(&self) -> &Shards {
-        self.shards.get_or_init(|| {
-            let hasher = KeyState::random();
-            let count = self.config.effective_shards();
-            let list = (0..count)
-                .map(|_| {
-                    PaddedShard(RwLock::new(Shard {
-                        map: HashMap::with_hasher(hasher),
-                        index: BTreeMap::new(),
-                        indexed: false,
-                        origins: BTreeMap::new(),
-                    }))
-                })
-                .collect();
-            Shards {
-                list,
-                mask: count - 1,
-                hasher,
-            }
-        })
-    }
-
-    /// The shard of `id` among `shards`. Taken from id bytes the hash mixes in last,
-    /// so the shard's table still sees well spread hashes.
-    fn shard_of<'a>(shards: &'a Shards, id: &Id) -> &'a RwLock<Shard> {
-        let b = id.as_bytes();
-        let i = u16::from_le_bytes([b[18], b[19]]) as usize & shards.mask;
-        &shards.list[i].0
-    }
-
-    /// The shard of `id`, if anything was ever written.
-    fn shard(&self, id: &Id) -> Option<&RwLock<Shard>> {
-        self.shards.get().map(|s| Store::shard_of(s, id))
-    }
-
-    /// Index of the shard holding the count of `origin` (an [`origin_key`]): a keyed
-    /// hash, so sources cannot be picked to share one lock.
-    fn ip_index(shards: &Shards, origin: &IpAddr) -> usize {
-        shards.hasher.hash_one(origin) as usize & shards.mask
-    }
-
-    /// The source a put or announce from `ip` is charged to ([`origin_key`]), or
-    /// `None` for a loopback address unless [`StoreConfig::limit_loopback`] is set.
-    fn source_of(&self, ip: IpAddr) -> Option<IpAddr> {
-        let ip = ip.to_canonical();
-        (self.config.limit_loopback || !ip.is_loopback()).then(|| origin_key(ip))
-    }
-
-    /// The cap of `what` per source, as a count.
-    fn cap(&self, what: Charge) -> u32 {
-        let cap = match what {
-            Charge::Item => self.config.max_items_per_ip,
-            Charge::Announce => self.config.max_announces_per_ip,
-        };
-        u32::try_from(cap).unwrap_or(u32::MAX)
-    }
-
-    /// Raises the count of `what` charged to `origin` (an [`origin_key`]) by one if
-    /// it stays within its cap. Returns whom a new entry is charged to.
-    ///
-    /// Locking: write-locks the shard of `origin`'s count, and nothing else.
-    fn charge(&self, origin: Option<IpAddr>, what: Charge) -> NewCharge {
-        let Some(origin) = origin else {
-            return NewCharge::Nobody;
-        };
-        let cap = self.cap(what);
-        if cap == 0 {
-            return NewCharge::OverCap(origin);
-        }
-        let shards = self.shards();
-        let mut shard = shards.list[Store::ip_index(shards, &origin)].0.write();
-        let count = match shard.origins.entry(origin) {
-            BTreeEntry::Occupied(occupied) => occupied.into_mut(),
-            BTreeEntry::Vacant(vacant) => {
-                self.counters.origins.fetch_add(1, Ordering::Relaxed);
-                vacant.insert(OriginCount::default())
-            }
-        };
-        let n = count.get_mut(what);
-        if *n >= cap {
-            // Not a new entry: it holds at least one charge already.
-            return NewCharge::OverCap(origin);
-        }
-        *n += 1;
-        NewCharge::Reserved(origin)
-    }
-
-    /// Lowers by one the count of `what` charged to `origin`, in its (locked) shard;
-    /// drops the source once it is charged with nothing.
-    fn uncharge_in(&self, shard: &mut Shard, origin: IpAddr, what: Charge) {
-        let BTreeEntry::Occupied(mut occupied) = shard.origins.entry(origin) else {
-            debug_assert!(false, "{origin} uncharged but not charged");
-            return;
-        };
-        let n = occupied.get_mut().get_mut(what);
-        debug_assert!(*n > 0, "{origin} uncharged below zero");
-        *n = n.saturating_sub(1);
-        if *occupied.get() == OriginCount::default() {
-            occupied.remove();
-            self.counters.origins.fetch_sub(1, Ordering::Relaxed);
-            if shard.origins.is_empty() {
-                // An emptied B-tree keeps its root node; a million idle stores in the
-                // simulator would keep theirs.
-                shard.origins = BTreeMap::new();
-            }
-        }
-    }
-
-    /// Lowers by one the count of `what` charged to `origin`.
-    ///
-    /// Locking: write-locks the shard of `origin`'s count. Called with no lock held.
-    fn uncharge(&self, origin: IpAddr, what: Charge) {
-        if let Some(shards) = self.shards.get() {
-            let mut shard = shards.list[Store::ip_index(shards, &origin)].0.write();
-            self.uncharge_in(&mut shard, origin, what);
-        }
-    }
-
-    /// Uncharges every `(source, what)` of `removed` (entries just removed) and
-    /// empties it.
-    ///
-    /// Locking: write-locks the shard of each source's count in turn, each once, in
-    /// ascending order. Called with no lock held.
-    fn uncharge_all(&self, removed: &mut Vec<(IpAddr, Charge)>) {
-        let Some(shards) = self.shards.get() else {
-            return;
-        };
-        removed.sort_unstable_by_key(|(origin, _)| Store::ip_index(shards, origin));
-        let mut rest = &removed[..];
-        while let Some(&(first, _)) = rest.first() {
-            let index = Store::ip_index(shards, &first);
-            let same = rest
-                .iter()
-                .take_while(|(origin, _)| Store::ip_index(shards, origin) == index)
-                .count();
-            let mut shard = shards.list[index].0.write();
-            for &(origin, what) in &rest[..same] {
-                self.uncharge_in(&mut shard, origin, what);
-            }
-            rest = &rest[same..];
-        }
-        removed.clear();
-    }
-
-    /// Takes back the charge reserved for a new entry (`charged`) unless the entry was
-    /// created (`Ok(true)`), and turns the outcome into the caller's.
-    fn settle(
-        &self,
-        charged: NewCharge,
-        what: Charge,
-        outcome: Result<bool, StoreError>,
-    ) -> Result<(), StoreError> {
-        if let NewCharge::Reserved(origin) = charged {
-            if outcome != Ok(true) {
-                self.uncharge(origin, what);
-            }
-        }
-        outcome.map(drop)
-    }
-
     /// What each source is charged with: a source IP's share of the store. An IPv6
     /// address reads the count of its /64 prefix; a source charged with nothing reads
     /// zeros.
     ///
     /// Locking: read-locks the shard of the source's count.
     pub fn usage_of(&self, ip: IpAddr) -> OriginUsage {
-        let origin = origin_key(ip);
-        let Some(shards) = self.shards.get() else {
-            return OriginUsage::default();
-        };
-        let shard = shards.list[Store::ip_index(shards, &origin)].0.read();
-        shard
-            .origins
-            .get(&origin)
-            .map_or_else(OriginUsage::default, |c| OriginUsage {
-                items: c.items as usize,
-                announces: c.announces as usize,
-            })
+        self.charged_to(origin_key(ip))
     }
 
     /// The id items are kept close to.
@@ -988,18 +397,6 @@ impl Store {
     /// The configuration this store was built with.
     pub fn config(&self) -> &StoreConfig {
         &self.config
-    }
-
-    /// Tries to count `items` more items and `bytes` bytes in place of `freed`, within
-    /// the quotas.
-    fn try_reserve(&self, items: usize, bytes: usize, freed: usize) -> bool {
-        self.usage.try_reserve(
-            items,
-            bytes,
-            freed,
-            self.config.max_items.min(u32::MAX as usize),
-            self.config.max_value_bytes.min(u32::MAX as usize),
-        )
     }
 
     /// Stores the immutable item `v` (its exact bencoded bytes) under `target`, or
@@ -1014,7 +411,9 @@ impl Store {
     ///
     /// Locking: write-locks the target's shard, and only it while the store has room.
     /// A put over quota then read-locks each shard in turn and write-locks the shard of
-    /// each evicted item in turn, never two at once (see the module docs).
+    /// each evicted item in turn, never two at once, and tries again (at most 8 times
+    /// in all; only under contention can a put fail after it evicted items, all farther
+    /// than its own).
     pub fn put_immutable(&self, target: Id, v: &[u8], now: Time) -> Result<(), StoreError> {
         self.put_immutable_as(None, target, v, now)
     }
@@ -1037,82 +436,6 @@ impl Store {
         now: Time,
     ) -> Result<(), StoreError> {
         self.put_immutable_as(self.source_of(from), target, v, now)
-    }
-
-    fn put_immutable_as(
-        &self,
-        origin: Option<IpAddr>,
-        target: Id,
-        v: &[u8],
-        now: Time,
-    ) -> Result<(), StoreError> {
-        if v.len() > MAX_VALUE_LEN {
-            return Err(StoreError::TooBig { len: v.len() });
-        }
-        if Id::sha1(v) != target {
-            return Err(StoreError::HashMismatch);
-        }
-        let charged = self.charge(origin, Charge::Item);
-        let outcome = self.insert_immutable(target, v, now, charged);
-        self.settle(charged, Charge::Item, outcome)
-    }
-
-    /// Stores an immutable item, charging a new one as `charged` says. `Ok(true)` when
-    /// it created the item, `Ok(false)` when it refreshed a stored one.
-    fn insert_immutable(
-        &self,
-        target: Id,
-        v: &[u8],
-        now: Time,
-        charged: NewCharge,
-    ) -> Result<bool, StoreError> {
-        let expires = now + self.config.item_ttl;
-        let key = Key {
-            id: target,
-            kind: Kind::Immutable,
-        };
-        let ikey = (self.own_id.distance(&target), Kind::Immutable);
-        let shard = Store::shard_of(self.shards(), &target);
-        for attempt in 1..=PUT_ATTEMPTS {
-            {
-                let mut guard = shard.write();
-                let Shard {
-                    map,
-                    index,
-                    indexed,
-                    ..
-                } = &mut *guard;
-                match map.entry(key) {
-                    MapEntry::Occupied(mut stored) => {
-                        // A re-put, or another thread stored it first: no counter moves.
-                        if let Entry::Immutable { expires: e, .. } = stored.get_mut() {
-                            *e = (*e).max(expires);
-                        }
-                        return Ok(false);
-                    }
-                    MapEntry::Vacant(_) if charged.over_cap() => {
-                        return Err(self.refuse_ip(&target));
-                    }
-                    MapEntry::Vacant(vacant) => {
-                        if self.try_reserve(1, v.len(), 0) {
-                            vacant.insert(Entry::Immutable {
-                                v: Arc::from(v),
-                                expires,
-                                origin: charged.origin(),
-                            });
-                            if *indexed {
-                                index.insert(ikey, len_u32(v.len()));
-                            }
-                            return Ok(true);
-                        }
-                    }
-                }
-            }
-            if attempt < PUT_ATTEMPTS {
-                self.make_room(ikey, 1, v.len(), 0)?;
-            }
-        }
-        Err(self.refuse(&ikey))
     }
 
     /// The value of the immutable item `target`, unless absent or expired at `now`.
@@ -1177,121 +500,6 @@ impl Store {
         self.put_mutable_as(self.source_of(from), target, item, cas, now)
     }
 
-    fn put_mutable_as(
-        &self,
-        origin: Option<IpAddr>,
-        target: Id,
-        item: MutableItem,
-        cas: Option<i64>,
-        now: Time,
-    ) -> Result<(), StoreError> {
-        if item.salt.len() > MAX_SALT_LEN {
-            return Err(StoreError::SaltTooBig {
-                len: item.salt.len(),
-            });
-        }
-        let len = item.v.len();
-        if len > MAX_VALUE_LEN {
-            return Err(StoreError::TooBig { len });
-        }
-        if item.target() != target {
-            return Err(StoreError::HashMismatch);
-        }
-        let charged = self.charge(origin, Charge::Item);
-        let outcome = self.insert_mutable(target, item, cas, now, charged);
-        self.settle(charged, Charge::Item, outcome)
-    }
-
-    /// Stores a checked mutable item, charging a new one as `charged` says. `Ok(true)`
-    /// when it created the item, `Ok(false)` when it refreshed or replaced a stored one.
-    fn insert_mutable(
-        &self,
-        target: Id,
-        item: MutableItem,
-        cas: Option<i64>,
-        now: Time,
-        charged: NewCharge,
-    ) -> Result<bool, StoreError> {
-        let len = item.v.len();
-        let expires = now + self.config.item_ttl;
-        let key = Key {
-            id: target,
-            kind: Kind::Mutable,
-        };
-        let ikey = (self.own_id.distance(&target), Kind::Mutable);
-        let shard = Store::shard_of(self.shards(), &target);
-        for attempt in 1..=PUT_ATTEMPTS {
-            // What is missing: (items to add, bytes freed by the replaced version).
-            let (add_items, freed) = {
-                let mut guard = shard.write();
-                let Shard {
-                    map,
-                    index,
-                    indexed,
-                    ..
-                } = &mut *guard;
-                match map.entry(key) {
-                    MapEntry::Vacant(_) if charged.over_cap() => {
-                        return Err(self.refuse_ip(&target));
-                    }
-                    MapEntry::Vacant(vacant) => {
-                        if self.try_reserve(1, len, 0) {
-                            vacant.insert(Entry::Mutable {
-                                item: Arc::new(item),
-                                expires,
-                                origin: charged.origin(),
-                            });
-                            self.counters.mutable_items.fetch_add(1, Ordering::Relaxed);
-                            if *indexed {
-                                index.insert(ikey, len_u32(len));
-                            }
-                            return Ok(true);
-                        }
-                        (1, 0)
-                    }
-                    MapEntry::Occupied(mut occupied) => {
-                        // The entry keeps its charge, even when it had expired.
-                        let Entry::Mutable {
-                            item: stored,
-                            expires: stored_expires,
-                            ..
-                        } = occupied.get_mut()
-                        else {
-                            // Mutable keys hold mutable entries only.
-                            return Ok(false);
-                        };
-                        let action = if *stored_expires > now {
-                            check_mutable(stored, &item, cas)?
-                        } else {
-                            // Expired: as if nothing were stored.
-                            MutableAction::Replace
-                        };
-                        let old_len = stored.v.len();
-                        match action {
-                            MutableAction::Refresh => {
-                                *stored_expires = (*stored_expires).max(expires);
-                                return Ok(false);
-                            }
-                            MutableAction::Replace if self.try_reserve(0, len, old_len) => {
-                                *stored = Arc::new(item);
-                                *stored_expires = expires;
-                                if *indexed {
-                                    index.insert(ikey, len_u32(len));
-                                }
-                                return Ok(false);
-                            }
-                            MutableAction::Replace => (0, old_len),
-                        }
-                    }
-                }
-            };
-            if attempt < PUT_ATTEMPTS {
-                self.make_room(ikey, add_items, len, freed)?;
-            }
-        }
-        Err(self.refuse(&ikey))
-    }
-
     /// The mutable item stored under `target`, unless absent or expired at `now`.
     ///
     /// Locking: read-locks the target's shard; the clone is a reference count increment.
@@ -1305,133 +513,6 @@ impl Store {
             Some(Entry::Mutable { item, expires, .. }) if *expires > now => Some(Arc::clone(item)),
             _ => None,
         }
-    }
-
-    /// Counts a put or announce refused for its source's cap and says so.
-    fn refuse_ip(&self, target: &Id) -> StoreError {
-        self.counters
-            .refused_ip_quota
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(%target, "source over its store quota, refused");
-        StoreError::IpQuotaExceeded
-    }
-
-    /// Counts a refused put and says so.
-    fn refuse(&self, ikey: &IndexKey) -> StoreError {
-        self.counters.refused_quota.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(item = %self.target_at(&ikey.0), "store full, item refused");
-        StoreError::QuotaExceeded
-    }
-
-    /// Makes room for `add_items` more items and a value of `add_bytes` replacing
-    /// `freed` bytes, stored at `ikey`, by evicting items strictly farther from our id
-    /// than `ikey`, farthest first. Evicts nothing and fails if that cannot make enough
-    /// room. Does not reserve the room: the caller tries its put again.
-    ///
-    /// Locking: read-locks each shard in ascending order, one at a time (write-locks it
-    /// instead if its index must be built first); then write-locks the shard of each
-    /// victim in turn. Called with no lock held.
-    fn make_room(
-        &self,
-        ikey: IndexKey,
-        add_items: usize,
-        add_bytes: usize,
-        freed: usize,
-    ) -> Result<(), StoreError> {
-        let (items, bytes) = self.usage.get();
-        let max_items = self.config.max_items.min(u32::MAX as usize);
-        let max_bytes = self.config.max_value_bytes.min(u32::MAX as usize);
-        let mut excess_items = (items + add_items).saturating_sub(max_items);
-        let mut excess_bytes = (bytes.saturating_sub(freed) + add_bytes).saturating_sub(max_bytes);
-        if excess_items == 0 && excess_bytes == 0 {
-            // Room came back since the caller looked.
-            return Ok(());
-        }
-        // Each shard's farthest items, enough to cover the excess on their own: the
-        // globally farthest ones are among them.
-        let mut candidates: Vec<(IndexKey, u32)> = Vec::new();
-        for padded in self.shards().list.iter() {
-            let mut guard = padded.0.read();
-            if !guard.indexed {
-                drop(guard);
-                let mut write = padded.0.write();
-                write.build_index(&self.own_id);
-                guard = RwLockWriteGuard::downgrade(write);
-            }
-            let (mut found_items, mut found_bytes) = (0, 0);
-            for (&key, &len) in guard.index.iter().rev() {
-                if key == ikey {
-                    // The item being replaced: its bytes are already counted as freed.
-                    continue;
-                }
-                if key.0 <= ikey.0 {
-                    // Everything left is at least as close as the new item.
-                    break;
-                }
-                candidates.push((key, len));
-                found_items += 1;
-                found_bytes += len as usize;
-                if found_items >= excess_items && found_bytes >= excess_bytes {
-                    break;
-                }
-            }
-        }
-        candidates.sort_unstable_by_key(|&(key, _)| std::cmp::Reverse(key));
-        let mut victims = 0;
-        for &(_, len) in &candidates {
-            if excess_items == 0 && excess_bytes == 0 {
-                break;
-            }
-            victims += 1;
-            excess_items = excess_items.saturating_sub(1);
-            excess_bytes = excess_bytes.saturating_sub(len as usize);
-        }
-        if excess_items > 0 || excess_bytes > 0 {
-            return Err(self.refuse(&ikey));
-        }
-        for &(victim, _) in &candidates[..victims] {
-            let id = self.target_at(&victim.0);
-            if let Some(shard) = self.shard(&id) {
-                let key = Key { id, kind: victim.1 };
-                // Another put or the sweep may have removed it since: then it frees
-                // nothing, and the caller's next try finds out.
-                let removed = self.remove_item(&mut shard.write(), &key, &victim);
-                if let Some(origin) = removed {
-                    self.counters.evictions.fetch_add(1, Ordering::Relaxed);
-                    // The victim's shard is released: its source's count may live in
-                    // another one.
-                    if let Some(origin) = origin {
-                        self.uncharge(origin, Charge::Item);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes an item from its (locked) shard and uncounts it; returns the source it
-    /// is charged to (still charged: the caller uncharges it once the shard is
-    /// released) if it was there.
-    fn remove_item(&self, shard: &mut Shard, key: &Key, ikey: &IndexKey) -> Option<Option<IpAddr>> {
-        let entry = shard.map.remove(key)?;
-        let len = entry.item_len()?;
-        if shard.indexed {
-            shard.index.remove(ikey);
-        }
-        self.usage.release(1, len);
-        if key.kind == Kind::Mutable {
-            self.counters.mutable_items.fetch_sub(1, Ordering::Relaxed);
-        }
-        Some(entry.origin())
-    }
-
-    /// The target at distance `d` from our id (XOR is its own inverse).
-    fn target_at(&self, d: &Distance) -> Id {
-        Id::from_bytes(
-            *Id::from_bytes(*d.as_bytes())
-                .distance(&self.own_id)
-                .as_bytes(),
-        )
     }
 
     /// Records that `peer` announced itself for `info_hash` at `now`.
@@ -1456,8 +537,7 @@ impl Store {
         peer: SocketAddr,
         now: Time,
     ) -> Result<(), StoreError> {
-        let cap = self.config.max_peers_per_info_hash;
-        if cap == 0 {
+        if self.config.max_peers_per_info_hash == 0 {
             self.counters.refused_quota.fetch_add(1, Ordering::Relaxed);
             return Err(StoreError::QuotaExceeded);
         }
@@ -1468,83 +548,6 @@ impl Store {
         let outcome = self.insert_peer(info_hash, peer, now, charged, &mut dropped);
         self.uncharge_all(&mut dropped);
         self.settle(charged, Charge::Announce, outcome)
-    }
-
-    /// Stores an announcement, charging a new one as `charged` says, and collects the
-    /// sources of the announcements it drops. `Ok(true)` when it created an
-    /// announcement, `Ok(false)` when it refreshed one (which keeps its charge).
-    fn insert_peer(
-        &self,
-        info_hash: Id,
-        peer: SocketAddr,
-        now: Time,
-        charged: NewCharge,
-        dropped: &mut Vec<(IpAddr, Charge)>,
-    ) -> Result<bool, StoreError> {
-        let cap = self.config.max_peers_per_info_hash;
-        let new = PeerEntry {
-            addr: peer,
-            expires: now + self.config.peer_ttl,
-        };
-        let key = Key {
-            id: info_hash,
-            kind: Kind::Peers,
-        };
-        let mut shard = Store::shard_of(self.shards(), &info_hash).write();
-        match shard.map.entry(key) {
-            MapEntry::Occupied(mut occupied) => {
-                let Entry::Peers(peers) = occupied.get_mut() else {
-                    return Ok(false);
-                };
-                let refresh = peers.iter().any(|p| p.addr == peer);
-                if !refresh && charged.over_cap() {
-                    return Err(self.refuse_ip(&info_hash));
-                }
-                let before = peers.len();
-                // Drop this peer's old announcement (its charge goes to the new one)
-                // and any expired ones while the shard is locked anyway.
-                peers.retain(|p| {
-                    if p.addr == peer {
-                        return false;
-                    }
-                    let live = p.expires > now;
-                    if !live {
-                        dropped.extend(self.source_of(p.addr.ip()).map(|o| (o, Charge::Announce)));
-                    }
-                    live
-                });
-                if peers.len() >= cap {
-                    let excess = peers.len() + 1 - cap;
-                    dropped.extend(
-                        peers
-                            .drain(..excess)
-                            .filter_map(|p| self.source_of(p.addr.ip()))
-                            .map(|o| (o, Charge::Announce)),
-                    );
-                }
-                peers.push(new);
-                adjust(&self.counters.peers, before, peers.len());
-                Ok(!refresh)
-            }
-            MapEntry::Vacant(_) if charged.over_cap() => Err(self.refuse_ip(&info_hash)),
-            MapEntry::Vacant(vacant) => {
-                let max = self.config.max_info_hashes;
-                // Reserve the slot before inserting so concurrent announces cannot
-                // overshoot the quota.
-                let reserved = self.counters.info_hashes.fetch_update(
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                    |n| (n < max).then_some(n + 1),
-                );
-                if reserved.is_err() {
-                    self.counters.refused_quota.fetch_add(1, Ordering::Relaxed);
-                    return Err(StoreError::QuotaExceeded);
-                }
-                vacant.insert(Entry::Peers(vec![new]));
-                self.counters.peers.fetch_add(1, Ordering::Relaxed);
-                Ok(true)
-            }
-        }
     }
 
     /// Appends to `out` up to `max` peers announced for `info_hash` and unexpired at
@@ -1582,107 +585,15 @@ impl Store {
     }
 
     /// Removes everything expired at `now` and says what went. Once the store is below
-    /// half of both item quotas, also drops the eviction index (see the module docs).
+    /// half of both item quotas, also drops the eviction index (see the store section
+    /// of `docs/design.md`).
     ///
     /// Locking: write-locks one shard at a time, in ascending order (readers of the
     /// other shards go on); after each, the shards holding the counts of the sources
     /// of what it removed, one at a time; a second pass drops the index, one shard at a
     /// time.
     pub fn sweep(&self, now: Time) -> SweepStats {
-        let mut stats = SweepStats::default();
-        let Some(shards) = self.shards.get() else {
-            return stats;
-        };
-        let mut any_indexed = false;
-        // Sources of the entries removed from one shard, uncharged once it is released.
-        let mut removed = Vec::new();
-        for padded in shards.list.iter() {
-            let mut guard = padded.0.write();
-            let Shard {
-                map,
-                index,
-                indexed,
-                ..
-            } = &mut *guard;
-            let info_hashes_before = stats.info_hashes;
-            let (mut items, mut bytes) = (0, 0);
-            map.retain(|key, entry| match entry {
-                Entry::Peers(peers) => {
-                    let before = peers.len();
-                    peers.retain(|p| {
-                        let live = p.expires > now;
-                        if !live {
-                            removed
-                                .extend(self.source_of(p.addr.ip()).map(|o| (o, Charge::Announce)));
-                        }
-                        live
-                    });
-                    stats.peers += before - peers.len();
-                    adjust(&self.counters.peers, before, peers.len());
-                    if peers.is_empty() {
-                        stats.info_hashes += 1;
-                        self.counters.info_hashes.fetch_sub(1, Ordering::Relaxed);
-                        false
-                    } else {
-                        true
-                    }
-                }
-                Entry::Immutable { v, expires, origin } if *expires <= now => {
-                    items += 1;
-                    bytes += v.len();
-                    removed.extend(origin.map(|o| (o, Charge::Item)));
-                    if *indexed {
-                        index.remove(&(self.own_id.distance(&key.id), key.kind));
-                    }
-                    false
-                }
-                Entry::Mutable {
-                    item,
-                    expires,
-                    origin,
-                } if *expires <= now => {
-                    items += 1;
-                    bytes += item.v.len();
-                    removed.extend(origin.map(|o| (o, Charge::Item)));
-                    stats.mutable_items += 1;
-                    self.counters.mutable_items.fetch_sub(1, Ordering::Relaxed);
-                    if *indexed {
-                        index.remove(&(self.own_id.distance(&key.id), key.kind));
-                    }
-                    false
-                }
-                Entry::Immutable { .. } | Entry::Mutable { .. } => true,
-            });
-            self.usage.release(items, bytes);
-            stats.items += items;
-            stats.bytes += bytes;
-            any_indexed |= *indexed;
-            // Tables do not shrink by themselves; give memory back once mostly empty,
-            // which matters when a million mostly idle stores share one process
-            // (simulator).
-            let shrink = items > 0 || stats.info_hashes > info_hashes_before;
-            if shrink && guard.map.len() * 4 < guard.map.capacity() {
-                guard.map.shrink_to_fit();
-            }
-            drop(guard);
-            self.uncharge_all(&mut removed);
-        }
-        if any_indexed && self.below_half() {
-            for padded in shards.list.iter() {
-                padded.0.write().drop_index();
-            }
-        }
-        if stats != SweepStats::default() {
-            tracing::trace!(?stats, "store swept");
-        }
-        stats
-    }
-
-    /// Whether the items stored are below half of both item quotas.
-    fn below_half(&self) -> bool {
-        let (items, bytes) = self.usage.get();
-        items * 2 < self.config.max_items.min(u32::MAX as usize)
-            && bytes * 2 < self.config.max_value_bytes.min(u32::MAX as usize)
+        self.sweep_shards(now)
     }
 
     /// The store's counters. Lock-free.
@@ -1701,46 +612,4 @@ impl Store {
             origins: c.origins.load(Ordering::Relaxed),
         }
     }
-}
-
-/// Applies the BEP 44 rules for a put over a stored, unexpired mutable item.
-fn check_mutable(
-    stored: &MutableItem,
-    new: &MutableItem,
-    cas: Option<i64>,
-) -> Result<MutableAction, StoreError> {
-    if let Some(cas) = cas {
-        if cas != stored.seq {
-            return Err(StoreError::CasMismatch {
-                cas,
-                stored: stored.seq,
-            });
-        }
-    }
-    if new.seq > stored.seq {
-        Ok(MutableAction::Replace)
-    } else if new.seq == stored.seq && new.v == stored.v {
-        // BEP 44: "if the sequence number is equal, and the value is also the same,
-        // the node SHOULD reset its timeout counter".
-        Ok(MutableAction::Refresh)
-    } else {
-        Err(StoreError::SeqTooOld {
-            seq: new.seq,
-            stored: stored.seq,
-        })
-    }
-}
-
-/// Moves `counter` by `after - before`.
-fn adjust(counter: &AtomicUsize, before: usize, after: usize) {
-    if after > before {
-        counter.fetch_add(after - before, Ordering::Relaxed);
-    } else if before > after {
-        counter.fetch_sub(before - after, Ordering::Relaxed);
-    }
-}
-
-/// A value length as stored in the index; lengths are at most [`MAX_VALUE_LEN`].
-fn len_u32(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
 }

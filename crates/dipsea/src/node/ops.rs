@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 
 use crate::id::{Id, NodeInfo};
+use crate::keypair::{Keypair, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::lookup::LookupStats;
+use crate::store::MutableItem;
+use crate::wire::bencode;
 
 /// Identifies one operation started on a node, unique for the node's lifetime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,6 +38,87 @@ pub enum Request {
     Put(Vec<u8>),
     /// A `ping` of one address.
     Ping(SocketAddr),
+    /// Publishes a BEP 44 mutable item: a `get` lookup of `SHA-1(public key ‖ salt)`
+    /// (which finds the highest sequence number there and the write tokens), then
+    /// `v` (bencoded) signed with `keypair` and stored on the k closest nodes. The
+    /// signed item is remembered for re-publishing.
+    PutMutable {
+        /// The writer's key.
+        keypair: Box<Keypair>,
+        /// The value, bencoded.
+        v: Vec<u8>,
+        /// Salt, sequence number, compare-and-swap.
+        options: MutablePut,
+    },
+    /// Stores an already signed mutable item again, as is (re-publishing).
+    RepublishMutable(Box<MutableItem>),
+    /// The newest verified version of the mutable item of `public_key` and `salt`
+    /// (a `get` lookup that stops once enough nodes agree).
+    GetMutable {
+        /// The writer's public key.
+        public_key: [u8; PUBLIC_KEY_LEN],
+        /// The salt (empty for none).
+        salt: Vec<u8>,
+        /// Only a version with at least this sequence number.
+        min_seq: Option<i64>,
+    },
+}
+
+/// Options of a mutable put ([`Request::PutMutable`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MutablePut {
+    /// The salt (at most 64 bytes, BEP 44): several items under one key, one per salt.
+    pub salt: Vec<u8>,
+    /// The sequence number to store; `None`: one more than the highest the lookup
+    /// finds on the network (1 if none).
+    pub seq: Option<i64>,
+    /// Compare-and-swap: store only where the current sequence number is this one;
+    /// nodes holding another answer 301 ([`OpError::CasMismatch`]).
+    pub cas: Option<i64>,
+}
+
+/// What a mutable put stored ([`Outcome::StoredMutable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MutableStored {
+    /// Where the item lives: `SHA-1(public key ‖ salt)`; pass it to
+    /// [`Node::unpublish`](super::Node::unpublish) to stop re-publishing it.
+    pub target: Id,
+    /// The sequence number stored.
+    pub seq: i64,
+    /// How many of the k closest nodes acknowledged it (at least 1).
+    pub stored: usize,
+}
+
+/// A verified version of a mutable item, as a user gets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MutableValue {
+    /// The value: the byte string if the item holds one, else its bencoding.
+    pub value: Vec<u8>,
+    /// The value exactly as signed and stored (bencoded).
+    pub v: Vec<u8>,
+    /// Its sequence number.
+    pub seq: i64,
+    /// The ed25519 signature over salt, seq and `v`, checked.
+    pub signature: [u8; SIGNATURE_LEN],
+    /// The writer's public key.
+    pub public_key: [u8; PUBLIC_KEY_LEN],
+    /// The salt it was published with.
+    pub salt: Vec<u8>,
+}
+
+impl MutableValue {
+    /// The user's view of a verified item.
+    pub fn from_item(item: &MutableItem) -> MutableValue {
+        let v = item.v.to_vec();
+        MutableValue {
+            value: bencode::decode_bytes(&v).map_or_else(|| v.clone(), <[u8]>::to_vec),
+            v,
+            seq: item.seq,
+            signature: item.sig,
+            public_key: item.k,
+            salt: item.salt.to_vec(),
+        }
+    }
 }
 
 /// What a finished operation found.
@@ -65,6 +149,10 @@ pub enum Outcome {
     },
     /// The pinged node's id.
     Pong(Id),
+    /// A mutable item was stored.
+    StoredMutable(MutableStored),
+    /// The newest verified version of a mutable item, or `None` if no node had one.
+    Mutable(Option<MutableItem>),
 }
 
 /// Why an operation failed.
@@ -93,6 +181,14 @@ pub enum OpError {
     /// The node is shutting down.
     #[error("the node is shut down")]
     Shutdown,
+    /// The nodes refused a mutable put because their sequence number is not the
+    /// `cas` given (BEP 44 error 301): get the item, then retry with its seq as `cas`.
+    #[error("cas mismatch: the stored sequence number is not the one given as cas")]
+    CasMismatch,
+    /// The nodes refused a mutable put because they hold a newer version (BEP 44
+    /// error 302): get the item and put with a higher sequence number (or none).
+    #[error("sequence number too old: the nodes hold a newer version")]
+    SeqTooOld,
 }
 
 /// An operation's result, with its lookup counters.

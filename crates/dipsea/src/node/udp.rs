@@ -10,6 +10,8 @@
 //! [`Node::tick`] at the node's next deadline. Operations run on whichever task
 //! delivers their answers: no task per operation, no global lock per packet.
 
+mod mutable;
+
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;

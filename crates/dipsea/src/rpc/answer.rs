@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::token::Tokens;
 use crate::id::{Id, NodeInfo};
+use crate::keypair::mutable_target;
 use crate::routing::{RoutingTable, K};
 use crate::store::{MutableItem, Store};
 use crate::time::Time;
@@ -95,6 +96,15 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// One query being answered: what every method's answer needs.
+struct Asked<'a, 'q> {
+    ctx: &'a Context<'a>,
+    from: SocketAddr,
+    msg: &'a Message<'q>,
+    query: &'a Query<'q>,
+    now: Time,
+}
+
 fn answer_in(
     scratch: &mut Scratch,
     ctx: &Context<'_>,
@@ -104,19 +114,179 @@ fn answer_in(
     now: Time,
     out: &mut Vec<u8>,
 ) -> Answered {
-    let reply = |kind: MessageKind<'_>, out: &mut Vec<u8>| {
+    let q = Asked {
+        ctx,
+        from,
+        msg,
+        query,
+        now,
+    };
+    scratch.v4.clear();
+    scratch.v6.clear();
+    scratch.peers.clear();
+    match &query.method {
+        QueryMethod::Ping => q.respond(q.response(), scratch, out),
+        QueryMethod::FindNode { target }
+        | QueryMethod::Unknown {
+            target: Some(target),
+            ..
+        } => {
+            // PROTOCOL.md: an unknown method with a target is answered like find_node.
+            find_node(&q, scratch, target, out)
+        }
+        QueryMethod::Unknown { target: None, .. } => {
+            q.error(error_code::METHOD_UNKNOWN, "method unknown", out)
+        }
+        QueryMethod::GetPeers { info_hash } => get_peers(&q, scratch, info_hash, out),
+        QueryMethod::AnnouncePeer {
+            info_hash,
+            port,
+            implied_port,
+            token,
+        } => announce_peer(&q, info_hash, *port, *implied_port, token, scratch, out),
+        QueryMethod::Get { target, seq } => get(&q, scratch, target, *seq, out),
+        QueryMethod::Put(args) => put(&q, args, scratch, out),
+    }
+}
+
+/// `find_node`: the closest nodes to `target`.
+fn find_node(q: &Asked<'_, '_>, scratch: &mut Scratch, target: &Id, out: &mut Vec<u8>) -> Answered {
+    q.closest_nodes(target, scratch);
+    q.respond(q.response(), scratch, out)
+}
+
+/// `get_peers`: the closest nodes, the peers stored for `info_hash` and a write
+/// token for the asker's IP.
+fn get_peers(
+    q: &Asked<'_, '_>,
+    scratch: &mut Scratch,
+    info_hash: &Id,
+    out: &mut Vec<u8>,
+) -> Answered {
+    q.closest_nodes(info_hash, scratch);
+    q.ctx
+        .store
+        .get_peers(info_hash, MAX_PEERS_PER_REPLY, q.now, &mut scratch.peers);
+    let token = q.ctx.tokens.token(q.from.ip());
+    let response = Response {
+        token: Some(token.as_ref()),
+        ..q.response()
+    };
+    q.respond(response, scratch, out)
+}
+
+/// `announce_peer`: stores the asker as a peer of `info_hash`, given a valid token.
+fn announce_peer(
+    q: &Asked<'_, '_>,
+    info_hash: &Id,
+    port: u16,
+    implied_port: bool,
+    token: &[u8],
+    scratch: &Scratch,
+    out: &mut Vec<u8>,
+) -> Answered {
+    if !q.ctx.tokens.validate(q.from.ip(), token) {
+        return q.bad_token(out);
+    }
+    let port = if implied_port { q.from.port() } else { port };
+    if port == 0 {
+        return q.error(error_code::PROTOCOL, "port 0 is not a peer port", out);
+    }
+    let peer = SocketAddr::new(q.from.ip(), port);
+    if let Err(e) = q.ctx.store.announce_peer(*info_hash, peer, q.now) {
+        return q.error(e.krpc_code(), &e.to_string(), out);
+    }
+    q.respond(q.response(), scratch, out)
+}
+
+/// `get` (BEP 44): the closest nodes, a write token, and the item if held here.
+fn get(
+    q: &Asked<'_, '_>,
+    scratch: &mut Scratch,
+    target: &Id,
+    seq: Option<i64>,
+    out: &mut Vec<u8>,
+) -> Answered {
+    q.closest_nodes(target, scratch);
+    let token = q.ctx.tokens.token(q.from.ip());
+    let mut response = Response {
+        token: Some(token.as_ref()),
+        ..q.response()
+    };
+    let item_v;
+    let mutable;
+    if let Some(v) = q.ctx.store.get_immutable(target, q.now) {
+        item_v = v;
+        response.v = Some(&item_v);
+    } else if let Some(item) = q.ctx.store.get_mutable(target, q.now) {
+        mutable = item;
+        response.seq = Some(mutable.seq);
+        // BEP 44: a requester that already has this seq or newer needs only seq.
+        if seq.map_or(true, |s| s < mutable.seq) {
+            response.k = Some(&mutable.k);
+            response.sig = Some(&mutable.sig);
+            response.v = Some(&mutable.v);
+        }
+    }
+    q.respond(response, scratch, out)
+}
+
+/// `put` (BEP 44): stores the item, given a valid token (see [`store_put`]).
+fn put(q: &Asked<'_, '_>, args: &PutArgs<'_>, scratch: &Scratch, out: &mut Vec<u8>) -> Answered {
+    if !q.ctx.tokens.validate(q.from.ip(), args.token) {
+        return q.bad_token(out);
+    }
+    if let Err((code, message)) = store_put(q.ctx, q.from.ip(), args, q.now) {
+        return q.error(code, &message, out);
+    }
+    q.respond(q.response(), scratch, out)
+}
+
+impl Asked<'_, '_> {
+    /// An empty response carrying our id.
+    fn response(&self) -> Response<'static> {
+        Response {
+            id: self.ctx.own_id,
+            ..Response::default()
+        }
+    }
+
+    /// Encodes a reply of this kind to the query.
+    fn reply(&self, kind: MessageKind<'_>, out: &mut Vec<u8>) {
         Message {
-            tid: msg.tid,
-            version: Some(ctx.version),
+            tid: self.msg.tid,
+            version: Some(self.ctx.version),
             // BEP 42: tell the querier the address we see, so it learns its own.
-            ip: Some(from),
+            ip: Some(self.from),
             read_only: false,
             kind,
         }
         .encode(out)
-    };
-    let error = |code: i64, message: &str, out: &mut Vec<u8>| {
-        reply(
+    }
+
+    /// Encodes `response` with the nodes and peers gathered in `scratch`.
+    fn respond<'r>(
+        &self,
+        mut response: Response<'r>,
+        scratch: &'r Scratch,
+        out: &mut Vec<u8>,
+    ) -> Answered {
+        if !scratch.v4.is_empty() {
+            response.nodes = CompactNodes::v4(&scratch.v4).ok();
+        }
+        if !scratch.v6.is_empty() {
+            response.nodes6 = CompactNodes::v6(&scratch.v6).ok();
+        }
+        if !scratch.peers.is_empty() {
+            response.values = Some(CompactPeers::from_addrs(&scratch.peers));
+        }
+        self.reply(MessageKind::Response(response), out);
+        Answered::Response
+    }
+
+    /// Encodes a KRPC error; a 202 counts as a quota refusal.
+    fn error(&self, code: i64, message: &str, out: &mut Vec<u8>) -> Answered {
+        self.reply(
             MessageKind::Error(KrpcError {
                 code,
                 message: message.as_bytes(),
@@ -128,36 +298,28 @@ fn answer_in(
             _ => Refusal::Invalid,
         };
         Answered::Refused(reason)
-    };
-    let bad_token = |out: &mut Vec<u8>| {
-        error(error_code::PROTOCOL, "bad token", out);
+    }
+
+    /// Encodes the 203 error for a missing or wrong write token.
+    fn bad_token(&self, out: &mut Vec<u8>) -> Answered {
+        self.error(error_code::PROTOCOL, "bad token", out);
         Answered::Refused(Refusal::BadToken)
-    };
-    let mut response = Response {
-        id: ctx.own_id,
-        ..Response::default()
-    };
-    // Buffers the borrowed views in `response` point into.
-    let Scratch {
-        closest,
-        v4,
-        v6,
-        peers,
-    } = scratch;
-    v4.clear();
-    v6.clear();
-    peers.clear();
-    let token;
-    let item_v;
-    let mutable;
-    let mut with_nodes = |target: &Id, v4: &mut Vec<u8>, v6: &mut Vec<u8>| {
-        ctx.routing.closest(target, K, closest);
-        closest.retain(|n: &NodeInfo| n.addr != from);
+    }
+
+    /// Writes the closest nodes to `target` into `scratch`, in the address families
+    /// the asker wants (by default its own).
+    fn closest_nodes(&self, target: &Id, scratch: &mut Scratch) {
+        let Scratch {
+            closest, v4, v6, ..
+        } = scratch;
+        self.ctx.routing.closest(target, K, closest);
+        closest.retain(|n: &NodeInfo| n.addr != self.from);
         write_compact_nodes(closest, v4, v6);
-        let (want_v4, want_v6) = if query.want.n4 || query.want.n6 {
-            (query.want.n4, query.want.n6)
+        let want = &self.query.want;
+        let (want_v4, want_v6) = if want.n4 || want.n6 {
+            (want.n4, want.n6)
         } else {
-            (from.is_ipv4(), from.is_ipv6())
+            (self.from.is_ipv4(), self.from.is_ipv6())
         };
         if !want_v4 {
             v4.clear();
@@ -165,84 +327,7 @@ fn answer_in(
         if !want_v6 {
             v6.clear();
         }
-    };
-
-    match &query.method {
-        QueryMethod::Ping => {}
-        QueryMethod::FindNode { target }
-        | QueryMethod::Unknown {
-            target: Some(target),
-            ..
-        } => {
-            // PROTOCOL.md: an unknown method with a target is answered like find_node.
-            with_nodes(target, v4, v6);
-        }
-        QueryMethod::Unknown { target: None, .. } => {
-            return error(error_code::METHOD_UNKNOWN, "method unknown", out);
-        }
-        QueryMethod::GetPeers { info_hash } => {
-            with_nodes(info_hash, v4, v6);
-            ctx.store
-                .get_peers(info_hash, MAX_PEERS_PER_REPLY, now, peers);
-            token = ctx.tokens.token(from.ip());
-            response.token = Some(token.as_ref());
-        }
-        QueryMethod::AnnouncePeer {
-            info_hash,
-            port,
-            implied_port,
-            token,
-        } => {
-            if !ctx.tokens.validate(from.ip(), token) {
-                return bad_token(out);
-            }
-            let port = if *implied_port { from.port() } else { *port };
-            if port == 0 {
-                return error(error_code::PROTOCOL, "port 0 is not a peer port", out);
-            }
-            let peer = SocketAddr::new(from.ip(), port);
-            if let Err(e) = ctx.store.announce_peer(*info_hash, peer, now) {
-                return error(e.krpc_code(), &e.to_string(), out);
-            }
-        }
-        QueryMethod::Get { target, seq } => {
-            with_nodes(target, v4, v6);
-            token = ctx.tokens.token(from.ip());
-            response.token = Some(token.as_ref());
-            if let Some(v) = ctx.store.get_immutable(target, now) {
-                item_v = v;
-                response.v = Some(&item_v);
-            } else if let Some(item) = ctx.store.get_mutable(target, now) {
-                mutable = item;
-                response.seq = Some(mutable.seq);
-                // BEP 44: a requester that already has this seq or newer needs only seq.
-                if seq.map_or(true, |s| s < mutable.seq) {
-                    response.k = Some(&mutable.k);
-                    response.sig = Some(&mutable.sig);
-                    response.v = Some(&mutable.v);
-                }
-            }
-        }
-        QueryMethod::Put(args) => {
-            if !ctx.tokens.validate(from.ip(), args.token) {
-                return bad_token(out);
-            }
-            if let Err((code, message)) = store_put(ctx, from.ip(), args, now) {
-                return error(code, &message, out);
-            }
-        }
     }
-    if !v4.is_empty() {
-        response.nodes = CompactNodes::v4(v4).ok();
-    }
-    if !v6.is_empty() {
-        response.nodes6 = CompactNodes::v6(v6).ok();
-    }
-    if !peers.is_empty() {
-        response.values = Some(CompactPeers::from_addrs(peers));
-    }
-    reply(MessageKind::Response(response), out);
-    Answered::Response
 }
 
 /// Stores the item of a `put` from the source IP `from` (charged with it, see
@@ -266,6 +351,19 @@ fn store_put(
             .put_immutable_from(from, Id::sha1(args.v), args.v, now)
             .map_err(refused);
     };
+    store_mutable(ctx, from, k, args, now)
+}
+
+/// The mutable half of [`store_put`]: the BEP 44 checks (salt size, target, the
+/// signature unless this very version is stored already), then the store's own
+/// (sequence number, CAS, quotas).
+fn store_mutable(
+    ctx: &Context<'_>,
+    from: IpAddr,
+    k: &[u8; 32],
+    args: &PutArgs<'_>,
+    now: Time,
+) -> Result<(), (i64, String)> {
     let (Some(seq), Some(sig)) = (args.seq, args.sig) else {
         return Err((error_code::PROTOCOL, "mutable put needs seq and sig".into()));
     };
@@ -273,7 +371,20 @@ fn store_put(
     if salt.len() > crate::store::MAX_SALT_LEN {
         return Err((error_code::SALT_TOO_BIG, "salt too big".into()));
     }
-    if !super::signature::verify(k, salt, seq, args.v, sig) {
+    let target = mutable_target(k, salt);
+    // A `target` that is not SHA-1(k ‖ salt) is a broken or lying sender: 203.
+    if args.target.is_some_and(|t| t != target) {
+        return Err((
+            error_code::PROTOCOL,
+            "target does not match the key and salt".into(),
+        ));
+    }
+    // The same version again (a re-publish, a copy from another writer) was verified
+    // when it was stored: one signature check per version, not per copy.
+    let known = ctx.store.get_mutable(&target, now).is_some_and(|stored| {
+        stored.seq == seq && stored.sig == *sig && stored.k == *k && *stored.v == *args.v
+    });
+    if !known && !super::signature::verify(k, salt, seq, args.v, sig) {
         return Err((error_code::INVALID_SIGNATURE, "invalid signature".into()));
     }
     let item = MutableItem {
@@ -283,10 +394,9 @@ fn store_put(
         sig: *sig,
         v: args.v.into(),
     };
-    let target = item.target();
     ctx.store
         .put_mutable_from(from, target, item, args.cas, now)
-        .map_err(refused)
+        .map_err(|e| (e.krpc_code(), e.to_string()))
 }
 
 #[cfg(test)]

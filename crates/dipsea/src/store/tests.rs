@@ -1,6 +1,10 @@
+use super::eviction::{len_u32, IndexKey};
+use super::hasher::KeyState;
+use super::quota::OriginCount;
 use super::*;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;

@@ -1,4 +1,4 @@
-//! Typed KRPC messages (BEP 5, 32, 42, 43, 44) borrowed from the datagram, and their
+//! Typed KRPC messages (BEP 5, 32, 33, 42, 43, 44, 51) borrowed from the datagram, and their
 //! decoder and encoder.
 //!
 //! Entry points: [`decode`] turns a datagram into a [`Message`]; [`Message::encode`]
@@ -15,6 +15,7 @@ use super::bencode::{check_len, write_bytes, write_int, Reader, Value};
 use super::compact::{encode_nodes, read_compact_addr, read_peers, write_compact_addr};
 use super::compact::{AddrFamily, CompactNodes, CompactPeers};
 use super::DecodeError;
+use super::{bloom::BLOOM_LEN, sample::Samples};
 use crate::id::Id;
 
 /// Length of a BEP 44 ed25519 public key (`k`).
@@ -222,6 +223,18 @@ pub struct Response<'a> {
     pub seq: Option<i64>,
     /// The signature of a mutable item.
     pub sig: Option<&'a [u8; SIGNATURE_LEN]>,
+    /// Bloom filter of the seeds' IPs (`BFsd`, BEP 33), in a `get_peers` answer to a
+    /// query with `scrape: 1`.
+    pub bf_seeds: Option<&'a [u8; BLOOM_LEN]>,
+    /// Bloom filter of the other peers' IPs (`BFpe`, BEP 33).
+    pub bf_peers: Option<&'a [u8; BLOOM_LEN]>,
+    /// Seconds the asker should wait before asking this node for samples again
+    /// (`interval`, BEP 51).
+    pub interval: Option<i64>,
+    /// How many info-hashes the answerer stores in all (`num`, BEP 51).
+    pub num: Option<i64>,
+    /// A random sample of the info-hashes the answerer stores (`samples`, BEP 51).
+    pub samples: Option<Samples<'a>>,
 }
 
 impl Response<'_> {
@@ -405,6 +418,11 @@ struct Fields<'a> {
     want: Option<Value<'a>>,
     nodes: Option<Value<'a>>,
     nodes6: Option<Value<'a>>,
+    bf_seeds: Option<Value<'a>>,
+    bf_peers: Option<Value<'a>>,
+    interval: Option<Value<'a>>,
+    num: Option<Value<'a>>,
+    samples: Option<Value<'a>>,
     /// Checked while read, to walk the list once; an error only matters in a response.
     values: Option<Result<CompactPeers<'a>, DecodeError>>,
 }
@@ -439,6 +457,11 @@ impl<'a> Fields<'a> {
                 b"want" => &mut self.want,
                 b"nodes" => &mut self.nodes,
                 b"nodes6" => &mut self.nodes6,
+                b"BFsd" => &mut self.bf_seeds,
+                b"BFpe" => &mut self.bf_peers,
+                b"interval" => &mut self.interval,
+                b"num" => &mut self.num,
+                b"samples" => &mut self.samples,
                 b"v" => {
                     self.v = Some(reader.skip_value(inner)?);
                     continue;
@@ -547,6 +570,13 @@ fn response<'a>(r: &Fields<'a>) -> Result<Response<'a>, DecodeError> {
         k: opt_array(r.k, "k")?,
         seq: opt_int(r.seq, "seq")?,
         sig: opt_array(r.sig, "sig")?,
+        bf_seeds: opt_array(r.bf_seeds, "BFsd")?,
+        bf_peers: opt_array(r.bf_peers, "BFpe")?,
+        interval: opt_int(r.interval, "interval")?,
+        num: opt_int(r.num, "num")?,
+        samples: opt_bytes(r.samples, "samples")?
+            .map(Samples::from_bytes)
+            .transpose()?,
     })
 }
 
@@ -815,11 +845,20 @@ impl Query<'_> {
 }
 
 impl Response<'_> {
-    /// Appends the `r` dict; keys in sorted order: id, k, nodes, nodes6, seq, sig,
-    /// token, v, values.
+    /// Appends the `r` dict; keys in sorted order (upper case first): BFpe, BFsd, id,
+    /// interval, k, nodes, nodes6, num, samples, seq, sig, token, v, values.
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(b'd');
+        if let Some(bf_peers) = self.bf_peers {
+            fixed(out, b"4:BFpe256:", bf_peers);
+        }
+        if let Some(bf_seeds) = self.bf_seeds {
+            fixed(out, b"4:BFsd256:", bf_seeds);
+        }
         fixed(out, b"2:id20:", self.id.as_bytes());
+        if let Some(interval) = self.interval {
+            int_pair(out, b"8:interval", interval);
+        }
         if let Some(k) = self.k {
             fixed(out, b"1:k32:", k);
         }
@@ -828,6 +867,12 @@ impl Response<'_> {
         }
         if let Some(nodes6) = &self.nodes6 {
             encode_nodes(out, b"6:nodes6", nodes6);
+        }
+        if let Some(num) = self.num {
+            int_pair(out, b"3:num", num);
+        }
+        if let Some(samples) = &self.samples {
+            pair(out, b"7:samples", samples.as_bytes());
         }
         if let Some(seq) = self.seq {
             int_pair(out, b"3:seq", seq);

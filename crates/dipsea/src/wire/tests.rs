@@ -83,7 +83,7 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
-/// Parses the notation of `shared/wire-samples/*.txt`: `{"k": v, ...}`, `[...]`,
+/// Parses the notation of `tests/data/wire-samples/*.txt`: `{"k": v, ...}`, `[...]`,
 /// `"text"`, `0xhex`, integers; keys stay in the order written.
 fn parse_sample(text: &str) -> B {
     fn skip(b: &[u8], pos: &mut usize) {
@@ -165,23 +165,26 @@ struct Sample {
     bytes: Vec<u8>,
 }
 
-fn samples_dir() -> Option<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../../../shared/wire-samples"),
-        manifest.join("../../shared/wire-samples"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
+/// The wire samples vendored into the repository (`crates/dipsea/tests/data/wire-samples`,
+/// copied from the shared probe records; see its README).
+fn samples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/wire-samples")
 }
 
-fn load_samples() -> Option<Vec<Sample>> {
-    let dir = samples_dir()?;
+/// Every message of the wire samples. Panics when the samples are missing: the tests
+/// that read them must fail, not pass without checking anything.
+fn load_samples() -> Vec<Sample> {
+    let dir = samples_dir();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("read samples dir")
+        .unwrap_or_else(|e| panic!("wire samples missing at {}: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
+    assert!(
+        !files.is_empty(),
+        "no wire sample files in {}",
+        dir.display()
+    );
     files.sort();
     let mut out = Vec::new();
     for path in files {
@@ -212,7 +215,7 @@ fn load_samples() -> Option<Vec<Sample>> {
             }
         }
     }
-    Some(out)
+    out
 }
 
 /// Checks that re-encoding `msg` decodes to `msg` again.
@@ -254,7 +257,7 @@ const PROBE_ID: &str = "7f011a758257b05be317f8d483ce4bc812152bd1";
 const LT_NODE: &str = "7f011a758257b05be317f8d483ce4bc812152bd17f000001c80e";
 
 // ---------------------------------------------------------------------------------
-// Real messages, rebuilt byte for byte from shared/wire-samples.
+// Real messages, rebuilt byte for byte from the wire samples (tests/data/wire-samples).
 
 #[test]
 fn libtorrent_get_peers_reply_with_values() {
@@ -610,6 +613,98 @@ fn sample_infohashes_reply_with_extra_keys() {
     .enc();
     let r = response_of(decode(&raw).expect("decode"));
     assert_eq!(r.nodes.map(|n| n.len()), Some(1));
+    assert_eq!((r.interval, r.num), (Some(21600), Some(0)));
+    assert_eq!(r.samples.map(|s| s.len()), Some(0));
+}
+
+#[test]
+fn bep51_sample_infohashes_reply_with_samples() {
+    let (a, b) = (Id::sha1(b"torrent a"), Id::sha1(b"torrent b"));
+    let mut samples = Vec::new();
+    write_samples(&[a, b], &mut samples);
+    let raw = reply_with(vec![
+        ("id", B::S(vec![1; 20])),
+        ("interval", B::I(300)),
+        ("nodes", h(LT_NODE)),
+        ("num", B::I(42)),
+        ("samples", B::S(samples.clone())),
+    ]);
+    let msg = decode(&raw).expect("decode");
+    assert_round_trips(&msg);
+    let r = response_of(msg);
+    assert_eq!((r.interval, r.num), (Some(300), Some(42)));
+    let got = r.samples.expect("samples");
+    assert_eq!((got.len(), got.is_empty()), (2, false));
+    assert_eq!(got.iter().collect::<Vec<_>>(), [a, b]);
+    assert_eq!(got.as_bytes(), samples.as_slice());
+    // The encoder writes what it decoded, byte for byte.
+    let mut out = Vec::new();
+    msg.encode(&mut out);
+    assert_eq!(out, raw);
+    // Samples are whole ids; interval and num are integers.
+    samples.pop();
+    assert_eq!(
+        decode(&reply_with(vec![
+            ("id", B::S(vec![1; 20])),
+            ("samples", B::S(samples))
+        ])),
+        Err(DecodeError::BadNodesLength {
+            key: "samples",
+            len: 39,
+            entry: 20
+        })
+    );
+    assert!(matches!(
+        decode(&reply_with(vec![
+            ("id", B::S(vec![1; 20])),
+            ("interval", s("soon"))
+        ])),
+        Err(DecodeError::WrongType {
+            key: "interval",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn bep33_scrape_reply_with_bloom_filters() {
+    let mut seeds = BloomFilter::new();
+    let mut peers = BloomFilter::new();
+    for i in 0..20u8 {
+        seeds.insert_ip(IpAddr::V4(Ipv4Addr::new(10, 1, 0, i)));
+    }
+    for i in 0..200u8 {
+        peers.insert_ip(IpAddr::V4(Ipv4Addr::new(10, 2, 0, i)));
+    }
+    // Keys sort upper case first: BFpe, BFsd, id, ...
+    let raw = reply_with(vec![
+        ("BFpe", B::S(peers.as_bytes().to_vec())),
+        ("BFsd", B::S(seeds.as_bytes().to_vec())),
+        ("id", B::S(vec![1; 20])),
+        ("nodes", h(LT_NODE)),
+        ("token", s("tokn")),
+    ]);
+    let msg = decode(&raw).expect("decode");
+    let mut out = Vec::new();
+    msg.encode(&mut out);
+    assert_eq!(out, raw);
+    let r = response_of(msg);
+    let got_seeds = BloomFilter::from_bytes(*r.bf_seeds.expect("BFsd"));
+    let got_peers = BloomFilter::from_bytes(*r.bf_peers.expect("BFpe"));
+    assert_eq!((&got_seeds, &got_peers), (&seeds, &peers));
+    assert!((19.0..21.5).contains(&got_seeds.estimate()));
+    assert!((185.0..215.0).contains(&got_peers.estimate()));
+    assert_eq!(
+        decode(&reply_with(vec![
+            ("BFsd", B::S(vec![0; 255])),
+            ("id", B::S(vec![1; 20]))
+        ])),
+        Err(DecodeError::BadSize {
+            key: "BFsd",
+            expected: BLOOM_LEN,
+            len: 255
+        })
+    );
 }
 
 #[test]
@@ -659,14 +754,11 @@ fn malformed_probe_queries_still_yield_their_tid() {
     assert_eq!(query_tid(b"d1:t2:aa1:y1:q"), None);
 }
 
-/// Every message in `shared/wire-samples` decodes, except the two queries the probe
+/// Every message of the wire samples (`tests/data/wire-samples`) decodes, except the two queries the probe
 /// made malformed on purpose, and survives a round trip.
 #[test]
 fn every_wire_sample_decodes() {
-    let Some(samples) = load_samples() else {
-        eprintln!("shared/wire-samples not found; skipped");
-        return;
-    };
+    let samples = load_samples();
     assert!(samples.len() > 150, "only {} samples", samples.len());
     for sample in &samples {
         let what = format!("{} {} {}", sample.file, sample.section, sample.query);
@@ -1202,6 +1294,17 @@ struct OwnedResponse {
     k: Option<[u8; 32]>,
     seq: Option<i64>,
     sig: Option<[u8; 64]>,
+    extra: OwnedExtra,
+}
+
+/// The BEP 33 and BEP 51 fields of a response.
+#[derive(Debug, Clone)]
+struct OwnedExtra {
+    bf_seeds: Option<Box<[u8; BLOOM_LEN]>>,
+    bf_peers: Option<Box<[u8; BLOOM_LEN]>>,
+    interval: Option<i64>,
+    num: Option<i64>,
+    samples: Option<Vec<u8>>,
 }
 
 impl Owned {
@@ -1268,6 +1371,15 @@ impl Owned {
                 k: r.k.as_ref(),
                 seq: r.seq,
                 sig: r.sig.as_ref(),
+                bf_seeds: r.extra.bf_seeds.as_deref(),
+                bf_peers: r.extra.bf_peers.as_deref(),
+                interval: r.extra.interval,
+                num: r.extra.num,
+                samples: r
+                    .extra
+                    .samples
+                    .as_deref()
+                    .map(|b| Samples::from_bytes(b).expect("whole ids")),
             }),
             OwnedKind::Error { code, message } => MessageKind::Error(KrpcError {
                 code: *code,
@@ -1418,9 +1530,10 @@ fn arb_response() -> impl Strategy<Value = OwnedResponse> {
         proptest::option::of(any::<[u8; 32]>()),
         any::<Option<i64>>(),
         proptest::option::of(arb_sig()),
+        arb_extra(),
     )
         .prop_map(
-            |(id, nodes, nodes6, values, token, v, k, seq, sig)| OwnedResponse {
+            |(id, nodes, nodes6, values, token, v, k, seq, sig, extra)| OwnedResponse {
                 id,
                 nodes,
                 nodes6,
@@ -1430,6 +1543,37 @@ fn arb_response() -> impl Strategy<Value = OwnedResponse> {
                 k,
                 seq,
                 sig,
+                extra,
+            },
+        )
+}
+
+fn arb_bloom() -> impl Strategy<Value = Box<[u8; BLOOM_LEN]>> {
+    vec(any::<u8>(), BLOOM_LEN).prop_map(|bits| {
+        let mut out = Box::new([0u8; BLOOM_LEN]);
+        out.copy_from_slice(&bits);
+        out
+    })
+}
+
+fn arb_extra() -> impl Strategy<Value = OwnedExtra> {
+    (
+        proptest::option::of(arb_bloom()),
+        proptest::option::of(arb_bloom()),
+        any::<(Option<i64>, Option<i64>)>(),
+        proptest::option::of(vec(arb_id(), 0..8)),
+    )
+        .prop_map(
+            |(bf_seeds, bf_peers, (interval, num), samples)| OwnedExtra {
+                bf_seeds,
+                bf_peers,
+                interval,
+                num,
+                samples: samples.map(|ids| {
+                    let mut out = Vec::new();
+                    write_samples(&ids, &mut out);
+                    out
+                }),
             },
         )
 }
@@ -1607,10 +1751,7 @@ fn fuzz_corpus_never_panics_and_round_trips() {
 /// instead: `DIPSEA_REGENERATE_CORPUS=1 cargo test -p dipsea seed_corpus`.
 #[test]
 fn seed_corpus_is_up_to_date() {
-    let Some(samples) = load_samples() else {
-        eprintln!("shared/wire-samples not found beside the repository; nothing to compare");
-        return;
-    };
+    let samples = load_samples();
     let dir = corpus_dir();
     let regenerate = std::env::var_os("DIPSEA_REGENERATE_CORPUS").is_some();
     let write = |name: &str, bytes: &[u8]| {
@@ -1797,6 +1938,47 @@ fn seed_corpus_is_up_to_date() {
     let mut out = Vec::new();
     v6.encode(&mut out);
     write("own-r-ipv6.bin", &out);
+    // BEP 33 and BEP 51 answers as dipsea sends them.
+    let mut seeds = BloomFilter::new();
+    seeds.insert_ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    let mut peers = BloomFilter::new();
+    peers.insert_ip(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    let mut samples = Vec::new();
+    write_samples(
+        &[Id::from_bytes([9; 20]), Id::from_bytes([10; 20])],
+        &mut samples,
+    );
+    for (name, response) in [
+        (
+            "own-r-scrape.bin",
+            Response {
+                bf_seeds: Some(seeds.as_bytes()),
+                bf_peers: Some(peers.as_bytes()),
+                token: Some(b"\x01\x02\x03\x04"),
+                ..Response::new(Id::from_bytes([8; 20]))
+            },
+        ),
+        (
+            "own-r-sample_infohashes.bin",
+            Response {
+                interval: Some(21600),
+                num: Some(2),
+                samples: Some(Samples::from_bytes(&samples).expect("samples")),
+                ..Response::new(Id::from_bytes([8; 20]))
+            },
+        ),
+    ] {
+        let mut bytes = Vec::new();
+        Message {
+            tid: b"\0\0\0\x02",
+            version: Some(b"DS\0\x01"),
+            ip: None,
+            read_only: false,
+            kind: MessageKind::Response(response),
+        }
+        .encode(&mut bytes);
+        write(name, &bytes);
+    }
     write("bad-trailing.bin", &[out.as_slice(), b"e"].concat());
     write("bad-duplicate-key.bin", b"d1:t2:aa1:t2:bb1:y1:ee");
     write("bad-int-minus-zero.bin", b"d1:eli-0e1:xe1:t2:aa1:y1:ee");

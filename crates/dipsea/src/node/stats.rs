@@ -1,0 +1,235 @@
+//! A node's counters and their snapshot, [`NodeStats`].
+//!
+//! Entry point: [`Node::stats`]. The counters are relaxed atomics bumped on the
+//! per-packet paths (`dispatch`, `transactions`); a snapshot reads them one by one,
+//! so it is consistent per counter, not across counters.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+use super::Node;
+use crate::id::{Id, NodeInfo};
+use crate::lookup::Lookup;
+use crate::time::Time;
+
+/// Counters a node keeps, read with [`Node::stats`].
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub(super) packets_in: AtomicU64,
+    pub(super) packets_out: AtomicU64,
+    pub(super) bytes_in: AtomicU64,
+    pub(super) bytes_out: AtomicU64,
+    pub(super) queries_in: [AtomicU64; 7],
+    pub(super) responses_in: AtomicU64,
+    pub(super) errors_in: AtomicU64,
+    pub(super) malformed: AtomicU64,
+    pub(super) oversized: AtomicU64,
+    pub(super) rate_limited_ip: AtomicU64,
+    pub(super) rate_limited_global: AtomicU64,
+    pub(super) bad_token: AtomicU64,
+    pub(super) over_quota: AtomicU64,
+    pub(super) refused: AtomicU64,
+    pub(super) unmatched: AtomicU64,
+    pub(super) timeouts: AtomicU64,
+    pub(super) retries: AtomicU64,
+    pub(super) in_flight_full: AtomicU64,
+    pub(super) send_drops: AtomicU64,
+    pub(super) ops_started: AtomicU64,
+    pub(super) ops_done: AtomicU64,
+}
+
+/// Query counters are kept per method, in this order.
+pub(super) const METHODS: [&str; 7] = [
+    "ping",
+    "find_node",
+    "get_peers",
+    "announce_peer",
+    "get",
+    "put",
+    "other",
+];
+
+/// A snapshot of a node's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Datagrams received.
+    pub packets_in: u64,
+    /// Datagrams sent.
+    pub packets_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Queries received, by method (`other` for unknown methods).
+    pub queries_in: Vec<(&'static str, u64)>,
+    /// Answers received to our queries.
+    pub responses_in: u64,
+    /// KRPC errors received in answer to our queries.
+    pub errors_in: u64,
+    /// Datagrams that did not decode (dropped; a query among them whose transaction
+    /// id could be read got a 203 error, within the rate limits).
+    pub malformed: u64,
+    /// Datagrams longer than [`NodeConfig::max_datagram`], dropped unread.
+    pub oversized: u64,
+    /// Queries dropped unanswered because their source IP was over its rate.
+    pub rate_limited_ip: u64,
+    /// Queries dropped unanswered because the node was over its global rate.
+    pub rate_limited_global: u64,
+    /// `announce_peer` and `put` queries refused for a missing or wrong write token.
+    pub bad_token: u64,
+    /// Puts and announces refused because the store (or the asker's share) was full.
+    pub over_quota: u64,
+    /// Other queries answered with an error: unknown method, bad arguments, value or
+    /// salt too big, bad signature, CAS or sequence conflict.
+    pub refused: u64,
+    /// Answers that matched no query in flight (late, spoofed or duplicate).
+    pub unmatched: u64,
+    /// Queries that got no answer after every retry.
+    pub timeouts: u64,
+    /// Queries sent again after a timeout.
+    pub retries: u64,
+    /// Queries not sent because the in-flight table was full.
+    pub in_flight_full: u64,
+    /// Datagrams the driver could not send (socket buffer full).
+    pub send_drops: u64,
+    /// Operations started and finished.
+    pub ops_started: u64,
+    /// Operations finished.
+    pub ops_done: u64,
+    /// Queries awaiting an answer now.
+    pub in_flight: usize,
+    /// Contacts in the routing table.
+    pub routing_table_size: usize,
+    /// Immutable items stored for others.
+    pub items: usize,
+    /// Info-hashes with peers stored for others.
+    pub info_hashes: usize,
+    /// Bytes of values stored for others.
+    pub stored_bytes: usize,
+    /// Items this node re-publishes.
+    pub published: usize,
+    /// The node's public address, learned by vote ([`Node::external_ip`]).
+    pub external_ip: Option<IpAddr>,
+    /// Whether the node id conforms to BEP 42 for `external_ip` (`None` while that
+    /// is unknown; see [`Node::id_conforms`]).
+    pub id_conforms: Option<bool>,
+}
+
+impl Node {
+    /// Estimated bytes this node takes: its inline size plus the heap it owns
+    /// (routing table, store, transaction and operation tables, re-published items,
+    /// seeds), without allocator overhead. Hash tables count by capacity, a `DashMap`
+    /// shard as the 128-byte cache line pair it is padded to; the store, whose
+    /// internals are its own, is estimated from its counters. Takes the same locks as
+    /// [`Node::stats`], one at a time.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        /// A `DashMap` shard: a `RwLock<HashMap>` padded to 128 bytes.
+        const SHARD: usize = 128;
+        /// Bytes per stored entry besides its value: map slot (key, entry, control
+        /// byte, at most 7/8 full) and eviction index node, rounded up.
+        const STORE_ENTRY: usize = 160;
+        fn table<K, V, S>(map: &DashMap<K, V, S>, shards: usize) -> usize
+        where
+            K: Eq + std::hash::Hash,
+            S: std::hash::BuildHasher + Clone,
+        {
+            shards * SHARD + map.capacity() * (size_of::<(K, V)>() + 1)
+        }
+        // As `Node::with_rng` creates them.
+        let shards = self.config.in_flight_shards.max(2).next_power_of_two();
+        let in_flight: usize = table(&self.in_flight, shards)
+            + self
+                .in_flight
+                .iter()
+                .map(|p| p.datagram.len())
+                .sum::<usize>();
+        let ops = table(&self.ops, shards)
+            + self.ops.len() * (size_of::<Lookup>() + self.config.lookup.max_candidates * 64);
+        // A B-tree leaf holds 11 entries; count one per entry, generously.
+        let published: usize = self
+            .published
+            .lock()
+            .values()
+            .map(|v| size_of::<(Id, Vec<u8>)>() + 16 + v.capacity())
+            .sum();
+        let announced = self.announced.lock().len() * (size_of::<(Id, Option<u16>)>() + 16);
+        let store = self.store.stats();
+        let store_bytes = if store.items + store.info_hashes > 0 {
+            self.config.store.effective_shards() * SHARD
+        } else {
+            0
+        } + (store.items + store.info_hashes) * STORE_ENTRY
+            + store.bytes
+            + store.peers * size_of::<(SocketAddr, Time)>();
+        size_of::<Node>()
+            + self.routing.heap_bytes()
+            + self.limiter.heap_bytes()
+            + store_bytes
+            + in_flight
+            + ops
+            + published
+            + announced
+            + self.seeds.lock().capacity() * size_of::<NodeInfo>()
+            + self.config.bootstrap.capacity() * size_of::<SocketAddr>()
+            + self.external.heap_bytes()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> NodeStats {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let store = self.store.stats();
+        NodeStats {
+            packets_in: load(&c.packets_in),
+            packets_out: load(&c.packets_out),
+            bytes_in: load(&c.bytes_in),
+            bytes_out: load(&c.bytes_out),
+            queries_in: METHODS
+                .iter()
+                .zip(&c.queries_in)
+                .map(|(m, n)| (*m, load(n)))
+                .collect(),
+            responses_in: load(&c.responses_in),
+            errors_in: load(&c.errors_in),
+            malformed: load(&c.malformed),
+            oversized: load(&c.oversized),
+            rate_limited_ip: load(&c.rate_limited_ip),
+            rate_limited_global: load(&c.rate_limited_global),
+            bad_token: load(&c.bad_token),
+            over_quota: load(&c.over_quota),
+            refused: load(&c.refused),
+            unmatched: load(&c.unmatched),
+            timeouts: load(&c.timeouts),
+            retries: load(&c.retries),
+            in_flight_full: load(&c.in_flight_full),
+            send_drops: load(&c.send_drops),
+            ops_started: load(&c.ops_started),
+            ops_done: load(&c.ops_done),
+            in_flight: self.in_flight_len.load(Ordering::Relaxed),
+            routing_table_size: self.routing.len(),
+            items: store.items,
+            info_hashes: store.info_hashes,
+            stored_bytes: store.bytes,
+            published: self.published.lock().len(),
+            external_ip: self.external_ip(),
+            id_conforms: self.id_conforms(),
+        }
+    }
+
+    pub(super) fn count_sent(&self, datagrams: usize, bytes: usize) {
+        self.counters
+            .packets_out
+            .fetch_add(datagrams as u64, Ordering::Relaxed);
+        self.counters
+            .bytes_out
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Records that the driver dropped an outgoing datagram.
+    pub fn count_send_drop(&self) {
+        self.counters.send_drops.fetch_add(1, Ordering::Relaxed);
+    }
+}
