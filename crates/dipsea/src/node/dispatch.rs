@@ -23,7 +23,7 @@ impl Node {
     /// Handles one datagram from `from`: answers queries, advances the operations
     /// that answers belong to. Never panics, whatever the bytes.
     ///
-    /// Queries pass the rate limiter ([`limits`]) before anything is done for them;
+    /// Queries pass the rate limiter ([`limits`](super::limits)) before anything is done for them;
     /// one over the limit costs a zero-copy decode and a counter, nothing more.
     pub fn handle_datagram(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
         self.counters.packets_in.fetch_add(1, Ordering::Relaxed);

@@ -71,7 +71,7 @@ pub struct NodeStats {
     /// Datagrams that did not decode (dropped; a query among them whose transaction
     /// id could be read got a 203 error, within the rate limits).
     pub malformed: u64,
-    /// Datagrams longer than [`NodeConfig::max_datagram`], dropped unread.
+    /// Datagrams longer than [`NodeConfig::max_datagram`](crate::NodeConfig::max_datagram), dropped unread.
     pub oversized: u64,
     /// Queries dropped unanswered because their source IP was over its rate.
     pub rate_limited_ip: u64,
