@@ -61,6 +61,11 @@
 #define DIPSEA_PUBLIC_KEY_LEN 32
 
 /**
+ * Bytes in a mutable item's signature.
+ */
+#define DIPSEA_SIGNATURE_LEN 64
+
+/**
  * Bytes enough for any address dipsea_node_local_addr writes (`"[v6%scope]:port"`
  * and the NUL).
  */
@@ -153,6 +158,16 @@ enum dipsea_status
    */
   DIPSEA_SHUTDOWN = 205,
   /**
+   * A mutable put was refused: the nodes' sequence number is not the `cas` given
+   * (BEP 44 error 301). Get the item and retry with its sequence number as `cas`.
+   */
+  DIPSEA_CAS_MISMATCH = 206,
+  /**
+   * A mutable put was refused: the nodes hold a newer version (BEP 44 error 302).
+   * Get the item and put with a higher sequence number (or let dipsea pick one).
+   */
+  DIPSEA_SEQ_TOO_OLD = 207,
+  /**
    * The operating system refused something: binding the socket, a state file.
    * Check the address or path and permissions.
    */
@@ -242,6 +257,42 @@ typedef struct dipsea_id {
    */
   uint8_t bytes[DIPSEA_ID_LEN];
 } dipsea_id;
+
+/**
+ * A verified version of a mutable item, written by dipsea_node_get_mutable.
+ *
+ * Ownership: `value` is yours once written: release it with
+ * dipsea_mutable_item_free (or dipsea_buffer_free on `value`).
+ */
+typedef struct dipsea_mutable_item {
+  /**
+   * The value: the byte string the item holds (its bencoding if it holds another
+   * bencoded type); `value.data[value.len]` is 0.
+   */
+  struct dipsea_buffer value;
+  /**
+   * The sequence number: a newer version has a higher one.
+   */
+  int64_t seq;
+  /**
+   * The ed25519 signature over salt, seq and value, checked.
+   */
+  uint8_t signature[DIPSEA_SIGNATURE_LEN];
+} dipsea_mutable_item;
+
+/**
+ * Called once when dipsea_node_put_mutable_async finishes: `seq` is the sequence
+ * number stored (0 on failure).
+ */
+typedef void (*dipsea_put_mutable_callback)(void *user_data, dipsea_status status, int64_t seq);
+
+/**
+ * Called once when dipsea_node_get_mutable_async finishes: `item` (DIPSEA_OK only,
+ * else NULL) is borrowed for the call; copy what you keep, do not free it.
+ */
+typedef void (*dipsea_get_mutable_callback)(void *user_data,
+                                            dipsea_status status,
+                                            const struct dipsea_mutable_item *item);
 
 /**
  * Counters of a node (dipsea_node_stats): a snapshot, a plain value.
@@ -795,6 +846,109 @@ dipsea_status dipsea_keypair_public_key(const struct dipsea_keypair *keypair,
  * thread uses it. Statuses: DIPSEA_OK.
  */
 dipsea_status dipsea_keypair_free(struct dipsea_keypair *keypair);
+
+/**
+ * Publishes `value_len` bytes at `value` as the BEP 44 mutable item of `keypair`
+ * with the `salt_len`-byte `salt` (at most 64; NULL when `salt_len` is 0), on the k
+ * nodes closest to SHA-1(public key + salt); waits for them to acknowledge and
+ * writes the sequence number stored to `*out_seq`. The node re-publishes that
+ * version until dipsea_node_free.
+ *
+ * `seq`: NULL for one more than the highest sequence number on the network (1 if
+ * none), else the one to store. `cas`: NULL, or store only where the current
+ * sequence number is `*cas` (compare-and-swap).
+ *
+ * Ownership: every pointer is borrowed for the call. Threads: any thread except a
+ * dipsea runtime thread; blocks.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT (value over
+ * 1000 bytes bencoded, salt over 64 bytes); DIPSEA_CAS_MISMATCH (nodes answered
+ * 301); DIPSEA_SEQ_TOO_OLD (nodes hold a newer version, 302); DIPSEA_NO_ROUTE,
+ * DIPSEA_TIMEOUT, DIPSEA_NOT_STORED, DIPSEA_BUSY, DIPSEA_SHUTDOWN;
+ * DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_put_mutable(const struct dipsea_node *node,
+                                      const struct dipsea_keypair *keypair,
+                                      const uint8_t *value,
+                                      size_t value_len,
+                                      const uint8_t *salt,
+                                      size_t salt_len,
+                                      const int64_t *seq,
+                                      const int64_t *cas,
+                                      int64_t *out_seq);
+
+/**
+ * Looks up the mutable item of the `public_key_len`-byte `public_key`
+ * (DIPSEA_PUBLIC_KEY_LEN) with the `salt_len`-byte `salt`, keeps the newest version
+ * whose signature checks out (at least `*min_seq` unless `min_seq` is NULL), and
+ * writes it to `*out_item`.
+ *
+ * Ownership: pointers are borrowed for the call; `*out_item` is yours on
+ * DIPSEA_OK: release it with dipsea_mutable_item_free.
+ * Threads: any thread except a dipsea runtime thread; blocks.
+ * Statuses: DIPSEA_OK; DIPSEA_NOT_FOUND if no node has a version (`*out_item`
+ * untouched); DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if the key is not 32
+ * bytes; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_BUSY, DIPSEA_SHUTDOWN;
+ * DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_get_mutable(const struct dipsea_node *node,
+                                      const uint8_t *public_key,
+                                      size_t public_key_len,
+                                      const uint8_t *salt,
+                                      size_t salt_len,
+                                      const int64_t *min_seq,
+                                      struct dipsea_mutable_item *out_item);
+
+/**
+ * Releases the value of an item dipsea_node_get_mutable wrote, and resets it so a
+ * second free is harmless. NULL: a no-op.
+ *
+ * Threads: any thread, not at the same time as another use of the item.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_mutable_item_free(struct dipsea_mutable_item *item);
+
+/**
+ * dipsea_node_put_mutable without blocking: copies the arguments, and calls
+ * `callback(user_data, status, seq)` once when done.
+ *
+ * Ownership: every pointer is copied before this returns; `user_data` as in
+ * dipsea_node_bootstrap_async. Threads and callback rules: as
+ * dipsea_node_bootstrap_async.
+ * Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+ * `node`, `keypair` or `callback` is NULL, or a buffer is NULL with a non-zero
+ * length (the callback will not run). Statuses (to the callback): as
+ * dipsea_node_put_mutable.
+ */
+dipsea_status dipsea_node_put_mutable_async(const struct dipsea_node *node,
+                                            const struct dipsea_keypair *keypair,
+                                            const uint8_t *value,
+                                            size_t value_len,
+                                            const uint8_t *salt,
+                                            size_t salt_len,
+                                            const int64_t *seq,
+                                            const int64_t *cas,
+                                            dipsea_put_mutable_callback callback,
+                                            void *user_data);
+
+/**
+ * dipsea_node_get_mutable without blocking: calls `callback(user_data, status,
+ * item)` once when the lookup ends; `item` (DIPSEA_OK only) is borrowed for the call.
+ *
+ * Ownership: the arguments are copied before this returns; `user_data` as in
+ * dipsea_node_bootstrap_async. Threads and callback rules: as
+ * dipsea_node_bootstrap_async.
+ * Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT;
+ * DIPSEA_INVALID_ARGUMENT if the key is not 32 bytes (the callback will not run).
+ * Statuses (to the callback): as dipsea_node_get_mutable, DIPSEA_NOT_FOUND included.
+ */
+dipsea_status dipsea_node_get_mutable_async(const struct dipsea_node *node,
+                                            const uint8_t *public_key,
+                                            size_t public_key_len,
+                                            const uint8_t *salt,
+                                            size_t salt_len,
+                                            const int64_t *min_seq,
+                                            dipsea_get_mutable_callback callback,
+                                            void *user_data);
 
 /**
  * Starts a node: binds its UDP socket, starts its runtime threads, and begins joining
