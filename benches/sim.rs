@@ -65,7 +65,8 @@ fn main() {
                 next_report += total / 10;
             }
         },
-    );
+    )
+    .expect("a valid configuration");
     let build = started.elapsed();
     let (rss_built, peak_build) = rss();
     let built = swarm.stats();

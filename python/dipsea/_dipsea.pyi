@@ -9,12 +9,28 @@ from typing import Any, Final, Literal, Union, final
 
 from typing_extensions import Self, TypeAlias
 
-__all__ = ["ID_LEN", "__version__", "Id", "Keypair", "MutableItem", "Node", "AsyncNode", "Swarm", "Latency"]
+__all__ = [
+    "ID_LEN",
+    "__version__",
+    "Id",
+    "Keypair",
+    "MutableItem",
+    "Node",
+    "AsyncNode",
+    "Swarm",
+    "Latency",
+    "default_options",
+]
 
 ID_LEN: Final[int]
 """Bytes in an id: 20 (160 bits, the size of a SHA-1 digest)."""
 __version__: Final[str]
 """The package version, the same as the Rust crate's, the C library's and the CLI's."""
+
+def default_options() -> dict[str, bool | int | float]:
+    """Every option ``Node(options=...)`` accepts, with its default (flags as
+    ``bool``, counts as ``int``, durations in seconds); what each means is documented
+    once, on the core's ``NodeConfig``."""
 
 _Address: TypeAlias = tuple[str, int]
 """A UDP endpoint as the socket module writes it: ``(host, port)``."""
@@ -120,11 +136,12 @@ class Node:
         state_path: str | os.PathLike[str] | None = None,
         *,
         id: _IdLike | None = None,
-        k: int = 8,
-        alpha: int = 3,
-        workers: int = 2,
+        k: int | None = None,
+        alpha: int | None = None,
+        workers: int | None = None,
         query_timeout: tuple[float, float] | None = None,
         max_in_flight: int | None = None,
+        options: dict[str, bool | int | float] | None = None,
     ) -> Node: ...
     def bootstrap(self) -> int:
         """Joins the network now and waits; returns the routing table size."""
@@ -196,11 +213,12 @@ class AsyncNode:
         state_path: str | os.PathLike[str] | None = None,
         *,
         id: _IdLike | None = None,
-        k: int = 8,
-        alpha: int = 3,
-        workers: int = 2,
+        k: int | None = None,
+        alpha: int | None = None,
+        workers: int | None = None,
         query_timeout: tuple[float, float] | None = None,
         max_in_flight: int | None = None,
+        options: dict[str, bool | int | float] | None = None,
     ) -> AsyncNode: ...
     def bootstrap(self) -> Awaitable[int]:
         """Joins the network; resolves to the routing table size."""
@@ -286,7 +304,7 @@ class Swarm:
     def get(self, key: _IdLike) -> bytes | None:
         """Gets the item ``key`` from a random live node."""
     def crash(self, fraction: float) -> int:
-        """Crashes ``fraction`` of the live nodes; returns how many."""
+        """Crashes ``fraction`` (0 to 1) of the live nodes; returns how many."""
     def partition(self, fraction: float) -> None:
         """Splits the live nodes in two groups until ``heal()``."""
     def heal(self) -> None:

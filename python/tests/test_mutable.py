@@ -40,7 +40,7 @@ def test_cas_mismatch_and_old_seq_are_typed_errors(network: list[Node]) -> None:
         network[4].put_mutable(keypair, b"eleven", seq=11, cas=9)
     with pytest.raises(dipsea.SeqTooOld) as info:
         network[4].put_mutable(keypair, b"five", seq=5)
-    assert isinstance(info.value, dipsea.PutFailed)
+    assert isinstance(info.value, dipsea.NotStored)
     assert network[4].put_mutable(keypair, b"eleven", cas=10) == 11
     item = network[9].get_mutable(keypair.public_key, min_seq=11)
     assert item is not None and item.value == b"eleven"

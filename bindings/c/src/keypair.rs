@@ -52,7 +52,7 @@ pub unsafe extern "C" fn dipsea_keypair_random(
 /// Ownership: `seed` is borrowed for the call; `*out_keypair` is yours, free it with
 /// dipsea_keypair_free. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `seed` or `out_keypair` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `seed_len` is not DIPSEA_SEED_LEN.
+/// DIPSEA_BAD_INPUT if `seed_len` is not DIPSEA_SEED_LEN.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_keypair_from_seed(
     seed: *const u8,
@@ -76,7 +76,7 @@ pub unsafe extern "C" fn dipsea_keypair_from_seed(
 /// Ownership: `path` is borrowed; `*out_keypair` is yours, free it with
 /// dipsea_keypair_free. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `path` or `out_keypair` is NULL;
-/// DIPSEA_IO if the file cannot be read; DIPSEA_INVALID_ARGUMENT if it holds no key.
+/// DIPSEA_IO if the file cannot be read; DIPSEA_BAD_INPUT if it holds no key.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_keypair_load(
     path: *const c_char,

@@ -28,6 +28,7 @@ pub mod id;
 pub mod keypair;
 pub mod mutable;
 pub mod node;
+pub mod peer;
 pub mod swarm;
 
 pub use error::dipsea_status;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dipsea.h"
+#include "network.h"
 
 /* Failed checks in the running test (checks run on the main thread only). */
 extern int harness_failures;
@@ -34,15 +35,6 @@ extern int harness_failures;
     } while (0)
 
 #define CHECK_OK(expr) CHECK_STATUS(expr, DIPSEA_OK)
-
-/* The small loopback network the tests share (built in main.c). */
-#define NET_SIZE 5
-extern dipsea_node *net[NET_SIZE];
-
-/* A config for a loopback node: 127.0.0.1, generous query timeouts (valgrind slows
- * everything down), bootstrapping from `bootstrap` unless it is NULL. The caller
- * frees it. */
-dipsea_config *loopback_config(const char *bootstrap);
 
 /* Test groups, one per file. Each calls run_test for its tests. */
 typedef void (*test_fn)(void);

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dipsea::{Error, NodeBuilder, NodeConfig, NodeInfo, NodeStats};
+use dipsea::{Error, NodeBuilder, NodeConfig, NodeInfo, NodeStats, OptionKind};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -117,7 +117,9 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     Ok(d)
 }
 
-/// The constructor arguments shared by `Node` and `AsyncNode`.
+/// The constructor arguments shared by `Node` and `AsyncNode`. `None` leaves the
+/// core's default ([`NodeConfig`]'s docs); the core checks every value when the node
+/// starts ([`NodeBuilder::validate`]).
 #[allow(clippy::too_many_arguments)]
 pub fn builder(
     bind: &str,
@@ -125,25 +127,36 @@ pub fn builder(
     read_only: bool,
     state_path: Option<PathBuf>,
     id: Option<&Bound<'_, PyAny>>,
-    k: usize,
-    alpha: usize,
-    workers: usize,
+    k: Option<usize>,
+    alpha: Option<usize>,
+    workers: Option<usize>,
     query_timeout: Option<(f64, f64)>,
     max_in_flight: Option<usize>,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<NodeBuilder> {
-    let mut config = NodeConfig::default();
-    if let Some(max) = max_in_flight {
-        config.max_in_flight = max;
-    }
-    // `config` first: the setters below refine it.
     let mut b = NodeBuilder::new()
-        .config(config)
         .bind(bind)
         .bootstrap(bootstrap.unwrap_or_default())
-        .read_only(read_only)
-        .k(k)
-        .alpha(alpha)
-        .workers(workers);
+        .read_only(read_only);
+    if let Some(options) = options {
+        for (name, value) in options.iter() {
+            let name: String = name.extract()?;
+            let value = option_value(&name, &value)?;
+            b.config_mut().set(&name, value).map_err(to_py)?;
+        }
+    }
+    if let Some(k) = k {
+        b = b.k(k);
+    }
+    if let Some(alpha) = alpha {
+        b = b.alpha(alpha);
+    }
+    if let Some(workers) = workers {
+        b = b.workers(workers);
+    }
+    if let Some(max) = max_in_flight {
+        b = b.configure(|c| c.max_in_flight = max);
+    }
     if let Some(path) = state_path {
         b = b.state_path(path);
     }
@@ -154,6 +167,37 @@ pub fn builder(
         b = b.query_timeout(seconds(floor)?, seconds(ceiling)?);
     }
     Ok(b)
+}
+
+/// The value of option `name` in the units of [`NodeConfig::set`]: a flag from a
+/// `bool`, a count from an `int`, a duration from seconds (a `float` or `int`).
+/// An unknown name is left for the core to refuse.
+fn option_value(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let kind = NodeConfig::option(name).map(|o| o.kind);
+    Ok(match kind {
+        Some(OptionKind::Flag) => u64::from(value.extract::<bool>()?),
+        Some(OptionKind::Millis) => {
+            let ms = seconds(value.extract::<f64>()?)?.as_millis();
+            u64::try_from(ms).unwrap_or(u64::MAX)
+        }
+        Some(OptionKind::Count) | None => value.extract::<u64>()?,
+    })
+}
+
+/// Every node option ([`NodeConfig::options`]) with its default, in Python units:
+/// `bool` flags, `int` counts, durations as `float` seconds.
+pub fn default_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let defaults = NodeConfig::default();
+    let d = PyDict::new(py);
+    for option in NodeConfig::options() {
+        let value = defaults.get(option.name).map_err(to_py)?;
+        match option.kind {
+            OptionKind::Flag => d.set_item(option.name, value != 0)?,
+            OptionKind::Count => d.set_item(option.name, value)?,
+            OptionKind::Millis => d.set_item(option.name, value as f64 / 1000.0)?,
+        }
+    }
+    Ok(d)
 }
 
 /// A duration argument in seconds; negative, infinite or NaN raise `BadInput`.

@@ -29,5 +29,14 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ID_LEN", dipsea::ID_LEN)?;
     // The crate version: the same one the wheel, the C library and the CLI carry.
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(default_options, m)?)?;
     Ok(())
+}
+
+/// Every node option that ``Node(options=...)`` and ``AsyncNode(options=...)`` accept,
+/// with its default: flags as ``bool``, counts as ``int``, durations in seconds.
+/// What each means is documented once, on the core's ``NodeConfig``.
+#[pyfunction]
+fn default_options(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    convert::default_options(py)
 }

@@ -36,11 +36,16 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// ``bootstrap``, ``host:port`` addresses to join through (resolved at start);
 /// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
 /// ``state_path``, a file that keeps the id and routing table across restarts;
-/// keyword-only ``id`` (random by default), ``k`` (bucket size and replication,
-/// 8), ``alpha`` (lookup parallelism, 3), ``workers`` (runtime threads, 2),
+/// keyword-only ``id`` (random by default), ``k`` (bucket size and replication),
+/// ``alpha`` (lookup parallelism), ``workers`` (runtime threads),
 /// ``query_timeout`` (``(floor, ceiling)`` seconds; the timeout follows the
-/// measured round trip in between) and ``max_in_flight`` (queries awaiting an
-/// answer at once, 1024; each lookup keeps ``alpha`` in flight).
+/// measured round trip in between), ``max_in_flight`` (queries awaiting an
+/// answer at once; each lookup keeps ``alpha`` in flight) and ``options``, a dict
+/// that sets any other field of the core's ``NodeConfig`` by name (flags as
+/// ``bool``, counts as ``int``, durations in seconds). ``None`` keeps the core's
+/// default; ``dipsea.default_options()`` lists every option with its default, and
+/// the core's ``NodeConfig`` docs say what each means. Values out of range raise
+/// ``BadInput`` (a ``ValueError``) with the core's reason.
 #[pyclass(module = "dipsea", name = "Node", frozen)]
 pub struct PyNode {
     /// `None` once closed. The lock is held only to clone or take the `Arc`.
@@ -56,7 +61,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -65,11 +70,12 @@ impl PyNode {
         read_only: bool,
         state_path: Option<PathBuf>,
         id: Option<&Bound<'_, PyAny>>,
-        k: usize,
-        alpha: usize,
-        workers: usize,
+        k: Option<usize>,
+        alpha: Option<usize>,
+        workers: Option<usize>,
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -82,6 +88,7 @@ impl PyNode {
             workers,
             query_timeout,
             max_in_flight,
+            options,
         )?;
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
@@ -248,7 +255,7 @@ impl PyNode {
     }
 
     /// Stops the node: saves the routing table (with ``state_path``), fails the
-    /// operations still running with ``NodeClosed``, stops its threads and frees its
+    /// operations still running with ``Shutdown``, stops its threads and frees its
     /// port. Calling it again does nothing.
     fn close(&self, py: Python<'_>) {
         let node = self.node.lock().take();
@@ -318,7 +325,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -327,11 +334,12 @@ impl PyAsyncNode {
         read_only: bool,
         state_path: Option<PathBuf>,
         id: Option<&Bound<'_, PyAny>>,
-        k: usize,
-        alpha: usize,
-        workers: usize,
+        k: Option<usize>,
+        alpha: Option<usize>,
+        workers: Option<usize>,
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -344,6 +352,7 @@ impl PyAsyncNode {
             workers,
             query_timeout,
             max_in_flight,
+            options,
         )?;
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
@@ -501,7 +510,7 @@ impl PyAsyncNode {
         self.node.lock().is_none()
     }
 
-    /// Stops the node (operations still running fail with ``NodeClosed``) and frees
+    /// Stops the node (operations still running fail with ``Shutdown``) and frees
     /// its port; the awaitable resolves once it has stopped. Calling it again does
     /// nothing. New calls fail at once, even before the awaitable is awaited.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -326,11 +326,7 @@ fn fraction(s: &str) -> Result<f64, String> {
     let x: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number; give a fraction such as 0.05"))?;
-    if (0.0..=1.0).contains(&x) {
-        Ok(x)
-    } else {
-        Err(format!("{x} is outside 0..1; give a fraction such as 0.05"))
-    }
+    dipsea::sim::fraction("the value", x).map_err(|e| e.to_string())
 }
 
 /// Why a command failed, and so its exit status.

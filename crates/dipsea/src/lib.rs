@@ -33,8 +33,8 @@ pub use keypair::Keypair;
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
 pub use node::{
-    MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError, OpId, OpResult,
-    Outcome, RateLimitConfig, Request,
+    ConfigOption, MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError,
+    OpId, OpResult, OptionKind, Outcome, RateLimitConfig, Request,
 };
 pub use routing::{RoutingConfig, RoutingTable};
 pub use sim::{Latency, Swarm, SwarmConfig, SwarmStats};

@@ -49,7 +49,7 @@ use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
-pub use config::{NodeConfig, CLIENT_VERSION};
+pub use config::{ConfigOption, NodeConfig, OptionKind, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
 pub use ops::{MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome, Request};
 pub use output::{Event, Output};

@@ -175,9 +175,21 @@ pub enum OpError {
     /// The request itself is invalid (e.g. a value over BEP 44's 1000 bytes).
     #[error("bad input: {0}")]
     BadInput(String),
-    /// Too many operations are running; retry when some finish.
-    #[error("busy: {0} operations already running")]
-    Busy(usize),
+    /// The node is at one of its limits: [`NodeConfig::max_operations`] operations
+    /// running, or (for a ping, which sends its query at once)
+    /// [`NodeConfig::max_in_flight`] queries awaiting an answer. Retry when some
+    /// finish.
+    ///
+    /// [`NodeConfig::max_operations`]: crate::NodeConfig::max_operations
+    /// [`NodeConfig::max_in_flight`]: crate::NodeConfig::max_in_flight
+    #[error("busy: {limit} {what} already; retry when some finish")]
+    Busy {
+        /// What is at its limit: `"operations running"` or
+        /// `"queries awaiting an answer"`.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
     /// The node is shutting down.
     #[error("the node is shut down")]
     Shutdown,

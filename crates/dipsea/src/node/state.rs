@@ -213,7 +213,7 @@ fn writer_may_live(pid: u32, entry: &fs::DirEntry) -> bool {
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())
-        .map_or(true, |age| age < STALE_AFTER)
+        .is_none_or(|age| age < STALE_AFTER)
 }
 
 /// Reads the state file at `path`. A missing file gives `None` quietly; a corrupt or

@@ -147,30 +147,35 @@ impl NodeBuilder {
         self
     }
 
-    /// Bucket size and replication factor k (default 8).
+    /// Bucket size and replication factor k ([`crate::LookupConfig::k`], 1 to 1024;
+    /// checked when the node starts).
     pub fn k(mut self, k: usize) -> Self {
         self.config.set_k(k);
         self
     }
 
-    /// Lookup parallelism alpha (default 3).
+    /// Lookup parallelism alpha ([`crate::LookupConfig::alpha`], 1 to 1024; checked
+    /// when the node starts).
     pub fn alpha(mut self, alpha: usize) -> Self {
-        self.config.lookup.alpha = alpha.max(1);
+        self.config.lookup.alpha = alpha;
         self
     }
 
     /// Bounds of the per-query timeout, which otherwise follows the measured
-    /// round-trip time.
+    /// round-trip time ([`NodeConfig::timeout_floor`],
+    /// [`NodeConfig::timeout_ceiling`]; `floor <= ceiling`, checked when the node
+    /// starts).
     pub fn query_timeout(mut self, floor: Duration, ceiling: Duration) -> Self {
         self.config.timeout_floor = floor;
-        self.config.timeout_ceiling = ceiling.max(floor);
+        self.config.timeout_ceiling = ceiling;
         self
     }
 
-    /// Threads of the runtime [`NodeBuilder::start_blocking`] creates (default 2).
-    /// [`NodeBuilder::spawn`] runs on the caller's runtime and ignores it.
+    /// Threads of the runtime [`NodeBuilder::start_blocking`] creates (default 2, at
+    /// least 1, checked when the node starts). [`NodeBuilder::spawn`] runs on the
+    /// caller's runtime and ignores it.
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
+        self.workers = workers;
         self
     }
 
@@ -181,21 +186,61 @@ impl NodeBuilder {
     /// about 10% more CPU per operation on a 2-core machine (measured with
     /// `benches/examples/cpu_per_op.rs`); more may pay on many cores under a flood.
     pub fn receivers(mut self, receivers: usize) -> Self {
-        self.receivers = receivers.max(1);
+        self.receivers = receivers;
         self
     }
 
-    /// Replaces the whole protocol configuration.
+    /// Replaces the whole protocol configuration (the settings made before by
+    /// [`Self::k`], [`Self::alpha`], [`Self::read_only`], ... with it; to change a
+    /// few fields whatever the order of calls, use [`Self::configure`]).
     pub fn config(mut self, config: NodeConfig) -> Self {
         self.config = config;
         self
     }
 
+    /// Changes fields of the protocol configuration in place, keeping the others:
+    /// `.configure(|c| c.max_in_flight = 64)`. Every field and its default is
+    /// documented on [`NodeConfig`]; the values are checked when the node starts.
+    pub fn configure(mut self, change: impl FnOnce(&mut NodeConfig)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// The protocol configuration as set so far.
+    pub fn config_ref(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The protocol configuration as set so far, to change in place (what the C and
+    /// Python bindings use with [`NodeConfig::set`]).
+    pub fn config_mut(&mut self) -> &mut NodeConfig {
+        &mut self.config
+    }
+
+    /// Checks the settings: [`NodeConfig::validate`], and at least one worker and
+    /// one receiver. [`Self::spawn`] and [`Self::start_blocking`] call it first.
+    ///
+    /// Errors: [`Error::BadInput`] saying which setting is out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.workers == 0 {
+            return Err(Error::BadInput("workers must be at least 1, got 0".into()));
+        }
+        if self.receivers == 0 {
+            return Err(Error::BadInput(
+                "receivers must be at least 1, got 0".into(),
+            ));
+        }
+        self.config.validate()
+    }
+
     /// Binds the socket, loads the saved state, starts the node's tasks on the
     /// current tokio runtime and bootstraps in the background.
     ///
-    /// Errors: [`Error::Io`] if the address cannot be bound or resolved.
+    /// Errors: [`Error::BadInput`] if a setting is out of range
+    /// ([`Self::validate`]) or an address does not resolve; [`Error::Io`] if the
+    /// address cannot be bound.
     pub async fn spawn(self) -> Result<NodeHandle, Error> {
+        self.validate()?;
         let bind = resolve(&self.bind)?;
         let (socket, sender) = bind_socket(bind)?;
         let local_addr = socket.local_addr()?;
@@ -247,7 +292,10 @@ impl NodeBuilder {
 
     /// Starts the node on a runtime of its own (`workers` threads) and returns a
     /// handle whose methods block.
+    ///
+    /// Errors: as [`Self::spawn`].
     pub fn start_blocking(self) -> Result<BlockingNode, Error> {
+        self.validate()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(self.workers)
             .thread_name("dipsea")
@@ -265,7 +313,7 @@ impl NodeBuilder {
 /// `for_ip`, when that is given), else one derived from `for_ip` (BEP 42), else a
 /// random one.
 fn pick_id(given: Option<Id>, saved: Option<Id>, for_ip: Option<IpAddr>) -> Id {
-    let saved = saved.filter(|id| for_ip.map_or(true, |ip| bep42::id_conforms(id, ip)));
+    let saved = saved.filter(|id| for_ip.is_none_or(|ip| bep42::id_conforms(id, ip)));
     given
         .or(saved)
         .or_else(|| for_ip.map(|ip| bep42::node_id_for(ip, &mut rand::thread_rng())))
@@ -846,5 +894,40 @@ mod tests {
         let b = NodeBuilder::new();
         assert!(!b.config.routing.enforce_bep42);
         assert!(b.enforce_bep42(true).config.routing.enforce_bep42);
+    }
+
+    fn refused(builder: NodeBuilder) -> String {
+        match builder.start_blocking() {
+            Err(Error::BadInput(reason)) => reason,
+            Err(other) => panic!("expected bad input, got {other}"),
+            Ok(_) => panic!("expected bad input, the node started"),
+        }
+    }
+
+    #[test]
+    fn the_builder_refuses_values_out_of_range_before_binding() {
+        let b = || NodeBuilder::new().bind("127.0.0.1:0");
+        assert_eq!(refused(b().k(0)), "k must be between 1 and 1024, got 0");
+        assert!(refused(b().alpha(0)).starts_with("alpha must be"));
+        assert!(refused(b().workers(0)).starts_with("workers must be"));
+        assert!(refused(b().receivers(0)).starts_with("receivers must be"));
+        let (floor, ceiling) = (Duration::from_secs(2), Duration::from_secs(1));
+        assert!(refused(b().query_timeout(floor, ceiling)).contains("timeout_ceiling"));
+        assert!(refused(b().configure(|c| c.max_in_flight = 0)).starts_with("max_in_flight"));
+    }
+
+    #[test]
+    fn configure_keeps_the_other_settings_whatever_the_order() {
+        let b = NodeBuilder::new()
+            .k(16)
+            .configure(|c| c.max_in_flight = 64)
+            .alpha(5);
+        assert_eq!(b.config_ref().max_in_flight, 64);
+        assert_eq!(
+            (b.config_ref().lookup.k, b.config_ref().routing.k),
+            (16, 16)
+        );
+        assert_eq!(b.config_ref().lookup.alpha, 5);
+        b.validate().expect("valid");
     }
 }
