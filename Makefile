@@ -33,6 +33,9 @@ test-interop: venv ## libtorrent (Python bindings from .venv) against dipsea nod
 	DIPSEA_INTEROP=1 DIPSEA_PYTHON=$(abspath $(PY)) $(CARGO) test -p dipsea-tests --test interop_libtorrent
 
 test-py: venv ## build the Python package into .venv (maturin develop), pytest, mypy --strict, stubtest
+	# The module is abi3 (_dipsea.abi3.so); a _dipsea.cpython-*.so left by an older build
+	# would shadow it on import.
+	rm -f python/dipsea/_dipsea.cpython-*.so
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
 	$(PY) -m pytest python/tests -q
 	$(PY) -m mypy --strict python/examples python/tests
