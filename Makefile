@@ -55,6 +55,7 @@ DOCS := target/docs
 
 docs: venv ## API docs, warnings are errors: Rust (target/doc), Python (pdoc) and C (from dipsea.h) in target/docs
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p dipsea
+	rm -f python/dipsea/_dipsea.cpython-*.so
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
 	rm -rf $(DOCS)/python $(DOCS)/c
 	$(PY) docs/python_api.py $(DOCS)/python
