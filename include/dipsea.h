@@ -29,6 +29,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Version of this header, as dipsea_version() returns it for the library it ships with. */
+#define DIPSEA_VERSION_STRING "0.1.0"
+/** Major version of this header. */
+#define DIPSEA_VERSION_MAJOR 0
+/** Minor version of this header. */
+#define DIPSEA_VERSION_MINOR 1
+/** Patch version of this header. */
+#define DIPSEA_VERSION_PATCH 0
+/** The version as one number to compare in #if: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define DIPSEA_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+
 /**
  * Bytes in a dipsea_id (160 bits, the size of a SHA-1 digest).
  */
@@ -48,11 +59,6 @@
  * Bytes in a public key (`k` in BEP 44).
  */
 #define DIPSEA_PUBLIC_KEY_LEN 32
-
-/**
- * Bytes in a mutable item's signature.
- */
-#define DIPSEA_SIGNATURE_LEN 64
 
 /**
  * dipsea_partitioner_new kind: Kademlia's, the members closest to the key by XOR
@@ -76,6 +82,11 @@
  * The virtual nodes per member of a ring made with `vnodes` = 0.
  */
 #define DIPSEA_PARTITIONER_DEFAULT_VNODES 64
+
+/**
+ * Bytes in a mutable item's signature.
+ */
+#define DIPSEA_SIGNATURE_LEN 64
 
 /**
  * Bytes enough for any address dipsea_node_local_addr writes (`"[v6%scope]:port"`
@@ -957,6 +968,103 @@ dipsea_status dipsea_keypair_public_key(const struct dipsea_keypair *keypair,
 dipsea_status dipsea_keypair_free(struct dipsea_keypair *keypair);
 
 /**
+ * Makes an empty partitioner of `kind` (DIPSEA_PARTITIONER_XOR, _RING or
+ * _RENDEZVOUS) and writes it to `*out_partitioner`. `vnodes` is the ring's virtual
+ * nodes per member, 1 to 4096, or 0 for DIPSEA_PARTITIONER_DEFAULT_VNODES; the other
+ * kinds ignore it.
+ *
+ * Ownership: the caller owns `*out_partitioner` and frees it with
+ * dipsea_partitioner_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_partitioner` is NULL;
+ * DIPSEA_INVALID_ARGUMENT for an unknown `kind` or `vnodes` over 4096.
+ * `*out_partitioner` is written only on DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_new(uint32_t kind,
+                                     size_t vnodes,
+                                     struct dipsea_partitioner **out_partitioner);
+
+/**
+ * Releases a partitioner. NULL: a no-op.
+ *
+ * Threads: any thread, once no other thread uses the partitioner. Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_free(struct dipsea_partitioner *partitioner);
+
+/**
+ * Adds `*member` with weight 1.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is a member already.
+ */
+dipsea_status dipsea_partitioner_add(const struct dipsea_partitioner *partitioner,
+                                     const struct dipsea_id *member);
+
+/**
+ * Adds `*member` with a share proportional to `weight` (1 is the default share).
+ * Only DIPSEA_PARTITIONER_RENDEZVOUS takes weights other than 1.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is a member already, or `weight` is not
+ * finite and positive, or not 1 for a kind without weights.
+ */
+dipsea_status dipsea_partitioner_add_weighted(const struct dipsea_partitioner *partitioner,
+                                              const struct dipsea_id *member,
+                                              double weight);
+
+/**
+ * Adds the `members_len` ids at `members`, all or none (one pass over a ring,
+ * cheaper than adding them one by one).
+ *
+ * Ownership: `members` is borrowed for the call (NULL allowed when `members_len` is
+ * 0). Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner` is NULL, or `members`
+ * is NULL with a nonzero length; DIPSEA_INVALID_ARGUMENT if an id repeats or is a
+ * member already (then none is added).
+ */
+dipsea_status dipsea_partitioner_add_all(const struct dipsea_partitioner *partitioner,
+                                         const struct dipsea_id *members,
+                                         size_t members_len);
+
+/**
+ * Removes `*member`.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is not a member.
+ */
+dipsea_status dipsea_partitioner_remove(const struct dipsea_partitioner *partitioner,
+                                        const struct dipsea_id *member);
+
+/**
+ * Writes the `r` owners of `*key`, in order of preference (the first is the
+ * primary), to `out_ids`, an array of `out_ids_len` ids, and `r` to `*out_n`.
+ *
+ * Ownership: `key` is borrowed; `out_ids` and `out_n` are yours; nothing is
+ * allocated. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner`, `key` or `out_n` is
+ * NULL, or `out_ids` is NULL while `r` > 0; DIPSEA_BUFFER_TOO_SMALL if `r` >
+ * `out_ids_len`; DIPSEA_INVALID_ARGUMENT if `r` exceeds the number of members
+ * (it does not quietly return fewer). `out_ids` and `*out_n` are written only on
+ * DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_owners(const struct dipsea_partitioner *partitioner,
+                                        const struct dipsea_id *key,
+                                        size_t r,
+                                        struct dipsea_id *out_ids,
+                                        size_t out_ids_len,
+                                        size_t *out_n);
+
+/**
+ * Writes the number of members to `*out_len`.
+ *
+ * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is
+ * NULL.
+ */
+dipsea_status dipsea_partitioner_len(const struct dipsea_partitioner *partitioner, size_t *out_len);
+
+/**
  * Publishes `value_len` bytes at `value` as the BEP 44 mutable item of `keypair`
  * with the `salt_len`-byte `salt` (at most 64; NULL when `salt_len` is 0), on the k
  * nodes closest to SHA-1(public key + salt); waits for them to acknowledge and
@@ -1058,103 +1166,6 @@ dipsea_status dipsea_node_get_mutable_async(const struct dipsea_node *node,
                                             const int64_t *min_seq,
                                             dipsea_get_mutable_callback callback,
                                             void *user_data);
-
-/**
- * Makes an empty partitioner of `kind` (DIPSEA_PARTITIONER_XOR, _RING or
- * _RENDEZVOUS) and writes it to `*out_partitioner`. `vnodes` is the ring's virtual
- * nodes per member, 1 to 4096, or 0 for DIPSEA_PARTITIONER_DEFAULT_VNODES; the other
- * kinds ignore it.
- *
- * Ownership: the caller owns `*out_partitioner` and frees it with
- * dipsea_partitioner_free. Threads: any thread.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_partitioner` is NULL;
- * DIPSEA_INVALID_ARGUMENT for an unknown `kind` or `vnodes` over 4096.
- * `*out_partitioner` is written only on DIPSEA_OK.
- */
-dipsea_status dipsea_partitioner_new(uint32_t kind,
-                                     size_t vnodes,
-                                     struct dipsea_partitioner **out_partitioner);
-
-/**
- * Releases a partitioner. NULL: a no-op.
- *
- * Threads: any thread, once no other thread uses the partitioner. Statuses: DIPSEA_OK.
- */
-dipsea_status dipsea_partitioner_free(struct dipsea_partitioner *partitioner);
-
-/**
- * Adds `*member` with weight 1.
- *
- * Ownership: `member` is borrowed for the call. Threads: any thread.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
- * DIPSEA_INVALID_ARGUMENT if `*member` is a member already.
- */
-dipsea_status dipsea_partitioner_add(const struct dipsea_partitioner *partitioner,
-                                     const struct dipsea_id *member);
-
-/**
- * Adds `*member` with a share proportional to `weight` (1 is the default share).
- * Only DIPSEA_PARTITIONER_RENDEZVOUS takes weights other than 1.
- *
- * Ownership: `member` is borrowed for the call. Threads: any thread.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
- * DIPSEA_INVALID_ARGUMENT if `*member` is a member already, or `weight` is not
- * finite and positive, or not 1 for a kind without weights.
- */
-dipsea_status dipsea_partitioner_add_weighted(const struct dipsea_partitioner *partitioner,
-                                              const struct dipsea_id *member,
-                                              double weight);
-
-/**
- * Adds the `members_len` ids at `members`, all or none (one pass over a ring,
- * cheaper than adding them one by one).
- *
- * Ownership: `members` is borrowed for the call (NULL allowed when `members_len` is
- * 0). Threads: any thread.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner` is NULL, or `members`
- * is NULL with a nonzero length; DIPSEA_INVALID_ARGUMENT if an id repeats or is a
- * member already (then none is added).
- */
-dipsea_status dipsea_partitioner_add_all(const struct dipsea_partitioner *partitioner,
-                                         const struct dipsea_id *members,
-                                         size_t members_len);
-
-/**
- * Removes `*member`.
- *
- * Ownership: `member` is borrowed for the call. Threads: any thread.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
- * DIPSEA_INVALID_ARGUMENT if `*member` is not a member.
- */
-dipsea_status dipsea_partitioner_remove(const struct dipsea_partitioner *partitioner,
-                                        const struct dipsea_id *member);
-
-/**
- * Writes the `r` owners of `*key`, in order of preference (the first is the
- * primary), to `out_ids`, an array of `out_ids_len` ids, and `r` to `*out_n`.
- *
- * Ownership: `key` is borrowed; `out_ids` and `out_n` are yours; nothing is
- * allocated. Threads: any thread.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner`, `key` or `out_n` is
- * NULL, or `out_ids` is NULL while `r` > 0; DIPSEA_BUFFER_TOO_SMALL if `r` >
- * `out_ids_len`; DIPSEA_INVALID_ARGUMENT if `r` exceeds the number of members
- * (it does not quietly return fewer). `out_ids` and `*out_n` are written only on
- * DIPSEA_OK.
- */
-dipsea_status dipsea_partitioner_owners(const struct dipsea_partitioner *partitioner,
-                                        const struct dipsea_id *key,
-                                        size_t r,
-                                        struct dipsea_id *out_ids,
-                                        size_t out_ids_len,
-                                        size_t *out_n);
-
-/**
- * Writes the number of members to `*out_len`.
- *
- * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is
- * NULL.
- */
-dipsea_status dipsea_partitioner_len(const struct dipsea_partitioner *partitioner, size_t *out_len);
 
 /**
  * Starts a node: binds its UDP socket, starts its runtime threads, and begins joining

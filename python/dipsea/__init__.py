@@ -29,6 +29,7 @@ from ._dipsea import (
     MutableItem,
     Node,
     Swarm,
+    __version__,
     default_options,
     Partitioner,
     Rendezvous,
@@ -50,6 +51,7 @@ from .errors import (
 )
 
 __all__ = [
+    "__version__",
     "ID_LEN",
     "Id",
     "Keypair",

@@ -11,6 +11,7 @@ from typing_extensions import Self, TypeAlias, disjoint_base
 
 __all__ = [
     "ID_LEN",
+    "__version__",
     "Id",
     "Keypair",
     "MutableItem",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 ID_LEN: Final[int]
+"""Bytes in an id: 20 (160 bits, the size of a SHA-1 digest)."""
+__version__: Final[str]
+"""The package version, the same as the Rust crate's, the C library's and the CLI's."""
 
 def default_options() -> dict[str, bool | int | float]:
     """Every option ``Node(options=...)`` accepts, with its default (flags as

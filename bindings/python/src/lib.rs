@@ -32,6 +32,8 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keyspace::PyRendezvous>()?;
     m.add_class::<keyspace::PyXorPartitioner>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;
+    // The crate version: the same one the wheel, the C library and the CLI carry.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
     Ok(())
 }
