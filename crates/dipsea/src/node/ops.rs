@@ -158,7 +158,7 @@ pub enum Outcome {
     /// A mutable item was stored.
     StoredMutable(MutableStored),
     /// The newest verified version of a mutable item, or `None` if no node had one.
-    Mutable(Option<MutableItem>),
+    Mutable(Option<Box<MutableItem>>),
 }
 
 /// Why an operation failed.
@@ -287,7 +287,7 @@ impl Outcome {
     }
 
     /// The newest verified mutable item a get found, if any ([`typed`]'s picker).
-    pub fn into_mutable(self) -> Result<Option<MutableItem>, Outcome> {
+    pub fn into_mutable(self) -> Result<Option<Box<MutableItem>>, Outcome> {
         match self {
             Outcome::Mutable(item) => Ok(item),
             other => Err(other),
