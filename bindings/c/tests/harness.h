@@ -52,5 +52,6 @@ void node_tests(void);
 void async_tests(void);
 void swarm_tests(void);
 void error_tests(void);
+void runtime_tests(void);
 
 #endif

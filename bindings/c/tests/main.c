@@ -82,6 +82,7 @@ int main(void) {
     for (int i = 0; i < NET_SIZE; i++) {
         dipsea_node_free(net[i]);
     }
+    runtime_tests();
     swarm_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

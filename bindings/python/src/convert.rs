@@ -127,7 +127,7 @@ pub fn builder(
     id: Option<&Bound<'_, PyAny>>,
     k: usize,
     alpha: usize,
-    workers: usize,
+    workers: Option<usize>,
     query_timeout: Option<(f64, f64)>,
     max_in_flight: Option<usize>,
 ) -> PyResult<NodeBuilder> {
@@ -142,8 +142,10 @@ pub fn builder(
         .bootstrap(bootstrap.unwrap_or_default())
         .read_only(read_only)
         .k(k)
-        .alpha(alpha)
-        .workers(workers);
+        .alpha(alpha);
+    if let Some(workers) = workers {
+        b = b.dedicated_runtime(workers);
+    }
     if let Some(path) = state_path {
         b = b.state_path(path);
     }

@@ -23,5 +23,8 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<swarm::PySwarm>()?;
     m.add_class::<swarm::PyLatency>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;
+    let shutdown = wrap_pyfunction!(node::_shutdown_runtime, m)?;
+    m.add_function(shutdown.clone())?;
+    m.py().import("atexit")?.call_method1("register", (shutdown,))?;
     Ok(())
 }

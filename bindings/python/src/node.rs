@@ -25,17 +25,22 @@ use crate::id::{id_arg, PyId};
 /// A running DHT node with a blocking API.
 ///
 /// ``Node(bind="0.0.0.0:0", bootstrap=["host:port", ...])`` binds a UDP socket,
-/// starts the node on a runtime of its own and joins the network in the background
+/// starts the node and joins the network in the background
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
 /// and free its port.
+///
+/// Every ``Node`` of the process runs on one shared runtime with a thread per core
+/// (started by the first, stopped when the last is closed and dropped, or at
+/// interpreter exit); ``workers=n`` gives a node a runtime of its own instead.
 ///
 /// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one);
 /// ``bootstrap``, ``host:port`` addresses to join through (resolved at start);
 /// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
 /// ``state_path``, a file that keeps the id and routing table across restarts;
 /// keyword-only ``id`` (random by default), ``k`` (bucket size and replication,
-/// 8), ``alpha`` (lookup parallelism, 3), ``workers`` (runtime threads, 2),
+/// 8), ``alpha`` (lookup parallelism, 3), ``workers`` (threads of a dedicated runtime;
+/// ``None``, the default, shares the process-wide one),
 /// ``query_timeout`` (``(floor, ceiling)`` seconds; the timeout follows the
 /// measured round trip in between) and ``max_in_flight`` (queries awaiting an
 /// answer at once, 1024; each lookup keeps ``alpha`` in flight).
@@ -54,7 +59,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = None, query_timeout = None, max_in_flight = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -65,7 +70,7 @@ impl PyNode {
         id: Option<&Bound<'_, PyAny>>,
         k: usize,
         alpha: usize,
-        workers: usize,
+        workers: Option<usize>,
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
     ) -> PyResult<PyNode> {
@@ -273,7 +278,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = None, query_timeout = None, max_in_flight = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -284,7 +289,7 @@ impl PyAsyncNode {
         id: Option<&Bound<'_, PyAny>>,
         k: usize,
         alpha: usize,
-        workers: usize,
+        workers: Option<usize>,
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
     ) -> PyResult<PyAsyncNode> {
@@ -460,4 +465,13 @@ impl PyAsyncNode {
             None => "<dipsea.AsyncNode closed>".to_string(),
         }
     }
+}
+
+/// Stops the runtime that blocking `Node`s share, at interpreter exit (registered
+/// with `atexit` when the module loads): by then only daemon threads still run, and
+/// the runtime's threads end before the interpreter is torn down. A `Node` still open
+/// saves its state when it is dropped; its calls fail from then on.
+#[pyfunction]
+pub fn _shutdown_runtime(py: Python<'_>) -> bool {
+    py.detach(dipsea::node::udp::shutdown_shared_runtime)
 }
