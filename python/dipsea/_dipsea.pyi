@@ -13,6 +13,9 @@ __all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
 
 ID_LEN: Final[int]
 
+def _shutdown_runtime() -> bool:
+    """Stops the runtime blocking nodes share; registered with ``atexit``."""
+
 _Address: TypeAlias = tuple[str, int]
 """A UDP endpoint as the socket module writes it: ``(host, port)``."""
 
@@ -75,7 +78,7 @@ class Node:
         id: _IdLike | None = None,
         k: int = 8,
         alpha: int = 3,
-        workers: int = 2,
+        workers: int | None = None,
         query_timeout: tuple[float, float] | None = None,
         max_in_flight: int | None = None,
     ) -> Node: ...
@@ -137,7 +140,7 @@ class AsyncNode:
         id: _IdLike | None = None,
         k: int = 8,
         alpha: int = 3,
-        workers: int = 2,
+        workers: int | None = None,
         query_timeout: tuple[float, float] | None = None,
         max_in_flight: int | None = None,
     ) -> AsyncNode: ...
