@@ -113,9 +113,10 @@ impl Default for SwarmConfig {
 impl SwarmConfig {
     /// The node configuration a simulated node uses by default: the protocol
     /// defaults (k = 8, alpha = 3, BEP 5 timers, 2 h item lifetime, hourly
-    /// re-publishing), with the fewest lock shards (one thread drives every node, and
-    /// each shard costs memory a million times over) and query timeouts for a
-    /// network whose one-way latency stays under 125 ms (floor 250 ms, ceiling 2 s).
+    /// re-publishing), with the fewest lock shards and no per-bucket routing locks
+    /// (one thread drives every node, and each shard costs memory a million times
+    /// over) and query timeouts for a network whose one-way latency stays under
+    /// 125 ms (floor 250 ms, ceiling 2 s).
     /// Rate limits are off: simulated peers are honest, and the limiter's per-IP
     /// table would cost memory a million times over. The bucket refresh after
     /// joining is off: each simulated node joins through a random live node, not
@@ -134,6 +135,10 @@ impl SwarmConfig {
             ..NodeConfig::default()
         };
         config.store.shards = 2;
+        // Every bucket in one vector sized to what it holds (`RoutingConfig::
+        // sharded_buckets`): one thread drives every node, so per-bucket locks buy
+        // nothing, and their fixed arrays were most of a simulated node's memory.
+        config.routing.sharded_buckets = 0;
         config
     }
 }

@@ -549,6 +549,7 @@ fn config_knobs_apply() {
         replacement_cache: 0,
         good_window: Duration::from_secs(60),
         enforce_bep42: false,
+        sharded_buckets: DEEP_BUCKETS,
     };
     let mut rng = SmallRng::seed_from_u64(18);
     let t = RoutingTable::new(Id::random_with(&mut rng), config.clone());
@@ -753,15 +754,23 @@ fn op() -> impl Strategy<Value = Op> {
 fn config() -> impl Strategy<Value = RoutingConfig> {
     prop_oneof![
         Just(RoutingConfig::default()),
-        (1usize..=4, 0usize..=3, 1u8..=3, any::<bool>()).prop_map(
-            |(k, cache, fails, enforce_bep42)| RoutingConfig {
-                k,
-                replacement_cache: cache,
-                max_failures: fails,
-                good_window: GOOD_WINDOW,
-                enforce_bep42,
-            }
-        ),
+        (
+            1usize..=4,
+            0usize..=3,
+            1u8..=3,
+            any::<bool>(),
+            prop_oneof![Just(0usize), Just(3), Just(DEEP_BUCKETS)]
+        )
+            .prop_map(
+                |(k, cache, fails, enforce_bep42, sharded_buckets)| RoutingConfig {
+                    k,
+                    replacement_cache: cache,
+                    max_failures: fails,
+                    good_window: GOOD_WINDOW,
+                    enforce_bep42,
+                    sharded_buckets,
+                }
+            ),
     ]
 }
 
