@@ -24,6 +24,7 @@ pub mod udp;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -214,7 +215,8 @@ pub struct NodeStats {
 #[derive(Debug)]
 pub struct Node {
     id: Id,
-    config: NodeConfig,
+    /// Shared by the nodes built from one `Arc` (a simulator's million nodes).
+    config: Arc<NodeConfig>,
     routing: RoutingTable,
     store: Store,
     tokens: Tokens,
@@ -246,8 +248,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with this id and configuration, created at `now`.
-    pub fn new(id: Id, config: NodeConfig, now: Time) -> Node {
+    /// A node with this id and configuration, created at `now`. The configuration
+    /// may be a shared `Arc<NodeConfig>`, as a simulator of many nodes passes.
+    pub fn new(id: Id, config: impl Into<Arc<NodeConfig>>, now: Time) -> Node {
         Node::with_rng(id, config, now, &mut rand::thread_rng())
     }
 
@@ -256,10 +259,11 @@ impl Node {
     /// the same seed gives the same node behaviour (the simulator uses it).
     pub fn with_rng<R: RngCore + ?Sized>(
         id: Id,
-        config: NodeConfig,
+        config: impl Into<Arc<NodeConfig>>,
         now: Time,
         rng: &mut R,
     ) -> Node {
+        let config: Arc<NodeConfig> = config.into();
         let shards = config.in_flight_shards.max(2).next_power_of_two();
         Node {
             id,
@@ -441,8 +445,18 @@ impl Node {
             + published
             + announced
             + self.seeds.lock().capacity() * size_of::<NodeInfo>()
-            + self.config.bootstrap.capacity() * size_of::<SocketAddr>()
+            + self.own_config_bytes()
             + self.external.heap_bytes()
+    }
+
+    /// The configuration's bytes if this node alone holds it, else none (shared
+    /// ones are counted by whoever shares them).
+    fn own_config_bytes(&self) -> usize {
+        if Arc::strong_count(&self.config) > 1 {
+            return 0;
+        }
+        std::mem::size_of::<NodeConfig>()
+            + self.config.bootstrap.capacity() * std::mem::size_of::<SocketAddr>()
     }
 
     /// A snapshot of the counters.

@@ -46,6 +46,7 @@ mod queue;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -228,6 +229,9 @@ pub enum Action {
 /// A simulated network of [`Node`]s. See the [module docs](self).
 pub struct Swarm {
     config: SwarmConfig,
+    /// `config.node` with no bootstrap list, shared by every node: a node joins
+    /// through a seed contact instead.
+    node_config: Arc<NodeConfig>,
     rng: SmallRng,
     now: Time,
     queue: Queue<Kind>,
@@ -299,7 +303,12 @@ impl Swarm {
     pub fn with_progress(config: SwarmConfig, progress: &mut dyn FnMut(usize, usize)) -> Swarm {
         let created = Instant::now();
         let total = config.nodes.clamp(1, MAX_NODES);
+        let node_config = Arc::new(NodeConfig {
+            bootstrap: Vec::new(),
+            ..config.node.clone()
+        });
         let mut swarm = Swarm {
+            node_config,
             rng: SmallRng::seed_from_u64(config.seed),
             now: Time::ZERO,
             queue: Queue::new(),
@@ -943,10 +952,10 @@ impl Swarm {
     fn spawn(&mut self, through: Option<u32>) -> u32 {
         let index = self.nodes.len() as u32;
         let id = Id::random_with(&mut self.rng);
-        let mut config = self.config.node.clone();
-        config.bootstrap = through.map(|t| node_addr(t as usize)).into_iter().collect();
-        config.bootstrap.shrink_to_fit();
-        let node = Node::with_rng(id, config, self.now, &mut self.rng);
+        let node = Node::with_rng(id, self.node_config.clone(), self.now, &mut self.rng);
+        if let Some(through) = through.and_then(|t| self.node(t as usize).map(|n| (n.id(), t))) {
+            node.add_seeds([NodeInfo::new(through.0, node_addr(through.1 as usize))]);
+        }
         self.nodes.push(Some(Box::new(node)));
         self.meta.push(Meta {
             tick_seq: 0,
