@@ -49,7 +49,10 @@ fn a_hundred_blocking_nodes_share_one_runtime() {
         node.bootstrap().expect("bootstrap succeeds");
     }
     let threads = dipsea_threads();
-    assert!(threads >= 1, "the shared runtime's threads are named dipsea-…");
+    assert!(
+        threads >= 1,
+        "the shared runtime's threads are named dipsea-…"
+    );
     assert!(
         threads <= cores() + 8,
         "{threads} dipsea threads for {NODES} nodes on {} cores",
@@ -95,7 +98,10 @@ fn a_hundred_blocking_nodes_share_one_runtime() {
         names.iter().any(|n| n == runtime::SHARED_THREAD_NAME),
         "{names:?}"
     );
-    assert_eq!(own.ping(again.local_addr()).expect("ping answered"), again.id());
+    assert_eq!(
+        own.ping(again.local_addr()).expect("ping answered"),
+        again.id()
+    );
     drop(own);
     drop(again);
     assert_eq!(wait_for_no_threads(), 0);

@@ -25,6 +25,8 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ID_LEN", dipsea::ID_LEN)?;
     let shutdown = wrap_pyfunction!(node::_shutdown_runtime, m)?;
     m.add_function(shutdown.clone())?;
-    m.py().import("atexit")?.call_method1("register", (shutdown,))?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (shutdown,))?;
     Ok(())
 }

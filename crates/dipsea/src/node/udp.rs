@@ -21,9 +21,9 @@ use dashmap::DashMap;
 
 pub mod runtime;
 
-pub use runtime::{shared_runtime_running, shutdown_shared_runtime};
-use runtime::Lease;
 use parking_lot::Mutex;
+use runtime::Lease;
+pub use runtime::{shared_runtime_running, shutdown_shared_runtime};
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -789,15 +789,21 @@ impl BlockingNode {
     }
     /// See [`NodeHandle::announce`].
     pub fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
-        self.runtime.handle().block_on(self.handle.announce(info_hash, port))
+        self.runtime
+            .handle()
+            .block_on(self.handle.announce(info_hash, port))
     }
     /// See [`NodeHandle::get_peers`].
     pub fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
-        self.runtime.handle().block_on(self.handle.get_peers(info_hash))
+        self.runtime
+            .handle()
+            .block_on(self.handle.get_peers(info_hash))
     }
     /// See [`NodeHandle::find_node`].
     pub fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, Error> {
-        self.runtime.handle().block_on(self.handle.find_node(target))
+        self.runtime
+            .handle()
+            .block_on(self.handle.find_node(target))
     }
     /// See [`NodeHandle::ping`].
     pub fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
