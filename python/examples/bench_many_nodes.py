@@ -50,6 +50,8 @@ class Tally:
     failed: int = 0
     latencies: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Threads of the process while the phase ran (all of them, from /proc).
+    threads: int = 0
 
     def add(self, seconds: float, ok: bool) -> None:
         with self.lock:
@@ -70,7 +72,7 @@ class Tally:
         ratio = f", {rate / rust:.0%} of Rust" if rust else ""
         return (
             f"{label:<34} {rate:>8,.0f}/s  success {self.ok / max(total, 1):.4f}  "
-            f"p50 {pct(0.5):6.2f} ms  p99 {pct(0.99):6.2f} ms  threads {threading_count()}{ratio}"
+            f"p50 {pct(0.5):6.2f} ms  p99 {pct(0.99):6.2f} ms  threads {self.threads}{ratio}"
         )
 
 
@@ -145,6 +147,7 @@ async def run_async(args: argparse.Namespace, rust: dict[tuple[str, str], float]
                     tally.add(time.perf_counter() - started, ok)
 
             started = time.perf_counter()
+            tally.threads = threading_count()
             await asyncio.gather(*(caller() for _ in range(args.in_flight)))
             return tally, time.perf_counter() - started
 
@@ -200,6 +203,7 @@ def run_blocking(args: argparse.Namespace, rust: dict[tuple[str, str], float]) -
             started = time.perf_counter()
             for t in threads:
                 t.start()
+            tally.threads = threading_count()
             for t in threads:
                 t.join()
             return tally, time.perf_counter() - started
