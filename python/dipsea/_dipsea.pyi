@@ -9,7 +9,7 @@ from typing import Any, Final, Literal, Union, final
 
 from typing_extensions import Self, TypeAlias
 
-__all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
+__all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency", "_shutdown_runtime"]
 
 ID_LEN: Final[int]
 
