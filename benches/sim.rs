@@ -10,7 +10,7 @@
 //! at a million nodes and 11.2 KB at 100,000 before every bucket of a simulated
 //! table moved into one vector sized to what it holds and the nodes shared one
 //! configuration (`RoutingConfig::sharded_buckets`, `Arc<NodeConfig>`); since, 100,000
-//! nodes peak at 5.96 KB per node (`/usr/bin/time -v`, 2-core VM shared with other
+//! nodes peak at 5.96 KiB (6.1 kB) per node (`/usr/bin/time -v`, 2-core VM shared with other
 //! builds). The goal: at most 6 KB per node at a million, built in under 5 minutes,
 //! at least 3,000 simulated lookups/s.
 //!
