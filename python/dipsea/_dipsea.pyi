@@ -24,6 +24,7 @@ __all__ = [
     "Ring",
     "Rendezvous",
     "XorPartitioner",
+    "_shutdown_runtime",
 ]
 
 ID_LEN: Final[int]
@@ -35,6 +36,9 @@ def default_options() -> dict[str, bool | int | float]:
     """Every option ``Node(options=...)`` accepts, with its default (flags as
     ``bool``, counts as ``int``, durations in seconds); what each means is documented
     once, on the core's ``NodeConfig``."""
+
+def _shutdown_runtime() -> bool:
+    """Stops the runtime blocking nodes share; registered with ``atexit``."""
 
 _Address: TypeAlias = tuple[str, int]
 """A UDP endpoint as the socket module writes it: ``(host, port)``."""

@@ -47,5 +47,6 @@ void async_tests(void);
 void swarm_tests(void);
 void error_tests(void);
 void keyspace_tests(void);
+void runtime_tests(void);
 
 #endif

@@ -37,6 +37,7 @@ int main(void) {
         mutable_tests();
     }
     network_stop();
+    runtime_tests();
     swarm_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

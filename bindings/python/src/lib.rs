@@ -35,6 +35,11 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The crate version: the same one the wheel, the C library and the CLI carry.
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
+    let shutdown = wrap_pyfunction!(node::_shutdown_runtime, m)?;
+    m.add_function(shutdown.clone())?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (shutdown,))?;
     Ok(())
 }
 
