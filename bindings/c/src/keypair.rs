@@ -13,7 +13,6 @@ pub const DIPSEA_SEED_LEN: usize = 32;
 /// Bytes in a public key (`k` in BEP 44).
 pub const DIPSEA_PUBLIC_KEY_LEN: usize = 32;
 
-
 /// An ed25519 keypair (opaque): who may publish and update a mutable item. Its
 /// secret is a 32-byte seed. Make one with dipsea_keypair_random,
 /// dipsea_keypair_from_seed or dipsea_keypair_load; free it with dipsea_keypair_free.
