@@ -236,11 +236,11 @@ struct GetArgs {
     pubkey: Option<[u8; 32]>,
 
     /// The mutable item's salt, as text.
-    #[arg(long, value_name = "S", requires = "pubkey")]
+    #[arg(long, value_name = "S", requires = "pubkey", conflicts_with = "key")]
     salt: Option<String>,
 
     /// Only a version with at least this sequence number.
-    #[arg(long, value_name = "N", requires = "pubkey")]
+    #[arg(long, value_name = "N", requires = "pubkey", conflicts_with = "key")]
     min_seq: Option<i64>,
 }
 

@@ -157,7 +157,8 @@ pub enum Outcome {
     Pong(Id),
     /// A mutable item was stored.
     StoredMutable(MutableStored),
-    /// The newest verified version of a mutable item, or `None` if no node had one.
+    /// The newest verified version of a mutable item, or `None` if no node had one
+    /// (boxed: it would make every `Outcome` several times larger).
     Mutable(Option<Box<MutableItem>>),
 }
 

@@ -133,12 +133,12 @@ pub(super) fn on_answer(phase: &mut Phase, answer: Option<Result<(), i64>>) {
     }
 }
 
-/// A node that gave a write token, with the token.
-pub(super) type TokenHolder = (NodeInfo, Box<[u8]>);
+/// The nodes that gave a write token, each with its token.
+pub(super) type TokenHolders = Vec<(NodeInfo, Box<[u8]>)>;
 
 /// The end of a put's or announce's lookup: how many of the closest nodes answered,
 /// the target, and the nodes that gave a write token with their tokens.
-pub(super) fn token_holders(operation: &mut Operation) -> Option<(usize, Id, Vec<TokenHolder>)> {
+pub(super) fn token_holders(operation: &mut Operation) -> Option<(usize, Id, TokenHolders)> {
     let Phase::Lookup(lookup) = &mut operation.phase else {
         return None;
     };
