@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use dipsea::{NodeBuilder, NodeHandle};
 
+pub mod keyspace_measure;
 pub mod krpc_client;
 
 /// Query timeouts for loopback: answers take well under a millisecond, but a test
@@ -22,11 +23,19 @@ pub fn loopback_builder() -> NodeBuilder {
 /// Starts `n` nodes on loopback, each bootstrapped from the first, and waits until
 /// each has joined. Must run inside a multi-threaded tokio runtime.
 pub async fn network(n: usize) -> Vec<NodeHandle> {
-    let seed = loopback_builder().spawn().await.expect("seed node starts");
+    network_of(n, loopback_builder).await
+}
+
+/// The one loopback network of the Rust tests and benchmarks: starts `n` nodes from
+/// `builder` (which sets the address and anything else), each bootstrapped from the
+/// first, joins them in two passes and waits until they settle. Must run inside a
+/// multi-threaded tokio runtime.
+pub async fn network_of(n: usize, builder: impl Fn() -> NodeBuilder) -> Vec<NodeHandle> {
+    let seed = builder().spawn().await.expect("seed node starts");
     let seed_addr = seed.local_addr().to_string();
     let mut nodes = vec![seed];
     for _ in 1..n {
-        let node = loopback_builder()
+        let node = builder()
             .bootstrap([seed_addr.clone()])
             .spawn()
             .await

@@ -12,6 +12,7 @@ fn build(nodes: usize, seed: u64) -> Swarm {
         seed,
         ..SwarmConfig::default()
     })
+    .expect("a valid swarm config")
 }
 
 /// Three standard errors of BEP 33's estimate of `n` distinct IPs in a 2048-bit
@@ -156,13 +157,7 @@ fn a_second_sample_within_the_interval_is_refused_and_counted() {
         1,
         "refused within the interval"
     );
-    let queries: u64 = node
-        .stats()
-        .queries_in
-        .iter()
-        .filter(|(m, _)| *m == "sample_infohashes")
-        .map(|(_, n)| n)
-        .sum();
+    let queries: u64 = node.stats().queries_in.sample_infohashes;
     assert_eq!(queries, 2);
     // After the interval, answered again.
     ask(Time::from_millis(2_000) + dipsea::rpc::SAMPLE_INTERVAL);

@@ -67,7 +67,7 @@ def test_async_errors_are_the_same_classes() -> None:
         with pytest.raises(TypeError):
             node.put("text")  # type: ignore[arg-type]
         await node.close()
-        with pytest.raises(dipsea.NodeClosed):
+        with pytest.raises(dipsea.Shutdown):
             node.get(Id.random())
 
     asyncio.run(main())
@@ -80,7 +80,7 @@ def test_async_timeout_and_cancellation() -> None:
 
     async def main() -> None:
         node = AsyncNode(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"], query_timeout=(0.1, 0.1))
-        with pytest.raises(dipsea.DhtTimeout):
+        with pytest.raises(dipsea.Timeout):
             await node.bootstrap()
         # Cancelling abandons the wait; the node keeps working.
         with pytest.raises(asyncio.TimeoutError):
@@ -104,7 +104,7 @@ def test_close_fails_awaits_in_flight_and_frees_the_port() -> None:
         pending = asyncio.ensure_future(node.bootstrap())
         await wait_until_async(lambda: node.stats()["in_flight"] > 0, "the bootstrap query is in flight")
         await node.close()
-        with pytest.raises(dipsea.NodeClosed):
+        with pytest.raises(dipsea.Shutdown):
             await asyncio.wait_for(pending, timeout=5)
         return address
 
@@ -159,7 +159,7 @@ def test_cancelling_in_flight_calls_leaves_the_loop_and_node_working(network: li
         results = await asyncio.gather(*pings, *tasks, return_exceptions=True)
         assert all(isinstance(r, asyncio.CancelledError) for r in results[:100:2])
         # The others time out: the same exception class as before the cancellations.
-        assert all(isinstance(r, dipsea.DhtTimeout) for r in results[1:100:2] + results[100:])
+        assert all(isinstance(r, dipsea.Timeout) for r in results[1:100:2] + results[100:])
         # The cancelled calls' queries time out after their futures were cancelled:
         # nothing is delivered for them, and nothing reported to the loop. The get
         # runs the loop past the moment a late result would have come.
@@ -182,7 +182,7 @@ def test_exceptions_of_many_calls_keep_their_classes() -> None:
         assert all(type(r) is dipsea.NoRoute for r in results)
         node = AsyncNode(bind="127.0.0.1:0", query_timeout=(0.05, 0.05))
         timeouts = await asyncio.gather(*(node.ping(silent.getsockname()) for _ in range(50)), return_exceptions=True)
-        assert all(type(r) is dipsea.DhtTimeout for r in timeouts)
+        assert all(type(r) is dipsea.Timeout for r in timeouts)
         with pytest.raises(TimeoutError):
             await node.ping(silent.getsockname())
         await asyncio.gather(lonely.close(), node.close())
@@ -202,9 +202,9 @@ def test_closing_the_node_fails_every_pending_call() -> None:
         started = asyncio.get_running_loop().time()
         await node.close()
         results = await asyncio.gather(*pending, return_exceptions=True)
-        assert all(type(r) is dipsea.NodeClosed for r in results)
+        assert all(type(r) is dipsea.Shutdown for r in results)
         assert asyncio.get_running_loop().time() - started < 2.0
-        with pytest.raises(dipsea.NodeClosed):
+        with pytest.raises(dipsea.Shutdown):
             node.ping(silent.getsockname())
 
     asyncio.run(main())

@@ -50,7 +50,7 @@ def test_key_files_round_trip_owner_only_and_never_overwritten(tmp_path: Path) -
     keypair.save(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert Keypair.load(str(path)).public_key == keypair.public_key
-    with pytest.raises(dipsea.DhtOSError) as info:
+    with pytest.raises(dipsea.Io) as info:
         Keypair.random().save(path)
     assert info.value.errno == errno.EEXIST
     assert Keypair.load(path).public_key == keypair.public_key
@@ -58,7 +58,7 @@ def test_key_files_round_trip_owner_only_and_never_overwritten(tmp_path: Path) -
 
 def test_loading_a_garbled_or_missing_file_fails(tmp_path: Path) -> None:
     path = tmp_path / "garbled"
-    with pytest.raises(dipsea.DhtOSError):
+    with pytest.raises(dipsea.Io):
         Keypair.load(path)
     path.write_text("not a key\n")
     with pytest.raises(dipsea.BadInput, match="not a key file"):

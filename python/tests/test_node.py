@@ -130,7 +130,7 @@ def test_gil_is_released_while_waiting(network: list[Node]) -> None:
         counter = threading.Thread(target=count)
         counter.start()
         try:
-            with pytest.raises(dipsea.DhtTimeout):
+            with pytest.raises(dipsea.Timeout):
                 node.bootstrap()
         finally:
             stop.set()
@@ -144,10 +144,10 @@ def test_dead_bootstrap_times_out_then_no_route() -> None:
     silent.bind(("127.0.0.1", 0))
     host, port = silent.getsockname()
     with Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"], query_timeout=LOOPBACK_TIMEOUT) as node:
-        with pytest.raises(dipsea.DhtTimeout, match="timed out") as info:
+        with pytest.raises(dipsea.Timeout, match="timed out") as info:
             node.bootstrap()
         assert isinstance(info.value, TimeoutError)
-        with pytest.raises((dipsea.NoRoute, dipsea.DhtTimeout)):
+        with pytest.raises((dipsea.NoRoute, dipsea.Timeout)):
             node.get(Id.random())
     silent.close()
 
@@ -184,10 +184,51 @@ def test_argument_types_and_sizes(network: list[Node]) -> None:
         Node(bind="127.0.0.1:0", query_timeout=(-1.0, 1.0))
 
 
+def test_out_of_range_settings_raise_the_cores_reason() -> None:
+    with pytest.raises(dipsea.BadInput, match="k must be between 1 and 1024, got 0") as info:
+        Node(bind="127.0.0.1:0", k=0)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError, match="alpha must be"):
+        Node(bind="127.0.0.1:0", alpha=0)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        dipsea.AsyncNode(bind="127.0.0.1:0", workers=0)
+    with pytest.raises(ValueError, match="timeout_floor .* is above timeout_ceiling"):
+        Node(bind="127.0.0.1:0", query_timeout=(2.0, 1.0))
+    with pytest.raises(ValueError, match="max_in_flight must be"):
+        Node(bind="127.0.0.1:0", max_in_flight=0)
+    with pytest.raises(ValueError, match='no configuration option is called "nope"'):
+        Node(bind="127.0.0.1:0", options={"nope": 1})
+    with pytest.raises(ValueError, match="max_datagram must be between 512 and 65535, got 100"):
+        Node(bind="127.0.0.1:0", options={"max_datagram": 100})
+    with pytest.raises(TypeError):
+        Node(bind="127.0.0.1:0", options={"read_only": "yes"})  # type: ignore[dict-item]
+
+
+def test_every_option_is_settable_and_listed_with_its_default(network: list[Node]) -> None:
+    defaults = dipsea.default_options()
+    assert defaults["k"] == 8 and defaults["max_in_flight"] == 1024
+    assert defaults["timeout_ceiling"] == 4.0 and defaults["refresh_on_join"] is True
+    assert "store.max_items" in defaults and "rate_limit.per_ip_rate" in defaults
+    options: dict[str, bool | int | float] = {
+        "k": 2,
+        "max_in_flight": 64,
+        "store.item_ttl": 60.0,
+        "refresh_on_join": False,
+    }
+    seed = [seed_address(network)]
+    with Node("127.0.0.1:0", seed, query_timeout=LOOPBACK_TIMEOUT, options=options) as node:
+        node.bootstrap()
+        assert len(node.find_node(Id.random())) == 2
+    # The keywords apply after ``options``: k=3 wins over the option's 2.
+    with Node("127.0.0.1:0", seed, query_timeout=LOOPBACK_TIMEOUT, k=3, options=options) as node:
+        node.bootstrap()
+        assert len(node.find_node(Id.random())) == 3
+
+
 def test_port_in_use_is_os_error() -> None:
     with Node(bind="127.0.0.1:0") as node:
         host, port = node.address
-        with pytest.raises(dipsea.DhtOSError) as info:
+        with pytest.raises(dipsea.Io) as info:
             Node(bind=f"{host}:{port}")
         assert isinstance(info.value, OSError)
         assert info.value.errno is not None
@@ -201,9 +242,9 @@ def test_closing_frees_the_port_and_fails_later_calls() -> None:
     node.close()  # idempotent
     assert node.closed
     assert repr(node) == "<dipsea.Node closed>"
-    with pytest.raises(dipsea.NodeClosed):
+    with pytest.raises(dipsea.Shutdown):
         node.get(Id.random())
-    with pytest.raises(dipsea.NodeClosed):
+    with pytest.raises(dipsea.Shutdown):
         _ = node.address
     # The port is free at once: a plain socket and a new node can both take it.
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -232,7 +273,7 @@ def test_close_fails_calls_in_flight_in_other_threads() -> None:
     node.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], dipsea.NodeClosed)
+    assert len(errors) == 1 and isinstance(errors[0], dipsea.Shutdown)
     silent.close()
 
 

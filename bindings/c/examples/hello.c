@@ -66,11 +66,16 @@ int main(void) {
     check(dipsea_id_sha1((const uint8_t *)"my torrent", 10, &info_hash), "sha1");
     size_t stored = 0;
     check(dipsea_node_announce(alice, &info_hash, 51413, &stored), "announce");
-    dipsea_buffer peers = {NULL, 0};
-    size_t count = 0;
-    check(dipsea_node_get_peers(bob, &info_hash, &peers, &count), "get_peers");
-    printf("%zu peer(s):\n%s", count, (const char *)peers.data);
-    dipsea_buffer_free(&peers);
+    dipsea_peer_list peers = {NULL, 0};
+    check(dipsea_node_get_peers(bob, &info_hash, &peers), "get_peers");
+    printf("%zu peer(s):\n", peers.count);
+    for (size_t i = 0; i < peers.count; i++) {
+        char text[DIPSEA_PEER_STRING_SIZE];
+        check(dipsea_peer_to_string(&peers.peers[i], text, sizeof text), "peer_to_string");
+        printf("  %s (IPv%u, port %u)\n", text, (unsigned)peers.peers[i].family,
+               (unsigned)peers.peers[i].port);
+    }
+    dipsea_peer_list_free(&peers);
 
     dipsea_stats stats;
     check(dipsea_node_stats(seed, &stats), "stats");

@@ -13,9 +13,6 @@ pub const DIPSEA_SEED_LEN: usize = 32;
 /// Bytes in a public key (`k` in BEP 44).
 pub const DIPSEA_PUBLIC_KEY_LEN: usize = 32;
 
-// cbindgen writes the literals above; the core's sizes must agree.
-const _: () = assert!(DIPSEA_SEED_LEN == SEED_LEN && DIPSEA_PUBLIC_KEY_LEN == PUBLIC_KEY_LEN);
-
 /// An ed25519 keypair (opaque): who may publish and update a mutable item. Its
 /// secret is a 32-byte seed. Make one with dipsea_keypair_random,
 /// dipsea_keypair_from_seed or dipsea_keypair_load; free it with dipsea_keypair_free.
@@ -52,7 +49,7 @@ pub unsafe extern "C" fn dipsea_keypair_random(
 /// Ownership: `seed` is borrowed for the call; `*out_keypair` is yours, free it with
 /// dipsea_keypair_free. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `seed` or `out_keypair` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `seed_len` is not DIPSEA_SEED_LEN.
+/// DIPSEA_BAD_INPUT if `seed_len` is not DIPSEA_SEED_LEN.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_keypair_from_seed(
     seed: *const u8,
@@ -76,7 +73,7 @@ pub unsafe extern "C" fn dipsea_keypair_from_seed(
 /// Ownership: `path` is borrowed; `*out_keypair` is yours, free it with
 /// dipsea_keypair_free. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `path` or `out_keypair` is NULL;
-/// DIPSEA_IO if the file cannot be read; DIPSEA_INVALID_ARGUMENT if it holds no key.
+/// DIPSEA_IO if the file cannot be read; DIPSEA_BAD_INPUT if it holds no key.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_keypair_load(
     path: *const c_char,
@@ -155,4 +152,16 @@ pub unsafe extern "C" fn dipsea_keypair_free(keypair: *mut dipsea_keypair) -> di
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_sizes_are_the_cores() {
+        // cbindgen writes the literals of the constants; the core's sizes must agree.
+        assert_eq!(DIPSEA_SEED_LEN, SEED_LEN);
+        assert_eq!(DIPSEA_PUBLIC_KEY_LEN, PUBLIC_KEY_LEN);
+    }
 }

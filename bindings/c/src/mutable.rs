@@ -101,7 +101,7 @@ fn not_found(public_key: &[u8; PUBLIC_KEY_LEN]) -> Failure {
 ///
 /// Ownership: every pointer is borrowed for the call. Threads: any thread except a
 /// dipsea runtime thread; blocks.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT (value over
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (value over
 /// 1000 bytes bencoded, salt over 64 bytes); DIPSEA_CAS_MISMATCH (nodes answered
 /// 301); DIPSEA_SEQ_TOO_OLD (nodes hold a newer version, 302); DIPSEA_NO_ROUTE,
 /// DIPSEA_TIMEOUT, DIPSEA_NOT_STORED, DIPSEA_BUSY, DIPSEA_SHUTDOWN;
@@ -149,7 +149,7 @@ pub unsafe extern "C" fn dipsea_node_put_mutable(
 /// DIPSEA_OK: release it with dipsea_mutable_item_free.
 /// Threads: any thread except a dipsea runtime thread; blocks.
 /// Statuses: DIPSEA_OK; DIPSEA_NOT_FOUND if no node has a version (`*out_item`
-/// untouched); DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if the key is not 32
+/// untouched); DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if the key is not 32
 /// bytes; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_BUSY, DIPSEA_SHUTDOWN;
 /// DIPSEA_WRONG_THREAD inside a callback.
 #[no_mangle]
@@ -254,7 +254,7 @@ pub unsafe extern "C" fn dipsea_node_put_mutable_async(
 /// dipsea_node_bootstrap_async. Threads and callback rules: as
 /// dipsea_node_bootstrap_async.
 /// Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT;
-/// DIPSEA_INVALID_ARGUMENT if the key is not 32 bytes (the callback will not run).
+/// DIPSEA_BAD_INPUT if the key is not 32 bytes (the callback will not run).
 /// Statuses (to the callback): as dipsea_node_get_mutable, DIPSEA_NOT_FOUND included.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_node_get_mutable_async(

@@ -27,7 +27,7 @@ static void seed_gives_the_rfc8032_public_key(void) {
                  DIPSEA_BUFFER_TOO_SMALL);
     CHECK(small[0] == 0);
     dipsea_keypair *other = NULL;
-    CHECK_STATUS(dipsea_keypair_from_seed(RFC8032_SEED, 31, &other), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_keypair_from_seed(RFC8032_SEED, 31, &other), DIPSEA_BAD_INPUT);
     CHECK(other == NULL);
     CHECK_STATUS(dipsea_keypair_from_seed(NULL, 32, &other), DIPSEA_NULL_ARGUMENT);
     CHECK_STATUS(dipsea_keypair_public_key(NULL, key, sizeof key), DIPSEA_NULL_ARGUMENT);
@@ -72,7 +72,7 @@ static void key_files_round_trip_and_are_not_overwritten(void) {
         fclose(f);
     }
     dipsea_keypair *garbled = NULL;
-    CHECK_STATUS(dipsea_keypair_load(path, &garbled), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_keypair_load(path, &garbled), DIPSEA_BAD_INPUT);
     CHECK(garbled == NULL);
     unlink(path);
     CHECK_STATUS(dipsea_keypair_load(path, &garbled), DIPSEA_IO);

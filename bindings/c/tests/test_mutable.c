@@ -75,13 +75,13 @@ static void cas_and_old_seq_are_typed_errors(void) {
     uint8_t salt[65] = {0};
     CHECK_STATUS(dipsea_node_put_mutable(net[2], keypair, (const uint8_t *)"x", 1, salt,
                                          sizeof salt, NULL, NULL, &seq),
-                 DIPSEA_INVALID_ARGUMENT);
+                 DIPSEA_BAD_INPUT);
     CHECK_STATUS(dipsea_node_put_mutable(net[2], NULL, (const uint8_t *)"x", 1, NULL, 0, NULL,
                                          NULL, &seq),
                  DIPSEA_NULL_ARGUMENT);
     dipsea_mutable_item item;
     CHECK_STATUS(dipsea_node_get_mutable(net[2], salt, 31, NULL, 0, NULL, &item),
-                 DIPSEA_INVALID_ARGUMENT);
+                 DIPSEA_BAD_INPUT);
     dipsea_keypair_free(keypair);
 }
 

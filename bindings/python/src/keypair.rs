@@ -48,7 +48,7 @@ impl PyKeypair {
     }
 
     /// Writes the secret to a new file at ``path``, readable by its owner only (mode
-    /// 0600); an existing file is never replaced (``DhtOSError``, a
+    /// 0600); an existing file is never replaced (``Io``, a
     /// ``FileExistsError``-like ``OSError``).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let keypair = self.0.clone();

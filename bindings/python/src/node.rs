@@ -28,20 +28,30 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// A running DHT node with a blocking API.
 ///
 /// ``Node(bind="0.0.0.0:0", bootstrap=["host:port", ...])`` binds a UDP socket,
-/// starts the node on a runtime of its own and joins the network in the background
+/// starts the node and joins the network in the background
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
 /// and free its port.
+///
+/// Every ``Node`` of the process runs on one shared runtime with a thread per core
+/// (started by the first, stopped when the last is closed and dropped, or at
+/// interpreter exit); ``workers=n`` gives a node a runtime of its own instead.
 ///
 /// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one);
 /// ``bootstrap``, ``host:port`` addresses to join through (resolved at start);
 /// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
 /// ``state_path``, a file that keeps the id and routing table across restarts;
-/// keyword-only ``id`` (random by default), ``k`` (bucket size and replication,
-/// 8), ``alpha`` (lookup parallelism, 3), ``workers`` (runtime threads, 2),
+/// keyword-only ``id`` (random by default), ``k`` (bucket size and replication),
+/// ``alpha`` (lookup parallelism), ``workers`` (threads of a dedicated runtime;
+/// ``None``, the default, shares the process-wide one),
 /// ``query_timeout`` (``(floor, ceiling)`` seconds; the timeout follows the
-/// measured round trip in between) and ``max_in_flight`` (queries awaiting an
-/// answer at once, 1024; each lookup keeps ``alpha`` in flight).
+/// measured round trip in between), ``max_in_flight`` (queries awaiting an
+/// answer at once; each lookup keeps ``alpha`` in flight) and ``options``, a dict
+/// that sets any other field of the core's ``NodeConfig`` by name (flags as
+/// ``bool``, counts as ``int``, durations in seconds). ``None`` keeps the core's
+/// default; ``dipsea.default_options()`` lists every option with its default, and
+/// the core's ``NodeConfig`` docs say what each means. Values out of range raise
+/// ``BadInput`` (a ``ValueError``) with the core's reason.
 #[pyclass(module = "dipsea", name = "Node", frozen)]
 pub struct PyNode {
     /// `None` once closed. The lock is held only to clone or take the `Arc`.
@@ -57,7 +67,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -66,11 +76,12 @@ impl PyNode {
         read_only: bool,
         state_path: Option<PathBuf>,
         id: Option<&Bound<'_, PyAny>>,
-        k: usize,
-        alpha: usize,
-        workers: usize,
+        k: Option<usize>,
+        alpha: Option<usize>,
+        workers: Option<usize>,
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -83,6 +94,7 @@ impl PyNode {
             workers,
             query_timeout,
             max_in_flight,
+            options,
         )?;
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
@@ -269,7 +281,7 @@ impl PyNode {
     }
 
     /// Stops the node: saves the routing table (with ``state_path``), fails the
-    /// operations still running with ``NodeClosed``, stops its threads and frees its
+    /// operations still running with ``Shutdown``, stops its threads and frees its
     /// port. Calling it again does nothing.
     fn close(&self, py: Python<'_>) {
         let node = self.node.lock().take();
@@ -339,7 +351,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -348,11 +360,12 @@ impl PyAsyncNode {
         read_only: bool,
         state_path: Option<PathBuf>,
         id: Option<&Bound<'_, PyAny>>,
-        k: usize,
-        alpha: usize,
-        workers: usize,
+        k: Option<usize>,
+        alpha: Option<usize>,
+        workers: Option<usize>,
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -365,6 +378,7 @@ impl PyAsyncNode {
             workers,
             query_timeout,
             max_in_flight,
+            options,
         )?;
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
@@ -553,7 +567,7 @@ impl PyAsyncNode {
         self.node.lock().is_none()
     }
 
-    /// Stops the node (operations still running fail with ``NodeClosed``) and frees
+    /// Stops the node (operations still running fail with ``Shutdown``) and frees
     /// its port; the awaitable resolves once it has stopped. Calling it again does
     /// nothing. New calls fail at once, even before the awaitable is awaited.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -597,4 +611,13 @@ impl PyAsyncNode {
             None => "<dipsea.AsyncNode closed>".to_string(),
         }
     }
+}
+
+/// Stops the runtime that blocking `Node`s share, at interpreter exit (registered
+/// with `atexit` when the module loads): by then only daemon threads still run, and
+/// the runtime's threads end before the interpreter is torn down. A `Node` still open
+/// saves its state when it is dropped; its calls fail from then on.
+#[pyfunction]
+pub fn _shutdown_runtime(py: Python<'_>) -> bool {
+    py.detach(dipsea::node::udp::shutdown_shared_runtime)
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod generate;
 mod keygen;
 mod node;
 mod scrape;
@@ -91,6 +92,16 @@ enum Command {
     /// Stops after --max info-hashes, --walk-secs seconds, or --regions lookups;
     /// a summary goes to stderr. Each node answers one address once per 6 hours.
     Sample(scrape::SampleArgs),
+    /// Print a shell completion script for SHELL on stdout.
+    ///
+    /// For example `dipsea completions bash > ~/.local/share/bash-completion/completions/dipsea`,
+    /// or `dipsea completions zsh > ~/.zfunc/_dipsea`.
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write one page per command to a folder.
+    ///
+    /// `dipsea man | man -l -` reads it; `dipsea man --dir /usr/local/share/man/man1`
+    /// installs dipsea.1 and dipsea-SUBCOMMAND.1.
+    Man(generate::ManArgs),
 }
 
 /// Flags of `dipsea node`.
@@ -237,11 +248,11 @@ struct GetArgs {
     pubkey: Option<[u8; 32]>,
 
     /// The mutable item's salt, as text.
-    #[arg(long, value_name = "S", requires = "pubkey")]
+    #[arg(long, value_name = "S", requires = "pubkey", conflicts_with = "key")]
     salt: Option<String>,
 
     /// Only a version with at least this sequence number.
-    #[arg(long, value_name = "N", requires = "pubkey")]
+    #[arg(long, value_name = "N", requires = "pubkey", conflicts_with = "key")]
     min_seq: Option<i64>,
 }
 
@@ -331,11 +342,7 @@ fn fraction(s: &str) -> Result<f64, String> {
     let x: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number; give a fraction such as 0.05"))?;
-    if (0.0..=1.0).contains(&x) {
-        Ok(x)
-    } else {
-        Err(format!("{x} is outside 0..1; give a fraction such as 0.05"))
-    }
+    dipsea::sim::fraction("the value", x).map_err(|e| e.to_string())
 }
 
 /// Why a command failed, and so its exit status.
@@ -389,6 +396,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Scrape(args) => scrape::scrape(args),
         Command::Sample(args) => scrape::sample(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

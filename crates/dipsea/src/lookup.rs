@@ -25,15 +25,19 @@ pub const ALPHA: usize = 3;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LookupConfig {
     /// How many closest nodes must answer before the lookup is done (BEP 5's k).
+    /// Default [`crate::routing::K`] (8), 1 to 1024.
     pub k: usize,
-    /// Queries in flight at once (not counting stalled ones).
+    /// Queries in flight at once (not counting stalled ones). Default [`ALPHA`] (3),
+    /// 1 to 1024.
     pub alpha: usize,
     /// After this long without an answer a query is *stalled*: it stops counting
-    /// against `alpha` but its answer is still taken if it comes.
+    /// against `alpha` but its answer is still taken if it comes. Default 400 ms.
     pub stall_after: Duration,
     /// Most candidates kept; farther ones are dropped. Bounds memory per lookup.
+    /// Default 64.
     pub max_candidates: usize,
     /// Most queries one lookup sends. Bounds fan-out on hostile or huge networks.
+    /// Default 128.
     pub max_queries: usize,
 }
 

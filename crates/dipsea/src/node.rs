@@ -9,8 +9,9 @@
 //!
 //! All methods take `&self`: the state is lock-sharded (routing buckets, store
 //! shards, in-flight and operation tables are `DashMap`s), so several threads can
-//! feed one node at once. Lock order: an operation's shard, then an in-flight shard;
-//! never the reverse, and no routing or store lock is held across either.
+//! feed one node at once. Lock order: the maintenance mutex, then an operation's
+//! shard, then an in-flight shard, never the reverse; routing and store locks are
+//! leaves, never held while another is taken (`docs/design.md` has the details).
 //!
 //! Where each part lives (one concept per file; `docs/design.md` has the full map):
 //!
@@ -44,20 +45,21 @@ pub mod udp;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
-pub use config::{NodeConfig, CLIENT_VERSION};
+pub use config::{ConfigOption, NodeConfig, OptionKind, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
 pub use ops::{
     InfohashSamples, MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome,
-    Request, ScrapeEstimate,
+    PutResult, Request, ScrapeEstimate,
 };
 pub use output::{Event, Output};
-pub use stats::NodeStats;
+pub use stats::{NodeStats, QueryCounts};
 
 use crate::id::{Id, NodeInfo};
 use crate::routing::RoutingTable;
@@ -83,7 +85,8 @@ type FixedState = std::hash::BuildHasherDefault<std::collections::hash_map::Defa
 #[derive(Debug)]
 pub struct Node {
     id: Id,
-    config: NodeConfig,
+    /// Shared by the nodes built from one `Arc` (a simulator's million nodes).
+    config: Arc<NodeConfig>,
     routing: RoutingTable,
     store: Store,
     tokens: Tokens,
@@ -122,8 +125,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with this id and configuration, created at `now`.
-    pub fn new(id: Id, config: NodeConfig, now: Time) -> Node {
+    /// A node with this id and configuration, created at `now`. The configuration
+    /// may be a shared `Arc<NodeConfig>`, as a simulator of many nodes passes.
+    pub fn new(id: Id, config: impl Into<Arc<NodeConfig>>, now: Time) -> Node {
         Node::with_rng(id, config, now, &mut rand::thread_rng())
     }
 
@@ -132,10 +136,11 @@ impl Node {
     /// the same seed gives the same node behaviour (the simulator uses it).
     pub fn with_rng<R: RngCore + ?Sized>(
         id: Id,
-        config: NodeConfig,
+        config: impl Into<Arc<NodeConfig>>,
         now: Time,
         rng: &mut R,
     ) -> Node {
+        let config: Arc<NodeConfig> = config.into();
         let shards = config.in_flight_shards.max(2).next_power_of_two();
         Node {
             id,

@@ -7,7 +7,7 @@
 //! `wire`, an answer function in `rpc::answer` and an arm here.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::config::CLIENT_VERSION;
 use super::limits::Limited;
@@ -23,8 +23,9 @@ impl Node {
     /// Handles one datagram from `from`: answers queries, advances the operations
     /// that answers belong to. Never panics, whatever the bytes.
     ///
-    /// Queries pass the rate limiter ([`limits`]) before anything is done for them;
-    /// one over the limit costs a zero-copy decode and a counter, nothing more.
+    /// Queries pass the rate limiter ([`limits`](super::limits)) before anything is
+    /// done for them; one over the limit costs a zero-copy decode and a counter,
+    /// nothing more.
     pub fn handle_datagram(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
         self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -71,7 +72,8 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) {
-        self.counters.queries_in[method_slot(&query.method)].fetch_add(1, Ordering::Relaxed);
+        self.query_counter(&query.method)
+            .fetch_add(1, Ordering::Relaxed);
         if self.config.read_only {
             // BEP 43: a read-only node answers no queries.
             return;
@@ -124,7 +126,22 @@ impl Node {
         answered
     }
 
-    /// Whether a query from `from` may be answered now (see [`limits`]); counts the
+    /// The counter of queries of this method.
+    fn query_counter(&self, method: &QueryMethod<'_>) -> &AtomicU64 {
+        let q = &self.counters.queries_in;
+        match method {
+            QueryMethod::Ping => &q.ping,
+            QueryMethod::FindNode { .. } => &q.find_node,
+            QueryMethod::GetPeers { .. } => &q.get_peers,
+            QueryMethod::AnnouncePeer { .. } => &q.announce_peer,
+            QueryMethod::Get { .. } => &q.get,
+            QueryMethod::Put(_) => &q.put,
+            QueryMethod::SampleInfohashes { .. } => &q.sample_infohashes,
+            QueryMethod::Unknown { .. } => &q.other,
+        }
+    }
+
+    /// Whether a query from `from` may be answered now (see [`limits`](super::limits)); counts the
     /// refusal if not.
     fn admit(&self, from: SocketAddr, now: Time) -> bool {
         match self.limiter.admit(from.ip(), now) {
@@ -211,21 +228,6 @@ impl Node {
     }
 }
 
-/// The index of a query's method in the per-method counters
-/// ([`METHODS`](super::stats::METHODS)).
-fn method_slot(method: &QueryMethod<'_>) -> usize {
-    match method {
-        QueryMethod::Ping => 0,
-        QueryMethod::FindNode { .. } => 1,
-        QueryMethod::GetPeers { .. } => 2,
-        QueryMethod::AnnouncePeer { .. } => 3,
-        QueryMethod::Get { .. } => 4,
-        QueryMethod::Put(_) => 5,
-        QueryMethod::Unknown { .. } => 6,
-        QueryMethod::SampleInfohashes { .. } => 7,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,7 +249,7 @@ mod tests {
         assert_eq!(answered, limits.per_ip_burst as usize);
         let stats = node.stats();
         assert_eq!(stats.rate_limited_ip, 1_000 - answered as u64);
-        assert_eq!(stats.queries_in[0], ("ping", 1_000));
+        assert_eq!(stats.queries_in.ping, 1_000);
         // Another source is answered; so is this one once its bucket refills.
         out.clear();
         let other = SocketAddr::from(([198, 51, 100, 1], 6881));

@@ -219,7 +219,8 @@ impl Node {
     pub fn start(&self, op: OpId, request: Request, now: Time, out: &mut Output) {
         self.counters.ops_started.fetch_add(1, Ordering::Relaxed);
         if self.ops.len() >= self.config.max_operations {
-            self.finish(op, None, Err(OpError::Busy(self.ops.len())), out);
+            let (what, limit) = ("operations running", self.ops.len());
+            self.finish(op, None, Err(OpError::Busy { what, limit }), out);
             return;
         }
         let kind = kind_of(&request);

@@ -1,7 +1,13 @@
 //! The operations a user asks of a node, and what they return.
+//!
+//! Entry point: [`Request`] in, [`OpResult`] out. The drivers hand their callers
+//! typed results ([`PutResult`], a value, peers, nodes): [`typed`] is the one
+//! conversion from an [`Outcome`] to them, shared by the UDP handle and the
+//! simulator.
 
 use std::net::SocketAddr;
 
+use crate::error::Error;
 use crate::id::{Id, NodeInfo};
 use crate::keypair::{Keypair, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::lookup::LookupStats;
@@ -160,8 +166,9 @@ pub enum Outcome {
     Pong(Id),
     /// A mutable item was stored.
     StoredMutable(MutableStored),
-    /// The newest verified version of a mutable item, or `None` if no node had one.
-    Mutable(Option<MutableItem>),
+    /// The newest verified version of a mutable item, or `None` if no node had one
+    /// (boxed: it would make every `Outcome` several times larger).
+    Mutable(Option<Box<MutableItem>>),
     /// A scrape's estimates.
     Scrape(ScrapeEstimate),
     /// The info-hashes sampled around a target.
@@ -220,9 +227,21 @@ pub enum OpError {
     /// The request itself is invalid (e.g. a value over BEP 44's 1000 bytes).
     #[error("bad input: {0}")]
     BadInput(String),
-    /// Too many operations are running; retry when some finish.
-    #[error("busy: {0} operations already running")]
-    Busy(usize),
+    /// The node is at one of its limits: [`NodeConfig::max_operations`] operations
+    /// running, or (for a ping, which sends its query at once)
+    /// [`NodeConfig::max_in_flight`] queries awaiting an answer. Retry when some
+    /// finish.
+    ///
+    /// [`NodeConfig::max_operations`]: crate::NodeConfig::max_operations
+    /// [`NodeConfig::max_in_flight`]: crate::NodeConfig::max_in_flight
+    #[error("busy: {limit} {what} already; retry when some finish")]
+    Busy {
+        /// What is at its limit: `"operations running"` or
+        /// `"queries awaiting an answer"`.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
     /// The node is shutting down.
     #[error("the node is shut down")]
     Shutdown,
@@ -245,4 +264,145 @@ pub struct OpResult {
     pub lookup: LookupStats,
     /// Datagrams this operation sent, all phases included.
     pub sent: u32,
+}
+
+/// What a put reports ([`NodeHandle::put`](crate::NodeHandle::put),
+/// [`Swarm::put`](crate::Swarm::put)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PutResult {
+    /// The item's key: SHA-1 of the bencoded value.
+    pub key: Id,
+    /// How many of the k closest nodes acknowledged it (at least 1).
+    pub stored: usize,
+}
+
+/// The typed result of an operation: what `pick` takes out of its outcome, or its
+/// error. An outcome `pick` does not take (one the request cannot produce) is a bug
+/// in dipsea, reported as [`Error::Internal`].
+pub fn typed<T, E: Into<Error>>(
+    result: Result<Outcome, E>,
+    pick: fn(Outcome) -> Result<T, Outcome>,
+) -> Result<T, Error> {
+    match result {
+        Ok(outcome) => {
+            pick(outcome).map_err(|other| Error::Internal(format!("unexpected outcome {other:?}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Outcome {
+    /// The table size a bootstrap reports ([`typed`]'s picker).
+    pub fn into_bootstrapped(self) -> Result<usize, Outcome> {
+        match self {
+            Outcome::Bootstrapped { table_size } => Ok(table_size),
+            other => Err(other),
+        }
+    }
+
+    /// What a put reports ([`typed`]'s picker).
+    pub fn into_stored(self) -> Result<PutResult, Outcome> {
+        match self {
+            Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
+            other => Err(other),
+        }
+    }
+
+    /// The bencoded value a get found, if any ([`typed`]'s picker).
+    pub fn into_value(self) -> Result<Option<Vec<u8>>, Outcome> {
+        match self {
+            Outcome::Value(v) => Ok(v),
+            other => Err(other),
+        }
+    }
+
+    /// How many nodes acknowledged an announce ([`typed`]'s picker).
+    pub fn into_announced(self) -> Result<usize, Outcome> {
+        match self {
+            Outcome::Announced { stored } => Ok(stored),
+            other => Err(other),
+        }
+    }
+
+    /// What a mutable put stored ([`typed`]'s picker).
+    pub fn into_stored_mutable(self) -> Result<MutableStored, Outcome> {
+        match self {
+            Outcome::StoredMutable(stored) => Ok(stored),
+            other => Err(other),
+        }
+    }
+
+    /// The newest verified mutable item a get found, if any ([`typed`]'s picker).
+    pub fn into_mutable(self) -> Result<Option<Box<MutableItem>>, Outcome> {
+        match self {
+            Outcome::Mutable(item) => Ok(item),
+            other => Err(other),
+        }
+    }
+
+    /// A scrape's estimates ([`typed`]'s picker).
+    pub fn into_scrape(self) -> Result<ScrapeEstimate, Outcome> {
+        match self {
+            Outcome::Scrape(estimate) => Ok(estimate),
+            other => Err(other),
+        }
+    }
+
+    /// The info-hashes a `sample_infohashes` lookup gathered ([`typed`]'s picker).
+    pub fn into_samples(self) -> Result<InfohashSamples, Outcome> {
+        match self {
+            Outcome::Samples(samples) => Ok(samples),
+            other => Err(other),
+        }
+    }
+
+    /// The peers a `get_peers` found ([`typed`]'s picker).
+    pub fn into_peers(self) -> Result<Vec<SocketAddr>, Outcome> {
+        match self {
+            Outcome::Peers(peers) => Ok(peers),
+            other => Err(other),
+        }
+    }
+
+    /// The nodes a `find_node` found ([`typed`]'s picker).
+    pub fn into_nodes(self) -> Result<Vec<NodeInfo>, Outcome> {
+        match self {
+            Outcome::Nodes(nodes) => Ok(nodes),
+            other => Err(other),
+        }
+    }
+
+    /// The id a ping's answer carried ([`typed`]'s picker).
+    pub fn into_pong(self) -> Result<Id, Outcome> {
+        match self {
+            Outcome::Pong(id) => Ok(id),
+            other => Err(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_the_request_cannot_produce_is_an_internal_error() {
+        let wrong: Result<Outcome, OpError> = Ok(Outcome::Pong(Id::ZERO));
+        let err = typed(wrong, Outcome::into_stored).expect_err("a pong is no put result");
+        assert!(matches!(err, Error::Internal(_)), "{err:?}");
+    }
+
+    #[test]
+    fn typed_passes_results_and_errors_through() {
+        let key = Id::sha1(b"k");
+        let ok: Result<Outcome, OpError> = Ok(Outcome::Stored { key, stored: 3 });
+        assert_eq!(
+            typed(ok, Outcome::into_stored).expect("stored"),
+            PutResult { key, stored: 3 }
+        );
+        let failed: Result<Outcome, OpError> = Err(OpError::Timeout);
+        assert!(typed(failed, Outcome::into_value)
+            .expect_err("timeout")
+            .is_timeout());
+    }
 }

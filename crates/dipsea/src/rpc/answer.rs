@@ -307,7 +307,7 @@ fn get(
         mutable = item;
         response.seq = Some(mutable.seq);
         // BEP 44: a requester that already has this seq or newer needs only seq.
-        if seq.map_or(true, |s| s < mutable.seq) {
+        if seq.is_none_or(|s| s < mutable.seq) {
             response.k = Some(&mutable.k);
             response.sig = Some(&mutable.sig);
             response.v = Some(&mutable.v);

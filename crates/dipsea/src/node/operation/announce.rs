@@ -2,7 +2,7 @@
 //! (a `get_peers` lookup for their write tokens, then `announce_peer` in the store
 //! phase), and keeps it for re-announcing.
 
-use super::{request_target, storing, Begin, Found, Kind, Operation, Phase};
+use super::{request_target, storing, Begin, Found, Kind, Operation};
 use crate::id::Id;
 use crate::node::ops::{OpError, OpId, Outcome, Request};
 use crate::node::output::Output;
@@ -56,11 +56,7 @@ impl Kind for Announce {
         now: Time,
         out: &mut Output,
     ) -> Option<Result<Outcome, OpError>> {
-        let Phase::Lookup(lookup) = &mut operation.phase else {
-            return None;
-        };
-        let answered = lookup.closest_answered().count();
-        let targets = lookup.take_tokens();
+        let (answered, _, targets) = storing::token_holders(operation)?;
         let Request::Announce {
             info_hash,
             port,

@@ -1,7 +1,7 @@
 //! `put`: stores a BEP 44 immutable item on the k closest nodes (a `get` lookup
 //! for their write tokens, then the store phase), and keeps it for re-publishing.
 
-use super::{request_target, storing, Begin, Found, Kind, Operation, Phase};
+use super::{request_target, storing, Begin, Found, Kind, Operation};
 use crate::id::Id;
 use crate::node::ops::{OpError, OpId, Outcome, Request};
 use crate::node::output::Output;
@@ -51,12 +51,7 @@ impl Kind for Put {
         now: Time,
         out: &mut Output,
     ) -> Option<Result<Outcome, OpError>> {
-        let Phase::Lookup(lookup) = &mut operation.phase else {
-            return None;
-        };
-        let answered = lookup.closest_answered().count();
-        let target = lookup.target();
-        let targets = lookup.take_tokens();
+        let (answered, target, targets) = storing::token_holders(operation)?;
         let Request::Put(v) = &operation.request else {
             return None;
         };

@@ -3,7 +3,7 @@
 //! refusals ([`Verdicts`]).
 
 use super::{Operation, Phase};
-use crate::id::NodeInfo;
+use crate::id::{Id, NodeInfo};
 use crate::node::ops::{OpError, OpId, Outcome};
 use crate::node::output::Output;
 use crate::node::Node;
@@ -131,6 +131,19 @@ pub(super) fn on_answer(phase: &mut Phase, answer: Option<Result<(), i64>>) {
         *outstanding = outstanding.saturating_sub(1);
         verdicts.count(answer);
     }
+}
+
+/// The nodes that gave a write token, each with its token.
+pub(super) type TokenHolders = Vec<(NodeInfo, Box<[u8]>)>;
+
+/// The end of a put's or announce's lookup: how many of the closest nodes answered,
+/// the target, and the nodes that gave a write token with their tokens.
+pub(super) fn token_holders(operation: &mut Operation) -> Option<(usize, Id, TokenHolders)> {
+    let Phase::Lookup(lookup) = &mut operation.phase else {
+        return None;
+    };
+    let answered = lookup.closest_answered().count();
+    Some((answered, lookup.target(), lookup.take_tokens()))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! BEP 44 mutable items on the async and blocking handles: `put_mutable`,
 //! `get_mutable` and their bencoded forms.
 
-use super::{unexpected, BlockingNode, NodeHandle};
+use super::{BlockingNode, NodeHandle};
 use crate::error::Error;
 use crate::keypair::{Keypair, PUBLIC_KEY_LEN};
+use crate::node::ops::typed;
 use crate::node::{MutablePut, MutableStored, MutableValue, Outcome, Request};
 use crate::wire::bencode;
 
@@ -43,10 +44,7 @@ impl NodeHandle {
             v,
             options,
         };
-        match self.run(request).await? {
-            Outcome::StoredMutable(stored) => Ok(stored),
-            other => Err(unexpected(other)),
-        }
+        typed(self.run(request).await, Outcome::into_stored_mutable)
     }
 
     /// The newest verified version of the mutable item of `public_key` with `salt`
@@ -63,10 +61,8 @@ impl NodeHandle {
             salt: salt.to_vec(),
             min_seq,
         };
-        match self.run(request).await? {
-            Outcome::Mutable(item) => Ok(item.as_ref().map(MutableValue::from_item)),
-            other => Err(unexpected(other)),
-        }
+        let item = typed(self.run(request).await, Outcome::into_mutable)?;
+        Ok(item.as_deref().map(MutableValue::from_item))
     }
 }
 
