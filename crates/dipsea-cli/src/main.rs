@@ -98,8 +98,9 @@ struct NodeArgs {
     port: Option<u16>,
 
     /// A node to join the network through, HOST:PORT; repeat for several (also
-    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node waits to be contacted,
-    /// or rejoins through the contacts saved in --state.
+    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node rejoins through the
+    /// contacts saved in --state, else joins the public Mainline DHT through its
+    /// well-known routers (router.bittorrent.com and others).
     #[arg(
         long,
         value_name = "HOST:PORT",
@@ -107,6 +108,11 @@ struct NodeArgs {
         value_delimiter = ','
     )]
     bootstrap: Vec<String>,
+
+    /// Join nothing unless --bootstrap or --state says where: without a bootstrap
+    /// address the node waits to be contacted (the first node of a private network).
+    #[arg(long)]
+    no_default_routers: bool,
 
     /// File to load the node id and routing table from at start, and to save them to
     /// periodically and on exit, so a restarted node rejoins on its own.
@@ -147,13 +153,13 @@ struct NodeArgs {
 #[derive(Debug, Args)]
 struct ClientArgs {
     /// A node to join the network through, HOST:PORT; repeat for several (also
-    /// DIPSEA_BOOTSTRAP, comma separated). Required.
+    /// DIPSEA_BOOTSTRAP, comma separated). Default: the public Mainline DHT's
+    /// well-known routers (router.bittorrent.com and others).
     #[arg(
         long,
         value_name = "HOST:PORT",
         env = "DIPSEA_BOOTSTRAP",
-        value_delimiter = ',',
-        required = true
+        value_delimiter = ','
     )]
     bootstrap: Vec<String>,
 
