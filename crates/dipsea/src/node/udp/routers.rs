@@ -166,7 +166,10 @@ mod tests {
     async fn keeps_the_routers_that_resolve_in_the_bound_family() {
         let r = Resolver(Arc::new(|name: &str| -> io::Result<Vec<SocketAddr>> {
             match name {
-                "a:1" => Ok(vec!["[::1]:1".parse().expect("v6"), "10.0.0.1:1".parse().expect("v4")]),
+                "a:1" => Ok(vec![
+                    "[::1]:1".parse().expect("v6"),
+                    "10.0.0.1:1".parse().expect("v4"),
+                ]),
                 "b:2" => Err(io::Error::other("no such host")),
                 _ => Ok(vec!["[::1]:3".parse().expect("v6")]),
             }
@@ -192,8 +195,14 @@ mod tests {
         // Parallel: four timeouts of 50 ms take about one, far below the 30 s hang.
         assert!(started.elapsed() < Duration::from_secs(10));
         let msg = err.to_string();
-        assert!(msg.contains("none of the default routers resolved (offline?)"), "{msg}");
-        assert!(msg.contains("router.bittorrent.com:6881: no answer in 50 ms"), "{msg}");
+        assert!(
+            msg.contains("none of the default routers resolved (offline?)"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("router.bittorrent.com:6881: no answer in 50 ms"),
+            "{msg}"
+        );
     }
 
     /// A resolver that records the names asked and answers each with a loopback
@@ -206,7 +215,11 @@ mod tests {
             if let Ok(addr) = name.parse::<SocketAddr>() {
                 return Ok(vec![addr]);
             }
-            let port = if name.starts_with("dht.libtorrent") { 25401 } else { 6881 };
+            let port = if name.starts_with("dht.libtorrent") {
+                25401
+            } else {
+                6881
+            };
             Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
         };
         (asked, resolver)
@@ -294,7 +307,8 @@ mod tests {
         };
         assert!(matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::NotConnected));
         assert!(
-            err.to_string().contains("none of the default routers resolved (offline?)"),
+            err.to_string()
+                .contains("none of the default routers resolved (offline?)"),
             "{err}"
         );
     }
