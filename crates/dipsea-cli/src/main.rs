@@ -231,11 +231,13 @@ struct GetArgs {
     pubkey: Option<[u8; 32]>,
 
     /// The mutable item's salt, as text.
-    #[arg(long, value_name = "S", requires = "pubkey")]
+    // `conflicts_with` as well: once `--bootstrap` stopped being required, `requires`
+    // alone no longer refused `get --salt S KEY` (seen with our clap version).
+    #[arg(long, value_name = "S", requires = "pubkey", conflicts_with = "key")]
     salt: Option<String>,
 
     /// Only a version with at least this sequence number.
-    #[arg(long, value_name = "N", requires = "pubkey")]
+    #[arg(long, value_name = "N", requires = "pubkey", conflicts_with = "key")]
     min_seq: Option<i64>,
 }
 
