@@ -29,6 +29,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Version of this header, as dipsea_version() returns it for the library it ships with. */
+#define DIPSEA_VERSION_STRING "0.1.0"
+/** Major version of this header. */
+#define DIPSEA_VERSION_MAJOR 0
+/** Minor version of this header. */
+#define DIPSEA_VERSION_MINOR 1
+/** Patch version of this header. */
+#define DIPSEA_VERSION_PATCH 0
+/** The version as one number to compare in #if: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define DIPSEA_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+
 /**
  * Bytes in a dipsea_id (160 bits, the size of a SHA-1 digest).
  */
@@ -48,6 +59,29 @@
  * Bytes in a public key (`k` in BEP 44).
  */
 #define DIPSEA_PUBLIC_KEY_LEN 32
+
+/**
+ * dipsea_partitioner_new kind: Kademlia's, the members closest to the key by XOR
+ * distance.
+ */
+#define DIPSEA_PARTITIONER_XOR 0
+
+/**
+ * dipsea_partitioner_new kind: consistent hashing with virtual nodes; the owners are
+ * the first distinct members clockwise from the key's point.
+ */
+#define DIPSEA_PARTITIONER_RING 1
+
+/**
+ * dipsea_partitioner_new kind: rendezvous (highest random weight) hashing; every
+ * member scores the key and the highest scores own it; weighted members allowed.
+ */
+#define DIPSEA_PARTITIONER_RENDEZVOUS 2
+
+/**
+ * The virtual nodes per member of a ring made with `vnodes` = 0.
+ */
+#define DIPSEA_PARTITIONER_DEFAULT_VNODES 64
 
 /**
  * Bytes in a mutable item's signature.
@@ -228,6 +262,13 @@ typedef struct dipsea_keypair dipsea_keypair;
  * threads at once on the same node; blocking ones each wait for their own operation.
  */
 typedef struct dipsea_node dipsea_node;
+
+/**
+ * A set of members and the rule that names a key's owners among them. Opaque; made
+ * by dipsea_partitioner_new, released by dipsea_partitioner_free. Thread-safe:
+ * lookups from many threads run in parallel; adds and removes wait for them.
+ */
+typedef struct dipsea_partitioner dipsea_partitioner;
 
 /**
  * Opaque: a simulated network (dipsea_swarm_new), released by dipsea_swarm_free.
@@ -752,9 +793,10 @@ dipsea_status dipsea_config_set_query_timeout_ms(struct dipsea_config *config,
                                                  uint32_t ceiling_ms);
 
 /**
- * Sets how many threads the node's runtime has; they receive datagrams and run
- * callbacks (the core's `NodeBuilder::workers`). dipsea_node_new checks it (at
- * least 1).
+ * Gives the node a runtime of its own with `workers` threads (they receive
+ * datagrams and run callbacks), shut down by dipsea_node_free. Without this call,
+ * every node of the process shares one runtime with a thread per core, created by
+ * the first dipsea_node_new and shut down by the dipsea_node_free of the last node.
  *
  * Threads: see dipsea_config.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
@@ -939,6 +981,103 @@ dipsea_status dipsea_keypair_public_key(const struct dipsea_keypair *keypair,
  * thread uses it. Statuses: DIPSEA_OK.
  */
 dipsea_status dipsea_keypair_free(struct dipsea_keypair *keypair);
+
+/**
+ * Makes an empty partitioner of `kind` (DIPSEA_PARTITIONER_XOR, _RING or
+ * _RENDEZVOUS) and writes it to `*out_partitioner`. `vnodes` is the ring's virtual
+ * nodes per member, 1 to 4096, or 0 for DIPSEA_PARTITIONER_DEFAULT_VNODES; the other
+ * kinds ignore it.
+ *
+ * Ownership: the caller owns `*out_partitioner` and frees it with
+ * dipsea_partitioner_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_partitioner` is NULL;
+ * DIPSEA_INVALID_ARGUMENT for an unknown `kind` or `vnodes` over 4096.
+ * `*out_partitioner` is written only on DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_new(uint32_t kind,
+                                     size_t vnodes,
+                                     struct dipsea_partitioner **out_partitioner);
+
+/**
+ * Releases a partitioner. NULL: a no-op.
+ *
+ * Threads: any thread, once no other thread uses the partitioner. Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_free(struct dipsea_partitioner *partitioner);
+
+/**
+ * Adds `*member` with weight 1.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is a member already.
+ */
+dipsea_status dipsea_partitioner_add(const struct dipsea_partitioner *partitioner,
+                                     const struct dipsea_id *member);
+
+/**
+ * Adds `*member` with a share proportional to `weight` (1 is the default share).
+ * Only DIPSEA_PARTITIONER_RENDEZVOUS takes weights other than 1.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is a member already, or `weight` is not
+ * finite and positive, or not 1 for a kind without weights.
+ */
+dipsea_status dipsea_partitioner_add_weighted(const struct dipsea_partitioner *partitioner,
+                                              const struct dipsea_id *member,
+                                              double weight);
+
+/**
+ * Adds the `members_len` ids at `members`, all or none (one pass over a ring,
+ * cheaper than adding them one by one).
+ *
+ * Ownership: `members` is borrowed for the call (NULL allowed when `members_len` is
+ * 0). Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner` is NULL, or `members`
+ * is NULL with a nonzero length; DIPSEA_INVALID_ARGUMENT if an id repeats or is a
+ * member already (then none is added).
+ */
+dipsea_status dipsea_partitioner_add_all(const struct dipsea_partitioner *partitioner,
+                                         const struct dipsea_id *members,
+                                         size_t members_len);
+
+/**
+ * Removes `*member`.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is not a member.
+ */
+dipsea_status dipsea_partitioner_remove(const struct dipsea_partitioner *partitioner,
+                                        const struct dipsea_id *member);
+
+/**
+ * Writes the `r` owners of `*key`, in order of preference (the first is the
+ * primary), to `out_ids`, an array of `out_ids_len` ids, and `r` to `*out_n`.
+ *
+ * Ownership: `key` is borrowed; `out_ids` and `out_n` are yours; nothing is
+ * allocated. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner`, `key` or `out_n` is
+ * NULL, or `out_ids` is NULL while `r` > 0; DIPSEA_BUFFER_TOO_SMALL if `r` >
+ * `out_ids_len`; DIPSEA_INVALID_ARGUMENT if `r` exceeds the number of members
+ * (it does not quietly return fewer). `out_ids` and `*out_n` are written only on
+ * DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_owners(const struct dipsea_partitioner *partitioner,
+                                        const struct dipsea_id *key,
+                                        size_t r,
+                                        struct dipsea_id *out_ids,
+                                        size_t out_ids_len,
+                                        size_t *out_n);
+
+/**
+ * Writes the number of members to `*out_len`.
+ *
+ * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is
+ * NULL.
+ */
+dipsea_status dipsea_partitioner_len(const struct dipsea_partitioner *partitioner, size_t *out_len);
 
 /**
  * Publishes `value_len` bytes at `value` as the BEP 44 mutable item of `keypair`

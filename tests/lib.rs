@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use dipsea::{NodeBuilder, NodeHandle};
 
+pub mod keyspace_measure;
 pub mod krpc_client;
 
 /// Query timeouts for loopback: answers take well under a millisecond, but a test

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, Union, final
 
-from typing_extensions import Self, TypeAlias
+from typing_extensions import Self, TypeAlias, disjoint_base
 
 __all__ = [
     "ID_LEN",
+    "__version__",
     "Id",
     "Keypair",
     "MutableItem",
@@ -19,14 +20,25 @@ __all__ = [
     "Swarm",
     "Latency",
     "default_options",
+    "Partitioner",
+    "Ring",
+    "Rendezvous",
+    "XorPartitioner",
+    "_shutdown_runtime",
 ]
 
 ID_LEN: Final[int]
+"""Bytes in an id: 20 (160 bits, the size of a SHA-1 digest)."""
+__version__: Final[str]
+"""The package version, the same as the Rust crate's, the C library's and the CLI's."""
 
 def default_options() -> dict[str, bool | int | float]:
     """Every option ``Node(options=...)`` accepts, with its default (flags as
     ``bool``, counts as ``int``, durations in seconds); what each means is documented
     once, on the core's ``NodeConfig``."""
+
+def _shutdown_runtime() -> bool:
+    """Stops the runtime blocking nodes share; registered with ``atexit``."""
 
 _Address: TypeAlias = tuple[str, int]
 """A UDP endpoint as the socket module writes it: ``(host, port)``."""
@@ -317,3 +329,39 @@ class Swarm:
     def stats(self) -> _Stats:
         """Success rate, rounds, messages, latency percentiles, packets, memory."""
     def __len__(self) -> int: ...
+
+@disjoint_base
+class Partitioner:
+    """The owners of keys among members: the base of ``Ring``, ``Rendezvous`` and ``XorPartitioner``."""
+
+    def owners(self, key: _IdLike, r: int) -> list[Id]:
+        """The ``r`` owners of ``key``, first the primary; ``BadInput`` if ``r`` exceeds the members."""
+    def add(self, member: _IdLike, weight: float = 1.0) -> None:
+        """Adds a member (weights other than 1: ``Rendezvous`` only); ``BadInput`` on a duplicate."""
+    def remove(self, member: _IdLike) -> None:
+        """Removes a member; ``BadInput`` if it is not one."""
+    def members(self) -> list[Id]:
+        """The members, sorted."""
+    def __len__(self) -> int: ...
+    def __contains__(self, member: object, /) -> bool: ...
+
+@final
+class Ring(Partitioner):
+    """Consistent hashing with ``vnodes`` virtual nodes per member."""
+
+    def __new__(cls, members: Iterable[_IdLike] | None = None, vnodes: int = 64) -> Ring: ...
+    @property
+    def vnodes(self) -> int:
+        """Virtual nodes per member."""
+
+@final
+class Rendezvous(Partitioner):
+    """Rendezvous (highest random weight) hashing; weighted members allowed."""
+
+    def __new__(cls, members: Iterable[_IdLike] | None = None) -> Rendezvous: ...
+
+@final
+class XorPartitioner(Partitioner):
+    """Kademlia's partitioning: the members closest to the key by XOR distance."""
+
+    def __new__(cls, members: Iterable[_IdLike] | None = None) -> XorPartitioner: ...

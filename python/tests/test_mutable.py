@@ -1,15 +1,28 @@
 """BEP 44 mutable items from Python: put_mutable and get_mutable on Node and
-AsyncNode, salts, automatic and explicit sequence numbers, CAS and stale-seq errors."""
+AsyncNode, salts, automatic and explicit sequence numbers, CAS and stale-seq errors.
+
+These tests run on a network of their own: the refusals they provoke (301, 302) would
+show in the counters other tests check on the shared one."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
 import dipsea
-from conftest import LOOPBACK_TIMEOUT, seed_address
+from conftest import LOOPBACK_TIMEOUT, seed_address, start_network
 from dipsea import AsyncNode, Keypair, MutableItem, Node
+
+
+@pytest.fixture(scope="module")
+def network() -> Iterator[list[Node]]:
+    """12 joined nodes on loopback for this module's tests."""
+    nodes = start_network(12)
+    yield nodes
+    for node in nodes:
+        node.close()
 
 
 def test_put_update_and_get_from_other_nodes(network: list[Node]) -> None:

@@ -185,9 +185,10 @@ pub unsafe extern "C" fn dipsea_config_set_query_timeout_ms(
     }
 }
 
-/// Sets how many threads the node's runtime has; they receive datagrams and run
-/// callbacks (the core's `NodeBuilder::workers`). dipsea_node_new checks it (at
-/// least 1).
+/// Gives the node a runtime of its own with `workers` threads (they receive
+/// datagrams and run callbacks), shut down by dipsea_node_free. Without this call,
+/// every node of the process shares one runtime with a thread per core, created by
+/// the first dipsea_node_new and shut down by the dipsea_node_free of the last node.
 ///
 /// Threads: see dipsea_config.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
@@ -197,7 +198,7 @@ pub unsafe extern "C" fn dipsea_config_set_workers(
     workers: usize,
 ) -> dipsea_status {
     // SAFETY: this function's contract, forwarded.
-    unsafe { update(config, |b| Ok(b.workers(workers))) }
+    unsafe { update(config, |b| Ok(b.dedicated_runtime(workers))) }
 }
 
 /// Read-only mode (BEP 43): the node answers no queries and asks others not to add it

@@ -26,6 +26,7 @@ pub mod error;
 mod ffi;
 pub mod id;
 pub mod keypair;
+pub mod keyspace;
 pub mod mutable;
 pub mod node;
 pub mod peer;

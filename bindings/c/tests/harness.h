@@ -46,5 +46,7 @@ void node_tests(void);
 void async_tests(void);
 void swarm_tests(void);
 void error_tests(void);
+void keyspace_tests(void);
+void runtime_tests(void);
 
 #endif

@@ -26,6 +26,7 @@ int main(void) {
     printf("libdipsea %s C tests\n", dipsea_version());
     id_tests();
     keypair_tests();
+    keyspace_tests();
     if (network_start() != 0) {
         failed++;
         printf("FAIL loopback network did not start\n");
@@ -36,6 +37,7 @@ int main(void) {
         mutable_tests();
     }
     network_stop();
+    runtime_tests();
     swarm_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

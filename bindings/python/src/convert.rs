@@ -99,7 +99,7 @@ pub fn builder(
         b = b.alpha(alpha);
     }
     if let Some(workers) = workers {
-        b = b.workers(workers);
+        b = b.dedicated_runtime(workers);
     }
     if let Some(max) = max_in_flight {
         b = b.configure(|c| c.max_in_flight = max);

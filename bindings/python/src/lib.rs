@@ -10,6 +10,7 @@ mod convert;
 mod errors;
 mod id;
 mod keypair;
+mod keyspace;
 mod mutable;
 mod node;
 mod swarm;
@@ -26,8 +27,19 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::PyAsyncNode>()?;
     m.add_class::<swarm::PySwarm>()?;
     m.add_class::<swarm::PyLatency>()?;
+    m.add_class::<keyspace::PyPartitioner>()?;
+    m.add_class::<keyspace::PyRing>()?;
+    m.add_class::<keyspace::PyRendezvous>()?;
+    m.add_class::<keyspace::PyXorPartitioner>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;
+    // The crate version: the same one the wheel, the C library and the CLI carry.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
+    let shutdown = wrap_pyfunction!(node::_shutdown_runtime, m)?;
+    m.add_function(shutdown.clone())?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (shutdown,))?;
     Ok(())
 }
 

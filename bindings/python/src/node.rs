@@ -27,10 +27,14 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// A running DHT node with a blocking API.
 ///
 /// ``Node(bind="0.0.0.0:0", bootstrap=["host:port", ...])`` binds a UDP socket,
-/// starts the node on a runtime of its own and joins the network in the background
+/// starts the node and joins the network in the background
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
 /// and free its port.
+///
+/// Every ``Node`` of the process runs on one shared runtime with a thread per core
+/// (started by the first, stopped when the last is closed and dropped, or at
+/// interpreter exit); ``workers=n`` gives a node a runtime of its own instead.
 ///
 /// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one);
 /// ``bootstrap``, ``host:port`` addresses to join through (resolved at start;
@@ -40,7 +44,8 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
 /// ``state_path``, a file that keeps the id and routing table across restarts;
 /// keyword-only ``id`` (random by default), ``k`` (bucket size and replication),
-/// ``alpha`` (lookup parallelism), ``workers`` (runtime threads),
+/// ``alpha`` (lookup parallelism), ``workers`` (threads of a dedicated runtime;
+/// ``None``, the default, shares the process-wide one),
 /// ``query_timeout`` (``(floor, ceiling)`` seconds; the timeout follows the
 /// measured round trip in between), ``max_in_flight`` (queries awaiting an
 /// answer at once; each lookup keeps ``alpha`` in flight) and ``options``, a dict
@@ -561,4 +566,13 @@ impl PyAsyncNode {
             None => "<dipsea.AsyncNode closed>".to_string(),
         }
     }
+}
+
+/// Stops the runtime that blocking `Node`s share, at interpreter exit (registered
+/// with `atexit` when the module loads): by then only daemon threads still run, and
+/// the runtime's threads end before the interpreter is torn down. A `Node` still open
+/// saves its state when it is dropped; its calls fail from then on.
+#[pyfunction]
+pub fn _shutdown_runtime(py: Python<'_>) -> bool {
+    py.detach(dipsea::node::udp::shutdown_shared_runtime)
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod generate;
 mod keygen;
 mod node;
 mod swarm;
@@ -79,6 +80,16 @@ enum Command {
     /// Prints the public key (64 hex digits) on stdout. The file holds the secret,
     /// readable by its owner only; an existing file is never replaced.
     Keygen(keygen::KeygenArgs),
+    /// Print a shell completion script for SHELL on stdout.
+    ///
+    /// For example `dipsea completions bash > ~/.local/share/bash-completion/completions/dipsea`,
+    /// or `dipsea completions zsh > ~/.zfunc/_dipsea`.
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write one page per command to a folder.
+    ///
+    /// `dipsea man | man -l -` reads it; `dipsea man --dir /usr/local/share/man/man1`
+    /// installs dipsea.1 and dipsea-SUBCOMMAND.1.
+    Man(generate::ManArgs),
 }
 
 /// Flags of `dipsea node`.
@@ -375,6 +386,8 @@ fn main() -> ExitCode {
         Command::Peers(args) => client::peers(args),
         Command::Swarm(args) => swarm::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

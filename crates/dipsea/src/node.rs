@@ -44,6 +44,7 @@ pub mod udp;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -81,7 +82,8 @@ type FixedState = std::hash::BuildHasherDefault<std::collections::hash_map::Defa
 #[derive(Debug)]
 pub struct Node {
     id: Id,
-    config: NodeConfig,
+    /// Shared by the nodes built from one `Arc` (a simulator's million nodes).
+    config: Arc<NodeConfig>,
     routing: RoutingTable,
     store: Store,
     tokens: Tokens,
@@ -116,8 +118,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with this id and configuration, created at `now`.
-    pub fn new(id: Id, config: NodeConfig, now: Time) -> Node {
+    /// A node with this id and configuration, created at `now`. The configuration
+    /// may be a shared `Arc<NodeConfig>`, as a simulator of many nodes passes.
+    pub fn new(id: Id, config: impl Into<Arc<NodeConfig>>, now: Time) -> Node {
         Node::with_rng(id, config, now, &mut rand::thread_rng())
     }
 
@@ -126,10 +129,11 @@ impl Node {
     /// the same seed gives the same node behaviour (the simulator uses it).
     pub fn with_rng<R: RngCore + ?Sized>(
         id: Id,
-        config: NodeConfig,
+        config: impl Into<Arc<NodeConfig>>,
         now: Time,
         rng: &mut R,
     ) -> Node {
+        let config: Arc<NodeConfig> = config.into();
         let shards = config.in_flight_shards.max(2).next_power_of_two();
         Node {
             id,

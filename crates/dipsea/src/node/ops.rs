@@ -157,8 +157,9 @@ pub enum Outcome {
     Pong(Id),
     /// A mutable item was stored.
     StoredMutable(MutableStored),
-    /// The newest verified version of a mutable item, or `None` if no node had one.
-    Mutable(Option<MutableItem>),
+    /// The newest verified version of a mutable item, or `None` if no node had one
+    /// (boxed: it would make every `Outcome` several times larger).
+    Mutable(Option<Box<MutableItem>>),
 }
 
 /// Why an operation failed.
@@ -287,7 +288,7 @@ impl Outcome {
     }
 
     /// The newest verified mutable item a get found, if any ([`typed`]'s picker).
-    pub fn into_mutable(self) -> Result<Option<MutableItem>, Outcome> {
+    pub fn into_mutable(self) -> Result<Option<Box<MutableItem>>, Outcome> {
         match self {
             Outcome::Mutable(item) => Ok(item),
             other => Err(other),

@@ -257,8 +257,18 @@ impl Node {
             + published
             + announced
             + self.seeds.lock().capacity() * size_of::<NodeInfo>()
-            + self.config.bootstrap.capacity() * size_of::<SocketAddr>()
+            + self.own_config_bytes()
             + self.external.heap_bytes()
+    }
+
+    /// The configuration's bytes if this node alone holds it, else none (shared
+    /// ones are counted by whoever shares them).
+    fn own_config_bytes(&self) -> usize {
+        if std::sync::Arc::strong_count(&self.config) > 1 {
+            return 0;
+        }
+        std::mem::size_of::<super::NodeConfig>()
+            + self.config.bootstrap.capacity() * std::mem::size_of::<SocketAddr>()
     }
 
     /// A snapshot of the counters.

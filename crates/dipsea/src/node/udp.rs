@@ -2,8 +2,8 @@
 //! and the handles users call.
 //!
 //! Entry point: [`NodeBuilder`]. `spawn().await` gives an async [`NodeHandle`] on the
-//! caller's runtime; `start_blocking()` gives a [`BlockingNode`] that owns a runtime,
-//! for callers without one.
+//! caller's runtime; `start_blocking()` gives a [`BlockingNode`] for callers without
+//! one, on the process-wide runtime that blocking nodes share (see [`runtime`]).
 //!
 //! Inside, a receiver task (one by default, [`NodeBuilder::receivers`]) drains the
 //! socket and calls [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
@@ -22,7 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+
+pub mod runtime;
+
 use parking_lot::Mutex;
+use runtime::Lease;
+pub use runtime::{shared_runtime_running, shutdown_shared_runtime};
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -69,7 +74,8 @@ pub struct NodeBuilder {
     state_path: Option<PathBuf>,
     id: Option<Id>,
     id_ip: Option<IpAddr>,
-    workers: usize,
+    /// Threads of a dedicated runtime; `None`: the shared runtime.
+    workers: Option<usize>,
     receivers: usize,
     config: NodeConfig,
     no_default_routers: bool,
@@ -94,7 +100,7 @@ impl NodeBuilder {
             state_path: None,
             id: None,
             id_ip: None,
-            workers: 2,
+            workers: None,
             receivers: 1,
             config: NodeConfig::default(),
             no_default_routers: false,
@@ -206,11 +212,13 @@ impl NodeBuilder {
         self
     }
 
-    /// Threads of the runtime [`NodeBuilder::start_blocking`] creates (default 2, at
-    /// least 1, checked when the node starts). [`NodeBuilder::spawn`] runs on the
-    /// caller's runtime and ignores it.
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+    /// Makes [`NodeBuilder::start_blocking`] run the node on a runtime of its own
+    /// with `workers` threads (at least 1, checked when the node starts), shut down with the node, instead of the
+    /// process-wide runtime that blocking nodes share by default (one thread per
+    /// core; see [`runtime`]). For a node that must not share threads with others.
+    /// [`NodeBuilder::spawn`] runs on the caller's runtime and ignores it.
+    pub fn dedicated_runtime(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
         self
     }
 
@@ -257,7 +265,7 @@ impl NodeBuilder {
     ///
     /// Errors: [`Error::BadInput`] saying which setting is out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.workers == 0 {
+        if self.workers == Some(0) {
             return Err(Error::BadInput("workers must be at least 1, got 0".into()));
         }
         if self.receivers == 0 {
@@ -332,22 +340,22 @@ impl NodeBuilder {
         Ok(handle)
     }
 
-    /// Starts the node on a runtime of its own (`workers` threads) and returns a
-    /// handle whose methods block.
+    /// Starts the node on the process-wide runtime that blocking nodes share
+    /// (created by the first one, shut down when the last one is dropped), or on a
+    /// runtime of its own if [`NodeBuilder::dedicated_runtime`] was set, and returns
+    /// a handle whose methods block.
     ///
-    /// Errors: as [`Self::spawn`].
+    /// Errors: [`Error::Io`] if the address cannot be bound or resolved, or the
+    /// runtime's threads cannot start. Must not be called from inside a tokio
+    /// runtime (blocking there panics); use [`NodeBuilder::spawn`] there.
     pub fn start_blocking(self) -> Result<BlockingNode, Error> {
         self.validate()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.workers)
-            .thread_name("dipsea")
-            .enable_all()
-            .build()?;
-        let handle = runtime.block_on(self.spawn())?;
-        Ok(BlockingNode {
-            handle,
-            runtime: Arc::new(runtime),
-        })
+        let runtime = match self.workers {
+            Some(workers) => Lease::dedicated(workers)?,
+            None => Lease::shared()?,
+        };
+        let handle = runtime.handle().block_on(self.spawn())?;
+        Ok(BlockingNode { handle, runtime })
     }
 }
 
@@ -794,13 +802,16 @@ impl NodeHandle {
     }
 }
 
-/// A node whose methods block the calling thread; it owns a tokio runtime.
+/// A node whose methods block the calling thread, on the runtime blocking nodes
+/// share or on one of its own (see [`runtime`]).
 ///
 /// Safe to share between threads (`&self` methods): many threads may wait on it at
-/// once, each on its own operation.
+/// once, each on its own operation. Its methods must not be called from inside a
+/// tokio runtime.
 pub struct BlockingNode {
+    /// Dropped before `runtime`, so the node's tasks end before it may shut down.
     handle: NodeHandle,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Lease,
 }
 
 impl std::fmt::Debug for BlockingNode {
@@ -815,18 +826,18 @@ impl BlockingNode {
         &self.handle
     }
 
-    /// The runtime the node runs on.
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.runtime
+    /// The runtime the node runs on (shared or dedicated), to spawn tasks onto.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        self.runtime.handle()
     }
 
     /// See [`NodeHandle::bootstrap`].
     pub fn bootstrap(&self) -> Result<usize, Error> {
-        self.runtime.block_on(self.handle.bootstrap())
+        self.runtime.handle().block_on(self.handle.bootstrap())
     }
     /// See [`NodeHandle::put`].
     pub fn put(&self, value: &[u8]) -> Result<PutResult, Error> {
-        self.runtime.block_on(self.handle.put(value))
+        self.runtime.handle().block_on(self.handle.put(value))
     }
     /// See [`NodeHandle::unpublish`].
     pub fn unpublish(&self, key: Id) -> bool {
@@ -834,23 +845,29 @@ impl BlockingNode {
     }
     /// See [`NodeHandle::get`].
     pub fn get(&self, key: Id) -> Result<Option<Vec<u8>>, Error> {
-        self.runtime.block_on(self.handle.get(key))
+        self.runtime.handle().block_on(self.handle.get(key))
     }
     /// See [`NodeHandle::announce`].
     pub fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
-        self.runtime.block_on(self.handle.announce(info_hash, port))
+        self.runtime
+            .handle()
+            .block_on(self.handle.announce(info_hash, port))
     }
     /// See [`NodeHandle::get_peers`].
     pub fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
-        self.runtime.block_on(self.handle.get_peers(info_hash))
+        self.runtime
+            .handle()
+            .block_on(self.handle.get_peers(info_hash))
     }
     /// See [`NodeHandle::find_node`].
     pub fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, Error> {
-        self.runtime.block_on(self.handle.find_node(target))
+        self.runtime
+            .handle()
+            .block_on(self.handle.find_node(target))
     }
     /// See [`NodeHandle::ping`].
     pub fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
-        self.runtime.block_on(self.handle.ping(addr))
+        self.runtime.handle().block_on(self.handle.ping(addr))
     }
     /// See [`NodeHandle::routing_table`].
     pub fn routing_table(&self) -> Vec<NodeInfo> {
@@ -870,7 +887,7 @@ impl BlockingNode {
     }
     /// See [`NodeHandle::shutdown`]. Also called on drop.
     pub fn shutdown(&self) {
-        self.runtime.block_on(self.handle.shutdown());
+        self.runtime.handle().block_on(self.handle.shutdown());
     }
 }
 
@@ -922,7 +939,7 @@ mod tests {
         let b = || NodeBuilder::new().bind("127.0.0.1:0");
         assert_eq!(refused(b().k(0)), "k must be between 1 and 1024, got 0");
         assert!(refused(b().alpha(0)).starts_with("alpha must be"));
-        assert!(refused(b().workers(0)).starts_with("workers must be"));
+        assert!(refused(b().dedicated_runtime(0)).starts_with("workers must be"));
         assert!(refused(b().receivers(0)).starts_with("receivers must be"));
         let (floor, ceiling) = (Duration::from_secs(2), Duration::from_secs(1));
         assert!(refused(b().query_timeout(floor, ceiling)).contains("timeout_ceiling"));
