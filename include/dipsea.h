@@ -885,6 +885,20 @@ dipsea_status dipsea_config_set_workers(struct dipsea_config *config, size_t wor
 dipsea_status dipsea_config_set_read_only(struct dipsea_config *config, bool read_only);
 
 /**
+ * Without default routers (`none` true), a node given no bootstrap address and no
+ * saved state joins nothing and waits to be contacted: the first node of a private
+ * or test network. By default (`none` false) such a node joins the public Mainline
+ * DHT through its well-known routers (router.bittorrent.com:6881 and others),
+ * resolved by dipsea_node_new, which fails with DIPSEA_IO ("none of the default
+ * routers resolved (offline?) ...") when none resolves. A bootstrap address or a
+ * saved state replaces the default routers either way.
+ *
+ * Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
+ */
+dipsea_status dipsea_config_set_no_default_routers(struct dipsea_config *config, bool none);
+
+/**
  * Sets a file to save the routing table to (periodically and when the node is freed)
  * and to load it from on start, so a restarted node rejoins without a bootstrap
  * address.

@@ -185,6 +185,7 @@ class Node:
         query_timeout: tuple[float, float] | None = None,
         max_in_flight: int | None = None,
         options: dict[str, bool | int | float] | None = None,
+        no_default_routers: bool = False,
     ) -> Node: ...
     def bootstrap(self) -> int:
         """Joins the network now and waits; returns the routing table size."""
@@ -270,6 +271,7 @@ class AsyncNode:
         query_timeout: tuple[float, float] | None = None,
         max_in_flight: int | None = None,
         options: dict[str, bool | int | float] | None = None,
+        no_default_routers: bool = False,
     ) -> AsyncNode: ...
     def bootstrap(self) -> Awaitable[int]:
         """Joins the network; resolves to the routing table size."""

@@ -121,7 +121,7 @@ def rust_rates(binary: str, ops: int, in_flight: int) -> dict[tuple[str, str], f
 
 
 async def run_async(args: argparse.Namespace, rust: dict[tuple[str, str], float]) -> None:
-    seed = dipsea.AsyncNode(bind="127.0.0.1:0")
+    seed = dipsea.AsyncNode(bind="127.0.0.1:0", no_default_routers=True)
     host, port = seed.address
     nodes = [seed] + [
         dipsea.AsyncNode(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"]) for _ in range(args.nodes - 1)
@@ -171,7 +171,7 @@ async def run_async(args: argparse.Namespace, rust: dict[tuple[str, str], float]
 
 
 def run_blocking(args: argparse.Namespace, rust: dict[tuple[str, str], float]) -> None:
-    seed = dipsea.Node(bind="127.0.0.1:0")
+    seed = dipsea.Node(bind="127.0.0.1:0", no_default_routers=True)
     host, port = seed.address
     nodes = [seed] + [dipsea.Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"]) for _ in range(args.nodes - 1)]
     for _ in range(2):

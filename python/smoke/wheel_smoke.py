@@ -22,7 +22,7 @@ import dipsea
 
 
 def blocking(started: float | None) -> dipsea.Id:
-    with dipsea.Node(bind="127.0.0.1:0") as seed:
+    with dipsea.Node(bind="127.0.0.1:0", no_default_routers=True) as seed:
         host, port = seed.address
         with dipsea.Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"]) as node:
             node.bootstrap()
@@ -36,7 +36,7 @@ def blocking(started: float | None) -> dipsea.Id:
 
 
 async def asynchronous() -> None:
-    async with dipsea.AsyncNode(bind="127.0.0.1:0") as seed:
+    async with dipsea.AsyncNode(bind="127.0.0.1:0", no_default_routers=True) as seed:
         host, port = seed.address
         async with dipsea.AsyncNode(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"]) as node:
             await node.bootstrap()

@@ -72,7 +72,7 @@ def test_bad_arguments_are_bad_input(network: list[Node]) -> None:
 def test_async_put_and_get_mutable(network: list[Node]) -> None:
     async def main() -> None:
         async with AsyncNode(
-            bind="127.0.0.1:0", bootstrap=[seed_address(network)], query_timeout=LOOPBACK_TIMEOUT
+            bind="127.0.0.1:0", no_default_routers=True, bootstrap=[seed_address(network)], query_timeout=LOOPBACK_TIMEOUT
         ) as node:
             await node.bootstrap()
             keypair = Keypair.random()

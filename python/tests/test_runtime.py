@@ -45,7 +45,7 @@ def test_a_hundred_nodes_run_on_a_thread_per_core() -> None:
     out = run(
         """
         import dipsea
-        seed = dipsea.Node(bind="127.0.0.1:0", query_timeout=timeout)
+        seed = dipsea.Node(bind="127.0.0.1:0", query_timeout=timeout, no_default_routers=True)
         host, port = seed.address
         nodes = [seed] + [
             dipsea.Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"], query_timeout=timeout)
@@ -71,8 +71,8 @@ def test_workers_gives_a_node_its_own_runtime() -> None:
     run(
         """
         import dipsea
-        shared = dipsea.Node(bind="127.0.0.1:0", query_timeout=timeout)
-        own = dipsea.Node(bind="127.0.0.1:0", workers=1, query_timeout=timeout)
+        shared = dipsea.Node(bind="127.0.0.1:0", query_timeout=timeout, no_default_routers=True)
+        own = dipsea.Node(bind="127.0.0.1:0", workers=1, query_timeout=timeout, no_default_routers=True)
         assert own.ping(shared.address) == shared.id
         deadline = time.monotonic() + 10
         while dipsea_threads() < 2 and time.monotonic() < deadline:
@@ -97,7 +97,7 @@ def test_interpreter_exit_stops_the_shared_runtime() -> None:
         # Registered before dipsea's own hook, so it runs after it (last in, first out).
         atexit.register(check)
         import dipsea
-        nodes = [dipsea.Node(bind="127.0.0.1:0", query_timeout=timeout) for _ in range(10)]
+        nodes = [dipsea.Node(bind="127.0.0.1:0", query_timeout=timeout, no_default_routers=True) for _ in range(10)]
         assert dipsea_threads() >= 0
         """
     )

@@ -215,6 +215,25 @@ pub unsafe extern "C" fn dipsea_config_set_read_only(
     unsafe { update(config, |b| Ok(b.read_only(read_only))) }
 }
 
+/// Without default routers (`none` true), a node given no bootstrap address and no
+/// saved state joins nothing and waits to be contacted: the first node of a private
+/// or test network. By default (`none` false) such a node joins the public Mainline
+/// DHT through its well-known routers (router.bittorrent.com:6881 and others),
+/// resolved by dipsea_node_new, which fails with DIPSEA_IO ("none of the default
+/// routers resolved (offline?) ...") when none resolves. A bootstrap address or a
+/// saved state replaces the default routers either way.
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_no_default_routers(
+    config: *mut dipsea_config,
+    none: bool,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe { update(config, |b| Ok(b.no_default_routers(none))) }
+}
+
 /// Sets a file to save the routing table to (periodically and when the node is freed)
 /// and to load it from on start, so a restarted node rejoins without a bootstrap
 /// address.

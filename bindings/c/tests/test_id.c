@@ -67,6 +67,7 @@ static void config_setters_accept_and_reject(void) {
     CHECK_OK(dipsea_config_set_query_timeout_ms(config, 50, 1000));
     CHECK_OK(dipsea_config_set_workers(config, 1));
     CHECK_OK(dipsea_config_set_read_only(config, true));
+    CHECK_OK(dipsea_config_set_no_default_routers(config, true));
     CHECK_OK(dipsea_config_set_state_path(config, "/tmp/dipsea-c-test-state"));
     CHECK_STATUS(dipsea_config_set_bind(config, "\xff\xfe"), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "UTF-8") != NULL);

@@ -38,7 +38,10 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// interpreter exit); ``workers=n`` gives a node a runtime of its own instead.
 ///
 /// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one);
-/// ``bootstrap``, ``host:port`` addresses to join through (resolved at start);
+/// ``bootstrap``, ``host:port`` addresses to join through (resolved at start;
+/// without any, and without a saved state, the node joins the public Mainline DHT
+/// through its well-known routers unless keyword-only ``no_default_routers`` is
+/// true, which makes it the first node of a private network);
 /// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
 /// ``state_path``, a file that keeps the id and routing table across restarts;
 /// keyword-only ``id`` (random by default), ``k`` (bucket size and replication),
@@ -67,7 +70,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -82,6 +85,7 @@ impl PyNode {
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
         options: Option<&Bound<'_, PyDict>>,
+        no_default_routers: bool,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -95,7 +99,8 @@ impl PyNode {
             query_timeout,
             max_in_flight,
             options,
-        )?;
+        )?
+        .no_default_routers(no_default_routers);
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
             node: Mutex::new(Some(Arc::new(node))),
@@ -351,7 +356,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -366,6 +371,7 @@ impl PyAsyncNode {
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
         options: Option<&Bound<'_, PyDict>>,
+        no_default_routers: bool,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -379,7 +385,8 @@ impl PyAsyncNode {
             query_timeout,
             max_in_flight,
             options,
-        )?;
+        )?
+        .no_default_routers(no_default_routers);
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
             .map_err(to_py)?;

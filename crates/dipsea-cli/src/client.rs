@@ -1,7 +1,8 @@
 //! The one-shot commands `put`, `get`, `announce` and `peers`.
 //!
-//! Each is a short-lived node: it binds a free port, joins through `--bootstrap`, runs
-//! one operation, prints the result and shuts down. It runs read-only (BEP 43), so the
+//! Each is a short-lived node: it binds a free port, joins through `--bootstrap` (by
+//! default the public DHT's routers), runs one operation, prints the result and
+//! shuts down. It runs read-only (BEP 43), so the
 //! nodes it talks to do not keep it in their routing tables after it has gone.
 
 use std::future::Future;
@@ -198,6 +199,7 @@ where
             .await
             .map_err(|e| match e {
                 Error::BadInput(msg) => Failure::usage(format!("{msg}; check --bootstrap")),
+                e if args.bootstrap.is_empty() => join_failure(args, e),
                 e => Failure::failed(format!("cannot start a client node on {bind}: {e}")),
             })?;
         tracing::debug!(addr = %node.local_addr(), id = %node.id(), "client node started");
@@ -238,6 +240,12 @@ fn default_bind(bootstrap: &[String]) -> SocketAddr {
 }
 
 fn join_failure(args: &ClientArgs, e: Error) -> Failure {
+    if args.bootstrap.is_empty() {
+        return Failure::failed(format!(
+            "cannot join the public DHT through its default routers: {e}; check the \
+             connection or give --bootstrap"
+        ));
+    }
     Failure::failed(format!(
         "cannot join the network through {}: {e}; check that a node runs there",
         args.bootstrap.join(", ")

@@ -121,8 +121,9 @@ struct NodeArgs {
     port: Option<u16>,
 
     /// A node to join the network through, HOST:PORT; repeat for several (also
-    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node waits to be contacted,
-    /// or rejoins through the contacts saved in --state.
+    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node rejoins through the
+    /// contacts saved in --state, else joins the public Mainline DHT through its
+    /// well-known routers (router.bittorrent.com and others).
     #[arg(
         long,
         value_name = "HOST:PORT",
@@ -130,6 +131,11 @@ struct NodeArgs {
         value_delimiter = ','
     )]
     bootstrap: Vec<String>,
+
+    /// Join nothing unless --bootstrap or --state says where: without a bootstrap
+    /// address the node waits to be contacted (the first node of a private network).
+    #[arg(long)]
+    no_default_routers: bool,
 
     /// File to load the node id and routing table from at start, and to save them to
     /// periodically and on exit, so a restarted node rejoins on its own.
@@ -170,13 +176,13 @@ struct NodeArgs {
 #[derive(Debug, Args)]
 struct ClientArgs {
     /// A node to join the network through, HOST:PORT; repeat for several (also
-    /// DIPSEA_BOOTSTRAP, comma separated). Required.
+    /// DIPSEA_BOOTSTRAP, comma separated). Default: the public Mainline DHT's
+    /// well-known routers (router.bittorrent.com and others).
     #[arg(
         long,
         value_name = "HOST:PORT",
         env = "DIPSEA_BOOTSTRAP",
-        value_delimiter = ',',
-        required = true
+        value_delimiter = ','
     )]
     bootstrap: Vec<String>,
 
@@ -248,6 +254,8 @@ struct GetArgs {
     pubkey: Option<[u8; 32]>,
 
     /// The mutable item's salt, as text.
+    // `conflicts_with` as well: once `--bootstrap` stopped being required, `requires`
+    // alone no longer refused `get --salt S KEY` (seen with our clap version).
     #[arg(long, value_name = "S", requires = "pubkey", conflicts_with = "key")]
     salt: Option<String>,
 

@@ -30,6 +30,7 @@ async fn serve(args: NodeArgs) -> Outcome {
         .config(config)
         .bind(bind.clone())
         .bootstrap(args.bootstrap)
+        .no_default_routers(args.no_default_routers)
         .read_only(args.read_only);
     if let Some(path) = &args.state {
         builder = builder.state_path(path);

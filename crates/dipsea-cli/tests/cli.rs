@@ -102,7 +102,7 @@ struct NodeProc {
 impl NodeProc {
     fn start(extra: &[&str]) -> NodeProc {
         let mut child = dipsea()
-            .args(["node", "--bind", "127.0.0.1:0"])
+            .args(["node", "--bind", "127.0.0.1:0", "--no-default-routers"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -410,7 +410,6 @@ fn bad_arguments_exit_2_with_usage() {
         &["frobnicate"],
         &["get", "--bootstrap", "127.0.0.1:1", "not-hex"],
         &["get", "--bootstrap", "127.0.0.1:1", &key[..39]],
-        &["get", &key],
         &["put", "--bootstrap", "127.0.0.1:1"],
         &["put", "--bootstrap", "127.0.0.1:1", "v", "--file", "f"],
         &["peers", "--bootstrap", "127.0.0.1:1", "--frob", &key],
@@ -469,6 +468,7 @@ fn help_explains_every_flag() {
                 "--id",
                 "--external-ip",
                 "--enforce-bep42",
+                "--no-default-routers",
                 "--status-every",
                 "--save-interval",
             ],

@@ -8,8 +8,8 @@
 //!
 //! Arguments (all optional, in order): the UDP address to bind (default
 //! `127.0.0.1:0`, a free loopback port), how many seconds to run (default 2), and
-//! nodes to join through, `HOST:PORT` each. Without a bootstrap node it waits to be
-//! contacted. It exits by itself when the time is up.
+//! nodes to join through, `HOST:PORT` each. Without a bootstrap node it joins no
+//! network and waits to be contacted (it does not use the public DHT's default routers). It exits by itself when the time is up.
 
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let node = NodeBuilder::new()
         .bind(bind)
+        .no_default_routers(bootstrap.is_empty())
         .bootstrap(bootstrap.iter().cloned())
         .spawn()
         .await?;

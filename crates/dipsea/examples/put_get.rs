@@ -12,6 +12,9 @@ use dipsea::{BlockingNode, Id, NodeBuilder};
 fn start(seed: Option<String>) -> Result<BlockingNode, dipsea::Error> {
     NodeBuilder::new()
         .bind("127.0.0.1:0")
+        // The seed (no bootstrap address) starts a network of its own instead of
+        // joining the public DHT through the default routers.
+        .no_default_routers(seed.is_none())
         .bootstrap(seed)
         .start_blocking() // a node with its own tokio runtime, blocking methods
 }

@@ -11,10 +11,11 @@
 //! delivers their answers: no task per operation, no global lock per packet.
 
 mod mutable;
+pub mod routers;
 pub(crate) mod state_file;
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -79,6 +80,9 @@ pub struct NodeBuilder {
     workers: Option<usize>,
     receivers: usize,
     config: NodeConfig,
+    no_default_routers: bool,
+    resolver: routers::Resolver,
+    resolve_timeout: Duration,
 }
 
 impl Default for NodeBuilder {
@@ -88,8 +92,9 @@ impl Default for NodeBuilder {
 }
 
 impl NodeBuilder {
-    /// A builder with the defaults: bind `0.0.0.0:0`, no bootstrap address, a random
-    /// id, [`NodeConfig::default`].
+    /// A builder with the defaults: bind `0.0.0.0:0`, no bootstrap address (so the
+    /// node joins the public Mainline DHT through [`routers::DEFAULT_ROUTERS`], see
+    /// [`Self::no_default_routers`]), a random id, [`NodeConfig::default`].
     pub fn new() -> NodeBuilder {
         NodeBuilder {
             bind: "0.0.0.0:0".to_string(),
@@ -100,6 +105,9 @@ impl NodeBuilder {
             workers: None,
             receivers: 1,
             config: NodeConfig::default(),
+            no_default_routers: false,
+            resolver: routers::Resolver::default(),
+            resolve_timeout: routers::DEFAULT_RESOLVE_TIMEOUT,
         }
     }
 
@@ -113,6 +121,31 @@ impl NodeBuilder {
     /// routing table empties. Names are resolved when the node starts.
     pub fn bootstrap<S: Into<String>>(mut self, addrs: impl IntoIterator<Item = S>) -> Self {
         self.bootstrap.extend(addrs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts without the default routers: a node given no bootstrap address and no
+    /// saved state then joins nothing and waits to be joined, the first node of a
+    /// private or test network. Without this, such a node joins the public Mainline
+    /// DHT through [`routers::DEFAULT_ROUTERS`]; a bootstrap address or a saved state
+    /// replaces the default routers either way.
+    pub fn no_default_routers(mut self, none: bool) -> Self {
+        self.no_default_routers = none;
+        self
+    }
+
+    /// The resolver of the bind address, the bootstrap names and the default routers
+    /// (default [`routers::SystemResolver`]); a closure
+    /// `Fn(&str) -> io::Result<Vec<SocketAddr>>` will do.
+    pub fn resolver(mut self, resolver: impl routers::Resolve + 'static) -> Self {
+        self.resolver = routers::Resolver(Arc::new(resolver));
+        self
+    }
+
+    /// How long each default router may take to resolve (they resolve in parallel;
+    /// default [`routers::DEFAULT_RESOLVE_TIMEOUT`]).
+    pub fn resolve_timeout(mut self, timeout: Duration) -> Self {
+        self.resolve_timeout = timeout;
         self
     }
 
@@ -253,17 +286,24 @@ impl NodeBuilder {
     /// address cannot be bound.
     pub async fn spawn(self) -> Result<NodeHandle, Error> {
         self.validate()?;
-        let bind = resolve(&self.bind)?;
+        let bind = self.resolver.one(&self.bind)?;
         let (socket, sender) = bind_socket(bind)?;
         let local_addr = socket.local_addr()?;
         let mut routers = Vec::new();
         for name in &self.bootstrap {
-            routers.push(resolve(name)?);
+            routers.push(self.resolver.one(name)?);
         }
         let saved = match &self.state_path {
             Some(path) => state_file::load(path),
             None => None,
         };
+        let saved_contacts = saved.as_ref().is_some_and(|s| !s.contacts.is_empty());
+        if routers.is_empty() && !saved_contacts && !self.no_default_routers {
+            routers = self
+                .resolver
+                .routers(&routers::DEFAULT_ROUTERS, self.resolve_timeout, local_addr)
+                .await?;
+        }
         let id = pick_id(self.id, saved.as_ref().map(|s| s.id), self.id_ip);
         let mut config = self.config;
         config.bootstrap = routers;
@@ -346,13 +386,6 @@ fn log_external_ip(node: &Node, ip: IpAddr, id_conforms: bool) {
              restart with NodeBuilder::id_for_ip"
         );
     }
-}
-
-fn resolve(name: &str) -> Result<SocketAddr, Error> {
-    name.to_socket_addrs()
-        .map_err(|e| Error::BadInput(format!("cannot resolve {name:?}: {e}")))?
-        .next()
-        .ok_or_else(|| Error::BadInput(format!("{name:?} resolves to no address")))
 }
 
 /// Binds the node's socket: the tokio socket the receivers read, and a second handle
