@@ -29,6 +29,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Version of this header, as dipsea_version() returns it for the library it ships with. */
+#define DIPSEA_VERSION_STRING "0.1.0"
+/** Major version of this header. */
+#define DIPSEA_VERSION_MAJOR 0
+/** Minor version of this header. */
+#define DIPSEA_VERSION_MINOR 1
+/** Patch version of this header. */
+#define DIPSEA_VERSION_PATCH 0
+/** The version as one number to compare in #if: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define DIPSEA_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+
 /**
  * Bytes in a dipsea_id (160 bits, the size of a SHA-1 digest).
  */
@@ -48,6 +59,29 @@
  * Bytes in a public key (`k` in BEP 44).
  */
 #define DIPSEA_PUBLIC_KEY_LEN 32
+
+/**
+ * dipsea_partitioner_new kind: Kademlia's, the members closest to the key by XOR
+ * distance.
+ */
+#define DIPSEA_PARTITIONER_XOR 0
+
+/**
+ * dipsea_partitioner_new kind: consistent hashing with virtual nodes; the owners are
+ * the first distinct members clockwise from the key's point.
+ */
+#define DIPSEA_PARTITIONER_RING 1
+
+/**
+ * dipsea_partitioner_new kind: rendezvous (highest random weight) hashing; every
+ * member scores the key and the highest scores own it; weighted members allowed.
+ */
+#define DIPSEA_PARTITIONER_RENDEZVOUS 2
+
+/**
+ * The virtual nodes per member of a ring made with `vnodes` = 0.
+ */
+#define DIPSEA_PARTITIONER_DEFAULT_VNODES 64
 
 /**
  * Bytes in a mutable item's signature.
@@ -228,6 +262,13 @@ typedef struct dipsea_keypair dipsea_keypair;
  * threads at once on the same node; blocking ones each wait for their own operation.
  */
 typedef struct dipsea_node dipsea_node;
+
+/**
+ * A set of members and the rule that names a key's owners among them. Opaque; made
+ * by dipsea_partitioner_new, released by dipsea_partitioner_free. Thread-safe:
+ * lookups from many threads run in parallel; adds and removes wait for them.
+ */
+typedef struct dipsea_partitioner dipsea_partitioner;
 
 /**
  * Opaque: a simulated network (dipsea_swarm_new), released by dipsea_swarm_free.
@@ -488,6 +529,20 @@ typedef struct dipsea_stats {
    * terminating NUL; empty while not yet known.
    */
   char external_ip[DIPSEA_IP_SIZE];
+  /**
+   * `sample_infohashes` queries received (BEP 51).
+   */
+  uint64_t queries_sample_infohashes;
+  /**
+   * `sample_infohashes` queries refused because their source had a sample less
+   * than the interval (6 hours) ago.
+   */
+  uint64_t sample_refused;
+  /**
+   * How many nodes the network holds, estimated from this node's lookups; 0
+   * before the first lookup ends.
+   */
+  uint64_t network_size;
 } dipsea_stats;
 
 /**
@@ -523,6 +578,64 @@ typedef void (*dipsea_peers_callback)(void *user_data,
                                       dipsea_status status,
                                       const struct dipsea_peer *peers,
                                       size_t count);
+
+/**
+ * Estimated seeds and peers of an info-hash (BEP 33), written by
+ * dipsea_node_scrape: each counts distinct IPs, within about 1% up to a few
+ * hundred.
+ */
+typedef struct dipsea_scrape {
+  /**
+   * Estimated seeds: peers that announced as seeds.
+   */
+  double seeds;
+  /**
+   * Estimated other peers (downloaders).
+   */
+  double peers;
+  /**
+   * How many of the closest nodes sent filters.
+   */
+  size_t responders;
+} dipsea_scrape;
+
+/**
+ * Called once when dipsea_node_scrape_async finishes: `scrape` (DIPSEA_OK only,
+ * else NULL) is borrowed for the call.
+ */
+typedef void (*dipsea_scrape_callback)(void *user_data,
+                                       dipsea_status status,
+                                       const struct dipsea_scrape *scrape);
+
+/**
+ * Info-hashes sampled around a target (BEP 51), written by
+ * dipsea_node_sample_infohashes.
+ *
+ * Ownership: `info_hashes` is yours once written: release it with
+ * dipsea_samples_free.
+ */
+typedef struct dipsea_samples {
+  /**
+   * `count` info-hashes of DIPSEA_ID_LEN bytes each, back to back, each once.
+   */
+  struct dipsea_buffer info_hashes;
+  /**
+   * How many info-hashes `info_hashes` holds.
+   */
+  size_t count;
+  /**
+   * Nodes that answered with samples.
+   */
+  size_t responders;
+  /**
+   * The largest number of info-hashes one answering node stores.
+   */
+  uint64_t num;
+  /**
+   * Seconds before the answering nodes sample for this address again.
+   */
+  uint64_t interval;
+} dipsea_samples;
 
 /**
  * How dipsea_swarm_new builds a simulated network. A plain value: fill it with
@@ -767,9 +880,10 @@ dipsea_status dipsea_config_set_query_timeout_ms(struct dipsea_config *config,
                                                  uint32_t ceiling_ms);
 
 /**
- * Sets how many threads the node's runtime has; they receive datagrams and run
- * callbacks (the core's `NodeBuilder::workers`). dipsea_node_new checks it (at
- * least 1).
+ * Gives the node a runtime of its own with `workers` threads (they receive
+ * datagrams and run callbacks), shut down by dipsea_node_free. Without this call,
+ * every node of the process shares one runtime with a thread per core, created by
+ * the first dipsea_node_new and shut down by the dipsea_node_free of the last node.
  *
  * Threads: see dipsea_config.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
@@ -784,6 +898,20 @@ dipsea_status dipsea_config_set_workers(struct dipsea_config *config, size_t wor
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_read_only(struct dipsea_config *config, bool read_only);
+
+/**
+ * Without default routers (`none` true), a node given no bootstrap address and no
+ * saved state joins nothing and waits to be contacted: the first node of a private
+ * or test network. By default (`none` false) such a node joins the public Mainline
+ * DHT through its well-known routers (router.bittorrent.com:6881 and others),
+ * resolved by dipsea_node_new, which fails with DIPSEA_IO ("none of the default
+ * routers resolved (offline?) ...") when none resolves. A bootstrap address or a
+ * saved state replaces the default routers either way.
+ *
+ * Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
+ */
+dipsea_status dipsea_config_set_no_default_routers(struct dipsea_config *config, bool none);
 
 /**
  * Sets a file to save the routing table to (periodically and when the node is freed)
@@ -940,6 +1068,103 @@ dipsea_status dipsea_keypair_public_key(const struct dipsea_keypair *keypair,
  * thread uses it. Statuses: DIPSEA_OK.
  */
 dipsea_status dipsea_keypair_free(struct dipsea_keypair *keypair);
+
+/**
+ * Makes an empty partitioner of `kind` (DIPSEA_PARTITIONER_XOR, _RING or
+ * _RENDEZVOUS) and writes it to `*out_partitioner`. `vnodes` is the ring's virtual
+ * nodes per member, 1 to 4096, or 0 for DIPSEA_PARTITIONER_DEFAULT_VNODES; the other
+ * kinds ignore it.
+ *
+ * Ownership: the caller owns `*out_partitioner` and frees it with
+ * dipsea_partitioner_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_partitioner` is NULL;
+ * DIPSEA_INVALID_ARGUMENT for an unknown `kind` or `vnodes` over 4096.
+ * `*out_partitioner` is written only on DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_new(uint32_t kind,
+                                     size_t vnodes,
+                                     struct dipsea_partitioner **out_partitioner);
+
+/**
+ * Releases a partitioner. NULL: a no-op.
+ *
+ * Threads: any thread, once no other thread uses the partitioner. Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_free(struct dipsea_partitioner *partitioner);
+
+/**
+ * Adds `*member` with weight 1.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is a member already.
+ */
+dipsea_status dipsea_partitioner_add(const struct dipsea_partitioner *partitioner,
+                                     const struct dipsea_id *member);
+
+/**
+ * Adds `*member` with a share proportional to `weight` (1 is the default share).
+ * Only DIPSEA_PARTITIONER_RENDEZVOUS takes weights other than 1.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is a member already, or `weight` is not
+ * finite and positive, or not 1 for a kind without weights.
+ */
+dipsea_status dipsea_partitioner_add_weighted(const struct dipsea_partitioner *partitioner,
+                                              const struct dipsea_id *member,
+                                              double weight);
+
+/**
+ * Adds the `members_len` ids at `members`, all or none (one pass over a ring,
+ * cheaper than adding them one by one).
+ *
+ * Ownership: `members` is borrowed for the call (NULL allowed when `members_len` is
+ * 0). Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner` is NULL, or `members`
+ * is NULL with a nonzero length; DIPSEA_INVALID_ARGUMENT if an id repeats or is a
+ * member already (then none is added).
+ */
+dipsea_status dipsea_partitioner_add_all(const struct dipsea_partitioner *partitioner,
+                                         const struct dipsea_id *members,
+                                         size_t members_len);
+
+/**
+ * Removes `*member`.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is not a member.
+ */
+dipsea_status dipsea_partitioner_remove(const struct dipsea_partitioner *partitioner,
+                                        const struct dipsea_id *member);
+
+/**
+ * Writes the `r` owners of `*key`, in order of preference (the first is the
+ * primary), to `out_ids`, an array of `out_ids_len` ids, and `r` to `*out_n`.
+ *
+ * Ownership: `key` is borrowed; `out_ids` and `out_n` are yours; nothing is
+ * allocated. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner`, `key` or `out_n` is
+ * NULL, or `out_ids` is NULL while `r` > 0; DIPSEA_BUFFER_TOO_SMALL if `r` >
+ * `out_ids_len`; DIPSEA_INVALID_ARGUMENT if `r` exceeds the number of members
+ * (it does not quietly return fewer). `out_ids` and `*out_n` are written only on
+ * DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_owners(const struct dipsea_partitioner *partitioner,
+                                        const struct dipsea_id *key,
+                                        size_t r,
+                                        struct dipsea_id *out_ids,
+                                        size_t out_ids_len,
+                                        size_t *out_n);
+
+/**
+ * Writes the number of members to `*out_len`.
+ *
+ * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is
+ * NULL.
+ */
+dipsea_status dipsea_partitioner_len(const struct dipsea_partitioner *partitioner, size_t *out_len);
 
 /**
  * Publishes `value_len` bytes at `value` as the BEP 44 mutable item of `keypair`
@@ -1298,6 +1523,72 @@ dipsea_status dipsea_peer_list_free(struct dipsea_peer_list *list);
 dipsea_status dipsea_peer_to_string(const struct dipsea_peer *peer,
                                     char *out_text,
                                     size_t out_text_len);
+
+/**
+ * dipsea_node_announce, saying whether this host is a seed of the torrent (has
+ * all of it: BEP 33 `seed`, which scrapes count apart): `seed` nonzero.
+ *
+ * Threads: any thread except a dipsea runtime thread; blocks.
+ * Statuses: as dipsea_node_announce.
+ */
+dipsea_status dipsea_node_announce_as(const struct dipsea_node *node,
+                                      const struct dipsea_id *info_hash,
+                                      uint16_t port,
+                                      bool seed,
+                                      size_t *out_stored);
+
+/**
+ * Estimates the seeds and peers of `*info_hash` (BEP 33 scrape: a `get_peers`
+ * lookup with `scrape`, the bloom filters of the k closest nodes united) and
+ * writes them to `*out_scrape`. An info-hash nobody announced is a success with
+ * zero estimates.
+ *
+ * Threads: any thread except a dipsea runtime thread; blocks.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT,
+ * DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_scrape(const struct dipsea_node *node,
+                                 const struct dipsea_id *info_hash,
+                                 struct dipsea_scrape *out_scrape);
+
+/**
+ * dipsea_node_scrape without blocking: calls `callback(user_data, status, scrape)`
+ * once when done.
+ *
+ * Ownership: `*info_hash` is copied; `user_data` as in dipsea_node_bootstrap_async.
+ * Threads and callback rules: as dipsea_node_bootstrap_async.
+ * Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+ * `node`, `info_hash` or `callback` is NULL (the callback will not run).
+ * Statuses (to the callback): as dipsea_node_scrape.
+ */
+dipsea_status dipsea_node_scrape_async(const struct dipsea_node *node,
+                                       const struct dipsea_id *info_hash,
+                                       dipsea_scrape_callback callback,
+                                       void *user_data);
+
+/**
+ * Asks the nodes around `*target` for samples of the info-hashes they store (BEP
+ * 51 `sample_infohashes` along a lookup of `*target`) and writes what they sent to
+ * `*out_samples`. A node answers one address once per interval (6 hours); walk
+ * the keyspace with different targets to see more.
+ *
+ * Ownership: `*out_samples` is yours on DIPSEA_OK: release it with
+ * dipsea_samples_free. Threads: any thread except a dipsea runtime thread; blocks.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT,
+ * DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_sample_infohashes(const struct dipsea_node *node,
+                                            const struct dipsea_id *target,
+                                            struct dipsea_samples *out_samples);
+
+/**
+ * Releases the info-hashes of samples dipsea_node_sample_infohashes wrote, and
+ * resets them so a second free is harmless. NULL: a no-op.
+ *
+ * Threads: any thread, not at the same time as another use of the samples.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_samples_free(struct dipsea_samples *samples);
 
 /**
  * Fills `*out_config` with the defaults: 1000 nodes, seed 0, uniform latency 10 to

@@ -68,6 +68,7 @@ async fn each_refused_mutable_put_gets_its_error_and_is_counted() {
 async fn refusals() {
     let node = NodeBuilder::new()
         .bind("127.0.0.1:0")
+        .no_default_routers(true)
         .spawn()
         .await
         .expect("node starts");

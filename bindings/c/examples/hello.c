@@ -23,6 +23,9 @@ static dipsea_node *start_node(const char *bootstrap) {
     check(dipsea_config_set_bind(config, "127.0.0.1:0"), "bind");
     if (bootstrap != NULL) {
         check(dipsea_config_add_bootstrap(config, bootstrap), "bootstrap address");
+    } else {
+        /* the seed: without this it would join the public DHT */
+        check(dipsea_config_set_no_default_routers(config, true), "no default routers");
     }
     dipsea_node *node = NULL;
     check(dipsea_node_new(config, &node), "start node");

@@ -210,9 +210,10 @@ pub unsafe extern "C" fn dipsea_config_set_query_timeout_ms(
     }
 }
 
-/// Sets how many threads the node's runtime has; they receive datagrams and run
-/// callbacks (the core's `NodeBuilder::workers`). dipsea_node_new checks it (at
-/// least 1).
+/// Gives the node a runtime of its own with `workers` threads (they receive
+/// datagrams and run callbacks), shut down by dipsea_node_free. Without this call,
+/// every node of the process shares one runtime with a thread per core, created by
+/// the first dipsea_node_new and shut down by the dipsea_node_free of the last node.
 ///
 /// Threads: see dipsea_config.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
@@ -222,7 +223,7 @@ pub unsafe extern "C" fn dipsea_config_set_workers(
     workers: usize,
 ) -> dipsea_status {
     // SAFETY: this function's contract, forwarded.
-    unsafe { update(config, |b| Ok(b.workers(workers))) }
+    unsafe { update(config, |b| Ok(b.dedicated_runtime(workers))) }
 }
 
 /// Read-only mode (BEP 43): the node answers no queries and asks others not to add it
@@ -237,6 +238,25 @@ pub unsafe extern "C" fn dipsea_config_set_read_only(
 ) -> dipsea_status {
     // SAFETY: this function's contract, forwarded.
     unsafe { update(config, |b| Ok(b.read_only(read_only))) }
+}
+
+/// Without default routers (`none` true), a node given no bootstrap address and no
+/// saved state joins nothing and waits to be contacted: the first node of a private
+/// or test network. By default (`none` false) such a node joins the public Mainline
+/// DHT through its well-known routers (router.bittorrent.com:6881 and others),
+/// resolved by dipsea_node_new, which fails with DIPSEA_IO ("none of the default
+/// routers resolved (offline?) ...") when none resolves. A bootstrap address or a
+/// saved state replaces the default routers either way.
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_no_default_routers(
+    config: *mut dipsea_config,
+    none: bool,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe { update(config, |b| Ok(b.no_default_routers(none))) }
 }
 
 /// Sets a file to save the routing table to (periodically and when the node is freed)

@@ -13,9 +13,6 @@ pub const DIPSEA_SEED_LEN: usize = 32;
 /// Bytes in a public key (`k` in BEP 44).
 pub const DIPSEA_PUBLIC_KEY_LEN: usize = 32;
 
-// cbindgen writes the literals above; the core's sizes must agree.
-const _: () = assert!(DIPSEA_SEED_LEN == SEED_LEN && DIPSEA_PUBLIC_KEY_LEN == PUBLIC_KEY_LEN);
-
 /// An ed25519 keypair (opaque): who may publish and update a mutable item. Its
 /// secret is a 32-byte seed. Make one with dipsea_keypair_random,
 /// dipsea_keypair_from_seed or dipsea_keypair_load; free it with dipsea_keypair_free.
@@ -155,4 +152,16 @@ pub unsafe extern "C" fn dipsea_keypair_free(keypair: *mut dipsea_keypair) -> di
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_sizes_are_the_cores() {
+        // cbindgen writes the literals of the constants; the core's sizes must agree.
+        assert_eq!(DIPSEA_SEED_LEN, SEED_LEN);
+        assert_eq!(DIPSEA_PUBLIC_KEY_LEN, PUBLIC_KEY_LEN);
+    }
 }

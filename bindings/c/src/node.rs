@@ -103,6 +103,14 @@ pub struct dipsea_stats {
     /// The external IP address other nodes report (BEP 42 vote), as text with a
     /// terminating NUL; empty while not yet known.
     pub external_ip: [c_char; DIPSEA_IP_SIZE],
+    /// `sample_infohashes` queries received (BEP 51).
+    pub queries_sample_infohashes: u64,
+    /// `sample_infohashes` queries refused because their source had a sample less
+    /// than the interval (6 hours) ago.
+    pub sample_refused: u64,
+    /// How many nodes the network holds, estimated from this node's lookups; 0
+    /// before the first lookup ends.
+    pub network_size: u64,
 }
 
 impl Default for dipsea_stats {
@@ -144,6 +152,9 @@ impl Default for dipsea_stats {
             published: 0,
             id_conforms: -1,
             external_ip: [0; DIPSEA_IP_SIZE],
+            queries_sample_infohashes: 0,
+            sample_refused: 0,
+            network_size: 0,
         }
     }
 }
@@ -188,7 +199,10 @@ impl From<&NodeStats> for dipsea_stats {
             queries_get: s.queries_in.get,
             queries_put: s.queries_in.put,
             queries_other: s.queries_in.other,
+            queries_sample_infohashes: s.queries_in.sample_infohashes,
             id_conforms: s.id_conforms.map_or(-1, i32::from),
+            sample_refused: s.sample_refused,
+            network_size: s.network_size.unwrap_or(0),
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {
@@ -302,7 +316,7 @@ pub(crate) unsafe fn node_arg<'a>(node: *const dipsea_node) -> Result<&'a dipsea
 ///
 /// # Safety
 /// `id` is NULL or a valid dipsea_id.
-unsafe fn id_arg(id: *const dipsea_id, name: &str) -> Result<Id, Failure> {
+pub(crate) unsafe fn id_arg(id: *const dipsea_id, name: &str) -> Result<Id, Failure> {
     // SAFETY: the caller's contract.
     Ok(Id::from(*unsafe { arg(id, name) }?))
 }
@@ -425,7 +439,7 @@ pub unsafe extern "C" fn dipsea_node_unpublish(
 }
 
 /// The announce port the core takes: 0 means the node's own UDP port.
-fn announce_port(port: u16) -> Option<u16> {
+pub(crate) fn announce_port(port: u16) -> Option<u16> {
     (port != 0).then_some(port)
 }
 

@@ -42,10 +42,13 @@ void run_test(const char *name, test_fn fn);
 void id_tests(void);
 void keypair_tests(void);
 void mutable_tests(void);
+void scrape_tests(void);
 void node_tests(void);
 void async_tests(void);
 void swarm_tests(void);
 void dual_stack_tests(void);
 void error_tests(void);
+void keyspace_tests(void);
+void runtime_tests(void);
 
 #endif

@@ -26,6 +26,7 @@ int main(void) {
     printf("libdipsea %s C tests\n", dipsea_version());
     id_tests();
     keypair_tests();
+    keyspace_tests();
     if (network_start() != 0) {
         failed++;
         printf("FAIL loopback network did not start\n");
@@ -34,8 +35,10 @@ int main(void) {
         error_tests();
         async_tests();
         mutable_tests();
+        scrape_tests();
     }
     network_stop();
+    runtime_tests();
     swarm_tests();
     dual_stack_tests();
     printf("%d passed, %d failed\n", passed, failed);

@@ -11,7 +11,9 @@ dipsea_config *loopback_config(const char *bootstrap) {
     if (dipsea_config_default(&config) != DIPSEA_OK ||
         dipsea_config_set_bind(config, "127.0.0.1:0") != DIPSEA_OK ||
         dipsea_config_set_query_timeout_ms(config, 500, 4000) != DIPSEA_OK ||
-        (bootstrap != NULL && dipsea_config_add_bootstrap(config, bootstrap) != DIPSEA_OK)) {
+        (bootstrap != NULL && dipsea_config_add_bootstrap(config, bootstrap) != DIPSEA_OK) ||
+        /* a node without a bootstrap address is a first node, not a public one */
+        (bootstrap == NULL && dipsea_config_set_no_default_routers(config, true) != DIPSEA_OK)) {
         fprintf(stderr, "loopback_config: %s\n", dipsea_last_error());
         exit(2);
     }

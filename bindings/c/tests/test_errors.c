@@ -42,6 +42,7 @@ static void null_pointers_are_errors_everywhere(void) {
     NULL_ARG(dipsea_config_set_bind(config, NULL));
     NULL_ARG(dipsea_config_add_bootstrap(NULL, "127.0.0.1:1"));
     NULL_ARG(dipsea_config_add_bootstrap(config, NULL));
+    NULL_ARG(dipsea_config_set_no_default_routers(NULL, true));
     NULL_ARG(dipsea_config_set_id(NULL, &id));
     NULL_ARG(dipsea_config_set_id(config, NULL));
     NULL_ARG(dipsea_config_set_k(NULL, 8));

@@ -67,11 +67,25 @@ static void config_setters_accept_and_reject(void) {
     CHECK_OK(dipsea_config_set_query_timeout_ms(config, 50, 1000));
     CHECK_OK(dipsea_config_set_workers(config, 1));
     CHECK_OK(dipsea_config_set_read_only(config, true));
+    CHECK_OK(dipsea_config_set_no_default_routers(config, true));
     CHECK_OK(dipsea_config_set_state_path(config, "/tmp/dipsea-c-test-state"));
     CHECK_STATUS(dipsea_config_set_bind(config, "\xff\xfe"), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "UTF-8") != NULL);
     CHECK_OK(dipsea_config_free(config));
     CHECK_OK(dipsea_config_free(NULL));
+}
+
+/* The header's version macros are generated from the same Cargo.toml version as the
+ * library's dipsea_version(): a program built against this header and run against
+ * this library sees one version. */
+static void version_macros_match_the_library(void) {
+    CHECK(strcmp(dipsea_version(), DIPSEA_VERSION_STRING) == 0);
+    char expected[32];
+    snprintf(expected, sizeof expected, "%d.%d.%d", DIPSEA_VERSION_MAJOR, DIPSEA_VERSION_MINOR,
+             DIPSEA_VERSION_PATCH);
+    CHECK(strncmp(dipsea_version(), expected, strlen(expected)) == 0);
+    CHECK(DIPSEA_VERSION_NUMBER ==
+          DIPSEA_VERSION_MAJOR * 10000 + DIPSEA_VERSION_MINOR * 100 + DIPSEA_VERSION_PATCH);
 }
 
 /* Starts a node from `config` (freed here) expecting a refusal whose message
@@ -144,6 +158,7 @@ void id_tests(void) {
     run_test("last error is per call", last_error_is_per_call_and_per_thread);
     run_test("buffer free is idempotent", buffer_free_is_idempotent);
     run_test("config setters accept and reject", config_setters_accept_and_reject);
+    run_test("version macros match the library", version_macros_match_the_library);
     run_test("config values are checked by the core", config_values_are_checked_by_the_core);
     run_test("config options by name", config_options_by_name);
 }

@@ -61,6 +61,7 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     d.set_item("queries_in", queries)?;
     d.set_item("external_ip", stats.external_ip.map(|ip| ip.to_string()))?;
     d.set_item("id_conforms", stats.id_conforms)?;
+    d.set_item("network_size", stats.network_size)?;
     Ok(d)
 }
 
@@ -106,7 +107,7 @@ pub fn builder(
         b = b.alpha(alpha);
     }
     if let Some(workers) = workers {
-        b = b.workers(workers);
+        b = b.dedicated_runtime(workers);
     }
     if let Some(max) = max_in_flight {
         b = b.configure(|c| c.max_in_flight = max);

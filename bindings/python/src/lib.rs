@@ -10,8 +10,10 @@ mod convert;
 mod errors;
 mod id;
 mod keypair;
+mod keyspace;
 mod mutable;
 mod node;
+mod scrape;
 mod swarm;
 
 use pyo3::prelude::*;
@@ -24,10 +26,23 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mutable::PyMutableItem>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyAsyncNode>()?;
+    m.add_class::<scrape::PyScrape>()?;
+    m.add_class::<scrape::PySamples>()?;
     m.add_class::<swarm::PySwarm>()?;
     m.add_class::<swarm::PyLatency>()?;
+    m.add_class::<keyspace::PyPartitioner>()?;
+    m.add_class::<keyspace::PyRing>()?;
+    m.add_class::<keyspace::PyRendezvous>()?;
+    m.add_class::<keyspace::PyXorPartitioner>()?;
     m.add("ID_LEN", dipsea::ID_LEN)?;
+    // The crate version: the same one the wheel, the C library and the CLI carry.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
+    let shutdown = wrap_pyfunction!(node::_shutdown_runtime, m)?;
+    m.add_function(shutdown.clone())?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (shutdown,))?;
     Ok(())
 }
 

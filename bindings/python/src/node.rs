@@ -17,6 +17,7 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3_async_runtimes::tokio::get_runtime;
 
 use crate::bridge::spawn;
+use crate::scrape::{PySamples, PyScrape};
 
 use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
 use crate::errors::{closed, to_py};
@@ -27,20 +28,28 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// A running DHT node with a blocking API.
 ///
 /// ``Node(bootstrap=["host:port", ...])`` binds its UDP sockets (by default IPv4 and IPv6),
-/// starts the node on a runtime of its own and joins the network in the background
+/// starts the node and joins the network in the background
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
 /// and free its port.
+///
+/// Every ``Node`` of the process runs on one shared runtime with a thread per core
+/// (started by the first, stopped when the last is closed and dropped, or at
+/// interpreter exit); ``workers=n`` gives a node a runtime of its own instead.
 ///
 /// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one; by
 /// default port 0 on all interfaces, IPv4 and, when the host has it, IPv6);
 /// keyword-only ``bind6``, an IPv6 ``[host]:port`` bound beside ``bind`` (BEP 32
 /// dual stack: a routing table per family; port 0 takes ``bind``'s port);
-/// ``bootstrap``, ``host:port`` addresses to join through (resolved at start);
+/// ``bootstrap``, ``host:port`` addresses to join through (resolved at start;
+/// without any, and without a saved state, the node joins the public Mainline DHT
+/// through its well-known routers unless keyword-only ``no_default_routers`` is
+/// true, which makes it the first node of a private network);
 /// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
 /// ``state_path``, a file that keeps the id and routing table across restarts;
 /// keyword-only ``id`` (random by default), ``k`` (bucket size and replication),
-/// ``alpha`` (lookup parallelism), ``workers`` (runtime threads),
+/// ``alpha`` (lookup parallelism), ``workers`` (threads of a dedicated runtime;
+/// ``None``, the default, shares the process-wide one),
 /// ``query_timeout`` (``(floor, ceiling)`` seconds; the timeout follows the
 /// measured round trip in between), ``max_in_flight`` (queries awaiting an
 /// answer at once; each lookup keeps ``alpha`` in flight) and ``options``, a dict
@@ -64,7 +73,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -80,6 +89,7 @@ impl PyNode {
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
         options: Option<&Bound<'_, PyDict>>,
+        no_default_routers: bool,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -94,7 +104,8 @@ impl PyNode {
             query_timeout,
             max_in_flight,
             options,
-        )?;
+        )?
+        .no_default_routers(no_default_routers);
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
             node: Mutex::new(Some(Arc::new(node))),
@@ -170,18 +181,38 @@ impl PyNode {
     }
 
     /// Announces that this host serves ``info_hash`` on TCP/UDP ``port`` (``None``:
-    /// the node's own UDP port); returns how many nodes acknowledged.
-    #[pyo3(signature = (info_hash, port = None))]
+    /// the node's own UDP port), as a seed (has the whole torrent) if ``seed``;
+    /// returns how many nodes acknowledged.
+    #[pyo3(signature = (info_hash, port = None, *, seed = false))]
     fn announce(
         &self,
         py: Python<'_>,
         info_hash: &Bound<'_, PyAny>,
         port: Option<u16>,
+        seed: bool,
     ) -> PyResult<usize> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        py.detach(move || node.announce(info_hash, port))
+        py.detach(move || node.announce_as(info_hash, port, seed))
             .map_err(to_py)
+    }
+
+    /// Estimated seeds and peers of ``info_hash`` (BEP 33 scrape), a ``Scrape``.
+    fn scrape(&self, py: Python<'_>, info_hash: &Bound<'_, PyAny>) -> PyResult<PyScrape> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        let estimate = py.detach(move || node.scrape(info_hash)).map_err(to_py)?;
+        Ok(PyScrape(estimate))
+    }
+
+    /// Info-hashes stored by the nodes around ``target`` (BEP 51), a ``Samples``.
+    fn sample_infohashes(&self, py: Python<'_>, target: &Bound<'_, PyAny>) -> PyResult<PySamples> {
+        let target = id_arg(target)?;
+        let node = self.node()?;
+        let samples = py
+            .detach(move || node.sample_infohashes(target))
+            .map_err(to_py)?;
+        Ok(PySamples(samples))
     }
 
     /// The peers announced for ``info_hash``, as ``(host, port)`` (possibly none).
@@ -337,7 +368,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -353,6 +384,7 @@ impl PyAsyncNode {
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
         options: Option<&Bound<'_, PyDict>>,
+        no_default_routers: bool,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -367,7 +399,8 @@ impl PyAsyncNode {
             query_timeout,
             max_in_flight,
             options,
-        )?;
+        )?
+        .no_default_routers(no_default_routers);
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
             .map_err(to_py)?;
@@ -436,18 +469,49 @@ impl PyAsyncNode {
         })
     }
 
-    /// Announces ``info_hash`` on ``port`` (``None``: the UDP port); resolves to how
-    /// many nodes acknowledged.
-    #[pyo3(signature = (info_hash, port = None))]
+    /// Announces ``info_hash`` on ``port`` (``None``: the UDP port), as a seed if
+    /// ``seed``; resolves to how many nodes acknowledged.
+    #[pyo3(signature = (info_hash, port = None, *, seed = false))]
     fn announce<'py>(
         &self,
         py: Python<'py>,
         info_hash: &Bound<'py, PyAny>,
         port: Option<u16>,
+        seed: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        spawn(py, async move { node.announce(info_hash, port).await })
+        spawn(
+            py,
+            async move { node.announce_as(info_hash, port, seed).await },
+        )
+    }
+
+    /// ``Node.scrape`` as an awaitable: resolves to a ``Scrape``.
+    fn scrape<'py>(
+        &self,
+        py: Python<'py>,
+        info_hash: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        spawn(
+            py,
+            async move { Ok(PyScrape(node.scrape(info_hash).await?)) },
+        )
+    }
+
+    /// ``Node.sample_infohashes`` as an awaitable: resolves to a ``Samples``.
+    fn sample_infohashes<'py>(
+        &self,
+        py: Python<'py>,
+        target: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target = id_arg(target)?;
+        let node = self.node()?;
+        spawn(py, async move {
+            Ok(PySamples(node.sample_infohashes(target).await?))
+        })
     }
 
     /// Resolves to the peers announced for ``info_hash``, as ``(host, port)``.
@@ -575,4 +639,13 @@ impl PyAsyncNode {
             None => "<dipsea.AsyncNode closed>".to_string(),
         }
     }
+}
+
+/// Stops the runtime that blocking `Node`s share, at interpreter exit (registered
+/// with `atexit` when the module loads): by then only daemon threads still run, and
+/// the runtime's threads end before the interpreter is torn down. A `Node` still open
+/// saves its state when it is dropped; its calls fail from then on.
+#[pyfunction]
+pub fn _shutdown_runtime(py: Python<'_>) -> bool {
+    py.detach(dipsea::node::udp::shutdown_shared_runtime)
 }

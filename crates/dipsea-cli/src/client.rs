@@ -1,7 +1,8 @@
 //! The one-shot commands `put`, `get`, `announce` and `peers`.
 //!
-//! Each is a short-lived node: it binds a free port, joins through `--bootstrap`, runs
-//! one operation, prints the result and shuts down. It runs read-only (BEP 43), so the
+//! Each is a short-lived node: it binds a free port, joins through `--bootstrap` (by
+//! default the public DHT's routers), runs one operation, prints the result and
+//! shuts down. It runs read-only (BEP 43), so the
 //! nodes it talks to do not keep it in their routing tables after it has gone.
 
 use std::future::Future;
@@ -112,9 +113,9 @@ pub fn get(args: GetArgs) -> Outcome {
 
 /// Runs `dipsea announce`.
 pub fn announce(args: AnnounceArgs) -> Outcome {
-    let (info_hash, port) = (args.info_hash, args.port);
+    let (info_hash, port, seed) = (args.info_hash, args.port, args.seed);
     let stored = with_client(&args.client, |node| async move {
-        node.announce(info_hash, port)
+        node.announce_as(info_hash, port, seed)
             .await
             .map_err(|e| op_failure("announce", e))
     })?;
@@ -178,7 +179,7 @@ fn write_stdout(bytes: &[u8]) -> Outcome {
 
 /// Starts a client node, joins, runs `op`, shuts the node down; all within the
 /// `--timeout`.
-fn with_client<T, F, Fut>(args: &ClientArgs, op: F) -> Result<T, Failure>
+pub(crate) fn with_client<T, F, Fut>(args: &ClientArgs, op: F) -> Result<T, Failure>
 where
     F: FnOnce(NodeHandle) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -198,6 +199,7 @@ where
             .await
             .map_err(|e| match e {
                 Error::BadInput(msg) => Failure::usage(format!("{msg}; check --bootstrap")),
+                e if args.bootstrap.is_empty() => join_failure(args, e),
                 e => Failure::failed(format!("cannot start a client node on {bind}: {e}")),
             })?;
         tracing::debug!(addr = %node.local_addr(), id = %node.id(), "client node started");
@@ -238,13 +240,19 @@ fn default_bind(bootstrap: &[String]) -> SocketAddr {
 }
 
 fn join_failure(args: &ClientArgs, e: Error) -> Failure {
+    if args.bootstrap.is_empty() {
+        return Failure::failed(format!(
+            "cannot join the public DHT through its default routers: {e}; check the \
+             connection or give --bootstrap"
+        ));
+    }
     Failure::failed(format!(
         "cannot join the network through {}: {e}; check that a node runs there",
         args.bootstrap.join(", ")
     ))
 }
 
-fn op_failure(what: &str, e: Error) -> Failure {
+pub(crate) fn op_failure(what: &str, e: Error) -> Failure {
     match e {
         Error::BadInput(msg) | Error::Op(OpError::BadInput(msg)) => {
             Failure::usage(format!("{what}: {msg}"))

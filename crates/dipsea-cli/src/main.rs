@@ -8,8 +8,10 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod generate;
 mod keygen;
 mod node;
+mod scrape;
 mod swarm;
 
 use std::net::SocketAddr;
@@ -79,6 +81,27 @@ enum Command {
     /// Prints the public key (64 hex digits) on stdout. The file holds the secret,
     /// readable by its owner only; an existing file is never replaced.
     Keygen(keygen::KeygenArgs),
+    /// Estimate how many seeds and peers a torrent has (BEP 33 scrape).
+    ///
+    /// Prints `seeds S peers P (from N nodes)`: counts of distinct IPs, from the
+    /// bloom filters of the nodes closest to the info-hash.
+    Scrape(scrape::ScrapeArgs),
+    /// Walk the keyspace asking nodes which info-hashes they store (BEP 51
+    /// sample_infohashes), printing each new one (40 hex digits a line).
+    ///
+    /// Stops after --max info-hashes, --walk-secs seconds, or --regions lookups;
+    /// a summary goes to stderr. Each node answers one address once per 6 hours.
+    Sample(scrape::SampleArgs),
+    /// Print a shell completion script for SHELL on stdout.
+    ///
+    /// For example `dipsea completions bash > ~/.local/share/bash-completion/completions/dipsea`,
+    /// or `dipsea completions zsh > ~/.zfunc/_dipsea`.
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write one page per command to a folder.
+    ///
+    /// `dipsea man | man -l -` reads it; `dipsea man --dir /usr/local/share/man/man1`
+    /// installs dipsea.1 and dipsea-SUBCOMMAND.1.
+    Man(generate::ManArgs),
 }
 
 /// Flags of `dipsea node`.
@@ -105,8 +128,9 @@ struct NodeArgs {
     ipv4_only: bool,
 
     /// A node to join the network through, HOST:PORT; repeat for several (also
-    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node waits to be contacted,
-    /// or rejoins through the contacts saved in --state.
+    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node rejoins through the
+    /// contacts saved in --state, else joins the public Mainline DHT through its
+    /// well-known routers (router.bittorrent.com and others).
     #[arg(
         long,
         value_name = "HOST:PORT",
@@ -114,6 +138,11 @@ struct NodeArgs {
         value_delimiter = ','
     )]
     bootstrap: Vec<String>,
+
+    /// Join nothing unless --bootstrap or --state says where: without a bootstrap
+    /// address the node waits to be contacted (the first node of a private network).
+    #[arg(long)]
+    no_default_routers: bool,
 
     /// File to load the node id and routing table from at start, and to save them to
     /// periodically and on exit, so a restarted node rejoins on its own.
@@ -154,13 +183,13 @@ struct NodeArgs {
 #[derive(Debug, Args)]
 struct ClientArgs {
     /// A node to join the network through, HOST:PORT; repeat for several (also
-    /// DIPSEA_BOOTSTRAP, comma separated). Required.
+    /// DIPSEA_BOOTSTRAP, comma separated). Default: the public Mainline DHT's
+    /// well-known routers (router.bittorrent.com and others).
     #[arg(
         long,
         value_name = "HOST:PORT",
         env = "DIPSEA_BOOTSTRAP",
-        value_delimiter = ',',
-        required = true
+        value_delimiter = ','
     )]
     bootstrap: Vec<String>,
 
@@ -232,11 +261,13 @@ struct GetArgs {
     pubkey: Option<[u8; 32]>,
 
     /// The mutable item's salt, as text.
-    #[arg(long, value_name = "S", requires = "pubkey")]
+    // `conflicts_with` as well: once `--bootstrap` stopped being required, `requires`
+    // alone no longer refused `get --salt S KEY` (seen with our clap version).
+    #[arg(long, value_name = "S", requires = "pubkey", conflicts_with = "key")]
     salt: Option<String>,
 
     /// Only a version with at least this sequence number.
-    #[arg(long, value_name = "N", requires = "pubkey")]
+    #[arg(long, value_name = "N", requires = "pubkey", conflicts_with = "key")]
     min_seq: Option<i64>,
 }
 
@@ -259,6 +290,10 @@ struct AnnounceArgs {
     /// port, sent as implied_port).
     #[arg(long, value_name = "P")]
     port: Option<u16>,
+
+    /// This host has the whole torrent: scrapes (BEP 33) count it as a seed.
+    #[arg(long)]
+    seed: bool,
 }
 
 /// Flags of `dipsea peers`.
@@ -374,6 +409,10 @@ fn main() -> ExitCode {
         Command::Peers(args) => client::peers(args),
         Command::Swarm(args) => swarm::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Scrape(args) => scrape::scrape(args),
+        Command::Sample(args) => scrape::sample(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -44,7 +44,14 @@ impl NodeProc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dipsea"))
             .env_remove("DIPSEA_BOOTSTRAP")
             .env_remove("RUST_LOG")
-            .args(["-v", "node", "--bind", "127.0.0.1:0", "--status-every", "0"])
+            .args([
+                "-v",
+                "node",
+                "--bind",
+                "127.0.0.1:0",
+                "--no-default-routers",
+            ])
+            .args(["--status-every", "0"])
             .args(["--save-interval", SAVE_INTERVAL, "--state"])
             .arg(state)
             .args(extra)

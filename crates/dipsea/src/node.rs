@@ -37,6 +37,7 @@ mod operation;
 pub mod ops;
 pub mod output;
 pub mod rtt;
+mod size;
 pub mod state;
 pub mod stats;
 #[cfg(test)]
@@ -47,6 +48,7 @@ pub mod udp;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -56,7 +58,8 @@ use rand::{RngCore, SeedableRng};
 pub use config::{ConfigOption, NodeConfig, OptionKind, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
 pub use ops::{
-    MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome, PutResult, Request,
+    InfohashSamples, MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome,
+    PutResult, Request, ScrapeEstimate,
 };
 pub use output::{Event, Output};
 pub use stats::{NodeStats, QueryCounts};
@@ -64,6 +67,7 @@ pub use stats::{NodeStats, QueryCounts};
 use crate::id::{Id, NodeInfo};
 use crate::routing::RoutingTable;
 use crate::rpc::token::Tokens;
+use crate::rpc::SampleLimiter;
 use crate::store::{MutableItem, Store};
 use crate::time::Time;
 use ip_vote::ExternalIp;
@@ -84,7 +88,8 @@ type FixedState = std::hash::BuildHasherDefault<std::collections::hash_map::Defa
 #[derive(Debug)]
 pub struct Node {
     id: Id,
-    config: NodeConfig,
+    /// Shared by the nodes built from one `Arc` (a simulator's million nodes).
+    config: Arc<NodeConfig>,
     routing: RoutingTable,
     /// The IPv6 table of a dual-stack node (BEP 32: one table per family); `routing`
     /// then holds the IPv4 contacts. `None` on a single-family node, whose one table
@@ -93,6 +98,10 @@ pub struct Node {
     store: Store,
     tokens: Tokens,
     limiter: RateLimiter,
+    /// Who had a BEP 51 sample lately.
+    samples: SampleLimiter,
+    /// The network size judged from our lookups.
+    size: size::SizeEstimate,
     rtt: RttEstimator,
     in_flight: DashMap<u32, Pending, FixedState>,
     in_flight_len: AtomicUsize,
@@ -104,8 +113,8 @@ pub struct Node {
     /// lock will do; an empty `BTreeMap` costs no heap (a million simulated nodes
     /// mostly publish nothing), and it iterates in key order (seeded runs repeat).
     published: Mutex<BTreeMap<Id, Vec<u8>>>,
-    /// Announces this node made: info-hash → port, re-announced (as `published`).
-    announced: Mutex<BTreeMap<Id, Option<u16>>>,
+    /// Announces this node made: info-hash → port and seed flag, re-announced (as `published`).
+    announced: Mutex<BTreeMap<Id, (Option<u16>, bool)>>,
     /// Mutable items this node put: target → the signed version, re-published as is
     /// (as `published`).
     published_mutable: Mutex<BTreeMap<Id, MutableItem>>,
@@ -123,8 +132,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with this id and configuration, created at `now`.
-    pub fn new(id: Id, config: NodeConfig, now: Time) -> Node {
+    /// A node with this id and configuration, created at `now`. The configuration
+    /// may be a shared `Arc<NodeConfig>`, as a simulator of many nodes passes.
+    pub fn new(id: Id, config: impl Into<Arc<NodeConfig>>, now: Time) -> Node {
         Node::with_rng(id, config, now, &mut rand::thread_rng())
     }
 
@@ -133,10 +143,11 @@ impl Node {
     /// the same seed gives the same node behaviour (the simulator uses it).
     pub fn with_rng<R: RngCore + ?Sized>(
         id: Id,
-        config: NodeConfig,
+        config: impl Into<Arc<NodeConfig>>,
         now: Time,
         rng: &mut R,
     ) -> Node {
+        let config: Arc<NodeConfig> = config.into();
         let shards = config.in_flight_shards.max(2).next_power_of_two();
         Node {
             id,
@@ -147,6 +158,11 @@ impl Node {
             store: Store::new(id, config.store.clone()),
             tokens: Tokens::random(rng, now),
             limiter: RateLimiter::new(config.rate_limit.clone(), now),
+            size: size::SizeEstimate::default(),
+            samples: SampleLimiter::new(
+                config.rate_limit.enabled,
+                config.rate_limit.limit_loopback,
+            ),
             rtt: RttEstimator::new(
                 config.timeout_initial,
                 config.timeout_floor,

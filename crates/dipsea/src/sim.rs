@@ -47,6 +47,7 @@ mod queue;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -117,9 +118,10 @@ impl Default for SwarmConfig {
 impl SwarmConfig {
     /// The node configuration a simulated node uses by default: the protocol
     /// defaults (k = 8, alpha = 3, BEP 5 timers, 2 h item lifetime, hourly
-    /// re-publishing), with the fewest lock shards (one thread drives every node, and
-    /// each shard costs memory a million times over) and query timeouts for a
-    /// network whose one-way latency stays under 125 ms (floor 250 ms, ceiling 2 s).
+    /// re-publishing), with the fewest lock shards and no per-bucket routing locks
+    /// (one thread drives every node, and each shard costs memory a million times
+    /// over) and query timeouts for a network whose one-way latency stays under
+    /// 125 ms (floor 250 ms, ceiling 2 s).
     /// Rate limits are off: simulated peers are honest, and the limiter's per-IP
     /// table would cost memory a million times over. The bucket refresh after
     /// joining is off: each simulated node joins through a random live node, not
@@ -138,6 +140,10 @@ impl SwarmConfig {
             ..NodeConfig::default()
         };
         config.store.shards = 2;
+        // Every bucket in one vector sized to what it holds (`RoutingConfig::
+        // sharded_buckets`): one thread drives every node, so per-bucket locks buy
+        // nothing, and their fixed arrays were most of a simulated node's memory.
+        config.routing.sharded_buckets = 0;
         config
     }
 
@@ -271,6 +277,9 @@ pub enum Action {
 /// A simulated network of [`Node`]s. See the [module docs](self).
 pub struct Swarm {
     config: SwarmConfig,
+    /// `config.node` with no bootstrap list, shared by every node: a node joins
+    /// through a seed contact instead.
+    node_config: Arc<NodeConfig>,
     rng: SmallRng,
     now: Time,
     queue: Queue<Kind>,
@@ -351,7 +360,12 @@ impl Swarm {
         config.validate()?;
         let created = Instant::now();
         let total = config.nodes;
+        let node_config = Arc::new(NodeConfig {
+            bootstrap: Vec::new(),
+            ..config.node.clone()
+        });
         let mut swarm = Swarm {
+            node_config,
             rng: SmallRng::seed_from_u64(config.seed),
             now: Time::ZERO,
             queue: Queue::new(),
@@ -511,8 +525,47 @@ impl Swarm {
         info_hash: Id,
         port: Option<u16>,
     ) -> Result<usize, Error> {
-        let request = Request::Announce { info_hash, port };
+        self.announce_as_from(node, info_hash, port, false)
+    }
+
+    /// [`Swarm::announce_from`], as a seed (`seed: 1`, BEP 33) or not.
+    pub fn announce_as_from(
+        &mut self,
+        node: usize,
+        info_hash: Id,
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, Error> {
+        let request = Request::Announce {
+            info_hash,
+            port,
+            seed,
+        };
         typed(self.run_one(node, request), Outcome::into_announced)
+    }
+
+    /// A BEP 33 scrape of `info_hash` from node `node`.
+    pub fn scrape_from(
+        &mut self,
+        node: usize,
+        info_hash: Id,
+    ) -> Result<crate::node::ScrapeEstimate, Error> {
+        typed(
+            self.run_one(node, Request::Scrape(info_hash)),
+            Outcome::into_scrape,
+        )
+    }
+
+    /// A BEP 51 `sample_infohashes` lookup of `target` from node `node`.
+    pub fn sample_from(
+        &mut self,
+        node: usize,
+        target: Id,
+    ) -> Result<crate::node::InfohashSamples, Error> {
+        typed(
+            self.run_one(node, Request::SampleInfohashes(target)),
+            Outcome::into_samples,
+        )
     }
 
     /// The peers announced for `info_hash`, looked up from node `node`.
@@ -1013,10 +1066,10 @@ impl Swarm {
     fn spawn(&mut self, through: Option<u32>) -> u32 {
         let index = self.nodes.len() as u32;
         let id = Id::random_with(&mut self.rng);
-        let mut config = self.config.node.clone();
-        config.bootstrap = through.map(|t| node_addr(t as usize)).into_iter().collect();
-        config.bootstrap.shrink_to_fit();
-        let node = Node::with_rng(id, config, self.now, &mut self.rng);
+        let node = Node::with_rng(id, self.node_config.clone(), self.now, &mut self.rng);
+        if let Some(through) = through.and_then(|t| self.node(t as usize).map(|n| (n.id(), t))) {
+            node.add_seeds([NodeInfo::new(through.0, node_addr(through.1 as usize))]);
+        }
         self.nodes.push(Some(Box::new(node)));
         self.meta.push(Meta {
             tick_seq: 0,

@@ -93,6 +93,7 @@ impl Node {
                 Refusal::BadToken => &self.counters.bad_token,
                 Refusal::Quota => &self.counters.over_quota,
                 Refusal::Invalid => &self.counters.refused,
+                Refusal::SampleTooSoon => &self.counters.sample_refused,
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -114,6 +115,7 @@ impl Node {
             store: &self.store,
             tokens: &self.tokens,
             version: &CLIENT_VERSION,
+            samples: &self.samples,
         };
         let mut answered = Answered::Response;
         let before = out.datagram_count();
@@ -135,6 +137,7 @@ impl Node {
             QueryMethod::AnnouncePeer { .. } => &q.announce_peer,
             QueryMethod::Get { .. } => &q.get,
             QueryMethod::Put(_) => &q.put,
+            QueryMethod::SampleInfohashes { .. } => &q.sample_infohashes,
             QueryMethod::Unknown { .. } => &q.other,
         }
     }

@@ -163,14 +163,19 @@ impl Node {
         for v in items {
             start.push((self.next_op_id(), Request::Put(v)));
         }
-        let announces: Vec<(Id, Option<u16>)> = self
+        let announces: Vec<(Id, (Option<u16>, bool))> = self
             .announced
             .lock()
             .iter()
             .map(|(k, v)| (*k, *v))
             .collect();
-        for (info_hash, port) in announces {
-            start.push((self.next_op_id(), Request::Announce { info_hash, port }));
+        for (info_hash, (port, seed)) in announces {
+            let request = Request::Announce {
+                info_hash,
+                port,
+                seed,
+            };
+            start.push((self.next_op_id(), request));
         }
         let signed: Vec<MutableItem> = self.published_mutable.lock().values().cloned().collect();
         for item in signed {

@@ -25,6 +25,8 @@ mod mutable;
 mod ping;
 mod put;
 mod put_mutable;
+mod sample;
+mod scrape;
 mod storing;
 
 use std::net::SocketAddr;
@@ -39,7 +41,7 @@ use crate::id::{Id, NodeInfo};
 use crate::keypair::mutable_target;
 use crate::lookup::{Lookup, LookupStats};
 use crate::time::Time;
-use crate::wire::{QueryMethod, Response};
+use crate::wire::{BloomFilter, QueryMethod, Response};
 
 /// How soon a lookup paced by a full in-flight table tries again.
 const IN_FLIGHT_RETRY: Duration = Duration::from_millis(5);
@@ -74,6 +76,11 @@ pub(super) struct Found {
     pub(super) mutable: Option<Box<mutable::MutableSearch>>,
     /// The sequence number a mutable put signed and stores.
     pub(super) signed_seq: Option<i64>,
+    /// The BEP 33 filters each node answered with (`scrape`): seeds, peers.
+    pub(super) filters: Vec<(Id, Box<(BloomFilter, BloomFilter)>)>,
+    /// The info-hashes sampled (`sample_infohashes`), and the answers' largest
+    /// `num` and `interval`.
+    pub(super) samples: Option<Box<sample::Sampled>>,
 }
 
 /// One running operation.
@@ -167,6 +174,8 @@ fn kind_of(request: &Request) -> &'static dyn Kind {
         Request::Ping(_) => &ping::Ping,
         Request::PutMutable { .. } | Request::RepublishMutable(_) => &put_mutable::PutMutable,
         Request::GetMutable { .. } => &get_mutable::GetMutable,
+        Request::Scrape(_) => &scrape::Scrape,
+        Request::SampleInfohashes(_) => &sample::Sample,
     }
 }
 
@@ -174,7 +183,11 @@ fn kind_of(request: &Request) -> &'static dyn Kind {
 /// lookup targets the own id, set where it starts).
 fn request_target(request: &Request) -> Id {
     match request {
-        Request::FindNode(t) | Request::GetPeers(t) | Request::Get(t) => *t,
+        Request::FindNode(t)
+        | Request::GetPeers(t)
+        | Request::Get(t)
+        | Request::Scrape(t)
+        | Request::SampleInfohashes(t) => *t,
         Request::Announce { info_hash, .. } => *info_hash,
         Request::Put(v) => Id::sha1(v),
         Request::PutMutable {
@@ -338,6 +351,7 @@ impl Node {
             return None;
         }
         operation.lookup = lookup.stats();
+        self.size.observe(lookup);
         kind.after_lookup(self, op, operation, now, out)
     }
 

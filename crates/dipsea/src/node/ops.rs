@@ -36,7 +36,16 @@ pub enum Request {
         info_hash: Id,
         /// The peer port, or `None` for the UDP source port.
         port: Option<u16>,
+        /// Whether this host has the whole torrent (BEP 33 `seed: 1`): scrapes
+        /// count it among the seeds.
+        seed: bool,
     },
+    /// How many seeds and peers an info-hash has (BEP 33): a `get_peers` lookup
+    /// with `scrape: 1` whose k closest answering nodes' bloom filters are united.
+    Scrape(Id),
+    /// Info-hashes stored by the nodes around a target (BEP 51): a lookup that asks
+    /// `sample_infohashes` and collects every answer's samples.
+    SampleInfohashes(Id),
     /// A BEP 44 immutable item by key (stops at the first value that hashes to it).
     Get(Id),
     /// Stores a BEP 44 immutable item: `value` is the bencoded `v`; its key is its
@@ -157,8 +166,45 @@ pub enum Outcome {
     Pong(Id),
     /// A mutable item was stored.
     StoredMutable(MutableStored),
-    /// The newest verified version of a mutable item, or `None` if no node had one.
-    Mutable(Option<MutableItem>),
+    /// The newest verified version of a mutable item, or `None` if no node had one
+    /// (boxed: it would make every `Outcome` several times larger).
+    Mutable(Option<Box<MutableItem>>),
+    /// A scrape's estimates.
+    Scrape(ScrapeEstimate),
+    /// The info-hashes sampled around a target.
+    Samples(InfohashSamples),
+}
+
+/// What a scrape found ([`Request::Scrape`]): BEP 33's estimates from the union of
+/// the bloom filters of the k closest nodes that answered.
+///
+/// Each count is estimated from the zero bits of a 2048-bit filter with two bits
+/// per IP; its standard error is about 1% up to a few hundred IPs, a few percent
+/// up to 2,000 (see [`BloomFilter`](crate::wire::BloomFilter)). Seeds and peers
+/// are counted by IP, so several peers behind one address count once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScrapeEstimate {
+    /// Estimated seeds (peers that announced with `seed: 1`).
+    pub seeds: f64,
+    /// Estimated other peers (downloaders).
+    pub peers: f64,
+    /// How many of the closest nodes sent filters.
+    pub responders: usize,
+}
+
+impl Eq for ScrapeEstimate {}
+
+/// What a `sample_infohashes` lookup found ([`Request::SampleInfohashes`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InfohashSamples {
+    /// The info-hashes, each once, in the order first seen.
+    pub info_hashes: Vec<Id>,
+    /// The nodes that answered with samples.
+    pub responders: usize,
+    /// The largest `num` among them: info-hashes one node said it stores.
+    pub max_num: u64,
+    /// The largest `interval` among them, in seconds: when to ask them again.
+    pub interval: u64,
 }
 
 /// Why an operation failed.
@@ -287,9 +333,25 @@ impl Outcome {
     }
 
     /// The newest verified mutable item a get found, if any ([`typed`]'s picker).
-    pub fn into_mutable(self) -> Result<Option<MutableItem>, Outcome> {
+    pub fn into_mutable(self) -> Result<Option<Box<MutableItem>>, Outcome> {
         match self {
             Outcome::Mutable(item) => Ok(item),
+            other => Err(other),
+        }
+    }
+
+    /// A scrape's estimates ([`typed`]'s picker).
+    pub fn into_scrape(self) -> Result<ScrapeEstimate, Outcome> {
+        match self {
+            Outcome::Scrape(estimate) => Ok(estimate),
+            other => Err(other),
+        }
+    }
+
+    /// The info-hashes a `sample_infohashes` lookup gathered ([`typed`]'s picker).
+    pub fn into_samples(self) -> Result<InfohashSamples, Outcome> {
+        match self {
+            Outcome::Samples(samples) => Ok(samples),
             other => Err(other),
         }
     }

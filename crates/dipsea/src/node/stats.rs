@@ -31,6 +31,7 @@ pub(super) struct Counters {
     pub(super) bad_token: AtomicU64,
     pub(super) over_quota: AtomicU64,
     pub(super) refused: AtomicU64,
+    pub(super) sample_refused: AtomicU64,
     pub(super) unmatched: AtomicU64,
     pub(super) timeouts: AtomicU64,
     pub(super) retries: AtomicU64,
@@ -87,6 +88,8 @@ query_counts! {
     get,
     /// `put` (BEP 44) queries.
     put,
+    /// `sample_infohashes` (BEP 51) queries.
+    sample_infohashes,
     /// Queries of unknown methods.
     other,
 }
@@ -114,6 +117,10 @@ macro_rules! node_stats {
             /// Whether the node id conforms to BEP 42 for `external_ip` (`None` while
             /// that is unknown; see [`Node::id_conforms`]).
             pub id_conforms: Option<bool>,
+            /// How many nodes the network holds, estimated from the distance of the
+            /// k-th closest node each finished lookup found, averaged over the last
+            /// lookups (about 16); `None` before the first lookup ends.
+            pub network_size: Option<u64>,
         }
 
         impl NodeStats {
@@ -173,6 +180,9 @@ node_stats! {
     /// Other queries answered with an error: unknown method, bad arguments, value or
     /// salt too big, bad signature, CAS or sequence conflict.
     refused: u64,
+    /// `sample_infohashes` queries refused (202) because their source had a sample
+    /// less than [`SAMPLE_INTERVAL`](crate::rpc::SAMPLE_INTERVAL) ago (BEP 51).
+    sample_refused: u64,
     /// Answers that matched no query in flight (late, spoofed or duplicate).
     unmatched: u64,
     /// Queries that got no answer after every retry.
@@ -239,7 +249,7 @@ impl Node {
             .values()
             .map(|v| size_of::<(Id, Vec<u8>)>() + 16 + v.capacity())
             .sum();
-        let announced = self.announced.lock().len() * (size_of::<(Id, Option<u16>)>() + 16);
+        let announced = self.announced.lock().len() * (size_of::<(Id, (Option<u16>, bool))>() + 16);
         let store = self.store.stats();
         let store_bytes = if store.items + store.info_hashes > 0 {
             self.config.store.effective_shards() * SHARD
@@ -261,8 +271,18 @@ impl Node {
             + published
             + announced
             + self.seeds.lock().capacity() * size_of::<NodeInfo>()
-            + self.config.bootstrap.capacity() * size_of::<SocketAddr>()
+            + self.own_config_bytes()
             + self.external.heap_bytes()
+    }
+
+    /// The configuration's bytes if this node alone holds it, else none (shared
+    /// ones are counted by whoever shares them).
+    fn own_config_bytes(&self) -> usize {
+        if std::sync::Arc::strong_count(&self.config) > 1 {
+            return 0;
+        }
+        std::mem::size_of::<super::NodeConfig>()
+            + self.config.bootstrap.capacity() * std::mem::size_of::<SocketAddr>()
     }
 
     /// A snapshot of the counters.
@@ -285,6 +305,7 @@ impl Node {
             bad_token: load(&c.bad_token),
             over_quota: load(&c.over_quota),
             refused: load(&c.refused),
+            sample_refused: load(&c.sample_refused),
             unmatched: load(&c.unmatched),
             timeouts: load(&c.timeouts),
             retries: load(&c.retries),
@@ -300,6 +321,7 @@ impl Node {
             published: self.published.lock().len(),
             external_ip: self.external_ip(),
             id_conforms: self.id_conforms(),
+            network_size: self.size.get(),
         }
     }
 

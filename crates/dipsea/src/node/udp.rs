@@ -2,8 +2,8 @@
 //! and the handles users call.
 //!
 //! Entry point: [`NodeBuilder`]. `spawn().await` gives an async [`NodeHandle`] on the
-//! caller's runtime; `start_blocking()` gives a [`BlockingNode`] that owns a runtime,
-//! for callers without one.
+//! caller's runtime; `start_blocking()` gives a [`BlockingNode`] for callers without
+//! one, on the process-wide runtime that blocking nodes share (see [`runtime`]).
 //!
 //! Inside, a receiver task (one by default, [`NodeBuilder::receivers`]) drains the
 //! socket and calls [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
@@ -11,23 +11,31 @@
 //! delivers their answers: no task per operation, no global lock per packet.
 
 mod mutable;
+pub mod routers;
 pub(crate) mod state_file;
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+
+pub mod runtime;
+
 use parking_lot::Mutex;
+use runtime::Lease;
+pub use runtime::{shared_runtime_running, shutdown_shared_runtime};
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use super::ops::PutResult;
-use super::ops::{typed, OpError, OpId, OpResult, Outcome, Request};
+use super::ops::{
+    typed, InfohashSamples, OpError, OpId, OpResult, Outcome, Request, ScrapeEstimate,
+};
 use super::output::{Event, Output};
 use super::{Node, NodeConfig, NodeStats};
 use crate::error::Error;
@@ -72,9 +80,13 @@ pub struct NodeBuilder {
     state_path: Option<PathBuf>,
     id: Option<Id>,
     id_ip: Option<IpAddr>,
-    workers: usize,
+    /// Threads of a dedicated runtime; `None`: the shared runtime.
+    workers: Option<usize>,
     receivers: usize,
     config: NodeConfig,
+    no_default_routers: bool,
+    resolver: routers::Resolver,
+    resolve_timeout: Duration,
 }
 
 impl Default for NodeBuilder {
@@ -84,8 +96,9 @@ impl Default for NodeBuilder {
 }
 
 impl NodeBuilder {
-    /// A builder with the defaults: bind `0.0.0.0:0`, no bootstrap address, a random
-    /// id, [`NodeConfig::default`].
+    /// A builder with the defaults: bind `0.0.0.0:0`, no bootstrap address (so the
+    /// node joins the public Mainline DHT through [`routers::DEFAULT_ROUTERS`], see
+    /// [`Self::no_default_routers`]), a random id, [`NodeConfig::default`].
     pub fn new() -> NodeBuilder {
         NodeBuilder {
             bind: "0.0.0.0:0".to_string(),
@@ -95,9 +108,12 @@ impl NodeBuilder {
             state_path: None,
             id: None,
             id_ip: None,
-            workers: 2,
+            workers: None,
             receivers: 1,
             config: NodeConfig::default(),
+            no_default_routers: false,
+            resolver: routers::Resolver::default(),
+            resolve_timeout: routers::DEFAULT_RESOLVE_TIMEOUT,
         }
     }
 
@@ -134,6 +150,31 @@ impl NodeBuilder {
     /// routing table empties. Names are resolved when the node starts.
     pub fn bootstrap<S: Into<String>>(mut self, addrs: impl IntoIterator<Item = S>) -> Self {
         self.bootstrap.extend(addrs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts without the default routers: a node given no bootstrap address and no
+    /// saved state then joins nothing and waits to be joined, the first node of a
+    /// private or test network. Without this, such a node joins the public Mainline
+    /// DHT through [`routers::DEFAULT_ROUTERS`]; a bootstrap address or a saved state
+    /// replaces the default routers either way.
+    pub fn no_default_routers(mut self, none: bool) -> Self {
+        self.no_default_routers = none;
+        self
+    }
+
+    /// The resolver of the bind address, the bootstrap names and the default routers
+    /// (default [`routers::SystemResolver`]); a closure
+    /// `Fn(&str) -> io::Result<Vec<SocketAddr>>` will do.
+    pub fn resolver(mut self, resolver: impl routers::Resolve + 'static) -> Self {
+        self.resolver = routers::Resolver(Arc::new(resolver));
+        self
+    }
+
+    /// How long each default router may take to resolve (they resolve in parallel;
+    /// default [`routers::DEFAULT_RESOLVE_TIMEOUT`]).
+    pub fn resolve_timeout(mut self, timeout: Duration) -> Self {
+        self.resolve_timeout = timeout;
         self
     }
 
@@ -202,11 +243,13 @@ impl NodeBuilder {
         self
     }
 
-    /// Threads of the runtime [`NodeBuilder::start_blocking`] creates (default 2, at
-    /// least 1, checked when the node starts). [`NodeBuilder::spawn`] runs on the
-    /// caller's runtime and ignores it.
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+    /// Makes [`NodeBuilder::start_blocking`] run the node on a runtime of its own
+    /// with `workers` threads (at least 1, checked when the node starts), shut down with the node, instead of the
+    /// process-wide runtime that blocking nodes share by default (one thread per
+    /// core; see [`runtime`]). For a node that must not share threads with others.
+    /// [`NodeBuilder::spawn`] runs on the caller's runtime and ignores it.
+    pub fn dedicated_runtime(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
         self
     }
 
@@ -253,7 +296,7 @@ impl NodeBuilder {
     ///
     /// Errors: [`Error::BadInput`] saying which setting is out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.workers == 0 {
+        if self.workers == Some(0) {
             return Err(Error::BadInput("workers must be at least 1, got 0".into()));
         }
         if self.receivers == 0 {
@@ -272,18 +315,25 @@ impl NodeBuilder {
     /// address cannot be bound.
     pub async fn spawn(self) -> Result<NodeHandle, Error> {
         self.validate()?;
-        let bind = resolve(&self.bind)?;
+        let bind = self.resolver.one(&self.bind)?;
         let (socket, sender) = bind_socket(bind, false)?;
         let local_addr = socket.local_addr()?;
         let v6 = self.bind_v6(local_addr)?;
         let mut routers = Vec::new();
         for name in &self.bootstrap {
-            routers.push(resolve(name)?);
+            routers.push(self.resolver.one(name)?);
         }
         let saved = match &self.state_path {
             Some(path) => state_file::load(path),
             None => None,
         };
+        let saved_contacts = saved.as_ref().is_some_and(|s| !s.contacts.is_empty());
+        if routers.is_empty() && !saved_contacts && !self.no_default_routers {
+            routers = self
+                .resolver
+                .routers(&routers::DEFAULT_ROUTERS, self.resolve_timeout, local_addr)
+                .await?;
+        }
         let id = pick_id(self.id, saved.as_ref().map(|s| s.id), self.id_ip);
         let mut config = self.config;
         config.bootstrap = routers;
@@ -332,7 +382,7 @@ impl NodeBuilder {
     /// default bind `[::]` on the IPv4 socket's port when the host allows it.
     fn bind_v6(&self, v4: SocketAddr) -> Result<Option<Socket6>, Error> {
         let (addr, required) = match &self.bind6 {
-            Some(name) => (resolve(name)?, true),
+            Some(name) => (self.resolver.one(name)?, true),
             None if self.default_bind && v4.is_ipv4() => (
                 SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
                 false,
@@ -362,22 +412,22 @@ impl NodeBuilder {
         }
     }
 
-    /// Starts the node on a runtime of its own (`workers` threads) and returns a
-    /// handle whose methods block.
+    /// Starts the node on the process-wide runtime that blocking nodes share
+    /// (created by the first one, shut down when the last one is dropped), or on a
+    /// runtime of its own if [`NodeBuilder::dedicated_runtime`] was set, and returns
+    /// a handle whose methods block.
     ///
-    /// Errors: as [`Self::spawn`].
+    /// Errors: [`Error::Io`] if the address cannot be bound or resolved, or the
+    /// runtime's threads cannot start. Must not be called from inside a tokio
+    /// runtime (blocking there panics); use [`NodeBuilder::spawn`] there.
     pub fn start_blocking(self) -> Result<BlockingNode, Error> {
         self.validate()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.workers)
-            .thread_name("dipsea")
-            .enable_all()
-            .build()?;
-        let handle = runtime.block_on(self.spawn())?;
-        Ok(BlockingNode {
-            handle,
-            runtime: Arc::new(runtime),
-        })
+        let runtime = match self.workers {
+            Some(workers) => Lease::dedicated(workers)?,
+            None => Lease::shared()?,
+        };
+        let handle = runtime.handle().block_on(self.spawn())?;
+        Ok(BlockingNode { handle, runtime })
     }
 }
 
@@ -406,13 +456,6 @@ fn log_external_ip(node: &Node, ip: IpAddr, id_conforms: bool) {
              restart with NodeBuilder::id_for_ip"
         );
     }
-}
-
-fn resolve(name: &str) -> Result<SocketAddr, Error> {
-    name.to_socket_addrs()
-        .map_err(|e| Error::BadInput(format!("cannot resolve {name:?}: {e}")))?
-        .next()
-        .ok_or_else(|| Error::BadInput(format!("{name:?} resolves to no address")))
 }
 
 /// Binds the node's socket: the tokio socket the receivers read, and a second handle
@@ -796,9 +839,42 @@ impl NodeHandle {
     /// Announces that this host serves `info_hash` on `port` (`None`: the node's UDP
     /// port, sent as `implied_port`). Returns how many nodes acknowledged.
     pub async fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
+        self.announce_as(info_hash, port, false).await
+    }
+
+    /// [`NodeHandle::announce`], saying whether this host is a seed of the torrent
+    /// (has all of it: BEP 33 `seed: 1`), which scrapes count apart.
+    pub async fn announce_as(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, Error> {
+        let request = Request::Announce {
+            info_hash,
+            port,
+            seed,
+        };
+        typed(self.run(request).await, Outcome::into_announced)
+    }
+
+    /// Estimated seeds and peers of `info_hash` (BEP 33 scrape): the bloom filters
+    /// of the k closest nodes united and counted.
+    pub async fn scrape(&self, info_hash: Id) -> Result<ScrapeEstimate, Error> {
         typed(
-            self.run(Request::Announce { info_hash, port }).await,
-            Outcome::into_announced,
+            self.run(Request::Scrape(info_hash)).await,
+            Outcome::into_scrape,
+        )
+    }
+
+    /// Info-hashes stored by the nodes around `target` (BEP 51 `sample_infohashes`
+    /// along a lookup of `target`). A node answers one source once per
+    /// [`SAMPLE_INTERVAL`](crate::rpc::SAMPLE_INTERVAL); walk the keyspace with
+    /// different targets to see more.
+    pub async fn sample_infohashes(&self, target: Id) -> Result<InfohashSamples, Error> {
+        typed(
+            self.run(Request::SampleInfohashes(target)).await,
+            Outcome::into_samples,
         )
     }
 
@@ -867,13 +943,16 @@ impl NodeHandle {
     }
 }
 
-/// A node whose methods block the calling thread; it owns a tokio runtime.
+/// A node whose methods block the calling thread, on the runtime blocking nodes
+/// share or on one of its own (see [`runtime`]).
 ///
 /// Safe to share between threads (`&self` methods): many threads may wait on it at
-/// once, each on its own operation.
+/// once, each on its own operation. Its methods must not be called from inside a
+/// tokio runtime.
 pub struct BlockingNode {
+    /// Dropped before `runtime`, so the node's tasks end before it may shut down.
     handle: NodeHandle,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Lease,
 }
 
 impl std::fmt::Debug for BlockingNode {
@@ -888,18 +967,18 @@ impl BlockingNode {
         &self.handle
     }
 
-    /// The runtime the node runs on.
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.runtime
+    /// The runtime the node runs on (shared or dedicated), to spawn tasks onto.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        self.runtime.handle()
     }
 
     /// See [`NodeHandle::bootstrap`].
     pub fn bootstrap(&self) -> Result<usize, Error> {
-        self.runtime.block_on(self.handle.bootstrap())
+        self.runtime.handle().block_on(self.handle.bootstrap())
     }
     /// See [`NodeHandle::put`].
     pub fn put(&self, value: &[u8]) -> Result<PutResult, Error> {
-        self.runtime.block_on(self.handle.put(value))
+        self.runtime.handle().block_on(self.handle.put(value))
     }
     /// See [`NodeHandle::unpublish`].
     pub fn unpublish(&self, key: Id) -> bool {
@@ -907,23 +986,52 @@ impl BlockingNode {
     }
     /// See [`NodeHandle::get`].
     pub fn get(&self, key: Id) -> Result<Option<Vec<u8>>, Error> {
-        self.runtime.block_on(self.handle.get(key))
+        self.runtime.handle().block_on(self.handle.get(key))
     }
     /// See [`NodeHandle::announce`].
     pub fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
-        self.runtime.block_on(self.handle.announce(info_hash, port))
+        self.runtime
+            .handle()
+            .block_on(self.handle.announce(info_hash, port))
+    }
+    /// See [`NodeHandle::announce_as`].
+    pub fn announce_as(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, Error> {
+        self.runtime
+            .handle()
+            .block_on(self.handle.announce_as(info_hash, port, seed))
+    }
+    /// See [`NodeHandle::scrape`].
+    pub fn scrape(&self, info_hash: Id) -> Result<ScrapeEstimate, Error> {
+        self.runtime
+            .handle()
+            .block_on(self.handle.scrape(info_hash))
+    }
+    /// See [`NodeHandle::sample_infohashes`].
+    pub fn sample_infohashes(&self, target: Id) -> Result<InfohashSamples, Error> {
+        self.runtime
+            .handle()
+            .block_on(self.handle.sample_infohashes(target))
     }
     /// See [`NodeHandle::get_peers`].
     pub fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
-        self.runtime.block_on(self.handle.get_peers(info_hash))
+        self.runtime
+            .handle()
+            .block_on(self.handle.get_peers(info_hash))
     }
     /// See [`NodeHandle::find_node`].
     pub fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, Error> {
-        self.runtime.block_on(self.handle.find_node(target))
+        self.runtime
+            .handle()
+            .block_on(self.handle.find_node(target))
     }
     /// See [`NodeHandle::ping`].
     pub fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
-        self.runtime.block_on(self.handle.ping(addr))
+        self.runtime.handle().block_on(self.handle.ping(addr))
     }
     /// See [`NodeHandle::routing_table`].
     pub fn routing_table(&self) -> Vec<NodeInfo> {
@@ -947,7 +1055,7 @@ impl BlockingNode {
     }
     /// See [`NodeHandle::shutdown`]. Also called on drop.
     pub fn shutdown(&self) {
-        self.runtime.block_on(self.handle.shutdown());
+        self.runtime.handle().block_on(self.handle.shutdown());
     }
 }
 
@@ -999,7 +1107,7 @@ mod tests {
         let b = || NodeBuilder::new().bind("127.0.0.1:0");
         assert_eq!(refused(b().k(0)), "k must be between 1 and 1024, got 0");
         assert!(refused(b().alpha(0)).starts_with("alpha must be"));
-        assert!(refused(b().workers(0)).starts_with("workers must be"));
+        assert!(refused(b().dedicated_runtime(0)).starts_with("workers must be"));
         assert!(refused(b().receivers(0)).starts_with("receivers must be"));
         let (floor, ceiling) = (Duration::from_secs(2), Duration::from_secs(1));
         assert!(refused(b().query_timeout(floor, ceiling)).contains("timeout_ceiling"));

@@ -109,6 +109,8 @@ pub enum QueryMethod<'a> {
     GetPeers {
         /// The torrent's info-hash.
         info_hash: Id,
+        /// `scrape: 1` (BEP 33): also send the seed and peer bloom filters.
+        scrape: bool,
     },
     /// `announce_peer` (BEP 5): the querier is a peer of `info_hash`.
     AnnouncePeer {
@@ -120,6 +122,8 @@ pub enum QueryMethod<'a> {
         implied_port: bool,
         /// The token from an earlier `get_peers` reply.
         token: &'a [u8],
+        /// `seed: 1` (BEP 33): the peer has the whole torrent.
+        seed: bool,
     },
     /// `get` (BEP 44): a stored item, or the closest nodes, plus a token.
     Get {
@@ -130,6 +134,12 @@ pub enum QueryMethod<'a> {
     },
     /// `put` (BEP 44): store an item.
     Put(PutArgs<'a>),
+    /// `sample_infohashes` (BEP 51): a sample of the info-hashes the answerer
+    /// stores, plus the closest nodes to `target`.
+    SampleInfohashes {
+        /// Where the asker is walking the keyspace (for the `nodes`).
+        target: Id,
+    },
     /// Any other method. Answer 204, or like `find_node` when `target` is known.
     ///
     /// Encoding an `Unknown` whose name is a known method's writes that method, which
@@ -152,6 +162,7 @@ impl<'a> QueryMethod<'a> {
             QueryMethod::AnnouncePeer { .. } => b"announce_peer",
             QueryMethod::Get { .. } => b"get",
             QueryMethod::Put(_) => b"put",
+            QueryMethod::SampleInfohashes { .. } => b"sample_infohashes",
             QueryMethod::Unknown { method, .. } => method,
         }
     }
@@ -407,6 +418,8 @@ struct Fields<'a> {
     info_hash: Option<Value<'a>>,
     port: Option<Value<'a>>,
     implied_port: Option<Value<'a>>,
+    scrape: Option<Value<'a>>,
+    seed: Option<Value<'a>>,
     token: Option<Value<'a>>,
     /// Raw bytes of `v`, whatever its type.
     v: Option<&'a [u8]>,
@@ -448,6 +461,8 @@ impl<'a> Fields<'a> {
                 b"info_hash" => &mut self.info_hash,
                 b"port" => &mut self.port,
                 b"implied_port" => &mut self.implied_port,
+                b"scrape" => &mut self.scrape,
+                b"seed" => &mut self.seed,
                 b"token" => &mut self.token,
                 b"k" => &mut self.k,
                 b"salt" => &mut self.salt,
@@ -491,6 +506,10 @@ fn query<'a>(method: &'a [u8], a: &Fields<'a>) -> Result<Query<'a>, DecodeError>
         },
         b"get_peers" => QueryMethod::GetPeers {
             info_hash: req_id(a.info_hash, "info_hash")?,
+            scrape: opt_int(a.scrape, "scrape")?.is_some_and(|s| s != 0),
+        },
+        b"sample_infohashes" => QueryMethod::SampleInfohashes {
+            target: req_id(a.target, "target")?,
         },
         b"announce_peer" => {
             let implied_port = opt_int(a.implied_port, "implied_port")?.is_some_and(|p| p != 0);
@@ -505,6 +524,7 @@ fn query<'a>(method: &'a [u8], a: &Fields<'a>) -> Result<Query<'a>, DecodeError>
                 port,
                 implied_port,
                 token: req_token(a.token)?,
+                seed: opt_int(a.seed, "seed")?.is_some_and(|s| s != 0),
             }
         }
         b"get" => QueryMethod::Get {
@@ -777,7 +797,7 @@ fn int_pair(out: &mut Vec<u8>, key: &[u8], value: i64) {
 
 impl Query<'_> {
     /// Appends the `a` dict; keys in sorted order: cas, id, implied_port, info_hash, k,
-    /// port, salt, seq, sig, target, token, v, want.
+    /// port, salt, scrape, seed, seq, sig, target, token, v, want.
     fn encode_args(&self, out: &mut Vec<u8>) {
         out.push(b'd');
         if let QueryMethod::Put(PutArgs { cas: Some(cas), .. }) = self.method {
@@ -787,21 +807,31 @@ impl Query<'_> {
         match self.method {
             QueryMethod::Ping => {}
             QueryMethod::FindNode { target } => fixed(out, b"6:target20:", target.as_bytes()),
-            QueryMethod::GetPeers { info_hash } => {
-                fixed(out, b"9:info_hash20:", info_hash.as_bytes())
+            QueryMethod::GetPeers { info_hash, scrape } => {
+                fixed(out, b"9:info_hash20:", info_hash.as_bytes());
+                if scrape {
+                    out.extend_from_slice(b"6:scrapei1e");
+                }
             }
             QueryMethod::AnnouncePeer {
                 info_hash,
                 port,
                 implied_port,
                 token,
+                seed,
             } => {
                 if implied_port {
                     out.extend_from_slice(b"12:implied_porti1e");
                 }
                 fixed(out, b"9:info_hash20:", info_hash.as_bytes());
                 int_pair(out, b"4:port", i64::from(port));
+                if seed {
+                    out.extend_from_slice(b"4:seedi1e");
+                }
                 pair(out, b"5:token", token);
+            }
+            QueryMethod::SampleInfohashes { target } => {
+                fixed(out, b"6:target20:", target.as_bytes())
             }
             QueryMethod::Get { target, seq } => {
                 if let Some(seq) = seq {

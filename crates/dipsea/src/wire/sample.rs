@@ -14,7 +14,7 @@ pub struct Samples<'a> {
 impl<'a> Samples<'a> {
     /// Views `bytes` as samples; fails unless its length is a multiple of 20.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Samples<'a>, DecodeError> {
-        if bytes.len() % ID_LEN != 0 {
+        if !bytes.len().is_multiple_of(ID_LEN) {
             return Err(DecodeError::BadNodesLength {
                 key: "samples",
                 len: bytes.len(),

@@ -554,6 +554,7 @@ fn announce_with_implied_port_and_unknown_methods() {
             port: 1,
             implied_port: true,
             token: &[0xc3, 0x53, 0x51, 0x31],
+            seed: false,
         }
     );
     assert_round_trips(&msg);
@@ -1257,13 +1258,15 @@ enum OwnedKind {
 enum OwnedMethod {
     Ping,
     FindNode(Id),
-    GetPeers(Id),
+    GetPeers(Id, bool),
     Announce {
         info_hash: Id,
         port: u16,
         implied_port: bool,
         token: Vec<u8>,
+        seed: bool,
     },
+    Sample(Id),
     Get {
         target: Id,
         seq: Option<i64>,
@@ -1316,20 +1319,26 @@ impl Owned {
                 method: match method {
                     OwnedMethod::Ping => QueryMethod::Ping,
                     OwnedMethod::FindNode(target) => QueryMethod::FindNode { target: *target },
-                    OwnedMethod::GetPeers(info_hash) => QueryMethod::GetPeers {
+                    OwnedMethod::GetPeers(info_hash, scrape) => QueryMethod::GetPeers {
                         info_hash: *info_hash,
+                        scrape: *scrape,
                     },
                     OwnedMethod::Announce {
                         info_hash,
                         port,
                         implied_port,
                         token,
+                        seed,
                     } => QueryMethod::AnnouncePeer {
                         info_hash: *info_hash,
                         port: *port,
                         implied_port: *implied_port,
                         token,
+                        seed: *seed,
                     },
+                    OwnedMethod::Sample(target) => {
+                        QueryMethod::SampleInfohashes { target: *target }
+                    }
                     OwnedMethod::Get { target, seq } => QueryMethod::Get {
                         target: *target,
                         seq: *seq,
@@ -1466,7 +1475,8 @@ fn arb_bvalue() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn arb_method() -> impl Strategy<Value = OwnedMethod> {
-    const KNOWN: [&[u8]; 6] = [
+    const KNOWN: [&[u8]; 7] = [
+        b"sample_infohashes",
         b"ping",
         b"find_node",
         b"get_peers",
@@ -1477,15 +1487,24 @@ fn arb_method() -> impl Strategy<Value = OwnedMethod> {
     prop_oneof![
         Just(OwnedMethod::Ping),
         arb_id().prop_map(OwnedMethod::FindNode),
-        arb_id().prop_map(OwnedMethod::GetPeers),
-        (arb_id(), any::<u16>(), any::<bool>(), arb_token()).prop_map(
-            |(info_hash, port, implied_port, token)| OwnedMethod::Announce {
-                info_hash,
-                port,
-                implied_port,
-                token
-            }
-        ),
+        (arb_id(), any::<bool>()).prop_map(|(id, scrape)| OwnedMethod::GetPeers(id, scrape)),
+        arb_id().prop_map(OwnedMethod::Sample),
+        (
+            arb_id(),
+            any::<u16>(),
+            any::<bool>(),
+            arb_token(),
+            any::<bool>()
+        )
+            .prop_map(|(info_hash, port, implied_port, token, seed)| {
+                OwnedMethod::Announce {
+                    info_hash,
+                    port,
+                    implied_port,
+                    token,
+                    seed,
+                }
+            }),
         (arb_id(), any::<Option<i64>>()).prop_map(|(target, seq)| OwnedMethod::Get { target, seq }),
         (
             arb_token(),

@@ -23,14 +23,25 @@ impl Kind for Announce {
         _out: &mut Output,
     ) -> Begin {
         let begun = node.begin_lookup(request_target(&operation.request), operation);
-        if let (Begin::Run, Request::Announce { info_hash, port }) = (&begun, &operation.request) {
-            node.announced.lock().insert(*info_hash, *port);
+        if let (
+            Begin::Run,
+            Request::Announce {
+                info_hash,
+                port,
+                seed,
+            },
+        ) = (&begun, &operation.request)
+        {
+            node.announced.lock().insert(*info_hash, (*port, *seed));
         }
         begun
     }
 
     fn lookup_method(&self, target: Id, _found: &Found) -> QueryMethod<'static> {
-        QueryMethod::GetPeers { info_hash: target }
+        QueryMethod::GetPeers {
+            info_hash: target,
+            scrape: false,
+        }
     }
 
     fn wants_tokens(&self) -> bool {
@@ -46,7 +57,12 @@ impl Kind for Announce {
         out: &mut Output,
     ) -> Option<Result<Outcome, OpError>> {
         let (answered, _, targets) = storing::token_holders(operation)?;
-        let Request::Announce { info_hash, port } = operation.request else {
+        let Request::Announce {
+            info_hash,
+            port,
+            seed,
+        } = operation.request
+        else {
             return None;
         };
         let sent = node.store_on(op, &targets, now, out, |token| QueryMethod::AnnouncePeer {
@@ -54,6 +70,7 @@ impl Kind for Announce {
             port: port.unwrap_or(0),
             implied_port: port.is_none(),
             token,
+            seed,
         });
         storing::begin(operation, answered, sent)
     }

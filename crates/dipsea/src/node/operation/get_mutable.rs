@@ -69,6 +69,6 @@ impl Kind for GetMutable {
         if answered(operation) == 0 && best.is_none() {
             return Some(Err(OpError::Timeout));
         }
-        Some(Ok(Outcome::Mutable(best)))
+        Some(Ok(Outcome::Mutable(best.map(Box::new))))
     }
 }

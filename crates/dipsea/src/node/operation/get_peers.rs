@@ -18,7 +18,10 @@ pub(super) struct GetPeers;
 
 impl Kind for GetPeers {
     fn lookup_method(&self, target: Id, _found: &Found) -> QueryMethod<'static> {
-        QueryMethod::GetPeers { info_hash: target }
+        QueryMethod::GetPeers {
+            info_hash: target,
+            scrape: false,
+        }
     }
 
     fn on_lookup_answer(&self, found: &mut Found, _lookup: &mut Lookup, response: &Response<'_>) {

@@ -133,6 +133,19 @@ pub(super) fn on_answer(phase: &mut Phase, answer: Option<Result<(), i64>>) {
     }
 }
 
+/// The nodes that gave a write token, each with its token.
+pub(super) type TokenHolders = Vec<(NodeInfo, Box<[u8]>)>;
+
+/// The end of a put's or announce's lookup: how many of the closest nodes answered,
+/// the target, and the nodes that gave a write token with their tokens.
+pub(super) fn token_holders(operation: &mut Operation) -> Option<(usize, Id, TokenHolders)> {
+    let Phase::Lookup(lookup) = &mut operation.phase else {
+        return None;
+    };
+    let answered = lookup.closest_answered().count();
+    Some((answered, lookup.target(), lookup.take_tokens()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,16 +174,4 @@ mod tests {
             }
         );
     }
-}
-
-/// The end of a put's or announce's lookup: how many of the closest nodes answered,
-/// the target, and the nodes that gave a write token with their tokens.
-pub(super) fn token_holders(
-    operation: &mut Operation,
-) -> Option<(usize, Id, Vec<(NodeInfo, Box<[u8]>)>)> {
-    let Phase::Lookup(lookup) = &mut operation.phase else {
-        return None;
-    };
-    let answered = lookup.closest_answered().count();
-    Some((answered, lookup.target(), lookup.take_tokens()))
 }

@@ -62,7 +62,7 @@ impl NodeHandle {
             min_seq,
         };
         let item = typed(self.run(request).await, Outcome::into_mutable)?;
-        Ok(item.as_ref().map(MutableValue::from_item))
+        Ok(item.as_deref().map(MutableValue::from_item))
     }
 }
 
