@@ -374,6 +374,7 @@ mod tests {
                 ("announce_peer", 4),
                 ("get", 0),
                 ("put", 0),
+                ("sample_infohashes", 0),
                 ("other", 1)
             ]
         );
