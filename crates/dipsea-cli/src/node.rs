@@ -225,6 +225,6 @@ mod tests {
             line.contains("12 nodes in table, ~2048 in network"),
             "{line}"
         );
-        assert!(line.ends_with("3 samples too soon"), "{line}");
+        assert!(line.ends_with("sample_refused 3"), "{line}");
     }
 }
