@@ -30,6 +30,7 @@
 pub mod bencode;
 mod compact;
 mod krpc;
+pub mod push;
 
 pub use compact::{
     read_compact_addr, read_compact_node, write_compact_addr, write_compact_node,
