@@ -13,6 +13,7 @@ pub mod error;
 pub mod id;
 pub mod lookup;
 pub mod node;
+pub mod push;
 pub mod routing;
 pub mod rpc;
 pub mod sim;

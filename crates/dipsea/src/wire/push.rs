@@ -280,7 +280,11 @@ mod tests {
     use super::*;
     use crate::wire::{decode, MessageKind, QueryMethod};
 
-    fn sample<'a>(payload: &'a [u8], origin: &'a [u8; 32], sig: &'a [u8; 64]) -> BroadcastQuery<'a> {
+    fn sample<'a>(
+        payload: &'a [u8],
+        origin: &'a [u8; 32],
+        sig: &'a [u8; 64],
+    ) -> BroadcastQuery<'a> {
         BroadcastQuery {
             tid: b"abcd",
             version: Some(b"DS\x00\x02"),
@@ -362,7 +366,11 @@ mod tests {
                 .expect("field present");
             let mut bad = good.clone();
             bad.splice(pos..pos + from.len(), to.iter().copied());
-            assert!(decode_broadcast(&bad).is_err(), "{:?}", String::from_utf8_lossy(to));
+            assert!(
+                decode_broadcast(&bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(to)
+            );
         }
     }
 
