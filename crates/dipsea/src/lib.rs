@@ -29,6 +29,6 @@ pub use node::{
     Node, NodeConfig, NodeStats, OpError, OpId, OpResult, Outcome, RateLimitConfig, Request,
 };
 pub use routing::{RoutingConfig, RoutingTable};
-pub use sim::{Latency, Swarm, SwarmConfig, SwarmStats};
+pub use sim::{BroadcastReport, Latency, Swarm, SwarmConfig, SwarmStats};
 pub use store::{MutableItem, Store, StoreConfig, StoreError, StoreStats};
 pub use time::Time;

@@ -1,7 +1,8 @@
 //! One node's hand-offs of one broadcast, followed to their acknowledgements: a
 //! hand-off that fails goes to the next contact of the same bucket.
 
-use super::tree::{child_height, delegate, Delegation};
+use super::range::in_subtree;
+use super::tree::{delegate, Delegation};
 use crate::id::{Id, NodeInfo, ID_BITS};
 
 /// Counts of one [`Fanout`].
@@ -32,6 +33,8 @@ pub const LAST_CONTACT_ATTEMPTS: u8 = 3;
 #[derive(Clone, Debug)]
 struct Group {
     bucket: u8,
+    /// The height each contact of the group is made responsible for.
+    height: u8,
     /// The bucket's contacts in preference order; those before `next` were tried.
     candidates: Vec<NodeInfo>,
     next: usize,
@@ -80,6 +83,7 @@ impl Fanout {
             if groups.last().map(|g| g.bucket) != Some(d.bucket) {
                 groups.push(Group {
                     bucket: d.bucket,
+                    height: d.height,
                     candidates: contacts
                         .iter()
                         .filter(|c| own.common_prefix_len(&c.id) == usize::from(d.bucket))
@@ -111,6 +115,62 @@ impl Fanout {
         }
         fanout.stats.sent = sends.len() as u32;
         (fanout, sends)
+    }
+
+    /// Plans the hand-off of a key range that does not hold `own` to `beta` of
+    /// `candidates` (contacts inside the range, closest to it first), each made
+    /// responsible for the range's subtree of `height`; the others are the retries.
+    /// Candidates outside the subtree of `height` around the first one are dropped.
+    pub fn into_range(
+        own: Id,
+        height: u8,
+        candidates: &[NodeInfo],
+        beta: usize,
+    ) -> (Fanout, Vec<Delegation>) {
+        let Some(first) = candidates.first() else {
+            return (
+                Fanout {
+                    own,
+                    groups: Vec::new(),
+                    stats: FanoutStats::default(),
+                },
+                Vec::new(),
+            );
+        };
+        let bucket = own.common_prefix_len(&first.id).min(ID_BITS - 1) as u8;
+        let candidates: Vec<NodeInfo> = candidates
+            .iter()
+            .filter(|c| in_subtree(&first.id, height, &c.id) && c.id != own)
+            .copied()
+            .collect();
+        let sends: Vec<Delegation> = candidates
+            .iter()
+            .take(beta)
+            .map(|c| Delegation {
+                to: *c,
+                height,
+                bucket,
+            })
+            .collect();
+        let group = Group {
+            bucket,
+            height,
+            next: sends.len(),
+            pending: sends.iter().map(|d| (d.to.id, 1)).collect(),
+            candidates,
+        };
+        let stats = FanoutStats {
+            sent: sends.len() as u32,
+            ..FanoutStats::default()
+        };
+        (
+            Fanout {
+                own,
+                groups: vec![group],
+                stats,
+            },
+            sends,
+        )
     }
 
     fn group(&mut self, id: &Id) -> Option<&mut Group> {
@@ -156,7 +216,7 @@ impl Fanout {
         let g = self.group(to)?;
         let i = g.pending.iter().position(|p| p.0 == *to)?;
         let (_, attempts) = g.pending.swap_remove(i);
-        let bucket = g.bucket;
+        let (bucket, height) = (g.bucket, g.height);
         let next = match g.candidates.get(g.next).copied() {
             Some(next) => {
                 g.next += 1;
@@ -182,7 +242,7 @@ impl Fanout {
         self.stats.sent += 1;
         Some(Delegation {
             to: next,
-            height: child_height(usize::from(bucket)),
+            height,
             bucket,
         })
     }
@@ -263,6 +323,22 @@ mod tests {
         // Unknown ids change nothing.
         assert!(!f.on_ack(&node(0x01, 9).id));
         assert_eq!(f.on_failure(&own), None);
+    }
+
+    #[test]
+    fn into_a_range_that_does_not_hold_us() {
+        let own = Id::ZERO;
+        // All in the range 0xc0/2, bucket 0 of own.
+        let (a, b, c) = (node(0xc0, 1), node(0xc1, 2), node(0xd0, 3));
+        let (mut f, sends) = Fanout::into_range(own, 158, &[a, b, c], 1);
+        assert_eq!(sends.len(), 1);
+        assert_eq!((sends[0].to, sends[0].height), (a, 158));
+        let r = f.on_failure(&a.id).expect("b");
+        assert_eq!((r.to, r.height), (b, 158));
+        assert!(f.on_ack(&b.id));
+        assert!(f.is_done());
+        let (empty, none) = Fanout::into_range(own, 158, &[], 2);
+        assert!(none.is_empty() && empty.is_done());
     }
 
     #[test]

@@ -216,6 +216,7 @@ impl<K: Hash + Eq + Copy> RateTable<K> {
     }
 
     /// Keys tracked now.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.buckets.len()
     }

@@ -149,6 +149,29 @@ impl Receiver {
         }
     }
 
+    /// Marks the broadcast `b` seen without checking it: a node's own broadcast,
+    /// so that copies coming back are duplicates.
+    pub fn mark_seen(&self, b: &Broadcast, now: Time) {
+        let mut state = self.state.lock();
+        match state.origins.get_mut(&b.origin) {
+            Some(origin) => {
+                origin.seen.record(b.seq);
+                origin.last_ms = now.as_millis();
+            }
+            None => {
+                let rate = TokenBucket::full(self.config.per_origin, now);
+                state.origins.insert(
+                    b.origin,
+                    Origin {
+                        seen: SeenWindow::new(b.seq),
+                        rate,
+                        last_ms: now.as_millis(),
+                    },
+                );
+            }
+        }
+    }
+
     /// The duplicate window and the origin's rate: records the broadcast when it is
     /// new and within the rate, and says whether it was ([`Seen::New`]) or a
     /// duplicate ([`Seen::Duplicate`]).
