@@ -117,7 +117,7 @@ fn write_stdout(bytes: &[u8]) -> Outcome {
 
 /// Starts a client node, joins, runs `op`, shuts the node down; all within the
 /// `--timeout`.
-fn with_client<T, F, Fut>(args: &ClientArgs, op: F) -> Result<T, Failure>
+pub(crate) fn with_client<T, F, Fut>(args: &ClientArgs, op: F) -> Result<T, Failure>
 where
     F: FnOnce(NodeHandle) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -183,7 +183,7 @@ fn join_failure(args: &ClientArgs, e: Error) -> Failure {
     ))
 }
 
-fn op_failure(what: &str, e: Error) -> Failure {
+pub(crate) fn op_failure(what: &str, e: Error) -> Failure {
     match e {
         Error::BadInput(msg) | Error::Op(OpError::BadInput(msg)) => {
             Failure::usage(format!("{what}: {msg}"))
