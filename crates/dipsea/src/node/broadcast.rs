@@ -66,6 +66,8 @@ pub struct BroadcastStats {
     pub failed: u64,
     /// Delivered broadcasts not forwarded because the forwarding table was full.
     pub not_forwarded: u64,
+    /// Subtrees whose every contact failed, handed to a deeper neighbour instead.
+    pub rescued: u64,
     /// Contacts known to speak the broadcast extension.
     pub speakers: usize,
     /// Broadcasts whose hand-offs await answers now.
@@ -82,6 +84,7 @@ struct Counters {
     acked: AtomicU64,
     failed: AtomicU64,
     not_forwarded: AtomicU64,
+    rescued: AtomicU64,
 }
 
 /// One broadcast being handed off by this node.
@@ -91,8 +94,9 @@ struct Fanning {
     fanout: Fanout,
 }
 
-/// (origin, sequence number): a broadcast's identity.
-type Key = ([u8; 32], i64);
+/// A fanout's identity: the broadcast (origin, sequence number), and 0 for its
+/// hand-offs or the height of a rescue (see `rescue`).
+type Key = ([u8; 32], i64, u8);
 
 #[derive(Debug, Default)]
 struct Forwarding {
@@ -161,7 +165,7 @@ impl Node {
         candidates.sort_by_key(|c| c.id.distance(&prefix));
         candidates.dedup_by_key(|c| c.id);
         let (fanout, sends) = Fanout::into_range(self.id, b.range.height(), &candidates, beta);
-        self.track(b, fanout, &sends, now, out)
+        self.track(b, 0, fanout, &sends, now, out)
     }
 
     /// The broadcast counters.
@@ -177,6 +181,7 @@ impl Node {
             acked: load(&c.acked),
             failed: load(&c.failed),
             not_forwarded: load(&c.not_forwarded),
+            rescued: load(&c.rescued),
             speakers: self.broadcasts.speakers.len(),
             forwarding: self.broadcasts.forwarding.lock().fanning.len(),
         }
@@ -249,6 +254,9 @@ impl Node {
             Ok(Admitted::Duplicate) => {
                 counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 self.acknowledge(from, &query, out);
+                if query.args.rescue {
+                    self.rescue(&query, now, out);
+                }
             }
             Ok(Admitted::New(b)) => {
                 counters.delivered.fetch_add(1, Ordering::Relaxed);
@@ -258,6 +266,24 @@ impl Node {
                 self.fan_out(b, query.args.height, beta, now, out);
             }
         }
+    }
+
+    /// A rescue of a broadcast this node has already: its neighbour's hand-off of
+    /// our bucket `160 - height` failed; hand that bucket off from this table.
+    fn rescue(&self, query: &BroadcastQuery<'_>, now: Time, out: &mut Output) {
+        let Some(b) = Broadcast::from_args(&query.args) else {
+            return;
+        };
+        let height = query.args.height;
+        let bucket = crate::id::ID_BITS.saturating_sub(usize::from(height));
+        let contacts: Vec<NodeInfo> = self
+            .push_contacts()
+            .into_iter()
+            .filter(|c| self.id.common_prefix_len(&c.id) == bucket)
+            .collect();
+        let beta = usize::from(self.config.broadcast.forward_beta.max(1));
+        let (fanout, sends) = Fanout::start(self.id, height, &contacts, beta);
+        self.track(b, height, fanout, &sends, now, out);
     }
 
     fn acknowledge(&self, to: SocketAddr, query: &BroadcastQuery<'_>, out: &mut Output) {
@@ -275,13 +301,14 @@ impl Node {
     /// Hands the subtree of `height` around this node to `beta` contacts per bucket.
     fn fan_out(&self, b: Broadcast, height: u8, beta: usize, now: Time, out: &mut Output) -> usize {
         let (fanout, sends) = Fanout::start(self.id, height, &self.push_contacts(), beta);
-        self.track(b, fanout, &sends, now, out)
+        self.track(b, 0, fanout, &sends, now, out)
     }
 
     /// Records a fanout in the forwarding table and sends its first hand-offs.
     fn track(
         &self,
         b: Broadcast,
+        tag: u8,
         fanout: Fanout,
         sends: &[Delegation],
         now: Time,
@@ -290,7 +317,7 @@ impl Node {
         if sends.is_empty() {
             return 0;
         }
-        let key = (b.origin, b.seq);
+        let key = (b.origin, b.seq, tag);
         {
             let mut fwd = self.broadcasts.forwarding.lock();
             if fwd.fanning.len() >= self.config.broadcast.max_forwarding
@@ -313,7 +340,7 @@ impl Node {
         }
         let mut sent = 0;
         for d in sends {
-            if self.send_hand_off(key, d, now, out) {
+            if self.send_hand_off(key, d, false, now, out) {
                 sent += 1;
             }
         }
@@ -324,12 +351,20 @@ impl Node {
     /// Sends one hand-off of the broadcast `key`; false if it could not be sent
     /// (the broadcast is no longer tracked, or the in-flight table is full, which
     /// counts as a failure of that hand-off).
-    fn send_hand_off(&self, key: Key, d: &Delegation, now: Time, out: &mut Output) -> bool {
+    fn send_hand_off(
+        &self,
+        key: Key,
+        d: &Delegation,
+        rescue: bool,
+        now: Time,
+        out: &mut Output,
+    ) -> bool {
         let mut fwd = self.broadcasts.forwarding.lock();
         let Some(fanning) = fwd.fanning.get(&key) else {
             return false;
         };
-        let args = fanning.broadcast.args(d.height);
+        let mut args = fanning.broadcast.args(d.height);
+        args.rescue = rescue;
         let own = self.id;
         let tid = self.send_encoded(
             d.to.addr,
@@ -396,13 +431,25 @@ impl Node {
                     fanning.fanout.on_failure(&to)
                 }
             };
+            // A subtree whose every contact failed goes to a deeper neighbour,
+            // which hands it off from its own table (a rescue).
+            let next = next.map(|d| (d, false)).or_else(|| {
+                let (bucket, helper) = fanning.fanout.uncovered(&to)?;
+                counters.rescued.fetch_add(1, Ordering::Relaxed);
+                let d = Delegation {
+                    to: helper,
+                    height: (crate::id::ID_BITS - usize::from(bucket)) as u8,
+                    bucket: self.id.common_prefix_len(&helper.id) as u8,
+                };
+                Some((d, true))
+            });
             if next.is_none() && fanning.fanout.is_done() {
                 fwd.fanning.remove(&key);
             }
             next.map(|d| (key, d))
         };
-        if let Some((key, d)) = next {
-            self.send_hand_off(key, &d, now, out);
+        if let Some((key, (d, rescue))) = next {
+            self.send_hand_off(key, &d, rescue, now, out);
             self.forget_if_done(&key);
         }
     }

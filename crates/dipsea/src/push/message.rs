@@ -78,6 +78,7 @@ impl Broadcast {
             prefix_len: self.range.bits(),
             height,
             payload: &self.payload,
+            rescue: false,
             sig: &self.sig,
         }
     }

@@ -43,7 +43,7 @@ pub struct BroadcastReport {
     /// Broadcast datagrams sent (hand-offs, retries included; acknowledgements and
     /// the lookup into a range are not counted).
     pub messages: u64,
-    /// Of those, the ones sent to nodes outside the range.
+    /// Of those, the ones sent to live nodes outside the range.
     pub messages_elsewhere: u64,
     /// Acknowledgements received by the senders.
     pub acks: u64,
@@ -135,10 +135,11 @@ impl Swarm {
             return;
         }
         self.tracker.datagrams += 1;
-        let inside = node_index(to)
+        // A crashed node's id is gone with it; only live nodes outside count.
+        let outside = node_index(to)
             .and_then(|i| self.node(i))
-            .is_some_and(|n| range.contains(&n.id()));
-        if !inside {
+            .is_some_and(|n| !range.contains(&n.id()));
+        if outside {
             self.tracker.elsewhere += 1;
         }
     }

@@ -18,6 +18,7 @@
 //!        "id": sender's node id,
 //!        "k": origin public key,   32 bytes, ed25519
 //!        "n": prefix length,       bits of `target` that name the range, 0..=160
+//!        "r": 1,                   only in a rescue (see BroadcastArgs::rescue)
 //!        "seq": sequence number,   chosen by the origin, one per broadcast
 //!        "sig": signature,         64 bytes, see signed_bytes
 //!        "target": range prefix,   20 bytes
@@ -57,6 +58,10 @@ pub struct BroadcastArgs<'a> {
     pub height: u8,
     /// The message (`v`); decoded at any length, refused over [`MAX_PAYLOAD`].
     pub payload: &'a [u8],
+    /// A rescue (`r: 1`): the receiver, which has the broadcast already, is asked to
+    /// hand off only its bucket `160 - height` (a subtree whose hand-off failed at
+    /// the sender), not its whole subtree of `height`.
+    pub rescue: bool,
     /// The origin's signature (`sig`) over [`signed_bytes`].
     pub sig: &'a [u8; SIGNATURE_LEN],
 }
@@ -101,6 +106,9 @@ impl BroadcastQuery<'_> {
         out.extend_from_slice(a.origin);
         out.extend_from_slice(b"1:n");
         write_int(out, i64::from(a.prefix_len));
+        if a.rescue {
+            out.extend_from_slice(b"1:ri1e");
+        }
         out.extend_from_slice(b"3:seq");
         write_int(out, a.seq);
         out.extend_from_slice(b"3:sig64:");
@@ -128,6 +136,7 @@ struct ArgFields<'a> {
     id: Option<Value<'a>>,
     k: Option<Value<'a>>,
     n: Option<Value<'a>>,
+    r: Option<Value<'a>>,
     seq: Option<Value<'a>>,
     sig: Option<Value<'a>>,
     target: Option<Value<'a>>,
@@ -196,6 +205,10 @@ pub fn decode_broadcast(buf: &[u8]) -> Result<BroadcastQuery<'_>, DecodeError> {
             prefix_len: bits(a.n, "n")?,
             height: bits(a.h, "h")?,
             payload: bytes(a.v, "v")?,
+            rescue: match a.r {
+                None => false,
+                Some(_) => int(a.r, "r")? != 0,
+            },
             sig: array(a.sig, "sig")?,
         },
     })
@@ -210,6 +223,7 @@ fn read_args<'a>(reader: &mut Reader<'a>) -> Result<ArgFields<'a>, DecodeError> 
             b"id" => &mut a.id,
             b"k" => &mut a.k,
             b"n" => &mut a.n,
+            b"r" => &mut a.r,
             b"seq" => &mut a.seq,
             b"sig" => &mut a.sig,
             b"target" => &mut a.target,
@@ -296,6 +310,7 @@ mod tests {
                 prefix_len: 8,
                 height: 152,
                 payload,
+                rescue: false,
                 sig,
             },
         }
@@ -313,6 +328,17 @@ mod tests {
         let mut again = Vec::new();
         back.encode(&mut again);
         assert_eq!(again, out);
+    }
+
+    #[test]
+    fn a_rescue_round_trips() {
+        let (origin, sig) = ([7u8; 32], [9u8; 64]);
+        let mut q = sample(b"hello", &origin, &sig);
+        q.args.rescue = true;
+        let mut out = Vec::new();
+        q.encode(&mut out);
+        assert!(out.windows(6).any(|w| w == b"1:ri1e"));
+        assert_eq!(decode_broadcast(&out).expect("decodes"), q);
     }
 
     #[test]
