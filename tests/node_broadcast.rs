@@ -130,7 +130,8 @@ async fn a_multicast_reaches_its_range_only() {
 }
 
 /// Sends a broadcast query straight to `to` and returns the KRPC error code of the
-/// answer, or 0 for an acknowledgement.
+/// answer, or 0 for an acknowledgement. Queries the node sends us meanwhile (a ping
+/// before it adds us to its table) are skipped.
 fn ask(socket: &UdpSocket, to: std::net::SocketAddr, b: &Broadcast, payload: &[u8]) -> i64 {
     let mut args = b.args(160);
     args.payload = payload;
@@ -144,11 +145,14 @@ fn ask(socket: &UdpSocket, to: std::net::SocketAddr, b: &Broadcast, payload: &[u
     .encode(&mut datagram);
     socket.send_to(&datagram, to).expect("send");
     let mut buf = [0u8; 2048];
-    let (len, _) = socket.recv_from(&mut buf).expect("an answer");
-    match decode(&buf[..len]).expect("a KRPC answer").kind {
-        MessageKind::Response(_) => 0,
-        MessageKind::Error(e) => e.code,
-        MessageKind::Query(_) => panic!("a query came back"),
+    loop {
+        let (len, _) = socket.recv_from(&mut buf).expect("an answer");
+        let msg = decode(&buf[..len]).expect("a KRPC message");
+        match msg.kind {
+            MessageKind::Response(_) if msg.tid == b"bc01" => return 0,
+            MessageKind::Error(e) if msg.tid == b"bc01" => return e.code,
+            _ => continue,
+        }
     }
 }
 
