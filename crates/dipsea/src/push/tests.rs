@@ -33,23 +33,37 @@ fn run(
     let index = |id: &Id| nodes.binary_search_by_key(id, |n| n.id).expect("known id");
     let mut got = vec![false; nodes.len()];
     got[start] = true;
-    let mut queue = VecDeque::from([(start, 160u8, beta)]);
+    // (node, height, beta, rescue): a rescue hands off only bucket 160 - height.
+    let mut queue = VecDeque::from([(start, 160u8, beta, false)]);
     let mut messages = 0;
-    while let Some((at, height, b)) = queue.pop_front() {
+    while let Some((at, height, b, rescue)) = queue.pop_front() {
+        let own = nodes[at].id;
+        let contacts: Vec<NodeInfo> = tables[at]
+            .iter()
+            .filter(|c| !rescue || own.common_prefix_len(&c.id) + usize::from(height) == 160)
+            .copied()
+            .collect();
         let (mut fanout, mut todo): (Fanout, Vec<Delegation>) =
-            Fanout::start(nodes[at].id, height, &tables[at], b);
+            Fanout::start(own, height, &contacts, b);
         while let Some(d) = todo.pop() {
             messages += 1;
             let to = index(&d.to.id);
             let arrived = !dead[to] && rng.gen::<f64>() >= loss;
             if arrived && !got[to] {
                 got[to] = true;
-                queue.push_back((to, d.height, fwd));
+                queue.push_back((to, d.height, fwd, false));
             }
             if arrived && rng.gen::<f64>() >= loss {
                 fanout.on_ack(&d.to.id);
             } else if let Some(again) = fanout.on_failure(&d.to.id) {
                 todo.push(again);
+            } else if let Some((bucket, helper)) = fanout.uncovered(&d.to.id) {
+                // The rescue: one more datagram to the helper, which hands the
+                // bucket off from its own table if it gets it.
+                messages += 1;
+                if rng.gen::<f64>() >= loss {
+                    queue.push_back((index(&helper.id), 160 - bucket, fwd, true));
+                }
             }
         }
         assert!(fanout.is_done());
