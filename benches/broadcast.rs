@@ -55,7 +55,7 @@ fn main() {
     config.node.broadcast.accept =
         AcceptPolicy::Allowed(HashSet::from([key.verifying_key().to_bytes()]));
     let started = Instant::now();
-    let mut swarm = Swarm::new(config);
+    let mut swarm = Swarm::new(config).expect("a valid configuration");
     swarm.advance(Duration::from_secs(20 * 60));
     println!(
         "broadcast bench: {nodes} nodes, seed {seed}, built and refreshed in {:.1?}",
@@ -73,12 +73,12 @@ fn main() {
     for beta in 1..=3 {
         run(&mut swarm, "static", beta);
     }
-    swarm.set_loss(0.1);
+    swarm.set_loss(0.1).expect("a valid loss");
     for beta in 1..=3 {
         run(&mut swarm, "10% loss", beta);
     }
-    swarm.set_loss(0.0);
-    swarm.crash(0.3);
+    swarm.set_loss(0.0).expect("a valid loss");
+    swarm.crash(0.3).expect("a valid fraction");
     for beta in 1..=3 {
         run(&mut swarm, "30% crashed", beta);
     }

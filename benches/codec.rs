@@ -78,7 +78,13 @@ fn messages(f: &Fixtures) -> Vec<(&'static str, Message<'_>)> {
         ),
         (
             "q_get_peers",
-            query(id(), QueryMethod::GetPeers { info_hash: id() }),
+            query(
+                id(),
+                QueryMethod::GetPeers {
+                    info_hash: id(),
+                    scrape: false,
+                },
+            ),
         ),
         (
             "q_announce_peer",
@@ -89,6 +95,7 @@ fn messages(f: &Fixtures) -> Vec<(&'static str, Message<'_>)> {
                     port: 6881,
                     implied_port: true,
                     token: b"\x01\x02\x03\x04",
+                    seed: false,
                 },
             ),
         ),

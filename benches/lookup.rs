@@ -1,7 +1,10 @@
 //! Lookup throughput of real dipsea nodes over loopback UDP, in one process.
 //!
 //! A 100-node network (each node its own socket, all on one tokio runtime with as
-//! many workers as cores) serves BEP 44 immutable gets and puts:
+//! many workers as cores) serves BEP 44 immutable gets and puts, and mutable ones
+//! (`getmutable`: the newest verified version of one of 200 signed items;
+//! `putmutable`: a new item under a fresh key each time, signed, then verified by
+//! each node that stores it):
 //! - `spread`: each operation is issued through a random node;
 //! - `one_node`: every operation goes through one node (the embedded-library case:
 //!   one node, many concurrent callers).
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dipsea::{Id, NodeHandle};
+use dipsea::{Id, Keypair, MutablePut, NodeHandle};
 use dipsea_benches::percentile;
 use rand::{Rng, SeedableRng};
 use tokio::runtime::Runtime;
@@ -34,6 +37,8 @@ use tokio::runtime::Runtime;
 const NODES: usize = 100;
 /// Items stored before the get benchmarks, all retrievable.
 const ITEMS: usize = 2_000;
+/// Mutable items stored before the mutable get benchmarks.
+const MUTABLE_ITEMS: usize = 200;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
@@ -45,12 +50,16 @@ enum Shape {
 enum Op {
     Get,
     Put,
+    GetMutable,
+    PutMutable,
 }
 
 struct Bench {
     runtime: Runtime,
     nodes: Vec<NodeHandle>,
     keys: Vec<Id>,
+    /// Public keys of the stored mutable items (no salt).
+    public_keys: Vec<[u8; 32]>,
 }
 
 impl Bench {
@@ -77,10 +86,30 @@ impl Bench {
             }
             keys
         });
+        let public_keys = runtime.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..MUTABLE_ITEMS {
+                let node = nodes[i % nodes.len()].clone();
+                tasks.push(tokio::spawn(async move {
+                    let keypair = Keypair::from_seed(&seed(u64::MAX, i as u64));
+                    let value = format!("mutable bench item {i}").into_bytes();
+                    node.put_mutable(&keypair, &value, MutablePut::default())
+                        .await
+                        .expect("prefill mutable put");
+                    keypair.public_key()
+                }));
+            }
+            let mut public_keys = Vec::with_capacity(MUTABLE_ITEMS);
+            for task in tasks {
+                public_keys.push(task.await.expect("task"));
+            }
+            public_keys
+        });
         Bench {
             runtime,
             nodes,
             keys,
+            public_keys,
         }
     }
 
@@ -106,11 +135,13 @@ impl Bench {
     ) -> Vec<(Duration, bool)> {
         let nodes = Arc::new(self.nodes.clone());
         let keys = Arc::new(self.keys.clone());
+        let public_keys = Arc::new(self.public_keys.clone());
         let next = Arc::new(AtomicU64::new(0));
         self.runtime.block_on(async move {
             let mut callers = Vec::with_capacity(in_flight);
             for caller in 0..in_flight {
                 let (nodes, keys, next) = (nodes.clone(), keys.clone(), next.clone());
+                let public_keys = public_keys.clone();
                 callers.push(tokio::spawn(async move {
                     let mut rng = rand::rngs::StdRng::seed_from_u64(salt ^ caller as u64);
                     let mut results = Vec::new();
@@ -143,6 +174,29 @@ impl Bench {
                                     }
                                 }
                             }
+                            Op::GetMutable => {
+                                let k = public_keys[rng.gen_range(0..public_keys.len())];
+                                match node.get_mutable(&k, b"", None).await {
+                                    Ok(Some(_)) => true,
+                                    other => {
+                                        eprintln!("get_mutable failed: {other:?}");
+                                        false
+                                    }
+                                }
+                            }
+                            Op::PutMutable => {
+                                // A fresh key each time: no two puts race for one item.
+                                let keypair = Keypair::from_seed(&seed(salt, i));
+                                let value = format!("mutable put {salt} {i}").into_bytes();
+                                let options = MutablePut::default();
+                                match node.put_mutable(&keypair, &value, options).await {
+                                    Ok(r) if r.stored > 0 => true,
+                                    other => {
+                                        eprintln!("put_mutable failed: {other:?}");
+                                        false
+                                    }
+                                }
+                            }
                         };
                         results.push((started.elapsed(), ok));
                     }
@@ -155,6 +209,15 @@ impl Bench {
             results
         })
     }
+}
+
+/// A keypair seed unique to (`salt`, `i`).
+fn seed(salt: u64, i: u64) -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&salt.to_be_bytes());
+    seed[8..16].copy_from_slice(&i.to_be_bytes());
+    seed[16..].copy_from_slice(b"dipsea bench key");
+    seed
 }
 
 /// Operations in the fixed pass before each group.
@@ -183,7 +246,7 @@ fn report(bench: &Bench, op: Op, shape: Shape, in_flight: usize) {
 
 fn lookups(c: &mut Criterion) {
     let bench = Bench::new();
-    for op in [Op::Get, Op::Put] {
+    for op in [Op::Get, Op::Put, Op::GetMutable, Op::PutMutable] {
         for shape in [Shape::Spread, Shape::OneNode] {
             let mut group = c.benchmark_group(format!("lookup/{op:?}/{shape:?}").to_lowercase());
             group.throughput(Throughput::Elements(1));

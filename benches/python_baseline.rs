@@ -129,33 +129,10 @@ fn loopback() -> NodeBuilder {
     NodeBuilder::new().bind("127.0.0.1:0")
 }
 
-/// `n` joined servers, each bootstrapped from the first, joined twice (concurrently,
-/// like the script's `asyncio.gather`).
+/// `n` joined servers with the default node settings, each bootstrapped from the
+/// first: the tests' loopback network ([`dipsea_tests::network_of`]).
 async fn start_servers(n: usize) -> Vec<NodeHandle> {
-    let seed = loopback().spawn().await.expect("seed node starts");
-    let seed_addr = seed.local_addr().to_string();
-    let mut nodes = vec![seed];
-    for _ in 1..n {
-        let node = loopback()
-            .bootstrap([seed_addr.clone()])
-            .spawn()
-            .await
-            .expect("node starts");
-        nodes.push(node);
-    }
-    for _ in 0..2 {
-        let joins: Vec<_> = nodes[1..]
-            .iter()
-            .map(|node| {
-                let node = node.clone();
-                tokio::spawn(async move { node.bootstrap().await })
-            })
-            .collect();
-        for join in joins {
-            let _ = join.await.expect("task");
-        }
-    }
-    nodes
+    dipsea_tests::network_of(n, loopback).await
 }
 
 /// Puts `items` values (`bench item <i>`) through the servers, 64 at a time.

@@ -2,15 +2,16 @@
  * dipsea: a Kademlia DHT speaking the BitTorrent Mainline DHT protocol, as a C library.
  *
  * Conventions (every function follows them unless its own comment says otherwise):
- *  - Handles (dipsea_node, dipsea_config, dipsea_swarm) are opaque; each is created by
- *    a `_new`/`_default` function and released by its `_free` function; `_free(NULL)`
+ *  - Handles (dipsea_node, dipsea_config, dipsea_swarm, dipsea_keypair) are opaque;
+ *    each is created by a `_new`/`_default` function (a keypair by `_random`,
+ *    `_from_seed` or `_load`) and released by its `_free` function; `_free(NULL)`
  *    is a no-op.
  *  - Every function returns a dipsea_status: DIPSEA_OK (0) on success, otherwise a code
  *    from the blocks below. Results are written through out-pointers, and only on
  *    success: on failure the out-pointers are left untouched.
  *  - dipsea_last_error() returns a message about the last failure on the calling thread.
  *  - A NULL or invalid argument is reported as DIPSEA_NULL_ARGUMENT or
- *    DIPSEA_INVALID_ARGUMENT, never a crash; no Rust panic crosses the boundary
+ *    DIPSEA_BAD_INPUT, never a crash; no Rust panic crosses the boundary
  *    (it becomes DIPSEA_PANIC).
  *  - Memory the library allocates for you comes in a dipsea_buffer and is released with
  *    dipsea_buffer_free. Everything you pass in is only borrowed for the call.
@@ -28,6 +29,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Version of this header, as dipsea_version() returns it for the library it ships with. */
+#define DIPSEA_VERSION_STRING "0.1.0"
+/** Major version of this header. */
+#define DIPSEA_VERSION_MAJOR 0
+/** Minor version of this header. */
+#define DIPSEA_VERSION_MINOR 1
+/** Patch version of this header. */
+#define DIPSEA_VERSION_PATCH 0
+/** The version as one number to compare in #if: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define DIPSEA_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+
 /**
  * Bytes in a dipsea_id (160 bits, the size of a SHA-1 digest).
  */
@@ -39,6 +51,44 @@
 #define DIPSEA_ID_HEX_SIZE 41
 
 /**
+ * Bytes in a keypair's secret seed.
+ */
+#define DIPSEA_SEED_LEN 32
+
+/**
+ * Bytes in a public key (`k` in BEP 44).
+ */
+#define DIPSEA_PUBLIC_KEY_LEN 32
+
+/**
+ * dipsea_partitioner_new kind: Kademlia's, the members closest to the key by XOR
+ * distance.
+ */
+#define DIPSEA_PARTITIONER_XOR 0
+
+/**
+ * dipsea_partitioner_new kind: consistent hashing with virtual nodes; the owners are
+ * the first distinct members clockwise from the key's point.
+ */
+#define DIPSEA_PARTITIONER_RING 1
+
+/**
+ * dipsea_partitioner_new kind: rendezvous (highest random weight) hashing; every
+ * member scores the key and the highest scores own it; weighted members allowed.
+ */
+#define DIPSEA_PARTITIONER_RENDEZVOUS 2
+
+/**
+ * The virtual nodes per member of a ring made with `vnodes` = 0.
+ */
+#define DIPSEA_PARTITIONER_DEFAULT_VNODES 64
+
+/**
+ * Bytes in a mutable item's signature.
+ */
+#define DIPSEA_SIGNATURE_LEN 64
+
+/**
  * Bytes enough for any address dipsea_node_local_addr writes (`"[v6%scope]:port"`
  * and the NUL).
  */
@@ -48,6 +98,22 @@
  * Bytes of `dipsea_stats.external_ip`: the longest IPv6 address and its NUL.
  */
 #define DIPSEA_IP_SIZE 48
+
+/**
+ * dipsea_peer.family of an IPv4 address: `ip[0..4]` holds it, the rest is 0.
+ */
+#define DIPSEA_PEER_IPV4 4
+
+/**
+ * dipsea_peer.family of an IPv6 address: `ip` holds all 16 bytes.
+ */
+#define DIPSEA_PEER_IPV6 6
+
+/**
+ * Bytes enough for any address dipsea_peer_to_string writes (`"[v6]:port"` and a
+ * NUL).
+ */
+#define DIPSEA_PEER_STRING_SIZE 48
 
 /**
  * dipsea_swarm_config.latency_kind: every link has `latency_low_ms`.
@@ -73,7 +139,10 @@
  * Codes come in blocks and are never reused or renumbered: 1xx the caller's arguments
  * or calling context, 2xx outcomes of network operations, 3xx the operating system,
  * 9xx bugs in dipsea. New codes may be added to any block, so a `switch` should keep a
- * `default:` case.
+ * `default:` case. A code that stands for a core error carries its name, as Python's
+ * exception classes do: `OpError::NotStored` is DIPSEA_NOT_STORED and
+ * `dipsea.NotStored` (DIPSEA_BAD_INPUT was called DIPSEA_INVALID_ARGUMENT before
+ * 0.2, with the same number).
  */
 enum dipsea_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -89,11 +158,12 @@ enum dipsea_status
    */
   DIPSEA_NULL_ARGUMENT = 100,
   /**
-   * An argument is malformed: bad hex, a string that is not UTF-8, an address that
-   * does not resolve, a value too large for an item (BEP 44: 1000 bytes bencoded).
-   * Fix the argument; dipsea_last_error() says which.
+   * An argument is invalid: bad hex, a string that is not UTF-8, an address that
+   * does not resolve, a value too large for an item (BEP 44: 1000 bytes bencoded),
+   * a setting out of range (k = 0, a loss outside 0..1). Fix the argument;
+   * dipsea_last_error() says which and why.
    */
-  DIPSEA_INVALID_ARGUMENT = 101,
+  DIPSEA_BAD_INPUT = 101,
   /**
    * The caller's output buffer is too small; see the function for the size needed.
    */
@@ -123,13 +193,25 @@ enum dipsea_status
    */
   DIPSEA_NOT_STORED = 203,
   /**
-   * Too many operations are running on this node; retry when some finish.
+   * The node is at a limit: too many operations running (option `max_operations`)
+   * or too many queries awaiting an answer (`max_in_flight`); retry when some
+   * finish.
    */
   DIPSEA_BUSY = 204,
   /**
    * The node is shutting down (or was freed while the operation ran).
    */
   DIPSEA_SHUTDOWN = 205,
+  /**
+   * A mutable put was refused: the nodes' sequence number is not the `cas` given
+   * (BEP 44 error 301). Get the item and retry with its sequence number as `cas`.
+   */
+  DIPSEA_CAS_MISMATCH = 206,
+  /**
+   * A mutable put was refused: the nodes hold a newer version (BEP 44 error 302).
+   * Get the item and put with a higher sequence number (or let dipsea pick one).
+   */
+  DIPSEA_SEQ_TOO_OLD = 207,
   /**
    * The operating system refused something: binding the socket, a state file.
    * Check the address or path and permissions.
@@ -165,6 +247,13 @@ typedef uint32_t dipsea_status;
 typedef struct dipsea_config dipsea_config;
 
 /**
+ * An ed25519 keypair (opaque): who may publish and update a mutable item. Its
+ * secret is a 32-byte seed. Make one with dipsea_keypair_random,
+ * dipsea_keypair_from_seed or dipsea_keypair_load; free it with dipsea_keypair_free.
+ */
+typedef struct dipsea_keypair dipsea_keypair;
+
+/**
  * Opaque: a running DHT node. It owns a UDP socket and a runtime whose threads
  * answer queries, run lookups and call callbacks. Created by dipsea_node_new,
  * stopped and released by dipsea_node_free.
@@ -173,6 +262,13 @@ typedef struct dipsea_config dipsea_config;
  * threads at once on the same node; blocking ones each wait for their own operation.
  */
 typedef struct dipsea_node dipsea_node;
+
+/**
+ * A set of members and the rule that names a key's owners among them. Opaque; made
+ * by dipsea_partitioner_new, released by dipsea_partitioner_free. Thread-safe:
+ * lookups from many threads run in parallel; adds and removes wait for them.
+ */
+typedef struct dipsea_partitioner dipsea_partitioner;
 
 /**
  * Opaque: a simulated network (dipsea_swarm_new), released by dipsea_swarm_free.
@@ -213,6 +309,79 @@ typedef struct dipsea_id {
    */
   uint8_t bytes[DIPSEA_ID_LEN];
 } dipsea_id;
+
+/**
+ * A verified version of a mutable item, written by dipsea_node_get_mutable.
+ *
+ * Ownership: `value` is yours once written: release it with
+ * dipsea_mutable_item_free (or dipsea_buffer_free on `value`).
+ */
+typedef struct dipsea_mutable_item {
+  /**
+   * The value: the byte string the item holds (its bencoding if it holds another
+   * bencoded type); `value.data[value.len]` is 0.
+   */
+  struct dipsea_buffer value;
+  /**
+   * The sequence number: a newer version has a higher one.
+   */
+  int64_t seq;
+  /**
+   * The ed25519 signature over salt, seq and value, checked.
+   */
+  uint8_t signature[DIPSEA_SIGNATURE_LEN];
+} dipsea_mutable_item;
+
+/**
+ * Called once when dipsea_node_put_mutable_async finishes: `seq` is the sequence
+ * number stored (0 on failure).
+ */
+typedef void (*dipsea_put_mutable_callback)(void *user_data, dipsea_status status, int64_t seq);
+
+/**
+ * Called once when dipsea_node_get_mutable_async finishes: `item` (DIPSEA_OK only,
+ * else NULL) is borrowed for the call; copy what you keep, do not free it.
+ */
+typedef void (*dipsea_get_mutable_callback)(void *user_data,
+                                            dipsea_status status,
+                                            const struct dipsea_mutable_item *item);
+
+/**
+ * One peer's address: an IP address and a port, by value.
+ */
+typedef struct dipsea_peer {
+  /**
+   * DIPSEA_PEER_IPV4 or DIPSEA_PEER_IPV6.
+   */
+  uint8_t family;
+  /**
+   * The address in network byte order: 4 bytes then zeros for IPv4, 16 for IPv6.
+   */
+  uint8_t ip[16];
+  /**
+   * The port, in host byte order.
+   */
+  uint16_t port;
+} dipsea_peer;
+
+/**
+ * Peers the library allocated for you (dipsea_node_get_peers): `count` structs at
+ * `peers`.
+ *
+ * Ownership: yours once a function writes it; release it with
+ * dipsea_peer_list_free, exactly once. A list with `peers == NULL` is empty and
+ * needs no freeing.
+ */
+typedef struct dipsea_peer_list {
+  /**
+   * The peers; NULL when `count` is 0.
+   */
+  struct dipsea_peer *peers;
+  /**
+   * How many peers `peers` holds.
+   */
+  size_t count;
+} dipsea_peer_list;
 
 /**
  * Counters of a node (dipsea_node_stats): a snapshot, a plain value.
@@ -360,6 +529,20 @@ typedef struct dipsea_stats {
    * terminating NUL; empty while not yet known.
    */
   char external_ip[DIPSEA_IP_SIZE];
+  /**
+   * `sample_infohashes` queries received (BEP 51).
+   */
+  uint64_t queries_sample_infohashes;
+  /**
+   * `sample_infohashes` queries refused because their source had a sample less
+   * than the interval (6 hours) ago.
+   */
+  uint64_t sample_refused;
+  /**
+   * How many nodes the network holds, estimated from this node's lookups; 0
+   * before the first lookup ends.
+   */
+  uint64_t network_size;
 } dipsea_stats;
 
 /**
@@ -387,14 +570,72 @@ typedef void (*dipsea_get_callback)(void *user_data,
                                     const struct dipsea_buffer *value);
 
 /**
- * Called once when dipsea_node_get_peers_async finishes: `peers` holds `count` peer
- * addresses as text, as dipsea_node_get_peers writes them; valid during the call only
- * (copy what you keep; do not free it); NULL unless `status` is DIPSEA_OK.
+ * Called once when dipsea_node_get_peers_async finishes: `peers` points to `count`
+ * peer addresses; valid during the call only (copy what you keep; do not free it);
+ * NULL when `count` is 0 or `status` is not DIPSEA_OK.
  */
 typedef void (*dipsea_peers_callback)(void *user_data,
                                       dipsea_status status,
-                                      const struct dipsea_buffer *peers,
+                                      const struct dipsea_peer *peers,
                                       size_t count);
+
+/**
+ * Estimated seeds and peers of an info-hash (BEP 33), written by
+ * dipsea_node_scrape: each counts distinct IPs, within about 1% up to a few
+ * hundred.
+ */
+typedef struct dipsea_scrape {
+  /**
+   * Estimated seeds: peers that announced as seeds.
+   */
+  double seeds;
+  /**
+   * Estimated other peers (downloaders).
+   */
+  double peers;
+  /**
+   * How many of the closest nodes sent filters.
+   */
+  size_t responders;
+} dipsea_scrape;
+
+/**
+ * Called once when dipsea_node_scrape_async finishes: `scrape` (DIPSEA_OK only,
+ * else NULL) is borrowed for the call.
+ */
+typedef void (*dipsea_scrape_callback)(void *user_data,
+                                       dipsea_status status,
+                                       const struct dipsea_scrape *scrape);
+
+/**
+ * Info-hashes sampled around a target (BEP 51), written by
+ * dipsea_node_sample_infohashes.
+ *
+ * Ownership: `info_hashes` is yours once written: release it with
+ * dipsea_samples_free.
+ */
+typedef struct dipsea_samples {
+  /**
+   * `count` info-hashes of DIPSEA_ID_LEN bytes each, back to back, each once.
+   */
+  struct dipsea_buffer info_hashes;
+  /**
+   * How many info-hashes `info_hashes` holds.
+   */
+  size_t count;
+  /**
+   * Nodes that answered with samples.
+   */
+  size_t responders;
+  /**
+   * The largest number of info-hashes one answering node stores.
+   */
+  uint64_t num;
+  /**
+   * Seconds before the answering nodes sample for this address again.
+   */
+  uint64_t interval;
+} dipsea_samples;
 
 /**
  * How dipsea_swarm_new builds a simulated network. A plain value: fill it with
@@ -545,8 +786,9 @@ dipsea_status dipsea_buffer_free(struct dipsea_buffer *buffer);
 
 /**
  * Creates a config with the defaults: bind `0.0.0.0:0` (any address, a free port),
- * no bootstrap address, a random node id, k = 8, alpha = 3, query timeouts between
- * 100 ms and 4 s following the measured round-trip time, 2 runtime threads.
+ * no bootstrap address, a random node id, and the core's defaults for every option
+ * (documented once, on the core's `NodeConfig`; dipsea_config_get_option reads
+ * them).
  *
  * Ownership: `*out_config` is yours; release it with dipsea_config_free (it may be
  * freed as soon as dipsea_node_new returns). Threads: any thread.
@@ -568,7 +810,7 @@ dipsea_status dipsea_config_free(struct dipsea_config *config);
  *
  * Ownership: `addr` is copied. Threads: see dipsea_config.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `addr` is not UTF-8.
+ * DIPSEA_BAD_INPUT if `addr` is not UTF-8.
  */
 dipsea_status dipsea_config_set_bind(struct dipsea_config *config, const char *addr);
 
@@ -579,7 +821,7 @@ dipsea_status dipsea_config_set_bind(struct dipsea_config *config, const char *a
  *
  * Ownership: `addr` is copied. Threads: see dipsea_config.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `addr` is not UTF-8.
+ * DIPSEA_BAD_INPUT if `addr` is not UTF-8.
  */
 dipsea_status dipsea_config_add_bootstrap(struct dipsea_config *config, const char *addr);
 
@@ -592,43 +834,44 @@ dipsea_status dipsea_config_add_bootstrap(struct dipsea_config *config, const ch
 dipsea_status dipsea_config_set_id(struct dipsea_config *config, const struct dipsea_id *id);
 
 /**
- * Sets k, the bucket size and replication factor (default 8).
+ * Sets k, the bucket size and replication factor (option `k`).
+ * dipsea_node_new checks it (1 to 1024).
  *
  * Threads: see dipsea_config.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `k` is 0.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_k(struct dipsea_config *config, size_t k);
 
 /**
- * Sets alpha, how many queries a lookup keeps in flight (default 3).
+ * Sets alpha, how many queries a lookup keeps in flight (option `alpha`).
+ * dipsea_node_new checks it (1 to 1024).
  *
  * Threads: see dipsea_config.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `alpha` is 0.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_alpha(struct dipsea_config *config, size_t alpha);
 
 /**
  * Bounds the per-query timeout, in milliseconds; between them it follows the
- * measured round-trip time (default 100 to 4000). Short bounds find dead nodes
- * sooner (loopback tests); long ones suit slow networks.
+ * measured round-trip time (options `timeout_floor` and `timeout_ceiling`). Short
+ * bounds find dead nodes sooner (loopback tests); long ones suit slow networks.
+ * dipsea_node_new checks them (at least 1 ms, `floor_ms <= ceiling_ms`).
  *
  * Threads: see dipsea_config.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `floor_ms` is 0 or `ceiling_ms < floor_ms`.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_query_timeout_ms(struct dipsea_config *config,
                                                  uint32_t floor_ms,
                                                  uint32_t ceiling_ms);
 
 /**
- * Sets how many threads the node's runtime has; they receive datagrams and run
- * callbacks (default 2).
+ * Gives the node a runtime of its own with `workers` threads (they receive
+ * datagrams and run callbacks), shut down by dipsea_node_free. Without this call,
+ * every node of the process shares one runtime with a thread per core, created by
+ * the first dipsea_node_new and shut down by the dipsea_node_free of the last node.
  *
  * Threads: see dipsea_config.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `workers` is 0.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
  */
 dipsea_status dipsea_config_set_workers(struct dipsea_config *config, size_t workers);
 
@@ -642,15 +885,59 @@ dipsea_status dipsea_config_set_workers(struct dipsea_config *config, size_t wor
 dipsea_status dipsea_config_set_read_only(struct dipsea_config *config, bool read_only);
 
 /**
+ * Without default routers (`none` true), a node given no bootstrap address and no
+ * saved state joins nothing and waits to be contacted: the first node of a private
+ * or test network. By default (`none` false) such a node joins the public Mainline
+ * DHT through its well-known routers (router.bittorrent.com:6881 and others),
+ * resolved by dipsea_node_new, which fails with DIPSEA_IO ("none of the default
+ * routers resolved (offline?) ...") when none resolves. A bootstrap address or a
+ * saved state replaces the default routers either way.
+ *
+ * Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
+ */
+dipsea_status dipsea_config_set_no_default_routers(struct dipsea_config *config, bool none);
+
+/**
  * Sets a file to save the routing table to (periodically and when the node is freed)
  * and to load it from on start, so a restarted node rejoins without a bootstrap
  * address.
  *
  * Ownership: `path` is copied. Threads: see dipsea_config.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `path` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `path` is not UTF-8.
+ * DIPSEA_BAD_INPUT if `path` is not UTF-8.
  */
 dipsea_status dipsea_config_set_state_path(struct dipsea_config *config, const char *path);
+
+/**
+ * Sets the node option called `name` (every field of the core's `NodeConfig`: `k`,
+ * `alpha`, `max_in_flight`, `timeout_floor`, `store.max_items`,
+ * `rate_limit.per_ip_rate`, ...; the core's `NodeConfig::options` lists them, and
+ * the `NodeConfig` docs say what each means and its default). `value` is a count as
+ * is, a flag as 0 or 1, a duration in milliseconds. Rules between options
+ * (`timeout_floor <= timeout_ceiling`) are checked by dipsea_node_new.
+ *
+ * Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+ * DIPSEA_BAD_INPUT if no option has that name or `value` is outside its range
+ * (dipsea_last_error() gives the range); the config is then unchanged.
+ */
+dipsea_status dipsea_config_set_option(struct dipsea_config *config,
+                                       const char *name,
+                                       uint64_t value);
+
+/**
+ * Reads the node option called `name` (see dipsea_config_set_option) into
+ * `*out_value`: a count as is, a flag as 0 or 1, a duration in whole milliseconds.
+ * On a fresh config (dipsea_config_default) this is the option's default.
+ *
+ * Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config`, `name` or `out_value` is
+ * NULL; DIPSEA_BAD_INPUT if no option has that name.
+ */
+dipsea_status dipsea_config_get_option(const struct dipsea_config *config,
+                                       const char *name,
+                                       uint64_t *out_value);
 
 /**
  * The message of the last failed dipsea call on the calling thread, as a
@@ -678,7 +965,7 @@ const char *dipsea_status_str(uint32_t status);
  *
  * Ownership: `hex` is borrowed for the call. Threads: any thread.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `hex` or `out_id` is NULL;
- * DIPSEA_INVALID_ARGUMENT if `hex` is not exactly 40 hex digits (the message says
+ * DIPSEA_BAD_INPUT if `hex` is not exactly 40 hex digits (the message says
  * where). `*out_id` is written only on DIPSEA_OK.
  */
 dipsea_status dipsea_id_from_hex(const char *hex, struct dipsea_id *out_id);
@@ -705,6 +992,269 @@ dipsea_status dipsea_id_to_hex(const struct dipsea_id *id, char *out_hex, size_t
 dipsea_status dipsea_id_sha1(const uint8_t *data, size_t len, struct dipsea_id *out_id);
 
 /**
+ * Makes a new random keypair (from the operating system's random source).
+ *
+ * Ownership: `*out_keypair` is yours; free it with dipsea_keypair_free.
+ * Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_keypair` is NULL.
+ */
+dipsea_status dipsea_keypair_random(struct dipsea_keypair **out_keypair);
+
+/**
+ * Makes the keypair whose secret is the `seed_len` bytes at `seed` (exactly
+ * DIPSEA_SEED_LEN): the same seed always gives the same keys.
+ *
+ * Ownership: `seed` is borrowed for the call; `*out_keypair` is yours, free it with
+ * dipsea_keypair_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `seed` or `out_keypair` is NULL;
+ * DIPSEA_BAD_INPUT if `seed_len` is not DIPSEA_SEED_LEN.
+ */
+dipsea_status dipsea_keypair_from_seed(const uint8_t *seed,
+                                       size_t seed_len,
+                                       struct dipsea_keypair **out_keypair);
+
+/**
+ * Reads a keypair from the file at `path` (written by dipsea_keypair_save or
+ * `dipsea keygen`).
+ *
+ * Ownership: `path` is borrowed; `*out_keypair` is yours, free it with
+ * dipsea_keypair_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `path` or `out_keypair` is NULL;
+ * DIPSEA_IO if the file cannot be read; DIPSEA_BAD_INPUT if it holds no key.
+ */
+dipsea_status dipsea_keypair_load(const char *path, struct dipsea_keypair **out_keypair);
+
+/**
+ * Writes the keypair's secret to a new file at `path`, readable by its owner only
+ * (mode 0600). An existing file is never replaced: that fails with DIPSEA_IO.
+ *
+ * Ownership: both arguments are borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL; DIPSEA_IO if the
+ * file exists or cannot be written.
+ */
+dipsea_status dipsea_keypair_save(const struct dipsea_keypair *keypair, const char *path);
+
+/**
+ * Copies the public key (DIPSEA_PUBLIC_KEY_LEN bytes) into `out_key`, a buffer of
+ * `out_key_len` bytes: what others pass to dipsea_node_get_mutable.
+ *
+ * Ownership: `out_key` is yours; nothing is allocated. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_BUFFER_TOO_SMALL if `out_key_len < DIPSEA_PUBLIC_KEY_LEN` (nothing written).
+ */
+dipsea_status dipsea_keypair_public_key(const struct dipsea_keypair *keypair,
+                                        uint8_t *out_key,
+                                        size_t out_key_len);
+
+/**
+ * Frees a keypair. NULL: a no-op.
+ *
+ * Ownership: `keypair` is invalid afterwards. Threads: any thread, once no other
+ * thread uses it. Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_keypair_free(struct dipsea_keypair *keypair);
+
+/**
+ * Makes an empty partitioner of `kind` (DIPSEA_PARTITIONER_XOR, _RING or
+ * _RENDEZVOUS) and writes it to `*out_partitioner`. `vnodes` is the ring's virtual
+ * nodes per member, 1 to 4096, or 0 for DIPSEA_PARTITIONER_DEFAULT_VNODES; the other
+ * kinds ignore it.
+ *
+ * Ownership: the caller owns `*out_partitioner` and frees it with
+ * dipsea_partitioner_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_partitioner` is NULL;
+ * DIPSEA_INVALID_ARGUMENT for an unknown `kind` or `vnodes` over 4096.
+ * `*out_partitioner` is written only on DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_new(uint32_t kind,
+                                     size_t vnodes,
+                                     struct dipsea_partitioner **out_partitioner);
+
+/**
+ * Releases a partitioner. NULL: a no-op.
+ *
+ * Threads: any thread, once no other thread uses the partitioner. Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_free(struct dipsea_partitioner *partitioner);
+
+/**
+ * Adds `*member` with weight 1.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is a member already.
+ */
+dipsea_status dipsea_partitioner_add(const struct dipsea_partitioner *partitioner,
+                                     const struct dipsea_id *member);
+
+/**
+ * Adds `*member` with a share proportional to `weight` (1 is the default share).
+ * Only DIPSEA_PARTITIONER_RENDEZVOUS takes weights other than 1.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is a member already, or `weight` is not
+ * finite and positive, or not 1 for a kind without weights.
+ */
+dipsea_status dipsea_partitioner_add_weighted(const struct dipsea_partitioner *partitioner,
+                                              const struct dipsea_id *member,
+                                              double weight);
+
+/**
+ * Adds the `members_len` ids at `members`, all or none (one pass over a ring,
+ * cheaper than adding them one by one).
+ *
+ * Ownership: `members` is borrowed for the call (NULL allowed when `members_len` is
+ * 0). Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner` is NULL, or `members`
+ * is NULL with a nonzero length; DIPSEA_INVALID_ARGUMENT if an id repeats or is a
+ * member already (then none is added).
+ */
+dipsea_status dipsea_partitioner_add_all(const struct dipsea_partitioner *partitioner,
+                                         const struct dipsea_id *members,
+                                         size_t members_len);
+
+/**
+ * Removes `*member`.
+ *
+ * Ownership: `member` is borrowed for the call. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
+ * DIPSEA_INVALID_ARGUMENT if `*member` is not a member.
+ */
+dipsea_status dipsea_partitioner_remove(const struct dipsea_partitioner *partitioner,
+                                        const struct dipsea_id *member);
+
+/**
+ * Writes the `r` owners of `*key`, in order of preference (the first is the
+ * primary), to `out_ids`, an array of `out_ids_len` ids, and `r` to `*out_n`.
+ *
+ * Ownership: `key` is borrowed; `out_ids` and `out_n` are yours; nothing is
+ * allocated. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner`, `key` or `out_n` is
+ * NULL, or `out_ids` is NULL while `r` > 0; DIPSEA_BUFFER_TOO_SMALL if `r` >
+ * `out_ids_len`; DIPSEA_INVALID_ARGUMENT if `r` exceeds the number of members
+ * (it does not quietly return fewer). `out_ids` and `*out_n` are written only on
+ * DIPSEA_OK.
+ */
+dipsea_status dipsea_partitioner_owners(const struct dipsea_partitioner *partitioner,
+                                        const struct dipsea_id *key,
+                                        size_t r,
+                                        struct dipsea_id *out_ids,
+                                        size_t out_ids_len,
+                                        size_t *out_n);
+
+/**
+ * Writes the number of members to `*out_len`.
+ *
+ * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is
+ * NULL.
+ */
+dipsea_status dipsea_partitioner_len(const struct dipsea_partitioner *partitioner, size_t *out_len);
+
+/**
+ * Publishes `value_len` bytes at `value` as the BEP 44 mutable item of `keypair`
+ * with the `salt_len`-byte `salt` (at most 64; NULL when `salt_len` is 0), on the k
+ * nodes closest to SHA-1(public key + salt); waits for them to acknowledge and
+ * writes the sequence number stored to `*out_seq`. The node re-publishes that
+ * version until dipsea_node_free.
+ *
+ * `seq`: NULL for one more than the highest sequence number on the network (1 if
+ * none), else the one to store. `cas`: NULL, or store only where the current
+ * sequence number is `*cas` (compare-and-swap).
+ *
+ * Ownership: every pointer is borrowed for the call. Threads: any thread except a
+ * dipsea runtime thread; blocks.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (value over
+ * 1000 bytes bencoded, salt over 64 bytes); DIPSEA_CAS_MISMATCH (nodes answered
+ * 301); DIPSEA_SEQ_TOO_OLD (nodes hold a newer version, 302); DIPSEA_NO_ROUTE,
+ * DIPSEA_TIMEOUT, DIPSEA_NOT_STORED, DIPSEA_BUSY, DIPSEA_SHUTDOWN;
+ * DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_put_mutable(const struct dipsea_node *node,
+                                      const struct dipsea_keypair *keypair,
+                                      const uint8_t *value,
+                                      size_t value_len,
+                                      const uint8_t *salt,
+                                      size_t salt_len,
+                                      const int64_t *seq,
+                                      const int64_t *cas,
+                                      int64_t *out_seq);
+
+/**
+ * Looks up the mutable item of the `public_key_len`-byte `public_key`
+ * (DIPSEA_PUBLIC_KEY_LEN) with the `salt_len`-byte `salt`, keeps the newest version
+ * whose signature checks out (at least `*min_seq` unless `min_seq` is NULL), and
+ * writes it to `*out_item`.
+ *
+ * Ownership: pointers are borrowed for the call; `*out_item` is yours on
+ * DIPSEA_OK: release it with dipsea_mutable_item_free.
+ * Threads: any thread except a dipsea runtime thread; blocks.
+ * Statuses: DIPSEA_OK; DIPSEA_NOT_FOUND if no node has a version (`*out_item`
+ * untouched); DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if the key is not 32
+ * bytes; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_BUSY, DIPSEA_SHUTDOWN;
+ * DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_get_mutable(const struct dipsea_node *node,
+                                      const uint8_t *public_key,
+                                      size_t public_key_len,
+                                      const uint8_t *salt,
+                                      size_t salt_len,
+                                      const int64_t *min_seq,
+                                      struct dipsea_mutable_item *out_item);
+
+/**
+ * Releases the value of an item dipsea_node_get_mutable wrote, and resets it so a
+ * second free is harmless. NULL: a no-op.
+ *
+ * Threads: any thread, not at the same time as another use of the item.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_mutable_item_free(struct dipsea_mutable_item *item);
+
+/**
+ * dipsea_node_put_mutable without blocking: copies the arguments, and calls
+ * `callback(user_data, status, seq)` once when done.
+ *
+ * Ownership: every pointer is copied before this returns; `user_data` as in
+ * dipsea_node_bootstrap_async. Threads and callback rules: as
+ * dipsea_node_bootstrap_async.
+ * Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+ * `node`, `keypair` or `callback` is NULL, or a buffer is NULL with a non-zero
+ * length (the callback will not run). Statuses (to the callback): as
+ * dipsea_node_put_mutable.
+ */
+dipsea_status dipsea_node_put_mutable_async(const struct dipsea_node *node,
+                                            const struct dipsea_keypair *keypair,
+                                            const uint8_t *value,
+                                            size_t value_len,
+                                            const uint8_t *salt,
+                                            size_t salt_len,
+                                            const int64_t *seq,
+                                            const int64_t *cas,
+                                            dipsea_put_mutable_callback callback,
+                                            void *user_data);
+
+/**
+ * dipsea_node_get_mutable without blocking: calls `callback(user_data, status,
+ * item)` once when the lookup ends; `item` (DIPSEA_OK only) is borrowed for the call.
+ *
+ * Ownership: the arguments are copied before this returns; `user_data` as in
+ * dipsea_node_bootstrap_async. Threads and callback rules: as
+ * dipsea_node_bootstrap_async.
+ * Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT;
+ * DIPSEA_BAD_INPUT if the key is not 32 bytes (the callback will not run).
+ * Statuses (to the callback): as dipsea_node_get_mutable, DIPSEA_NOT_FOUND included.
+ */
+dipsea_status dipsea_node_get_mutable_async(const struct dipsea_node *node,
+                                            const uint8_t *public_key,
+                                            size_t public_key_len,
+                                            const uint8_t *salt,
+                                            size_t salt_len,
+                                            const int64_t *min_seq,
+                                            dipsea_get_mutable_callback callback,
+                                            void *user_data);
+
+/**
  * Starts a node: binds its UDP socket, starts its runtime threads, and begins joining
  * the network through the bootstrap addresses in the background (call
  * dipsea_node_bootstrap to wait for that).
@@ -713,7 +1263,7 @@ dipsea_status dipsea_id_sha1(const uint8_t *data, size_t len, struct dipsea_id *
  * stop and release it with dipsea_node_free.
  * Threads: any thread except a dipsea runtime thread (inside a callback).
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `out_node` is NULL;
- * DIPSEA_INVALID_ARGUMENT if the bind or a bootstrap address does not resolve;
+ * DIPSEA_BAD_INPUT if the bind or a bootstrap address does not resolve;
  * DIPSEA_IO if the socket cannot be bound (address in use, no permission);
  * DIPSEA_WRONG_THREAD inside a callback.
  */
@@ -753,7 +1303,7 @@ dipsea_status dipsea_node_bootstrap(const struct dipsea_node *node, size_t *out_
  *
  * Ownership: `value` is borrowed for the call. Threads: any thread except a dipsea
  * runtime thread; blocks.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if the bencoded
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if the bencoded
  * value exceeds 1000 bytes; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_NOT_STORED,
  * DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
  */
@@ -804,20 +1354,18 @@ dipsea_status dipsea_node_announce(const struct dipsea_node *node,
                                    size_t *out_stored);
 
 /**
- * Looks up the peers announced for `*info_hash` and writes them to `*out_peers` as
- * text, one `"IP:PORT\n"` line each (`"[IP]:PORT\n"` for IPv6), and their number to
- * `*out_count`. No peers is a success: count 0 and an empty buffer.
+ * Looks up the peers announced for `*info_hash` and writes them to `*out_peers`, an
+ * array of `out_peers->count` address structs (dipsea_peer_to_string formats one).
+ * No peers is a success: `{NULL, 0}`.
  *
- * Ownership: `*out_peers` is yours on DIPSEA_OK: release it with dipsea_buffer_free
- * (`out_peers->data` is a C string). Threads: any thread except a dipsea runtime
- * thread; blocks.
+ * Ownership: `*out_peers` is yours on DIPSEA_OK: release it with
+ * dipsea_peer_list_free. Threads: any thread except a dipsea runtime thread; blocks.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT,
  * DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
  */
 dipsea_status dipsea_node_get_peers(const struct dipsea_node *node,
                                     const struct dipsea_id *info_hash,
-                                    struct dipsea_buffer *out_peers,
-                                    size_t *out_count);
+                                    struct dipsea_peer_list *out_peers);
 
 /**
  * Writes the node's bound UDP address as `"IP:PORT"` and a NUL into `out_addr`, a
@@ -914,7 +1462,7 @@ dipsea_status dipsea_node_announce_async(const struct dipsea_node *node,
 /**
  * dipsea_node_get_peers without blocking: calls
  * `callback(user_data, status, peers, count)` once when the lookup ends; `peers`
- * (DIPSEA_OK only) is borrowed for the call, in dipsea_node_get_peers's format.
+ * (DIPSEA_OK only) is an array of `count` address structs borrowed for the call.
  *
  * Ownership: `*info_hash` is copied; `user_data` as in dipsea_node_bootstrap_async.
  * Threads and callback rules: as dipsea_node_bootstrap_async.
@@ -926,6 +1474,94 @@ dipsea_status dipsea_node_get_peers_async(const struct dipsea_node *node,
                                           const struct dipsea_id *info_hash,
                                           dipsea_peers_callback callback,
                                           void *user_data);
+
+/**
+ * dipsea_node_announce, saying whether this host is a seed of the torrent (has
+ * all of it: BEP 33 `seed`, which scrapes count apart): `seed` nonzero.
+ *
+ * Threads: any thread except a dipsea runtime thread; blocks.
+ * Statuses: as dipsea_node_announce.
+ */
+dipsea_status dipsea_node_announce_as(const struct dipsea_node *node,
+                                      const struct dipsea_id *info_hash,
+                                      uint16_t port,
+                                      bool seed,
+                                      size_t *out_stored);
+
+/**
+ * Estimates the seeds and peers of `*info_hash` (BEP 33 scrape: a `get_peers`
+ * lookup with `scrape`, the bloom filters of the k closest nodes united) and
+ * writes them to `*out_scrape`. An info-hash nobody announced is a success with
+ * zero estimates.
+ *
+ * Threads: any thread except a dipsea runtime thread; blocks.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT,
+ * DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_scrape(const struct dipsea_node *node,
+                                 const struct dipsea_id *info_hash,
+                                 struct dipsea_scrape *out_scrape);
+
+/**
+ * dipsea_node_scrape without blocking: calls `callback(user_data, status, scrape)`
+ * once when done.
+ *
+ * Ownership: `*info_hash` is copied; `user_data` as in dipsea_node_bootstrap_async.
+ * Threads and callback rules: as dipsea_node_bootstrap_async.
+ * Statuses (returned): DIPSEA_OK (the callback will run); DIPSEA_NULL_ARGUMENT if
+ * `node`, `info_hash` or `callback` is NULL (the callback will not run).
+ * Statuses (to the callback): as dipsea_node_scrape.
+ */
+dipsea_status dipsea_node_scrape_async(const struct dipsea_node *node,
+                                       const struct dipsea_id *info_hash,
+                                       dipsea_scrape_callback callback,
+                                       void *user_data);
+
+/**
+ * Asks the nodes around `*target` for samples of the info-hashes they store (BEP
+ * 51 `sample_infohashes` along a lookup of `*target`) and writes what they sent to
+ * `*out_samples`. A node answers one address once per interval (6 hours); walk
+ * the keyspace with different targets to see more.
+ *
+ * Ownership: `*out_samples` is yours on DIPSEA_OK: release it with
+ * dipsea_samples_free. Threads: any thread except a dipsea runtime thread; blocks.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT,
+ * DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_sample_infohashes(const struct dipsea_node *node,
+                                            const struct dipsea_id *target,
+                                            struct dipsea_samples *out_samples);
+
+/**
+ * Releases the info-hashes of samples dipsea_node_sample_infohashes wrote, and
+ * resets them so a second free is harmless. NULL: a no-op.
+ *
+ * Threads: any thread, not at the same time as another use of the samples.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_samples_free(struct dipsea_samples *samples);
+
+/**
+ * Releases the peers of a list the library filled, and resets it to `{NULL, 0}` so a
+ * second free is harmless.
+ *
+ * `list` NULL, or a list whose `peers` is NULL: a no-op returning DIPSEA_OK.
+ * Threads: any thread, but not at the same time as another use of the same list.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_peer_list_free(struct dipsea_peer_list *list);
+
+/**
+ * Writes `*peer` as `"IP:PORT"` (`"[IP]:PORT"` for IPv6) and a NUL into `out_text`,
+ * a buffer of `out_text_len` bytes (DIPSEA_PEER_STRING_SIZE is always enough).
+ *
+ * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT;
+ * DIPSEA_BAD_INPUT if `family` is neither DIPSEA_PEER_IPV4 nor DIPSEA_PEER_IPV6;
+ * DIPSEA_BUFFER_TOO_SMALL (nothing written).
+ */
+dipsea_status dipsea_peer_to_string(const struct dipsea_peer *peer,
+                                    char *out_text,
+                                    size_t out_text_len);
 
 /**
  * Fills `*out_config` with the defaults: 1000 nodes, seed 0, uniform latency 10 to
@@ -942,7 +1578,7 @@ dipsea_status dipsea_swarm_config_default(struct dipsea_swarm_config *out_config
  *
  * Ownership: `config` is only read; `*out_swarm` is yours: release it with
  * dipsea_swarm_free. Threads: any thread.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `nodes`,
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `nodes`,
  * `k` or `alpha` is 0, `latency_kind` is unknown, or `loss` is not in 0..1.
  */
 dipsea_status dipsea_swarm_new(const struct dipsea_swarm_config *config,
@@ -961,7 +1597,7 @@ dipsea_status dipsea_swarm_free(struct dipsea_swarm *swarm);
  *
  * Ownership: `value` is borrowed for the call (NULL allowed when `value_len` is 0).
  * Threads: see dipsea_swarm.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT (value over
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (value over
  * 1000 bytes bencoded); DIPSEA_NO_ROUTE (no live node), DIPSEA_TIMEOUT,
  * DIPSEA_NOT_STORED, DIPSEA_BUSY, DIPSEA_SHUTDOWN.
  */
@@ -989,7 +1625,7 @@ dipsea_status dipsea_swarm_get(const struct dipsea_swarm *swarm,
  * `*out_crashed`.
  *
  * Threads: see dipsea_swarm.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `fraction`
  * is not in 0..1.
  */
 dipsea_status dipsea_swarm_crash(const struct dipsea_swarm *swarm,
@@ -1000,7 +1636,7 @@ dipsea_status dipsea_swarm_crash(const struct dipsea_swarm *swarm,
  * Sets the probability that a datagram is lost, from now on (0 to 1).
  *
  * Threads: see dipsea_swarm.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `loss` is not
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `loss` is not
  * in 0..1.
  */
 dipsea_status dipsea_swarm_set_loss(const struct dipsea_swarm *swarm, double loss);
@@ -1011,7 +1647,7 @@ dipsea_status dipsea_swarm_set_loss(const struct dipsea_swarm *swarm, double los
  * dipsea_swarm_heal.
  *
  * Threads: see dipsea_swarm.
- * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `fraction`
  * is not in 0..1.
  */
 dipsea_status dipsea_swarm_partition(const struct dipsea_swarm *swarm, double fraction);

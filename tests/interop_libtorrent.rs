@@ -3,7 +3,10 @@
 //! Eight dipsea nodes form a network; a libtorrent session (its Python bindings,
 //! driven by `tests/interop/lt_peer.py` over JSON lines) bootstraps from one of them.
 //! Then, each way: an immutable item put by one side is got by the other (BEP 44),
-//! and a peer announced by one side is found by the other's get_peers (BEP 5).
+//! and a peer announced by one side is found by the other's get_peers (BEP 5); a
+//! salted mutable item libtorrent puts and updates is stored and served by dipsea's
+//! nodes, and mutable items go both ways, updates and a CAS mismatch included
+//! (BEP 44).
 //!
 //! The interpreter is `$DIPSEA_PYTHON`, else the workspace's `.venv/bin/python`
 //! (`make venv`). `make test` sets `DIPSEA_INTEROP=1`, and then a missing
@@ -22,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dipsea::wire::bencode::encode_bytes;
-use dipsea::{Id, NodeHandle};
+use dipsea::{Error, Id, Keypair, MutablePut, NodeHandle, OpError};
 use dipsea_tests::{network, shutdown};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -495,6 +498,34 @@ async fn scenario(lt: &mut LtPeer, started: Instant) {
     );
     step("dipsea found both peers libtorrent announced");
 
+    // 6. BEP 44 mutable items stored by dipsea nodes: libtorrent puts one with a salt
+    // (signed with the key of a seed dipsea derives the same public key from), gets
+    // it back from them, then updates it: dipsea's nodes verified and kept both.
+    let keypair = Keypair::from_seed(&rand::random());
+    let salt = format!("salt {tag:x}").into_bytes();
+    let lt_put_mutable = |value: &[u8]| {
+        json!({"cmd": "put_mutable", "seed": hex(&keypair.seed()),
+               "public_key": hex(&keypair.public_key()), "salt": hex(&salt),
+               "value": hex(value)})
+    };
+    let lt_get_mutable = json!({"cmd": "get_mutable",
+        "public_key": hex(&keypair.public_key()), "salt": hex(&salt)});
+    for (round, seq) in [(1, 1), (2, 2)] {
+        let value = format!("mutable item by libtorrent, round {round}").into_bytes();
+        let put = lt.call(lt_put_mutable(&value), OP_WAIT).await;
+        assert_eq!(put["seq"], json!(seq), "libtorrent's put: {put}");
+        assert!(
+            put["num_success"].as_u64().expect("num_success") >= 1,
+            "no dipsea node stored libtorrent's mutable item: {put}"
+        );
+        let got = lt.call(lt_get_mutable.clone(), OP_WAIT).await;
+        assert_eq!(got["found"], json!(true), "libtorrent's get: {got}");
+        assert_eq!(got["seq"], json!(seq), "libtorrent's get: {got}");
+        assert_eq!(unhex(str_field(&got, "bencoded")), encode_bytes(&value));
+        assert_eq!(str_field(&got, "signature"), str_field(&put, "signature"));
+    }
+    step("dipsea nodes stored and served libtorrent's salted mutable item, seq 1 then 2");
+
     // Nothing libtorrent sent was malformed to dipsea, nor did it reject our queries.
     let mut malformed = 0;
     let mut errors = 0;
@@ -508,5 +539,71 @@ async fn scenario(lt: &mut LtPeer, started: Instant) {
         errors, 0,
         "libtorrent answered dipsea queries with KRPC errors"
     );
+
+    // 7. BEP 44 mutable items between dipsea and libtorrent, both ways, with a salt:
+    // dipsea puts, libtorrent gets; libtorrent updates (seq + 1), dipsea gets the
+    // update; dipsea updates again over it, libtorrent sees that; a put whose cas is
+    // stale is refused as a CAS mismatch.
+    let keypair = Keypair::random();
+    let salt = format!("both ways {tag:x}").into_bytes();
+    let options = |seq: Option<i64>, cas: Option<i64>| MutablePut {
+        salt: salt.clone(),
+        seq,
+        cas,
+    };
+    let first = format!("mutable by dipsea {tag:x}").into_bytes();
+    let stored = nodes[2]
+        .put_mutable(&keypair, &first, options(None, None))
+        .await
+        .expect("dipsea put_mutable");
+    assert_eq!(stored.seq, 1);
+    assert_eq!(stored.target, keypair.target(&salt));
+    let lt_get = json!({"cmd": "get_mutable",
+        "public_key": hex(&keypair.public_key()), "salt": hex(&salt)});
+    let got = lt.call(lt_get.clone(), OP_WAIT).await;
+    assert_eq!(got["found"], json!(true), "libtorrent's get: {got}");
+    assert_eq!(got["seq"], json!(1), "{got}");
+    assert_eq!(unhex(str_field(&got, "bencoded")), encode_bytes(&first));
+    let second = format!("mutable by libtorrent {tag:x}").into_bytes();
+    let put = lt
+        .call(
+            json!({"cmd": "put_mutable", "seed": hex(&keypair.seed()),
+                   "public_key": hex(&keypair.public_key()), "salt": hex(&salt),
+                   "value": hex(&second)}),
+            OP_WAIT,
+        )
+        .await;
+    assert_eq!(put["seq"], json!(2), "libtorrent's update: {put}");
+    let item = nodes[5]
+        .get_mutable(&keypair.public_key(), &salt, None)
+        .await
+        .expect("dipsea get_mutable")
+        .expect("dipsea found libtorrent's update");
+    assert_eq!((item.seq, &item.value), (2, &second));
+    assert_eq!(hex(&item.signature), str_field(&put, "signature"));
+    let third = b"dipsea again".to_vec();
+    let stored = nodes[6]
+        .put_mutable(&keypair, &third, options(None, Some(2)))
+        .await
+        .expect("dipsea update over libtorrent's");
+    assert_eq!(stored.seq, 3);
+    let got = lt.call(lt_get.clone(), OP_WAIT).await;
+    assert_eq!(got["seq"], json!(3), "{got}");
+    assert_eq!(unhex(str_field(&got, "bencoded")), encode_bytes(&third));
+    let stale = nodes[7]
+        .put_mutable(&keypair, b"stale cas", options(Some(4), Some(2)))
+        .await;
+    assert!(
+        matches!(stale, Err(Error::Op(OpError::CasMismatch))),
+        "a stale cas: {stale:?}"
+    );
+    let old = nodes[7]
+        .put_mutable(&keypair, b"old seq", options(Some(1), None))
+        .await;
+    assert!(
+        matches!(old, Err(Error::Op(OpError::SeqTooOld))),
+        "an old seq: {old:?}"
+    );
+    step("mutable items both ways: put, update by each side, cas mismatch, old seq");
     shutdown(&nodes).await;
 }

@@ -27,6 +27,8 @@ pub enum Reply {
         token: Option<Vec<u8>>,
         /// The item value, if any.
         v: Option<Vec<u8>>,
+        /// The sequence number of a mutable item, if any.
+        seq: Option<i64>,
     },
     /// A KRPC error with this code.
     Error(i64),
@@ -114,6 +116,7 @@ impl KrpcClient {
                     MessageKind::Response(r) => Reply::Response {
                         token: r.token.map(<[u8]>::to_vec),
                         v: r.v.map(<[u8]>::to_vec),
+                        seq: r.seq,
                     },
                     MessageKind::Error(e) => Reply::Error(e.code),
                     MessageKind::Query(_) => continue,

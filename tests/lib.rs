@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use dipsea::{NodeBuilder, NodeHandle};
 
+pub mod keyspace_measure;
 pub mod krpc_client;
 
 /// Query timeouts for loopback: answers take well under a millisecond, but a test
@@ -12,21 +13,36 @@ pub mod krpc_client;
 pub const LOOPBACK_TIMEOUT: (Duration, Duration) =
     (Duration::from_millis(250), Duration::from_secs(2));
 
-/// A builder for a loopback node with short timeouts.
+/// A builder for a loopback node with short timeouts, which never looks for the
+/// public DHT (a bootstrap address added to it is used as given).
 pub fn loopback_builder() -> NodeBuilder {
     NodeBuilder::new()
         .bind("127.0.0.1:0")
+        .no_default_routers(true)
         .query_timeout(LOOPBACK_TIMEOUT.0, LOOPBACK_TIMEOUT.1)
 }
 
 /// Starts `n` nodes on loopback, each bootstrapped from the first, and waits until
 /// each has joined. Must run inside a multi-threaded tokio runtime.
 pub async fn network(n: usize) -> Vec<NodeHandle> {
-    let seed = loopback_builder().spawn().await.expect("seed node starts");
+    network_of(n, loopback_builder).await
+}
+
+/// The one loopback network of the Rust tests and benchmarks: starts `n` nodes from
+/// `builder` (which sets the address and anything else), each bootstrapped from the
+/// first, joins them in two passes and waits until they settle. Must run inside a
+/// multi-threaded tokio runtime.
+pub async fn network_of(n: usize, builder: impl Fn() -> NodeBuilder) -> Vec<NodeHandle> {
+    // The first node joins nothing: without this it would look for the public DHT.
+    let seed = builder()
+        .no_default_routers(true)
+        .spawn()
+        .await
+        .expect("seed node starts");
     let seed_addr = seed.local_addr().to_string();
     let mut nodes = vec![seed];
     for _ in 1..n {
-        let node = loopback_builder()
+        let node = builder()
             .bootstrap([seed_addr.clone()])
             .spawn()
             .await

@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use dipsea::{Error, Id, OpError};
-use dipsea_tests::{loopback_builder, network, shutdown};
+use dipsea_tests::{loopback_builder, network, network_of, shutdown};
 use rand::{Rng, SeedableRng};
 
 /// Fails a test that runs longer than this instead of hanging CI.
@@ -394,20 +394,8 @@ async fn a_full_in_flight_table_paces_lookups_instead_of_failing_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ipv6_network_stores_finds_and_announces() {
     bounded(async {
-        let builder = || loopback_builder().bind("[::1]:0");
-        let seed = builder().spawn().await.expect("binds [::1]");
-        let seed_addr = seed.local_addr().to_string();
-        assert!(seed.local_addr().is_ipv6());
-        let mut nodes = vec![seed];
-        for _ in 0..15 {
-            let node = builder()
-                .bootstrap([seed_addr.clone()])
-                .spawn()
-                .await
-                .expect("node starts");
-            node.bootstrap().await.expect("bootstrap over IPv6");
-            nodes.push(node);
-        }
+        let nodes = network_of(16, || loopback_builder().bind("[::1]:0")).await;
+        assert!(nodes[0].local_addr().is_ipv6());
         // Every table holds IPv6 contacts only, learned from `nodes6`; no datagram
         // went unsent (a fresh socket's first ones once did, costing a retry).
         for node in &nodes {

@@ -1,4 +1,4 @@
-//! Broadcast and key-range multicast in the simulator: 10,000 of the very same
+//! Broadcast and key-range multicast in the simulator: 2,000 of the very same
 //! sans-I/O nodes the UDP driver runs, built by real joins, every node accepting
 //! broadcasts of one origin key. Checks coverage and message counts on a static
 //! network, under 10% packet loss, right after 30% of the nodes crashed, and for a
@@ -6,6 +6,11 @@
 //!
 //! Message counts are broadcast datagrams (hand-offs and their retries);
 //! acknowledgements and the lookup into a range are reported apart.
+//!
+//! The network is 2,000 nodes so that `make test` stays affordable on a small
+//! machine; the same scenarios at 10,000 and 1,000,000 nodes are in
+//! `benches/broadcast.rs` (`SIM_NODES=10000 cargo bench -p dipsea-benches --bench
+//! broadcast`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -13,7 +18,7 @@ use std::time::Duration;
 use dipsea::push::{AcceptPolicy, Broadcast, KeyRange, SigningKey};
 use dipsea::{BroadcastReport, Swarm, SwarmConfig};
 
-const NODES: usize = 10_000;
+const NODES: usize = 2_000;
 /// Virtual time a broadcast is given to spread: far beyond its depth times the
 /// largest query timeout.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -30,7 +35,7 @@ fn build(seed: u64) -> Swarm {
     };
     let origin = origin_key().verifying_key().to_bytes();
     config.node.broadcast.accept = AcceptPolicy::Allowed(HashSet::from([origin]));
-    let mut swarm = Swarm::new(config);
+    let mut swarm = Swarm::new(config).expect("a valid configuration");
     // The tree covers every node when each table knows a node in every non-empty
     // sibling subtree (Kademlia's invariant). Joins alone leave gaps in the middle
     // buckets of late joiners; the bucket refresh (BEP 5: every 15 minutes) fills
@@ -56,24 +61,24 @@ fn broadcast_scenarios() {
     assert_eq!(r.delivered, r.in_range, "{r:?}");
     assert!(r.messages <= NODES as u64, "{r:?}");
 
-    // Multicast to 1/256 of the key space: every node in the range, at most 2% of
-    // the broadcast messages elsewhere.
+    // Multicast to 1/256 of the key space (about 8 of 2,000 nodes): every node in
+    // the range, at most 2% of the broadcast messages elsewhere.
     let prefix = swarm.node(0).expect("node 0").id().as_bytes()[0];
     let range = KeyRange::from_hex(&format!("{prefix:02x}")).expect("range");
     let r = broadcast(&mut swarm, 2, range, 1);
-    assert!(r.in_range > 10, "{r:?}");
+    assert!(r.in_range >= 2, "{r:?}");
     assert_eq!(r.delivered, r.in_range, "{r:?}");
     assert!(r.messages_elsewhere * 50 <= r.messages, "{r:?}");
 
     // 10% packet loss, beta = 2: at least 99.9% coverage.
-    swarm.set_loss(0.1);
+    swarm.set_loss(0.1).expect("a valid loss");
     let r = broadcast(&mut swarm, 3, KeyRange::ALL, 2);
     assert!(r.coverage >= 0.999, "{r:?}");
-    swarm.set_loss(0.0);
+    swarm.set_loss(0.0).expect("a valid loss");
 
     // Right after 30% of the nodes crashed (before tables repair), beta = 2: at
     // least 99.5% of the live nodes, at most 2.5 N messages.
-    swarm.crash(0.3);
+    swarm.crash(0.3).expect("a valid fraction");
     let r = broadcast(&mut swarm, 4, KeyRange::ALL, 2);
     assert!(r.coverage >= 0.995, "{r:?}");
     assert!(r.messages * 10 <= 25 * NODES as u64, "{r:?}");

@@ -125,6 +125,7 @@ async fn flood_test() {
     };
     let node = NodeBuilder::new()
         .bind("127.0.0.1:0")
+        .no_default_routers(true)
         .config(config)
         .spawn()
         .await

@@ -26,6 +26,7 @@ fn announce_args(info_hash: Id, token: &[u8]) -> QueryMethod<'_> {
         port: 6881,
         implied_port: false,
         token,
+        seed: false,
     }
 }
 
@@ -51,6 +52,7 @@ async fn puts_and_announces_without_a_valid_token_are_refused_and_store_nothing(
 async fn token_test() {
     let node = NodeBuilder::new()
         .bind("127.0.0.1:0")
+        .no_default_routers(true)
         .spawn()
         .await
         .expect("node starts");

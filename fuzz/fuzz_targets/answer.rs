@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use dipsea::routing::{RoutingConfig, RoutingTable};
-use dipsea::rpc::{answer, token::Tokens, Context};
+use dipsea::rpc::{answer, token::Tokens, Context, SampleLimiter};
 use dipsea::wire::{decode, MessageKind};
 use dipsea::{Id, NodeInfo, Store, StoreConfig, Time};
 use libfuzzer_sys::fuzz_target;
@@ -19,6 +19,7 @@ struct State {
     routing: RoutingTable,
     store: Store,
     tokens: Tokens,
+    samples: SampleLimiter,
 }
 
 fn state() -> &'static State {
@@ -40,12 +41,15 @@ fn state() -> &'static State {
             let v = format!("{}:item{i}", format!("item{i}").len());
             let _ = store.put_immutable(Id::sha1(v.as_bytes()), v.as_bytes(), Time::ZERO);
             let peer: SocketAddr = format!("127.0.0.1:{}", 2000 + i).parse().expect("peer");
-            let _ = store.announce_peer(Id::sha1(&[i as u8]), peer, Time::ZERO);
+            // Seeds and other peers, for scrapes (BEP 33) and samples (BEP 51).
+            let _ = store.announce(Id::sha1(&[i as u8]), peer, i % 3 == 0, Time::ZERO);
         }
         State {
             routing,
             store,
             tokens: Tokens::new([7; 16], Time::ZERO),
+            // Off: a fuzzer asks from one address, and every sample should be taken.
+            samples: SampleLimiter::new(false, false),
         }
     })
 }
@@ -60,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
         store: &s.store,
         tokens: &s.tokens,
         version: b"DS\x00\x01",
+        samples: &s.samples,
     };
     let from: SocketAddr = "127.0.0.1:6881".parse().expect("addr");
     let mut out = Vec::new();

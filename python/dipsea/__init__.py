@@ -13,38 +13,71 @@ Start a node, store and fetch immutable items (BEP 44), announce and find peers
 :class:`Node` blocks (and releases the GIL while it waits, so threads can share
 one); :class:`AsyncNode` offers the same methods as awaitables for asyncio;
 :class:`Id` is a 160-bit id; :class:`Swarm` simulates a whole network in this
-process, in virtual time. Errors derive from :class:`DhtError`.
+process, in virtual time; :class:`Ring`, :class:`Rendezvous` and
+:class:`XorPartitioner` name the owners of a key among members of your own. Errors
+derive from :class:`DhtError`.
 """
 
 from __future__ import annotations
 
-from ._dipsea import ID_LEN, AsyncNode, Id, Latency, Node, Swarm
+from ._dipsea import (
+    ID_LEN,
+    AsyncNode,
+    Id,
+    Keypair,
+    Latency,
+    MutableItem,
+    Node,
+    Samples,
+    Scrape,
+    Swarm,
+    __version__,
+    default_options,
+    Partitioner,
+    Rendezvous,
+    Ring,
+    XorPartitioner,
+)
 from .errors import (
     BadInput,
     Busy,
+    CasMismatch,
     DhtError,
-    DhtOSError,
-    DhtTimeout,
-    InternalError,
-    NodeClosed,
+    Internal,
+    Io,
     NoRoute,
-    PutFailed,
+    NotStored,
+    SeqTooOld,
+    Shutdown,
+    Timeout,
 )
 
 __all__ = [
+    "__version__",
     "ID_LEN",
     "Id",
+    "Keypair",
+    "MutableItem",
+    "Scrape",
+    "Samples",
     "Node",
     "AsyncNode",
     "Swarm",
     "Latency",
+    "default_options",
+    "Partitioner",
+    "Ring",
+    "Rendezvous",
+    "XorPartitioner",
     "DhtError",
     "NoRoute",
-    "DhtTimeout",
-    "PutFailed",
+    "Timeout",
+    "NotStored",
+    "CasMismatch",
+    "SeqTooOld",
     "BadInput",
     "Busy",
-    "NodeClosed",
-    "DhtOSError",
-    "InternalError",
+    "Shutdown",
+    "Io",
+    "Internal",
 ]

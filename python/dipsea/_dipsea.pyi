@@ -3,15 +3,44 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, Union, final
 
-from typing_extensions import Self, TypeAlias
+from typing_extensions import Self, TypeAlias, disjoint_base
 
-__all__ = ["ID_LEN", "Id", "Node", "AsyncNode", "Swarm", "Latency"]
+__all__ = [
+    "ID_LEN",
+    "__version__",
+    "Id",
+    "Keypair",
+    "MutableItem",
+    "Node",
+    "AsyncNode",
+    "Swarm",
+    "Latency",
+    "Scrape",
+    "Samples",
+    "default_options",
+    "Partitioner",
+    "Ring",
+    "Rendezvous",
+    "XorPartitioner",
+    "_shutdown_runtime",
+]
 
 ID_LEN: Final[int]
+"""Bytes in an id: 20 (160 bits, the size of a SHA-1 digest)."""
+__version__: Final[str]
+"""The package version, the same as the Rust crate's, the C library's and the CLI's."""
+
+def default_options() -> dict[str, bool | int | float]:
+    """Every option ``Node(options=...)`` accepts, with its default (flags as
+    ``bool``, counts as ``int``, durations in seconds); what each means is documented
+    once, on the core's ``NodeConfig``."""
+
+def _shutdown_runtime() -> bool:
+    """Stops the runtime blocking nodes share; registered with ``atexit``."""
 
 _Address: TypeAlias = tuple[str, int]
 """A UDP endpoint as the socket module writes it: ``(host, port)``."""
@@ -62,6 +91,83 @@ class Id:
     def __reduce__(self) -> tuple[Any, tuple[str]]: ...
 
 @final
+class Keypair:
+    """An ed25519 keypair: who may publish and update a BEP 44 mutable item."""
+
+    @staticmethod
+    def random() -> Keypair:
+        """A new keypair from the operating system's random source."""
+    @staticmethod
+    def from_seed(seed: bytes) -> Keypair:
+        """The keypair whose secret is ``seed``, exactly 32 bytes."""
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> Keypair:
+        """Reads a keypair from a file written by ``save`` (or ``dipsea keygen``)."""
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the secret to a new file, mode 0600; never replaces a file."""
+    @property
+    def public_key(self) -> bytes:
+        """The public key, 32 bytes."""
+    @property
+    def seed(self) -> bytes:
+        """The secret seed, 32 bytes: keep it private."""
+    def target(self, salt: bytes | None = None) -> Id:
+        """Where this key's item with ``salt`` lives: ``Id.sha1(public_key + salt)``."""
+
+@final
+class MutableItem:
+    """A verified version of a BEP 44 mutable item, as ``get_mutable`` returns it."""
+
+    @property
+    def value(self) -> bytes:
+        """The value (its bencoding if it is not a byte string)."""
+    @property
+    def seq(self) -> int:
+        """The sequence number: a newer version has a higher one."""
+    @property
+    def signature(self) -> bytes:
+        """The ed25519 signature over salt, seq and value, 64 bytes."""
+    @property
+    def public_key(self) -> bytes:
+        """The writer's public key, 32 bytes."""
+    @property
+    def salt(self) -> bytes:
+        """The salt it was published with (``b""`` if none)."""
+
+@final
+class Scrape:
+    """Estimated seeds and peers of an info-hash (BEP 33), from the bloom filters
+    of the closest nodes; each counts distinct IPs."""
+
+    @property
+    def seeds(self) -> float:
+        """Estimated seeds: peers that announced with ``seed=True``."""
+    @property
+    def peers(self) -> float:
+        """Estimated other peers (downloaders)."""
+    @property
+    def responders(self) -> int:
+        """How many of the closest nodes sent filters."""
+
+@final
+class Samples:
+    """Info-hashes sampled around a target (BEP 51 ``sample_infohashes``)."""
+
+    @property
+    def info_hashes(self) -> list[Id]:
+        """The info-hashes, each once, in the order first seen."""
+    @property
+    def responders(self) -> int:
+        """Nodes that answered with samples."""
+    @property
+    def num(self) -> int:
+        """The largest number of info-hashes one answering node stores."""
+    @property
+    def interval(self) -> int:
+        """Seconds before the answering nodes sample for this address again."""
+    def __len__(self) -> int: ...
+
+@final
 class Node:
     """A running DHT node with a blocking API; thread-safe, releases the GIL."""
 
@@ -73,11 +179,13 @@ class Node:
         state_path: str | os.PathLike[str] | None = None,
         *,
         id: _IdLike | None = None,
-        k: int = 8,
-        alpha: int = 3,
-        workers: int = 2,
+        k: int | None = None,
+        alpha: int | None = None,
+        workers: int | None = None,
         query_timeout: tuple[float, float] | None = None,
         max_in_flight: int | None = None,
+        options: dict[str, bool | int | float] | None = None,
+        no_default_routers: bool = False,
     ) -> Node: ...
     def bootstrap(self) -> int:
         """Joins the network now and waits; returns the routing table size."""
@@ -85,8 +193,29 @@ class Node:
         """Stores ``value`` as a BEP 44 immutable item; returns its key."""
     def get(self, key: _IdLike) -> bytes | None:
         """The value stored under ``key``, or ``None`` if no node has it."""
-    def announce(self, info_hash: _IdLike, port: int | None = None) -> int:
-        """Announces ``info_hash`` on ``port``; returns how many nodes acknowledged."""
+    def put_mutable(
+        self,
+        keypair: Keypair,
+        value: bytes,
+        *,
+        salt: bytes | None = None,
+        seq: int | None = None,
+        cas: int | None = None,
+    ) -> int:
+        """Publishes ``value`` as ``keypair``'s mutable item; returns the seq stored."""
+    def get_mutable(
+        self, public_key: bytes, *, salt: bytes | None = None, min_seq: int | None = None
+    ) -> MutableItem | None:
+        """The newest verified version of a mutable item, or ``None``."""
+    def announce(
+        self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
+    ) -> int:
+        """Announces ``info_hash`` on ``port`` (as a seed if ``seed``); returns how
+        many nodes acknowledged."""
+    def scrape(self, info_hash: _IdLike) -> Scrape:
+        """Estimated seeds and peers of ``info_hash`` (BEP 33)."""
+    def sample_infohashes(self, target: _IdLike) -> Samples:
+        """Info-hashes stored by the nodes around ``target`` (BEP 51)."""
     def get_peers(self, info_hash: _IdLike) -> list[_Address]:
         """The peers announced for ``info_hash``."""
     def find_node(self, target: _IdLike) -> list[_Contact]:
@@ -101,8 +230,9 @@ class Node:
         """Counters: packets, queries by method, operations, table and store sizes,
         every drop and refusal reason (``malformed``, ``oversized``,
         ``rate_limited_ip``, ``rate_limited_global``, ``bad_token``, ``over_quota``,
-        ``refused``), and the BEP 42 ``external_ip`` and ``id_conforms`` (None until
-        known)."""
+        ``refused``, ``sample_refused``), the BEP 42 ``external_ip`` and
+        ``id_conforms`` (None until known), and ``network_size``, the number of
+        nodes estimated from lookups (None before the first)."""
     @property
     def address(self) -> _Address:
         """The bound UDP address."""
@@ -135,11 +265,13 @@ class AsyncNode:
         state_path: str | os.PathLike[str] | None = None,
         *,
         id: _IdLike | None = None,
-        k: int = 8,
-        alpha: int = 3,
-        workers: int = 2,
+        k: int | None = None,
+        alpha: int | None = None,
+        workers: int | None = None,
         query_timeout: tuple[float, float] | None = None,
         max_in_flight: int | None = None,
+        options: dict[str, bool | int | float] | None = None,
+        no_default_routers: bool = False,
     ) -> AsyncNode: ...
     def bootstrap(self) -> Awaitable[int]:
         """Joins the network; resolves to the routing table size."""
@@ -147,8 +279,29 @@ class AsyncNode:
         """Stores ``value`` as a BEP 44 immutable item; resolves to its key."""
     def get(self, key: _IdLike) -> Awaitable[bytes | None]:
         """Resolves to the value stored under ``key``, or ``None``."""
-    def announce(self, info_hash: _IdLike, port: int | None = None) -> Awaitable[int]:
-        """Announces ``info_hash``; resolves to how many nodes acknowledged."""
+    def put_mutable(
+        self,
+        keypair: Keypair,
+        value: bytes,
+        *,
+        salt: bytes | None = None,
+        seq: int | None = None,
+        cas: int | None = None,
+    ) -> Awaitable[int]:
+        """Publishes ``value`` as ``keypair``'s mutable item; resolves to the seq."""
+    def get_mutable(
+        self, public_key: bytes, *, salt: bytes | None = None, min_seq: int | None = None
+    ) -> Awaitable[MutableItem | None]:
+        """Resolves to the newest verified version of a mutable item, or ``None``."""
+    def announce(
+        self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
+    ) -> Awaitable[int]:
+        """Announces ``info_hash`` (as a seed if ``seed``); resolves to how many
+        nodes acknowledged."""
+    def scrape(self, info_hash: _IdLike) -> Awaitable[Scrape]:
+        """Resolves to the estimated seeds and peers of ``info_hash`` (BEP 33)."""
+    def sample_infohashes(self, target: _IdLike) -> Awaitable[Samples]:
+        """Resolves to the info-hashes stored around ``target`` (BEP 51)."""
     def get_peers(self, info_hash: _IdLike) -> Awaitable[list[_Address]]:
         """Resolves to the peers announced for ``info_hash``."""
     def find_node(self, target: _IdLike) -> Awaitable[list[_Contact]]:
@@ -211,7 +364,7 @@ class Swarm:
     def get(self, key: _IdLike) -> bytes | None:
         """Gets the item ``key`` from a random live node."""
     def crash(self, fraction: float) -> int:
-        """Crashes ``fraction`` of the live nodes; returns how many."""
+        """Crashes ``fraction`` (0 to 1) of the live nodes; returns how many."""
     def partition(self, fraction: float) -> None:
         """Splits the live nodes in two groups until ``heal()``."""
     def heal(self) -> None:
@@ -226,3 +379,39 @@ class Swarm:
     def stats(self) -> _Stats:
         """Success rate, rounds, messages, latency percentiles, packets, memory."""
     def __len__(self) -> int: ...
+
+@disjoint_base
+class Partitioner:
+    """The owners of keys among members: the base of ``Ring``, ``Rendezvous`` and ``XorPartitioner``."""
+
+    def owners(self, key: _IdLike, r: int) -> list[Id]:
+        """The ``r`` owners of ``key``, first the primary; ``BadInput`` if ``r`` exceeds the members."""
+    def add(self, member: _IdLike, weight: float = 1.0) -> None:
+        """Adds a member (weights other than 1: ``Rendezvous`` only); ``BadInput`` on a duplicate."""
+    def remove(self, member: _IdLike) -> None:
+        """Removes a member; ``BadInput`` if it is not one."""
+    def members(self) -> list[Id]:
+        """The members, sorted."""
+    def __len__(self) -> int: ...
+    def __contains__(self, member: object, /) -> bool: ...
+
+@final
+class Ring(Partitioner):
+    """Consistent hashing with ``vnodes`` virtual nodes per member."""
+
+    def __new__(cls, members: Iterable[_IdLike] | None = None, vnodes: int = 64) -> Ring: ...
+    @property
+    def vnodes(self) -> int:
+        """Virtual nodes per member."""
+
+@final
+class Rendezvous(Partitioner):
+    """Rendezvous (highest random weight) hashing; weighted members allowed."""
+
+    def __new__(cls, members: Iterable[_IdLike] | None = None) -> Rendezvous: ...
+
+@final
+class XorPartitioner(Partitioner):
+    """Kademlia's partitioning: the members closest to the key by XOR distance."""
+
+    def __new__(cls, members: Iterable[_IdLike] | None = None) -> XorPartitioner: ...

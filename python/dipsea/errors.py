@@ -1,8 +1,11 @@
 """The exceptions dipsea raises: one tree under :class:`DhtError`.
 
-Each class that has an exact built-in counterpart also inherits from it, so
-``except TimeoutError`` and ``except ValueError`` catch dipsea's timeouts and bad
-arguments too. The native module maps every core error onto one of these classes.
+The names are the core's error names (``dipsea::Error`` and ``OpError`` in Rust,
+``DIPSEA_<NAME>`` in C): ``NoRoute``, ``Timeout``, ``NotStored``, ``BadInput``,
+``Busy``, ``Shutdown``, ``Io``, ``Internal``. Each class that has an exact built-in
+counterpart also inherits from it, so ``except TimeoutError``, ``except ValueError``
+and ``except OSError`` catch dipsea's timeouts, bad arguments and OS errors too. The
+native module maps every core error onto one of these classes, in one function.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 __all__ = [
     "DhtError",
     "NoRoute",
-    "DhtTimeout",
-    "PutFailed",
+    "Timeout",
+    "NotStored",
+    "CasMismatch",
+    "SeqTooOld",
     "BadInput",
     "Busy",
-    "NodeClosed",
-    "DhtOSError",
-    "InternalError",
+    "Shutdown",
+    "Io",
+    "Internal",
 ]
 
 
@@ -32,34 +37,46 @@ class NoRoute(DhtError):
     """
 
 
-class DhtTimeout(DhtError, TimeoutError):
+class Timeout(DhtError, TimeoutError):
     """No node answered in time (dead bootstrap address, network down).
 
     Check the addresses and the network, then retry.
     """
 
 
-class PutFailed(DhtError):
+class NotStored(DhtError):
     """Nodes answered, but none of them accepted the put or announce."""
+
+
+class CasMismatch(NotStored):
+    """A mutable put was refused: the stored sequence number is not the ``cas``
+    given (BEP 44 error 301). Get the item, then retry with its ``seq`` as ``cas``."""
+
+
+class SeqTooOld(NotStored):
+    """A mutable put was refused: the nodes hold a newer version (BEP 44 error
+    302). Get the item and put with a higher ``seq`` (or none)."""
 
 
 class BadInput(DhtError, ValueError):
     """An argument is invalid: an id of the wrong size, a bad hex digit, a value
-    over BEP 44's 1000 bytes, an address that does not resolve."""
+    over BEP 44's 1000 bytes, an address that does not resolve, a setting out of
+    range (``k=0``, a loss outside 0 to 1)."""
 
 
 class Busy(DhtError):
-    """Too many operations are running on this node; retry when some finish."""
+    """The node is at a limit: too many operations running (``max_operations``) or
+    too many queries awaiting an answer (``max_in_flight``); retry when some finish."""
 
 
-class NodeClosed(DhtError):
+class Shutdown(DhtError):
     """The node is closed, or was closed while the operation ran."""
 
 
-class DhtOSError(DhtError, OSError):
+class Io(DhtError, OSError):
     """The operating system refused something: binding the socket (address in use,
     permission), reading or writing the state file. ``errno`` is set when known."""
 
 
-class InternalError(DhtError):
+class Internal(DhtError):
     """A bug in dipsea; please report it with the message."""

@@ -67,7 +67,7 @@ class Tally:
 
 async def start_servers(n: int) -> list[dipsea.AsyncNode]:
     """``n`` joined server nodes on loopback, each bootstrapped from the first."""
-    seed = dipsea.AsyncNode(bind="127.0.0.1:0")
+    seed = dipsea.AsyncNode(bind="127.0.0.1:0", no_default_routers=True)
     host, port = seed.address
     nodes = [seed] + [dipsea.AsyncNode(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"]) for _ in range(n - 1)]
     for _ in range(2):  # twice, so early joiners learn of later ones

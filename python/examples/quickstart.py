@@ -15,7 +15,7 @@ import dipsea
 
 def blocking_tour() -> list[dipsea.Node]:
     """Starts a network of blocking nodes and uses it; returns the nodes."""
-    seed = dipsea.Node(bind="127.0.0.1:0")
+    seed = dipsea.Node(bind="127.0.0.1:0", no_default_routers=True)
     host, port = seed.address
     nodes = [seed] + [dipsea.Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"]) for _ in range(7)]
     for node in nodes[1:]:

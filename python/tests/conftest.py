@@ -58,13 +58,13 @@ def deadline() -> Iterator[None]:
 def start_network(n: int) -> list[dipsea.Node]:
     """Starts ``n`` nodes on 127.0.0.1, each bootstrapped from the first, and waits
     until each has joined (twice, so early joiners learn of later ones)."""
-    seed = dipsea.Node(bind="127.0.0.1:0", query_timeout=LOOPBACK_TIMEOUT)
+    seed = dipsea.Node(bind="127.0.0.1:0", no_default_routers=True, query_timeout=LOOPBACK_TIMEOUT)
     host, port = seed.address
     nodes = [seed]
     for _ in range(n - 1):
         nodes.append(
             dipsea.Node(
-                bind="127.0.0.1:0",
+                bind="127.0.0.1:0", no_default_routers=True,
                 bootstrap=[f"{host}:{port}"],
                 query_timeout=LOOPBACK_TIMEOUT,
             )

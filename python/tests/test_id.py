@@ -91,3 +91,15 @@ def test_from_hex_errors_say_what_is_wrong() -> None:
         Id.from_hex("abc")
     with pytest.raises(dipsea.BadInput, match="invalid hex digit 'g' at position 0"):
         Id.from_hex("g" * 40)
+
+
+def test_error_classes_are_named_after_the_core_errors() -> None:
+    # One vocabulary: OpError::NotStored is dipsea.NotStored and DIPSEA_NOT_STORED.
+    names = ["NoRoute", "Timeout", "NotStored", "BadInput", "Busy", "Shutdown", "Io", "Internal"]
+    assert set(names) <= set(dipsea.__all__)
+    classes = [getattr(dipsea, name) for name in names]
+    assert all(issubclass(c, dipsea.DhtError) and c.__name__ in names for c in classes)
+    assert issubclass(dipsea.Timeout, TimeoutError)
+    assert issubclass(dipsea.BadInput, ValueError)
+    assert issubclass(dipsea.Io, OSError)
+    assert not hasattr(dipsea, "PutFailed") and not hasattr(dipsea, "NodeClosed")

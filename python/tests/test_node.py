@@ -126,11 +126,11 @@ def test_gil_is_released_while_waiting(network: list[Node]) -> None:
         while not stop.is_set():
             counted += 1
 
-    with Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"], query_timeout=(0.2, 0.2)) as node:
+    with Node(bind="127.0.0.1:0", no_default_routers=True, bootstrap=[f"{host}:{port}"], query_timeout=(0.2, 0.2)) as node:
         counter = threading.Thread(target=count)
         counter.start()
         try:
-            with pytest.raises(dipsea.DhtTimeout):
+            with pytest.raises(dipsea.Timeout):
                 node.bootstrap()
         finally:
             stop.set()
@@ -143,17 +143,17 @@ def test_dead_bootstrap_times_out_then_no_route() -> None:
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     host, port = silent.getsockname()
-    with Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"], query_timeout=LOOPBACK_TIMEOUT) as node:
-        with pytest.raises(dipsea.DhtTimeout, match="timed out") as info:
+    with Node(bind="127.0.0.1:0", no_default_routers=True, bootstrap=[f"{host}:{port}"], query_timeout=LOOPBACK_TIMEOUT) as node:
+        with pytest.raises(dipsea.Timeout, match="timed out") as info:
             node.bootstrap()
         assert isinstance(info.value, TimeoutError)
-        with pytest.raises((dipsea.NoRoute, dipsea.DhtTimeout)):
+        with pytest.raises((dipsea.NoRoute, dipsea.Timeout)):
             node.get(Id.random())
     silent.close()
 
 
 def test_no_bootstrap_is_no_route() -> None:
-    with Node(bind="127.0.0.1:0") as node:
+    with Node(bind="127.0.0.1:0", no_default_routers=True) as node:
         with pytest.raises(dipsea.NoRoute, match="no route"):
             node.put(b"nowhere to go")
 
@@ -179,37 +179,78 @@ def test_argument_types_and_sizes(network: list[Node]) -> None:
     with pytest.raises(TypeError):
         Node(bootstrap="127.0.0.1:1")  # a str is not a list of addresses
     with pytest.raises(dipsea.BadInput, match="resolve"):
-        Node(bind="127.0.0.1:0", bootstrap=["no-such-host.invalid:1"])
+        Node(bind="127.0.0.1:0", no_default_routers=True, bootstrap=["no-such-host.invalid:1"])
     with pytest.raises(ValueError):
-        Node(bind="127.0.0.1:0", query_timeout=(-1.0, 1.0))
+        Node(bind="127.0.0.1:0", no_default_routers=True, query_timeout=(-1.0, 1.0))
+
+
+def test_out_of_range_settings_raise_the_cores_reason() -> None:
+    with pytest.raises(dipsea.BadInput, match="k must be between 1 and 1024, got 0") as info:
+        Node(bind="127.0.0.1:0", no_default_routers=True, k=0)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError, match="alpha must be"):
+        Node(bind="127.0.0.1:0", no_default_routers=True, alpha=0)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        dipsea.AsyncNode(bind="127.0.0.1:0", no_default_routers=True, workers=0)
+    with pytest.raises(ValueError, match="timeout_floor .* is above timeout_ceiling"):
+        Node(bind="127.0.0.1:0", no_default_routers=True, query_timeout=(2.0, 1.0))
+    with pytest.raises(ValueError, match="max_in_flight must be"):
+        Node(bind="127.0.0.1:0", no_default_routers=True, max_in_flight=0)
+    with pytest.raises(ValueError, match='no configuration option is called "nope"'):
+        Node(bind="127.0.0.1:0", no_default_routers=True, options={"nope": 1})
+    with pytest.raises(ValueError, match="max_datagram must be between 512 and 65535, got 100"):
+        Node(bind="127.0.0.1:0", no_default_routers=True, options={"max_datagram": 100})
+    with pytest.raises(TypeError):
+        Node(bind="127.0.0.1:0", no_default_routers=True, options={"read_only": "yes"})  # type: ignore[dict-item]
+
+
+def test_every_option_is_settable_and_listed_with_its_default(network: list[Node]) -> None:
+    defaults = dipsea.default_options()
+    assert defaults["k"] == 8 and defaults["max_in_flight"] == 1024
+    assert defaults["timeout_ceiling"] == 4.0 and defaults["refresh_on_join"] is True
+    assert "store.max_items" in defaults and "rate_limit.per_ip_rate" in defaults
+    options: dict[str, bool | int | float] = {
+        "k": 2,
+        "max_in_flight": 64,
+        "store.item_ttl": 60.0,
+        "refresh_on_join": False,
+    }
+    seed = [seed_address(network)]
+    with Node("127.0.0.1:0", seed, no_default_routers=True, query_timeout=LOOPBACK_TIMEOUT, options=options) as node:
+        node.bootstrap()
+        assert len(node.find_node(Id.random())) == 2
+    # The keywords apply after ``options``: k=3 wins over the option's 2.
+    with Node("127.0.0.1:0", seed, no_default_routers=True, query_timeout=LOOPBACK_TIMEOUT, k=3, options=options) as node:
+        node.bootstrap()
+        assert len(node.find_node(Id.random())) == 3
 
 
 def test_port_in_use_is_os_error() -> None:
-    with Node(bind="127.0.0.1:0") as node:
+    with Node(bind="127.0.0.1:0", no_default_routers=True) as node:
         host, port = node.address
-        with pytest.raises(dipsea.DhtOSError) as info:
-            Node(bind=f"{host}:{port}")
+        with pytest.raises(dipsea.Io) as info:
+            Node(bind=f"{host}:{port}", no_default_routers=True)
         assert isinstance(info.value, OSError)
         assert info.value.errno is not None
 
 
 def test_closing_frees_the_port_and_fails_later_calls() -> None:
-    node = Node(bind="127.0.0.1:0")
+    node = Node(bind="127.0.0.1:0", no_default_routers=True)
     host, port = node.address
     assert not node.closed
     node.close()
     node.close()  # idempotent
     assert node.closed
     assert repr(node) == "<dipsea.Node closed>"
-    with pytest.raises(dipsea.NodeClosed):
+    with pytest.raises(dipsea.Shutdown):
         node.get(Id.random())
-    with pytest.raises(dipsea.NodeClosed):
+    with pytest.raises(dipsea.Shutdown):
         _ = node.address
     # The port is free at once: a plain socket and a new node can both take it.
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind((host, port))
     probe.close()
-    with Node(bind=f"{host}:{port}") as again:
+    with Node(bind=f"{host}:{port}", no_default_routers=True) as again:
         assert again.address == (host, port)
 
 
@@ -217,7 +258,7 @@ def test_close_fails_calls_in_flight_in_other_threads() -> None:
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     host, port = silent.getsockname()
-    node = Node(bind="127.0.0.1:0", bootstrap=[f"{host}:{port}"], query_timeout=(5.0, 5.0))
+    node = Node(bind="127.0.0.1:0", no_default_routers=True, bootstrap=[f"{host}:{port}"], query_timeout=(5.0, 5.0))
     errors: list[BaseException] = []
 
     def wait() -> None:
@@ -232,12 +273,12 @@ def test_close_fails_calls_in_flight_in_other_threads() -> None:
     node.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], dipsea.NodeClosed)
+    assert len(errors) == 1 and isinstance(errors[0], dipsea.Shutdown)
     silent.close()
 
 
 def test_read_only_node_is_not_added_to_tables(network: list[Node]) -> None:
-    with Node(bind="127.0.0.1:0", bootstrap=[seed_address(network)], read_only=True,
+    with Node(bind="127.0.0.1:0", no_default_routers=True, bootstrap=[seed_address(network)], read_only=True,
               query_timeout=LOOPBACK_TIMEOUT) as reader:
         reader.bootstrap()
         key = network[0].put(b"read me")
@@ -247,19 +288,19 @@ def test_read_only_node_is_not_added_to_tables(network: list[Node]) -> None:
 
 def test_state_path_saves_the_table_and_rejoins(network: list[Node], tmp_path: Path) -> None:
     state = tmp_path / "node.state"
-    with Node(bind="127.0.0.1:0", bootstrap=[seed_address(network)], state_path=state,
+    with Node(bind="127.0.0.1:0", no_default_routers=True, bootstrap=[seed_address(network)], state_path=state,
               query_timeout=LOOPBACK_TIMEOUT) as node:
         node.bootstrap()
         node_id = node.id
     assert state.exists()
     # No bootstrap address this time: the saved table and id are enough.
-    with Node(bind="127.0.0.1:0", state_path=str(state), query_timeout=LOOPBACK_TIMEOUT) as node:
+    with Node(bind="127.0.0.1:0", no_default_routers=True, state_path=str(state), query_timeout=LOOPBACK_TIMEOUT) as node:
         assert node.id == node_id
         assert node.bootstrap() >= 1
 
 
 def test_explicit_id_and_repr() -> None:
     wanted = Id.sha1(b"me")
-    with Node(bind="127.0.0.1:0", id=wanted) as node:
+    with Node(bind="127.0.0.1:0", no_default_routers=True, id=wanted) as node:
         assert node.id == wanted
         assert repr(node).startswith(f"<dipsea.Node id={wanted.hex()} address=127.0.0.1:")

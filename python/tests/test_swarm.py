@@ -63,7 +63,7 @@ def test_partition_then_heal(values: list[bytes]) -> None:
     for k, v in zip(keys, values):
         try:
             during += swarm.get(k) == v
-        except dipsea.DhtTimeout:
+        except dipsea.Timeout:
             pass  # the node asked and every contact it tried are across the split
     swarm.heal()
     swarm.advance(600)
@@ -96,3 +96,13 @@ def test_swarm_argument_errors() -> None:
         Swarm(nodes=10, latency=0.05)  # type: ignore[arg-type]
     with pytest.raises(OverflowError):
         Swarm(nodes=-1)
+    with pytest.raises(dipsea.BadInput, match="loss must be between 0 and 1, got 5") as info:
+        Swarm(nodes=10, loss=5)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError, match="nodes must be"):
+        Swarm(nodes=0)
+    with pytest.raises(ValueError, match="fraction must be between 0 and 1"):
+        swarm.crash(1.5)
+    with pytest.raises(ValueError, match="fraction must be between 0 and 1"):
+        swarm.partition(-0.5)
+    assert swarm.live == 20

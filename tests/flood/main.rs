@@ -125,13 +125,17 @@ fn query(rng: &mut SmallRng) -> Vec<u8> {
     let method = match rng.gen_range(0..6) {
         0 => QueryMethod::Ping,
         1 => QueryMethod::FindNode { target },
-        2 => QueryMethod::GetPeers { info_hash: target },
+        2 => QueryMethod::GetPeers {
+            info_hash: target,
+            scrape: false,
+        },
         3 => QueryMethod::Get { target, seq: None },
         4 => QueryMethod::AnnouncePeer {
             info_hash: target,
             port: 6881,
             implied_port: false,
             token: &token,
+            seed: false,
         },
         _ => QueryMethod::Put(PutArgs::immutable(&token, value.as_bytes())),
     };

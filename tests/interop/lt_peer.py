@@ -20,6 +20,14 @@ bounded by the command's "timeout" (seconds). Byte strings travel as hex.
     {"cmd": "get", "target": hex, "timeout": 20}      -> {"found": bool, "bencoded": hex}
         (found: the item's bencoding hashes to the target; libtorrent reports a
         miss as an empty item)
+    {"cmd": "put_mutable", "seed": hex, "public_key": hex, "value": hex, "salt": hex,
+     "timeout": 20}                 -> {"seq": n, "signature": hex, "num_success": n}
+        (a BEP 44 mutable item whose value is the byte string "value"; libtorrent
+        signs it with the ed25519 key of the 32-byte "seed", and takes one more than
+        the highest sequence number its lookup found)
+    {"cmd": "get_mutable", "public_key": hex, "salt": hex, "timeout": 20}
+        -> {"found": bool, "bencoded": hex, "seq": n, "signature": hex}
+        (the authoritative answer: the highest seq libtorrent's lookup found)
     {"cmd": "announce", "info_hash": hex, "port": p, "implied_port": bool}
                                                       -> {} (started, not finished)
     {"cmd": "get_peers", "info_hash": hex, "want": ["ip:port", ...], "timeout": 20}
@@ -100,6 +108,18 @@ def settings():
         "alert_mask": mask,
         "alert_queue_size": 100_000,
     }
+
+
+def lt_secret_key(seed):
+    """libtorrent's 64-byte ed25519 secret key of a 32-byte RFC 8032 seed: SHA-512 of
+    the seed with the scalar half clamped (the orlp/ed25519 format libtorrent uses)."""
+    if len(seed) != 32:
+        raise ValueError("a seed is 32 bytes")
+    h = bytearray(hashlib.sha512(seed).digest())
+    h[0] &= 248
+    h[31] &= 63
+    h[31] |= 64
+    return bytes(h)
 
 
 class Peer:
@@ -228,6 +248,63 @@ class Peer:
         encoded = bytes(lt.bencode(a.item))
         found = hashlib.sha1(encoded).digest() == target.to_bytes()
         return {"found": found, "bencoded": encoded.hex()}
+
+    def cmd_put_mutable(self, c):
+        public_key = bytes.fromhex(c["public_key"])
+        salt = bytes.fromhex(c.get("salt", ""))
+        # The binding signs the value as a bencoded byte string and bumps the
+        # sequence number past the highest its lookup saw.
+        self.ses.dht_put_mutable_item(
+            lt_secret_key(bytes.fromhex(c["seed"])),
+            public_key,
+            bytes.fromhex(c["value"]),
+            salt,
+        )
+        a = self.wait_for(
+            lambda a: isinstance(a, lt.dht_put_alert)
+            and bytes(a.public_key) == public_key
+            and bytes(a.salt) == salt,
+            c["timeout"],
+        )
+        if a is None:
+            raise RuntimeError("no dht_put_alert before the timeout")
+        return {
+            "seq": a.seq,
+            "signature": bytes(a.signature).hex(),
+            "num_success": a.num_success,
+        }
+
+    def cmd_get_mutable(self, c):
+        # libtorrent posts a dht_mutable_item_alert for the first verified answer and
+        # an authoritative one when its lookup ends (with an empty item if none).
+        public_key = bytes.fromhex(c["public_key"])
+        salt = bytes.fromhex(c.get("salt", ""))
+        self.ses.dht_get_mutable_item(public_key, salt)
+        deadline = time.monotonic() + c["timeout"]
+        best = None
+        while time.monotonic() < deadline:
+            a = self.wait_for(
+                lambda a: isinstance(a, lt.dht_mutable_item_alert)
+                and bytes(a.key) == public_key
+                and bytes(a.salt) == salt,
+                max(0.0, deadline - time.monotonic()),
+            )
+            if a is None:
+                break
+            best = a
+            if a.authoritative:
+                break
+        if best is None:
+            raise RuntimeError("no dht_mutable_item_alert before the timeout")
+        encoded = bytes(lt.bencode(best.item))
+        found = best.seq > 0 or encoded not in (b"", b"0:")
+        return {
+            "found": found,
+            "authoritative": best.authoritative,
+            "bencoded": encoded.hex(),
+            "seq": best.seq,
+            "signature": bytes(best.signature).hex(),
+        }
 
     def cmd_get_peers(self, c):
         # libtorrent posts one dht_get_peers_reply_alert per answer that carries

@@ -23,6 +23,9 @@ static dipsea_node *start_node(const char *bootstrap) {
     check(dipsea_config_set_bind(config, "127.0.0.1:0"), "bind");
     if (bootstrap != NULL) {
         check(dipsea_config_add_bootstrap(config, bootstrap), "bootstrap address");
+    } else {
+        /* the seed: without this it would join the public DHT */
+        check(dipsea_config_set_no_default_routers(config, true), "no default routers");
     }
     dipsea_node *node = NULL;
     check(dipsea_node_new(config, &node), "start node");
@@ -66,11 +69,16 @@ int main(void) {
     check(dipsea_id_sha1((const uint8_t *)"my torrent", 10, &info_hash), "sha1");
     size_t stored = 0;
     check(dipsea_node_announce(alice, &info_hash, 51413, &stored), "announce");
-    dipsea_buffer peers = {NULL, 0};
-    size_t count = 0;
-    check(dipsea_node_get_peers(bob, &info_hash, &peers, &count), "get_peers");
-    printf("%zu peer(s):\n%s", count, (const char *)peers.data);
-    dipsea_buffer_free(&peers);
+    dipsea_peer_list peers = {NULL, 0};
+    check(dipsea_node_get_peers(bob, &info_hash, &peers), "get_peers");
+    printf("%zu peer(s):\n", peers.count);
+    for (size_t i = 0; i < peers.count; i++) {
+        char text[DIPSEA_PEER_STRING_SIZE];
+        check(dipsea_peer_to_string(&peers.peers[i], text, sizeof text), "peer_to_string");
+        printf("  %s (IPv%u, port %u)\n", text, (unsigned)peers.peers[i].family,
+               (unsigned)peers.peers[i].port);
+    }
+    dipsea_peer_list_free(&peers);
 
     dipsea_stats stats;
     check(dipsea_node_stats(seed, &stats), "stats");

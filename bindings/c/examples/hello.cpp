@@ -39,6 +39,9 @@ Node start_node(const std::string &bootstrap) {
     check(dipsea_config_set_bind(config.get(), "127.0.0.1:0"), "bind");
     if (!bootstrap.empty()) {
         check(dipsea_config_add_bootstrap(config.get(), bootstrap.c_str()), "bootstrap");
+    } else {
+        // the seed: without this it would join the public DHT
+        check(dipsea_config_set_no_default_routers(config.get(), true), "no default routers");
     }
     dipsea_node *node = nullptr;
     check(dipsea_node_new(config.get(), &node), "start node");

@@ -21,8 +21,9 @@ pub struct dipsea_config {
 }
 
 /// Creates a config with the defaults: bind `0.0.0.0:0` (any address, a free port),
-/// no bootstrap address, a random node id, k = 8, alpha = 3, query timeouts between
-/// 100 ms and 4 s following the measured round-trip time, 2 runtime threads.
+/// no bootstrap address, a random node id, and the core's defaults for every option
+/// (documented once, on the core's `NodeConfig`; dipsea_config_get_option reads
+/// them).
 ///
 /// Ownership: `*out_config` is yours; release it with dipsea_config_free (it may be
 /// freed as soon as dipsea_node_new returns). Threads: any thread.
@@ -78,7 +79,7 @@ unsafe fn update(
 ///
 /// Ownership: `addr` is copied. Threads: see dipsea_config.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `addr` is not UTF-8.
+/// DIPSEA_BAD_INPUT if `addr` is not UTF-8.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_set_bind(
     config: *mut dipsea_config,
@@ -99,7 +100,7 @@ pub unsafe extern "C" fn dipsea_config_set_bind(
 ///
 /// Ownership: `addr` is copied. Threads: see dipsea_config.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `addr` is not UTF-8.
+/// DIPSEA_BAD_INPUT if `addr` is not UTF-8.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_add_bootstrap(
     config: *mut dipsea_config,
@@ -132,51 +133,41 @@ pub unsafe extern "C" fn dipsea_config_set_id(
     }
 }
 
-/// Sets k, the bucket size and replication factor (default 8).
+/// Sets k, the bucket size and replication factor (option `k`).
+/// dipsea_node_new checks it (1 to 1024).
 ///
 /// Threads: see dipsea_config.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `k` is 0.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_set_k(
     config: *mut dipsea_config,
     k: usize,
 ) -> dipsea_status {
     // SAFETY: this function's contract, forwarded.
-    unsafe {
-        update(config, |b| {
-            positive(k, "k")?;
-            Ok(b.k(k))
-        })
-    }
+    unsafe { update(config, |b| Ok(b.k(k))) }
 }
 
-/// Sets alpha, how many queries a lookup keeps in flight (default 3).
+/// Sets alpha, how many queries a lookup keeps in flight (option `alpha`).
+/// dipsea_node_new checks it (1 to 1024).
 ///
 /// Threads: see dipsea_config.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `alpha` is 0.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_set_alpha(
     config: *mut dipsea_config,
     alpha: usize,
 ) -> dipsea_status {
     // SAFETY: this function's contract, forwarded.
-    unsafe {
-        update(config, |b| {
-            positive(alpha, "alpha")?;
-            Ok(b.alpha(alpha))
-        })
-    }
+    unsafe { update(config, |b| Ok(b.alpha(alpha))) }
 }
 
 /// Bounds the per-query timeout, in milliseconds; between them it follows the
-/// measured round-trip time (default 100 to 4000). Short bounds find dead nodes
-/// sooner (loopback tests); long ones suit slow networks.
+/// measured round-trip time (options `timeout_floor` and `timeout_ceiling`). Short
+/// bounds find dead nodes sooner (loopback tests); long ones suit slow networks.
+/// dipsea_node_new checks them (at least 1 ms, `floor_ms <= ceiling_ms`).
 ///
 /// Threads: see dipsea_config.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `floor_ms` is 0 or `ceiling_ms < floor_ms`.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_set_query_timeout_ms(
     config: *mut dipsea_config,
@@ -186,12 +177,6 @@ pub unsafe extern "C" fn dipsea_config_set_query_timeout_ms(
     // SAFETY: this function's contract, forwarded.
     unsafe {
         update(config, |b| {
-            positive(floor_ms as usize, "floor_ms")?;
-            if ceiling_ms < floor_ms {
-                return Err(Failure::invalid(format!(
-                    "ceiling_ms ({ceiling_ms}) is below floor_ms ({floor_ms})"
-                )));
-            }
             Ok(b.query_timeout(
                 Duration::from_millis(floor_ms.into()),
                 Duration::from_millis(ceiling_ms.into()),
@@ -200,24 +185,20 @@ pub unsafe extern "C" fn dipsea_config_set_query_timeout_ms(
     }
 }
 
-/// Sets how many threads the node's runtime has; they receive datagrams and run
-/// callbacks (default 2).
+/// Gives the node a runtime of its own with `workers` threads (they receive
+/// datagrams and run callbacks), shut down by dipsea_node_free. Without this call,
+/// every node of the process shares one runtime with a thread per core, created by
+/// the first dipsea_node_new and shut down by the dipsea_node_free of the last node.
 ///
 /// Threads: see dipsea_config.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `workers` is 0.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_set_workers(
     config: *mut dipsea_config,
     workers: usize,
 ) -> dipsea_status {
     // SAFETY: this function's contract, forwarded.
-    unsafe {
-        update(config, |b| {
-            positive(workers, "workers")?;
-            Ok(b.workers(workers))
-        })
-    }
+    unsafe { update(config, |b| Ok(b.dedicated_runtime(workers))) }
 }
 
 /// Read-only mode (BEP 43): the node answers no queries and asks others not to add it
@@ -234,13 +215,32 @@ pub unsafe extern "C" fn dipsea_config_set_read_only(
     unsafe { update(config, |b| Ok(b.read_only(read_only))) }
 }
 
+/// Without default routers (`none` true), a node given no bootstrap address and no
+/// saved state joins nothing and waits to be contacted: the first node of a private
+/// or test network. By default (`none` false) such a node joins the public Mainline
+/// DHT through its well-known routers (router.bittorrent.com:6881 and others),
+/// resolved by dipsea_node_new, which fails with DIPSEA_IO ("none of the default
+/// routers resolved (offline?) ...") when none resolves. A bootstrap address or a
+/// saved state replaces the default routers either way.
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_no_default_routers(
+    config: *mut dipsea_config,
+    none: bool,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe { update(config, |b| Ok(b.no_default_routers(none))) }
+}
+
 /// Sets a file to save the routing table to (periodically and when the node is freed)
 /// and to load it from on start, so a restarted node rejoins without a bootstrap
 /// address.
 ///
 /// Ownership: `path` is copied. Threads: see dipsea_config.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `path` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `path` is not UTF-8.
+/// DIPSEA_BAD_INPUT if `path` is not UTF-8.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_config_set_state_path(
     config: *mut dipsea_config,
@@ -255,9 +255,55 @@ pub unsafe extern "C" fn dipsea_config_set_state_path(
     }
 }
 
-fn positive(value: usize, name: &str) -> Result<(), Failure> {
-    if value == 0 {
-        return Err(Failure::invalid(format!("`{name}` must be at least 1")));
+/// Sets the node option called `name` (every field of the core's `NodeConfig`: `k`,
+/// `alpha`, `max_in_flight`, `timeout_floor`, `store.max_items`,
+/// `rate_limit.per_ip_rate`, ...; the core's `NodeConfig::options` lists them, and
+/// the `NodeConfig` docs say what each means and its default). `value` is a count as
+/// is, a flag as 0 or 1, a duration in milliseconds. Rules between options
+/// (`timeout_floor <= timeout_ceiling`) are checked by dipsea_node_new.
+///
+/// Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+/// DIPSEA_BAD_INPUT if no option has that name or `value` is outside its range
+/// (dipsea_last_error() gives the range); the config is then unchanged.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_option(
+    config: *mut dipsea_config,
+    name: *const c_char,
+    value: u64,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |mut b| {
+            let name = str_arg(name, "name")?;
+            b.config_mut().set(name, value)?;
+            Ok(b)
+        })
     }
-    Ok(())
+}
+
+/// Reads the node option called `name` (see dipsea_config_set_option) into
+/// `*out_value`: a count as is, a flag as 0 or 1, a duration in whole milliseconds.
+/// On a fresh config (dipsea_config_default) this is the option's default.
+///
+/// Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config`, `name` or `out_value` is
+/// NULL; DIPSEA_BAD_INPUT if no option has that name.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_get_option(
+    config: *const dipsea_config,
+    name: *const c_char,
+    out_value: *mut u64,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: NULL or a live config, by this function's contract.
+        let config = unsafe { arg(config, "config") }?;
+        // SAFETY: NULL or a NUL-terminated string, by this function's contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        let out_value = out(out_value, "out_value")?;
+        let value = config.builder.config_ref().get(name)?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_value, value) };
+        Ok(())
+    })
 }

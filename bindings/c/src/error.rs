@@ -12,7 +12,10 @@ use dipsea::{Error, IdError, OpError};
 /// Codes come in blocks and are never reused or renumbered: 1xx the caller's arguments
 /// or calling context, 2xx outcomes of network operations, 3xx the operating system,
 /// 9xx bugs in dipsea. New codes may be added to any block, so a `switch` should keep a
-/// `default:` case.
+/// `default:` case. A code that stands for a core error carries its name, as Python's
+/// exception classes do: `OpError::NotStored` is DIPSEA_NOT_STORED and
+/// `dipsea.NotStored` (DIPSEA_BAD_INPUT was called DIPSEA_INVALID_ARGUMENT before
+/// 0.2, with the same number).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum dipsea_status {
@@ -20,10 +23,11 @@ pub enum dipsea_status {
     DIPSEA_OK = 0,
     /// A required pointer argument was NULL. Pass a valid pointer.
     DIPSEA_NULL_ARGUMENT = 100,
-    /// An argument is malformed: bad hex, a string that is not UTF-8, an address that
-    /// does not resolve, a value too large for an item (BEP 44: 1000 bytes bencoded).
-    /// Fix the argument; dipsea_last_error() says which.
-    DIPSEA_INVALID_ARGUMENT = 101,
+    /// An argument is invalid: bad hex, a string that is not UTF-8, an address that
+    /// does not resolve, a value too large for an item (BEP 44: 1000 bytes bencoded),
+    /// a setting out of range (k = 0, a loss outside 0..1). Fix the argument;
+    /// dipsea_last_error() says which and why.
+    DIPSEA_BAD_INPUT = 101,
     /// The caller's output buffer is too small; see the function for the size needed.
     DIPSEA_BUFFER_TOO_SMALL = 102,
     /// A blocking function was called from a thread of a dipsea runtime (inside a
@@ -40,10 +44,18 @@ pub enum dipsea_status {
     DIPSEA_TIMEOUT = 202,
     /// Nodes answered, but none accepted the put or announce.
     DIPSEA_NOT_STORED = 203,
-    /// Too many operations are running on this node; retry when some finish.
+    /// The node is at a limit: too many operations running (option `max_operations`)
+    /// or too many queries awaiting an answer (`max_in_flight`); retry when some
+    /// finish.
     DIPSEA_BUSY = 204,
     /// The node is shutting down (or was freed while the operation ran).
     DIPSEA_SHUTDOWN = 205,
+    /// A mutable put was refused: the nodes' sequence number is not the `cas` given
+    /// (BEP 44 error 301). Get the item and retry with its sequence number as `cas`.
+    DIPSEA_CAS_MISMATCH = 206,
+    /// A mutable put was refused: the nodes hold a newer version (BEP 44 error 302).
+    /// Get the item and put with a higher sequence number (or let dipsea pick one).
+    DIPSEA_SEQ_TOO_OLD = 207,
     /// The operating system refused something: binding the socket, a state file.
     /// Check the address or path and permissions.
     DIPSEA_IO = 300,
@@ -58,11 +70,11 @@ use dipsea_status::*;
 
 impl dipsea_status {
     /// Every code, for lookups by number.
-    fn all() -> [dipsea_status; 14] {
+    fn all() -> [dipsea_status; 16] {
         [
             DIPSEA_OK,
             DIPSEA_NULL_ARGUMENT,
-            DIPSEA_INVALID_ARGUMENT,
+            DIPSEA_BAD_INPUT,
             DIPSEA_BUFFER_TOO_SMALL,
             DIPSEA_WRONG_THREAD,
             DIPSEA_NOT_FOUND,
@@ -71,6 +83,8 @@ impl dipsea_status {
             DIPSEA_NOT_STORED,
             DIPSEA_BUSY,
             DIPSEA_SHUTDOWN,
+            DIPSEA_CAS_MISMATCH,
+            DIPSEA_SEQ_TOO_OLD,
             DIPSEA_IO,
             DIPSEA_INTERNAL,
             DIPSEA_PANIC,
@@ -82,7 +96,7 @@ impl dipsea_status {
         match self {
             DIPSEA_OK => "DIPSEA_OK: success\0",
             DIPSEA_NULL_ARGUMENT => "DIPSEA_NULL_ARGUMENT: a required pointer is NULL\0",
-            DIPSEA_INVALID_ARGUMENT => "DIPSEA_INVALID_ARGUMENT: an argument is malformed\0",
+            DIPSEA_BAD_INPUT => "DIPSEA_BAD_INPUT: an argument is invalid\0",
             DIPSEA_BUFFER_TOO_SMALL => "DIPSEA_BUFFER_TOO_SMALL: the output buffer is too small\0",
             DIPSEA_WRONG_THREAD => {
                 "DIPSEA_WRONG_THREAD: a blocking call on a dipsea runtime thread\0"
@@ -91,8 +105,10 @@ impl dipsea_status {
             DIPSEA_NO_ROUTE => "DIPSEA_NO_ROUTE: the routing table is empty\0",
             DIPSEA_TIMEOUT => "DIPSEA_TIMEOUT: no node answered in time\0",
             DIPSEA_NOT_STORED => "DIPSEA_NOT_STORED: no node accepted the store\0",
-            DIPSEA_BUSY => "DIPSEA_BUSY: too many operations running\0",
+            DIPSEA_BUSY => "DIPSEA_BUSY: the node is at its operation or query limit\0",
             DIPSEA_SHUTDOWN => "DIPSEA_SHUTDOWN: the node is shut down\0",
+            DIPSEA_CAS_MISMATCH => "DIPSEA_CAS_MISMATCH: the stored sequence number is not cas\0",
+            DIPSEA_SEQ_TOO_OLD => "DIPSEA_SEQ_TOO_OLD: the nodes hold a newer version\0",
             DIPSEA_IO => "DIPSEA_IO: the operating system refused\0",
             DIPSEA_INTERNAL => "DIPSEA_INTERNAL: a bug in dipsea\0",
             DIPSEA_PANIC => "DIPSEA_PANIC: a bug in dipsea (panic stopped at the boundary)\0",
@@ -108,12 +124,14 @@ pub(crate) fn status_of(err: &Error) -> dipsea_status {
             OpError::NoRoute => DIPSEA_NO_ROUTE,
             OpError::Timeout => DIPSEA_TIMEOUT,
             OpError::NotStored { .. } => DIPSEA_NOT_STORED,
-            OpError::BadInput(_) => DIPSEA_INVALID_ARGUMENT,
-            OpError::Busy(_) => DIPSEA_BUSY,
+            OpError::BadInput(_) => DIPSEA_BAD_INPUT,
+            OpError::Busy { .. } => DIPSEA_BUSY,
             OpError::Shutdown => DIPSEA_SHUTDOWN,
+            OpError::CasMismatch => DIPSEA_CAS_MISMATCH,
+            OpError::SeqTooOld => DIPSEA_SEQ_TOO_OLD,
         },
         Error::Io(_) => DIPSEA_IO,
-        Error::BadInput(_) => DIPSEA_INVALID_ARGUMENT,
+        Error::BadInput(_) => DIPSEA_BAD_INPUT,
         Error::Internal(_) => DIPSEA_INTERNAL,
     }
 }
@@ -138,7 +156,7 @@ impl Failure {
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Failure {
-        Failure::new(DIPSEA_INVALID_ARGUMENT, message)
+        Failure::new(DIPSEA_BAD_INPUT, message)
     }
 }
 
@@ -235,12 +253,9 @@ mod tests {
     #[test]
     fn core_errors_map_to_their_codes() {
         assert_eq!(status_of(&Error::Op(OpError::Timeout)), DIPSEA_TIMEOUT);
-        assert_eq!(
-            status_of(&Error::BadInput("x".into())),
-            DIPSEA_INVALID_ARGUMENT
-        );
+        assert_eq!(status_of(&Error::BadInput("x".into())), DIPSEA_BAD_INPUT);
         let failure = Failure::from(IdError::HexLength(3));
-        assert_eq!(failure.status, DIPSEA_INVALID_ARGUMENT);
+        assert_eq!(failure.status, DIPSEA_BAD_INPUT);
         assert!(failure.message.contains("40 hex digits"));
     }
 }

@@ -41,7 +41,7 @@ impl From<dipsea_id> for Id {
 ///
 /// Ownership: `hex` is borrowed for the call. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `hex` or `out_id` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `hex` is not exactly 40 hex digits (the message says
+/// DIPSEA_BAD_INPUT if `hex` is not exactly 40 hex digits (the message says
 /// where). `*out_id` is written only on DIPSEA_OK.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_id_from_hex(
@@ -128,7 +128,7 @@ mod tests {
             );
             assert_eq!(
                 dipsea_id_from_hex(c"xyz".as_ptr(), &mut id),
-                DIPSEA_INVALID_ARGUMENT
+                DIPSEA_BAD_INPUT
             );
             assert_eq!(
                 dipsea_id_from_hex(std::ptr::null(), &mut id),

@@ -25,7 +25,12 @@ pub mod config;
 pub mod error;
 mod ffi;
 pub mod id;
+pub mod keypair;
+pub mod keyspace;
+pub mod mutable;
 pub mod node;
+pub mod peer;
+pub mod scrape;
 pub mod swarm;
 
 pub use error::dipsea_status;

@@ -3,7 +3,6 @@
 
 use std::ffi::{c_char, c_void};
 use std::future::Future;
-use std::net::SocketAddr;
 
 use dipsea::{BlockingNode, Id, NodeStats};
 
@@ -12,6 +11,7 @@ use crate::config::dipsea_config;
 use crate::error::{clear_last_error, dipsea_status, set_last_error, Failure};
 use crate::ffi::{arg, boundary, bytes_arg, not_on_runtime, out, write_c_string, write_out};
 use crate::id::dipsea_id;
+use crate::peer::{dipsea_peer, dipsea_peer_list, peers_of};
 
 /// Bytes enough for any address dipsea_node_local_addr writes (`"[v6%scope]:port"`
 /// and the NUL).
@@ -24,7 +24,7 @@ pub const DIPSEA_ADDR_SIZE: usize = 64;
 /// Threads: every function except dipsea_node_free may be called from any number of
 /// threads at once on the same node; blocking ones each wait for their own operation.
 pub struct dipsea_node {
-    inner: BlockingNode,
+    pub(crate) inner: BlockingNode,
 }
 
 /// Counters of a node (dipsea_node_stats): a snapshot, a plain value.
@@ -103,6 +103,14 @@ pub struct dipsea_stats {
     /// The external IP address other nodes report (BEP 42 vote), as text with a
     /// terminating NUL; empty while not yet known.
     pub external_ip: [c_char; DIPSEA_IP_SIZE],
+    /// `sample_infohashes` queries received (BEP 51).
+    pub queries_sample_infohashes: u64,
+    /// `sample_infohashes` queries refused because their source had a sample less
+    /// than the interval (6 hours) ago.
+    pub sample_refused: u64,
+    /// How many nodes the network holds, estimated from this node's lookups; 0
+    /// before the first lookup ends.
+    pub network_size: u64,
 }
 
 impl Default for dipsea_stats {
@@ -144,6 +152,9 @@ impl Default for dipsea_stats {
             published: 0,
             id_conforms: -1,
             external_ip: [0; DIPSEA_IP_SIZE],
+            queries_sample_infohashes: 0,
+            sample_refused: 0,
+            network_size: 0,
         }
     }
 }
@@ -181,7 +192,17 @@ impl From<&NodeStats> for dipsea_stats {
             info_hashes: wide(s.info_hashes),
             stored_bytes: wide(s.stored_bytes),
             published: wide(s.published),
+            queries_ping: s.queries_in.ping,
+            queries_find_node: s.queries_in.find_node,
+            queries_get_peers: s.queries_in.get_peers,
+            queries_announce_peer: s.queries_in.announce_peer,
+            queries_get: s.queries_in.get,
+            queries_put: s.queries_in.put,
+            queries_other: s.queries_in.other,
+            queries_sample_infohashes: s.queries_in.sample_infohashes,
             id_conforms: s.id_conforms.map_or(-1, i32::from),
+            sample_refused: s.sample_refused,
+            network_size: s.network_size.unwrap_or(0),
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {
@@ -189,18 +210,6 @@ impl From<&NodeStats> for dipsea_stats {
             for (to, from) in out.external_ip.iter_mut().zip(text.bytes()) {
                 *to = from as c_char;
             }
-        }
-        for (method, n) in &s.queries_in {
-            let field = match *method {
-                "ping" => &mut out.queries_ping,
-                "find_node" => &mut out.queries_find_node,
-                "get_peers" => &mut out.queries_get_peers,
-                "announce_peer" => &mut out.queries_announce_peer,
-                "get" => &mut out.queries_get,
-                "put" => &mut out.queries_put,
-                _ => &mut out.queries_other,
-            };
-            *field += n;
         }
         out
     }
@@ -229,14 +238,14 @@ pub type dipsea_get_callback = Option<
     ),
 >;
 
-/// Called once when dipsea_node_get_peers_async finishes: `peers` holds `count` peer
-/// addresses as text, as dipsea_node_get_peers writes them; valid during the call only
-/// (copy what you keep; do not free it); NULL unless `status` is DIPSEA_OK.
+/// Called once when dipsea_node_get_peers_async finishes: `peers` points to `count`
+/// peer addresses; valid during the call only (copy what you keep; do not free it);
+/// NULL when `count` is 0 or `status` is not DIPSEA_OK.
 pub type dipsea_peers_callback = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
         status: dipsea_status,
-        peers: *const dipsea_buffer,
+        peers: *const dipsea_peer,
         count: usize,
     ),
 >;
@@ -249,7 +258,7 @@ pub type dipsea_peers_callback = Option<
 /// stop and release it with dipsea_node_free.
 /// Threads: any thread except a dipsea runtime thread (inside a callback).
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `out_node` is NULL;
-/// DIPSEA_INVALID_ARGUMENT if the bind or a bootstrap address does not resolve;
+/// DIPSEA_BAD_INPUT if the bind or a bootstrap address does not resolve;
 /// DIPSEA_IO if the socket cannot be bound (address in use, no permission);
 /// DIPSEA_WRONG_THREAD inside a callback.
 #[no_mangle]
@@ -298,7 +307,7 @@ pub unsafe extern "C" fn dipsea_node_free(node: *mut dipsea_node) -> dipsea_stat
 ///
 /// # Safety
 /// `node` is NULL or a live node.
-unsafe fn node_arg<'a>(node: *const dipsea_node) -> Result<&'a dipsea_node, Failure> {
+pub(crate) unsafe fn node_arg<'a>(node: *const dipsea_node) -> Result<&'a dipsea_node, Failure> {
     // SAFETY: the caller's contract.
     unsafe { arg(node, "node") }
 }
@@ -307,7 +316,7 @@ unsafe fn node_arg<'a>(node: *const dipsea_node) -> Result<&'a dipsea_node, Fail
 ///
 /// # Safety
 /// `id` is NULL or a valid dipsea_id.
-unsafe fn id_arg(id: *const dipsea_id, name: &str) -> Result<Id, Failure> {
+pub(crate) unsafe fn id_arg(id: *const dipsea_id, name: &str) -> Result<Id, Failure> {
     // SAFETY: the caller's contract.
     Ok(Id::from(*unsafe { arg(id, name) }?))
 }
@@ -344,7 +353,7 @@ pub unsafe extern "C" fn dipsea_node_bootstrap(
 ///
 /// Ownership: `value` is borrowed for the call. Threads: any thread except a dipsea
 /// runtime thread; blocks.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if the bencoded
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if the bencoded
 /// value exceeds 1000 bytes; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_NOT_STORED,
 /// DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
 #[no_mangle]
@@ -430,7 +439,7 @@ pub unsafe extern "C" fn dipsea_node_unpublish(
 }
 
 /// The announce port the core takes: 0 means the node's own UDP port.
-fn announce_port(port: u16) -> Option<u16> {
+pub(crate) fn announce_port(port: u16) -> Option<u16> {
     (port != 0).then_some(port)
 }
 
@@ -464,31 +473,19 @@ pub unsafe extern "C" fn dipsea_node_announce(
     })
 }
 
-/// The peers as text, each `"IP:PORT\n"` (IPv6 as `"[IP]:PORT\n"`), and their count.
-fn peers_text(peers: &[SocketAddr]) -> Vec<u8> {
-    let mut text = String::new();
-    for peer in peers {
-        text.push_str(&peer.to_string());
-        text.push('\n');
-    }
-    text.into_bytes()
-}
-
-/// Looks up the peers announced for `*info_hash` and writes them to `*out_peers` as
-/// text, one `"IP:PORT\n"` line each (`"[IP]:PORT\n"` for IPv6), and their number to
-/// `*out_count`. No peers is a success: count 0 and an empty buffer.
+/// Looks up the peers announced for `*info_hash` and writes them to `*out_peers`, an
+/// array of `out_peers->count` address structs (dipsea_peer_to_string formats one).
+/// No peers is a success: `{NULL, 0}`.
 ///
-/// Ownership: `*out_peers` is yours on DIPSEA_OK: release it with dipsea_buffer_free
-/// (`out_peers->data` is a C string). Threads: any thread except a dipsea runtime
-/// thread; blocks.
+/// Ownership: `*out_peers` is yours on DIPSEA_OK: release it with
+/// dipsea_peer_list_free. Threads: any thread except a dipsea runtime thread; blocks.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT,
 /// DIPSEA_BUSY, DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_node_get_peers(
     node: *const dipsea_node,
     info_hash: *const dipsea_id,
-    out_peers: *mut dipsea_buffer,
-    out_count: *mut usize,
+    out_peers: *mut dipsea_peer_list,
 ) -> dipsea_status {
     boundary(|| {
         // SAFETY: this function's contract.
@@ -496,14 +493,10 @@ pub unsafe extern "C" fn dipsea_node_get_peers(
         // SAFETY: this function's contract.
         let info_hash = unsafe { id_arg(info_hash, "info_hash") }?;
         let out_peers = out(out_peers, "out_peers")?;
-        let out_count = out(out_count, "out_count")?;
         not_on_runtime()?;
         let peers = node.inner.get_peers(info_hash)?;
-        // SAFETY: both checked non-NULL; writable by contract.
-        unsafe {
-            write_out(out_peers, dipsea_buffer::from_vec(peers_text(&peers)));
-            write_out(out_count, peers.len());
-        }
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_peers, dipsea_peer_list::from_addrs(&peers)) };
         Ok(())
     })
 }
@@ -581,7 +574,7 @@ unsafe impl Send for UserData {}
 /// Calls a C callback exactly once: with the operation's result, or, if the task is
 /// dropped before it finished (the node was freed, or a panic), with DIPSEA_SHUTDOWN
 /// (DIPSEA_PANIC).
-struct Completion<T> {
+pub(crate) struct Completion<T> {
     call: Option<Deliver<T>>,
 }
 
@@ -591,7 +584,7 @@ type Deliver<T> = Box<dyn FnOnce(Result<T, Failure>) + Send>;
 impl<T> Completion<T> {
     /// `invoke` receives the status, the successful value if any, and the user data;
     /// the thread's last error is set to the failure's message first.
-    fn new(
+    pub(crate) fn new(
         user_data: *mut c_void,
         invoke: impl FnOnce(*mut c_void, dipsea_status, Option<&T>) + Send + 'static,
     ) -> Completion<T> {
@@ -641,7 +634,7 @@ impl<T> Drop for Completion<T> {
 }
 
 /// Runs `op` on the node's runtime and reports its result through `completion`.
-fn spawn_op<T, F>(node: &dipsea_node, completion: Completion<T>, op: F)
+pub(crate) fn spawn_op<T, F>(node: &dipsea_node, completion: Completion<T>, op: F)
 where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
@@ -653,7 +646,7 @@ where
 }
 
 /// Checks a callback argument.
-fn callback_arg<F>(callback: Option<F>) -> Result<F, Failure> {
+pub(crate) fn callback_arg<F>(callback: Option<F>) -> Result<F, Failure> {
     callback.ok_or_else(|| Failure::null("callback"))
 }
 
@@ -804,7 +797,7 @@ pub unsafe extern "C" fn dipsea_node_announce_async(
 
 /// dipsea_node_get_peers without blocking: calls
 /// `callback(user_data, status, peers, count)` once when the lookup ends; `peers`
-/// (DIPSEA_OK only) is borrowed for the call, in dipsea_node_get_peers's format.
+/// (DIPSEA_OK only) is an array of `count` address structs borrowed for the call.
 ///
 /// Ownership: `*info_hash` is copied; `user_data` as in dipsea_node_bootstrap_async.
 /// Threads and callback rules: as dipsea_node_bootstrap_async.
@@ -826,22 +819,52 @@ pub unsafe extern "C" fn dipsea_node_get_peers_async(
         let callback = callback_arg(callback)?;
         let completion = Completion::new(
             user_data,
-            move |ud, status, peers: Option<&(Vec<u8>, usize)>| {
-                let buffer = peers.map(|(text, _)| dipsea_buffer::borrowed(text));
-                let ptr = buffer.as_ref().map_or(std::ptr::null(), |b| b as *const _);
-                let count = peers.map_or(0, |(_, n)| *n);
-                // SAFETY: the caller's callback, called once; `ptr` and the bytes it
+            move |ud, status, peers: Option<&Vec<dipsea_peer>>| {
+                let peers = peers.map_or(&[][..], |p| p.as_slice());
+                let ptr = if peers.is_empty() {
+                    std::ptr::null()
+                } else {
+                    peers.as_ptr()
+                };
+                // SAFETY: the caller's callback, called once; `ptr` and the peers it
                 // points to outlive the call.
-                unsafe { callback(ud, status, ptr, count) }
+                unsafe { callback(ud, status, ptr, peers.len()) }
             },
         );
         let handle = node.inner.handle().clone();
         spawn_op(node, completion, async move {
-            let peers = handle.get_peers(info_hash).await?;
-            let mut text = peers_text(&peers);
-            text.push(0);
-            Ok((text, peers.len()))
+            Ok(peers_of(&handle.get_peers(info_hash).await?))
         });
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod stats_schema_tests {
+    use dipsea::NodeStats;
+
+    /// The C struct is declared by hand (cbindgen reads the source, not macro
+    /// expansions): every counter of the core's schema must be a field of it.
+    #[test]
+    fn the_c_stats_struct_has_every_counter_of_the_schema() {
+        let header = include_str!("../../../include/dipsea.h");
+        let start = header
+            .find("typedef struct dipsea_stats")
+            .expect("dipsea_stats");
+        let end = start + header[start..].find("} dipsea_stats;").expect("its end");
+        let fields = &header[start..end];
+        let stats = NodeStats::default();
+        let names = stats.counters().map(|(name, _)| name.to_string()).chain(
+            stats
+                .queries_in
+                .fields()
+                .map(|(m, _)| format!("queries_{m}")),
+        );
+        for name in names {
+            assert!(
+                fields.contains(&format!("uint64_t {name};")),
+                "dipsea_stats lacks {name}"
+            );
+        }
+    }
 }

@@ -172,22 +172,7 @@ pub unsafe extern "C" fn dipsea_swarm_config_default(
     })
 }
 
-fn probability(p: f64, name: &str) -> Result<f64, Failure> {
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        Err(Failure::invalid(format!(
-            "`{name}` must be between 0 and 1, got {p}"
-        )))
-    }
-}
-
 fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> {
-    if c.nodes == 0 || c.k == 0 || c.alpha == 0 {
-        return Err(Failure::invalid(
-            "`nodes`, `k` and `alpha` must be at least 1",
-        ));
-    }
     let low = Duration::from_millis(c.latency_low_ms.into());
     let high = Duration::from_millis(c.latency_high_ms.into());
     let latency = match c.latency_kind {
@@ -209,7 +194,7 @@ fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> {
         nodes: c.nodes,
         seed: c.seed,
         latency,
-        loss: probability(c.loss, "loss")?,
+        loss: c.loss,
         node,
         ..SwarmConfig::default()
     })
@@ -221,7 +206,7 @@ fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> {
 ///
 /// Ownership: `config` is only read; `*out_swarm` is yours: release it with
 /// dipsea_swarm_free. Threads: any thread.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `nodes`,
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `nodes`,
 /// `k` or `alpha` is 0, `latency_kind` is unknown, or `loss` is not in 0..1.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_new(
@@ -233,7 +218,7 @@ pub unsafe extern "C" fn dipsea_swarm_new(
         let config = swarm_config(unsafe { arg(config, "config") }?)?;
         let out_swarm = out(out_swarm, "out_swarm")?;
         let swarm = Box::new(dipsea_swarm {
-            inner: Mutex::new(Swarm::new(config)),
+            inner: Mutex::new(Swarm::new(config)?),
         });
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out_swarm, Box::into_raw(swarm)) };
@@ -269,7 +254,7 @@ unsafe fn swarm_arg<'a>(swarm: *const dipsea_swarm) -> Result<&'a dipsea_swarm, 
 ///
 /// Ownership: `value` is borrowed for the call (NULL allowed when `value_len` is 0).
 /// Threads: see dipsea_swarm.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT (value over
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (value over
 /// 1000 bytes bencoded); DIPSEA_NO_ROUTE (no live node), DIPSEA_TIMEOUT,
 /// DIPSEA_NOT_STORED, DIPSEA_BUSY, DIPSEA_SHUTDOWN.
 #[no_mangle]
@@ -328,7 +313,7 @@ pub unsafe extern "C" fn dipsea_swarm_get(
 /// `*out_crashed`.
 ///
 /// Threads: see dipsea_swarm.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `fraction`
 /// is not in 0..1.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_crash(
@@ -339,9 +324,8 @@ pub unsafe extern "C" fn dipsea_swarm_crash(
     boundary(|| {
         // SAFETY: this function's contract.
         let swarm = unsafe { swarm_arg(swarm) }?;
-        let fraction = probability(fraction, "fraction")?;
         let out_crashed = out(out_crashed, "out_crashed")?;
-        let crashed = swarm.lock()?.crash(fraction);
+        let crashed = swarm.lock()?.crash(fraction)?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out_crashed, crashed) };
         Ok(())
@@ -351,7 +335,7 @@ pub unsafe extern "C" fn dipsea_swarm_crash(
 /// Sets the probability that a datagram is lost, from now on (0 to 1).
 ///
 /// Threads: see dipsea_swarm.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `loss` is not
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `loss` is not
 /// in 0..1.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_set_loss(
@@ -361,8 +345,7 @@ pub unsafe extern "C" fn dipsea_swarm_set_loss(
     boundary(|| {
         // SAFETY: this function's contract.
         let swarm = unsafe { swarm_arg(swarm) }?;
-        let loss = probability(loss, "loss")?;
-        swarm.lock()?.set_loss(loss);
+        swarm.lock()?.set_loss(loss)?;
         Ok(())
     })
 }
@@ -372,7 +355,7 @@ pub unsafe extern "C" fn dipsea_swarm_set_loss(
 /// dipsea_swarm_heal.
 ///
 /// Threads: see dipsea_swarm.
-/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_INVALID_ARGUMENT if `fraction`
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `fraction`
 /// is not in 0..1.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_partition(
@@ -382,8 +365,7 @@ pub unsafe extern "C" fn dipsea_swarm_partition(
     boundary(|| {
         // SAFETY: this function's contract.
         let swarm = unsafe { swarm_arg(swarm) }?;
-        let fraction = probability(fraction, "fraction")?;
-        swarm.lock()?.partition(fraction);
+        swarm.lock()?.partition(fraction)?;
         Ok(())
     })
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dipsea.h"
+#include "network.h"
 
 /* Failed checks in the running test (checks run on the main thread only). */
 extern int harness_failures;
@@ -35,22 +36,18 @@ extern int harness_failures;
 
 #define CHECK_OK(expr) CHECK_STATUS(expr, DIPSEA_OK)
 
-/* The small loopback network the tests share (built in main.c). */
-#define NET_SIZE 5
-extern dipsea_node *net[NET_SIZE];
-
-/* A config for a loopback node: 127.0.0.1, generous query timeouts (valgrind slows
- * everything down), bootstrapping from `bootstrap` unless it is NULL. The caller
- * frees it. */
-dipsea_config *loopback_config(const char *bootstrap);
-
 /* Test groups, one per file. Each calls run_test for its tests. */
 typedef void (*test_fn)(void);
 void run_test(const char *name, test_fn fn);
 void id_tests(void);
+void keypair_tests(void);
+void mutable_tests(void);
+void scrape_tests(void);
 void node_tests(void);
 void async_tests(void);
 void swarm_tests(void);
 void error_tests(void);
+void keyspace_tests(void);
+void runtime_tests(void);
 
 #endif

@@ -5,7 +5,6 @@
 #include "harness.h"
 
 int harness_failures = 0;
-dipsea_node *net[NET_SIZE];
 
 static int passed = 0;
 static int failed = 0;
@@ -23,65 +22,23 @@ void run_test(const char *name, test_fn fn) {
     fflush(stdout);
 }
 
-dipsea_config *loopback_config(const char *bootstrap) {
-    dipsea_config *config = NULL;
-    if (dipsea_config_default(&config) != DIPSEA_OK ||
-        dipsea_config_set_bind(config, "127.0.0.1:0") != DIPSEA_OK ||
-        dipsea_config_set_query_timeout_ms(config, 500, 4000) != DIPSEA_OK ||
-        (bootstrap != NULL && dipsea_config_add_bootstrap(config, bootstrap) != DIPSEA_OK)) {
-        fprintf(stderr, "loopback_config: %s\n", dipsea_last_error());
-        exit(2);
-    }
-    return config;
-}
-
-/* Starts NET_SIZE nodes, each bootstrapped from the first, and joins them twice
- * (the second pass lets early joiners learn of later ones). */
-static int start_network(void) {
-    dipsea_config *seed_config = loopback_config(NULL);
-    if (dipsea_node_new(seed_config, &net[0]) != DIPSEA_OK) {
-        fprintf(stderr, "seed node: %s\n", dipsea_last_error());
-        return -1;
-    }
-    dipsea_config_free(seed_config);
-    char seed_addr[DIPSEA_ADDR_SIZE];
-    if (dipsea_node_local_addr(net[0], seed_addr, sizeof seed_addr) != DIPSEA_OK) {
-        return -1;
-    }
-    dipsea_config *config = loopback_config(seed_addr);
-    for (int i = 1; i < NET_SIZE; i++) {
-        if (dipsea_node_new(config, &net[i]) != DIPSEA_OK) {
-            fprintf(stderr, "node %d: %s\n", i, dipsea_last_error());
-            return -1;
-        }
-    }
-    dipsea_config_free(config);
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 1; i < NET_SIZE; i++) {
-            size_t table = 0;
-            if (dipsea_node_bootstrap(net[i], &table) != DIPSEA_OK) {
-                fprintf(stderr, "bootstrap %d: %s\n", i, dipsea_last_error());
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
 int main(void) {
     printf("libdipsea %s C tests\n", dipsea_version());
     id_tests();
-    if (start_network() != 0) {
+    keypair_tests();
+    keyspace_tests();
+    if (network_start() != 0) {
         failed++;
         printf("FAIL loopback network did not start\n");
     } else {
         node_tests();
         error_tests();
         async_tests();
+        mutable_tests();
+        scrape_tests();
     }
-    for (int i = 0; i < NET_SIZE; i++) {
-        dipsea_node_free(net[i]);
-    }
+    network_stop();
+    runtime_tests();
     swarm_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -97,14 +97,14 @@ static void on_count(void *user_data, dipsea_status status, size_t count) {
     tracker_done(op->tracker);
 }
 
-static void on_peers(void *user_data, dipsea_status status, const dipsea_buffer *peers,
+static void on_peers(void *user_data, dipsea_status status, const dipsea_peer *peers,
                      size_t count) {
     struct op *op = user_data;
     record(op, status);
     op->count = count;
-    if (status == DIPSEA_OK && peers != NULL && peers->len < sizeof op->value) {
-        memcpy(op->value, peers->data, peers->len + 1);
-        op->value_len = peers->len;
+    if (status == DIPSEA_OK && peers != NULL && count == 1 &&
+        dipsea_peer_to_string(&peers[0], op->value, sizeof op->value) == DIPSEA_OK) {
+        op->value_len = strlen(op->value);
     }
     tracker_done(op->tracker);
 }
@@ -218,7 +218,7 @@ static void async_announce_get_peers_and_bootstrap(void) {
     CHECK(peers.calls == 1);
     CHECK_STATUS(peers.status, DIPSEA_OK);
     CHECK(peers.count == 1);
-    CHECK(strcmp(peers.value, "127.0.0.1:7000\n") == 0);
+    CHECK(strcmp(peers.value, "127.0.0.1:7000") == 0);
 }
 
 static void async_get_of_unknown_key_is_not_found(void) {

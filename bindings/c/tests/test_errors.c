@@ -12,8 +12,8 @@
 static void never_called_count(void *u, dipsea_status s, size_t n) { (void)u; (void)s; (void)n; }
 static void never_called_put(void *u, dipsea_status s, const dipsea_id *k) { (void)u; (void)s; (void)k; }
 static void never_called_get(void *u, dipsea_status s, const dipsea_buffer *b) { (void)u; (void)s; (void)b; }
-static void never_called_peers(void *u, dipsea_status s, const dipsea_buffer *b, size_t n) {
-    (void)u; (void)s; (void)b; (void)n;
+static void never_called_peers(void *u, dipsea_status s, const dipsea_peer *p, size_t n) {
+    (void)u; (void)s; (void)p; (void)n;
 }
 
 #define NULL_ARG(expr) CHECK_STATUS(expr, DIPSEA_NULL_ARGUMENT)
@@ -22,6 +22,8 @@ static void null_pointers_are_errors_everywhere(void) {
     dipsea_node *node = net[0];
     dipsea_id id = {{0}};
     dipsea_buffer buffer = {NULL, 0};
+    dipsea_peer_list peers = {NULL, 0};
+    dipsea_peer peer = {DIPSEA_PEER_IPV4, {127, 0, 0, 1}, 1};
     size_t n = 0;
     bool flag = false;
     char text[DIPSEA_ADDR_SIZE];
@@ -40,6 +42,7 @@ static void null_pointers_are_errors_everywhere(void) {
     NULL_ARG(dipsea_config_set_bind(config, NULL));
     NULL_ARG(dipsea_config_add_bootstrap(NULL, "127.0.0.1:1"));
     NULL_ARG(dipsea_config_add_bootstrap(config, NULL));
+    NULL_ARG(dipsea_config_set_no_default_routers(NULL, true));
     NULL_ARG(dipsea_config_set_id(NULL, &id));
     NULL_ARG(dipsea_config_set_id(config, NULL));
     NULL_ARG(dipsea_config_set_k(NULL, 8));
@@ -66,10 +69,12 @@ static void null_pointers_are_errors_everywhere(void) {
     NULL_ARG(dipsea_node_announce(NULL, &id, 1, &n));
     NULL_ARG(dipsea_node_announce(node, NULL, 1, &n));
     NULL_ARG(dipsea_node_announce(node, &id, 1, NULL));
-    NULL_ARG(dipsea_node_get_peers(NULL, &id, &buffer, &n));
-    NULL_ARG(dipsea_node_get_peers(node, NULL, &buffer, &n));
-    NULL_ARG(dipsea_node_get_peers(node, &id, NULL, &n));
-    NULL_ARG(dipsea_node_get_peers(node, &id, &buffer, NULL));
+    NULL_ARG(dipsea_node_get_peers(NULL, &id, &peers));
+    NULL_ARG(dipsea_node_get_peers(node, NULL, &peers));
+    NULL_ARG(dipsea_node_get_peers(node, &id, NULL));
+    NULL_ARG(dipsea_peer_to_string(NULL, text, sizeof text));
+    NULL_ARG(dipsea_peer_to_string(&peer, NULL, sizeof text));
+    CHECK_OK(dipsea_peer_list_free(NULL));
     NULL_ARG(dipsea_node_local_addr(NULL, text, sizeof text));
     NULL_ARG(dipsea_node_local_addr(node, NULL, sizeof text));
     NULL_ARG(dipsea_node_id(NULL, &id));
@@ -117,12 +122,12 @@ static void bad_hex_is_invalid(void) {
         "0x112233445566778899aabbccddeeff00112233",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        CHECK_STATUS(dipsea_id_from_hex(bad[i], &id), DIPSEA_INVALID_ARGUMENT);
+        CHECK_STATUS(dipsea_id_from_hex(bad[i], &id), DIPSEA_BAD_INPUT);
         CHECK(strlen(dipsea_last_error()) > 0);
     }
     CHECK(memcmp(&id, &before, sizeof id) == 0); /* never written */
     CHECK_STATUS(dipsea_id_from_hex("g0112233445566778899aabbccddeeff00112233", &id),
-                 DIPSEA_INVALID_ARGUMENT);
+                 DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "position 0") != NULL);
     char small[DIPSEA_ID_HEX_SIZE - 1];
     CHECK_STATUS(dipsea_id_to_hex(&id, small, sizeof small), DIPSEA_BUFFER_TOO_SMALL);
@@ -135,12 +140,12 @@ static void bad_addresses_and_ports_in_use(void) {
     for (size_t i = 0; i < sizeof bad_binds / sizeof bad_binds[0]; i++) {
         CHECK_OK(dipsea_config_default(&config));
         CHECK_OK(dipsea_config_set_bind(config, bad_binds[i]));
-        CHECK_STATUS(dipsea_node_new(config, &node), DIPSEA_INVALID_ARGUMENT);
+        CHECK_STATUS(dipsea_node_new(config, &node), DIPSEA_BAD_INPUT);
         CHECK(node == NULL);
         dipsea_config_free(config);
     }
     config = loopback_config("127.0.0.1"); /* a bootstrap address without a port */
-    CHECK_STATUS(dipsea_node_new(config, &node), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_node_new(config, &node), DIPSEA_BAD_INPUT);
     CHECK(node == NULL);
     dipsea_config_free(config);
 
@@ -212,7 +217,7 @@ static void value_too_large_is_invalid(void) {
     dipsea_id key, before;
     memset(&key, 0x5a, sizeof key);
     before = key;
-    CHECK_STATUS(dipsea_node_put(net[1], big, len, &key), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_node_put(net[1], big, len, &key), DIPSEA_BAD_INPUT);
     CHECK(memcmp(&key, &before, sizeof key) == 0);
     free(big);
 }

@@ -39,7 +39,7 @@ static void status_strings_name_their_code(void) {
 
 static void last_error_is_per_call_and_per_thread(void) {
     dipsea_id id;
-    CHECK_STATUS(dipsea_id_from_hex("nothex", &id), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_id_from_hex("nothex", &id), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "40 hex digits") != NULL);
     /* A success clears it. */
     CHECK_OK(dipsea_id_from_hex("0000000000000000000000000000000000000000", &id));
@@ -67,16 +67,88 @@ static void config_setters_accept_and_reject(void) {
     CHECK_OK(dipsea_config_set_query_timeout_ms(config, 50, 1000));
     CHECK_OK(dipsea_config_set_workers(config, 1));
     CHECK_OK(dipsea_config_set_read_only(config, true));
+    CHECK_OK(dipsea_config_set_no_default_routers(config, true));
     CHECK_OK(dipsea_config_set_state_path(config, "/tmp/dipsea-c-test-state"));
-    CHECK_STATUS(dipsea_config_set_k(config, 0), DIPSEA_INVALID_ARGUMENT);
-    CHECK_STATUS(dipsea_config_set_alpha(config, 0), DIPSEA_INVALID_ARGUMENT);
-    CHECK_STATUS(dipsea_config_set_workers(config, 0), DIPSEA_INVALID_ARGUMENT);
-    CHECK_STATUS(dipsea_config_set_query_timeout_ms(config, 0, 10), DIPSEA_INVALID_ARGUMENT);
-    CHECK_STATUS(dipsea_config_set_query_timeout_ms(config, 100, 10), DIPSEA_INVALID_ARGUMENT);
-    CHECK_STATUS(dipsea_config_set_bind(config, "\xff\xfe"), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_config_set_bind(config, "\xff\xfe"), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "UTF-8") != NULL);
     CHECK_OK(dipsea_config_free(config));
     CHECK_OK(dipsea_config_free(NULL));
+}
+
+/* The header's version macros are generated from the same Cargo.toml version as the
+ * library's dipsea_version(): a program built against this header and run against
+ * this library sees one version. */
+static void version_macros_match_the_library(void) {
+    CHECK(strcmp(dipsea_version(), DIPSEA_VERSION_STRING) == 0);
+    char expected[32];
+    snprintf(expected, sizeof expected, "%d.%d.%d", DIPSEA_VERSION_MAJOR, DIPSEA_VERSION_MINOR,
+             DIPSEA_VERSION_PATCH);
+    CHECK(strncmp(dipsea_version(), expected, strlen(expected)) == 0);
+    CHECK(DIPSEA_VERSION_NUMBER ==
+          DIPSEA_VERSION_MAJOR * 10000 + DIPSEA_VERSION_MINOR * 100 + DIPSEA_VERSION_PATCH);
+}
+
+/* Starts a node from `config` (freed here) expecting a refusal whose message
+ * contains `reason`. */
+static void node_new_refuses(dipsea_config *config, const char *reason) {
+    dipsea_node *node = NULL;
+    CHECK_STATUS(dipsea_node_new(config, &node), DIPSEA_BAD_INPUT);
+    CHECK(node == NULL);
+    if (strstr(dipsea_last_error(), reason) == NULL) {
+        CHECK(!"the message names the reason");
+        fprintf(stderr, "  got \"%s\", wanted \"%s\"\n", dipsea_last_error(), reason);
+    }
+    CHECK_OK(dipsea_config_free(config));
+}
+
+/* The setters store what they are given; the core checks the values when the node
+ * starts, with its own message. */
+static void config_values_are_checked_by_the_core(void) {
+    dipsea_config *config = loopback_config(NULL);
+    CHECK_OK(dipsea_config_set_k(config, 0));
+    node_new_refuses(config, "k must be between 1 and 1024, got 0");
+    config = loopback_config(NULL);
+    CHECK_OK(dipsea_config_set_alpha(config, 0));
+    node_new_refuses(config, "alpha must be");
+    config = loopback_config(NULL);
+    CHECK_OK(dipsea_config_set_workers(config, 0));
+    node_new_refuses(config, "workers must be at least 1");
+    config = loopback_config(NULL);
+    CHECK_OK(dipsea_config_set_query_timeout_ms(config, 100, 10));
+    node_new_refuses(config, "timeout_floor");
+    config = loopback_config(NULL);
+    CHECK_OK(dipsea_config_set_query_timeout_ms(config, 0, 10));
+    node_new_refuses(config, "timeout_floor must be");
+}
+
+/* Every field of the core's NodeConfig is reachable by name. */
+static void config_options_by_name(void) {
+    dipsea_config *config = NULL;
+    CHECK_OK(dipsea_config_default(&config));
+    uint64_t value = 0;
+    CHECK_OK(dipsea_config_get_option(config, "max_in_flight", &value));
+    CHECK(value == 1024);
+    CHECK_OK(dipsea_config_set_option(config, "max_in_flight", 64));
+    CHECK_OK(dipsea_config_get_option(config, "max_in_flight", &value));
+    CHECK(value == 64);
+    CHECK_OK(dipsea_config_set_option(config, "store.item_ttl", 60000));
+    CHECK_OK(dipsea_config_get_option(config, "store.item_ttl", &value));
+    CHECK(value == 60000);
+    CHECK_OK(dipsea_config_set_k(config, 20));
+    CHECK_OK(dipsea_config_get_option(config, "k", &value));
+    CHECK(value == 20);
+    CHECK_STATUS(dipsea_config_set_option(config, "k", 0), DIPSEA_BAD_INPUT);
+    CHECK(strstr(dipsea_last_error(), "k must be between 1 and 1024") != NULL);
+    CHECK_STATUS(dipsea_config_set_option(config, "read_only", 2), DIPSEA_BAD_INPUT);
+    CHECK_STATUS(dipsea_config_set_option(config, "no_such", 1), DIPSEA_BAD_INPUT);
+    CHECK(strstr(dipsea_last_error(), "no_such") != NULL);
+    CHECK_STATUS(dipsea_config_get_option(config, "no_such", &value), DIPSEA_BAD_INPUT);
+    CHECK_STATUS(dipsea_config_set_option(NULL, "k", 8), DIPSEA_NULL_ARGUMENT);
+    CHECK_STATUS(dipsea_config_set_option(config, NULL, 8), DIPSEA_NULL_ARGUMENT);
+    CHECK_STATUS(dipsea_config_get_option(config, "k", NULL), DIPSEA_NULL_ARGUMENT);
+    CHECK_OK(dipsea_config_get_option(config, "k", &value));
+    CHECK(value == 20);
+    CHECK_OK(dipsea_config_free(config));
 }
 
 void id_tests(void) {
@@ -86,4 +158,7 @@ void id_tests(void) {
     run_test("last error is per call", last_error_is_per_call_and_per_thread);
     run_test("buffer free is idempotent", buffer_free_is_idempotent);
     run_test("config setters accept and reject", config_setters_accept_and_reject);
+    run_test("version macros match the library", version_macros_match_the_library);
+    run_test("config values are checked by the core", config_values_are_checked_by_the_core);
+    run_test("config options by name", config_options_by_name);
 }

@@ -69,27 +69,42 @@ static void announce_then_get_peers(void) {
     CHECK_OK(dipsea_node_announce(net[2], &info_hash, 0, &stored));
     CHECK(stored >= 1);
 
-    dipsea_buffer peers = {NULL, 0};
-    size_t count = 0;
-    CHECK_OK(dipsea_node_get_peers(net[4], &info_hash, &peers, &count));
-    CHECK(count == 2);
-    char implied[DIPSEA_ADDR_SIZE + 1];
-    CHECK_OK(dipsea_node_local_addr(net[2], implied, sizeof implied - 1));
-    strcat(implied, "\n");
-    if (peers.data != NULL) {
-        const char *text = (const char *)peers.data;
-        CHECK(strstr(text, "127.0.0.1:6000\n") != NULL);
-        CHECK(strstr(text, implied) != NULL);
-        CHECK(strlen(text) == peers.len);
+    dipsea_peer_list peers = {NULL, 0};
+    CHECK_OK(dipsea_node_get_peers(net[4], &info_hash, &peers));
+    CHECK(peers.count == 2 && peers.peers != NULL);
+    char implied[DIPSEA_ADDR_SIZE];
+    CHECK_OK(dipsea_node_local_addr(net[2], implied, sizeof implied));
+    int found_6000 = 0, found_implied = 0;
+    for (size_t i = 0; peers.peers != NULL && i < peers.count; i++) {
+        const dipsea_peer *peer = &peers.peers[i];
+        CHECK(peer->family == DIPSEA_PEER_IPV4);
+        CHECK(peer->ip[0] == 127 && peer->ip[1] == 0 && peer->ip[2] == 0 && peer->ip[3] == 1);
+        char text[DIPSEA_PEER_STRING_SIZE];
+        CHECK_OK(dipsea_peer_to_string(peer, text, sizeof text));
+        found_6000 += peer->port == 6000 && strcmp(text, "127.0.0.1:6000") == 0;
+        found_implied += strcmp(text, implied) == 0;
     }
-    CHECK_OK(dipsea_buffer_free(&peers));
+    CHECK(found_6000 == 1 && found_implied == 1);
+    CHECK_OK(dipsea_peer_list_free(&peers));
+    CHECK(peers.peers == NULL && peers.count == 0);
+    CHECK_OK(dipsea_peer_list_free(&peers));
 
     /* An info-hash nobody announced: success, no peers. */
     dipsea_id nobody;
     CHECK_OK(dipsea_id_sha1((const uint8_t *)"nobody", 6, &nobody));
-    CHECK_OK(dipsea_node_get_peers(net[3], &nobody, &peers, &count));
-    CHECK(count == 0 && peers.len == 0);
-    CHECK_OK(dipsea_buffer_free(&peers));
+    CHECK_OK(dipsea_node_get_peers(net[3], &nobody, &peers));
+    CHECK(peers.count == 0 && peers.peers == NULL);
+    CHECK_OK(dipsea_peer_list_free(&peers));
+
+    /* Formatting: IPv6 in brackets, a short buffer refused, an unknown family. */
+    dipsea_peer v6 = {DIPSEA_PEER_IPV6, {0}, 443};
+    v6.ip[15] = 1;
+    char text[DIPSEA_PEER_STRING_SIZE];
+    CHECK_OK(dipsea_peer_to_string(&v6, text, sizeof text));
+    CHECK(strcmp(text, "[::1]:443") == 0);
+    CHECK_STATUS(dipsea_peer_to_string(&v6, text, 4), DIPSEA_BUFFER_TOO_SMALL);
+    v6.family = 5;
+    CHECK_STATUS(dipsea_peer_to_string(&v6, text, sizeof text), DIPSEA_BAD_INPUT);
 }
 
 static void addresses_ids_and_stats(void) {

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dipsea::{Error, NodeBuilder, NodeConfig, NodeInfo, NodeStats};
+use dipsea::{Error, NodeBuilder, NodeConfig, NodeInfo, NodeStats, OptionKind};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -46,78 +46,28 @@ impl<'py> IntoPyObject<'py> for Bytes {
     }
 }
 
-/// The counters of [`NodeStats`] as a dict keyed by field name; `queries_in` is a
-/// dict keyed by KRPC method.
+/// The counters of [`NodeStats`] as a dict keyed by field name
+/// ([`NodeStats::counters`]); `queries_in` is a dict keyed by KRPC method
+/// ([`QueryCounts::fields`](dipsea::QueryCounts::fields)).
 pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py, PyDict>> {
-    let NodeStats {
-        packets_in,
-        packets_out,
-        bytes_in,
-        bytes_out,
-        queries_in,
-        responses_in,
-        errors_in,
-        malformed,
-        oversized,
-        rate_limited_ip,
-        rate_limited_global,
-        bad_token,
-        over_quota,
-        refused,
-        unmatched,
-        timeouts,
-        retries,
-        in_flight_full,
-        send_drops,
-        ops_started,
-        ops_done,
-        in_flight,
-        routing_table_size,
-        items,
-        info_hashes,
-        stored_bytes,
-        published,
-        external_ip,
-        id_conforms,
-    } = stats;
     let d = PyDict::new(py);
-    d.set_item("packets_in", packets_in)?;
-    d.set_item("packets_out", packets_out)?;
-    d.set_item("bytes_in", bytes_in)?;
-    d.set_item("bytes_out", bytes_out)?;
+    for (name, value) in stats.counters() {
+        d.set_item(name, value)?;
+    }
     let queries = PyDict::new(py);
-    for (method, count) in queries_in {
+    for (method, count) in stats.queries_in.fields() {
         queries.set_item(method, count)?;
     }
     d.set_item("queries_in", queries)?;
-    d.set_item("responses_in", responses_in)?;
-    d.set_item("errors_in", errors_in)?;
-    d.set_item("malformed", malformed)?;
-    d.set_item("oversized", oversized)?;
-    d.set_item("rate_limited_ip", rate_limited_ip)?;
-    d.set_item("rate_limited_global", rate_limited_global)?;
-    d.set_item("bad_token", bad_token)?;
-    d.set_item("over_quota", over_quota)?;
-    d.set_item("refused", refused)?;
-    d.set_item("unmatched", unmatched)?;
-    d.set_item("timeouts", timeouts)?;
-    d.set_item("retries", retries)?;
-    d.set_item("in_flight_full", in_flight_full)?;
-    d.set_item("send_drops", send_drops)?;
-    d.set_item("ops_started", ops_started)?;
-    d.set_item("ops_done", ops_done)?;
-    d.set_item("in_flight", in_flight)?;
-    d.set_item("routing_table_size", routing_table_size)?;
-    d.set_item("items", items)?;
-    d.set_item("info_hashes", info_hashes)?;
-    d.set_item("stored_bytes", stored_bytes)?;
-    d.set_item("published", published)?;
-    d.set_item("external_ip", external_ip.map(|ip| ip.to_string()))?;
-    d.set_item("id_conforms", id_conforms)?;
+    d.set_item("external_ip", stats.external_ip.map(|ip| ip.to_string()))?;
+    d.set_item("id_conforms", stats.id_conforms)?;
+    d.set_item("network_size", stats.network_size)?;
     Ok(d)
 }
 
-/// The constructor arguments shared by `Node` and `AsyncNode`.
+/// The constructor arguments shared by `Node` and `AsyncNode`. `None` leaves the
+/// core's default ([`NodeConfig`]'s docs); the core checks every value when the node
+/// starts ([`NodeBuilder::validate`]).
 #[allow(clippy::too_many_arguments)]
 pub fn builder(
     bind: &str,
@@ -125,25 +75,36 @@ pub fn builder(
     read_only: bool,
     state_path: Option<PathBuf>,
     id: Option<&Bound<'_, PyAny>>,
-    k: usize,
-    alpha: usize,
-    workers: usize,
+    k: Option<usize>,
+    alpha: Option<usize>,
+    workers: Option<usize>,
     query_timeout: Option<(f64, f64)>,
     max_in_flight: Option<usize>,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<NodeBuilder> {
-    let mut config = NodeConfig::default();
-    if let Some(max) = max_in_flight {
-        config.max_in_flight = max;
-    }
-    // `config` first: the setters below refine it.
     let mut b = NodeBuilder::new()
-        .config(config)
         .bind(bind)
         .bootstrap(bootstrap.unwrap_or_default())
-        .read_only(read_only)
-        .k(k)
-        .alpha(alpha)
-        .workers(workers);
+        .read_only(read_only);
+    if let Some(options) = options {
+        for (name, value) in options.iter() {
+            let name: String = name.extract()?;
+            let value = option_value(&name, &value)?;
+            b.config_mut().set(&name, value).map_err(to_py)?;
+        }
+    }
+    if let Some(k) = k {
+        b = b.k(k);
+    }
+    if let Some(alpha) = alpha {
+        b = b.alpha(alpha);
+    }
+    if let Some(workers) = workers {
+        b = b.dedicated_runtime(workers);
+    }
+    if let Some(max) = max_in_flight {
+        b = b.configure(|c| c.max_in_flight = max);
+    }
     if let Some(path) = state_path {
         b = b.state_path(path);
     }
@@ -154,6 +115,37 @@ pub fn builder(
         b = b.query_timeout(seconds(floor)?, seconds(ceiling)?);
     }
     Ok(b)
+}
+
+/// The value of option `name` in the units of [`NodeConfig::set`]: a flag from a
+/// `bool`, a count from an `int`, a duration from seconds (a `float` or `int`).
+/// An unknown name is left for the core to refuse.
+fn option_value(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let kind = NodeConfig::option(name).map(|o| o.kind);
+    Ok(match kind {
+        Some(OptionKind::Flag) => u64::from(value.extract::<bool>()?),
+        Some(OptionKind::Millis) => {
+            let ms = seconds(value.extract::<f64>()?)?.as_millis();
+            u64::try_from(ms).unwrap_or(u64::MAX)
+        }
+        Some(OptionKind::Count) | None => value.extract::<u64>()?,
+    })
+}
+
+/// Every node option ([`NodeConfig::options`]) with its default, in Python units:
+/// `bool` flags, `int` counts, durations as `float` seconds.
+pub fn default_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let defaults = NodeConfig::default();
+    let d = PyDict::new(py);
+    for option in NodeConfig::options() {
+        let value = defaults.get(option.name).map_err(to_py)?;
+        match option.kind {
+            OptionKind::Flag => d.set_item(option.name, value != 0)?,
+            OptionKind::Count => d.set_item(option.name, value)?,
+            OptionKind::Millis => d.set_item(option.name, value as f64 / 1000.0)?,
+        }
+    }
+    Ok(d)
 }
 
 /// A duration argument in seconds; negative, infinite or NaN raise `BadInput`.

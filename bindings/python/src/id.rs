@@ -102,7 +102,7 @@ pub fn id_arg(value: &Bound<'_, PyAny>) -> PyResult<Id> {
         return Id::from_slice(bytes.as_bytes()).map_err(id_to_py);
     }
     if let Ok(s) = value.cast::<PyString>() {
-        return s.to_str()?.parse().map_err(id_to_py);
+        return s.to_cow()?.parse().map_err(id_to_py);
     }
     Err(PyTypeError::new_err(format!(
         "expected a dipsea.Id, 20 bytes or 40 hex digits, got {}",

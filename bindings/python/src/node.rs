@@ -17,28 +17,44 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3_async_runtimes::tokio::get_runtime;
 
 use crate::bridge::spawn;
+use crate::scrape::{PySamples, PyScrape};
 
 use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
 use crate::errors::{closed, to_py};
 use crate::id::{id_arg, PyId};
+use crate::keypair::PyKeypair;
+use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 
 /// A running DHT node with a blocking API.
 ///
 /// ``Node(bind="0.0.0.0:0", bootstrap=["host:port", ...])`` binds a UDP socket,
-/// starts the node on a runtime of its own and joins the network in the background
+/// starts the node and joins the network in the background
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
 /// and free its port.
 ///
+/// Every ``Node`` of the process runs on one shared runtime with a thread per core
+/// (started by the first, stopped when the last is closed and dropped, or at
+/// interpreter exit); ``workers=n`` gives a node a runtime of its own instead.
+///
 /// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one);
-/// ``bootstrap``, ``host:port`` addresses to join through (resolved at start);
+/// ``bootstrap``, ``host:port`` addresses to join through (resolved at start;
+/// without any, and without a saved state, the node joins the public Mainline DHT
+/// through its well-known routers unless keyword-only ``no_default_routers`` is
+/// true, which makes it the first node of a private network);
 /// ``read_only``, BEP 43 (answer no queries, stay out of others' tables);
 /// ``state_path``, a file that keeps the id and routing table across restarts;
-/// keyword-only ``id`` (random by default), ``k`` (bucket size and replication,
-/// 8), ``alpha`` (lookup parallelism, 3), ``workers`` (runtime threads, 2),
+/// keyword-only ``id`` (random by default), ``k`` (bucket size and replication),
+/// ``alpha`` (lookup parallelism), ``workers`` (threads of a dedicated runtime;
+/// ``None``, the default, shares the process-wide one),
 /// ``query_timeout`` (``(floor, ceiling)`` seconds; the timeout follows the
-/// measured round trip in between) and ``max_in_flight`` (queries awaiting an
-/// answer at once, 1024; each lookup keeps ``alpha`` in flight).
+/// measured round trip in between), ``max_in_flight`` (queries awaiting an
+/// answer at once; each lookup keeps ``alpha`` in flight) and ``options``, a dict
+/// that sets any other field of the core's ``NodeConfig`` by name (flags as
+/// ``bool``, counts as ``int``, durations in seconds). ``None`` keeps the core's
+/// default; ``dipsea.default_options()`` lists every option with its default, and
+/// the core's ``NodeConfig`` docs say what each means. Values out of range raise
+/// ``BadInput`` (a ``ValueError``) with the core's reason.
 #[pyclass(module = "dipsea", name = "Node", frozen)]
 pub struct PyNode {
     /// `None` once closed. The lock is held only to clone or take the `Arc`.
@@ -54,7 +70,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -63,11 +79,13 @@ impl PyNode {
         read_only: bool,
         state_path: Option<PathBuf>,
         id: Option<&Bound<'_, PyAny>>,
-        k: usize,
-        alpha: usize,
-        workers: usize,
+        k: Option<usize>,
+        alpha: Option<usize>,
+        workers: Option<usize>,
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
+        options: Option<&Bound<'_, PyDict>>,
+        no_default_routers: bool,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -80,7 +98,9 @@ impl PyNode {
             workers,
             query_timeout,
             max_in_flight,
-        )?;
+            options,
+        )?
+        .no_default_routers(no_default_routers);
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
             node: Mutex::new(Some(Arc::new(node))),
@@ -112,19 +132,82 @@ impl PyNode {
         Ok(value.map(Bytes))
     }
 
+    /// Publishes ``value`` as the BEP 44 mutable item of ``keypair`` (and ``salt``,
+    /// at most 64 bytes), keeps re-publishing it, and returns the sequence number
+    /// stored: ``seq``, or one more than the highest on the network. With ``cas``,
+    /// nodes store it only over that sequence number. Raises ``CasMismatch`` (301)
+    /// or ``SeqTooOld`` (302) when the nodes refuse it so.
+    #[pyo3(signature = (keypair, value, *, salt = None, seq = None, cas = None))]
+    fn put_mutable(
+        &self,
+        py: Python<'_>,
+        keypair: PyRef<'_, PyKeypair>,
+        value: &[u8],
+        salt: Option<Vec<u8>>,
+        seq: Option<i64>,
+        cas: Option<i64>,
+    ) -> PyResult<i64> {
+        let keypair = keypair.0.clone();
+        let value = value.to_vec();
+        let options = put_options(salt, seq, cas);
+        let node = self.node()?;
+        py.detach(move || node.put_mutable(&keypair, &value, options))
+            .map(|stored| stored.seq)
+            .map_err(to_py)
+    }
+
+    /// The newest verified version of the mutable item of ``public_key`` (32 bytes)
+    /// and ``salt``, at least ``min_seq``, or ``None`` if no node has one.
+    #[pyo3(signature = (public_key, *, salt = None, min_seq = None))]
+    fn get_mutable(
+        &self,
+        py: Python<'_>,
+        public_key: &[u8],
+        salt: Option<Vec<u8>>,
+        min_seq: Option<i64>,
+    ) -> PyResult<Option<PyMutableItem>> {
+        let key = public_key_arg(public_key)?;
+        let salt = salt.unwrap_or_default();
+        let node = self.node()?;
+        let item = py
+            .detach(move || node.get_mutable(&key, &salt, min_seq))
+            .map_err(to_py)?;
+        Ok(item.map(PyMutableItem))
+    }
+
     /// Announces that this host serves ``info_hash`` on TCP/UDP ``port`` (``None``:
-    /// the node's own UDP port); returns how many nodes acknowledged.
-    #[pyo3(signature = (info_hash, port = None))]
+    /// the node's own UDP port), as a seed (has the whole torrent) if ``seed``;
+    /// returns how many nodes acknowledged.
+    #[pyo3(signature = (info_hash, port = None, *, seed = false))]
     fn announce(
         &self,
         py: Python<'_>,
         info_hash: &Bound<'_, PyAny>,
         port: Option<u16>,
+        seed: bool,
     ) -> PyResult<usize> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        py.detach(move || node.announce(info_hash, port))
+        py.detach(move || node.announce_as(info_hash, port, seed))
             .map_err(to_py)
+    }
+
+    /// Estimated seeds and peers of ``info_hash`` (BEP 33 scrape), a ``Scrape``.
+    fn scrape(&self, py: Python<'_>, info_hash: &Bound<'_, PyAny>) -> PyResult<PyScrape> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        let estimate = py.detach(move || node.scrape(info_hash)).map_err(to_py)?;
+        Ok(PyScrape(estimate))
+    }
+
+    /// Info-hashes stored by the nodes around ``target`` (BEP 51), a ``Samples``.
+    fn sample_infohashes(&self, py: Python<'_>, target: &Bound<'_, PyAny>) -> PyResult<PySamples> {
+        let target = id_arg(target)?;
+        let node = self.node()?;
+        let samples = py
+            .detach(move || node.sample_infohashes(target))
+            .map_err(to_py)?;
+        Ok(PySamples(samples))
     }
 
     /// The peers announced for ``info_hash``, as ``(host, port)`` (possibly none).
@@ -203,7 +286,7 @@ impl PyNode {
     }
 
     /// Stops the node: saves the routing table (with ``state_path``), fails the
-    /// operations still running with ``NodeClosed``, stops its threads and frees its
+    /// operations still running with ``Shutdown``, stops its threads and frees its
     /// port. Calling it again does nothing.
     fn close(&self, py: Python<'_>) {
         let node = self.node.lock().take();
@@ -273,7 +356,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = 8, alpha = 3, workers = 2, query_timeout = None, max_in_flight = None))]
+    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -282,11 +365,13 @@ impl PyAsyncNode {
         read_only: bool,
         state_path: Option<PathBuf>,
         id: Option<&Bound<'_, PyAny>>,
-        k: usize,
-        alpha: usize,
-        workers: usize,
+        k: Option<usize>,
+        alpha: Option<usize>,
+        workers: Option<usize>,
         query_timeout: Option<(f64, f64)>,
         max_in_flight: Option<usize>,
+        options: Option<&Bound<'_, PyDict>>,
+        no_default_routers: bool,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -299,7 +384,9 @@ impl PyAsyncNode {
             workers,
             query_timeout,
             max_in_flight,
-        )?;
+            options,
+        )?
+        .no_default_routers(no_default_routers);
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
             .map_err(to_py)?;
@@ -328,18 +415,89 @@ impl PyAsyncNode {
         spawn(py, async move { Ok(node.get(key).await?.map(Bytes)) })
     }
 
-    /// Announces ``info_hash`` on ``port`` (``None``: the UDP port); resolves to how
-    /// many nodes acknowledged.
-    #[pyo3(signature = (info_hash, port = None))]
+    /// ``Node.put_mutable`` as an awaitable: resolves to the sequence number stored.
+    #[pyo3(signature = (keypair, value, *, salt = None, seq = None, cas = None))]
+    fn put_mutable<'py>(
+        &self,
+        py: Python<'py>,
+        keypair: PyRef<'py, PyKeypair>,
+        value: &[u8],
+        salt: Option<Vec<u8>>,
+        seq: Option<i64>,
+        cas: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let keypair = keypair.0.clone();
+        let value = value.to_vec();
+        let options = put_options(salt, seq, cas);
+        let node = self.node()?;
+        spawn(py, async move {
+            Ok(node.put_mutable(&keypair, &value, options).await?.seq)
+        })
+    }
+
+    /// ``Node.get_mutable`` as an awaitable: resolves to a ``MutableItem`` or ``None``.
+    #[pyo3(signature = (public_key, *, salt = None, min_seq = None))]
+    fn get_mutable<'py>(
+        &self,
+        py: Python<'py>,
+        public_key: &[u8],
+        salt: Option<Vec<u8>>,
+        min_seq: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let key = public_key_arg(public_key)?;
+        let salt = salt.unwrap_or_default();
+        let node = self.node()?;
+        spawn(py, async move {
+            Ok(node
+                .get_mutable(&key, &salt, min_seq)
+                .await?
+                .map(PyMutableItem))
+        })
+    }
+
+    /// Announces ``info_hash`` on ``port`` (``None``: the UDP port), as a seed if
+    /// ``seed``; resolves to how many nodes acknowledged.
+    #[pyo3(signature = (info_hash, port = None, *, seed = false))]
     fn announce<'py>(
         &self,
         py: Python<'py>,
         info_hash: &Bound<'py, PyAny>,
         port: Option<u16>,
+        seed: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        spawn(py, async move { node.announce(info_hash, port).await })
+        spawn(
+            py,
+            async move { node.announce_as(info_hash, port, seed).await },
+        )
+    }
+
+    /// ``Node.scrape`` as an awaitable: resolves to a ``Scrape``.
+    fn scrape<'py>(
+        &self,
+        py: Python<'py>,
+        info_hash: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        spawn(
+            py,
+            async move { Ok(PyScrape(node.scrape(info_hash).await?)) },
+        )
+    }
+
+    /// ``Node.sample_infohashes`` as an awaitable: resolves to a ``Samples``.
+    fn sample_infohashes<'py>(
+        &self,
+        py: Python<'py>,
+        target: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target = id_arg(target)?;
+        let node = self.node()?;
+        spawn(py, async move {
+            Ok(PySamples(node.sample_infohashes(target).await?))
+        })
     }
 
     /// Resolves to the peers announced for ``info_hash``, as ``(host, port)``.
@@ -416,7 +574,7 @@ impl PyAsyncNode {
         self.node.lock().is_none()
     }
 
-    /// Stops the node (operations still running fail with ``NodeClosed``) and frees
+    /// Stops the node (operations still running fail with ``Shutdown``) and frees
     /// its port; the awaitable resolves once it has stopped. Calling it again does
     /// nothing. New calls fail at once, even before the awaitable is awaited.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -460,4 +618,13 @@ impl PyAsyncNode {
             None => "<dipsea.AsyncNode closed>".to_string(),
         }
     }
+}
+
+/// Stops the runtime that blocking `Node`s share, at interpreter exit (registered
+/// with `atexit` when the module loads): by then only daemon threads still run, and
+/// the runtime's threads end before the interpreter is torn down. A `Node` still open
+/// saves its state when it is dropped; its calls fail from then on.
+#[pyfunction]
+pub fn _shutdown_runtime(py: Python<'_>) -> bool {
+    py.detach(dipsea::node::udp::shutdown_shared_runtime)
 }

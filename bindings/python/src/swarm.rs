@@ -82,7 +82,9 @@ pub struct PySwarm {
 #[pymethods]
 impl PySwarm {
     /// Builds the network: ``nodes`` joins, run in virtual time (this takes a
-    /// while for large networks). ``latency`` defaults to uniform 10-100 ms.
+    /// while for large networks). ``latency`` defaults to the core's
+    /// (``SwarmConfig``). Values out of range (``nodes=0``, ``loss`` outside 0 to 1)
+    /// raise ``BadInput`` (a ``ValueError``) with the core's reason.
     #[new]
     #[pyo3(signature = (nodes = 1000, seed = 0, latency = None, loss = 0.0))]
     fn new(
@@ -101,7 +103,7 @@ impl PySwarm {
         if let Some(latency) = latency {
             config.latency = latency.0;
         }
-        let swarm = py.detach(move || Swarm::new(config));
+        let swarm = py.detach(move || Swarm::new(config)).map_err(to_py)?;
         Ok(PySwarm {
             swarm: Mutex::new(swarm),
         })
@@ -110,31 +112,29 @@ impl PySwarm {
     /// Puts ``value`` as an immutable item from a random live node; returns its key.
     fn put(&self, py: Python<'_>, value: &[u8]) -> PyResult<PyId> {
         let value = value.to_vec();
-        let result = py
-            .detach(|| self.swarm.lock().put(&value))
-            .map_err(|e| to_py(e.into()))?;
+        let result = py.detach(|| self.swarm.lock().put(&value)).map_err(to_py)?;
         Ok(PyId(result.key))
     }
 
     /// Gets the item ``key`` from a random live node; ``None`` if nobody had it.
     fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
         let key = id_arg(key)?;
-        let value = py
-            .detach(|| self.swarm.lock().get(key))
-            .map_err(|e| to_py(e.into()))?;
+        let value = py.detach(|| self.swarm.lock().get(key)).map_err(to_py)?;
         Ok(value.map(Bytes))
     }
 
     /// Crashes ``fraction`` (0 to 1) of the live nodes, picked at random; returns
     /// how many crashed.
-    fn crash(&self, py: Python<'_>, fraction: f64) -> usize {
+    fn crash(&self, py: Python<'_>, fraction: f64) -> PyResult<usize> {
         py.detach(|| self.swarm.lock().crash(fraction))
+            .map_err(to_py)
     }
 
     /// Splits the live nodes in two groups, ``fraction`` of them in the second; no
     /// datagram crosses between the groups until ``heal()``.
-    fn partition(&self, py: Python<'_>, fraction: f64) {
-        py.detach(|| self.swarm.lock().partition(fraction));
+    fn partition(&self, py: Python<'_>, fraction: f64) -> PyResult<()> {
+        py.detach(|| self.swarm.lock().partition(fraction))
+            .map_err(to_py)
     }
 
     /// Lifts the partition.

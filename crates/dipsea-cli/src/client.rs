@@ -1,7 +1,8 @@
 //! The one-shot commands `put`, `get`, `announce` and `peers`.
 //!
-//! Each is a short-lived node: it binds a free port, joins through `--bootstrap`, runs
-//! one operation, prints the result and shuts down. It runs read-only (BEP 43), so the
+//! Each is a short-lived node: it binds a free port, joins through `--bootstrap` (by
+//! default the public DHT's routers), runs one operation, prints the result and
+//! shuts down. It runs read-only (BEP 43), so the
 //! nodes it talks to do not keep it in their routing tables after it has gone.
 
 use std::future::Future;
@@ -9,6 +10,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use dipsea::keypair::{to_hex, Keypair};
+use dipsea::MutablePut;
 use dipsea::{Error, NodeBuilder, NodeHandle, OpError};
 
 use crate::{runtime, AnnounceArgs, ClientArgs, Failure, GetArgs, Outcome, PeersArgs, PutArgs};
@@ -20,6 +23,9 @@ pub fn put(args: PutArgs) -> Outcome {
         (Some(text), None) => text.clone().into_bytes(),
         (None, None) => return Err(Failure::usage("give a VALUE or --file PATH")),
     };
+    if let Some(path) = &args.key_file {
+        return put_mutable(&args, path, value);
+    }
     let result = with_client(&args.client, |node| async move {
         node.put(&value).await.map_err(|e| op_failure("put", e))
     })?;
@@ -35,9 +41,65 @@ pub fn put(args: PutArgs) -> Outcome {
     Ok(())
 }
 
+/// `dipsea put --key-file`: a mutable item; prints the public key and the seq.
+fn put_mutable(args: &PutArgs, path: &std::path::Path, value: Vec<u8>) -> Outcome {
+    let keypair = Keypair::load(path).map_err(|e| {
+        Failure::failed(format!(
+            "cannot read the key file {}: {e}; make one with `dipsea keygen FILE`",
+            path.display()
+        ))
+    })?;
+    let options = MutablePut {
+        salt: args.salt.clone().unwrap_or_default().into_bytes(),
+        seq: args.seq,
+        cas: args.cas,
+    };
+    let stored = with_client(&args.client, |node| async move {
+        node.put_mutable(&keypair, &value, options)
+            .await
+            .map(|stored| (keypair.public_key(), stored))
+            .map_err(|e| op_failure("put", e))
+    })?;
+    let (public_key, stored) = stored;
+    write_stdout(format!("{} {}\n", to_hex(&public_key), stored.seq).as_bytes())?;
+    eprintln!(
+        "seq {} stored on {} node{}",
+        stored.seq,
+        stored.stored,
+        if stored.stored == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+/// `dipsea get --pubkey`: the newest verified version of a mutable item.
+fn get_mutable(args: &GetArgs, public_key: [u8; 32]) -> Outcome {
+    let salt = args.salt.clone().unwrap_or_default().into_bytes();
+    let min_seq = args.min_seq;
+    let item = with_client(&args.client, |node| async move {
+        node.get_mutable(&public_key, &salt, min_seq)
+            .await
+            .map_err(|e| op_failure("get", e))
+    })?;
+    match item {
+        Some(item) => {
+            eprintln!("seq {}", item.seq);
+            write_stdout(&item.value)
+        }
+        None => Err(Failure::failed(format!(
+            "not found: no node has a mutable item of {}",
+            to_hex(&public_key)
+        ))),
+    }
+}
+
 /// Runs `dipsea get`.
 pub fn get(args: GetArgs) -> Outcome {
-    let key = args.key;
+    if let Some(public_key) = args.pubkey {
+        return get_mutable(&args, public_key);
+    }
+    let Some(key) = args.key else {
+        return Err(Failure::usage("give a KEY or --pubkey HEX"));
+    };
     let value = with_client(&args.client, |node| async move {
         node.get(key).await.map_err(|e| op_failure("get", e))
     })?;
@@ -51,9 +113,9 @@ pub fn get(args: GetArgs) -> Outcome {
 
 /// Runs `dipsea announce`.
 pub fn announce(args: AnnounceArgs) -> Outcome {
-    let (info_hash, port) = (args.info_hash, args.port);
+    let (info_hash, port, seed) = (args.info_hash, args.port, args.seed);
     let stored = with_client(&args.client, |node| async move {
-        node.announce(info_hash, port)
+        node.announce_as(info_hash, port, seed)
             .await
             .map_err(|e| op_failure("announce", e))
     })?;
@@ -137,6 +199,7 @@ where
             .await
             .map_err(|e| match e {
                 Error::BadInput(msg) => Failure::usage(format!("{msg}; check --bootstrap")),
+                e if args.bootstrap.is_empty() => join_failure(args, e),
                 e => Failure::failed(format!("cannot start a client node on {bind}: {e}")),
             })?;
         tracing::debug!(addr = %node.local_addr(), id = %node.id(), "client node started");
@@ -177,6 +240,12 @@ fn default_bind(bootstrap: &[String]) -> SocketAddr {
 }
 
 fn join_failure(args: &ClientArgs, e: Error) -> Failure {
+    if args.bootstrap.is_empty() {
+        return Failure::failed(format!(
+            "cannot join the public DHT through its default routers: {e}; check the \
+             connection or give --bootstrap"
+        ));
+    }
     Failure::failed(format!(
         "cannot join the network through {}: {e}; check that a node runs there",
         args.bootstrap.join(", ")

@@ -9,7 +9,10 @@
 
 mod broadcast;
 mod client;
+mod generate;
+mod keygen;
 mod node;
+mod scrape;
 mod swarm;
 
 use std::net::SocketAddr;
@@ -46,15 +49,19 @@ enum Command {
     /// The first line on stdout is `listening on ADDR id HEX`; a one-line status
     /// follows periodically (nodes in the table, items stored, queries per second).
     Node(NodeArgs),
-    /// Store a value (a BEP 44 immutable item) on the nodes closest to its key.
+    /// Store a value (a BEP 44 immutable item) on the nodes closest to its key, or
+    /// with --key-file a mutable item signed with that key.
     ///
     /// Prints the key (40 hex digits) on stdout and how many nodes stored it on
-    /// stderr, so `key=$(dipsea put hello)` works. Exits 0 only if at least one node
-    /// stored it.
+    /// stderr, so `key=$(dipsea put hello)` works; a mutable put prints the public key
+    /// (64 hex digits) and the sequence number stored instead. Exits 0 only if at
+    /// least one node stored it.
     Put(PutArgs),
-    /// Fetch the value stored under KEY and write its raw bytes to stdout.
+    /// Fetch the value stored under KEY (or the mutable item of --pubkey) and write
+    /// its raw bytes to stdout.
     ///
-    /// Exits 1 with a message on stderr when no node has it.
+    /// A mutable item's sequence number goes to stderr. Exits 1 with a message on
+    /// stderr when no node has it.
     Get(GetArgs),
     /// Announce that this host serves a torrent (BEP 5 announce_peer).
     ///
@@ -78,6 +85,32 @@ enum Command {
     /// rate, rounds and messages per lookup, latency percentiles in virtual time,
     /// memory per node and wall time.
     Swarm(SwarmArgs),
+    /// Make a new ed25519 keypair for mutable items and write it to FILE.
+    ///
+    /// Prints the public key (64 hex digits) on stdout. The file holds the secret,
+    /// readable by its owner only; an existing file is never replaced.
+    Keygen(keygen::KeygenArgs),
+    /// Estimate how many seeds and peers a torrent has (BEP 33 scrape).
+    ///
+    /// Prints `seeds S peers P (from N nodes)`: counts of distinct IPs, from the
+    /// bloom filters of the nodes closest to the info-hash.
+    Scrape(scrape::ScrapeArgs),
+    /// Walk the keyspace asking nodes which info-hashes they store (BEP 51
+    /// sample_infohashes), printing each new one (40 hex digits a line).
+    ///
+    /// Stops after --max info-hashes, --walk-secs seconds, or --regions lookups;
+    /// a summary goes to stderr. Each node answers one address once per 6 hours.
+    Sample(scrape::SampleArgs),
+    /// Print a shell completion script for SHELL on stdout.
+    ///
+    /// For example `dipsea completions bash > ~/.local/share/bash-completion/completions/dipsea`,
+    /// or `dipsea completions zsh > ~/.zfunc/_dipsea`.
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write one page per command to a folder.
+    ///
+    /// `dipsea man | man -l -` reads it; `dipsea man --dir /usr/local/share/man/man1`
+    /// installs dipsea.1 and dipsea-SUBCOMMAND.1.
+    Man(generate::ManArgs),
 }
 
 /// Flags of `dipsea node`.
@@ -97,8 +130,9 @@ struct NodeArgs {
     port: Option<u16>,
 
     /// A node to join the network through, HOST:PORT; repeat for several (also
-    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node waits to be contacted,
-    /// or rejoins through the contacts saved in --state.
+    /// DIPSEA_BOOTSTRAP, comma separated). Without one the node rejoins through the
+    /// contacts saved in --state, else joins the public Mainline DHT through its
+    /// well-known routers (router.bittorrent.com and others).
     #[arg(
         long,
         value_name = "HOST:PORT",
@@ -106,6 +140,11 @@ struct NodeArgs {
         value_delimiter = ','
     )]
     bootstrap: Vec<String>,
+
+    /// Join nothing unless --bootstrap or --state says where: without a bootstrap
+    /// address the node waits to be contacted (the first node of a private network).
+    #[arg(long)]
+    no_default_routers: bool,
 
     /// File to load the node id and routing table from at start, and to save them to
     /// periodically and on exit, so a restarted node rejoins on its own.
@@ -181,13 +220,13 @@ struct BroadcastArgs {
 #[derive(Debug, Args)]
 struct ClientArgs {
     /// A node to join the network through, HOST:PORT; repeat for several (also
-    /// DIPSEA_BOOTSTRAP, comma separated). Required.
+    /// DIPSEA_BOOTSTRAP, comma separated). Default: the public Mainline DHT's
+    /// well-known routers (router.bittorrent.com and others).
     #[arg(
         long,
         value_name = "HOST:PORT",
         env = "DIPSEA_BOOTSTRAP",
-        value_delimiter = ',',
-        required = true
+        value_delimiter = ','
     )]
     bootstrap: Vec<String>,
 
@@ -218,6 +257,25 @@ struct PutArgs {
     /// Store the contents of this file instead (raw bytes; `-` reads stdin).
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
+
+    /// Publish a mutable item (BEP 44) signed with the key in FILE (made by `dipsea
+    /// keygen`); it lives at SHA-1(public key + salt) and can be updated.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+
+    /// The mutable item's salt, as text (at most 64 bytes): one item per salt.
+    #[arg(long, value_name = "S", requires = "key_file")]
+    salt: Option<String>,
+
+    /// The mutable item's sequence number (default: one more than the highest on the
+    /// network, 1 if none).
+    #[arg(long, value_name = "N", requires = "key_file")]
+    seq: Option<i64>,
+
+    /// Compare-and-swap: store only where the current sequence number is N (exit 1
+    /// with "cas mismatch" otherwise).
+    #[arg(long, value_name = "N", requires = "key_file")]
+    cas: Option<i64>,
 }
 
 /// Flags of `dipsea get`.
@@ -227,8 +285,32 @@ struct GetArgs {
     client: ClientArgs,
 
     /// The key of the value, 40 hex digits (as `dipsea put` prints it).
-    #[arg(value_name = "KEY")]
-    key: Id,
+    #[arg(
+        value_name = "KEY",
+        required_unless_present = "pubkey",
+        conflicts_with = "pubkey"
+    )]
+    key: Option<Id>,
+
+    /// Get the mutable item of this public key instead, 64 hex digits (as `dipsea
+    /// keygen` and `dipsea put --key-file` print it).
+    #[arg(long, value_name = "HEX", value_parser = public_key)]
+    pubkey: Option<[u8; 32]>,
+
+    /// The mutable item's salt, as text.
+    // `conflicts_with` as well: once `--bootstrap` stopped being required, `requires`
+    // alone no longer refused `get --salt S KEY` (seen with our clap version).
+    #[arg(long, value_name = "S", requires = "pubkey", conflicts_with = "key")]
+    salt: Option<String>,
+
+    /// Only a version with at least this sequence number.
+    #[arg(long, value_name = "N", requires = "pubkey", conflicts_with = "key")]
+    min_seq: Option<i64>,
+}
+
+/// Parses a public key: 64 hex digits.
+fn public_key(s: &str) -> Result<[u8; 32], String> {
+    dipsea::keypair::public_key_from_hex(s).map_err(|e| e.to_string())
 }
 
 /// Flags of `dipsea announce`.
@@ -245,6 +327,10 @@ struct AnnounceArgs {
     /// port, sent as implied_port).
     #[arg(long, value_name = "P")]
     port: Option<u16>,
+
+    /// This host has the whole torrent: scrapes (BEP 33) count it as a seed.
+    #[arg(long)]
+    seed: bool,
 }
 
 /// Flags of `dipsea peers`.
@@ -308,11 +394,7 @@ fn fraction(s: &str) -> Result<f64, String> {
     let x: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number; give a fraction such as 0.05"))?;
-    if (0.0..=1.0).contains(&x) {
-        Ok(x)
-    } else {
-        Err(format!("{x} is outside 0..1; give a fraction such as 0.05"))
-    }
+    dipsea::sim::fraction("the value", x).map_err(|e| e.to_string())
 }
 
 /// Why a command failed, and so its exit status.
@@ -364,6 +446,11 @@ fn main() -> ExitCode {
         Command::Peers(args) => client::peers(args),
         Command::Broadcast(args) => broadcast::run(args),
         Command::Swarm(args) => swarm::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Scrape(args) => scrape::scrape(args),
+        Command::Sample(args) => scrape::sample(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -440,6 +527,54 @@ mod tests {
         match cli.command {
             Command::Get(args) => assert_eq!(args.client.bootstrap, ["a:1", "b:2", "c:3"]),
             other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mutable_flags_parse_and_need_their_key() {
+        let pubkey = "ab".repeat(32);
+        let cli = Cli::try_parse_from([
+            "dipsea",
+            "get",
+            "--bootstrap",
+            "a:1",
+            "--pubkey",
+            &pubkey,
+            "--salt",
+            "s",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Get(args) => {
+                assert_eq!(args.pubkey, Some([0xab; 32]));
+                assert_eq!((args.key, args.salt.as_deref()), (None, Some("s")));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        // A salt needs a key; a key and --pubkey exclude each other; bad hex fails.
+        for argv in [
+            vec!["dipsea", "put", "--bootstrap", "a:1", "--salt", "s", "v"],
+            vec![
+                "dipsea",
+                "get",
+                "--bootstrap",
+                "a:1",
+                "--salt",
+                "s",
+                &pubkey[..40],
+            ],
+            vec![
+                "dipsea",
+                "get",
+                "--bootstrap",
+                "a:1",
+                "--pubkey",
+                &pubkey,
+                &pubkey[..40],
+            ],
+            vec!["dipsea", "get", "--bootstrap", "a:1", "--pubkey", "abc"],
+        ] {
+            assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?} parsed");
         }
     }
 }

@@ -53,9 +53,6 @@ struct Summary {
 
 /// Runs `dipsea swarm`.
 pub fn run(args: SwarmArgs) -> Outcome {
-    if args.nodes == 0 {
-        return Err(Failure::usage("--nodes must be at least 1"));
-    }
     let started = Instant::now();
     let config = SwarmConfig {
         nodes: args.nodes,
@@ -68,7 +65,8 @@ pub fn run(args: SwarmArgs) -> Outcome {
     let mut swarm = Swarm::with_progress(config, &mut |joined, total| {
         bar.set_length(total as u64);
         bar.set_position(joined as u64);
-    });
+    })
+    .map_err(|e| Failure::usage(e.to_string()))?;
     bar.finish_and_clear();
 
     // Puts, then gets, each phase in batches of `concurrency` operations started at
@@ -89,7 +87,9 @@ pub fn run(args: SwarmArgs) -> Outcome {
     bar.finish_and_clear();
 
     let crashed = if args.crash > 0.0 {
-        swarm.crash(args.crash)
+        swarm
+            .crash(args.crash)
+            .map_err(|e| Failure::usage(e.to_string()))?
     } else {
         0
     };

@@ -102,7 +102,7 @@ struct NodeProc {
 impl NodeProc {
     fn start(extra: &[&str]) -> NodeProc {
         let mut child = dipsea()
-            .args(["node", "--bind", "127.0.0.1:0"])
+            .args(["node", "--bind", "127.0.0.1:0", "--no-default-routers"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -232,6 +232,63 @@ fn binary_file_round_trips() {
 }
 
 #[test]
+fn keygen_then_mutable_put_update_and_get() {
+    let dir = scratch("mutable");
+    let key_file = dir.join("key");
+    let node = NodeProc::start(&[]);
+    let out = run(dipsea().arg("keygen").arg(&key_file));
+    let pubkey = text(&ok(&out)).trim().to_string();
+    assert_eq!(pubkey.len(), 64, "{pubkey}");
+    let key_arg = key_file.to_str().expect("utf-8 path");
+
+    // `put --key-file` prints the public key and the sequence number.
+    let out = put(
+        &node,
+        &["--key-file", key_arg, "--salt", "status", "online"],
+    );
+    assert_eq!(text(&ok(&out)).trim(), format!("{pubkey} 1"));
+    let out = put(&node, &["--key-file", key_arg, "--salt", "status", "away"]);
+    assert_eq!(text(&ok(&out)).trim(), format!("{pubkey} 2"));
+    let get_mutable = |salt: &str| {
+        run(dipsea().args([
+            "get",
+            "--bootstrap",
+            &node.addr,
+            "--pubkey",
+            &pubkey,
+            "--salt",
+            salt,
+        ]))
+    };
+    let out = get_mutable("status");
+    assert_eq!(ok(&out), b"away");
+    assert!(text(&out.stderr).contains("seq 2"), "{}", text(&out.stderr));
+
+    // A stale cas exits 1 and says so; another salt is not found.
+    let out = put(
+        &node,
+        &[
+            "--key-file",
+            key_arg,
+            "--salt",
+            "status",
+            "--cas",
+            "1",
+            "back",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cas mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = get_mutable("other");
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not found"));
+}
+
+#[test]
 fn get_of_an_absent_key_exits_1() {
     let node = NodeProc::start(&[]);
     let key = key_of(b"never stored");
@@ -269,6 +326,42 @@ fn announce_then_peers() {
     let other = key_of(b"another torrent");
     let out = run(dipsea().args(["peers", "--bootstrap", &node.addr, &other]));
     assert_eq!(out.status.code(), Some(1), "no peers: exit 1");
+}
+
+#[test]
+fn announce_as_seed_then_scrape_and_sample() {
+    let node = NodeProc::start(&[]);
+    let info_hash = key_of(b"a scraped torrent");
+    let out = run(dipsea().args([
+        "announce",
+        "--bootstrap",
+        &node.addr,
+        &info_hash,
+        "--port",
+        "51414",
+        "--seed",
+    ]));
+    ok(&out);
+    let out = run(dipsea().args(["scrape", "--bootstrap", &node.addr, &info_hash]));
+    assert_eq!(text(&ok(&out)), "seeds 1 peers 0 (from 1 node)\n");
+
+    let out = run(dipsea().args([
+        "sample",
+        "--bootstrap",
+        &node.addr,
+        "--max",
+        "10",
+        "--walk-secs",
+        "10",
+        "--regions",
+        "4",
+    ]));
+    assert_eq!(text(&ok(&out)), format!("{info_hash}\n"));
+    assert!(
+        text(&out.stderr).contains("1 info-hashes from 4 of 4 regions"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -317,7 +410,6 @@ fn bad_arguments_exit_2_with_usage() {
         &["frobnicate"],
         &["get", "--bootstrap", "127.0.0.1:1", "not-hex"],
         &["get", "--bootstrap", "127.0.0.1:1", &key[..39]],
-        &["get", &key],
         &["put", "--bootstrap", "127.0.0.1:1"],
         &["put", "--bootstrap", "127.0.0.1:1", "v", "--file", "f"],
         &["peers", "--bootstrap", "127.0.0.1:1", "--frob", &key],
@@ -376,6 +468,7 @@ fn help_explains_every_flag() {
                 "--id",
                 "--external-ip",
                 "--enforce-bep42",
+                "--no-default-routers",
                 "--status-every",
                 "--save-interval",
             ],

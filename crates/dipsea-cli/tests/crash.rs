@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use dipsea::node::state;
-use dipsea::{BlockingNode, Id, NodeBuilder};
+use dipsea::{Id, NodeBuilder, NodeHandle};
 
 /// Kills (and restarts) of the node.
 const KILLS: usize = 30;
@@ -44,7 +44,14 @@ impl NodeProc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dipsea"))
             .env_remove("DIPSEA_BOOTSTRAP")
             .env_remove("RUST_LOG")
-            .args(["-v", "node", "--bind", "127.0.0.1:0", "--status-every", "0"])
+            .args([
+                "-v",
+                "node",
+                "--bind",
+                "127.0.0.1:0",
+                "--no-default-routers",
+            ])
+            .args(["--status-every", "0"])
             .args(["--save-interval", SAVE_INTERVAL, "--state"])
             .arg(state)
             .args(extra)
@@ -115,7 +122,7 @@ fn temp_files(state: &Path, except: Option<u32>) -> Vec<String> {
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| n.starts_with(&prefix))
-        .filter(|n| own.as_ref().map_or(true, |own| !n.starts_with(own)))
+        .filter(|n| own.as_ref().is_none_or(|own| !n.starts_with(own)))
         .collect()
 }
 
@@ -151,24 +158,18 @@ fn logged(stderr: &str, message: &str, key: &str) -> Option<String> {
     )
 }
 
-/// A few in-process nodes on loopback for the killed node to know.
-fn seeds(n: usize) -> Vec<BlockingNode> {
-    let first = NodeBuilder::new()
-        .bind("127.0.0.1:0")
-        .start_blocking()
-        .expect("seed starts");
-    let addr = first.local_addr().to_string();
-    let mut all = vec![first];
-    for _ in 1..n {
-        let node = NodeBuilder::new()
-            .bind("127.0.0.1:0")
-            .bootstrap([addr.clone()])
-            .start_blocking()
-            .expect("seed starts");
-        node.bootstrap().expect("seed joins");
-        all.push(node);
-    }
-    all
+/// A few in-process nodes on loopback for the killed node to know: the tests'
+/// loopback network ([`dipsea_tests::network_of`]), on a runtime of its own that must
+/// outlive them.
+fn seeds(n: usize) -> (tokio::runtime::Runtime, Vec<NodeHandle>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let builder = || NodeBuilder::new().bind("127.0.0.1:0");
+    let nodes = runtime.block_on(dipsea_tests::network_of(n, builder));
+    (runtime, nodes)
 }
 
 /// A small xorshift: kill times need no more, and the seed is printed.
@@ -186,7 +187,7 @@ impl Rng {
 #[test]
 fn thirty_kills_at_random_moments_never_leave_a_state_that_is_not_whole() {
     let started = Instant::now();
-    let seeds = seeds(4);
+    let (_runtime, seeds) = seeds(4);
     let dir = temp_dir("crash");
     let state_file = dir.join("table.bin");
     let seed = SystemTime::now()

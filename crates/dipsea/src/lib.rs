@@ -6,11 +6,14 @@
 //! threads can use it at once. See `docs/design.md` for the internals.
 //!
 //! The repository README follows; its Rust examples are compiled as doctests.
-#![doc = include_str!("../../../README.md")]
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod error;
 pub mod id;
+pub mod keypair;
+pub mod keyspace;
 pub mod lookup;
 pub mod node;
 pub mod push;
@@ -21,13 +24,22 @@ pub mod store;
 pub mod time;
 pub mod wire;
 
+/// The user guide (`docs/guide.md`): installing, a first node, the public network, a
+/// private network, tuning limits, reading stats. Its Rust examples compile as doctests.
+#[doc = include_str!("../guide.md")]
+pub mod guide {}
+
 pub use error::Error;
 pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
+pub use keypair::Keypair;
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
+pub use node::QueryCounts;
 pub use node::{
-    Node, NodeConfig, NodeStats, OpError, OpId, OpResult, Outcome, RateLimitConfig, Request,
+    ConfigOption, MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError,
+    OpId, OpResult, OptionKind, Outcome, RateLimitConfig, Request,
 };
+pub use node::{InfohashSamples, ScrapeEstimate};
 pub use routing::{RoutingConfig, RoutingTable};
 pub use sim::{BroadcastReport, Latency, Swarm, SwarmConfig, SwarmStats};
 pub use store::{MutableItem, Store, StoreConfig, StoreError, StoreStats};

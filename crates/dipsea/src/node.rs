@@ -9,8 +9,9 @@
 //!
 //! All methods take `&self`: the state is lock-sharded (routing buckets, store
 //! shards, in-flight and operation tables are `DashMap`s), so several threads can
-//! feed one node at once. Lock order: an operation's shard, then an in-flight shard;
-//! never the reverse, and no routing or store lock is held across either.
+//! feed one node at once. Lock order: the maintenance mutex, then an operation's
+//! shard, then an in-flight shard, never the reverse; routing and store locks are
+//! leaves, never held while another is taken (`docs/design.md` has the details).
 //!
 //! Where each part lives (one concept per file; `docs/design.md` has the full map):
 //!
@@ -37,6 +38,7 @@ mod operation;
 pub mod ops;
 pub mod output;
 pub mod rtt;
+mod size;
 pub mod state;
 pub mod stats;
 #[cfg(test)]
@@ -46,6 +48,7 @@ pub mod udp;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -53,16 +56,20 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
 pub use broadcast::{BroadcastStats, MAX_SPEAKERS};
-pub use config::{NodeConfig, CLIENT_VERSION};
+pub use config::{ConfigOption, NodeConfig, OptionKind, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
-pub use ops::{OpError, OpId, OpResult, Outcome, Request};
+pub use ops::{
+    InfohashSamples, MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome,
+    PutResult, Request, ScrapeEstimate,
+};
 pub use output::{Event, Output};
-pub use stats::NodeStats;
+pub use stats::{NodeStats, QueryCounts};
 
 use crate::id::{Id, NodeInfo};
 use crate::routing::RoutingTable;
 use crate::rpc::token::Tokens;
-use crate::store::Store;
+use crate::rpc::SampleLimiter;
+use crate::store::{MutableItem, Store};
 use crate::time::Time;
 use ip_vote::ExternalIp;
 use limits::RateLimiter;
@@ -82,11 +89,16 @@ type FixedState = std::hash::BuildHasherDefault<std::collections::hash_map::Defa
 #[derive(Debug)]
 pub struct Node {
     id: Id,
-    config: NodeConfig,
+    /// Shared by the nodes built from one `Arc` (a simulator's million nodes).
+    config: Arc<NodeConfig>,
     routing: RoutingTable,
     store: Store,
     tokens: Tokens,
     limiter: RateLimiter,
+    /// Who had a BEP 51 sample lately.
+    samples: SampleLimiter,
+    /// The network size judged from our lookups.
+    size: size::SizeEstimate,
     rtt: RttEstimator,
     in_flight: DashMap<u32, Pending, FixedState>,
     in_flight_len: AtomicUsize,
@@ -98,8 +110,11 @@ pub struct Node {
     /// lock will do; an empty `BTreeMap` costs no heap (a million simulated nodes
     /// mostly publish nothing), and it iterates in key order (seeded runs repeat).
     published: Mutex<BTreeMap<Id, Vec<u8>>>,
-    /// Announces this node made: info-hash → port, re-announced (as `published`).
-    announced: Mutex<BTreeMap<Id, Option<u16>>>,
+    /// Announces this node made: info-hash → port and seed flag, re-announced (as `published`).
+    announced: Mutex<BTreeMap<Id, (Option<u16>, bool)>>,
+    /// Mutable items this node put: target → the signed version, re-published as is
+    /// (as `published`).
+    published_mutable: Mutex<BTreeMap<Id, MutableItem>>,
     /// Contacts to try when (re)bootstrapping: loaded from a saved table.
     seeds: Mutex<Vec<NodeInfo>>,
     maintenance: Mutex<Maintenance>,
@@ -116,8 +131,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with this id and configuration, created at `now`.
-    pub fn new(id: Id, config: NodeConfig, now: Time) -> Node {
+    /// A node with this id and configuration, created at `now`. The configuration
+    /// may be a shared `Arc<NodeConfig>`, as a simulator of many nodes passes.
+    pub fn new(id: Id, config: impl Into<Arc<NodeConfig>>, now: Time) -> Node {
         Node::with_rng(id, config, now, &mut rand::thread_rng())
     }
 
@@ -126,10 +142,11 @@ impl Node {
     /// the same seed gives the same node behaviour (the simulator uses it).
     pub fn with_rng<R: RngCore + ?Sized>(
         id: Id,
-        config: NodeConfig,
+        config: impl Into<Arc<NodeConfig>>,
         now: Time,
         rng: &mut R,
     ) -> Node {
+        let config: Arc<NodeConfig> = config.into();
         let shards = config.in_flight_shards.max(2).next_power_of_two();
         Node {
             id,
@@ -137,6 +154,11 @@ impl Node {
             store: Store::new(id, config.store.clone()),
             tokens: Tokens::random(rng, now),
             limiter: RateLimiter::new(config.rate_limit.clone(), now),
+            size: size::SizeEstimate::default(),
+            samples: SampleLimiter::new(
+                config.rate_limit.enabled,
+                config.rate_limit.limit_loopback,
+            ),
             rtt: RttEstimator::new(
                 config.timeout_initial,
                 config.timeout_floor,
@@ -149,6 +171,7 @@ impl Node {
             ops: DashMap::with_hasher_and_shard_amount(FixedState::default(), shards),
             published: Mutex::new(BTreeMap::new()),
             announced: Mutex::new(BTreeMap::new()),
+            published_mutable: Mutex::new(BTreeMap::new()),
             seeds: Mutex::new(Vec::new()),
             maintenance: Mutex::new(Maintenance::new(now, &config)),
             next_deadline: AtomicU64::new((now + config.maintenance_interval).as_millis()),
@@ -217,9 +240,12 @@ impl Node {
         !self.seeds.lock().is_empty()
     }
 
-    /// Stops re-publishing the item `key`; whether it was published here.
+    /// Stops re-publishing the item `key` (an immutable item's key or a mutable
+    /// item's target); whether it was published here.
     pub fn unpublish(&self, key: &Id) -> bool {
-        self.published.lock().remove(key).is_some()
+        let immutable = self.published.lock().remove(key).is_some();
+        let mutable = self.published_mutable.lock().remove(key).is_some();
+        immutable || mutable
     }
 
     /// Gives back the memory that the transaction and operation tables kept from

@@ -17,6 +17,8 @@
 //! used, so an empty table is a few hundred bytes. The buckets from
 //! [`DEEP_BUCKETS`] on form one group under one lock: in a network of N nodes
 //! bucket `i` expects N / 2^(i+1) nodes, so they are practically always empty.
+//! [`RoutingConfig::sharded_buckets`] moves that boundary nearer (the simulator
+//! puts every bucket in the group, whose one vector is sized to what it holds).
 //!
 //! # Locks
 //!
@@ -140,6 +142,15 @@ pub struct RoutingConfig {
     /// either. Off by default, as in deployed clients, which only prefer conforming
     /// ids (see the [module docs](self)): many honest nodes still use random ids.
     pub enforce_bep42: bool,
+    /// Buckets, from the farthest, that get a lock and a contact array of their own,
+    /// read by lookups without locking (default and most: [`DEEP_BUCKETS`]); the
+    /// buckets from this index on share one lock and one vector sized to what they
+    /// hold. A bucket of its own keeps room for k contacts however few it holds, so
+    /// a simulator, which holds a million tables and drives them from one thread,
+    /// sets 0: every bucket then shares one vector (a table of 30 contacts takes
+    /// about 1 KB instead of 4). Buckets of the shared group share one "last
+    /// changed" time, which drives their refreshes.
+    pub sharded_buckets: usize,
 }
 
 impl Default for RoutingConfig {
@@ -150,6 +161,7 @@ impl Default for RoutingConfig {
             replacement_cache: K,
             good_window: GOOD_WINDOW,
             enforce_bep42: false,
+            sharded_buckets: DEEP_BUCKETS,
         }
     }
 }
@@ -281,8 +293,9 @@ pub struct RoutingTable {
     /// buckets without touching them. Written only when a group turns empty or
     /// non-empty, under that group's lock.
     nonempty: AtomicU64,
-    /// Bucket `i < DEEP_BUCKETS`, allocated on first use.
-    shallow: [OnceLock<Box<Shard>>; DEEP_BUCKETS],
+    /// Bucket `i < sharded_buckets` (at most [`DEEP_BUCKETS`]), allocated on first
+    /// use; the others are in the deep group.
+    shallow: Box<[OnceLock<Box<Shard>>]>,
     /// The deep group, allocated on first use.
     deep: RwLock<Option<Box<Deep>>>,
 }
@@ -290,12 +303,15 @@ pub struct RoutingTable {
 impl RoutingTable {
     /// An empty table owned by `own`.
     pub fn new(own: Id, config: RoutingConfig) -> RoutingTable {
+        let shallow = (0..config.sharded_buckets.min(DEEP_BUCKETS))
+            .map(|_| OnceLock::new())
+            .collect();
         RoutingTable {
             own,
             params: config.params(),
             config,
             nonempty: AtomicU64::new(0),
-            shallow: std::array::from_fn(|_| OnceLock::new()),
+            shallow,
             deep: RwLock::new(None),
         }
     }
@@ -317,7 +333,11 @@ impl RoutingTable {
     }
 
     fn scope(&self, index: usize) -> (usize, Scope) {
-        let group = index.min(DEEP_BUCKETS);
+        let group = if index < self.shallow.len() {
+            index
+        } else {
+            DEEP_BUCKETS
+        };
         let scope = Scope {
             own: self.own,
             index,
@@ -383,8 +403,8 @@ impl RoutingTable {
     /// Runs `f` on a group under its lock (the mutex of a shallow bucket, the read
     /// lock of the deep group), if the group was ever used.
     fn inspect<R>(&self, group: usize, f: impl FnOnce(&KBucket, &dyn Live) -> R) -> Option<R> {
-        if let Some(slot) = self.shallow.get(group) {
-            let shard = slot.get()?;
+        if group < DEEP_BUCKETS {
+            let shard = self.shallow.get(group)?.get()?;
             let bucket = shard.bucket.lock();
             return Some(f(&bucket, &shard.published()));
         }
@@ -567,6 +587,13 @@ impl RoutingTable {
         self.inspect(group, |b, live| {
             out.extend(contacts(live).filter(|c| !p.is_bad(c)).map(|c| b.node(&c)));
         });
+        // A deep group holding every bucket (`sharded_buckets` 0) may hold many
+        // more than wanted: select those, then sort only them.
+        let want = n.saturating_sub(start);
+        if want > 0 && out.len() - start > want {
+            out[start..].select_nth_unstable_by_key(want - 1, |node| t.key(&node.id));
+            out.truncate(start + want);
+        }
         out[start..].sort_unstable_by_key(|node| t.key(&node.id));
         out.truncate(n);
         out.len() == n
@@ -710,12 +737,14 @@ impl RoutingTable {
     ///
     /// Locks: the lock of each bucket in use, one at a time.
     pub fn heap_bytes(&self) -> usize {
-        let shallow: usize = self
-            .shallow
-            .iter()
-            .filter_map(OnceLock::get)
-            .map(|shard| shard.heap_bytes())
-            .sum();
+        let slots = self.shallow.len() * std::mem::size_of::<OnceLock<Box<Shard>>>();
+        let shallow = slots
+            + self
+                .shallow
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|shard| shard.heap_bytes())
+                .sum::<usize>();
         let deep = self.deep.read().as_deref().map_or(0, |d| {
             std::mem::size_of::<Deep>()
                 + d.live.capacity() * std::mem::size_of::<Contact>()
@@ -762,16 +791,14 @@ impl RoutingTable {
         let last = (deepest + 1).min(BUCKETS - 1);
         let idle_s = u32::try_from(idle.as_secs()).unwrap_or(u32::MAX);
         let now_s = secs(now);
-        let mut changed = [0u32; GROUPS];
-        for (g, t) in changed
-            .iter_mut()
-            .enumerate()
-            .take(last.min(DEEP_BUCKETS) + 1)
-        {
-            *t = self.inspect(g, |b, _| b.last_changed()).unwrap_or(0);
-        }
+        let mut changed = [None; GROUPS];
         (0..=last)
-            .filter(|&i| now_s.saturating_sub(changed[i.min(DEEP_BUCKETS)]) >= idle_s)
+            .filter(|&i| {
+                let (g, _) = self.scope(i);
+                let t = *changed[g]
+                    .get_or_insert_with(|| self.inspect(g, |b, _| b.last_changed()).unwrap_or(0));
+                now_s.saturating_sub(t) >= idle_s
+            })
             .collect()
     }
 

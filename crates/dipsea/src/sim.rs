@@ -14,7 +14,8 @@
 //! ```
 //! use dipsea::{Swarm, SwarmConfig};
 //!
-//! let mut swarm = Swarm::new(SwarmConfig { nodes: 200, seed: 7, ..SwarmConfig::default() });
+//! let config = SwarmConfig { nodes: 200, seed: 7, ..SwarmConfig::default() };
+//! let mut swarm = Swarm::new(config).expect("a valid configuration");
 //! let put = swarm.put(b"hello").expect("put");
 //! assert_eq!(swarm.get(put.key).expect("get").as_deref(), Some(&b"hello"[..]));
 //! assert_eq!(swarm.stats().success_rate, 1.0);
@@ -47,6 +48,7 @@ mod queue;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -58,9 +60,12 @@ pub use metrics::SwarmStats;
 use metrics::{quantile, Metrics};
 use queue::Queue;
 
+use crate::error::Error;
 use crate::id::{Id, NodeInfo};
-use crate::node::udp::PutResult;
-use crate::node::{Event, Node, NodeConfig, OpError, OpId, OpResult, Outcome, Output, Request};
+use crate::node::ops::typed;
+use crate::node::{
+    Event, Node, NodeConfig, OpError, OpId, OpResult, Outcome, Output, PutResult, Request,
+};
 use crate::time::Time;
 use crate::wire::bencode;
 
@@ -115,9 +120,10 @@ impl Default for SwarmConfig {
 impl SwarmConfig {
     /// The node configuration a simulated node uses by default: the protocol
     /// defaults (k = 8, alpha = 3, BEP 5 timers, 2 h item lifetime, hourly
-    /// re-publishing), with the fewest lock shards (one thread drives every node, and
-    /// each shard costs memory a million times over) and query timeouts for a
-    /// network whose one-way latency stays under 125 ms (floor 250 ms, ceiling 2 s).
+    /// re-publishing), with the fewest lock shards and no per-bucket routing locks
+    /// (one thread drives every node, and each shard costs memory a million times
+    /// over) and query timeouts for a network whose one-way latency stays under
+    /// 125 ms (floor 250 ms, ceiling 2 s).
     /// Rate limits are off: simulated peers are honest, and the limiter's per-IP
     /// table would cost memory a million times over. The bucket refresh after
     /// joining is off: each simulated node joins through a random live node, not
@@ -136,7 +142,55 @@ impl SwarmConfig {
             ..NodeConfig::default()
         };
         config.store.shards = 2;
+        // Every bucket in one vector sized to what it holds (`RoutingConfig::
+        // sharded_buckets`): one thread drives every node, so per-bucket locks buy
+        // nothing, and their fixed arrays were most of a simulated node's memory.
+        config.routing.sharded_buckets = 0;
         config
+    }
+
+    /// Checks the configuration: 1 to [`MAX_NODES`] nodes, `loss` between 0 and 1,
+    /// at least one join at a time, a latency range whose low end is not above its
+    /// high end, and [`NodeConfig::validate`]. [`Swarm::new`] calls it first.
+    ///
+    /// Errors: [`Error::BadInput`] saying which setting is out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(1..=MAX_NODES).contains(&self.nodes) {
+            return Err(Error::BadInput(format!(
+                "nodes must be between 1 and {MAX_NODES}, got {}",
+                self.nodes
+            )));
+        }
+        fraction("loss", self.loss)?;
+        if self.join_concurrency == 0 {
+            return Err(Error::BadInput(
+                "join_concurrency must be at least 1, got 0".into(),
+            ));
+        }
+        let (low, high) = match self.latency {
+            Latency::Constant(_) => (Duration::ZERO, Duration::ZERO),
+            Latency::Uniform { min, max } => (min, max),
+            Latency::LongTail { median, p99 } => (median, p99),
+        };
+        if low > high {
+            return Err(Error::BadInput(format!(
+                "the latency's low end ({low:?}) is above its high end ({high:?})"
+            )));
+        }
+        self.node.validate()
+    }
+}
+
+/// `value` if it is a fraction between 0 and 1 (inclusive), else [`Error::BadInput`]
+/// naming it: the one check of every probability and fraction the simulator takes
+/// (public so that front ends can check an argument before a long build).
+pub fn fraction(name: &str, value: f64) -> Result<f64, Error> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::BadInput(format!(
+            "{name} must be between 0 and 1, got {value}"
+        )))
     }
 }
 
@@ -194,10 +248,10 @@ enum Waiter {
 /// a heavier tail, which only makes churn easier on the survivors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Churn {
-    /// Median time a node stays up.
+    /// Median time a node stays up. A departure is a crash: Mainline has no goodbye
+    /// message, so a node that leaves and one that crashes look alike on the wire
+    /// (see [`Swarm::leave_node`]).
     pub median_session: Duration,
-    /// Of the departures, the fraction that are crashes; the rest leave gracefully.
-    pub crash_fraction: f64,
     /// Whether every departure is balanced by a new node joining, keeping the size
     /// steady.
     pub replace: bool,
@@ -225,6 +279,9 @@ pub enum Action {
 /// A simulated network of [`Node`]s. See the [module docs](self).
 pub struct Swarm {
     config: SwarmConfig,
+    /// `config.node` with no bootstrap list, shared by every node: a node joins
+    /// through a seed contact instead.
+    node_config: Arc<NodeConfig>,
     rng: SmallRng,
     now: Time,
     queue: Queue<Kind>,
@@ -289,16 +346,30 @@ pub fn node_index(addr: SocketAddr) -> Option<usize> {
 
 impl Swarm {
     /// Builds a network of `config.nodes` nodes by real joins.
-    pub fn new(config: SwarmConfig) -> Swarm {
+    ///
+    /// Errors: [`Error::BadInput`] if the configuration is out of range
+    /// ([`SwarmConfig::validate`]).
+    pub fn new(config: SwarmConfig) -> Result<Swarm, Error> {
         Swarm::with_progress(config, &mut |_, _| {})
     }
 
     /// Like [`Swarm::new`], calling `progress(joined, total)` as nodes finish
     /// joining (at most about a thousand times).
-    pub fn with_progress(config: SwarmConfig, progress: &mut dyn FnMut(usize, usize)) -> Swarm {
+    ///
+    /// Errors: as [`Swarm::new`].
+    pub fn with_progress(
+        config: SwarmConfig,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Swarm, Error> {
+        config.validate()?;
         let created = Instant::now();
-        let total = config.nodes.clamp(1, MAX_NODES);
+        let total = config.nodes;
+        let node_config = Arc::new(NodeConfig {
+            bootstrap: Vec::new(),
+            ..config.node.clone()
+        });
         let mut swarm = Swarm {
+            node_config,
             rng: SmallRng::seed_from_u64(config.seed),
             now: Time::ZERO,
             queue: Queue::new(),
@@ -356,7 +427,7 @@ impl Swarm {
             progress(swarm.live.len(), total);
         }
         swarm.build_wall_ms = elapsed_ms(created);
-        swarm
+        Ok(swarm)
     }
 
     /// The configuration the swarm was built with (`loss` as set now).
@@ -413,9 +484,12 @@ impl Swarm {
         Some(self.live[i] as usize)
     }
 
-    /// Sets the datagram loss probability from now on (clamped to 0..=1).
-    pub fn set_loss(&mut self, loss: f64) {
-        self.config.loss = loss.clamp(0.0, 1.0);
+    /// Sets the datagram loss probability from now on.
+    ///
+    /// Errors: [`Error::BadInput`] if `loss` is not between 0 and 1.
+    pub fn set_loss(&mut self, loss: f64) -> Result<(), Error> {
+        self.config.loss = fraction("loss", loss)?;
+        Ok(())
     }
 
     // ------------------------------------------------------------------------
@@ -424,32 +498,28 @@ impl Swarm {
     /// Puts an immutable item from a random live node: `value` is stored bencoded as
     /// a byte string, like [`NodeHandle::put`](crate::NodeHandle::put); its key is the
     /// SHA-1 of that bencoding. The origin re-publishes it while it lives.
-    pub fn put(&mut self, value: &[u8]) -> Result<PutResult, OpError> {
+    pub fn put(&mut self, value: &[u8]) -> Result<PutResult, Error> {
         let node = self.random_live().ok_or(OpError::NoRoute)?;
         self.put_from(node, value)
     }
 
     /// Puts an immutable item from node `node` (see [`Swarm::put`]).
-    pub fn put_from(&mut self, node: usize, value: &[u8]) -> Result<PutResult, OpError> {
-        match self.run_one(node, Request::Put(bencode::encode_bytes(value)))? {
-            Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
-            _ => Err(OpError::Timeout),
-        }
+    pub fn put_from(&mut self, node: usize, value: &[u8]) -> Result<PutResult, Error> {
+        let request = Request::Put(bencode::encode_bytes(value));
+        typed(self.run_one(node, request), Outcome::into_stored)
     }
 
     /// Gets an immutable item from a random live node: the byte string if the value
     /// is one, else its bencoding; `None` if no node had it.
-    pub fn get(&mut self, key: Id) -> Result<Option<Vec<u8>>, OpError> {
+    pub fn get(&mut self, key: Id) -> Result<Option<Vec<u8>>, Error> {
         let node = self.random_live().ok_or(OpError::NoRoute)?;
         self.get_from(node, key)
     }
 
     /// Gets an immutable item from node `node` (see [`Swarm::get`]).
-    pub fn get_from(&mut self, node: usize, key: Id) -> Result<Option<Vec<u8>>, OpError> {
-        match self.run_one(node, Request::Get(key))? {
-            Outcome::Value(v) => Ok(v.map(unwrap_bytes)),
-            _ => Err(OpError::Timeout),
-        }
+    pub fn get_from(&mut self, node: usize, key: Id) -> Result<Option<Vec<u8>>, Error> {
+        let value = typed(self.run_one(node, Request::Get(key)), Outcome::into_value)?;
+        Ok(value.map(unwrap_bytes))
     }
 
     /// Announces from node `node` that it serves `info_hash` on `port` (`None`: its
@@ -459,36 +529,69 @@ impl Swarm {
         node: usize,
         info_hash: Id,
         port: Option<u16>,
-    ) -> Result<usize, OpError> {
-        match self.run_one(node, Request::Announce { info_hash, port })? {
-            Outcome::Announced { stored } => Ok(stored),
-            _ => Err(OpError::Timeout),
-        }
+    ) -> Result<usize, Error> {
+        self.announce_as_from(node, info_hash, port, false)
     }
 
-    /// The peers announced for `info_hash`, looked up from node `node`.
-    pub fn get_peers_from(
+    /// [`Swarm::announce_from`], as a seed (`seed: 1`, BEP 33) or not.
+    pub fn announce_as_from(
         &mut self,
         node: usize,
         info_hash: Id,
-    ) -> Result<Vec<SocketAddr>, OpError> {
-        match self.run_one(node, Request::GetPeers(info_hash))? {
-            Outcome::Peers(peers) => Ok(peers),
-            _ => Err(OpError::Timeout),
-        }
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, Error> {
+        let request = Request::Announce {
+            info_hash,
+            port,
+            seed,
+        };
+        typed(self.run_one(node, request), Outcome::into_announced)
+    }
+
+    /// A BEP 33 scrape of `info_hash` from node `node`.
+    pub fn scrape_from(
+        &mut self,
+        node: usize,
+        info_hash: Id,
+    ) -> Result<crate::node::ScrapeEstimate, Error> {
+        typed(
+            self.run_one(node, Request::Scrape(info_hash)),
+            Outcome::into_scrape,
+        )
+    }
+
+    /// A BEP 51 `sample_infohashes` lookup of `target` from node `node`.
+    pub fn sample_from(
+        &mut self,
+        node: usize,
+        target: Id,
+    ) -> Result<crate::node::InfohashSamples, Error> {
+        typed(
+            self.run_one(node, Request::SampleInfohashes(target)),
+            Outcome::into_samples,
+        )
+    }
+
+    /// The peers announced for `info_hash`, looked up from node `node`.
+    pub fn get_peers_from(&mut self, node: usize, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
+        typed(
+            self.run_one(node, Request::GetPeers(info_hash)),
+            Outcome::into_peers,
+        )
     }
 
     /// The k closest nodes to `target`, looked up from node `node`, nearest first.
-    pub fn find_node_from(&mut self, node: usize, target: Id) -> Result<Vec<NodeInfo>, OpError> {
-        match self.run_one(node, Request::FindNode(target))? {
-            Outcome::Nodes(nodes) => Ok(nodes),
-            _ => Err(OpError::Timeout),
-        }
+    pub fn find_node_from(&mut self, node: usize, target: Id) -> Result<Vec<NodeInfo>, Error> {
+        typed(
+            self.run_one(node, Request::FindNode(target)),
+            Outcome::into_nodes,
+        )
     }
 
     /// Puts every value at once, each from a random live node (see [`Swarm::put`]
     /// and [`Swarm::run_batch`]); results in order.
-    pub fn put_many(&mut self, values: &[Vec<u8>]) -> Vec<Result<PutResult, OpError>> {
+    pub fn put_many(&mut self, values: &[Vec<u8>]) -> Vec<Result<PutResult, Error>> {
         let mut requests = Vec::with_capacity(values.len());
         for value in values {
             let node = self.random_live().unwrap_or(0);
@@ -496,16 +599,13 @@ impl Swarm {
         }
         self.run_batch(requests)
             .into_iter()
-            .map(|r| match r.outcome? {
-                Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
-                _ => Err(OpError::Timeout),
-            })
+            .map(|r| typed(r.outcome, Outcome::into_stored))
             .collect()
     }
 
     /// Gets every key at once, each from a random live node (see [`Swarm::get`] and
     /// [`Swarm::run_batch`]); results in order.
-    pub fn get_many(&mut self, keys: &[Id]) -> Vec<Result<Option<Vec<u8>>, OpError>> {
+    pub fn get_many(&mut self, keys: &[Id]) -> Vec<Result<Option<Vec<u8>>, Error>> {
         let mut requests = Vec::with_capacity(keys.len());
         for key in keys {
             let node = self.random_live().unwrap_or(0);
@@ -513,10 +613,7 @@ impl Swarm {
         }
         self.run_batch(requests)
             .into_iter()
-            .map(|r| match r.outcome? {
-                Outcome::Value(v) => Ok(v.map(unwrap_bytes)),
-                _ => Err(OpError::Timeout),
-            })
+            .map(|r| Ok(typed(r.outcome, Outcome::into_value)?.map(unwrap_bytes)))
             .collect()
     }
 
@@ -601,8 +698,16 @@ impl Swarm {
 
     /// Crashes `fraction` of the live nodes, picked at random (seeded); returns how
     /// many. Their state is gone at once; contacts elsewhere find out by timeouts.
-    pub fn crash(&mut self, fraction: f64) -> usize {
-        let count = ((self.live.len() as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+    ///
+    /// Errors: [`Error::BadInput`] if `fraction` is not between 0 and 1.
+    pub fn crash(&mut self, fraction: f64) -> Result<usize, Error> {
+        let fraction = self::fraction("fraction", fraction)?;
+        Ok(self.crash_checked(fraction))
+    }
+
+    /// [`Swarm::crash`] of a fraction already checked.
+    fn crash_checked(&mut self, fraction: f64) -> usize {
+        let count = ((self.live.len() as f64) * fraction).round() as usize;
         for _ in 0..count {
             if let Some(node) = self.random_live() {
                 self.take_down(node as u32);
@@ -640,7 +745,16 @@ impl Swarm {
     /// Splits the live nodes in two groups, `fraction` of them (seeded pick) in the
     /// second; no datagram crosses between the groups until [`Swarm::heal`]. Nodes
     /// that join meanwhile are in the first group.
-    pub fn partition(&mut self, fraction: f64) {
+    ///
+    /// Errors: [`Error::BadInput`] if `fraction` is not between 0 and 1.
+    pub fn partition(&mut self, fraction: f64) -> Result<(), Error> {
+        let fraction = self::fraction("fraction", fraction)?;
+        self.partition_checked(fraction);
+        Ok(())
+    }
+
+    /// [`Swarm::partition`] of a fraction already checked.
+    fn partition_checked(&mut self, fraction: f64) {
         for m in &mut self.meta {
             m.group = 0;
         }
@@ -650,7 +764,7 @@ impl Swarm {
             let j = self.rng.gen_range(0..=i);
             order.swap(i, j);
         }
-        let count = ((order.len() as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        let count = ((order.len() as f64) * fraction).round() as usize;
         for &node in order.iter().take(count) {
             self.meta[node as usize].group = 1;
         }
@@ -671,8 +785,9 @@ impl Swarm {
     }
 
     /// Starts continuous churn (or changes or, with `None`, stops it): every running
-    /// node's session ends after a random time with the given median, by a crash or
-    /// a leave, and with `replace` a new node joins for each that goes.
+    /// node's session ends after a random time with the given median (it goes down
+    /// as in [`Swarm::crash_node`]), and with `replace` a new node joins for each that
+    /// goes.
     pub fn set_churn(&mut self, churn: Option<Churn>) {
         self.churn_epoch = self.churn_epoch.wrapping_add(1);
         self.churn = churn;
@@ -688,11 +803,24 @@ impl Swarm {
 
     /// Applies `action` after `after` of virtual time (during a later
     /// [`Swarm::advance`] or any other call that runs the network).
-    pub fn schedule(&mut self, after: Duration, action: Action) {
+    ///
+    /// Errors: [`Error::BadInput`] if the action's fraction or loss is not between 0
+    /// and 1 (checked now, not when it runs).
+    pub fn schedule(&mut self, after: Duration, action: Action) -> Result<(), Error> {
+        match action {
+            Action::Crash(f) | Action::Partition(f) => {
+                fraction("fraction", f)?;
+            }
+            Action::SetLoss(loss) => {
+                fraction("loss", loss)?;
+            }
+            Action::Leave(_) | Action::Join(_) | Action::Heal | Action::SetChurn(_) => {}
+        }
         let index = self.actions.len() as u32;
         self.actions.push(action);
         let at = (self.now + after).as_millis();
         self.push(at, Kind::Action { index });
+        Ok(())
     }
 
     /// Runs the network for `d` of virtual time: deliveries, timeouts, maintenance
@@ -946,10 +1074,10 @@ impl Swarm {
     fn spawn(&mut self, through: Option<u32>) -> u32 {
         let index = self.nodes.len() as u32;
         let id = Id::random_with(&mut self.rng);
-        let mut config = self.config.node.clone();
-        config.bootstrap = through.map(|t| node_addr(t as usize)).into_iter().collect();
-        config.bootstrap.shrink_to_fit();
-        let node = Node::with_rng(id, config, self.now, &mut self.rng);
+        let node = Node::with_rng(id, self.node_config.clone(), self.now, &mut self.rng);
+        if let Some(through) = through.and_then(|t| self.node(t as usize).map(|n| (n.id(), t))) {
+            node.add_seeds([NodeInfo::new(through.0, node_addr(through.1 as usize))]);
+        }
         self.nodes.push(Some(Box::new(node)));
         self.meta.push(Meta {
             tick_seq: 0,
@@ -1045,14 +1173,11 @@ impl Swarm {
         if !self.is_live(node as usize) {
             return;
         }
-        let Some(churn) = self.churn.clone() else {
+        let Some(replace) = self.churn.as_ref().map(|c| c.replace) else {
             return;
         };
-        // Crash or leave look alike on the wire; draw anyway, so that the split is
-        // part of the seeded sequence if leaves ever differ.
-        let _crash = self.rng.gen::<f64>() < churn.crash_fraction;
         self.take_down(node);
-        if churn.replace {
+        if replace {
             self.start_join();
         }
     }
@@ -1060,7 +1185,7 @@ impl Swarm {
     fn apply(&mut self, action: Action) {
         match action {
             Action::Crash(fraction) => {
-                self.crash(fraction);
+                self.crash_checked(fraction);
             }
             Action::Leave(count) => {
                 for _ in 0..count {
@@ -1074,9 +1199,9 @@ impl Swarm {
                     self.start_join();
                 }
             }
-            Action::Partition(fraction) => self.partition(fraction),
+            Action::Partition(fraction) => self.partition_checked(fraction),
             Action::Heal => self.heal(),
-            Action::SetLoss(loss) => self.set_loss(loss),
+            Action::SetLoss(loss) => self.config.loss = loss,
             Action::SetChurn(churn) => self.set_churn(churn),
         }
     }
@@ -1101,4 +1226,56 @@ fn unwrap_bytes(v: Vec<u8>) -> Vec<u8> {
 
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
+        match result {
+            Err(Error::BadInput(reason)) => reason,
+            other => panic!("expected bad input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_config_is_refused_with_the_reason() {
+        let config = |change: fn(&mut SwarmConfig)| {
+            let mut c = SwarmConfig {
+                nodes: 2,
+                ..SwarmConfig::default()
+            };
+            change(&mut c);
+            c
+        };
+        let loss = reason(Swarm::new(config(|c| c.loss = 5.0)));
+        assert_eq!(loss, "loss must be between 0 and 1, got 5");
+        assert!(reason(Swarm::new(config(|c| c.nodes = 0))).starts_with("nodes must be"));
+        assert!(reason(Swarm::new(config(|c| c.loss = f64::NAN))).starts_with("loss"));
+        assert!(reason(Swarm::new(config(|c| c.node.set_k(0)))).starts_with("k must be"));
+        assert!(reason(Swarm::new(config(|c| {
+            c.latency = Latency::Uniform {
+                min: Duration::from_millis(50),
+                max: Duration::from_millis(10),
+            }
+        })))
+        .contains("low end"));
+    }
+
+    #[test]
+    fn fractions_outside_0_to_1_are_refused_and_change_nothing() {
+        let mut swarm = Swarm::new(SwarmConfig {
+            nodes: 20,
+            ..SwarmConfig::default()
+        })
+        .expect("valid");
+        assert!(reason(swarm.crash(1.5)).starts_with("fraction must be"));
+        assert!(reason(swarm.partition(-0.1)).starts_with("fraction must be"));
+        assert!(reason(swarm.set_loss(2.0)).starts_with("loss must be"));
+        assert!(reason(swarm.schedule(Duration::ZERO, Action::Crash(7.0))).contains("7"));
+        assert_eq!(swarm.live(), 20);
+        assert_eq!(swarm.config().loss, 0.0);
+        assert_eq!(swarm.crash(0.5).expect("in range"), 10);
+    }
 }

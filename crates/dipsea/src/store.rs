@@ -73,6 +73,7 @@ use std::time::Duration;
 
 use crate::id::Id;
 use crate::time::Time;
+use crate::wire::BloomFilter;
 use quota::{origin_key, Charge, Usage};
 use shard::{Entry, Key, Kind, Shards};
 
@@ -279,7 +280,7 @@ pub struct MutableItem {
 impl MutableItem {
     /// The key this item is stored under: `SHA-1(k ‖ salt)` (BEP 44).
     pub fn target(&self) -> Id {
-        Id::sha1_concat(&[&self.k, &self.salt])
+        crate::keypair::mutable_target(&self.k, &self.salt)
     }
 }
 
@@ -537,6 +538,19 @@ impl Store {
         peer: SocketAddr,
         now: Time,
     ) -> Result<(), StoreError> {
+        self.announce(info_hash, peer, false, now)
+    }
+
+    /// [`Store::announce_peer`] for a peer that says whether it is a seed (BEP 33
+    /// `seed: 1`); a re-announce replaces the flag. Seeds and the other peers go to
+    /// different filters in [`Store::scrape`].
+    pub fn announce(
+        &self,
+        info_hash: Id,
+        peer: SocketAddr,
+        seed: bool,
+        now: Time,
+    ) -> Result<(), StoreError> {
         if self.config.max_peers_per_info_hash == 0 {
             self.counters.refused_quota.fetch_add(1, Ordering::Relaxed);
             return Err(StoreError::QuotaExceeded);
@@ -545,7 +559,7 @@ impl Store {
         // Announcements dropped (expired, or the oldest past the cap): uncharged once
         // the info-hash's shard is released.
         let mut dropped = Vec::new();
-        let outcome = self.insert_peer(info_hash, peer, now, charged, &mut dropped);
+        let outcome = self.insert_peer(info_hash, peer, seed, now, charged, &mut dropped);
         self.uncharge_all(&mut dropped);
         self.settle(charged, Charge::Announce, outcome)
     }
@@ -561,7 +575,51 @@ impl Store {
         now: Time,
         out: &mut Vec<SocketAddr>,
     ) -> usize {
-        self.peers_of(info_hash, max, now, out)
+        let key = Key {
+            id: *info_hash,
+            kind: Kind::Peers,
+        };
+        let Some(shard) = self.shard(info_hash) else {
+            return 0;
+        };
+        let shard = shard.read();
+        let Some(Entry::Peers(peers)) = shard.map.get(&key) else {
+            return 0;
+        };
+        let before = out.len();
+        out.extend(
+            peers
+                .iter()
+                .rev()
+                .filter(|p| p.expires > now)
+                .take(max)
+                .map(|p| p.addr),
+        );
+        out.len() - before
+    }
+
+    /// The BEP 33 scrape of `info_hash`: bloom filters of the IPs of its seeds and of
+    /// its other peers, from the unexpired announcements; `None` if none is stored.
+    ///
+    /// Locking: read-locks the info-hash's shard.
+    pub fn scrape(&self, info_hash: &Id, now: Time) -> Option<(BloomFilter, BloomFilter)> {
+        self.peer_filters(info_hash, now)
+    }
+
+    /// A random sample of at most `max` stored info-hashes (BEP 51), appended to
+    /// `out`; returns how many info-hashes are stored in all. Expired announcements
+    /// may be sampled until the next [`Store::sweep`].
+    ///
+    /// Cost: visits every entry of every shard; the answerer rate-limits who may ask.
+    ///
+    /// Locking: read-locks one shard at a time, in ascending order.
+    pub fn sample_info_hashes<R: rand::Rng + ?Sized>(
+        &self,
+        max: usize,
+        rng: &mut R,
+        out: &mut Vec<Id>,
+    ) -> usize {
+        self.sample_info_hashes_in(max, rng, out)
     }
 
     /// Removes everything expired at `now` and says what went. Once the store is below

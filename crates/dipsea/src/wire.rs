@@ -1,6 +1,6 @@
 //! The KRPC wire format of the Mainline DHT: bencoded messages over UDP (BEP 5), with
-//! the IPv6 (BEP 32), node-id (BEP 42), read-only (BEP 43) and data-storage (BEP 44)
-//! extensions.
+//! the IPv6 (BEP 32), scrape (BEP 33), node-id (BEP 42), read-only (BEP 43),
+//! data-storage (BEP 44) and infohash-sampling (BEP 51) extensions.
 //!
 //! Entry points: [`decode`] reads a datagram into a [`Message`] that borrows from it,
 //! without allocating; [`Message::encode`] appends a message to a reused buffer;
@@ -28,10 +28,13 @@
 //! partial `r` beside `e`; it rejects anything structurally wrong or of the wrong size.
 
 pub mod bencode;
+mod bloom;
 mod compact;
 mod krpc;
 pub mod push;
+mod sample;
 
+pub use bloom::{BloomFilter, BLOOM_LEN};
 pub use compact::{
     read_compact_addr, read_compact_node, write_compact_addr, write_compact_node,
     write_compact_nodes, AddrFamily, CompactNodes, CompactNodesIter, CompactPeers,
@@ -42,6 +45,7 @@ pub use krpc::{
     decode, query_tid, KrpcError, Message, MessageKind, PutArgs, Query, QueryMethod, Response,
     Want, MAX_TOKEN_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
 };
+pub use sample::{write_samples, Samples};
 
 /// KRPC error codes, sent as the first item of `e`.
 pub mod error_code {
@@ -164,7 +168,8 @@ pub enum DecodeError {
         /// Its length.
         len: usize,
     },
-    /// A fixed-size BEP 44 field of the wrong size: `k` (32 bytes) or `sig` (64).
+    /// A fixed-size field of the wrong size: `k` (32 bytes) or `sig` (64) of BEP 44,
+    /// `BFsd` or `BFpe` (256) of BEP 33.
     #[error("{key:?} should be {expected} bytes, got {len}")]
     BadSize {
         /// The key.
@@ -177,8 +182,8 @@ pub enum DecodeError {
     /// A token that is empty or longer than [`MAX_TOKEN_LEN`].
     #[error("token should be 1 to 64 bytes, got {0}")]
     BadTokenLength(usize),
-    /// `nodes` or `nodes6` whose length is not a multiple of the entry size
-    /// (26 bytes for IPv4, 38 for IPv6).
+    /// `nodes`, `nodes6` or `samples` whose length is not a multiple of the entry
+    /// size (26 bytes for IPv4 nodes, 38 for IPv6, 20 for samples).
     #[error("{key:?} of {len} bytes is not a whole number of {entry}-byte entries")]
     BadNodesLength {
         /// The key.

@@ -7,7 +7,7 @@
 //! `wire`, an answer function in `rpc::answer` and an arm here.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::broadcast::HandOff;
 use super::config::CLIENT_VERSION;
@@ -24,8 +24,9 @@ impl Node {
     /// Handles one datagram from `from`: answers queries, advances the operations
     /// that answers belong to. Never panics, whatever the bytes.
     ///
-    /// Queries pass the rate limiter ([`limits`]) before anything is done for them;
-    /// one over the limit costs a zero-copy decode and a counter, nothing more.
+    /// Queries pass the rate limiter ([`limits`](super::limits)) before anything is
+    /// done for them; one over the limit costs a zero-copy decode and a counter,
+    /// nothing more.
     pub fn handle_datagram(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
         self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -73,7 +74,8 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) {
-        self.counters.queries_in[method_slot(&query.method)].fetch_add(1, Ordering::Relaxed);
+        self.query_counter(&query.method)
+            .fetch_add(1, Ordering::Relaxed);
         if self.config.read_only {
             // BEP 43: a read-only node answers no queries.
             return;
@@ -102,6 +104,7 @@ impl Node {
                 Refusal::BadToken => &self.counters.bad_token,
                 Refusal::Quota => &self.counters.over_quota,
                 Refusal::Invalid => &self.counters.refused,
+                Refusal::SampleTooSoon => &self.counters.sample_refused,
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -122,6 +125,7 @@ impl Node {
             store: &self.store,
             tokens: &self.tokens,
             version: &CLIENT_VERSION,
+            samples: &self.samples,
         };
         let mut answered = Answered::Response;
         let before = out.datagram_count();
@@ -133,7 +137,22 @@ impl Node {
         answered
     }
 
-    /// Whether a query from `from` may be answered now (see [`limits`]); counts the
+    /// The counter of queries of this method.
+    fn query_counter(&self, method: &QueryMethod<'_>) -> &AtomicU64 {
+        let q = &self.counters.queries_in;
+        match method {
+            QueryMethod::Ping => &q.ping,
+            QueryMethod::FindNode { .. } => &q.find_node,
+            QueryMethod::GetPeers { .. } => &q.get_peers,
+            QueryMethod::AnnouncePeer { .. } => &q.announce_peer,
+            QueryMethod::Get { .. } => &q.get,
+            QueryMethod::Put(_) => &q.put,
+            QueryMethod::SampleInfohashes { .. } => &q.sample_infohashes,
+            QueryMethod::Unknown { .. } => &q.other,
+        }
+    }
+
+    /// Whether a query from `from` may be answered now (see [`limits`](super::limits)); counts the
     /// refusal if not.
     fn admit(&self, from: SocketAddr, now: Time) -> bool {
         match self.limiter.admit(from.ip(), now) {
@@ -175,7 +194,7 @@ impl Node {
             self.learn_speaker(response.id, msg.version);
         }
         if let Some(op) = pending.op {
-            self.advance_on_answer(op, &pending, responder, Some(response), now, out);
+            self.advance_on_answer(op, &pending, responder, Some(response), None, now, out);
         } else {
             self.on_hand_off_answer(tid_key(msg.tid), HandOff::Acked, now, out);
         }
@@ -188,7 +207,11 @@ impl Node {
         self.counters.errors_in.fetch_add(1, Ordering::Relaxed);
         if let Some(op) = pending.op {
             let queried = NodeInfo::new(pending.id.unwrap_or_default(), pending.to);
-            self.advance_on_answer(op, &pending, queried, None, now, out);
+            let code = match &msg.kind {
+                MessageKind::Error(e) => Some(e.code),
+                _ => None,
+            };
+            self.advance_on_answer(op, &pending, queried, None, code, now, out);
         } else {
             self.on_hand_off_answer(tid_key(msg.tid), HandOff::Refused, now, out);
         }
@@ -233,20 +256,6 @@ fn tid_key(tid: &[u8]) -> u32 {
     <[u8; 4]>::try_from(tid).map_or(u32::MAX, u32::from_be_bytes)
 }
 
-/// The index of a query's method in the per-method counters
-/// ([`METHODS`](super::stats::METHODS)).
-fn method_slot(method: &QueryMethod<'_>) -> usize {
-    match method {
-        QueryMethod::Ping => 0,
-        QueryMethod::FindNode { .. } => 1,
-        QueryMethod::GetPeers { .. } => 2,
-        QueryMethod::AnnouncePeer { .. } => 3,
-        QueryMethod::Get { .. } => 4,
-        QueryMethod::Put(_) => 5,
-        QueryMethod::Unknown { .. } => 6,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,7 +277,7 @@ mod tests {
         assert_eq!(answered, limits.per_ip_burst as usize);
         let stats = node.stats();
         assert_eq!(stats.rate_limited_ip, 1_000 - answered as u64);
-        assert_eq!(stats.queries_in[0], ("ping", 1_000));
+        assert_eq!(stats.queries_in.ping, 1_000);
         // Another source is answered; so is this one once its bucket refills.
         out.clear();
         let other = SocketAddr::from(([198, 51, 100, 1], 6881));

@@ -52,20 +52,20 @@ const MILLI: u64 = 1_000;
 /// the public network; [`RateLimitConfig::unlimited`] turns limiting off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateLimitConfig {
-    /// Whether limits apply at all.
+    /// Whether limits apply at all. Default true.
     pub enabled: bool,
-    /// Queries per second one source IP may have answered, on average.
+    /// Queries per second one source IP may have answered, on average. Default 20.
     pub per_ip_rate: u32,
-    /// Queries one source IP may send in a burst.
+    /// Queries one source IP may send in a burst. Default 100.
     pub per_ip_burst: u32,
     /// Queries per second the node answers in all, on average (light sources are
-    /// answered beyond it; see the module docs).
+    /// answered beyond it; see the module docs). Default 10,000.
     pub global_rate: u32,
-    /// Queries the node answers in a burst.
+    /// Queries the node answers in a burst. Default 20,000.
     pub global_burst: u32,
-    /// Most source IPs tracked at once (about 48 bytes each).
+    /// Most source IPs tracked at once (about 48 bytes each). Default 65,536.
     pub max_tracked_ips: usize,
-    /// Whether loopback sources (127.0.0.0/8, ::1) are limited too.
+    /// Whether loopback sources (127.0.0.0/8, ::1) are limited too. Default false.
     pub limit_loopback: bool,
 }
 

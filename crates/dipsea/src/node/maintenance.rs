@@ -23,6 +23,7 @@ use super::ops::{OpId, Request};
 use super::output::Output;
 use super::Node;
 use crate::id::Id;
+use crate::store::MutableItem;
 use crate::time::Time;
 use crate::wire::QueryMethod;
 
@@ -153,21 +154,32 @@ impl Node {
         }
     }
 
-    /// A put of each item and an announce of each info-hash this node published.
+    /// A put of each item (mutable ones as signed, same sequence number) and an
+    /// announce of each info-hash this node published.
     fn republish(&self, start: &mut ToStart) {
         // Copied out: `start` takes the maps' locks again.
         let items: Vec<Vec<u8>> = self.published.lock().values().cloned().collect();
         for v in items {
             start.push((self.next_op_id(), Request::Put(v)));
         }
-        let announces: Vec<(Id, Option<u16>)> = self
+        let announces: Vec<(Id, (Option<u16>, bool))> = self
             .announced
             .lock()
             .iter()
             .map(|(k, v)| (*k, *v))
             .collect();
-        for (info_hash, port) in announces {
-            start.push((self.next_op_id(), Request::Announce { info_hash, port }));
+        for (info_hash, (port, seed)) in announces {
+            let request = Request::Announce {
+                info_hash,
+                port,
+                seed,
+            };
+            start.push((self.next_op_id(), request));
+        }
+        let signed: Vec<MutableItem> = self.published_mutable.lock().values().cloned().collect();
+        for item in signed {
+            let request = Request::RepublishMutable(Box::new(item));
+            start.push((self.next_op_id(), request));
         }
     }
 

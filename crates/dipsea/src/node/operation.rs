@@ -19,9 +19,14 @@ mod announce;
 mod bootstrap;
 mod find_node;
 mod get;
+mod get_mutable;
 mod get_peers;
+mod mutable;
 mod ping;
 mod put;
+mod put_mutable;
+mod sample;
+mod scrape;
 mod storing;
 
 use std::net::SocketAddr;
@@ -33,9 +38,10 @@ use super::output::{Event, Output};
 use super::transactions::Pending;
 use super::Node;
 use crate::id::{Id, NodeInfo};
+use crate::keypair::mutable_target;
 use crate::lookup::{Lookup, LookupStats};
 use crate::time::Time;
-use crate::wire::{QueryMethod, Response};
+use crate::wire::{BloomFilter, QueryMethod, Response};
 
 /// How soon a lookup paced by a full in-flight table tries again.
 const IN_FLIGHT_RETRY: Duration = Duration::from_millis(5);
@@ -48,10 +54,11 @@ pub(super) enum Phase {
     Routers { next: usize, waiting: bool },
     /// An iterative lookup.
     Lookup(Box<Lookup>),
-    /// Storing on the closest nodes (put or announce_peer): answers outstanding.
+    /// Storing on the closest nodes (put or announce_peer): answers outstanding,
+    /// and how the others answered.
     Storing {
         outstanding: usize,
-        acks: usize,
+        verdicts: storing::Verdicts,
         asked: usize,
     },
     /// A single ping.
@@ -65,6 +72,15 @@ pub(super) struct Found {
     pub(super) peers: Vec<SocketAddr>,
     /// The value of an item (`get`).
     pub(super) value: Option<Vec<u8>>,
+    /// What a mutable put or get found (`put_mutable`, `get_mutable`).
+    pub(super) mutable: Option<Box<mutable::MutableSearch>>,
+    /// The sequence number a mutable put signed and stores.
+    pub(super) signed_seq: Option<i64>,
+    /// The BEP 33 filters each node answered with (`scrape`): seeds, peers.
+    pub(super) filters: Vec<(Id, Box<(BloomFilter, BloomFilter)>)>,
+    /// The info-hashes sampled (`sample_infohashes`), and the answers' largest
+    /// `num` and `interval`.
+    pub(super) samples: Option<Box<sample::Sampled>>,
 }
 
 /// One running operation.
@@ -104,8 +120,9 @@ pub(super) trait Kind: Sync {
         node.begin_lookup(request_target(&operation.request), operation)
     }
 
-    /// The query the lookup sends to each node it asks.
-    fn lookup_method(&self, target: Id) -> QueryMethod<'static> {
+    /// The query the lookup sends to each node it asks, given what it `found` so far.
+    fn lookup_method(&self, target: Id, found: &Found) -> QueryMethod<'static> {
+        let _ = found;
         QueryMethod::FindNode { target }
     }
 
@@ -132,9 +149,9 @@ pub(super) trait Kind: Sync {
     ) -> Option<Result<Outcome, OpError>>;
 
     /// The result of a store phase acknowledged by `acks` nodes (only kinds with a
-    /// store phase are asked).
-    fn stored(&self, request: &Request, acks: usize) -> Option<Outcome> {
-        let _ = (request, acks);
+    /// store phase are asked), given what the lookup `found`.
+    fn stored(&self, request: &Request, found: &Found, acks: usize) -> Option<Outcome> {
+        let _ = (request, found, acks);
         None
     }
 
@@ -155,6 +172,10 @@ fn kind_of(request: &Request) -> &'static dyn Kind {
         Request::Get(_) => &get::Get,
         Request::Put(_) => &put::Put,
         Request::Ping(_) => &ping::Ping,
+        Request::PutMutable { .. } | Request::RepublishMutable(_) => &put_mutable::PutMutable,
+        Request::GetMutable { .. } => &get_mutable::GetMutable,
+        Request::Scrape(_) => &scrape::Scrape,
+        Request::SampleInfohashes(_) => &sample::Sample,
     }
 }
 
@@ -162,9 +183,20 @@ fn kind_of(request: &Request) -> &'static dyn Kind {
 /// lookup targets the own id, set where it starts).
 fn request_target(request: &Request) -> Id {
     match request {
-        Request::FindNode(t) | Request::GetPeers(t) | Request::Get(t) => *t,
+        Request::FindNode(t)
+        | Request::GetPeers(t)
+        | Request::Get(t)
+        | Request::Scrape(t)
+        | Request::SampleInfohashes(t) => *t,
         Request::Announce { info_hash, .. } => *info_hash,
         Request::Put(v) => Id::sha1(v),
+        Request::PutMutable {
+            keypair, options, ..
+        } => keypair.target(&options.salt),
+        Request::RepublishMutable(item) => item.target(),
+        Request::GetMutable {
+            public_key, salt, ..
+        } => mutable_target(public_key, salt),
         Request::Bootstrap | Request::Ping(_) => Id::ZERO,
     }
 }
@@ -187,7 +219,8 @@ impl Node {
     pub fn start(&self, op: OpId, request: Request, now: Time, out: &mut Output) {
         self.counters.ops_started.fetch_add(1, Ordering::Relaxed);
         if self.ops.len() >= self.config.max_operations {
-            self.finish(op, None, Err(OpError::Busy(self.ops.len())), out);
+            let (what, limit) = ("operations running", self.ops.len());
+            self.finish(op, None, Err(OpError::Busy { what, limit }), out);
             return;
         }
         let kind = kind_of(&request);
@@ -283,7 +316,7 @@ impl Node {
         let Phase::Lookup(lookup) = &mut operation.phase else {
             return None;
         };
-        let method = kind.lookup_method(lookup.target());
+        let method = kind.lookup_method(lookup.target(), &operation.found);
         while let Some(node) = lookup.next_query(now) {
             if self.send_query(node.addr, Some(node.id), Some(op), method, now, out) {
                 operation.sent += 1;
@@ -302,17 +335,20 @@ impl Node {
             return None;
         }
         operation.lookup = lookup.stats();
+        self.size.observe(lookup);
         kind.after_lookup(self, op, operation, now, out)
     }
 
-    /// An answer (or, with `response` `None`, an error reply or a timeout) to a
-    /// query of operation `op`.
+    /// An answer (or, with `response` `None`, an error reply with `error_code`, or
+    /// a timeout) to a query of operation `op`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn advance_on_answer(
         &self,
         op: OpId,
         pending: &Pending,
         responder: NodeInfo,
         response: Option<&Response<'_>>,
+        error_code: Option<i64>,
         now: Time,
         out: &mut Output,
     ) {
@@ -333,7 +369,12 @@ impl Node {
                     None
                 }
                 phase @ Phase::Storing { .. } => {
-                    storing::on_answer(phase, response.is_some());
+                    let answer = match (response, error_code) {
+                        (Some(_), _) => Some(Ok(())),
+                        (None, Some(code)) => Some(Err(code)),
+                        (None, None) => None,
+                    };
+                    storing::on_answer(phase, answer);
                     None
                 }
             };

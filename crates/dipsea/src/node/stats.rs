@@ -21,7 +21,7 @@ pub(super) struct Counters {
     pub(super) packets_out: AtomicU64,
     pub(super) bytes_in: AtomicU64,
     pub(super) bytes_out: AtomicU64,
-    pub(super) queries_in: [AtomicU64; 7],
+    pub(super) queries_in: QueryCounters,
     pub(super) responses_in: AtomicU64,
     pub(super) errors_in: AtomicU64,
     pub(super) malformed: AtomicU64,
@@ -31,6 +31,7 @@ pub(super) struct Counters {
     pub(super) bad_token: AtomicU64,
     pub(super) over_quota: AtomicU64,
     pub(super) refused: AtomicU64,
+    pub(super) sample_refused: AtomicU64,
     pub(super) unmatched: AtomicU64,
     pub(super) timeouts: AtomicU64,
     pub(super) retries: AtomicU64,
@@ -40,81 +41,174 @@ pub(super) struct Counters {
     pub(super) ops_done: AtomicU64,
 }
 
-/// Query counters are kept per method, in this order.
-pub(super) const METHODS: [&str; 7] = [
-    "ping",
-    "find_node",
-    "get_peers",
-    "announce_peer",
-    "get",
-    "put",
-    "other",
-];
+/// Defines [`QueryCounts`] and its atomic twin from one list of KRPC methods, so
+/// the counters, the snapshot and the names users see cannot drift apart.
+macro_rules! query_counts {
+    ($($(#[doc = $doc:literal])* $method:ident,)*) => {
+        /// Queries received, by KRPC method (`other` for unknown methods).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct QueryCounts {
+            $($(#[doc = $doc])* pub $method: u64,)*
+        }
 
-/// A snapshot of a node's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NodeStats {
+        impl QueryCounts {
+            /// Each method's name (as on the wire; `other` for unknown methods) and
+            /// count, always in the same order: what the bindings and the CLI show.
+            pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
+                [$((stringify!($method), self.$method),)*].into_iter()
+            }
+        }
+
+        /// The live counters behind [`QueryCounts`].
+        #[derive(Debug, Default)]
+        pub(super) struct QueryCounters {
+            $(pub(super) $method: AtomicU64,)*
+        }
+
+        impl QueryCounters {
+            fn snapshot(&self) -> QueryCounts {
+                QueryCounts {
+                    $($method: self.$method.load(Ordering::Relaxed),)*
+                }
+            }
+        }
+    };
+}
+
+query_counts! {
+    /// `ping` queries.
+    ping,
+    /// `find_node` queries.
+    find_node,
+    /// `get_peers` queries.
+    get_peers,
+    /// `announce_peer` queries.
+    announce_peer,
+    /// `get` (BEP 44) queries.
+    get,
+    /// `put` (BEP 44) queries.
+    put,
+    /// `sample_infohashes` (BEP 51) queries.
+    sample_infohashes,
+    /// Queries of unknown methods.
+    other,
+}
+
+impl QueryCounts {
+    /// Queries received, all methods together.
+    pub fn total(&self) -> u64 {
+        self.fields().map(|(_, n)| n).sum()
+    }
+}
+
+/// Defines [`NodeStats`] from one list of its numeric fields, with
+/// [`NodeStats::counters`] iterating them by name: the Python dict, the C struct's
+/// check and anything else that lists the counters read this one list.
+macro_rules! node_stats {
+    ($($(#[doc = $doc:literal])* $field:ident: $ty:ty,)*) => {
+        /// A snapshot of a node's counters.
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct NodeStats {
+            $($(#[doc = $doc])* pub $field: $ty,)*
+            /// Queries received, by method.
+            pub queries_in: QueryCounts,
+            /// The node's public address, learned by vote ([`Node::external_ip`]).
+            pub external_ip: Option<IpAddr>,
+            /// Whether the node id conforms to BEP 42 for `external_ip` (`None` while
+            /// that is unknown; see [`Node::id_conforms`]).
+            pub id_conforms: Option<bool>,
+            /// How many nodes the network holds, estimated from the distance of the
+            /// k-th closest node each finished lookup found, averaged over the last
+            /// lookups (about 16); `None` before the first lookup ends.
+            pub network_size: Option<u64>,
+        }
+
+        impl NodeStats {
+            /// Every numeric counter and gauge by its field name, in declaration
+            /// order (the queries by method are in [`NodeStats::queries_in`], the
+            /// external address and its BEP 42 check in their own fields).
+            pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> {
+                [$((stringify!($field), Wide::wide(self.$field)),)*].into_iter()
+            }
+        }
+    };
+}
+
+/// A counter or gauge widened to `u64` (a `usize` is at most 64 bits wide).
+trait Wide {
+    fn wide(self) -> u64;
+}
+
+impl Wide for u64 {
+    fn wide(self) -> u64 {
+        self
+    }
+}
+
+impl Wide for usize {
+    fn wide(self) -> u64 {
+        self as u64
+    }
+}
+
+node_stats! {
     /// Datagrams received.
-    pub packets_in: u64,
+    packets_in: u64,
     /// Datagrams sent.
-    pub packets_out: u64,
+    packets_out: u64,
     /// Bytes received.
-    pub bytes_in: u64,
+    bytes_in: u64,
     /// Bytes sent.
-    pub bytes_out: u64,
-    /// Queries received, by method (`other` for unknown methods).
-    pub queries_in: Vec<(&'static str, u64)>,
+    bytes_out: u64,
     /// Answers received to our queries.
-    pub responses_in: u64,
+    responses_in: u64,
     /// KRPC errors received in answer to our queries.
-    pub errors_in: u64,
+    errors_in: u64,
     /// Datagrams that did not decode (dropped; a query among them whose transaction
     /// id could be read got a 203 error, within the rate limits).
-    pub malformed: u64,
-    /// Datagrams longer than [`NodeConfig::max_datagram`], dropped unread.
-    pub oversized: u64,
+    malformed: u64,
+    /// Datagrams longer than [`NodeConfig::max_datagram`](super::NodeConfig::max_datagram), dropped unread.
+    oversized: u64,
     /// Queries dropped unanswered because their source IP was over its rate.
-    pub rate_limited_ip: u64,
+    rate_limited_ip: u64,
     /// Queries dropped unanswered because the node was over its global rate.
-    pub rate_limited_global: u64,
+    rate_limited_global: u64,
     /// `announce_peer` and `put` queries refused for a missing or wrong write token.
-    pub bad_token: u64,
+    bad_token: u64,
     /// Puts and announces refused because the store (or the asker's share) was full.
-    pub over_quota: u64,
+    over_quota: u64,
     /// Other queries answered with an error: unknown method, bad arguments, value or
     /// salt too big, bad signature, CAS or sequence conflict.
-    pub refused: u64,
+    refused: u64,
+    /// `sample_infohashes` queries refused (202) because their source had a sample
+    /// less than [`SAMPLE_INTERVAL`](crate::rpc::SAMPLE_INTERVAL) ago (BEP 51).
+    sample_refused: u64,
     /// Answers that matched no query in flight (late, spoofed or duplicate).
-    pub unmatched: u64,
+    unmatched: u64,
     /// Queries that got no answer after every retry.
-    pub timeouts: u64,
+    timeouts: u64,
     /// Queries sent again after a timeout.
-    pub retries: u64,
+    retries: u64,
     /// Queries not sent because the in-flight table was full.
-    pub in_flight_full: u64,
+    in_flight_full: u64,
     /// Datagrams the driver could not send (socket buffer full).
-    pub send_drops: u64,
-    /// Operations started and finished.
-    pub ops_started: u64,
+    send_drops: u64,
+    /// Operations started.
+    ops_started: u64,
     /// Operations finished.
-    pub ops_done: u64,
+    ops_done: u64,
     /// Queries awaiting an answer now.
-    pub in_flight: usize,
+    in_flight: usize,
     /// Contacts in the routing table.
-    pub routing_table_size: usize,
+    routing_table_size: usize,
     /// Immutable items stored for others.
-    pub items: usize,
+    items: usize,
     /// Info-hashes with peers stored for others.
-    pub info_hashes: usize,
+    info_hashes: usize,
     /// Bytes of values stored for others.
-    pub stored_bytes: usize,
+    stored_bytes: usize,
     /// Items this node re-publishes.
-    pub published: usize,
-    /// The node's public address, learned by vote ([`Node::external_ip`]).
-    pub external_ip: Option<IpAddr>,
-    /// Whether the node id conforms to BEP 42 for `external_ip` (`None` while that
-    /// is unknown; see [`Node::id_conforms`]).
-    pub id_conforms: Option<bool>,
+    published: usize,
 }
 
 impl Node {
@@ -155,7 +249,7 @@ impl Node {
             .values()
             .map(|v| size_of::<(Id, Vec<u8>)>() + 16 + v.capacity())
             .sum();
-        let announced = self.announced.lock().len() * (size_of::<(Id, Option<u16>)>() + 16);
+        let announced = self.announced.lock().len() * (size_of::<(Id, (Option<u16>, bool))>() + 16);
         let store = self.store.stats();
         let store_bytes = if store.items + store.info_hashes > 0 {
             self.config.store.effective_shards() * SHARD
@@ -173,8 +267,18 @@ impl Node {
             + published
             + announced
             + self.seeds.lock().capacity() * size_of::<NodeInfo>()
-            + self.config.bootstrap.capacity() * size_of::<SocketAddr>()
+            + self.own_config_bytes()
             + self.external.heap_bytes()
+    }
+
+    /// The configuration's bytes if this node alone holds it, else none (shared
+    /// ones are counted by whoever shares them).
+    fn own_config_bytes(&self) -> usize {
+        if std::sync::Arc::strong_count(&self.config) > 1 {
+            return 0;
+        }
+        std::mem::size_of::<super::NodeConfig>()
+            + self.config.bootstrap.capacity() * std::mem::size_of::<SocketAddr>()
     }
 
     /// A snapshot of the counters.
@@ -187,11 +291,7 @@ impl Node {
             packets_out: load(&c.packets_out),
             bytes_in: load(&c.bytes_in),
             bytes_out: load(&c.bytes_out),
-            queries_in: METHODS
-                .iter()
-                .zip(&c.queries_in)
-                .map(|(m, n)| (*m, load(n)))
-                .collect(),
+            queries_in: c.queries_in.snapshot(),
             responses_in: load(&c.responses_in),
             errors_in: load(&c.errors_in),
             malformed: load(&c.malformed),
@@ -201,6 +301,7 @@ impl Node {
             bad_token: load(&c.bad_token),
             over_quota: load(&c.over_quota),
             refused: load(&c.refused),
+            sample_refused: load(&c.sample_refused),
             unmatched: load(&c.unmatched),
             timeouts: load(&c.timeouts),
             retries: load(&c.retries),
@@ -216,6 +317,7 @@ impl Node {
             published: self.published.lock().len(),
             external_ip: self.external_ip(),
             id_conforms: self.id_conforms(),
+            network_size: self.size.get(),
         }
     }
 
@@ -231,5 +333,46 @@ impl Node {
     /// Records that the driver dropped an outgoing datagram.
     pub fn count_send_drop(&self) {
         self.counters.send_drops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_has_one_name_and_the_query_methods_are_the_wire_names() {
+        let stats = NodeStats {
+            retries: 3,
+            published: 2,
+            queries_in: QueryCounts {
+                announce_peer: 4,
+                other: 1,
+                ..QueryCounts::default()
+            },
+            ..NodeStats::default()
+        };
+        let names: Vec<&str> = stats.counters().map(|(n, _)| n).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert!(names.contains(&"rate_limited_ip") && names.contains(&"stored_bytes"));
+        let counters: std::collections::HashMap<_, _> = stats.counters().collect();
+        assert_eq!((counters["retries"], counters["published"]), (3, 2));
+        let methods: Vec<(&str, u64)> = stats.queries_in.fields().collect();
+        assert_eq!(
+            methods,
+            [
+                ("ping", 0),
+                ("find_node", 0),
+                ("get_peers", 0),
+                ("announce_peer", 4),
+                ("get", 0),
+                ("put", 0),
+                ("other", 1)
+            ]
+        );
+        assert_eq!(stats.queries_in.total(), 5);
     }
 }

@@ -187,7 +187,7 @@ impl Node {
         }
         if let Some(op) = pending.op {
             let queried = NodeInfo::new(pending.id.unwrap_or_default(), pending.to);
-            self.advance_on_answer(op, &pending, queried, None, now, out);
+            self.advance_on_answer(op, &pending, queried, None, None, now, out);
         } else {
             self.on_hand_off_answer(tid, HandOff::TimedOut, now, out);
         }

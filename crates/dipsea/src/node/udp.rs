@@ -2,30 +2,42 @@
 //! and the handles users call.
 //!
 //! Entry point: [`NodeBuilder`]. `spawn().await` gives an async [`NodeHandle`] on the
-//! caller's runtime; `start_blocking()` gives a [`BlockingNode`] that owns a runtime,
-//! for callers without one.
+//! caller's runtime; `start_blocking()` gives a [`BlockingNode`] for callers without
+//! one, on the process-wide runtime that blocking nodes share (see [`runtime`]).
 //!
-//! Inside, several receiver tasks drain the one socket at the same time and call
-//! [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
+//! Inside, a receiver task (one by default, [`NodeBuilder::receivers`]) drains the
+//! socket and calls [`Node::handle_datagram`] on the shared, lock-sharded node; a timer task calls
 //! [`Node::tick`] at the node's next deadline. Operations run on whichever task
 //! delivers their answers: no task per operation, no global lock per packet.
 
+mod mutable;
+pub mod routers;
+pub(crate) mod state_file;
+
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+
+pub mod runtime;
+
 use parking_lot::Mutex;
+use runtime::Lease;
+pub use runtime::{shared_runtime_running, shutdown_shared_runtime};
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
-use super::ops::{OpError, OpId, OpResult, Outcome, Request};
+pub use super::ops::PutResult;
+use super::ops::{
+    typed, InfohashSamples, OpError, OpId, OpResult, Outcome, Request, ScrapeEstimate,
+};
 use super::output::{Event, Output};
-use super::{state, Node, NodeConfig, NodeStats};
+use super::{Node, NodeConfig, NodeStats};
 use crate::error::Error;
 use crate::id::{bep42, Id, NodeInfo};
 use crate::push::{Broadcast, KeyRange, SigningKey};
@@ -69,9 +81,13 @@ pub struct NodeBuilder {
     state_path: Option<PathBuf>,
     id: Option<Id>,
     id_ip: Option<IpAddr>,
-    workers: usize,
+    /// Threads of a dedicated runtime; `None`: the shared runtime.
+    workers: Option<usize>,
     receivers: usize,
     config: NodeConfig,
+    no_default_routers: bool,
+    resolver: routers::Resolver,
+    resolve_timeout: Duration,
 }
 
 impl Default for NodeBuilder {
@@ -81,8 +97,9 @@ impl Default for NodeBuilder {
 }
 
 impl NodeBuilder {
-    /// A builder with the defaults: bind `0.0.0.0:0`, no bootstrap address, a random
-    /// id, [`NodeConfig::default`].
+    /// A builder with the defaults: bind `0.0.0.0:0`, no bootstrap address (so the
+    /// node joins the public Mainline DHT through [`routers::DEFAULT_ROUTERS`], see
+    /// [`Self::no_default_routers`]), a random id, [`NodeConfig::default`].
     pub fn new() -> NodeBuilder {
         NodeBuilder {
             bind: "0.0.0.0:0".to_string(),
@@ -90,9 +107,12 @@ impl NodeBuilder {
             state_path: None,
             id: None,
             id_ip: None,
-            workers: 2,
+            workers: None,
             receivers: 1,
             config: NodeConfig::default(),
+            no_default_routers: false,
+            resolver: routers::Resolver::default(),
+            resolve_timeout: routers::DEFAULT_RESOLVE_TIMEOUT,
         }
     }
 
@@ -106,6 +126,31 @@ impl NodeBuilder {
     /// routing table empties. Names are resolved when the node starts.
     pub fn bootstrap<S: Into<String>>(mut self, addrs: impl IntoIterator<Item = S>) -> Self {
         self.bootstrap.extend(addrs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts without the default routers: a node given no bootstrap address and no
+    /// saved state then joins nothing and waits to be joined, the first node of a
+    /// private or test network. Without this, such a node joins the public Mainline
+    /// DHT through [`routers::DEFAULT_ROUTERS`]; a bootstrap address or a saved state
+    /// replaces the default routers either way.
+    pub fn no_default_routers(mut self, none: bool) -> Self {
+        self.no_default_routers = none;
+        self
+    }
+
+    /// The resolver of the bind address, the bootstrap names and the default routers
+    /// (default [`routers::SystemResolver`]); a closure
+    /// `Fn(&str) -> io::Result<Vec<SocketAddr>>` will do.
+    pub fn resolver(mut self, resolver: impl routers::Resolve + 'static) -> Self {
+        self.resolver = routers::Resolver(Arc::new(resolver));
+        self
+    }
+
+    /// How long each default router may take to resolve (they resolve in parallel;
+    /// default [`routers::DEFAULT_RESOLVE_TIMEOUT`]).
+    pub fn resolve_timeout(mut self, timeout: Duration) -> Self {
+        self.resolve_timeout = timeout;
         self
     }
 
@@ -150,30 +195,37 @@ impl NodeBuilder {
         self
     }
 
-    /// Bucket size and replication factor k (default 8).
+    /// Bucket size and replication factor k ([`crate::LookupConfig::k`], 1 to 1024;
+    /// checked when the node starts).
     pub fn k(mut self, k: usize) -> Self {
         self.config.set_k(k);
         self
     }
 
-    /// Lookup parallelism alpha (default 3).
+    /// Lookup parallelism alpha ([`crate::LookupConfig::alpha`], 1 to 1024; checked
+    /// when the node starts).
     pub fn alpha(mut self, alpha: usize) -> Self {
-        self.config.lookup.alpha = alpha.max(1);
+        self.config.lookup.alpha = alpha;
         self
     }
 
     /// Bounds of the per-query timeout, which otherwise follows the measured
-    /// round-trip time.
+    /// round-trip time ([`NodeConfig::timeout_floor`],
+    /// [`NodeConfig::timeout_ceiling`]; `floor <= ceiling`, checked when the node
+    /// starts).
     pub fn query_timeout(mut self, floor: Duration, ceiling: Duration) -> Self {
         self.config.timeout_floor = floor;
-        self.config.timeout_ceiling = ceiling.max(floor);
+        self.config.timeout_ceiling = ceiling;
         self
     }
 
-    /// Threads of the runtime [`NodeBuilder::start_blocking`] creates (default 2).
+    /// Makes [`NodeBuilder::start_blocking`] run the node on a runtime of its own
+    /// with `workers` threads (at least 1, checked when the node starts), shut down with the node, instead of the
+    /// process-wide runtime that blocking nodes share by default (one thread per
+    /// core; see [`runtime`]). For a node that must not share threads with others.
     /// [`NodeBuilder::spawn`] runs on the caller's runtime and ignores it.
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
+    pub fn dedicated_runtime(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
         self
     }
 
@@ -184,32 +236,79 @@ impl NodeBuilder {
     /// about 10% more CPU per operation on a 2-core machine (measured with
     /// `benches/examples/cpu_per_op.rs`); more may pay on many cores under a flood.
     pub fn receivers(mut self, receivers: usize) -> Self {
-        self.receivers = receivers.max(1);
+        self.receivers = receivers;
         self
     }
 
-    /// Replaces the whole protocol configuration.
+    /// Replaces the whole protocol configuration (the settings made before by
+    /// [`Self::k`], [`Self::alpha`], [`Self::read_only`], ... with it; to change a
+    /// few fields whatever the order of calls, use [`Self::configure`]).
     pub fn config(mut self, config: NodeConfig) -> Self {
         self.config = config;
         self
     }
 
+    /// Changes fields of the protocol configuration in place, keeping the others:
+    /// `.configure(|c| c.max_in_flight = 64)`. Every field and its default is
+    /// documented on [`NodeConfig`]; the values are checked when the node starts.
+    pub fn configure(mut self, change: impl FnOnce(&mut NodeConfig)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// The protocol configuration as set so far.
+    pub fn config_ref(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The protocol configuration as set so far, to change in place (what the C and
+    /// Python bindings use with [`NodeConfig::set`]).
+    pub fn config_mut(&mut self) -> &mut NodeConfig {
+        &mut self.config
+    }
+
+    /// Checks the settings: [`NodeConfig::validate`], and at least one worker and
+    /// one receiver. [`Self::spawn`] and [`Self::start_blocking`] call it first.
+    ///
+    /// Errors: [`Error::BadInput`] saying which setting is out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.workers == Some(0) {
+            return Err(Error::BadInput("workers must be at least 1, got 0".into()));
+        }
+        if self.receivers == 0 {
+            return Err(Error::BadInput(
+                "receivers must be at least 1, got 0".into(),
+            ));
+        }
+        self.config.validate()
+    }
+
     /// Binds the socket, loads the saved state, starts the node's tasks on the
     /// current tokio runtime and bootstraps in the background.
     ///
-    /// Errors: [`Error::Io`] if the address cannot be bound or resolved.
+    /// Errors: [`Error::BadInput`] if a setting is out of range
+    /// ([`Self::validate`]) or an address does not resolve; [`Error::Io`] if the
+    /// address cannot be bound.
     pub async fn spawn(self) -> Result<NodeHandle, Error> {
-        let bind = resolve(&self.bind)?;
+        self.validate()?;
+        let bind = self.resolver.one(&self.bind)?;
         let (socket, sender) = bind_socket(bind)?;
         let local_addr = socket.local_addr()?;
         let mut routers = Vec::new();
         for name in &self.bootstrap {
-            routers.push(resolve(name)?);
+            routers.push(self.resolver.one(name)?);
         }
         let saved = match &self.state_path {
-            Some(path) => state::load(path),
+            Some(path) => state_file::load(path),
             None => None,
         };
+        let saved_contacts = saved.as_ref().is_some_and(|s| !s.contacts.is_empty());
+        if routers.is_empty() && !saved_contacts && !self.no_default_routers {
+            routers = self
+                .resolver
+                .routers(&routers::DEFAULT_ROUTERS, self.resolve_timeout, local_addr)
+                .await?;
+        }
         let id = pick_id(self.id, saved.as_ref().map(|s| s.id), self.id_ip);
         let mut config = self.config;
         config.bootstrap = routers;
@@ -249,19 +348,22 @@ impl NodeBuilder {
         Ok(handle)
     }
 
-    /// Starts the node on a runtime of its own (`workers` threads) and returns a
-    /// handle whose methods block.
+    /// Starts the node on the process-wide runtime that blocking nodes share
+    /// (created by the first one, shut down when the last one is dropped), or on a
+    /// runtime of its own if [`NodeBuilder::dedicated_runtime`] was set, and returns
+    /// a handle whose methods block.
+    ///
+    /// Errors: [`Error::Io`] if the address cannot be bound or resolved, or the
+    /// runtime's threads cannot start. Must not be called from inside a tokio
+    /// runtime (blocking there panics); use [`NodeBuilder::spawn`] there.
     pub fn start_blocking(self) -> Result<BlockingNode, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.workers)
-            .thread_name("dipsea")
-            .enable_all()
-            .build()?;
-        let handle = runtime.block_on(self.spawn())?;
-        Ok(BlockingNode {
-            handle,
-            runtime: Arc::new(runtime),
-        })
+        self.validate()?;
+        let runtime = match self.workers {
+            Some(workers) => Lease::dedicated(workers)?,
+            None => Lease::shared()?,
+        };
+        let handle = runtime.handle().block_on(self.spawn())?;
+        Ok(BlockingNode { handle, runtime })
     }
 }
 
@@ -269,7 +371,7 @@ impl NodeBuilder {
 /// `for_ip`, when that is given), else one derived from `for_ip` (BEP 42), else a
 /// random one.
 fn pick_id(given: Option<Id>, saved: Option<Id>, for_ip: Option<IpAddr>) -> Id {
-    let saved = saved.filter(|id| for_ip.map_or(true, |ip| bep42::id_conforms(id, ip)));
+    let saved = saved.filter(|id| for_ip.is_none_or(|ip| bep42::id_conforms(id, ip)));
     given
         .or(saved)
         .or_else(|| for_ip.map(|ip| bep42::node_id_for(ip, &mut rand::thread_rng())))
@@ -290,13 +392,6 @@ fn log_external_ip(node: &Node, ip: IpAddr, id_conforms: bool) {
              restart with NodeBuilder::id_for_ip"
         );
     }
-}
-
-fn resolve(name: &str) -> Result<SocketAddr, Error> {
-    name.to_socket_addrs()
-        .map_err(|e| Error::BadInput(format!("cannot resolve {name:?}: {e}")))?
-        .next()
-        .ok_or_else(|| Error::BadInput(format!("{name:?} resolves to no address")))
 }
 
 /// Binds the node's socket: the tokio socket the receivers read, and a second handle
@@ -492,19 +587,10 @@ fn save_state(shared: &Shared) {
             // crash now would leave nothing to rejoin from.
             return;
         }
-        if let Err(e) = state::save(path, shared.node.id(), &contacts) {
+        if let Err(e) = state_file::save(path, shared.node.id(), &contacts) {
             tracing::warn!(path = %path.display(), error = %e, "saving the routing table failed");
         }
     }
-}
-
-/// What [`NodeHandle::put`] reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PutResult {
-    /// The item's key: SHA-1 of the bencoded value.
-    pub key: Id,
-    /// How many of the k closest nodes acknowledged it (at least 1).
-    pub stored: usize,
 }
 
 /// An async handle to a running node. Cheap to clone; every clone drives the same
@@ -617,10 +703,10 @@ impl NodeHandle {
     /// Joins (or re-joins) the network now and waits until the bootstrap lookup
     /// ends; returns the routing table size.
     pub async fn bootstrap(&self) -> Result<usize, Error> {
-        match self.run(Request::Bootstrap).await? {
-            Outcome::Bootstrapped { table_size } => Ok(table_size),
-            other => Err(unexpected(other)),
-        }
+        typed(
+            self.run(Request::Bootstrap).await,
+            Outcome::into_bootstrapped,
+        )
     }
 
     /// Stores `value` as a BEP 44 immutable item on the k nodes closest to its key,
@@ -635,10 +721,7 @@ impl NodeHandle {
 
     /// Like [`NodeHandle::put`], with `v` given already bencoded (any bencoded value).
     pub async fn put_bencoded(&self, v: Vec<u8>) -> Result<PutResult, Error> {
-        match self.run(Request::Put(v)).await? {
-            Outcome::Stored { key, stored } => Ok(PutResult { key, stored }),
-            other => Err(unexpected(other)),
-        }
+        typed(self.run(Request::Put(v)).await, Outcome::into_stored)
     }
 
     /// Stops re-publishing the item with this key (it expires from the network
@@ -661,35 +744,65 @@ impl NodeHandle {
 
     /// The bencoded value of the immutable item `key`, exactly as stored.
     pub async fn get_bencoded(&self, key: Id) -> Result<Option<Vec<u8>>, Error> {
-        match self.run(Request::Get(key)).await? {
-            Outcome::Value(v) => Ok(v),
-            other => Err(unexpected(other)),
-        }
+        typed(self.run(Request::Get(key)).await, Outcome::into_value)
     }
 
     /// Announces that this host serves `info_hash` on `port` (`None`: the node's UDP
     /// port, sent as `implied_port`). Returns how many nodes acknowledged.
     pub async fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
-        match self.run(Request::Announce { info_hash, port }).await? {
-            Outcome::Announced { stored } => Ok(stored),
-            other => Err(unexpected(other)),
-        }
+        self.announce_as(info_hash, port, false).await
+    }
+
+    /// [`NodeHandle::announce`], saying whether this host is a seed of the torrent
+    /// (has all of it: BEP 33 `seed: 1`), which scrapes count apart.
+    pub async fn announce_as(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, Error> {
+        let request = Request::Announce {
+            info_hash,
+            port,
+            seed,
+        };
+        typed(self.run(request).await, Outcome::into_announced)
+    }
+
+    /// Estimated seeds and peers of `info_hash` (BEP 33 scrape): the bloom filters
+    /// of the k closest nodes united and counted.
+    pub async fn scrape(&self, info_hash: Id) -> Result<ScrapeEstimate, Error> {
+        typed(
+            self.run(Request::Scrape(info_hash)).await,
+            Outcome::into_scrape,
+        )
+    }
+
+    /// Info-hashes stored by the nodes around `target` (BEP 51 `sample_infohashes`
+    /// along a lookup of `target`). A node answers one source once per
+    /// [`SAMPLE_INTERVAL`](crate::rpc::SAMPLE_INTERVAL); walk the keyspace with
+    /// different targets to see more.
+    pub async fn sample_infohashes(&self, target: Id) -> Result<InfohashSamples, Error> {
+        typed(
+            self.run(Request::SampleInfohashes(target)).await,
+            Outcome::into_samples,
+        )
     }
 
     /// Peers announced for `info_hash` (possibly none).
     pub async fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
-        match self.run(Request::GetPeers(info_hash)).await? {
-            Outcome::Peers(peers) => Ok(peers),
-            other => Err(unexpected(other)),
-        }
+        typed(
+            self.run(Request::GetPeers(info_hash)).await,
+            Outcome::into_peers,
+        )
     }
 
     /// The k nodes closest to `target` in the network, nearest first.
     pub async fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, Error> {
-        match self.run(Request::FindNode(target)).await? {
-            Outcome::Nodes(nodes) => Ok(nodes),
-            other => Err(unexpected(other)),
-        }
+        typed(
+            self.run(Request::FindNode(target)).await,
+            Outcome::into_nodes,
+        )
     }
 
     /// Broadcasts `payload`, signed by `key` as its broadcast number `seq`, to every
@@ -732,10 +845,7 @@ impl NodeHandle {
 
     /// Pings one address and returns its node id.
     pub async fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
-        match self.run(Request::Ping(addr)).await? {
-            Outcome::Pong(id) => Ok(id),
-            other => Err(unexpected(other)),
-        }
+        typed(self.run(Request::Ping(addr)).await, Outcome::into_pong)
     }
 
     /// The sans-I/O node behind this handle, for inspection (its routing table,
@@ -777,17 +887,16 @@ impl NodeHandle {
     }
 }
 
-fn unexpected(outcome: Outcome) -> Error {
-    Error::Internal(format!("unexpected outcome {outcome:?}"))
-}
-
-/// A node whose methods block the calling thread; it owns a tokio runtime.
+/// A node whose methods block the calling thread, on the runtime blocking nodes
+/// share or on one of its own (see [`runtime`]).
 ///
 /// Safe to share between threads (`&self` methods): many threads may wait on it at
-/// once, each on its own operation.
+/// once, each on its own operation. Its methods must not be called from inside a
+/// tokio runtime.
 pub struct BlockingNode {
+    /// Dropped before `runtime`, so the node's tasks end before it may shut down.
     handle: NodeHandle,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Lease,
 }
 
 impl std::fmt::Debug for BlockingNode {
@@ -802,18 +911,18 @@ impl BlockingNode {
         &self.handle
     }
 
-    /// The runtime the node runs on.
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.runtime
+    /// The runtime the node runs on (shared or dedicated), to spawn tasks onto.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        self.runtime.handle()
     }
 
     /// See [`NodeHandle::bootstrap`].
     pub fn bootstrap(&self) -> Result<usize, Error> {
-        self.runtime.block_on(self.handle.bootstrap())
+        self.runtime.handle().block_on(self.handle.bootstrap())
     }
     /// See [`NodeHandle::put`].
     pub fn put(&self, value: &[u8]) -> Result<PutResult, Error> {
-        self.runtime.block_on(self.handle.put(value))
+        self.runtime.handle().block_on(self.handle.put(value))
     }
     /// See [`NodeHandle::unpublish`].
     pub fn unpublish(&self, key: Id) -> bool {
@@ -821,19 +930,48 @@ impl BlockingNode {
     }
     /// See [`NodeHandle::get`].
     pub fn get(&self, key: Id) -> Result<Option<Vec<u8>>, Error> {
-        self.runtime.block_on(self.handle.get(key))
+        self.runtime.handle().block_on(self.handle.get(key))
     }
     /// See [`NodeHandle::announce`].
     pub fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, Error> {
-        self.runtime.block_on(self.handle.announce(info_hash, port))
+        self.runtime
+            .handle()
+            .block_on(self.handle.announce(info_hash, port))
+    }
+    /// See [`NodeHandle::announce_as`].
+    pub fn announce_as(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        seed: bool,
+    ) -> Result<usize, Error> {
+        self.runtime
+            .handle()
+            .block_on(self.handle.announce_as(info_hash, port, seed))
+    }
+    /// See [`NodeHandle::scrape`].
+    pub fn scrape(&self, info_hash: Id) -> Result<ScrapeEstimate, Error> {
+        self.runtime
+            .handle()
+            .block_on(self.handle.scrape(info_hash))
+    }
+    /// See [`NodeHandle::sample_infohashes`].
+    pub fn sample_infohashes(&self, target: Id) -> Result<InfohashSamples, Error> {
+        self.runtime
+            .handle()
+            .block_on(self.handle.sample_infohashes(target))
     }
     /// See [`NodeHandle::get_peers`].
     pub fn get_peers(&self, info_hash: Id) -> Result<Vec<SocketAddr>, Error> {
-        self.runtime.block_on(self.handle.get_peers(info_hash))
+        self.runtime
+            .handle()
+            .block_on(self.handle.get_peers(info_hash))
     }
     /// See [`NodeHandle::find_node`].
     pub fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, Error> {
-        self.runtime.block_on(self.handle.find_node(target))
+        self.runtime
+            .handle()
+            .block_on(self.handle.find_node(target))
     }
     /// See [`NodeHandle::broadcast`].
     pub fn broadcast(
@@ -844,6 +982,7 @@ impl BlockingNode {
         payload: &[u8],
     ) -> Result<usize, Error> {
         self.runtime
+            .handle()
             .block_on(self.handle.broadcast(key, seq, range, payload))
     }
     /// See [`NodeHandle::broadcasts`]; read it with `blocking_recv`.
@@ -852,7 +991,7 @@ impl BlockingNode {
     }
     /// See [`NodeHandle::ping`].
     pub fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
-        self.runtime.block_on(self.handle.ping(addr))
+        self.runtime.handle().block_on(self.handle.ping(addr))
     }
     /// See [`NodeHandle::routing_table`].
     pub fn routing_table(&self) -> Vec<NodeInfo> {
@@ -872,7 +1011,7 @@ impl BlockingNode {
     }
     /// See [`NodeHandle::shutdown`]. Also called on drop.
     pub fn shutdown(&self) {
-        self.runtime.block_on(self.handle.shutdown());
+        self.runtime.handle().block_on(self.handle.shutdown());
     }
 }
 
@@ -909,5 +1048,40 @@ mod tests {
         let b = NodeBuilder::new();
         assert!(!b.config.routing.enforce_bep42);
         assert!(b.enforce_bep42(true).config.routing.enforce_bep42);
+    }
+
+    fn refused(builder: NodeBuilder) -> String {
+        match builder.start_blocking() {
+            Err(Error::BadInput(reason)) => reason,
+            Err(other) => panic!("expected bad input, got {other}"),
+            Ok(_) => panic!("expected bad input, the node started"),
+        }
+    }
+
+    #[test]
+    fn the_builder_refuses_values_out_of_range_before_binding() {
+        let b = || NodeBuilder::new().bind("127.0.0.1:0");
+        assert_eq!(refused(b().k(0)), "k must be between 1 and 1024, got 0");
+        assert!(refused(b().alpha(0)).starts_with("alpha must be"));
+        assert!(refused(b().dedicated_runtime(0)).starts_with("workers must be"));
+        assert!(refused(b().receivers(0)).starts_with("receivers must be"));
+        let (floor, ceiling) = (Duration::from_secs(2), Duration::from_secs(1));
+        assert!(refused(b().query_timeout(floor, ceiling)).contains("timeout_ceiling"));
+        assert!(refused(b().configure(|c| c.max_in_flight = 0)).starts_with("max_in_flight"));
+    }
+
+    #[test]
+    fn configure_keeps_the_other_settings_whatever_the_order() {
+        let b = NodeBuilder::new()
+            .k(16)
+            .configure(|c| c.max_in_flight = 64)
+            .alpha(5);
+        assert_eq!(b.config_ref().max_in_flight, 64);
+        assert_eq!(
+            (b.config_ref().lookup.k, b.config_ref().routing.k),
+            (16, 16)
+        );
+        assert_eq!(b.config_ref().lookup.alpha, 5);
+        b.validate().expect("valid");
     }
 }

@@ -104,7 +104,7 @@ impl fmt::Display for KeyRange {
         let digits = usize::from(self.bits).div_ceil(4);
         let hex = self.prefix.to_string();
         f.write_str(hex.get(..digits).unwrap_or(&hex))?;
-        if self.bits % 4 != 0 {
+        if !self.bits.is_multiple_of(4) {
             write!(f, "/{}", self.bits)?;
         }
         Ok(())
@@ -126,7 +126,7 @@ mod tests {
 
     fn id(hex: &str) -> Id {
         let mut padded = hex.to_string();
-        padded.extend(std::iter::repeat('0').take(40 - hex.len()));
+        padded.extend(std::iter::repeat_n('0', 40 - hex.len()));
         padded.parse().expect("hex id")
     }
 

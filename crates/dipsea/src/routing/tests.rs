@@ -81,10 +81,16 @@ fn sizes_stay_small() {
     assert_eq!(contact, 32, "a contact is 32 bytes");
     assert!(bucket <= 80, "a bucket header is at most 80 bytes");
     assert!(empty <= 640, "an empty table is at most 640 bytes");
+    // The empty table's only allocation is its slots of buckets of their own.
     assert_eq!(
         RoutingTable::new(Id::ZERO, RoutingConfig::default()).heap_bytes(),
-        0
+        DEEP_BUCKETS * std::mem::size_of::<OnceLock<Box<shard::Shard>>>()
     );
+    let compact = RoutingConfig {
+        sharded_buckets: 0,
+        ..RoutingConfig::default()
+    };
+    assert_eq!(RoutingTable::new(Id::ZERO, compact).heap_bytes(), 0);
 
     // 200,000 random nodes fill the same buckets 0..=14 that a million would, and
     // leave the deeper ones about as sparse.
@@ -140,7 +146,8 @@ fn events_about_strangers_allocate_nothing() {
             InsertOutcome::Ignored
         );
     }
-    assert_eq!(t.heap_bytes(), 0);
+    let fresh = RoutingTable::new(*t.own_id(), t.config().clone());
+    assert_eq!(t.heap_bytes(), fresh.heap_bytes());
 }
 
 #[test]
@@ -549,6 +556,7 @@ fn config_knobs_apply() {
         replacement_cache: 0,
         good_window: Duration::from_secs(60),
         enforce_bep42: false,
+        sharded_buckets: DEEP_BUCKETS,
     };
     let mut rng = SmallRng::seed_from_u64(18);
     let t = RoutingTable::new(Id::random_with(&mut rng), config.clone());
@@ -753,15 +761,23 @@ fn op() -> impl Strategy<Value = Op> {
 fn config() -> impl Strategy<Value = RoutingConfig> {
     prop_oneof![
         Just(RoutingConfig::default()),
-        (1usize..=4, 0usize..=3, 1u8..=3, any::<bool>()).prop_map(
-            |(k, cache, fails, enforce_bep42)| RoutingConfig {
-                k,
-                replacement_cache: cache,
-                max_failures: fails,
-                good_window: GOOD_WINDOW,
-                enforce_bep42,
-            }
-        ),
+        (
+            1usize..=4,
+            0usize..=3,
+            1u8..=3,
+            any::<bool>(),
+            prop_oneof![Just(0usize), Just(3), Just(DEEP_BUCKETS)]
+        )
+            .prop_map(
+                |(k, cache, fails, enforce_bep42, sharded_buckets)| RoutingConfig {
+                    k,
+                    replacement_cache: cache,
+                    max_failures: fails,
+                    good_window: GOOD_WINDOW,
+                    enforce_bep42,
+                    sharded_buckets,
+                }
+            ),
     ]
 }
 

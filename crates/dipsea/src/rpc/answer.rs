@@ -5,14 +5,16 @@
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 
+use super::sampling::{SampleLimiter, MAX_SAMPLES, SAMPLE_INTERVAL};
 use super::token::Tokens;
 use crate::id::{Id, NodeInfo};
+use crate::keypair::mutable_target;
 use crate::routing::{RoutingTable, K};
 use crate::store::{MutableItem, Store};
 use crate::time::Time;
 use crate::wire::{
-    error_code, write_compact_nodes, CompactNodes, CompactPeers, KrpcError, Message, MessageKind,
-    PutArgs, Query, QueryMethod, Response,
+    error_code, write_compact_nodes, write_samples, CompactNodes, CompactPeers, KrpcError, Message,
+    MessageKind, PutArgs, Query, QueryMethod, Response, Samples,
 };
 
 /// Most peers returned for one `get_peers`: 50 compact IPv6 peers still fit an
@@ -39,6 +41,9 @@ pub enum Refusal {
     /// Anything else: unknown method (204), bad arguments (203), value or salt too big
     /// (205, 207), bad signature (206), CAS or sequence conflict (301, 302).
     Invalid,
+    /// A `sample_infohashes` from a source that had one less than
+    /// [`SAMPLE_INTERVAL`] ago (202).
+    SampleTooSoon,
 }
 
 /// The shared state a reply is computed from.
@@ -54,6 +59,8 @@ pub struct Context<'a> {
     pub tokens: &'a Tokens,
     /// Our client version for the `v` key.
     pub version: &'a [u8],
+    /// Who had a `sample_infohashes` answer lately (BEP 51).
+    pub samples: &'a SampleLimiter,
 }
 
 /// Answers `query` (decoded from `msg`, received from `from`) and appends the encoded
@@ -89,6 +96,8 @@ struct Scratch {
     v4: Vec<u8>,
     v6: Vec<u8>,
     peers: Vec<SocketAddr>,
+    samples: Vec<Id>,
+    sample_bytes: Vec<u8>,
 }
 
 thread_local! {
@@ -136,13 +145,24 @@ fn answer_in(
         QueryMethod::Unknown { target: None, .. } => {
             q.error(error_code::METHOD_UNKNOWN, "method unknown", out)
         }
-        QueryMethod::GetPeers { info_hash } => get_peers(&q, scratch, info_hash, out),
+        QueryMethod::GetPeers { info_hash, scrape } => {
+            get_peers(&q, scratch, info_hash, *scrape, out)
+        }
+        QueryMethod::SampleInfohashes { target } => sample_infohashes(&q, scratch, target, out),
         QueryMethod::AnnouncePeer {
             info_hash,
             port,
             implied_port,
             token,
-        } => announce_peer(&q, info_hash, *port, *implied_port, token, scratch, out),
+            seed,
+        } => {
+            let peer = Announced {
+                port: *port,
+                implied_port: *implied_port,
+                seed: *seed,
+            };
+            announce_peer(&q, info_hash, peer, token, scratch, out)
+        }
         QueryMethod::Get { target, seq } => get(&q, scratch, target, *seq, out),
         QueryMethod::Put(args) => put(&q, args, scratch, out),
     }
@@ -155,11 +175,13 @@ fn find_node(q: &Asked<'_, '_>, scratch: &mut Scratch, target: &Id, out: &mut Ve
 }
 
 /// `get_peers`: the closest nodes, the peers stored for `info_hash` and a write
-/// token for the asker's IP.
+/// token for the asker's IP; with `scrape` (BEP 33), also the bloom filters of the
+/// seeds' and the other peers' IPs, when any peer is stored.
 fn get_peers(
     q: &Asked<'_, '_>,
     scratch: &mut Scratch,
     info_hash: &Id,
+    scrape: bool,
     out: &mut Vec<u8>,
 ) -> Answered {
     q.closest_nodes(info_hash, scratch);
@@ -167,19 +189,75 @@ fn get_peers(
         .store
         .get_peers(info_hash, MAX_PEERS_PER_REPLY, q.now, &mut scratch.peers);
     let token = q.ctx.tokens.token(q.from.ip());
+    let filters = if scrape {
+        q.ctx.store.scrape(info_hash, q.now)
+    } else {
+        None
+    };
     let response = Response {
         token: Some(token.as_ref()),
+        bf_seeds: filters.as_ref().map(|(seeds, _)| seeds.as_bytes()),
+        bf_peers: filters.as_ref().map(|(_, peers)| peers.as_bytes()),
         ..q.response()
     };
     q.respond(response, scratch, out)
+}
+
+/// `sample_infohashes` (BEP 51): the closest nodes to `target`, a random sample of
+/// the stored info-hashes (as many as [`MAX_SAMPLES`]), their total `num` and the
+/// `interval` before the asker may ask again; refused (202) when it asks sooner.
+fn sample_infohashes(
+    q: &Asked<'_, '_>,
+    scratch: &mut Scratch,
+    target: &Id,
+    out: &mut Vec<u8>,
+) -> Answered {
+    if !q.ctx.samples.admit(q.from.ip(), q.now) {
+        q.error(
+            error_code::SERVER,
+            "sample_infohashes asked again before the interval",
+            out,
+        );
+        return Answered::Refused(Refusal::SampleTooSoon);
+    }
+    q.closest_nodes(target, scratch);
+    // Which info-hashes: random for each answer, from our id, the asker and the
+    // time, so that a seeded simulation repeats and askers see different samples.
+    let mut seed = [0u8; 32];
+    let mut material = Vec::with_capacity(64);
+    material.extend_from_slice(q.ctx.own_id.as_bytes());
+    material.extend_from_slice(q.from.to_string().as_bytes());
+    material.extend_from_slice(&q.now.as_millis().to_le_bytes());
+    seed[..20].copy_from_slice(Id::sha1(&material).as_bytes());
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed);
+    scratch.samples.clear();
+    let num = q
+        .ctx
+        .store
+        .sample_info_hashes(MAX_SAMPLES, &mut rng, &mut scratch.samples);
+    scratch.sample_bytes.clear();
+    write_samples(&scratch.samples, &mut scratch.sample_bytes);
+    let response = Response {
+        interval: Some(SAMPLE_INTERVAL.as_secs() as i64),
+        num: Some(num as i64),
+        samples: Samples::from_bytes(&scratch.sample_bytes).ok(),
+        ..q.response()
+    };
+    q.respond(response, scratch, out)
+}
+
+/// What an `announce_peer` says of the peer besides its info-hash.
+struct Announced {
+    port: u16,
+    implied_port: bool,
+    seed: bool,
 }
 
 /// `announce_peer`: stores the asker as a peer of `info_hash`, given a valid token.
 fn announce_peer(
     q: &Asked<'_, '_>,
     info_hash: &Id,
-    port: u16,
-    implied_port: bool,
+    announced: Announced,
     token: &[u8],
     scratch: &Scratch,
     out: &mut Vec<u8>,
@@ -187,12 +265,20 @@ fn announce_peer(
     if !q.ctx.tokens.validate(q.from.ip(), token) {
         return q.bad_token(out);
     }
-    let port = if implied_port { q.from.port() } else { port };
+    let port = if announced.implied_port {
+        q.from.port()
+    } else {
+        announced.port
+    };
     if port == 0 {
         return q.error(error_code::PROTOCOL, "port 0 is not a peer port", out);
     }
     let peer = SocketAddr::new(q.from.ip(), port);
-    if let Err(e) = q.ctx.store.announce_peer(*info_hash, peer, q.now) {
+    let stored = q
+        .ctx
+        .store
+        .announce(*info_hash, peer, announced.seed, q.now);
+    if let Err(e) = stored {
         return q.error(e.krpc_code(), &e.to_string(), out);
     }
     q.respond(q.response(), scratch, out)
@@ -221,7 +307,7 @@ fn get(
         mutable = item;
         response.seq = Some(mutable.seq);
         // BEP 44: a requester that already has this seq or newer needs only seq.
-        if seq.map_or(true, |s| s < mutable.seq) {
+        if seq.is_none_or(|s| s < mutable.seq) {
             response.k = Some(&mutable.k);
             response.sig = Some(&mutable.sig);
             response.v = Some(&mutable.v);
@@ -350,6 +436,19 @@ fn store_put(
             .put_immutable_from(from, Id::sha1(args.v), args.v, now)
             .map_err(refused);
     };
+    store_mutable(ctx, from, k, args, now)
+}
+
+/// The mutable half of [`store_put`]: the BEP 44 checks (salt size, target, the
+/// signature unless this very version is stored already), then the store's own
+/// (sequence number, CAS, quotas).
+fn store_mutable(
+    ctx: &Context<'_>,
+    from: IpAddr,
+    k: &[u8; 32],
+    args: &PutArgs<'_>,
+    now: Time,
+) -> Result<(), (i64, String)> {
     let (Some(seq), Some(sig)) = (args.seq, args.sig) else {
         return Err((error_code::PROTOCOL, "mutable put needs seq and sig".into()));
     };
@@ -357,7 +456,20 @@ fn store_put(
     if salt.len() > crate::store::MAX_SALT_LEN {
         return Err((error_code::SALT_TOO_BIG, "salt too big".into()));
     }
-    if !super::signature::verify(k, salt, seq, args.v, sig) {
+    let target = mutable_target(k, salt);
+    // A `target` that is not SHA-1(k ‖ salt) is a broken or lying sender: 203.
+    if args.target.is_some_and(|t| t != target) {
+        return Err((
+            error_code::PROTOCOL,
+            "target does not match the key and salt".into(),
+        ));
+    }
+    // The same version again (a re-publish, a copy from another writer) was verified
+    // when it was stored: one signature check per version, not per copy.
+    let known = ctx.store.get_mutable(&target, now).is_some_and(|stored| {
+        stored.seq == seq && stored.sig == *sig && stored.k == *k && *stored.v == *args.v
+    });
+    if !known && !super::signature::verify(k, salt, seq, args.v, sig) {
         return Err((error_code::INVALID_SIGNATURE, "invalid signature".into()));
     }
     let item = MutableItem {
@@ -367,10 +479,9 @@ fn store_put(
         sig: *sig,
         v: args.v.into(),
     };
-    let target = item.target();
     ctx.store
         .put_mutable_from(from, target, item, args.cas, now)
-        .map_err(refused)
+        .map_err(|e| (e.krpc_code(), e.to_string()))
 }
 
 #[cfg(test)]
@@ -378,12 +489,13 @@ mod tests {
     use super::*;
     use crate::routing::RoutingConfig;
     use crate::store::StoreConfig;
-    use crate::wire::decode;
+    use crate::wire::{decode, BloomFilter};
 
     struct Fixture {
         routing: RoutingTable,
         store: Store,
         tokens: Tokens,
+        samples: SampleLimiter,
     }
 
     impl Fixture {
@@ -405,6 +517,7 @@ mod tests {
                 routing,
                 store: Store::new(own, store),
                 tokens: Tokens::new([3; 16], Time::ZERO),
+                samples: SampleLimiter::new(true, true),
             }
         }
 
@@ -424,6 +537,7 @@ mod tests {
                 store: &self.store,
                 tokens: &self.tokens,
                 version: b"DS\x00\x01",
+                samples: &self.samples,
             };
             let mut out = Vec::new();
             let answered = answer(&ctx, from, &msg, query, Time::from_millis(10), &mut out);
@@ -544,6 +658,7 @@ mod tests {
                 port: 6881,
                 implied_port: false,
                 token: b"nope",
+                seed: false,
             },
         );
         assert_eq!(error_code_of(&bad), Some(error_code::PROTOCOL));
@@ -558,6 +673,7 @@ mod tests {
                 port: 6881,
                 implied_port: false,
                 token: other_ip.as_ref(),
+                seed: false,
             },
         );
         assert_eq!(error_code_of(&spoofed), Some(error_code::PROTOCOL));
@@ -575,6 +691,7 @@ mod tests {
                 port: 0,
                 implied_port: true,
                 token: token.as_ref(),
+                seed: false,
             },
         );
         assert_eq!(error_code_of(&ok), None);
@@ -679,6 +796,104 @@ mod tests {
         assert_eq!(f.store.stats().items, 2000);
     }
 
+    #[test]
+    fn get_peers_with_scrape_sends_seed_and_peer_filters() {
+        let f = Fixture::new();
+        let info_hash = Id::sha1(b"scraped");
+        for i in 0..12u8 {
+            let peer = SocketAddr::from(([10, 0, 0, i], 6881));
+            f.store
+                .announce(info_hash, peer, i < 4, Time::from_millis(1))
+                .expect("stored");
+        }
+        let ask = |scrape: bool, info_hash: Id| {
+            let reply = f.ask(from(), QueryMethod::GetPeers { info_hash, scrape });
+            let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+                panic!("not a response")
+            };
+            (
+                r.bf_seeds.map(|b| BloomFilter::from_bytes(*b)),
+                r.bf_peers.map(|b| BloomFilter::from_bytes(*b)),
+                r.values.map_or(0, |v| v.iter().count()),
+            )
+        };
+        let (seeds, peers, values) = ask(true, info_hash);
+        let (seeds, peers) = (seeds.expect("BFsd"), peers.expect("BFpe"));
+        assert_eq!(values, 12, "the peers are sent as well");
+        let mut expected = (BloomFilter::new(), BloomFilter::new());
+        for i in 0..12u8 {
+            let f = if i < 4 {
+                &mut expected.0
+            } else {
+                &mut expected.1
+            };
+            f.insert_ip([10, 0, 0, i].into());
+        }
+        assert_eq!((seeds, peers), expected);
+        // Without scrape, or for an info-hash with no peers, no filters.
+        assert_eq!(ask(false, info_hash).0, None);
+        assert_eq!(ask(true, Id::sha1(b"unknown")).0, None);
+    }
+
+    #[test]
+    fn sample_infohashes_returns_stored_info_hashes_then_refuses_until_the_interval() {
+        let f = Fixture::new();
+        let stored: Vec<Id> = (0..30u32).map(|i| Id::sha1(&i.to_be_bytes())).collect();
+        for (i, info_hash) in stored.iter().enumerate() {
+            let peer = SocketAddr::from(([10, 0, 1, i as u8], 6881));
+            f.store
+                .announce(*info_hash, peer, false, Time::from_millis(1))
+                .expect("stored");
+        }
+        let target = Id::sha1(b"walk");
+        let (reply, answered) = f.ask_full(from(), QueryMethod::SampleInfohashes { target });
+        assert_eq!(answered, Answered::Response);
+        let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+            panic!("not a response")
+        };
+        assert_eq!(r.num, Some(30));
+        assert_eq!(r.interval, Some(SAMPLE_INTERVAL.as_secs() as i64));
+        let samples: Vec<Id> = r.samples.expect("samples").iter().collect();
+        assert_eq!(samples.len(), MAX_SAMPLES, "as many as fit");
+        let distinct: std::collections::HashSet<Id> = samples.iter().copied().collect();
+        assert_eq!(distinct.len(), MAX_SAMPLES, "no repeats");
+        assert!(samples.iter().all(|s| stored.contains(s)));
+        assert!(r.nodes.is_some(), "nodes for walking on");
+        // The same source again within the interval: 202, counted as such.
+        let (reply, answered) = f.ask_full(from(), QueryMethod::SampleInfohashes { target });
+        assert_eq!(error_code_of(&reply), Some(error_code::SERVER));
+        assert_eq!(answered, Answered::Refused(Refusal::SampleTooSoon));
+        // Another source is answered.
+        let other = SocketAddr::from(([127, 0, 0, 10], 4000));
+        let (_, answered) = f.ask_full(other, QueryMethod::SampleInfohashes { target });
+        assert_eq!(answered, Answered::Response);
+    }
+
+    #[test]
+    fn announces_with_seed_are_counted_as_seeds() {
+        let f = Fixture::new();
+        let info_hash = Id::sha1(b"seeded");
+        let token = f.tokens.token(from().ip());
+        let reply = f.ask(
+            from(),
+            QueryMethod::AnnouncePeer {
+                info_hash,
+                port: 6881,
+                implied_port: false,
+                token: token.as_ref(),
+                seed: true,
+            },
+        );
+        assert_eq!(error_code_of(&reply), None);
+        let (seeds, peers) = f
+            .store
+            .scrape(&info_hash, Time::from_millis(10))
+            .expect("held");
+        let mut one = BloomFilter::new();
+        one.insert_ip(from().ip());
+        assert_eq!((seeds, peers.is_empty()), (one, true));
+    }
+
     /// Every file of the answerer's fuzz corpus goes through the same checks as the
     /// fuzz target, so CI replays what fuzzing found.
     #[test]
@@ -698,6 +913,7 @@ mod tests {
                 store: &f.store,
                 tokens: &f.tokens,
                 version: b"DS\x00\x01",
+                samples: &f.samples,
             };
             let mut out = Vec::new();
             answer(&ctx, from(), &msg, query, Time::from_millis(10), &mut out);

@@ -10,12 +10,16 @@ use super::shard::{Entry, Key, Kind};
 use super::{Store, StoreError};
 use crate::id::Id;
 use crate::time::Time;
+use crate::wire::BloomFilter;
+use rand::Rng;
 
-/// One announcement: the announced address and when it expires.
+/// One announcement: the announced address, when it expires, and whether the peer
+/// announced itself as a seed (`seed: 1`, BEP 33).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PeerEntry {
     pub(super) addr: SocketAddr,
     pub(super) expires: Time,
+    pub(super) seed: bool,
 }
 
 impl Store {
@@ -28,6 +32,7 @@ impl Store {
         &self,
         info_hash: Id,
         peer: SocketAddr,
+        seed: bool,
         now: Time,
         charged: NewCharge,
         dropped: &mut Vec<(IpAddr, Charge)>,
@@ -35,6 +40,7 @@ impl Store {
         let new = PeerEntry {
             addr: peer,
             expires: now + self.config.peer_ttl,
+            seed,
         };
         let key = Key {
             id: info_hash,
@@ -115,44 +121,70 @@ impl Store {
         Ok(true)
     }
 
-    /// The charge of an announcement: its source (the announced IP), if charged.
-    pub(super) fn announcer_of(&self, peer: &PeerEntry) -> Option<(IpAddr, Charge)> {
-        self.source_of(peer.addr.ip())
-            .map(|o| (o, Charge::Announce))
-    }
-
-    /// Appends to `out` up to `max` peers announced for `info_hash` and unexpired at
-    /// `now`, most recent first; returns how many it appended.
+    /// The BEP 33 bloom filters of the unexpired announcements of `info_hash`:
+    /// seeds (`BFsd`) and the other peers (`BFpe`), by IP; `None` when none is stored.
     ///
     /// Locking: read-locks the info-hash's shard.
-    pub(super) fn peers_of(
+    pub(super) fn peer_filters(
         &self,
         info_hash: &Id,
-        max: usize,
         now: Time,
-        out: &mut Vec<SocketAddr>,
-    ) -> usize {
+    ) -> Option<(BloomFilter, BloomFilter)> {
         let key = Key {
             id: *info_hash,
             kind: Kind::Peers,
         };
-        let Some(shard) = self.shard(info_hash) else {
-            return 0;
-        };
-        let shard = shard.read();
+        let shard = self.shard(info_hash)?.read();
         let Some(Entry::Peers(peers)) = shard.map.get(&key) else {
+            return None;
+        };
+        let (mut seeds, mut others) = (BloomFilter::new(), BloomFilter::new());
+        let mut any = false;
+        for p in peers.iter().filter(|p| p.expires > now) {
+            any = true;
+            let filter = if p.seed { &mut seeds } else { &mut others };
+            filter.insert_ip(p.addr.ip());
+        }
+        any.then_some((seeds, others))
+    }
+
+    /// Up to `max` info-hashes with peers, chosen at random by `rng` from all the
+    /// shards (a reservoir sample), into `out`; returns how many info-hashes are
+    /// stored (BEP 51's `num`).
+    ///
+    /// Locking: read-locks one shard at a time, in ascending order.
+    pub(super) fn sample_info_hashes_in<R: Rng + ?Sized>(
+        &self,
+        max: usize,
+        rng: &mut R,
+        out: &mut Vec<Id>,
+    ) -> usize {
+        let start = out.len();
+        let mut seen = 0usize;
+        let Some(shards) = self.shards.get() else {
             return 0;
         };
-        let before = out.len();
-        out.extend(
-            peers
-                .iter()
-                .rev()
-                .filter(|p| p.expires > now)
-                .take(max)
-                .map(|p| p.addr),
-        );
-        out.len() - before
+        for padded in &shards.list {
+            let shard = padded.0.read();
+            for key in shard.map.keys().filter(|k| k.kind == Kind::Peers) {
+                seen += 1;
+                if out.len() - start < max {
+                    out.push(key.id);
+                } else {
+                    let slot = rng.gen_range(0..seen);
+                    if slot < max {
+                        out[start + slot] = key.id;
+                    }
+                }
+            }
+        }
+        self.counters.info_hashes.load(Ordering::Relaxed).max(seen)
+    }
+
+    /// The charge of an announcement: its source (the announced IP), if charged.
+    pub(super) fn announcer_of(&self, peer: &PeerEntry) -> Option<(IpAddr, Charge)> {
+        self.source_of(peer.addr.ip())
+            .map(|o| (o, Charge::Announce))
     }
 }
 

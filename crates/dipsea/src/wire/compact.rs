@@ -126,7 +126,7 @@ impl<'a> CompactNodes<'a> {
     /// Wraps concatenated node infos of `family`; fails with
     /// [`DecodeError::BadNodesLength`] unless the length is a multiple of the entry size.
     pub fn from_bytes(bytes: &'a [u8], family: AddrFamily) -> Result<Self, DecodeError> {
-        if bytes.len() % family.node_len() != 0 {
+        if !bytes.len().is_multiple_of(family.node_len()) {
             return Err(DecodeError::BadNodesLength {
                 key: match family {
                     AddrFamily::V4 => "nodes",

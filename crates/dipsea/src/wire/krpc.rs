@@ -1,4 +1,4 @@
-//! Typed KRPC messages (BEP 5, 32, 42, 43, 44) borrowed from the datagram, and their
+//! Typed KRPC messages (BEP 5, 32, 33, 42, 43, 44, 51) borrowed from the datagram, and their
 //! decoder and encoder.
 //!
 //! Entry points: [`decode`] turns a datagram into a [`Message`]; [`Message::encode`]
@@ -15,6 +15,7 @@ use super::bencode::{check_len, write_bytes, write_int, Reader, Value};
 use super::compact::{encode_nodes, read_compact_addr, read_peers, write_compact_addr};
 use super::compact::{AddrFamily, CompactNodes, CompactPeers};
 use super::DecodeError;
+use super::{bloom::BLOOM_LEN, sample::Samples};
 use crate::id::Id;
 
 /// Length of a BEP 44 ed25519 public key (`k`).
@@ -108,6 +109,8 @@ pub enum QueryMethod<'a> {
     GetPeers {
         /// The torrent's info-hash.
         info_hash: Id,
+        /// `scrape: 1` (BEP 33): also send the seed and peer bloom filters.
+        scrape: bool,
     },
     /// `announce_peer` (BEP 5): the querier is a peer of `info_hash`.
     AnnouncePeer {
@@ -119,6 +122,8 @@ pub enum QueryMethod<'a> {
         implied_port: bool,
         /// The token from an earlier `get_peers` reply.
         token: &'a [u8],
+        /// `seed: 1` (BEP 33): the peer has the whole torrent.
+        seed: bool,
     },
     /// `get` (BEP 44): a stored item, or the closest nodes, plus a token.
     Get {
@@ -129,6 +134,12 @@ pub enum QueryMethod<'a> {
     },
     /// `put` (BEP 44): store an item.
     Put(PutArgs<'a>),
+    /// `sample_infohashes` (BEP 51): a sample of the info-hashes the answerer
+    /// stores, plus the closest nodes to `target`.
+    SampleInfohashes {
+        /// Where the asker is walking the keyspace (for the `nodes`).
+        target: Id,
+    },
     /// Any other method. Answer 204, or like `find_node` when `target` is known.
     ///
     /// Encoding an `Unknown` whose name is a known method's writes that method, which
@@ -151,6 +162,7 @@ impl<'a> QueryMethod<'a> {
             QueryMethod::AnnouncePeer { .. } => b"announce_peer",
             QueryMethod::Get { .. } => b"get",
             QueryMethod::Put(_) => b"put",
+            QueryMethod::SampleInfohashes { .. } => b"sample_infohashes",
             QueryMethod::Unknown { method, .. } => method,
         }
     }
@@ -222,6 +234,18 @@ pub struct Response<'a> {
     pub seq: Option<i64>,
     /// The signature of a mutable item.
     pub sig: Option<&'a [u8; SIGNATURE_LEN]>,
+    /// Bloom filter of the seeds' IPs (`BFsd`, BEP 33), in a `get_peers` answer to a
+    /// query with `scrape: 1`.
+    pub bf_seeds: Option<&'a [u8; BLOOM_LEN]>,
+    /// Bloom filter of the other peers' IPs (`BFpe`, BEP 33).
+    pub bf_peers: Option<&'a [u8; BLOOM_LEN]>,
+    /// Seconds the asker should wait before asking this node for samples again
+    /// (`interval`, BEP 51).
+    pub interval: Option<i64>,
+    /// How many info-hashes the answerer stores in all (`num`, BEP 51).
+    pub num: Option<i64>,
+    /// A random sample of the info-hashes the answerer stores (`samples`, BEP 51).
+    pub samples: Option<Samples<'a>>,
 }
 
 impl Response<'_> {
@@ -394,6 +418,8 @@ struct Fields<'a> {
     info_hash: Option<Value<'a>>,
     port: Option<Value<'a>>,
     implied_port: Option<Value<'a>>,
+    scrape: Option<Value<'a>>,
+    seed: Option<Value<'a>>,
     token: Option<Value<'a>>,
     /// Raw bytes of `v`, whatever its type.
     v: Option<&'a [u8]>,
@@ -405,6 +431,11 @@ struct Fields<'a> {
     want: Option<Value<'a>>,
     nodes: Option<Value<'a>>,
     nodes6: Option<Value<'a>>,
+    bf_seeds: Option<Value<'a>>,
+    bf_peers: Option<Value<'a>>,
+    interval: Option<Value<'a>>,
+    num: Option<Value<'a>>,
+    samples: Option<Value<'a>>,
     /// Checked while read, to walk the list once; an error only matters in a response.
     values: Option<Result<CompactPeers<'a>, DecodeError>>,
 }
@@ -430,6 +461,8 @@ impl<'a> Fields<'a> {
                 b"info_hash" => &mut self.info_hash,
                 b"port" => &mut self.port,
                 b"implied_port" => &mut self.implied_port,
+                b"scrape" => &mut self.scrape,
+                b"seed" => &mut self.seed,
                 b"token" => &mut self.token,
                 b"k" => &mut self.k,
                 b"salt" => &mut self.salt,
@@ -439,6 +472,11 @@ impl<'a> Fields<'a> {
                 b"want" => &mut self.want,
                 b"nodes" => &mut self.nodes,
                 b"nodes6" => &mut self.nodes6,
+                b"BFsd" => &mut self.bf_seeds,
+                b"BFpe" => &mut self.bf_peers,
+                b"interval" => &mut self.interval,
+                b"num" => &mut self.num,
+                b"samples" => &mut self.samples,
                 b"v" => {
                     self.v = Some(reader.skip_value(inner)?);
                     continue;
@@ -468,6 +506,10 @@ fn query<'a>(method: &'a [u8], a: &Fields<'a>) -> Result<Query<'a>, DecodeError>
         },
         b"get_peers" => QueryMethod::GetPeers {
             info_hash: req_id(a.info_hash, "info_hash")?,
+            scrape: opt_int(a.scrape, "scrape")?.is_some_and(|s| s != 0),
+        },
+        b"sample_infohashes" => QueryMethod::SampleInfohashes {
+            target: req_id(a.target, "target")?,
         },
         b"announce_peer" => {
             let implied_port = opt_int(a.implied_port, "implied_port")?.is_some_and(|p| p != 0);
@@ -482,6 +524,7 @@ fn query<'a>(method: &'a [u8], a: &Fields<'a>) -> Result<Query<'a>, DecodeError>
                 port,
                 implied_port,
                 token: req_token(a.token)?,
+                seed: opt_int(a.seed, "seed")?.is_some_and(|s| s != 0),
             }
         }
         b"get" => QueryMethod::Get {
@@ -547,6 +590,13 @@ fn response<'a>(r: &Fields<'a>) -> Result<Response<'a>, DecodeError> {
         k: opt_array(r.k, "k")?,
         seq: opt_int(r.seq, "seq")?,
         sig: opt_array(r.sig, "sig")?,
+        bf_seeds: opt_array(r.bf_seeds, "BFsd")?,
+        bf_peers: opt_array(r.bf_peers, "BFpe")?,
+        interval: opt_int(r.interval, "interval")?,
+        num: opt_int(r.num, "num")?,
+        samples: opt_bytes(r.samples, "samples")?
+            .map(Samples::from_bytes)
+            .transpose()?,
     })
 }
 
@@ -747,7 +797,7 @@ fn int_pair(out: &mut Vec<u8>, key: &[u8], value: i64) {
 
 impl Query<'_> {
     /// Appends the `a` dict; keys in sorted order: cas, id, implied_port, info_hash, k,
-    /// port, salt, seq, sig, target, token, v, want.
+    /// port, salt, scrape, seed, seq, sig, target, token, v, want.
     fn encode_args(&self, out: &mut Vec<u8>) {
         out.push(b'd');
         if let QueryMethod::Put(PutArgs { cas: Some(cas), .. }) = self.method {
@@ -757,21 +807,31 @@ impl Query<'_> {
         match self.method {
             QueryMethod::Ping => {}
             QueryMethod::FindNode { target } => fixed(out, b"6:target20:", target.as_bytes()),
-            QueryMethod::GetPeers { info_hash } => {
-                fixed(out, b"9:info_hash20:", info_hash.as_bytes())
+            QueryMethod::GetPeers { info_hash, scrape } => {
+                fixed(out, b"9:info_hash20:", info_hash.as_bytes());
+                if scrape {
+                    out.extend_from_slice(b"6:scrapei1e");
+                }
             }
             QueryMethod::AnnouncePeer {
                 info_hash,
                 port,
                 implied_port,
                 token,
+                seed,
             } => {
                 if implied_port {
                     out.extend_from_slice(b"12:implied_porti1e");
                 }
                 fixed(out, b"9:info_hash20:", info_hash.as_bytes());
                 int_pair(out, b"4:port", i64::from(port));
+                if seed {
+                    out.extend_from_slice(b"4:seedi1e");
+                }
                 pair(out, b"5:token", token);
+            }
+            QueryMethod::SampleInfohashes { target } => {
+                fixed(out, b"6:target20:", target.as_bytes())
             }
             QueryMethod::Get { target, seq } => {
                 if let Some(seq) = seq {
@@ -815,11 +875,20 @@ impl Query<'_> {
 }
 
 impl Response<'_> {
-    /// Appends the `r` dict; keys in sorted order: id, k, nodes, nodes6, seq, sig,
-    /// token, v, values.
+    /// Appends the `r` dict; keys in sorted order (upper case first): BFpe, BFsd, id,
+    /// interval, k, nodes, nodes6, num, samples, seq, sig, token, v, values.
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(b'd');
+        if let Some(bf_peers) = self.bf_peers {
+            fixed(out, b"4:BFpe256:", bf_peers);
+        }
+        if let Some(bf_seeds) = self.bf_seeds {
+            fixed(out, b"4:BFsd256:", bf_seeds);
+        }
         fixed(out, b"2:id20:", self.id.as_bytes());
+        if let Some(interval) = self.interval {
+            int_pair(out, b"8:interval", interval);
+        }
         if let Some(k) = self.k {
             fixed(out, b"1:k32:", k);
         }
@@ -828,6 +897,12 @@ impl Response<'_> {
         }
         if let Some(nodes6) = &self.nodes6 {
             encode_nodes(out, b"6:nodes6", nodes6);
+        }
+        if let Some(num) = self.num {
+            int_pair(out, b"3:num", num);
+        }
+        if let Some(samples) = &self.samples {
+            pair(out, b"7:samples", samples.as_bytes());
         }
         if let Some(seq) = self.seq {
             int_pair(out, b"3:seq", seq);

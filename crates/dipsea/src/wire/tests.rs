@@ -554,6 +554,7 @@ fn announce_with_implied_port_and_unknown_methods() {
             port: 1,
             implied_port: true,
             token: &[0xc3, 0x53, 0x51, 0x31],
+            seed: false,
         }
     );
     assert_round_trips(&msg);
@@ -613,6 +614,98 @@ fn sample_infohashes_reply_with_extra_keys() {
     .enc();
     let r = response_of(decode(&raw).expect("decode"));
     assert_eq!(r.nodes.map(|n| n.len()), Some(1));
+    assert_eq!((r.interval, r.num), (Some(21600), Some(0)));
+    assert_eq!(r.samples.map(|s| s.len()), Some(0));
+}
+
+#[test]
+fn bep51_sample_infohashes_reply_with_samples() {
+    let (a, b) = (Id::sha1(b"torrent a"), Id::sha1(b"torrent b"));
+    let mut samples = Vec::new();
+    write_samples(&[a, b], &mut samples);
+    let raw = reply_with(vec![
+        ("id", B::S(vec![1; 20])),
+        ("interval", B::I(300)),
+        ("nodes", h(LT_NODE)),
+        ("num", B::I(42)),
+        ("samples", B::S(samples.clone())),
+    ]);
+    let msg = decode(&raw).expect("decode");
+    assert_round_trips(&msg);
+    let r = response_of(msg);
+    assert_eq!((r.interval, r.num), (Some(300), Some(42)));
+    let got = r.samples.expect("samples");
+    assert_eq!((got.len(), got.is_empty()), (2, false));
+    assert_eq!(got.iter().collect::<Vec<_>>(), [a, b]);
+    assert_eq!(got.as_bytes(), samples.as_slice());
+    // The encoder writes what it decoded, byte for byte.
+    let mut out = Vec::new();
+    msg.encode(&mut out);
+    assert_eq!(out, raw);
+    // Samples are whole ids; interval and num are integers.
+    samples.pop();
+    assert_eq!(
+        decode(&reply_with(vec![
+            ("id", B::S(vec![1; 20])),
+            ("samples", B::S(samples))
+        ])),
+        Err(DecodeError::BadNodesLength {
+            key: "samples",
+            len: 39,
+            entry: 20
+        })
+    );
+    assert!(matches!(
+        decode(&reply_with(vec![
+            ("id", B::S(vec![1; 20])),
+            ("interval", s("soon"))
+        ])),
+        Err(DecodeError::WrongType {
+            key: "interval",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn bep33_scrape_reply_with_bloom_filters() {
+    let mut seeds = BloomFilter::new();
+    let mut peers = BloomFilter::new();
+    for i in 0..20u8 {
+        seeds.insert_ip(IpAddr::V4(Ipv4Addr::new(10, 1, 0, i)));
+    }
+    for i in 0..200u8 {
+        peers.insert_ip(IpAddr::V4(Ipv4Addr::new(10, 2, 0, i)));
+    }
+    // Keys sort upper case first: BFpe, BFsd, id, ...
+    let raw = reply_with(vec![
+        ("BFpe", B::S(peers.as_bytes().to_vec())),
+        ("BFsd", B::S(seeds.as_bytes().to_vec())),
+        ("id", B::S(vec![1; 20])),
+        ("nodes", h(LT_NODE)),
+        ("token", s("tokn")),
+    ]);
+    let msg = decode(&raw).expect("decode");
+    let mut out = Vec::new();
+    msg.encode(&mut out);
+    assert_eq!(out, raw);
+    let r = response_of(msg);
+    let got_seeds = BloomFilter::from_bytes(*r.bf_seeds.expect("BFsd"));
+    let got_peers = BloomFilter::from_bytes(*r.bf_peers.expect("BFpe"));
+    assert_eq!((&got_seeds, &got_peers), (&seeds, &peers));
+    assert!((19.0..21.5).contains(&got_seeds.estimate()));
+    assert!((185.0..215.0).contains(&got_peers.estimate()));
+    assert_eq!(
+        decode(&reply_with(vec![
+            ("BFsd", B::S(vec![0; 255])),
+            ("id", B::S(vec![1; 20]))
+        ])),
+        Err(DecodeError::BadSize {
+            key: "BFsd",
+            expected: BLOOM_LEN,
+            len: 255
+        })
+    );
 }
 
 #[test]
@@ -1165,13 +1258,15 @@ enum OwnedKind {
 enum OwnedMethod {
     Ping,
     FindNode(Id),
-    GetPeers(Id),
+    GetPeers(Id, bool),
     Announce {
         info_hash: Id,
         port: u16,
         implied_port: bool,
         token: Vec<u8>,
+        seed: bool,
     },
+    Sample(Id),
     Get {
         target: Id,
         seq: Option<i64>,
@@ -1202,6 +1297,17 @@ struct OwnedResponse {
     k: Option<[u8; 32]>,
     seq: Option<i64>,
     sig: Option<[u8; 64]>,
+    extra: OwnedExtra,
+}
+
+/// The BEP 33 and BEP 51 fields of a response.
+#[derive(Debug, Clone)]
+struct OwnedExtra {
+    bf_seeds: Option<Box<[u8; BLOOM_LEN]>>,
+    bf_peers: Option<Box<[u8; BLOOM_LEN]>>,
+    interval: Option<i64>,
+    num: Option<i64>,
+    samples: Option<Vec<u8>>,
 }
 
 impl Owned {
@@ -1213,20 +1319,26 @@ impl Owned {
                 method: match method {
                     OwnedMethod::Ping => QueryMethod::Ping,
                     OwnedMethod::FindNode(target) => QueryMethod::FindNode { target: *target },
-                    OwnedMethod::GetPeers(info_hash) => QueryMethod::GetPeers {
+                    OwnedMethod::GetPeers(info_hash, scrape) => QueryMethod::GetPeers {
                         info_hash: *info_hash,
+                        scrape: *scrape,
                     },
                     OwnedMethod::Announce {
                         info_hash,
                         port,
                         implied_port,
                         token,
+                        seed,
                     } => QueryMethod::AnnouncePeer {
                         info_hash: *info_hash,
                         port: *port,
                         implied_port: *implied_port,
                         token,
+                        seed: *seed,
                     },
+                    OwnedMethod::Sample(target) => {
+                        QueryMethod::SampleInfohashes { target: *target }
+                    }
                     OwnedMethod::Get { target, seq } => QueryMethod::Get {
                         target: *target,
                         seq: *seq,
@@ -1268,6 +1380,15 @@ impl Owned {
                 k: r.k.as_ref(),
                 seq: r.seq,
                 sig: r.sig.as_ref(),
+                bf_seeds: r.extra.bf_seeds.as_deref(),
+                bf_peers: r.extra.bf_peers.as_deref(),
+                interval: r.extra.interval,
+                num: r.extra.num,
+                samples: r
+                    .extra
+                    .samples
+                    .as_deref()
+                    .map(|b| Samples::from_bytes(b).expect("whole ids")),
             }),
             OwnedKind::Error { code, message } => MessageKind::Error(KrpcError {
                 code: *code,
@@ -1354,7 +1475,8 @@ fn arb_bvalue() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn arb_method() -> impl Strategy<Value = OwnedMethod> {
-    const KNOWN: [&[u8]; 6] = [
+    const KNOWN: [&[u8]; 7] = [
+        b"sample_infohashes",
         b"ping",
         b"find_node",
         b"get_peers",
@@ -1365,15 +1487,24 @@ fn arb_method() -> impl Strategy<Value = OwnedMethod> {
     prop_oneof![
         Just(OwnedMethod::Ping),
         arb_id().prop_map(OwnedMethod::FindNode),
-        arb_id().prop_map(OwnedMethod::GetPeers),
-        (arb_id(), any::<u16>(), any::<bool>(), arb_token()).prop_map(
-            |(info_hash, port, implied_port, token)| OwnedMethod::Announce {
-                info_hash,
-                port,
-                implied_port,
-                token
-            }
-        ),
+        (arb_id(), any::<bool>()).prop_map(|(id, scrape)| OwnedMethod::GetPeers(id, scrape)),
+        arb_id().prop_map(OwnedMethod::Sample),
+        (
+            arb_id(),
+            any::<u16>(),
+            any::<bool>(),
+            arb_token(),
+            any::<bool>()
+        )
+            .prop_map(|(info_hash, port, implied_port, token, seed)| {
+                OwnedMethod::Announce {
+                    info_hash,
+                    port,
+                    implied_port,
+                    token,
+                    seed,
+                }
+            }),
         (arb_id(), any::<Option<i64>>()).prop_map(|(target, seq)| OwnedMethod::Get { target, seq }),
         (
             arb_token(),
@@ -1418,9 +1549,10 @@ fn arb_response() -> impl Strategy<Value = OwnedResponse> {
         proptest::option::of(any::<[u8; 32]>()),
         any::<Option<i64>>(),
         proptest::option::of(arb_sig()),
+        arb_extra(),
     )
         .prop_map(
-            |(id, nodes, nodes6, values, token, v, k, seq, sig)| OwnedResponse {
+            |(id, nodes, nodes6, values, token, v, k, seq, sig, extra)| OwnedResponse {
                 id,
                 nodes,
                 nodes6,
@@ -1430,6 +1562,37 @@ fn arb_response() -> impl Strategy<Value = OwnedResponse> {
                 k,
                 seq,
                 sig,
+                extra,
+            },
+        )
+}
+
+fn arb_bloom() -> impl Strategy<Value = Box<[u8; BLOOM_LEN]>> {
+    vec(any::<u8>(), BLOOM_LEN).prop_map(|bits| {
+        let mut out = Box::new([0u8; BLOOM_LEN]);
+        out.copy_from_slice(&bits);
+        out
+    })
+}
+
+fn arb_extra() -> impl Strategy<Value = OwnedExtra> {
+    (
+        proptest::option::of(arb_bloom()),
+        proptest::option::of(arb_bloom()),
+        any::<(Option<i64>, Option<i64>)>(),
+        proptest::option::of(vec(arb_id(), 0..8)),
+    )
+        .prop_map(
+            |(bf_seeds, bf_peers, (interval, num), samples)| OwnedExtra {
+                bf_seeds,
+                bf_peers,
+                interval,
+                num,
+                samples: samples.map(|ids| {
+                    let mut out = Vec::new();
+                    write_samples(&ids, &mut out);
+                    out
+                }),
             },
         )
 }
@@ -1794,6 +1957,47 @@ fn seed_corpus_is_up_to_date() {
     let mut out = Vec::new();
     v6.encode(&mut out);
     write("own-r-ipv6.bin", &out);
+    // BEP 33 and BEP 51 answers as dipsea sends them.
+    let mut seeds = BloomFilter::new();
+    seeds.insert_ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    let mut peers = BloomFilter::new();
+    peers.insert_ip(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    let mut samples = Vec::new();
+    write_samples(
+        &[Id::from_bytes([9; 20]), Id::from_bytes([10; 20])],
+        &mut samples,
+    );
+    for (name, response) in [
+        (
+            "own-r-scrape.bin",
+            Response {
+                bf_seeds: Some(seeds.as_bytes()),
+                bf_peers: Some(peers.as_bytes()),
+                token: Some(b"\x01\x02\x03\x04"),
+                ..Response::new(Id::from_bytes([8; 20]))
+            },
+        ),
+        (
+            "own-r-sample_infohashes.bin",
+            Response {
+                interval: Some(21600),
+                num: Some(2),
+                samples: Some(Samples::from_bytes(&samples).expect("samples")),
+                ..Response::new(Id::from_bytes([8; 20]))
+            },
+        ),
+    ] {
+        let mut bytes = Vec::new();
+        Message {
+            tid: b"\0\0\0\x02",
+            version: Some(b"DS\0\x01"),
+            ip: None,
+            read_only: false,
+            kind: MessageKind::Response(response),
+        }
+        .encode(&mut bytes);
+        write(name, &bytes);
+    }
     write("bad-trailing.bin", &[out.as_slice(), b"e"].concat());
     write("bad-duplicate-key.bin", b"d1:t2:aa1:t2:bb1:y1:ee");
     write("bad-int-minus-zero.bin", b"d1:eli-0e1:xe1:t2:aa1:y1:ee");

@@ -2,7 +2,7 @@
 //! (a `get_peers` lookup for their write tokens, then `announce_peer` in the store
 //! phase), and keeps it for re-announcing.
 
-use super::{request_target, storing, Begin, Kind, Operation, Phase};
+use super::{request_target, storing, Begin, Found, Kind, Operation};
 use crate::id::Id;
 use crate::node::ops::{OpError, OpId, Outcome, Request};
 use crate::node::output::Output;
@@ -23,14 +23,25 @@ impl Kind for Announce {
         _out: &mut Output,
     ) -> Begin {
         let begun = node.begin_lookup(request_target(&operation.request), operation);
-        if let (Begin::Run, Request::Announce { info_hash, port }) = (&begun, &operation.request) {
-            node.announced.lock().insert(*info_hash, *port);
+        if let (
+            Begin::Run,
+            Request::Announce {
+                info_hash,
+                port,
+                seed,
+            },
+        ) = (&begun, &operation.request)
+        {
+            node.announced.lock().insert(*info_hash, (*port, *seed));
         }
         begun
     }
 
-    fn lookup_method(&self, target: Id) -> QueryMethod<'static> {
-        QueryMethod::GetPeers { info_hash: target }
+    fn lookup_method(&self, target: Id, _found: &Found) -> QueryMethod<'static> {
+        QueryMethod::GetPeers {
+            info_hash: target,
+            scrape: false,
+        }
     }
 
     fn wants_tokens(&self) -> bool {
@@ -45,12 +56,13 @@ impl Kind for Announce {
         now: Time,
         out: &mut Output,
     ) -> Option<Result<Outcome, OpError>> {
-        let Phase::Lookup(lookup) = &mut operation.phase else {
-            return None;
-        };
-        let answered = lookup.closest_answered().count();
-        let targets = lookup.take_tokens();
-        let Request::Announce { info_hash, port } = operation.request else {
+        let (answered, _, targets) = storing::token_holders(operation)?;
+        let Request::Announce {
+            info_hash,
+            port,
+            seed,
+        } = operation.request
+        else {
             return None;
         };
         let sent = node.store_on(op, &targets, now, out, |token| QueryMethod::AnnouncePeer {
@@ -58,11 +70,12 @@ impl Kind for Announce {
             port: port.unwrap_or(0),
             implied_port: port.is_none(),
             token,
+            seed,
         });
         storing::begin(operation, answered, sent)
     }
 
-    fn stored(&self, _request: &Request, acks: usize) -> Option<Outcome> {
+    fn stored(&self, _request: &Request, _found: &Found, acks: usize) -> Option<Outcome> {
         Some(Outcome::Announced { stored: acks })
     }
 }

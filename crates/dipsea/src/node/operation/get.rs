@@ -30,7 +30,7 @@ impl Kind for Get {
         node.begin_lookup(target, operation)
     }
 
-    fn lookup_method(&self, target: Id) -> QueryMethod<'static> {
+    fn lookup_method(&self, target: Id, _found: &Found) -> QueryMethod<'static> {
         QueryMethod::Get { target, seq: None }
     }
 

@@ -17,8 +17,11 @@ const MAX_PEERS_PER_LOOKUP: usize = 256;
 pub(super) struct GetPeers;
 
 impl Kind for GetPeers {
-    fn lookup_method(&self, target: Id) -> QueryMethod<'static> {
-        QueryMethod::GetPeers { info_hash: target }
+    fn lookup_method(&self, target: Id, _found: &Found) -> QueryMethod<'static> {
+        QueryMethod::GetPeers {
+            info_hash: target,
+            scrape: false,
+        }
     }
 
     fn on_lookup_answer(&self, found: &mut Found, _lookup: &mut Lookup, response: &Response<'_>) {

@@ -26,7 +26,8 @@ impl Kind for Ping {
             _ => false,
         };
         if !sent {
-            return Begin::Done(Err(OpError::Busy(node.config.max_in_flight)));
+            let (what, limit) = ("queries awaiting an answer", node.config.max_in_flight);
+            return Begin::Done(Err(OpError::Busy { what, limit }));
         }
         operation.sent = 1;
         operation.phase = Phase::Ping;

@@ -1,7 +1,7 @@
 //! `put`: stores a BEP 44 immutable item on the k closest nodes (a `get` lookup
 //! for their write tokens, then the store phase), and keeps it for re-publishing.
 
-use super::{request_target, storing, Begin, Kind, Operation, Phase};
+use super::{request_target, storing, Begin, Found, Kind, Operation};
 use crate::id::Id;
 use crate::node::ops::{OpError, OpId, Outcome, Request};
 use crate::node::output::Output;
@@ -35,7 +35,7 @@ impl Kind for Put {
         begun
     }
 
-    fn lookup_method(&self, target: Id) -> QueryMethod<'static> {
+    fn lookup_method(&self, target: Id, _found: &Found) -> QueryMethod<'static> {
         QueryMethod::Get { target, seq: None }
     }
 
@@ -51,12 +51,7 @@ impl Kind for Put {
         now: Time,
         out: &mut Output,
     ) -> Option<Result<Outcome, OpError>> {
-        let Phase::Lookup(lookup) = &mut operation.phase else {
-            return None;
-        };
-        let answered = lookup.closest_answered().count();
-        let target = lookup.target();
-        let targets = lookup.take_tokens();
+        let (answered, target, targets) = storing::token_holders(operation)?;
         let Request::Put(v) = &operation.request else {
             return None;
         };
@@ -69,7 +64,7 @@ impl Kind for Put {
         storing::begin(operation, answered, sent)
     }
 
-    fn stored(&self, request: &Request, acks: usize) -> Option<Outcome> {
+    fn stored(&self, request: &Request, _found: &Found, acks: usize) -> Option<Outcome> {
         Some(Outcome::Stored {
             key: request_target(request),
             stored: acks,
@@ -79,7 +74,7 @@ impl Kind for Put {
 
 /// Why a bencoded value cannot be put, if it cannot: not valid bencode, or over
 /// BEP 44's size limit.
-fn check_value(v: &[u8]) -> Result<(), String> {
+pub(super) fn check_value(v: &[u8]) -> Result<(), String> {
     if let Err(error) = wire::bencode::validate(v) {
         return Err(format!("the value is not valid bencode: {error}"));
     }
