@@ -785,7 +785,8 @@ const char *dipsea_version(void);
 dipsea_status dipsea_buffer_free(struct dipsea_buffer *buffer);
 
 /**
- * Creates a config with the defaults: bind `0.0.0.0:0` (any address, a free port),
+ * Creates a config with the defaults: bind port 0 (a free one) on all interfaces,
+ * IPv4 and, when the host has it, IPv6 (BEP 32 dual stack, see dipsea_config_set_bind6),
  * no bootstrap address, a random node id, and the core's defaults for every option
  * (documented once, on the core's `NodeConfig`; dipsea_config_get_option reads
  * them).
@@ -813,6 +814,20 @@ dipsea_status dipsea_config_free(struct dipsea_config *config);
  * DIPSEA_BAD_INPUT if `addr` is not UTF-8.
  */
 dipsea_status dipsea_config_set_bind(struct dipsea_config *config, const char *addr);
+
+/**
+ * Sets an IPv6 address to bind beside the IPv4 one of dipsea_config_set_bind,
+ * `"[HOST]:PORT"` (port 0 takes the IPv4 socket's port): a dual-stack node (BEP 32)
+ * with a routing table per family, that answers and looks up over both. Without
+ * dipsea_config_set_bind and this, the node binds port 0 on all interfaces, IPv4
+ * and, when the host has it, IPv6. Resolved by dipsea_node_new, which fails with
+ * DIPSEA_IO if it cannot be bound.
+ *
+ * Ownership: `addr` is copied. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
+ * DIPSEA_BAD_INPUT if `addr` is not UTF-8.
+ */
+dipsea_status dipsea_config_set_bind6(struct dipsea_config *config, const char *addr);
 
 /**
  * Adds a bootstrap address, `"HOST:PORT"`: a node to join the network through, tried
@@ -1380,6 +1395,18 @@ dipsea_status dipsea_node_local_addr(const struct dipsea_node *node,
                                      size_t out_addr_len);
 
 /**
+ * Writes a dual-stack node's bound IPv6 address (BEP 32) as `"[IP]:PORT"` and a
+ * NUL into `out_addr`, as dipsea_node_local_addr does; a node with one socket
+ * writes the empty string.
+ *
+ * Threads: any thread; does not block.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BUFFER_TOO_SMALL (nothing written).
+ */
+dipsea_status dipsea_node_local_addr6(const struct dipsea_node *node,
+                                      char *out_addr,
+                                      size_t out_addr_len);
+
+/**
  * Writes the node's id to `*out_id`.
  *
  * Threads: any thread; does not block. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
@@ -1476,6 +1503,28 @@ dipsea_status dipsea_node_get_peers_async(const struct dipsea_node *node,
                                           void *user_data);
 
 /**
+ * Releases the peers of a list the library filled, and resets it to `{NULL, 0}` so a
+ * second free is harmless.
+ *
+ * `list` NULL, or a list whose `peers` is NULL: a no-op returning DIPSEA_OK.
+ * Threads: any thread, but not at the same time as another use of the same list.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_peer_list_free(struct dipsea_peer_list *list);
+
+/**
+ * Writes `*peer` as `"IP:PORT"` (`"[IP]:PORT"` for IPv6) and a NUL into `out_text`,
+ * a buffer of `out_text_len` bytes (DIPSEA_PEER_STRING_SIZE is always enough).
+ *
+ * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT;
+ * DIPSEA_BAD_INPUT if `family` is neither DIPSEA_PEER_IPV4 nor DIPSEA_PEER_IPV6;
+ * DIPSEA_BUFFER_TOO_SMALL (nothing written).
+ */
+dipsea_status dipsea_peer_to_string(const struct dipsea_peer *peer,
+                                    char *out_text,
+                                    size_t out_text_len);
+
+/**
  * dipsea_node_announce, saying whether this host is a seed of the torrent (has
  * all of it: BEP 33 `seed`, which scrapes count apart): `seed` nonzero.
  *
@@ -1540,28 +1589,6 @@ dipsea_status dipsea_node_sample_infohashes(const struct dipsea_node *node,
  * Statuses: DIPSEA_OK.
  */
 dipsea_status dipsea_samples_free(struct dipsea_samples *samples);
-
-/**
- * Releases the peers of a list the library filled, and resets it to `{NULL, 0}` so a
- * second free is harmless.
- *
- * `list` NULL, or a list whose `peers` is NULL: a no-op returning DIPSEA_OK.
- * Threads: any thread, but not at the same time as another use of the same list.
- * Statuses: DIPSEA_OK.
- */
-dipsea_status dipsea_peer_list_free(struct dipsea_peer_list *list);
-
-/**
- * Writes `*peer` as `"IP:PORT"` (`"[IP]:PORT"` for IPv6) and a NUL into `out_text`,
- * a buffer of `out_text_len` bytes (DIPSEA_PEER_STRING_SIZE is always enough).
- *
- * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT;
- * DIPSEA_BAD_INPUT if `family` is neither DIPSEA_PEER_IPV4 nor DIPSEA_PEER_IPV6;
- * DIPSEA_BUFFER_TOO_SMALL (nothing written).
- */
-dipsea_status dipsea_peer_to_string(const struct dipsea_peer *peer,
-                                    char *out_text,
-                                    size_t out_text_len);
 
 /**
  * Fills `*out_config` with the defaults: 1000 nodes, seed 0, uniform latency 10 to

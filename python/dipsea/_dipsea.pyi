@@ -173,11 +173,12 @@ class Node:
 
     def __new__(
         cls,
-        bind: str = "0.0.0.0:0",
+        bind: str | None = None,
         bootstrap: Sequence[str] | None = None,
         read_only: bool = False,
         state_path: str | os.PathLike[str] | None = None,
         *,
+        bind6: str | None = None,
         id: _IdLike | None = None,
         k: int | None = None,
         alpha: int | None = None,
@@ -237,6 +238,9 @@ class Node:
     def address(self) -> _Address:
         """The bound UDP address."""
     @property
+    def address6(self) -> _Address | None:
+        """The bound IPv6 address of a dual-stack node (BEP 32); None with one socket."""
+    @property
     def id(self) -> Id:
         """The node id."""
     @property
@@ -259,11 +263,12 @@ class AsyncNode:
 
     def __new__(
         cls,
-        bind: str = "0.0.0.0:0",
+        bind: str | None = None,
         bootstrap: Sequence[str] | None = None,
         read_only: bool = False,
         state_path: str | os.PathLike[str] | None = None,
         *,
+        bind6: str | None = None,
         id: _IdLike | None = None,
         k: int | None = None,
         alpha: int | None = None,
@@ -317,6 +322,9 @@ class AsyncNode:
     @property
     def address(self) -> _Address:
         """The bound UDP address."""
+    @property
+    def address6(self) -> _Address | None:
+        """The bound IPv6 address of a dual-stack node (BEP 32); None with one socket."""
     @property
     def id(self) -> Id:
         """The node id."""

@@ -20,7 +20,8 @@ pub struct dipsea_config {
     pub(crate) builder: NodeBuilder,
 }
 
-/// Creates a config with the defaults: bind `0.0.0.0:0` (any address, a free port),
+/// Creates a config with the defaults: bind port 0 (a free one) on all interfaces,
+/// IPv4 and, when the host has it, IPv6 (BEP 32 dual stack, see dipsea_config_set_bind6),
 /// no bootstrap address, a random node id, and the core's defaults for every option
 /// (documented once, on the core's `NodeConfig`; dipsea_config_get_option reads
 /// them).
@@ -90,6 +91,30 @@ pub unsafe extern "C" fn dipsea_config_set_bind(
         update(config, |b| {
             let addr = str_arg(addr, "addr")?;
             Ok(b.bind(addr))
+        })
+    }
+}
+
+/// Sets an IPv6 address to bind beside the IPv4 one of dipsea_config_set_bind,
+/// `"[HOST]:PORT"` (port 0 takes the IPv4 socket's port): a dual-stack node (BEP 32)
+/// with a routing table per family, that answers and looks up over both. Without
+/// dipsea_config_set_bind and this, the node binds port 0 on all interfaces, IPv4
+/// and, when the host has it, IPv6. Resolved by dipsea_node_new, which fails with
+/// DIPSEA_IO if it cannot be bound.
+///
+/// Ownership: `addr` is copied. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `addr` is NULL;
+/// DIPSEA_BAD_INPUT if `addr` is not UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_bind6(
+    config: *mut dipsea_config,
+    addr: *const c_char,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            let addr = str_arg(addr, "addr")?;
+            Ok(b.bind6(addr))
         })
     }
 }

@@ -523,6 +523,31 @@ pub unsafe extern "C" fn dipsea_node_local_addr(
     })
 }
 
+/// Writes a dual-stack node's bound IPv6 address (BEP 32) as `"[IP]:PORT"` and a
+/// NUL into `out_addr`, as dipsea_node_local_addr does; a node with one socket
+/// writes the empty string.
+///
+/// Threads: any thread; does not block.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BUFFER_TOO_SMALL (nothing written).
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_local_addr6(
+    node: *const dipsea_node,
+    out_addr: *mut c_char,
+    out_addr_len: usize,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let node = unsafe { node_arg(node) }?;
+        let out_addr = out(out_addr, "out_addr")?;
+        let addr = node
+            .inner
+            .local_addr6()
+            .map_or_else(String::new, |a| a.to_string());
+        // SAFETY: non-NULL, `out_addr_len` writable bytes by contract.
+        unsafe { write_c_string(out_addr, out_addr_len, &addr) }
+    })
+}
+
 /// Writes the node's id to `*out_id`.
 ///
 /// Threads: any thread; does not block. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.

@@ -46,6 +46,7 @@ void scrape_tests(void);
 void node_tests(void);
 void async_tests(void);
 void swarm_tests(void);
+void dual_stack_tests(void);
 void error_tests(void);
 void keyspace_tests(void);
 void runtime_tests(void);

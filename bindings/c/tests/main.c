@@ -40,6 +40,7 @@ int main(void) {
     network_stop();
     runtime_tests();
     swarm_tests();
+    dual_stack_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -70,7 +70,8 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
 /// starts ([`NodeBuilder::validate`]).
 #[allow(clippy::too_many_arguments)]
 pub fn builder(
-    bind: &str,
+    bind: Option<&str>,
+    bind6: Option<&str>,
     bootstrap: Option<Vec<String>>,
     read_only: bool,
     state_path: Option<PathBuf>,
@@ -82,8 +83,14 @@ pub fn builder(
     max_in_flight: Option<usize>,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<NodeBuilder> {
-    let mut b = NodeBuilder::new()
-        .bind(bind)
+    let mut b = NodeBuilder::new();
+    if let Some(bind) = bind {
+        b = b.bind(bind);
+    }
+    if let Some(bind6) = bind6 {
+        b = b.bind6(bind6);
+    }
+    let mut b = b
         .bootstrap(bootstrap.unwrap_or_default())
         .read_only(read_only);
     if let Some(options) = options {

@@ -27,7 +27,7 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 
 /// A running DHT node with a blocking API.
 ///
-/// ``Node(bind="0.0.0.0:0", bootstrap=["host:port", ...])`` binds a UDP socket,
+/// ``Node(bootstrap=["host:port", ...])`` binds its UDP sockets (by default IPv4 and IPv6),
 /// starts the node and joins the network in the background
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
 /// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
@@ -37,7 +37,10 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// (started by the first, stopped when the last is closed and dropped, or at
 /// interpreter exit); ``workers=n`` gives a node a runtime of its own instead.
 ///
-/// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one);
+/// Arguments: ``bind``, the local ``host:port`` (port 0 picks a free one; by
+/// default port 0 on all interfaces, IPv4 and, when the host has it, IPv6);
+/// keyword-only ``bind6``, an IPv6 ``[host]:port`` bound beside ``bind`` (BEP 32
+/// dual stack: a routing table per family; port 0 takes ``bind``'s port);
 /// ``bootstrap``, ``host:port`` addresses to join through (resolved at start;
 /// without any, and without a saved state, the node joins the public Mainline DHT
 /// through its well-known routers unless keyword-only ``no_default_routers`` is
@@ -70,14 +73,15 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        bind: &str,
+        bind: Option<&str>,
         bootstrap: Option<Vec<String>>,
         read_only: bool,
         state_path: Option<PathBuf>,
+        bind6: Option<&str>,
         id: Option<&Bound<'_, PyAny>>,
         k: Option<usize>,
         alpha: Option<usize>,
@@ -89,6 +93,7 @@ impl PyNode {
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
+            bind6,
             bootstrap,
             read_only,
             state_path,
@@ -273,6 +278,13 @@ impl PyNode {
         Ok(addr(self.node()?.local_addr()))
     }
 
+    /// The bound IPv6 address of a dual-stack node (BEP 32), ``(host, port)``;
+    /// ``None`` with one socket.
+    #[getter]
+    fn address6(&self) -> PyResult<Option<PyAddr>> {
+        Ok(self.node()?.local_addr6().map(addr))
+    }
+
     /// The node id.
     #[getter]
     fn id(&self) -> PyResult<PyId> {
@@ -356,14 +368,15 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = "0.0.0.0:0", bootstrap = None, read_only = false, state_path = None, *, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        bind: &str,
+        bind: Option<&str>,
         bootstrap: Option<Vec<String>>,
         read_only: bool,
         state_path: Option<PathBuf>,
+        bind6: Option<&str>,
         id: Option<&Bound<'_, PyAny>>,
         k: Option<usize>,
         alpha: Option<usize>,
@@ -375,6 +388,7 @@ impl PyAsyncNode {
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
+            bind6,
             bootstrap,
             read_only,
             state_path,
@@ -560,6 +574,13 @@ impl PyAsyncNode {
     #[getter]
     fn address(&self) -> PyResult<PyAddr> {
         Ok(addr(self.node()?.local_addr()))
+    }
+
+    /// The bound IPv6 address of a dual-stack node (BEP 32), ``(host, port)``;
+    /// ``None`` with one socket.
+    #[getter]
+    fn address6(&self) -> PyResult<Option<PyAddr>> {
+        Ok(self.node()?.local_addr6().map(addr))
     }
 
     /// The node id.

@@ -116,18 +116,25 @@ enum Command {
 /// Flags of `dipsea node`.
 #[derive(Debug, Args)]
 struct NodeArgs {
-    /// Local UDP address to listen on, IP:PORT (port 0 picks a free one).
-    #[arg(
-        long,
-        value_name = "ADDR",
-        default_value = "0.0.0.0:6881",
-        conflicts_with = "port"
-    )]
-    bind: String,
+    /// Local UDP address to listen on, IP:PORT (port 0 picks a free one); alone, the
+    /// node has this one socket. Without --bind and --port: port 6881 on all
+    /// interfaces, IPv4 and (when the host has it) IPv6.
+    #[arg(long, value_name = "ADDR", conflicts_with = "port")]
+    bind: Option<String>,
 
-    /// Listen on this UDP port on all IPv4 interfaces (shorthand for --bind 0.0.0.0:PORT).
+    /// Also listen on this IPv6 address, [IP]:PORT (port 0: --bind's port): a
+    /// dual-stack node (BEP 32) with a routing table per family.
+    #[arg(long, value_name = "ADDR", conflicts_with = "port")]
+    bind6: Option<String>,
+
+    /// Listen on this UDP port on all interfaces, IPv4 and (when the host has it)
+    /// IPv6 (BEP 32 dual stack; --ipv4-only for IPv4 alone).
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
+
+    /// With --port or the default address: IPv4 alone, no IPv6 socket.
+    #[arg(long, conflicts_with_all = ["bind", "bind6"])]
+    ipv4_only: bool,
 
     /// A node to join the network through, HOST:PORT; repeat for several (also
     /// DIPSEA_BOOTSTRAP, comma separated). Without one the node rejoins through the

@@ -18,10 +18,6 @@ pub fn run(args: NodeArgs) -> Outcome {
 }
 
 async fn serve(args: NodeArgs) -> Outcome {
-    let bind = match args.port {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => args.bind,
-    };
     let mut config = NodeConfig {
         save_interval: args.save_interval,
         ..NodeConfig::default()
@@ -29,9 +25,27 @@ async fn serve(args: NodeArgs) -> Outcome {
     if let Some(accept) = &args.accept_broadcasts {
         config.broadcast.accept = crate::broadcast::policy(accept)?;
     }
-    let mut builder = NodeBuilder::new()
-        .config(config)
-        .bind(bind.clone())
+    let port = args.port.unwrap_or(6881);
+    let mut builder = NodeBuilder::new().config(config);
+    let bind = match (&args.bind, &args.bind6) {
+        (None, None) if args.ipv4_only => {
+            builder = builder.bind(format!("0.0.0.0:{port}"));
+            format!("0.0.0.0:{port}")
+        }
+        (None, None) => {
+            builder = builder.dual_stack(port);
+            format!("port {port}")
+        }
+        (bind, bind6) => {
+            let bind = bind.clone().unwrap_or_else(|| "0.0.0.0:6881".to_string());
+            builder = builder.bind(bind.clone());
+            if let Some(bind6) = bind6 {
+                builder = builder.bind6(bind6.clone());
+            }
+            bind
+        }
+    };
+    let mut builder = builder
         .bootstrap(args.bootstrap)
         .no_default_routers(args.no_default_routers)
         .read_only(args.read_only);
@@ -59,6 +73,9 @@ async fn serve(args: NodeArgs) -> Outcome {
         node.local_addr(),
         node.id()
     ));
+    if let Some(addr6) = node.local_addr6() {
+        say(&format!("listening on {addr6} (IPv6, dual stack)"));
+    }
     tracing::info!(addr = %node.local_addr(), id = %node.id(), "node started");
 
     let status = status_loop(&node, Duration::from_secs(args.status_every));

@@ -565,3 +565,31 @@ fn swarm_prints_a_summary_table() {
     }
     assert!(table.contains("100.00 %"), "{table}");
 }
+
+/// BEP 32: `--bind6` gives the node a second, IPv6 socket on loopback; a client over
+/// IPv6 puts, one over IPv4 gets the same item from it.
+#[test]
+fn a_dual_stack_node_serves_both_families() {
+    let node = NodeProc::start(&["--bind6", "[::1]:0"]);
+    let second = node
+        .lines
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a second line naming the IPv6 address");
+    let addr6 = second
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.strip_suffix(" (IPv6, dual stack)"))
+        .unwrap_or_else(|| panic!("unexpected second line {second:?}"))
+        .to_string();
+    let port4 = node.addr.rsplit(':').next().expect("port");
+    assert_eq!(
+        addr6,
+        format!("[::1]:{port4}"),
+        "one port for both families"
+    );
+
+    let out = run(dipsea().args(["put", "--bootstrap", &addr6, "over six"]));
+    let key = text(&ok(&out)).trim().to_string();
+    let out = run(dipsea().args(["get", "--bootstrap", &node.addr, &key]));
+    assert_eq!(ok(&out), b"over six");
+    assert_eq!(node.terminate().code(), Some(0));
+}

@@ -101,6 +101,42 @@ pub struct Lookup {
     candidates: Vec<Candidate>,
     stats: LookupStats,
     stopped: bool,
+    /// A dual-stack lookup (BEP 32): a node's IPv4 and IPv6 endpoints are separate
+    /// candidates, and each family has its own k closest (the lookup ends when both
+    /// have answered; a put or announce stores on both).
+    per_family: bool,
+}
+
+/// The k-window of a lookup: admits the first k candidates it is shown, k of each
+/// address family in a dual-stack lookup (else k in all).
+struct Window {
+    k: usize,
+    per_family: bool,
+    seen: [usize; 2],
+}
+
+impl Window {
+    /// Whether `c` is inside the window; `None` once the window is full (the
+    /// iteration may stop there, as `take(k)` would).
+    fn step(&mut self, c: &Candidate) -> Option<bool> {
+        let families = if self.per_family { 2 } else { 1 };
+        if self.seen[..families].iter().all(|&n| n >= self.k) {
+            return None;
+        }
+        let family = usize::from(self.per_family && c.node.addr.is_ipv6());
+        let inside = self.seen[family] < self.k;
+        self.seen[family] += usize::from(inside);
+        Some(inside)
+    }
+
+    /// The items of `iter` inside the window, in order.
+    fn first<C: std::borrow::Borrow<Candidate>>(
+        mut self,
+        iter: impl Iterator<Item = C>,
+    ) -> impl Iterator<Item = C> {
+        iter.map_while(move |c| self.step(c.borrow()).map(|inside| inside.then_some(c)))
+            .flatten()
+    }
 }
 
 impl Lookup {
@@ -113,6 +149,22 @@ impl Lookup {
         seeds: impl IntoIterator<Item = NodeInfo>,
         config: LookupConfig,
     ) -> Lookup {
+        Lookup::with_families(target, own_id, seeds, config, false)
+    }
+
+    /// Like [`Lookup::new`]; with `per_family`, a dual-stack lookup (BEP 32): the k
+    /// closest of each address family must answer, and a node's IPv4 and IPv6
+    /// endpoints are both candidates. The candidate bound doubles.
+    pub fn with_families(
+        target: Id,
+        own_id: Id,
+        seeds: impl IntoIterator<Item = NodeInfo>,
+        mut config: LookupConfig,
+        per_family: bool,
+    ) -> Lookup {
+        if per_family {
+            config.max_candidates = config.max_candidates.saturating_mul(2);
+        }
         let mut lookup = Lookup {
             target,
             own_id,
@@ -122,6 +174,7 @@ impl Lookup {
             config,
             stats: LookupStats::default(),
             stopped: false,
+            per_family,
         };
         lookup.add(seeds, 0);
         lookup
@@ -130,6 +183,15 @@ impl Lookup {
     /// The id being looked up.
     pub fn target(&self) -> Id {
         self.target
+    }
+
+    /// A fresh k-window (see [`Window`]), `extra` wider in each family.
+    fn window(&self, extra: usize) -> Window {
+        Window {
+            k: self.config.k + extra,
+            per_family: self.per_family,
+            seen: [0; 2],
+        }
     }
 
     /// Counters so far.
@@ -148,7 +210,22 @@ impl Lookup {
                 .candidates
                 .binary_search_by(|c| c.distance.cmp(&distance))
             {
-                Ok(_) => continue, // already known
+                // Already known; in a dual-stack lookup, only if in the same family
+                // (a node's other endpoint goes beside it).
+                Ok(pos) if self.per_family => {
+                    let same = |c: &Candidate| c.distance == distance;
+                    let start = self.candidates[..pos]
+                        .iter()
+                        .rposition(|c| !same(c))
+                        .map_or(0, |p| p + 1);
+                    let twins = self.candidates[start..].iter().take_while(|c| same(c));
+                    let family = node.addr.is_ipv6();
+                    if twins.clone().any(|c| c.node.addr.is_ipv6() == family) {
+                        continue;
+                    }
+                    start + twins.count()
+                }
+                Ok(_) => continue,
                 Err(pos) => pos,
             };
             if pos >= self.config.max_candidates {
@@ -196,13 +273,12 @@ impl Lookup {
         }
         // Only the k closest live candidates are worth asking, widened by one for
         // each stalled query so a slow node does not hold the lookup back.
-        let window = self.config.k + stalled;
-        let candidate = self
+        let window = self.window(stalled);
+        let live = self
             .candidates
             .iter_mut()
-            .filter(|c| c.state != State::Failed)
-            .take(window)
-            .find(|c| c.state == State::Fresh)?;
+            .filter(|c| c.state != State::Failed);
+        let candidate = window.first(live).find(|c| c.state == State::Fresh)?;
         candidate.state = State::Asked(now);
         self.stats.queries += 1;
         Some(candidate.node)
@@ -285,12 +361,8 @@ impl Lookup {
         if self.stopped {
             return true;
         }
-        let mut live = self
-            .candidates
-            .iter()
-            .filter(|c| c.state != State::Failed)
-            .take(self.config.k)
-            .peekable();
+        let live = self.candidates.iter().filter(|c| c.state != State::Failed);
+        let mut live = self.window(0).first(live).peekable();
         if live.peek().is_some() && live.all(|c| c.state == State::Answered) {
             return true;
         }
@@ -303,12 +375,15 @@ impl Lookup {
         !in_flight && (!fresh || !budget_left)
     }
 
-    /// The closest nodes that answered, nearest first, at most k, with their tokens.
+    /// The closest nodes that answered, nearest first, at most k (of each family in
+    /// a dual-stack lookup), with their tokens.
     pub fn closest_answered(&self) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> + '_ {
-        self.candidates
+        let answered = self
+            .candidates
             .iter()
-            .filter(|c| c.state == State::Answered)
-            .take(self.config.k)
+            .filter(|c| c.state == State::Answered);
+        self.window(0)
+            .first(answered)
             .map(|c| (c.node, c.token.as_deref()))
     }
 
@@ -317,11 +392,12 @@ impl Lookup {
     /// a put or announce sends each its own token back.
     pub fn take_tokens(&mut self) -> Vec<(NodeInfo, Box<[u8]>)> {
         let mut tokens = Vec::with_capacity(self.config.k);
+        let window = self.window(0);
         let answered = self
             .candidates
             .iter_mut()
-            .filter(|c| c.state == State::Answered)
-            .take(self.config.k);
+            .filter(|c| c.state == State::Answered);
+        let answered = window.first(answered);
         tokens.extend(answered.filter_map(|c| Some((c.node, c.token.take()?))));
         tokens
     }

@@ -31,6 +31,8 @@
 mod broadcast;
 pub mod config;
 mod dispatch;
+#[cfg(test)]
+mod dual_stack_tests;
 pub mod ip_vote;
 pub mod limits;
 mod maintenance;
@@ -47,6 +49,7 @@ mod transactions;
 pub mod udp;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -92,6 +95,10 @@ pub struct Node {
     /// Shared by the nodes built from one `Arc` (a simulator's million nodes).
     config: Arc<NodeConfig>,
     routing: RoutingTable,
+    /// The IPv6 table of a dual-stack node (BEP 32: one table per family); `routing`
+    /// then holds the IPv4 contacts. `None` on a single-family node, whose one table
+    /// holds its family's contacts.
+    routing6: Option<Box<RoutingTable>>,
     store: Store,
     tokens: Tokens,
     limiter: RateLimiter,
@@ -151,6 +158,9 @@ impl Node {
         Node {
             id,
             routing: RoutingTable::new(id, config.routing.clone()),
+            routing6: config
+                .dual_stack
+                .then(|| Box::new(RoutingTable::new(id, config.routing.clone()))),
             store: Store::new(id, config.store.clone()),
             tokens: Tokens::random(rng, now),
             limiter: RateLimiter::new(config.rate_limit.clone(), now),
@@ -208,6 +218,31 @@ impl Node {
         &self.routing
     }
 
+    /// The IPv6 routing table of a dual-stack node ([`NodeConfig::dual_stack`]);
+    /// [`Node::routing`] is then the IPv4 one.
+    pub fn routing6(&self) -> Option<&RoutingTable> {
+        self.routing6.as_deref()
+    }
+
+    /// The routing table that holds contacts at `addr`: the IPv6 one for an IPv6
+    /// address on a dual-stack node, else the one table.
+    fn table_for(&self, addr: &SocketAddr) -> &RoutingTable {
+        match &self.routing6 {
+            Some(v6) if addr.is_ipv6() => v6,
+            _ => &self.routing,
+        }
+    }
+
+    /// The routing tables: the one table, or the IPv4 and IPv6 ones.
+    fn tables(&self) -> impl Iterator<Item = &RoutingTable> {
+        std::iter::once(&self.routing).chain(self.routing6.as_deref())
+    }
+
+    /// Contacts in all routing tables.
+    pub fn table_len(&self) -> usize {
+        self.tables().map(RoutingTable::len).sum()
+    }
+
     /// What this node stores for others.
     pub fn store(&self) -> &Store {
         &self.store
@@ -228,9 +263,8 @@ impl Node {
 
     /// The routing table's contacts, closest buckets last.
     pub fn contacts(&self) -> Vec<NodeInfo> {
-        self.routing
-            .contacts()
-            .into_iter()
+        self.tables()
+            .flat_map(|t| t.contacts())
             .map(|e| e.node)
             .collect()
     }

@@ -29,6 +29,10 @@ pub struct NodeConfig {
     /// BEP 43 read-only node: answers no queries, marks its own with `ro: 1`.
     /// Default false.
     pub read_only: bool,
+    /// BEP 32 dual stack: the node has an IPv4 and an IPv6 socket, keeps a routing
+    /// table per family, asks for both families (`want: [n4, n6]`) and runs its
+    /// lookups over both. Default false; the UDP driver sets it when it binds both.
+    pub dual_stack: bool,
     /// Bootstrap routers, tried in turn when joining and when the table empties.
     /// Default none ([`crate::NodeBuilder::bootstrap`] fills it).
     pub bootstrap: Vec<SocketAddr>,
@@ -94,6 +98,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             read_only: false,
+            dual_stack: false,
             bootstrap: Vec::new(),
             lookup: LookupConfig::default(),
             routing: RoutingConfig::default(),

@@ -84,9 +84,9 @@ impl Node {
             return;
         }
         if query.id != self.id {
-            let outcome = self
-                .routing
-                .on_query(NodeInfo::new(query.id, from), now, msg.read_only);
+            let outcome =
+                self.table_for(&from)
+                    .on_query(NodeInfo::new(query.id, from), now, msg.read_only);
             self.act_on_insert(outcome, now, out);
             self.learn_speaker(query.id, msg.version);
         }
@@ -122,6 +122,7 @@ impl Node {
         let ctx = rpc::Context {
             own_id: self.id,
             routing: &self.routing,
+            routing6: self.routing6.as_deref(),
             store: &self.store,
             tokens: &self.tokens,
             version: &CLIENT_VERSION,
@@ -189,7 +190,7 @@ impl Node {
         }
         let responder = NodeInfo::new(response.id, from);
         if response.id != self.id && !msg.read_only {
-            let outcome = self.routing.on_response(responder, now);
+            let outcome = self.table_for(&from).on_response(responder, now);
             self.act_on_insert(outcome, now, out);
             self.learn_speaker(response.id, msg.version);
         }

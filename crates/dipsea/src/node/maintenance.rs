@@ -109,7 +109,7 @@ impl Node {
         if !bootstrapping {
             m.bootstrap_op = None;
         }
-        if self.routing.is_empty()
+        if self.table_len() == 0
             && !bootstrapping
             && now >= m.next_rebootstrap
             && (!self.config.bootstrap.is_empty() || self.has_seeds())
@@ -119,7 +119,7 @@ impl Node {
             m.next_rebootstrap = now + m.rebootstrap_backoff;
             m.rebootstrap_backoff = (m.rebootstrap_backoff * 2).min(self.config.rebootstrap_max);
             start.push((op, Request::Bootstrap));
-        } else if !self.routing.is_empty() {
+        } else if self.table_len() != 0 {
             m.rebootstrap_backoff = self.config.rebootstrap_min;
         }
     }
@@ -130,7 +130,7 @@ impl Node {
         self.tokens.maybe_rotate(now, &mut self.rng());
         self.store.sweep(now);
         self.shrink_to_fit();
-        for contact in self.routing.questionable(now) {
+        for contact in self.tables().flat_map(|t| t.questionable(now)) {
             self.send_query(
                 contact.addr,
                 Some(contact.id),
@@ -145,10 +145,11 @@ impl Node {
     /// A lookup of a random id in each bucket not refreshed for an interval.
     fn refresh_stale_buckets(&self, now: Time, start: &mut ToStart) {
         let mut rng = self.rng();
-        for bucket in self
-            .routing
-            .buckets_to_refresh(now, self.config.refresh_interval)
-        {
+        let stale = self
+            .tables()
+            .flat_map(|t| t.buckets_to_refresh(now, self.config.refresh_interval))
+            .collect::<std::collections::BTreeSet<_>>();
+        for bucket in stale {
             let target = self.id.random_in_bucket(bucket, &mut rng);
             start.push((self.next_op_id(), Request::FindNode(target)));
         }
@@ -188,7 +189,7 @@ impl Node {
         // Only a re-bootstrap still to come is a deadline: one running now (or due
         // in the past) would make the driver tick at once, again and again.
         let rebootstrap =
-            if self.routing.is_empty() && m.bootstrap_op.is_none() && m.next_rebootstrap > now {
+            if self.table_len() == 0 && m.bootstrap_op.is_none() && m.next_rebootstrap > now {
                 m.next_rebootstrap
             } else {
                 Time::NEVER

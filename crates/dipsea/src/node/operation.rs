@@ -245,21 +245,37 @@ impl Node {
     /// the saved seeds when the table is empty); [`OpError::NoRoute`] without any.
     pub(super) fn begin_lookup(&self, target: Id, operation: &mut Operation) -> Begin {
         let mut seeds = Vec::new();
-        self.routing
-            .closest(&target, self.lookup_seeds(), &mut seeds);
+        self.closest_contacts(&target, self.lookup_seeds(), &mut seeds);
         if seeds.is_empty() {
             seeds.extend(self.seeds.lock().iter().copied());
         }
         if seeds.is_empty() {
             return Begin::Done(Err(OpError::NoRoute));
         }
-        operation.phase = Phase::Lookup(Box::new(Lookup::new(
-            target,
-            self.id,
-            seeds,
-            self.config.lookup.clone(),
-        )));
+        operation.phase = Phase::Lookup(Box::new(self.new_lookup(target, seeds)));
         Begin::Run
+    }
+
+    /// A lookup of `target` from `seeds`: over both families on a dual-stack node
+    /// (BEP 32, [`Lookup::with_families`]).
+    pub(super) fn new_lookup(
+        &self,
+        target: Id,
+        seeds: impl IntoIterator<Item = NodeInfo>,
+    ) -> Lookup {
+        let config = self.config.lookup.clone();
+        Lookup::with_families(target, self.id, seeds, config, self.routing6.is_some())
+    }
+
+    /// Writes the `count` closest contacts to `target` of each routing table into
+    /// `seeds` (cleared first by the table).
+    pub(super) fn closest_contacts(&self, target: &Id, count: usize, seeds: &mut Vec<NodeInfo>) {
+        self.routing.closest(target, count, seeds);
+        if let Some(v6) = &self.routing6 {
+            let mut more = Vec::new();
+            v6.closest(target, count, &mut more);
+            seeds.extend(more);
+        }
     }
 
     /// How many of its closest contacts a lookup starts from: twice k. A lookup asks

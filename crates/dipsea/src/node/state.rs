@@ -115,22 +115,24 @@ fn split(bytes: &[u8], n: usize) -> Result<(&[u8], &[u8]), StateError> {
     Ok(bytes.split_at(n))
 }
 
+/// A state of a random id and two contacts, one per address family, for tests of
+/// the codec here and of the state file in the UDP driver.
+#[cfg(test)]
+pub(crate) fn sample() -> SavedState {
+    let v4: std::net::SocketAddr = "127.0.0.1:6881".parse().expect("addr");
+    let v6: std::net::SocketAddr = "[::1]:6882".parse().expect("addr");
+    SavedState {
+        id: Id::random(),
+        contacts: vec![
+            NodeInfo::new(Id::random(), v4),
+            NodeInfo::new(Id::random(), v6),
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
-
-    fn sample() -> SavedState {
-        let v4: SocketAddr = "127.0.0.1:6881".parse().expect("addr");
-        let v6: SocketAddr = "[::1]:6882".parse().expect("addr");
-        SavedState {
-            id: Id::random(),
-            contacts: vec![
-                NodeInfo::new(Id::random(), v4),
-                NodeInfo::new(Id::random(), v6),
-            ],
-        }
-    }
 
     #[test]
     fn round_trips() {

@@ -259,7 +259,11 @@ impl Node {
             + store.bytes
             + store.peers * size_of::<(SocketAddr, Time)>();
         size_of::<Node>()
-            + self.routing.heap_bytes()
+            + self.tables().map(|t| t.heap_bytes()).sum::<usize>()
+            + self
+                .routing6
+                .as_ref()
+                .map_or(0, |_| size_of::<crate::routing::RoutingTable>())
             + self.limiter.heap_bytes()
             + store_bytes
             + in_flight
@@ -310,7 +314,7 @@ impl Node {
             ops_started: load(&c.ops_started),
             ops_done: load(&c.ops_done),
             in_flight: self.in_flight_len.load(Ordering::Relaxed),
-            routing_table_size: self.routing.len(),
+            routing_table_size: self.table_len(),
             items: store.items,
             info_hashes: store.info_hashes,
             stored_bytes: store.bytes,
@@ -370,6 +374,7 @@ mod tests {
                 ("announce_peer", 4),
                 ("get", 0),
                 ("put", 0),
+                ("sample_infohashes", 0),
                 ("other", 1)
             ]
         );

@@ -19,7 +19,7 @@ use super::Node;
 use crate::id::{Id, NodeInfo};
 use crate::routing::TimeoutOutcome;
 use crate::time::Time;
-use crate::wire::{Message, QueryMethod};
+use crate::wire::{Message, MessageKind, QueryMethod, Want};
 
 /// A query this node sent and awaits an answer to.
 #[derive(Debug)]
@@ -48,11 +48,17 @@ impl Node {
         out: &mut Output,
     ) -> bool {
         let encode = |tid: &[u8], buf: &mut Vec<u8>| {
-            let msg = Message {
+            let mut msg = Message {
                 version: Some(&CLIENT_VERSION),
                 read_only: self.config.read_only,
                 ..Message::query(tid, self.id, method)
             };
+            if self.routing6.is_some() {
+                // BEP 32: a dual-stack node asks for nodes of both families.
+                if let MessageKind::Query(q) = &mut msg.kind {
+                    q.want = Want { n4: true, n6: true };
+                }
+            }
             msg.encode(buf);
         };
         self.send_encoded(to, id, op, true, now, out, encode)
@@ -174,7 +180,9 @@ impl Node {
         self.in_flight_len.fetch_sub(1, Ordering::Relaxed);
         self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
         if let Some(id) = pending.id {
-            if let TimeoutOutcome::Ping(candidate) = self.routing.on_timeout(&id, now) {
+            if let TimeoutOutcome::Ping(candidate) =
+                self.table_for(&pending.to).on_timeout(&id, now)
+            {
                 self.send_query(
                     candidate.addr,
                     Some(candidate.id),

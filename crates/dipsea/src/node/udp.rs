@@ -77,6 +77,10 @@ const FORCED_RECV_BUFFER: usize = 64 << 20;
 #[derive(Clone, Debug)]
 pub struct NodeBuilder {
     bind: String,
+    /// The IPv6 address of a dual-stack node (BEP 32), see [`NodeBuilder::bind6`].
+    bind6: Option<String>,
+    /// Whether `bind` was left at its default (which goes dual stack when it can).
+    default_bind: bool,
     bootstrap: Vec<String>,
     state_path: Option<PathBuf>,
     id: Option<Id>,
@@ -103,6 +107,8 @@ impl NodeBuilder {
     pub fn new() -> NodeBuilder {
         NodeBuilder {
             bind: "0.0.0.0:0".to_string(),
+            bind6: None,
+            default_bind: true,
             bootstrap: Vec::new(),
             state_path: None,
             id: None,
@@ -116,9 +122,32 @@ impl NodeBuilder {
         }
     }
 
-    /// The local address to bind, `HOST:PORT` (port 0 picks a free one).
+    /// The local address to bind, `HOST:PORT` (port 0 picks a free one). With it
+    /// alone the node has one socket, of this address's family; the default (no
+    /// `bind`, no [`Self::bind6`]) is [`Self::dual_stack`] on port 0.
     pub fn bind(mut self, addr: impl Into<String>) -> Self {
         self.bind = addr.into();
+        self.default_bind = false;
+        self
+    }
+
+    /// A second, IPv6 address to bind beside [`Self::bind`]'s IPv4 one (`[HOST]:PORT`;
+    /// port 0 takes the IPv4 socket's port): a dual-stack node (BEP 32), with a
+    /// routing table per family, that answers and looks up over both. The IPv6
+    /// socket only carries IPv6 (`IPV6_V6ONLY`). Binding it failing is an error.
+    pub fn bind6(mut self, addr: impl Into<String>) -> Self {
+        self.bind6 = Some(addr.into());
+        self.default_bind = false;
+        self
+    }
+
+    /// Both families on all interfaces, one port: `0.0.0.0:port` and `[::]:port`
+    /// (port 0: a free one, the same for both). This is the default; when the host
+    /// has no IPv6 (binding `[::]` fails), the node goes on with IPv4 alone.
+    pub fn dual_stack(mut self, port: u16) -> Self {
+        self.bind = format!("0.0.0.0:{port}");
+        self.bind6 = None;
+        self.default_bind = true;
         self
     }
 
@@ -292,8 +321,9 @@ impl NodeBuilder {
     pub async fn spawn(self) -> Result<NodeHandle, Error> {
         self.validate()?;
         let bind = self.resolver.one(&self.bind)?;
-        let (socket, sender) = bind_socket(bind)?;
+        let (socket, sender) = bind_socket(bind, false)?;
         let local_addr = socket.local_addr()?;
+        let v6 = self.bind_v6(local_addr)?;
         let mut routers = Vec::new();
         for name in &self.bootstrap {
             routers.push(self.resolver.one(name)?);
@@ -312,6 +342,7 @@ impl NodeBuilder {
         let id = pick_id(self.id, saved.as_ref().map(|s| s.id), self.id_ip);
         let mut config = self.config;
         config.bootstrap = routers;
+        config.dual_stack = v6.is_some();
         let node = Node::new(id, config, Time::ZERO);
         if let Some(saved) = saved {
             node.add_seeds(saved.contacts);
@@ -321,6 +352,7 @@ impl NodeBuilder {
             socket,
             sender,
             local_addr,
+            v6,
             epoch: Instant::now(),
             waiters: DashMap::new(),
             timer: Notify::new(),
@@ -331,9 +363,13 @@ impl NodeBuilder {
             state_path: self.state_path,
             delivered: tokio::sync::broadcast::channel(BROADCAST_QUEUE).0,
         });
-        for _ in 0..self.receivers {
-            let task = tokio::spawn(receive_loop(shared.clone(), shared.stop.subscribe()));
-            shared.tasks.lock().push(task);
+        let families = if shared.v6.is_some() { 2 } else { 1 };
+        for v6 in (0..families).map(|f| f == 1) {
+            for _ in 0..self.receivers {
+                let stop = shared.stop.subscribe();
+                let task = tokio::spawn(receive_loop(shared.clone(), stop, v6));
+                shared.tasks.lock().push(task);
+            }
         }
         let task = tokio::spawn(timer_loop(shared.clone(), shared.stop.subscribe()));
         shared.tasks.lock().push(task);
@@ -346,6 +382,40 @@ impl NodeBuilder {
             handle.start(Request::Bootstrap);
         }
         Ok(handle)
+    }
+
+    /// The IPv6 socket of a dual-stack node: [`Self::bind6`]'s address, or with the
+    /// default bind `[::]` on the IPv4 socket's port when the host allows it.
+    fn bind_v6(&self, v4: SocketAddr) -> Result<Option<Socket6>, Error> {
+        let (addr, required) = match &self.bind6 {
+            Some(name) => (self.resolver.one(name)?, true),
+            None if self.default_bind && v4.is_ipv4() => (
+                SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+                false,
+            ),
+            None => return Ok(None),
+        };
+        if !addr.is_ipv6() || !v4.is_ipv4() {
+            return Err(Error::BadInput(format!(
+                "a dual-stack node binds an IPv4 and an IPv6 address, not {v4} and {addr}"
+            )));
+        }
+        let addr = match addr.port() {
+            0 => SocketAddr::new(addr.ip(), v4.port()),
+            _ => addr,
+        };
+        match bind_socket(addr, true) {
+            Ok((socket, sender)) => Ok(Some(Socket6 {
+                local_addr: socket.local_addr()?,
+                socket,
+                sender,
+            })),
+            Err(e) if required => Err(e),
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "no IPv6: going on with IPv4 alone");
+                Ok(None)
+            }
+        }
     }
 
     /// Starts the node on the process-wide runtime that blocking nodes share
@@ -396,9 +466,14 @@ fn log_external_ip(node: &Node, ip: IpAddr, id_conforms: bool) {
 
 /// Binds the node's socket: the tokio socket the receivers read, and a second handle
 /// on the same socket that [`Shared::flush`] sends through.
-fn bind_socket(addr: SocketAddr) -> Result<(UdpSocket, std::net::UdpSocket), Error> {
+/// `only_v6` (an IPv6 address beside an IPv4 socket) sets `IPV6_V6ONLY`, so that the
+/// two sockets can share a port.
+fn bind_socket(addr: SocketAddr, only_v6: bool) -> Result<(UdpSocket, std::net::UdpSocket), Error> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if only_v6 {
+        socket.set_only_v6(true)?;
+    }
     // Best effort: the kernel caps these at its configured maximum, unless the
     // process may force a larger receive buffer.
     #[cfg(target_os = "linux")]
@@ -429,6 +504,8 @@ struct Shared {
     /// The same socket, written by [`Shared::flush`].
     sender: std::net::UdpSocket,
     local_addr: SocketAddr,
+    /// The IPv6 socket of a dual-stack node; `socket` is then the IPv4 one.
+    v6: Option<Socket6>,
     epoch: Instant,
     waiters: DashMap<OpId, oneshot::Sender<OpResult>>,
     /// Wakes the timer task when an earlier deadline appears.
@@ -445,7 +522,30 @@ struct Shared {
     delivered: tokio::sync::broadcast::Sender<Broadcast>,
 }
 
+/// The second (IPv6) socket of a dual-stack node, as [`Shared`] holds the first.
+struct Socket6 {
+    socket: UdpSocket,
+    sender: std::net::UdpSocket,
+    local_addr: SocketAddr,
+}
+
 impl Shared {
+    /// The socket the receivers of one family read (`v6` only on a dual-stack node).
+    fn socket(&self, v6: bool) -> &UdpSocket {
+        match &self.v6 {
+            Some(s) if v6 => &s.socket,
+            _ => &self.socket,
+        }
+    }
+
+    /// The socket a datagram to `to` leaves through: its family's.
+    fn sender_for(&self, to: &SocketAddr) -> &std::net::UdpSocket {
+        match &self.v6 {
+            Some(s) if to.is_ipv6() => &s.sender,
+            _ => &self.sender,
+        }
+    }
+
     fn now(&self) -> Time {
         Time::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
@@ -453,7 +553,7 @@ impl Shared {
     /// Sends what the node produced and delivers its events.
     fn flush(&self, out: &mut Output) {
         for (to, datagram) in out.datagrams() {
-            match self.sender.send_to(datagram, to) {
+            match self.sender_for(&to).send_to(datagram, to) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // The send buffer is full: drop, like the network would; the
@@ -498,7 +598,8 @@ const RECV_BATCH: usize = 256;
 /// without waiting until it is empty (or a batch is done). Reading in batches keeps
 /// the per-datagram cost to one system call and the node's own work, which is what
 /// lets a node drain a flood faster than the kernel queue fills.
-async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>, v6: bool) {
+    let socket = shared.socket(v6);
     // One byte more than the node accepts: a longer datagram arrives truncated to
     // this, is counted as oversized and dropped, and costs no copy of the rest.
     let mut buf = vec![0u8; shared.node.config().max_datagram.saturating_add(1)];
@@ -508,7 +609,7 @@ async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             return;
         }
         tokio::select! {
-            r = shared.socket.readable() => {
+            r = socket.readable() => {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "socket not readable");
                     return;
@@ -518,7 +619,7 @@ async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let mut drained = false;
         for _ in 0..RECV_BATCH {
-            match shared.socket.try_recv_from(&mut buf) {
+            match socket.try_recv_from(&mut buf) {
                 Ok((len, from)) => {
                     let data = buf.get(..len).unwrap_or_default();
                     shared
@@ -864,9 +965,14 @@ impl NodeHandle {
         self.shared.node.stats()
     }
 
-    /// The bound UDP address.
+    /// The bound UDP address (the IPv4 one on a dual-stack node).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// The bound IPv6 address of a dual-stack node (BEP 32); `None` with one socket.
+    pub fn local_addr6(&self) -> Option<SocketAddr> {
+        self.shared.v6.as_ref().map(|s| s.local_addr)
     }
 
     /// The node id.
@@ -1004,6 +1110,10 @@ impl BlockingNode {
     /// See [`NodeHandle::local_addr`].
     pub fn local_addr(&self) -> SocketAddr {
         self.handle.local_addr()
+    }
+    /// See [`NodeHandle::local_addr6`].
+    pub fn local_addr6(&self) -> Option<SocketAddr> {
+        self.handle.local_addr6()
     }
     /// See [`NodeHandle::id`].
     pub fn id(&self) -> Id {

@@ -53,6 +53,8 @@ pub struct Context<'a> {
     pub own_id: Id,
     /// Where `nodes` come from.
     pub routing: &'a RoutingTable,
+    /// The IPv6 table of a dual-stack node (BEP 32); `routing` then holds IPv4.
+    pub routing6: Option<&'a RoutingTable>,
     /// Where items and peers are read and written.
     pub store: &'a Store,
     /// Write tokens: handed out by `get_peers`/`get`, checked by `announce_peer`/`put`.
@@ -397,15 +399,25 @@ impl Asked<'_, '_> {
         let Scratch {
             closest, v4, v6, ..
         } = scratch;
-        self.ctx.routing.closest(target, K, closest);
-        closest.retain(|n: &NodeInfo| n.addr != self.from);
-        write_compact_nodes(closest, v4, v6);
         let want = &self.query.want;
         let (want_v4, want_v6) = if want.n4 || want.n6 {
             (want.n4, want.n6)
         } else {
             (self.from.is_ipv4(), self.from.is_ipv6())
         };
+        // A dual-stack node has a table per family (BEP 32): k of each wanted one.
+        let tables: [(&RoutingTable, bool); 2] = match self.ctx.routing6 {
+            Some(routing6) => [(self.ctx.routing, want_v4), (routing6, want_v6)],
+            None => [(self.ctx.routing, true), (self.ctx.routing, false)],
+        };
+        for (table, wanted) in tables {
+            if !wanted {
+                continue;
+            }
+            table.closest(target, K, closest);
+            closest.retain(|n: &NodeInfo| n.addr != self.from);
+            write_compact_nodes(closest, v4, v6);
+        }
         if !want_v4 {
             v4.clear();
         }
@@ -534,6 +546,7 @@ mod tests {
             let ctx = Context {
                 own_id: Id::sha1(b"answerer"),
                 routing: &self.routing,
+                routing6: None,
                 store: &self.store,
                 tokens: &self.tokens,
                 version: b"DS\x00\x01",
@@ -910,6 +923,7 @@ mod tests {
             let ctx = Context {
                 own_id: Id::sha1(b"answerer"),
                 routing: &f.routing,
+                routing6: None,
                 store: &f.store,
                 tokens: &f.tokens,
                 version: b"DS\x00\x01",

@@ -4,7 +4,6 @@
 
 use super::{answered, Begin, Kind, Operation, Phase};
 use crate::id::NodeInfo;
-use crate::lookup::Lookup;
 use crate::node::ops::{OpError, OpId, Outcome};
 use crate::node::output::Output;
 use crate::node::Node;
@@ -25,8 +24,7 @@ impl Kind for Bootstrap {
     ) -> Begin {
         node.maintenance.lock().bootstrap_op = Some(op);
         let mut seeds = Vec::new();
-        node.routing
-            .closest(&node.id, node.lookup_seeds(), &mut seeds);
+        node.closest_contacts(&node.id, node.lookup_seeds(), &mut seeds);
         seeds.extend(node.seeds.lock().iter().copied());
         if seeds.is_empty() {
             operation.tried_routers = true;
@@ -35,12 +33,7 @@ impl Kind for Bootstrap {
                 waiting: false,
             };
         } else {
-            operation.phase = Phase::Lookup(Box::new(Lookup::new(
-                node.id,
-                node.id,
-                seeds,
-                node.config.lookup.clone(),
-            )));
+            operation.phase = Phase::Lookup(Box::new(node.new_lookup(node.id, seeds)));
         }
         Begin::Run
     }
@@ -66,7 +59,7 @@ impl Kind for Bootstrap {
             return Some(Err(OpError::Timeout));
         }
         Some(Ok(Outcome::Bootstrapped {
-            table_size: node.routing.len(),
+            table_size: node.table_len(),
         }))
     }
 
@@ -125,13 +118,9 @@ impl Node {
                     .nodes
                     .iter()
                     .flat_map(|n| n.iter())
+                    .chain(r.nodes6.iter().flat_map(|n| n.iter()))
                     .chain(std::iter::once(router));
-                *phase = Phase::Lookup(Box::new(Lookup::new(
-                    self.id,
-                    self.id,
-                    seeds,
-                    self.config.lookup.clone(),
-                )));
+                *phase = Phase::Lookup(Box::new(self.new_lookup(self.id, seeds)));
             }
             None => {
                 if let Phase::Routers { waiting, .. } = phase {

@@ -3,7 +3,7 @@
 //! By default every [`BlockingNode`](super::BlockingNode) in a process shares one
 //! multi-thread runtime with a worker per core, so a program with a hundred nodes
 //! runs a handful of threads, not two hundred. The runtime is created when the
-//! first node starts and shut down when the last one is dropped (a [`Lease`] per
+//! first node starts and shut down when the last one is dropped (a `Lease` per
 //! node counts them); a later node creates a fresh one. A node built with
 //! [`NodeBuilder::dedicated_runtime`](super::NodeBuilder::dedicated_runtime) owns a
 //! runtime of its own instead, shut down with it.

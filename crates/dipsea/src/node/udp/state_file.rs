@@ -146,19 +146,7 @@ pub fn load(path: &Path) -> Option<SavedState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
-
-    fn sample() -> SavedState {
-        let v4: SocketAddr = "127.0.0.1:6881".parse().expect("addr");
-        let v6: SocketAddr = "[::1]:6882".parse().expect("addr");
-        SavedState {
-            id: Id::random(),
-            contacts: vec![
-                NodeInfo::new(Id::random(), v4),
-                NodeInfo::new(Id::random(), v6),
-            ],
-        }
-    }
+    use crate::node::state::sample;
 
     #[test]
     fn save_replaces_atomically_and_load_ignores_garbage() {
