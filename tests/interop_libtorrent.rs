@@ -344,6 +344,31 @@ async fn scenario(lt: &mut LtPeer, started: Instant) {
         nodes.len()
     ));
 
+    // Broadcasts are a dipsea extension: a node sends one only to contacts whose
+    // client version says they speak it, so libtorrent, though in the tables, is
+    // never handed one, while the dipsea nodes are.
+    let origin = dipsea::push::SigningKey::from_bytes(&[9; 32]);
+    let handed = nodes[1]
+        .broadcast(
+            &origin,
+            1,
+            dipsea::push::KeyRange::ALL,
+            b"not for libtorrent",
+        )
+        .await
+        .expect("broadcast");
+    assert!(handed >= 1, "no dipsea node was handed the broadcast");
+    for node in &nodes {
+        assert!(
+            !node.node().speaks_push(&lt_id),
+            "{} takes libtorrent for a broadcast speaker",
+            node.id()
+        );
+    }
+    step(&format!(
+        "a broadcast went to {handed} dipsea nodes and none to libtorrent"
+    ));
+
     let tag: u64 = rand::random();
 
     // 2. BEP 44, dipsea → libtorrent: a byte string and a dictionary.

@@ -7,6 +7,7 @@
 //! failed (not found, not stored, no node answered), 2 on bad arguments.
 #![forbid(unsafe_code)]
 
+mod broadcast;
 mod client;
 mod generate;
 mod keygen;
@@ -70,6 +71,14 @@ enum Command {
     ///
     /// Exits 1 with a message on stderr when no peer is known.
     Peers(PeersArgs),
+    /// Send MESSAGE, signed with the key in --key-file, to every node that accepts
+    /// broadcasts of that key (or, with --prefix, to every such node whose id starts
+    /// with those hex digits).
+    ///
+    /// Prints the origin public key (to put in the receivers' key files), the
+    /// sequence number and how many nodes it was handed to on stderr; exits 1 when
+    /// no node in the range is known to speak the broadcast extension.
+    Broadcast(BroadcastArgs),
     /// Simulate a network of N nodes in this process and summarize how it did.
     ///
     /// Joins N nodes, runs puts and gets from random nodes, and prints the success
@@ -177,6 +186,41 @@ struct NodeArgs {
     /// a crash at any moment leaves a whole file.
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = interval)]
     save_interval: Duration,
+
+    /// Deliver and forward broadcasts: `open` (any signed broadcast, rate-limited
+    /// per origin and per source IP) or a file of origin public keys, 64 hex digits
+    /// per line (default: none).
+    #[arg(long, value_name = "open|FILE")]
+    accept_broadcasts: Option<String>,
+
+    /// Print each delivered broadcast on stdout as one line:
+    /// `broadcast from ORIGIN seq N range R: MESSAGE`.
+    #[arg(long, requires = "accept_broadcasts")]
+    print_broadcasts: bool,
+}
+
+/// Flags of `dipsea broadcast`.
+#[derive(Debug, Args)]
+struct BroadcastArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
+    /// File holding the origin's ed25519 secret key as 64 hex digits.
+    #[arg(long, value_name = "FILE")]
+    key_file: PathBuf,
+
+    /// Only the nodes whose ids start with these hex digits (a key range).
+    #[arg(long, value_name = "HEX")]
+    prefix: Option<String>,
+
+    /// Sequence number of this broadcast (default: milliseconds since 1970, so
+    /// later broadcasts get higher numbers).
+    #[arg(long, value_name = "N")]
+    seq: Option<i64>,
+
+    /// The message, as text (at most 1,024 bytes).
+    #[arg(value_name = "MESSAGE")]
+    message: String,
 }
 
 /// How a one-shot command reaches the network.
@@ -407,6 +451,7 @@ fn main() -> ExitCode {
         Command::Get(args) => client::get(args),
         Command::Announce(args) => client::announce(args),
         Command::Peers(args) => client::peers(args),
+        Command::Broadcast(args) => broadcast::run(args),
         Command::Swarm(args) => swarm::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Scrape(args) => scrape::scrape(args),

@@ -18,10 +18,13 @@ pub fn run(args: NodeArgs) -> Outcome {
 }
 
 async fn serve(args: NodeArgs) -> Outcome {
-    let config = NodeConfig {
+    let mut config = NodeConfig {
         save_interval: args.save_interval,
         ..NodeConfig::default()
     };
+    if let Some(accept) = &args.accept_broadcasts {
+        config.broadcast.accept = crate::broadcast::policy(accept)?;
+    }
     let port = args.port.unwrap_or(6881);
     let mut builder = NodeBuilder::new().config(config);
     let bind = match (&args.bind, &args.bind6) {
@@ -76,9 +79,11 @@ async fn serve(args: NodeArgs) -> Outcome {
     tracing::info!(addr = %node.local_addr(), id = %node.id(), "node started");
 
     let status = status_loop(&node, Duration::from_secs(args.status_every));
+    let printer = print_broadcasts(&node, args.print_broadcasts);
     let name = tokio::select! {
         name = signal => name,
         () = status => "status loop ended",
+        () = printer => "broadcast printer ended",
     };
     tracing::info!(signal = name, "shutting down");
     node.shutdown().await;
@@ -143,6 +148,25 @@ async fn status_loop(node: &NodeHandle, every: Duration) {
         let rate = total.saturating_sub(last.1) as f64 / secs;
         last = (now, total);
         say(&status_line(&stats, rate));
+    }
+}
+
+/// Prints each delivered broadcast as one line, if `enabled`; runs until cancelled.
+async fn print_broadcasts(node: &NodeHandle, enabled: bool) {
+    if !enabled {
+        return std::future::pending().await;
+    }
+    let mut delivered = node.broadcasts();
+    loop {
+        match delivered.recv().await {
+            Ok(b) => say(&crate::broadcast::line(&b)),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "printing broadcasts fell behind")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                return std::future::pending().await
+            }
+        }
     }
 }
 

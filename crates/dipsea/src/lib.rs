@@ -16,6 +16,7 @@ pub mod keypair;
 pub mod keyspace;
 pub mod lookup;
 pub mod node;
+pub mod push;
 pub mod routing;
 pub mod rpc;
 pub mod sim;
@@ -40,6 +41,6 @@ pub use node::{
 };
 pub use node::{InfohashSamples, ScrapeEstimate};
 pub use routing::{RoutingConfig, RoutingTable};
-pub use sim::{Latency, Swarm, SwarmConfig, SwarmStats};
+pub use sim::{BroadcastReport, Latency, Swarm, SwarmConfig, SwarmStats};
 pub use store::{MutableItem, Store, StoreConfig, StoreError, StoreStats};
 pub use time::Time;

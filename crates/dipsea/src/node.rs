@@ -21,11 +21,14 @@
 //!   time out);
 //! - `operation` (and one file per kind under `operation/`): the phases a user
 //!   operation goes through, from [`Node::start`] to [`Event::Done`];
+//! - `broadcast`: the `dipsea_bcast` query received, delivered and forwarded, and
+//!   [`Node::broadcast`];
 //! - `maintenance`: [`Node::tick`]'s periodic jobs (refresh, re-publish, re-bootstrap,
 //!   the refresh after a join);
 //! - [`stats`]: counters and [`NodeStats`]; [`ops`]: requests and their results;
 //!   [`state`]: the saved routing table's format; [`udp`]: the tokio driver.
 
+mod broadcast;
 pub mod config;
 mod dispatch;
 #[cfg(test)]
@@ -55,6 +58,7 @@ use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
+pub use broadcast::{BroadcastStats, MAX_SPEAKERS};
 pub use config::{ConfigOption, NodeConfig, OptionKind, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
 pub use ops::{
@@ -129,6 +133,8 @@ pub struct Node {
     rng_seed: AtomicU64,
     /// The vote on our public address (BEP 42), see [`ip_vote`].
     external: ExternalIp,
+    /// Broadcasts received and handed off, see `broadcast`.
+    broadcasts: broadcast::Broadcasts,
 }
 
 impl Node {
@@ -182,6 +188,7 @@ impl Node {
             counters: Counters::default(),
             rng_seed: AtomicU64::new(rng.next_u64()),
             external: ExternalIp::default(),
+            broadcasts: broadcast::Broadcasts::new(config.broadcast.clone()),
             config,
         }
     }

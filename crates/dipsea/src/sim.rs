@@ -41,6 +41,7 @@
 //! created is 32 bytes: its empty slot and the simulator's bookkeeping. See [`Swarm::memory_per_node`] for how the
 //! per-node figure is accounted.
 
+mod broadcast;
 mod latency;
 mod metrics;
 mod queue;
@@ -53,6 +54,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+pub use broadcast::BroadcastReport;
 pub use latency::Latency;
 pub use metrics::SwarmStats;
 use metrics::{quantile, Metrics};
@@ -309,6 +311,8 @@ pub struct Swarm {
     packets_lost: u64,
     created: Instant,
     build_wall_ms: u64,
+    /// The broadcast being measured ([`Swarm::broadcast_from`]).
+    tracker: broadcast::Tracker,
 }
 
 impl std::fmt::Debug for Swarm {
@@ -390,6 +394,7 @@ impl Swarm {
             packets_lost: 0,
             created,
             build_wall_ms: 0,
+            tracker: broadcast::Tracker::default(),
             config,
         };
         // The first node is the network: nothing to join.
@@ -962,12 +967,15 @@ impl Swarm {
             deadline = now.as_millis() + 1;
         }
         for (to, data) in out.datagrams() {
+            self.track_send(to, data);
             self.send(index, to, data);
         }
         for event in out.events.drain(..) {
             // The simulator's `127.x` addresses never make an external address.
-            if let Event::Done { op, result } = event {
-                self.on_done(index, op, result);
+            match event {
+                Event::Done { op, result } => self.on_done(index, op, result),
+                Event::Broadcast(_) => self.tracker.on_delivered(index, now),
+                Event::ExternalIp { .. } => {}
             }
         }
         self.out = out;

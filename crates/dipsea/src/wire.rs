@@ -31,6 +31,7 @@ pub mod bencode;
 mod bloom;
 mod compact;
 mod krpc;
+pub mod push;
 mod sample;
 
 pub use bloom::{BloomFilter, BLOOM_LEN};

@@ -6,12 +6,15 @@ use std::time::Duration;
 use super::limits::RateLimitConfig;
 use crate::error::Error;
 use crate::lookup::LookupConfig;
+use crate::push::BroadcastConfig;
 use crate::routing::RoutingConfig;
 use crate::store::StoreConfig;
 
 /// The client version dipsea puts in the `v` key of every message (BEP 5: two
 /// letters naming the client, two bytes of version).
-pub const CLIENT_VERSION: [u8; 4] = *b"DS\x00\x01";
+///
+/// Version 2 and later speak the broadcast extension ([`crate::push::speaks_push`]).
+pub const CLIENT_VERSION: [u8; 4] = *b"DS\x00\x02";
 
 /// Protocol configuration of a node. Each field is a bound or a timer; the defaults
 /// follow BEP 5 and deployed practice (`../shared/PROTOCOL.md`).
@@ -86,6 +89,9 @@ pub struct NodeConfig {
     /// Shards of the in-flight transaction table (a power of two, 2 to 65,536).
     /// Default 16.
     pub in_flight_shards: usize,
+    /// Which broadcasts this node delivers and forwards, and their bounds
+    /// (default: none accepted).
+    pub broadcast: BroadcastConfig,
 }
 
 impl Default for NodeConfig {
@@ -113,6 +119,7 @@ impl Default for NodeConfig {
             rebootstrap_min: Duration::from_secs(1),
             rebootstrap_max: Duration::from_secs(5 * 60),
             in_flight_shards: 16,
+            broadcast: BroadcastConfig::default(),
         }
     }
 }

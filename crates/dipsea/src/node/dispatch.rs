@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::broadcast::HandOff;
 use super::config::CLIENT_VERSION;
 use super::limits::Limited;
 use super::output::Output;
@@ -56,7 +57,7 @@ impl Node {
             }
         };
         match &msg.kind {
-            MessageKind::Query(query) => self.on_query(from, &msg, query, now, out),
+            MessageKind::Query(query) => self.on_query(from, data, &msg, query, now, out),
             MessageKind::Response(response) => self.on_response(from, &msg, response, now, out),
             MessageKind::Error(_) => self.on_error(from, &msg, now, out),
         }
@@ -67,6 +68,7 @@ impl Node {
     fn on_query(
         &self,
         from: SocketAddr,
+        data: &[u8],
         msg: &Message<'_>,
         query: &Query<'_>,
         now: Time,
@@ -86,6 +88,15 @@ impl Node {
                 self.table_for(&from)
                     .on_query(NodeInfo::new(query.id, from), now, msg.read_only);
             self.act_on_insert(outcome, now, out);
+            self.learn_speaker(query.id, msg.version);
+        }
+        if let QueryMethod::Unknown {
+            method: wire::push::BROADCAST_METHOD,
+            ..
+        } = query.method
+        {
+            self.on_broadcast(from, data, now, out);
+            return;
         }
         let answered = self.answer(from, msg, query, now, out);
         if let Answered::Refused(reason) = answered {
@@ -181,9 +192,12 @@ impl Node {
         if response.id != self.id && !msg.read_only {
             let outcome = self.table_for(&from).on_response(responder, now);
             self.act_on_insert(outcome, now, out);
+            self.learn_speaker(response.id, msg.version);
         }
         if let Some(op) = pending.op {
             self.advance_on_answer(op, &pending, responder, Some(response), None, now, out);
+        } else {
+            self.on_hand_off_answer(tid_key(msg.tid), HandOff::Acked, now, out);
         }
     }
 
@@ -199,6 +213,8 @@ impl Node {
                 _ => None,
             };
             self.advance_on_answer(op, &pending, queried, None, code, now, out);
+        } else {
+            self.on_hand_off_answer(tid_key(msg.tid), HandOff::Refused, now, out);
         }
     }
 
@@ -216,7 +232,14 @@ impl Node {
         }
     }
 
-    fn reply_error(&self, to: SocketAddr, tid: &[u8], code: i64, message: &[u8], out: &mut Output) {
+    pub(super) fn reply_error(
+        &self,
+        to: SocketAddr,
+        tid: &[u8],
+        code: i64,
+        message: &[u8],
+        out: &mut Output,
+    ) {
         let msg = Message {
             tid,
             version: Some(&CLIENT_VERSION),
@@ -227,6 +250,11 @@ impl Node {
         out.send(to, |buf| msg.encode(buf));
         self.count_sent(1, out.last_datagram().len());
     }
+}
+
+/// The in-flight key of a transaction id (ours are 4 bytes; others match nothing).
+fn tid_key(tid: &[u8]) -> u32 {
+    <[u8; 4]>::try_from(tid).map_or(u32::MAX, u32::from_be_bytes)
 }
 
 #[cfg(test)]

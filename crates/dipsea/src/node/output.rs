@@ -28,6 +28,9 @@ pub enum Event {
         /// changed while the node runs (restart it with an id derived from `ip`).
         id_conforms: bool,
     },
+    /// A broadcast (or key-range multicast) reached this node and was accepted: it
+    /// is delivered once, whatever the number of copies (see [`crate::push`]).
+    Broadcast(crate::push::Broadcast),
 }
 
 /// Datagrams and events produced by one call into the node, reused between calls

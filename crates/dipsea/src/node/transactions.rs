@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+use super::broadcast::HandOff;
 use super::config::CLIENT_VERSION;
 use super::ops::OpId;
 use super::output::Output;
@@ -46,24 +47,45 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) -> bool {
+        let encode = |tid: &[u8], buf: &mut Vec<u8>| {
+            let mut msg = Message {
+                version: Some(&CLIENT_VERSION),
+                read_only: self.config.read_only,
+                ..Message::query(tid, self.id, method)
+            };
+            if self.routing6.is_some() {
+                // BEP 32: a dual-stack node asks for nodes of both families.
+                if let MessageKind::Query(q) = &mut msg.kind {
+                    q.want = Want { n4: true, n6: true };
+                }
+            }
+            msg.encode(buf);
+        };
+        self.send_encoded(to, id, op, true, now, out, encode)
+            .is_some()
+    }
+
+    /// Sends a query that `encode` writes for a transaction id, recording it in
+    /// flight; without `resend` it is sent once and fails at its first timeout. The
+    /// transaction id, or `None` when the in-flight table is full (nothing is sent).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_encoded(
+        &self,
+        to: SocketAddr,
+        id: Option<Id>,
+        op: Option<OpId>,
+        resend: bool,
+        now: Time,
+        out: &mut Output,
+        encode: impl FnOnce(&[u8], &mut Vec<u8>),
+    ) -> Option<u32> {
         if self.in_flight_len.load(Ordering::Relaxed) >= self.config.max_in_flight {
             self.counters.in_flight_full.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return None;
         }
         let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
         let tid_bytes = tid.to_be_bytes();
-        let mut msg = Message {
-            version: Some(&CLIENT_VERSION),
-            read_only: self.config.read_only,
-            ..Message::query(&tid_bytes, self.id, method)
-        };
-        if self.routing6.is_some() {
-            // BEP 32: a dual-stack node asks for nodes of both families.
-            if let MessageKind::Query(q) = &mut msg.kind {
-                q.want = Want { n4: true, n6: true };
-            }
-        }
-        out.send(to, |buf| msg.encode(buf));
+        out.send(to, |buf| encode(&tid_bytes, buf));
         // Kept for a retry: one allocation of the exact size.
         let datagram = Box::<[u8]>::from(out.last_datagram());
         let deadline = now + self.rtt.timeout();
@@ -76,13 +98,13 @@ impl Node {
                 op,
                 sent: now,
                 deadline,
-                tries: 0,
+                tries: if resend { 0 } else { self.config.max_retries },
                 datagram,
             },
         );
         self.in_flight_len.fetch_add(1, Ordering::Relaxed);
         self.want_tick_at(deadline);
-        true
+        Some(tid)
     }
 
     /// Removes the in-flight query `tid` if it was sent to `from`.
@@ -174,6 +196,8 @@ impl Node {
         if let Some(op) = pending.op {
             let queried = NodeInfo::new(pending.id.unwrap_or_default(), pending.to);
             self.advance_on_answer(op, &pending, queried, None, None, now, out);
+        } else {
+            self.on_hand_off_answer(tid, HandOff::TimedOut, now, out);
         }
     }
 }

@@ -40,8 +40,13 @@ use super::output::{Event, Output};
 use super::{Node, NodeConfig, NodeStats};
 use crate::error::Error;
 use crate::id::{bep42, Id, NodeInfo};
+use crate::push::{Broadcast, KeyRange, SigningKey};
 use crate::time::Time;
 use crate::wire::bencode;
+
+/// Delivered broadcasts a slow subscriber may lag behind before it misses some
+/// ([`NodeHandle::broadcasts`]).
+pub const BROADCAST_QUEUE: usize = 256;
 
 /// Socket buffer size asked of the kernel (it may grant less). Large buffers keep
 /// bursts of replies from being dropped when many lookups run at once.
@@ -356,6 +361,7 @@ impl NodeBuilder {
             stop: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
             state_path: self.state_path,
+            delivered: tokio::sync::broadcast::channel(BROADCAST_QUEUE).0,
         });
         let families = if shared.v6.is_some() { 2 } else { 1 };
         for v6 in (0..families).map(|f| f == 1) {
@@ -512,6 +518,8 @@ struct Shared {
     /// The receiver and timer tasks, joined by shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
     state_path: Option<PathBuf>,
+    /// Delivered broadcasts, to every subscriber ([`NodeHandle::broadcasts`]).
+    delivered: tokio::sync::broadcast::Sender<Broadcast>,
 }
 
 /// The second (IPv6) socket of a dual-stack node, as [`Shared`] holds the first.
@@ -564,6 +572,10 @@ impl Shared {
                 }
                 Event::ExternalIp { ip, id_conforms } => {
                     log_external_ip(&self.node, ip, id_conforms)
+                }
+                Event::Broadcast(b) => {
+                    // No receiver subscribed is not an error.
+                    let _ = self.delivered.send(b);
                 }
             }
         }
@@ -894,6 +906,44 @@ impl NodeHandle {
         )
     }
 
+    /// Broadcasts `payload`, signed by `key` as its broadcast number `seq`, to every
+    /// node of `range` that accepts it ([`KeyRange::ALL`]: every node). When the
+    /// range does not hold this node, a lookup of its prefix finds the way in first.
+    /// Returns how many hand-offs this node sent (0: no contact known to speak the
+    /// extension was in the range). Each accepting node reports it on its
+    /// [`broadcasts`](Self::broadcasts) stream.
+    ///
+    /// Errors: [`Error::BadInput`] for a payload over [`crate::push::MAX_PAYLOAD`]
+    /// bytes. Cancel safe: dropped during the lookup, nothing is sent.
+    pub async fn broadcast(
+        &self,
+        key: &SigningKey,
+        seq: i64,
+        range: KeyRange,
+        payload: &[u8],
+    ) -> Result<usize, Error> {
+        let b = Broadcast::sign(key, seq, range, payload)
+            .map_err(|e| Error::BadInput(e.to_string()))?;
+        let entry = if range.contains(&self.id()) {
+            Vec::new()
+        } else {
+            self.find_node(range.prefix()).await.unwrap_or_default()
+        };
+        let mut out = Output::new();
+        let node = &self.shared.node;
+        let beta = usize::from(node.config().broadcast.beta);
+        let sent = node.broadcast(b, &entry, beta, self.shared.now(), &mut out);
+        self.shared.flush(&mut out);
+        Ok(sent)
+    }
+
+    /// The broadcasts this node delivers from now on, each once: a stream that
+    /// ends when the node shuts down. A subscriber more than [`BROADCAST_QUEUE`]
+    /// behind misses the oldest (its `recv` says how many).
+    pub fn broadcasts(&self) -> tokio::sync::broadcast::Receiver<Broadcast> {
+        self.shared.delivered.subscribe()
+    }
+
     /// Pings one address and returns its node id.
     pub async fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {
         typed(self.run(Request::Ping(addr)).await, Outcome::into_pong)
@@ -1028,6 +1078,22 @@ impl BlockingNode {
         self.runtime
             .handle()
             .block_on(self.handle.find_node(target))
+    }
+    /// See [`NodeHandle::broadcast`].
+    pub fn broadcast(
+        &self,
+        key: &SigningKey,
+        seq: i64,
+        range: KeyRange,
+        payload: &[u8],
+    ) -> Result<usize, Error> {
+        self.runtime
+            .handle()
+            .block_on(self.handle.broadcast(key, seq, range, payload))
+    }
+    /// See [`NodeHandle::broadcasts`]; read it with `blocking_recv`.
+    pub fn broadcasts(&self) -> tokio::sync::broadcast::Receiver<Broadcast> {
+        self.handle.broadcasts()
     }
     /// See [`NodeHandle::ping`].
     pub fn ping(&self, addr: SocketAddr) -> Result<Id, Error> {

@@ -1,0 +1,463 @@
+//! Broadcast and key-range multicast at the node: the `dipsea_bcast` query received,
+//! delivered and forwarded, and the hand-offs this node sends followed to their
+//! acknowledgements (the logic itself is in [`crate::push`]).
+//!
+//! Entry points: [`Node::broadcast`] starts one (the driver signs it and, for a key
+//! range that does not hold this node, looks the range up first); `dispatch` hands
+//! every `dipsea_bcast` query to `on_broadcast` and every answer to a hand-off to
+//! `on_hand_off_answer`. A delivered broadcast is reported as [`Event::Broadcast`].
+//!
+//! Only contacts whose messages carried a client version that speaks the extension
+//! ([`push::speaks_push`]) are ever sent a broadcast; the node learns them from every
+//! query and response it gets (`learn_speaker`).
+//!
+//! Locks: the speaker set is a `DashMap` (one shard per call); the forwarding table
+//! is one mutex, taken per broadcast event (hand-off sent or answered), never per
+//! ordinary packet, and never held while another lock is taken.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+use super::config::CLIENT_VERSION;
+use super::output::{Event, Output};
+use super::Node;
+use crate::id::{Id, NodeInfo};
+use crate::push::{self, Admitted, Broadcast, BroadcastConfig, Delegation, Fanout, Receiver};
+use crate::time::Time;
+use crate::wire::error_code;
+use crate::wire::push::{decode_broadcast, BroadcastQuery};
+
+/// Most contacts remembered as speaking the broadcast extension. A routing table
+/// holds a few hundred contacts; past this bound, those no longer in the table are
+/// forgotten.
+pub const MAX_SPEAKERS: usize = 4_096;
+
+/// How an answer to a hand-off came back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HandOff {
+    /// Acknowledged: the contact took the subtree over.
+    Acked,
+    /// A KRPC error: it does not accept this broadcast.
+    Refused,
+    /// No answer in time.
+    TimedOut,
+}
+
+/// Broadcast counters of one node ([`Node::broadcast_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BroadcastStats {
+    /// Broadcasts this node started ([`Node::broadcast`]).
+    pub started: u64,
+    /// Broadcasts received, accepted and delivered ([`Event::Broadcast`]).
+    pub delivered: u64,
+    /// Second copies received and dropped (acknowledged, not delivered again).
+    pub duplicates: u64,
+    /// Broadcasts received and refused (policy, rate, signature, replay, size, range).
+    pub refused: u64,
+    /// Hand-off datagrams sent, retries included: this node's broadcast messages.
+    pub forwarded: u64,
+    /// Hand-offs acknowledged.
+    pub acked: u64,
+    /// Hand-offs that failed (no answer or refused), before any retry.
+    pub failed: u64,
+    /// Delivered broadcasts not forwarded because the forwarding table was full.
+    pub not_forwarded: u64,
+    /// Subtrees whose every contact failed, handed to a deeper neighbour instead.
+    pub rescued: u64,
+    /// Contacts known to speak the broadcast extension.
+    pub speakers: usize,
+    /// Broadcasts whose hand-offs await answers now.
+    pub forwarding: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    started: AtomicU64,
+    delivered: AtomicU64,
+    duplicates: AtomicU64,
+    refused: AtomicU64,
+    forwarded: AtomicU64,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    not_forwarded: AtomicU64,
+    rescued: AtomicU64,
+}
+
+/// One broadcast being handed off by this node.
+#[derive(Debug)]
+struct Fanning {
+    broadcast: Broadcast,
+    fanout: Fanout,
+}
+
+/// A fanout's identity: the broadcast (origin, sequence number), and 0 for its
+/// hand-offs or the height of a rescue (see `rescue`).
+type Key = ([u8; 32], i64, u8);
+
+#[derive(Debug, Default)]
+struct Forwarding {
+    fanning: HashMap<Key, Fanning>,
+    /// Transaction id of each hand-off in flight → its broadcast and contact.
+    tids: HashMap<u32, (Key, Id)>,
+}
+
+/// The node's broadcast state.
+#[derive(Debug)]
+pub(super) struct Broadcasts {
+    receiver: Receiver,
+    speakers: DashMap<Id, ()>,
+    forwarding: Mutex<Forwarding>,
+    counters: Counters,
+}
+
+impl Broadcasts {
+    pub(super) fn new(config: BroadcastConfig) -> Broadcasts {
+        Broadcasts {
+            receiver: Receiver::new(config),
+            speakers: DashMap::new(),
+            forwarding: Mutex::new(Forwarding::default()),
+            counters: Counters::default(),
+        }
+    }
+}
+
+impl Node {
+    /// Starts broadcast `b` (made with [`Broadcast::sign`]) from this node: to every
+    /// node of its range, or to every node when the range is [`push::KeyRange::ALL`].
+    ///
+    /// When the range holds this node, the node hands the range's buckets to `beta`
+    /// contacts each (drivers pass [`BroadcastConfig::beta`]). Otherwise it hands the whole range to
+    /// `beta` contacts inside it: from `entry` (the result of a lookup of the
+    /// range's prefix, which the driver runs first) and its own table, closest to
+    /// the prefix first, retrying the next on failure. Returns how many hand-offs
+    /// were sent: 0 when no contact known to speak the extension is in the range.
+    ///
+    /// The node's own copy is marked seen, so that it is not delivered back to it.
+    pub fn broadcast(
+        &self,
+        b: Broadcast,
+        entry: &[NodeInfo],
+        beta: usize,
+        now: Time,
+        out: &mut Output,
+    ) -> usize {
+        self.broadcasts
+            .counters
+            .started
+            .fetch_add(1, Ordering::Relaxed);
+        self.broadcasts.receiver.mark_seen(&b, now);
+        let beta = beta.max(1);
+        if b.range.contains(&self.id) {
+            let height = b.range.height();
+            return self.fan_out(b, height, beta, now, out);
+        }
+        let mut candidates: Vec<NodeInfo> = entry
+            .iter()
+            .copied()
+            .chain(self.push_contacts())
+            .filter(|c| b.range.contains(&c.id) && self.speaks_push(&c.id))
+            .collect();
+        let prefix = b.range.prefix();
+        candidates.sort_by_key(|c| c.id.distance(&prefix));
+        candidates.dedup_by_key(|c| c.id);
+        let (fanout, sends) = Fanout::into_range(self.id, b.range.height(), &candidates, beta);
+        self.track(b, 0, fanout, &sends, now, out)
+    }
+
+    /// The broadcast counters.
+    pub fn broadcast_stats(&self) -> BroadcastStats {
+        let c = &self.broadcasts.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BroadcastStats {
+            started: load(&c.started),
+            delivered: load(&c.delivered),
+            duplicates: load(&c.duplicates),
+            refused: load(&c.refused),
+            forwarded: load(&c.forwarded),
+            acked: load(&c.acked),
+            failed: load(&c.failed),
+            not_forwarded: load(&c.not_forwarded),
+            rescued: load(&c.rescued),
+            speakers: self.broadcasts.speakers.len(),
+            forwarding: self.broadcasts.forwarding.lock().fanning.len(),
+        }
+    }
+
+    /// Whether `id` is known to speak the broadcast extension.
+    pub fn speaks_push(&self, id: &Id) -> bool {
+        self.broadcasts.speakers.contains_key(id)
+    }
+
+    /// Records that `id` speaks the broadcast extension if its client `version`
+    /// says so. Called for every query and response from a node.
+    pub(super) fn learn_speaker(&self, id: Id, version: Option<&[u8]>) {
+        let speakers = &self.broadcasts.speakers;
+        if !push::speaks_push(version) || speakers.contains_key(&id) {
+            return;
+        }
+        if speakers.len() >= MAX_SPEAKERS {
+            speakers.retain(|known, _| self.routing.get(known).is_some());
+            if speakers.len() >= MAX_SPEAKERS {
+                return;
+            }
+        }
+        speakers.insert(id, ());
+    }
+
+    /// The routing table's contacts that speak the extension, good ones first.
+    fn push_contacts(&self) -> Vec<NodeInfo> {
+        let mut entries: Vec<_> = self
+            .routing
+            .contacts()
+            .into_iter()
+            .filter(|e| self.speaks_push(&e.node.id))
+            .collect();
+        // Latest heard from first: the likeliest to be alive. `contacts` lists
+        // buckets in a fixed order, so seeded runs repeat.
+        entries.sort_by_key(|e| std::cmp::Reverse((e.failures == 0, e.last_seen)));
+        entries
+            .into_iter()
+            .filter(|e| e.failures < crate::routing::MAX_FAILURES)
+            .map(|e| e.node)
+            .collect()
+    }
+
+    /// A `dipsea_bcast` query from `from`: refused with a KRPC error, or
+    /// acknowledged, and when new, delivered and forwarded.
+    pub(super) fn on_broadcast(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
+        let counters = &self.broadcasts.counters;
+        let query = match decode_broadcast(data) {
+            Ok(query) => query,
+            Err(error) => {
+                counters.refused.fetch_add(1, Ordering::Relaxed);
+                if let Some(tid) = crate::wire::query_tid(data) {
+                    let reason = error.to_string();
+                    self.reply_error(from, tid, error_code::PROTOCOL, reason.as_bytes(), out);
+                }
+                return;
+            }
+        };
+        let admitted = self
+            .broadcasts
+            .receiver
+            .admit(&self.id, &query.args, from.ip(), now);
+        match admitted {
+            Err(refusal) => {
+                counters.refused.fetch_add(1, Ordering::Relaxed);
+                let reason = refusal.to_string();
+                self.reply_error(from, query.tid, refusal.code(), reason.as_bytes(), out);
+            }
+            Ok(Admitted::Duplicate) => {
+                counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                self.acknowledge(from, &query, out);
+                if query.args.rescue {
+                    self.rescue(&query, now, out);
+                }
+            }
+            Ok(Admitted::New(b)) => {
+                counters.delivered.fetch_add(1, Ordering::Relaxed);
+                self.acknowledge(from, &query, out);
+                out.events.push(Event::Broadcast(b.clone()));
+                let beta = usize::from(self.config.broadcast.forward_beta.max(1));
+                self.fan_out(b, query.args.height, beta, now, out);
+            }
+        }
+    }
+
+    /// A rescue of a broadcast this node has already: its neighbour's hand-off of
+    /// our bucket `160 - height` failed; hand that bucket off from this table.
+    fn rescue(&self, query: &BroadcastQuery<'_>, now: Time, out: &mut Output) {
+        let Some(b) = Broadcast::from_args(&query.args) else {
+            return;
+        };
+        let height = query.args.height;
+        let bucket = crate::id::ID_BITS.saturating_sub(usize::from(height));
+        let contacts: Vec<NodeInfo> = self
+            .push_contacts()
+            .into_iter()
+            .filter(|c| self.id.common_prefix_len(&c.id) == bucket)
+            .collect();
+        let beta = usize::from(self.config.broadcast.forward_beta.max(1));
+        let (fanout, sends) = Fanout::start(self.id, height, &contacts, beta);
+        self.track(b, height, fanout, &sends, now, out);
+    }
+
+    fn acknowledge(&self, to: SocketAddr, query: &BroadcastQuery<'_>, out: &mut Output) {
+        let msg = crate::wire::Message {
+            tid: query.tid,
+            version: Some(&CLIENT_VERSION),
+            ip: None,
+            read_only: false,
+            kind: crate::wire::MessageKind::Response(crate::wire::Response::new(self.id)),
+        };
+        out.send(to, |buf| msg.encode(buf));
+        self.count_sent(1, out.last_datagram().len());
+    }
+
+    /// Hands the subtree of `height` around this node to `beta` contacts per bucket.
+    fn fan_out(&self, b: Broadcast, height: u8, beta: usize, now: Time, out: &mut Output) -> usize {
+        let (fanout, sends) = Fanout::start(self.id, height, &self.push_contacts(), beta);
+        self.track(b, 0, fanout, &sends, now, out)
+    }
+
+    /// Records a fanout in the forwarding table and sends its first hand-offs.
+    fn track(
+        &self,
+        b: Broadcast,
+        tag: u8,
+        fanout: Fanout,
+        sends: &[Delegation],
+        now: Time,
+        out: &mut Output,
+    ) -> usize {
+        if sends.is_empty() {
+            return 0;
+        }
+        let key = (b.origin, b.seq, tag);
+        {
+            let mut fwd = self.broadcasts.forwarding.lock();
+            if fwd.fanning.len() >= self.config.broadcast.max_forwarding
+                || fwd.fanning.contains_key(&key)
+            {
+                drop(fwd);
+                self.broadcasts
+                    .counters
+                    .not_forwarded
+                    .fetch_add(1, Ordering::Relaxed);
+                return 0;
+            }
+            fwd.fanning.insert(
+                key,
+                Fanning {
+                    broadcast: b,
+                    fanout,
+                },
+            );
+        }
+        let mut sent = 0;
+        for d in sends {
+            if self.send_hand_off(key, d, false, now, out) {
+                sent += 1;
+            }
+        }
+        self.forget_if_done(&key);
+        sent
+    }
+
+    /// Sends one hand-off of the broadcast `key`; false if it could not be sent
+    /// (the broadcast is no longer tracked, or the in-flight table is full, which
+    /// counts as a failure of that hand-off).
+    fn send_hand_off(
+        &self,
+        key: Key,
+        d: &Delegation,
+        rescue: bool,
+        now: Time,
+        out: &mut Output,
+    ) -> bool {
+        let mut fwd = self.broadcasts.forwarding.lock();
+        let Some(fanning) = fwd.fanning.get(&key) else {
+            return false;
+        };
+        let mut args = fanning.broadcast.args(d.height);
+        args.rescue = rescue;
+        let own = self.id;
+        let tid = self.send_encoded(
+            d.to.addr,
+            Some(d.to.id),
+            None,
+            false,
+            now,
+            out,
+            |tid, buf| {
+                BroadcastQuery {
+                    tid,
+                    version: Some(&CLIENT_VERSION),
+                    id: own,
+                    args,
+                }
+                .encode(buf)
+            },
+        );
+        let Some(tid) = tid else {
+            if let Some(fanning) = fwd.fanning.get_mut(&key) {
+                // Nothing to retry with while the table is full.
+                let _ = fanning.fanout.on_refused(&d.to.id);
+            }
+            return false;
+        };
+        fwd.tids.insert(tid, (key, d.to.id));
+        self.broadcasts
+            .counters
+            .forwarded
+            .fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// An answer (or the timeout) of the query `tid`, when it was a hand-off: on a
+    /// failure, the next contact of the bucket gets the subtree.
+    pub(super) fn on_hand_off_answer(
+        &self,
+        tid: u32,
+        answer: HandOff,
+        now: Time,
+        out: &mut Output,
+    ) {
+        let next = {
+            let mut fwd = self.broadcasts.forwarding.lock();
+            let Some((key, to)) = fwd.tids.remove(&tid) else {
+                return;
+            };
+            let Some(fanning) = fwd.fanning.get_mut(&key) else {
+                return;
+            };
+            let counters = &self.broadcasts.counters;
+            let next = match answer {
+                HandOff::Acked => {
+                    counters.acked.fetch_add(1, Ordering::Relaxed);
+                    fanning.fanout.on_ack(&to);
+                    None
+                }
+                HandOff::Refused => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    fanning.fanout.on_refused(&to)
+                }
+                HandOff::TimedOut => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    fanning.fanout.on_failure(&to)
+                }
+            };
+            // A subtree whose every contact failed goes to a deeper neighbour,
+            // which hands it off from its own table (a rescue).
+            let next = next.map(|d| (d, false)).or_else(|| {
+                let (bucket, helper) = fanning.fanout.uncovered(&to)?;
+                counters.rescued.fetch_add(1, Ordering::Relaxed);
+                let d = Delegation {
+                    to: helper,
+                    height: (crate::id::ID_BITS - usize::from(bucket)) as u8,
+                    bucket: self.id.common_prefix_len(&helper.id) as u8,
+                };
+                Some((d, true))
+            });
+            if next.is_none() && fanning.fanout.is_done() {
+                fwd.fanning.remove(&key);
+            }
+            next.map(|d| (key, d))
+        };
+        if let Some((key, (d, rescue))) = next {
+            self.send_hand_off(key, &d, rescue, now, out);
+            self.forget_if_done(&key);
+        }
+    }
+
+    fn forget_if_done(&self, key: &Key) {
+        let mut fwd = self.broadcasts.forwarding.lock();
+        if fwd.fanning.get(key).is_some_and(|f| f.fanout.is_done()) {
+            fwd.fanning.remove(key);
+        }
+    }
+}

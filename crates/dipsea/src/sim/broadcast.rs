@@ -1,0 +1,155 @@
+//! Broadcasts in the simulator: start one from a node, let it spread, and measure
+//! coverage, messages and time ([`Swarm::broadcast_from`]).
+
+use std::time::Duration;
+
+use super::{node_index, Swarm};
+use crate::id::NodeInfo;
+use crate::push::{Broadcast, KeyRange};
+use crate::time::Time;
+
+/// Every broadcast datagram starts so: its `a` dict opens with the height `h`, a key
+/// no other KRPC message of this crate starts its arguments with.
+const BROADCAST_PREFIX: &[u8] = b"d1:ad1:h";
+
+/// What the swarm tracks of the broadcast in progress.
+#[derive(Debug, Default)]
+pub(super) struct Tracker {
+    range: Option<KeyRange>,
+    started: Time,
+    /// Nodes that delivered it, and when.
+    deliveries: Vec<(u32, Time)>,
+    datagrams: u64,
+    elsewhere: u64,
+}
+
+impl Tracker {
+    pub(super) fn on_delivered(&mut self, node: u32, now: Time) {
+        if self.range.is_some() {
+            self.deliveries.push((node, now));
+        }
+    }
+}
+
+/// What one broadcast did ([`Swarm::broadcast_from`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BroadcastReport {
+    /// Live nodes in the range (the origin included when it is in the range).
+    pub in_range: usize,
+    /// Of those, how many delivered it (the origin counts as delivered).
+    pub delivered: usize,
+    /// `delivered / in_range`.
+    pub coverage: f64,
+    /// Broadcast datagrams sent (hand-offs, retries included; acknowledgements and
+    /// the lookup into a range are not counted).
+    pub messages: u64,
+    /// Of those, the ones sent to live nodes outside the range.
+    pub messages_elsewhere: u64,
+    /// Acknowledgements received by the senders.
+    pub acks: u64,
+    /// Copies dropped as duplicates.
+    pub duplicates: u64,
+    /// Virtual time from the start to the last delivery.
+    pub time_to_full: Duration,
+    /// Datagrams of the lookup that routed into the range (0 when the origin is in it).
+    pub lookup_messages: u64,
+}
+
+impl Swarm {
+    /// Node `node` starts broadcast `b` with `beta` (looking its range up first when
+    /// the range does not hold the node), then the network runs for `settle` of
+    /// virtual time; the report counts what that broadcast did.
+    ///
+    /// Nodes deliver only what their [`crate::push::BroadcastConfig::accept`] policy
+    /// admits: build the swarm with a policy that accepts `b`'s origin.
+    pub fn broadcast_from(
+        &mut self,
+        node: usize,
+        b: Broadcast,
+        beta: usize,
+        settle: Duration,
+    ) -> BroadcastReport {
+        let range = b.range;
+        let before = self.broadcast_totals();
+        let own = self.node(node).map(|n| n.id());
+        let mut entry: Vec<NodeInfo> = Vec::new();
+        let mut lookup_messages = 0;
+        if own.is_some_and(|id| !range.contains(&id)) {
+            let sent = self.packets_sent;
+            entry = self
+                .find_node_from(node, range.prefix())
+                .unwrap_or_default();
+            lookup_messages = self.packets_sent - sent;
+        }
+        self.tracker = Tracker {
+            range: Some(range),
+            started: self.now,
+            ..Tracker::default()
+        };
+        self.call(node as u32, |n, now, out| {
+            n.broadcast(b, &entry, beta, now, out);
+        });
+        self.advance(settle);
+        let tracker = std::mem::take(&mut self.tracker);
+        let after = self.broadcast_totals();
+        let mut delivered: Vec<u32> = tracker.deliveries.iter().map(|d| d.0).collect();
+        delivered.retain(|&i| self.is_live(i as usize));
+        if own.is_some_and(|id| range.contains(&id)) {
+            delivered.push(node as u32);
+        }
+        delivered.sort_unstable();
+        delivered.dedup();
+        let in_range = self
+            .live_nodes()
+            .iter()
+            .filter(|&&i| {
+                self.node(i as usize)
+                    .is_some_and(|n| range.contains(&n.id()))
+            })
+            .count();
+        let last = tracker
+            .deliveries
+            .iter()
+            .map(|d| d.1)
+            .max()
+            .unwrap_or(tracker.started);
+        BroadcastReport {
+            in_range,
+            delivered: delivered.len(),
+            coverage: delivered.len() as f64 / in_range.max(1) as f64,
+            messages: tracker.datagrams,
+            messages_elsewhere: tracker.elsewhere,
+            acks: after.0.saturating_sub(before.0),
+            duplicates: after.1.saturating_sub(before.1),
+            time_to_full: last.since(tracker.started),
+            lookup_messages,
+        }
+    }
+
+    /// Counts a datagram `from` sends to `to` if it is a broadcast.
+    pub(super) fn track_send(&mut self, to: std::net::SocketAddr, data: &[u8]) {
+        let Some(range) = self.tracker.range else {
+            return;
+        };
+        if !data.starts_with(BROADCAST_PREFIX) {
+            return;
+        }
+        self.tracker.datagrams += 1;
+        // A crashed node's id is gone with it; only live nodes outside count.
+        let outside = node_index(to)
+            .and_then(|i| self.node(i))
+            .is_some_and(|n| !range.contains(&n.id()));
+        if outside {
+            self.tracker.elsewhere += 1;
+        }
+    }
+
+    /// (acknowledgements received, duplicates) summed over the nodes up now.
+    fn broadcast_totals(&self) -> (u64, u64) {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.broadcast_stats())
+            .fold((0, 0), |(a, d), s| (a + s.acked, d + s.duplicates))
+    }
+}
