@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use dipsea::wire::bencode::encode_bytes;
 use dipsea::{Error, Id, Keypair, MutablePut, NodeHandle, OpError};
-use dipsea_tests::{network, shutdown};
+use dipsea_tests::{loopback_builder, network_of, shutdown};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -275,7 +275,13 @@ async fn libtorrent_and_dipsea_exchange_items_and_peers() {
 async fn scenario(lt: &mut LtPeer, started: Instant) {
     let step = |what: &str| println!("[{:>6.2?}] {what}", started.elapsed());
 
-    let nodes = network(8).await;
+    // The dipsea nodes accept broadcasts from anyone, so the broadcast below travels
+    // between them without refusals (a refusal is a KRPC error to the sender, and
+    // every KRPC error counted below must be libtorrent's).
+    let nodes = network_of(8, || {
+        loopback_builder().configure(|c| c.broadcast.accept = dipsea::push::AcceptPolicy::Open)
+    })
+    .await;
     step("8 dipsea nodes joined");
     let ready = lt.recv(OP_WAIT).await;
     assert_eq!(ready["event"], json!("ready"), "helper start: {ready}");
