@@ -1078,7 +1078,7 @@ dipsea_status dipsea_keypair_free(struct dipsea_keypair *keypair);
  * Ownership: the caller owns `*out_partitioner` and frees it with
  * dipsea_partitioner_free. Threads: any thread.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_partitioner` is NULL;
- * DIPSEA_INVALID_ARGUMENT for an unknown `kind` or `vnodes` over 4096.
+ * DIPSEA_BAD_INPUT for an unknown `kind` or `vnodes` over 4096.
  * `*out_partitioner` is written only on DIPSEA_OK.
  */
 dipsea_status dipsea_partitioner_new(uint32_t kind,
@@ -1097,7 +1097,7 @@ dipsea_status dipsea_partitioner_free(struct dipsea_partitioner *partitioner);
  *
  * Ownership: `member` is borrowed for the call. Threads: any thread.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
- * DIPSEA_INVALID_ARGUMENT if `*member` is a member already.
+ * DIPSEA_BAD_INPUT if `*member` is a member already.
  */
 dipsea_status dipsea_partitioner_add(const struct dipsea_partitioner *partitioner,
                                      const struct dipsea_id *member);
@@ -1108,7 +1108,7 @@ dipsea_status dipsea_partitioner_add(const struct dipsea_partitioner *partitione
  *
  * Ownership: `member` is borrowed for the call. Threads: any thread.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
- * DIPSEA_INVALID_ARGUMENT if `*member` is a member already, or `weight` is not
+ * DIPSEA_BAD_INPUT if `*member` is a member already, or `weight` is not
  * finite and positive, or not 1 for a kind without weights.
  */
 dipsea_status dipsea_partitioner_add_weighted(const struct dipsea_partitioner *partitioner,
@@ -1122,7 +1122,7 @@ dipsea_status dipsea_partitioner_add_weighted(const struct dipsea_partitioner *p
  * Ownership: `members` is borrowed for the call (NULL allowed when `members_len` is
  * 0). Threads: any thread.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner` is NULL, or `members`
- * is NULL with a nonzero length; DIPSEA_INVALID_ARGUMENT if an id repeats or is a
+ * is NULL with a nonzero length; DIPSEA_BAD_INPUT if an id repeats or is a
  * member already (then none is added).
  */
 dipsea_status dipsea_partitioner_add_all(const struct dipsea_partitioner *partitioner,
@@ -1134,7 +1134,7 @@ dipsea_status dipsea_partitioner_add_all(const struct dipsea_partitioner *partit
  *
  * Ownership: `member` is borrowed for the call. Threads: any thread.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
- * DIPSEA_INVALID_ARGUMENT if `*member` is not a member.
+ * DIPSEA_BAD_INPUT if `*member` is not a member.
  */
 dipsea_status dipsea_partitioner_remove(const struct dipsea_partitioner *partitioner,
                                         const struct dipsea_id *member);
@@ -1147,7 +1147,7 @@ dipsea_status dipsea_partitioner_remove(const struct dipsea_partitioner *partiti
  * allocated. Threads: any thread.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner`, `key` or `out_n` is
  * NULL, or `out_ids` is NULL while `r` > 0; DIPSEA_BUFFER_TOO_SMALL if `r` >
- * `out_ids_len`; DIPSEA_INVALID_ARGUMENT if `r` exceeds the number of members
+ * `out_ids_len`; DIPSEA_BAD_INPUT if `r` exceeds the number of members
  * (it does not quietly return fewer). `out_ids` and `*out_n` are written only on
  * DIPSEA_OK.
  */

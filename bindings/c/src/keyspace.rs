@@ -43,7 +43,7 @@ impl From<dipsea::keyspace::PartitionError> for Failure {
 /// Ownership: the caller owns `*out_partitioner` and frees it with
 /// dipsea_partitioner_free. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `out_partitioner` is NULL;
-/// DIPSEA_INVALID_ARGUMENT for an unknown `kind` or `vnodes` over 4096.
+/// DIPSEA_BAD_INPUT for an unknown `kind` or `vnodes` over 4096.
 /// `*out_partitioner` is written only on DIPSEA_OK.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_partitioner_new(
@@ -107,7 +107,7 @@ unsafe fn partitioner_arg<'a>(
 ///
 /// Ownership: `member` is borrowed for the call. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `*member` is a member already.
+/// DIPSEA_BAD_INPUT if `*member` is a member already.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_partitioner_add(
     partitioner: *const dipsea_partitioner,
@@ -122,7 +122,7 @@ pub unsafe extern "C" fn dipsea_partitioner_add(
 ///
 /// Ownership: `member` is borrowed for the call. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `*member` is a member already, or `weight` is not
+/// DIPSEA_BAD_INPUT if `*member` is a member already, or `weight` is not
 /// finite and positive, or not 1 for a kind without weights.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_partitioner_add_weighted(
@@ -144,7 +144,7 @@ pub unsafe extern "C" fn dipsea_partitioner_add_weighted(
 /// Ownership: `members` is borrowed for the call (NULL allowed when `members_len` is
 /// 0). Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner` is NULL, or `members`
-/// is NULL with a nonzero length; DIPSEA_INVALID_ARGUMENT if an id repeats or is a
+/// is NULL with a nonzero length; DIPSEA_BAD_INPUT if an id repeats or is a
 /// member already (then none is added).
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_partitioner_add_all(
@@ -186,7 +186,7 @@ unsafe fn ids_arg<'a>(ptr: *const dipsea_id, len: usize) -> Result<&'a [dipsea_i
 ///
 /// Ownership: `member` is borrowed for the call. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if an argument is NULL;
-/// DIPSEA_INVALID_ARGUMENT if `*member` is not a member.
+/// DIPSEA_BAD_INPUT if `*member` is not a member.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_partitioner_remove(
     partitioner: *const dipsea_partitioner,
@@ -207,7 +207,7 @@ pub unsafe extern "C" fn dipsea_partitioner_remove(
 /// allocated. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `partitioner`, `key` or `out_n` is
 /// NULL, or `out_ids` is NULL while `r` > 0; DIPSEA_BUFFER_TOO_SMALL if `r` >
-/// `out_ids_len`; DIPSEA_INVALID_ARGUMENT if `r` exceeds the number of members
+/// `out_ids_len`; DIPSEA_BAD_INPUT if `r` exceeds the number of members
 /// (it does not quietly return fewer). `out_ids` and `*out_n` are written only on
 /// DIPSEA_OK.
 #[no_mangle]

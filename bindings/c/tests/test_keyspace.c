@@ -87,25 +87,25 @@ static void removing_an_owner_promotes_the_next(void) {
 
 static void bad_calls_fail_clearly(void) {
     dipsea_partitioner *p = NULL;
-    CHECK_STATUS(dipsea_partitioner_new(7, 0, &p), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_partitioner_new(7, 0, &p), DIPSEA_BAD_INPUT);
     CHECK(p == NULL);
     CHECK_STATUS(dipsea_partitioner_new(DIPSEA_PARTITIONER_RING, 100000, &p),
-                 DIPSEA_INVALID_ARGUMENT);
+                 DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "virtual nodes") != NULL);
     CHECK_STATUS(dipsea_partitioner_new(DIPSEA_PARTITIONER_RING, 0, NULL),
                  DIPSEA_NULL_ARGUMENT);
     CHECK_OK(dipsea_partitioner_new(DIPSEA_PARTITIONER_RING, 0, &p));
     dipsea_id a = member_id(0), b = member_id(1);
     CHECK_OK(dipsea_partitioner_add(p, &a));
-    CHECK_STATUS(dipsea_partitioner_add(p, &a), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_partitioner_add(p, &a), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "duplicate member") != NULL);
-    CHECK_STATUS(dipsea_partitioner_remove(p, &b), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_partitioner_remove(p, &b), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "unknown member") != NULL);
-    CHECK_STATUS(dipsea_partitioner_add_weighted(p, &b, 2.0), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_partitioner_add_weighted(p, &b, 2.0), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "does not take weights") != NULL);
     /* A duplicate inside a bulk add adds nothing. */
     dipsea_id pair[2] = {b, b};
-    CHECK_STATUS(dipsea_partitioner_add_all(p, pair, 2), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_partitioner_add_all(p, pair, 2), DIPSEA_BAD_INPUT);
     CHECK_STATUS(dipsea_partitioner_add_all(p, NULL, 2), DIPSEA_NULL_ARGUMENT);
     CHECK_OK(dipsea_partitioner_add_all(p, NULL, 0));
     size_t len = 0;
@@ -114,7 +114,7 @@ static void bad_calls_fail_clearly(void) {
     /* More owners than members: refused, outputs untouched. */
     dipsea_id owners[2];
     size_t n = 42;
-    CHECK_STATUS(dipsea_partitioner_owners(p, &a, 2, owners, 2, &n), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_partitioner_owners(p, &a, 2, owners, 2, &n), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "asked for 2 owners among 1 members") != NULL);
     CHECK(n == 42);
     CHECK_STATUS(dipsea_partitioner_owners(p, &a, 2, owners, 1, &n), DIPSEA_BUFFER_TOO_SMALL);
@@ -131,9 +131,9 @@ static void rendezvous_takes_weights(void) {
     dipsea_id heavy = member_id(0), light = member_id(1);
     CHECK_OK(dipsea_partitioner_add_weighted(p, &heavy, 3.0));
     CHECK_OK(dipsea_partitioner_add(p, &light));
-    CHECK_STATUS(dipsea_partitioner_add_weighted(p, &heavy, 1.0), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_partitioner_add_weighted(p, &heavy, 1.0), DIPSEA_BAD_INPUT);
     dipsea_id other = member_id(2);
-    CHECK_STATUS(dipsea_partitioner_add_weighted(p, &other, -1.0), DIPSEA_INVALID_ARGUMENT);
+    CHECK_STATUS(dipsea_partitioner_add_weighted(p, &other, -1.0), DIPSEA_BAD_INPUT);
     int heavy_wins = 0;
     for (uint32_t i = 0; i < 2000; i++) {
         dipsea_id key, owner;
