@@ -8,7 +8,9 @@ from conftest import LOOPBACK_TIMEOUT
 
 
 def test_a_dual_stack_node_links_the_families() -> None:
-    dual = dipsea.Node("127.0.0.1:0", bind6="[::1]:0", query_timeout=LOOPBACK_TIMEOUT)
+    dual = dipsea.Node(
+        "127.0.0.1:0", bind6="[::1]:0", query_timeout=LOOPBACK_TIMEOUT, no_default_routers=True
+    )
     host4, port4 = dual.address
     address6 = dual.address6
     assert address6 is not None
