@@ -2,12 +2,14 @@
 //! benchmark: process user+system time divided by operations, which varies far less
 //! with other load on the machine than wall-clock throughput does.
 //!
-//! `cargo run --release -p dipsea-benches --example cpu_per_op [operations] [spread|one] [in flight] [callers|spawn]`
+//! `cargo run --release -p dipsea-benches --example cpu_per_op [operations] [spread|one] [in flight] [callers|spawn] [value bytes]`
 //!
 //! `spread` issues each operation through the next node in turn; `one` issues all of
 //! them through the first node. `callers` runs `in flight` long-lived tasks, each
 //! issuing its next operation when its last ends (as the lookup benchmark does);
-//! `spawn` (the default) spawns a task per operation behind a semaphore. Besides CPU
+//! `spawn` (the default) spawns a task per operation behind a semaphore. `value bytes`
+//! pads each value to that size (`python/examples/bench_many_nodes.py` passes 100,
+//! its own size); by default values are as short as `cpu probe <i>`. Besides CPU
 //! time it reports allocations per operation and latency p50/p99; with
 //! `CPU_PER_OP_DETAIL=1` also the latency tail, timeouts, retries, drops, the store's
 //! refusals and the items stored.
@@ -84,6 +86,10 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(64);
     let callers = std::env::args().nth(4).is_some_and(|s| s == "callers");
+    let value_size: usize = std::env::args()
+        .nth(5)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -100,7 +106,10 @@ fn main() {
                 let node = nodes[if one_node { 0 } else { i % nodes.len() }].clone();
                 async move {
                     let started = Instant::now();
-                    let value = format!("cpu probe {i}").into_bytes();
+                    let mut value = format!("cpu probe {i}").into_bytes();
+                    if value.len() < value_size {
+                        value.resize(value_size, b' ');
+                    }
                     let ok = if put {
                         match node.put(&value).await {
                             Ok(_) => true,

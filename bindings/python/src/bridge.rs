@@ -22,6 +22,7 @@
 //! are each held only to look up, push, swap or poll, never while taking another,
 //! except a task's future, held while it is polled (its waker takes `ready`).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -31,13 +32,14 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
 
 use parking_lot::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyCFunction, PyDict, PyTuple};
+use pyo3::types::PyDict;
 use pyo3::{intern, IntoPyObjectExt};
 use pyo3_async_runtimes::tokio::get_runtime;
 
@@ -127,11 +129,56 @@ impl Drain {
     }
 }
 
+/// How a loop's futures are made: `loop.create_future()`, or for a loop that keeps
+/// asyncio's own `create_future` (which is `asyncio.futures.Future(loop=loop)`, a
+/// Python frame around one call) that call itself, with its keyword arguments
+/// built once.
+struct NewFuture {
+    callable: Py<PyAny>,
+    /// `{"loop": loop}` for the direct call; `None` for `create_future`.
+    kwargs: Option<Py<PyDict>>,
+}
+
+impl NewFuture {
+    fn for_loop(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<NewFuture> {
+        let asyncio = py.import("asyncio")?;
+        let base = asyncio
+            .getattr(intern!(py, "BaseEventLoop"))?
+            .getattr(intern!(py, "create_future"))?;
+        let own = event_loop
+            .get_type()
+            .getattr(intern!(py, "create_future"))?;
+        if own.is(&base) {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(intern!(py, "loop"), event_loop)?;
+            let future = asyncio
+                .getattr(intern!(py, "futures"))?
+                .getattr(intern!(py, "Future"))?;
+            return Ok(NewFuture {
+                callable: future.unbind(),
+                kwargs: Some(kwargs.unbind()),
+            });
+        }
+        Ok(NewFuture {
+            callable: event_loop.getattr(intern!(py, "create_future"))?.unbind(),
+            kwargs: None,
+        })
+    }
+
+    fn call<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let callable = self.callable.bind(py);
+        match &self.kwargs {
+            Some(kwargs) => callable.call((), Some(kwargs.bind(py))),
+            None => callable.call0(),
+        }
+    }
+}
+
 /// One registered event loop: the loop (kept alive, so its address is its
-/// identity), its `create_future` method and its bridge.
+/// identity), how its futures are made and its bridge.
 struct Registered {
     event_loop: Py<PyAny>,
-    create_future: Py<PyAny>,
+    new_future: Arc<NewFuture>,
     bridge: Arc<Bridge>,
 }
 
@@ -147,8 +194,9 @@ static ORPHANS: Mutex<Vec<Arc<dyn Run>>> = Mutex::new(Vec::new());
 /// `asyncio.get_running_loop`.
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// The running loop's `create_future` and bridge, registering the loop the first time.
-fn current(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Arc<Bridge>)> {
+/// How the running loop makes futures, and its bridge; registers the loop the first
+/// time.
+fn current(py: Python<'_>) -> PyResult<(Arc<NewFuture>, Arc<Bridge>)> {
     let get_running_loop = GET_RUNNING_LOOP.get_or_try_init(py, || {
         py.import("asyncio")?
             .getattr("get_running_loop")
@@ -160,17 +208,17 @@ fn current(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Arc<Bridge>)> {
     {
         let loops = LOOPS.lock();
         if let Some(r) = loops.iter().find(|r| r.event_loop.is(&event_loop)) {
-            return Ok((r.create_future.bind(py).clone(), r.bridge.clone()));
+            return Ok((r.new_future.clone(), r.bridge.clone()));
         }
     }
     register(py, event_loop)
 }
 
 #[cold]
-fn register<'py>(
-    py: Python<'py>,
-    event_loop: Bound<'py, PyAny>,
-) -> PyResult<(Bound<'py, PyAny>, Arc<Bridge>)> {
+fn register(
+    py: Python<'_>,
+    event_loop: Bound<'_, PyAny>,
+) -> PyResult<(Arc<NewFuture>, Arc<Bridge>)> {
     let bridge = Arc::new(Bridge::new()?);
     let drain = Drain {
         bridge: bridge.clone(),
@@ -179,7 +227,7 @@ fn register<'py>(
         intern!(py, "add_reader"),
         (bridge.wake_rx.as_raw_fd(), drain),
     )?;
-    let create_future = event_loop.getattr(intern!(py, "create_future"))?;
+    let new_future = Arc::new(NewFuture::for_loop(py, &event_loop)?);
     // Forget closed loops (their readers went with their selectors) and the tasks
     // that finished after them. `is_closed` runs Python code, which may hand the GIL
     // to a thread that then waits for `LOOPS`: ask it without holding the lock.
@@ -210,7 +258,7 @@ fn register<'py>(
         }
         loops.push(Registered {
             event_loop: event_loop.unbind(),
-            create_future: create_future.clone().unbind(),
+            new_future: new_future.clone(),
             bridge: bridge.clone(),
         });
     }
@@ -220,7 +268,7 @@ fn register<'py>(
         orphan.cancel();
     }
     drop(closed);
-    Ok((create_future, bridge))
+    Ok((new_future, bridge))
 }
 
 /// A task the drain can run without knowing its future's type.
@@ -237,6 +285,10 @@ struct Task<F> {
     py_future: Py<PyAny>,
     /// `None` once complete or dropped.
     future: Mutex<Option<Pin<Box<F>>>>,
+    /// The [`CancelOnDone`] callback on `py_future`, while the task runs; taken off
+    /// the future before its result is set, so that a completion does not schedule
+    /// a callback (a loop round trip) that has nothing to do.
+    on_done: Mutex<Option<Py<CancelOnDone>>>,
 }
 
 impl<F, T> Task<F>
@@ -261,6 +313,10 @@ where
         *slot = None;
         drop(slot);
         let fut = self.py_future.bind(py);
+        let on_done = self.on_done.lock().take();
+        if let Some(on_done) = on_done {
+            let _ = fut.call_method1(intern!(py, "remove_done_callback"), (on_done,));
+        }
         // A cancelled future refuses a result (InvalidStateError): nothing waits for it.
         let _ = match outcome {
             Ok(value) => fut.call_method1(intern!(py, "set_result"), (value,)),
@@ -307,37 +363,139 @@ where
     F: Future<Output = Result<T, dipsea::Error>> + Send + 'static,
     T: for<'py2> IntoPyObject<'py2> + Send + 'static,
 {
-    let (create_future, bridge) = current(py)?;
-    let py_future = create_future.call0()?;
+    let (new_future, bridge) = current(py)?;
+    let py_future = new_future.call(py)?;
     let task = Arc::new(Task {
         bridge: Arc::downgrade(&bridge),
         py_future: py_future.clone().unbind(),
         future: Mutex::new(Some(Box::pin(future))),
+        on_done: Mutex::new(None),
     });
     let _context = get_runtime().enter();
     task.poll(py);
     if task.future.lock().is_some() {
         // Still running: if the asyncio future is cancelled, drop the Rust future,
         // which cancels the operation.
-        let weak = Arc::downgrade(&task);
-        let on_done = PyCFunction::new_closure(
+        let task_dyn: Arc<dyn Run> = task.clone();
+        let on_done = Py::new(
             py,
-            None,
-            None,
-            move |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| -> PyResult<()> {
-                let fut = args.get_item(0)?;
-                if fut
-                    .call_method0(intern!(fut.py(), "cancelled"))?
-                    .is_truthy()?
-                {
-                    if let Some(task) = weak.upgrade() {
-                        task.cancel();
-                    }
-                }
-                Ok(())
+            CancelOnDone {
+                task: Arc::downgrade(&task_dyn),
             },
         )?;
-        py_future.call_method1(intern!(py, "add_done_callback"), (on_done,))?;
+        py_future.call_method1(intern!(py, "add_done_callback"), (on_done.clone_ref(py),))?;
+        *task.on_done.lock() = Some(on_done);
     }
     Ok(py_future)
+}
+
+/// The done-callback of a running task's asyncio future: when the future was
+/// cancelled, drops the task's Rust future, which cancels the operation. One small
+/// object per call, taken off the future again when the result comes first.
+#[pyclass(module = "dipsea._dipsea", frozen)]
+pub struct CancelOnDone {
+    task: Weak<dyn Run>,
+}
+
+#[pymethods]
+impl CancelOnDone {
+    fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        if fut
+            .call_method0(intern!(fut.py(), "cancelled"))?
+            .is_truthy()?
+        {
+            if let Some(task) = self.task.upgrade() {
+                task.cancel();
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The blocking calls' way back to the GIL.
+
+/// Runs `f` with the GIL released (as `Python::detach`), then takes the GIL back in
+/// turn: threads whose calls ended queue first-come first-served for it.
+///
+/// CPython hands the GIL to no one in particular: a thread that comes back when the
+/// GIL happens to be free takes it, while those already waiting (woken one at a time
+/// as it is dropped) find it taken again and sleep another switch interval (5 ms).
+/// With 64 threads making calls on nodes (`python/examples/bench_many_nodes.py`),
+/// one call in ten waited 5 ms or more for the GIL that way and one in a hundred
+/// 18 ms, after an operation that took 1.5 ms. In turn, at most one of these
+/// threads waits for the GIL at a time, so each drop of the GIL wakes the one that
+/// came back first.
+pub fn detach_in_turn<T, F>(py: Python<'_>, f: F) -> T
+where
+    F: Send + FnOnce() -> T,
+    T: Send,
+{
+    let out = py.detach(move || {
+        let out = f();
+        Turn::enter();
+        out
+    });
+    // The GIL is back (detach took it before returning): the next thread may try.
+    Turn::leave();
+    out
+}
+
+/// The queue of threads coming back to the GIL: whether one holds the turn (it is
+/// taking the GIL), and the threads waiting for it, oldest first. Locked only to
+/// look at or change those, never while taking the GIL.
+struct Turn {
+    held: bool,
+    queue: VecDeque<Arc<Waiter>>,
+}
+
+/// A thread waiting for its turn.
+struct Waiter {
+    thread: Thread,
+    /// Set, then the thread unparked, when the turn passes to it.
+    admitted: AtomicBool,
+}
+
+static TURN: Mutex<Turn> = Mutex::new(Turn {
+    held: false,
+    queue: VecDeque::new(),
+});
+
+impl Turn {
+    /// Waits until it is this thread's turn (at once when no one holds it).
+    fn enter() {
+        let waiter = {
+            let mut turn = TURN.lock();
+            if !turn.held {
+                turn.held = true;
+                return;
+            }
+            let waiter = Arc::new(Waiter {
+                thread: std::thread::current(),
+                admitted: AtomicBool::new(false),
+            });
+            turn.queue.push_back(waiter.clone());
+            waiter
+        };
+        // `park` may return spuriously: the flag says whether the turn came.
+        while !waiter.admitted.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+    }
+
+    /// Passes the turn to the oldest waiter, or frees it.
+    fn leave() {
+        let next = {
+            let mut turn = TURN.lock();
+            let next = turn.queue.pop_front();
+            if next.is_none() {
+                turn.held = false;
+            }
+            next
+        };
+        if let Some(next) = next {
+            next.admitted.store(true, Ordering::Release);
+            next.thread.unpark();
+        }
+    }
 }

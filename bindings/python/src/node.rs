@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3_async_runtimes::tokio::get_runtime;
 
-use crate::bridge::spawn;
+use crate::bridge::{detach_in_turn, spawn};
 use crate::scrape::{PySamples, PyScrape};
 
 use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
@@ -116,7 +116,7 @@ impl PyNode {
     /// ends; returns the number of contacts in the routing table.
     fn bootstrap(&self, py: Python<'_>) -> PyResult<usize> {
         let node = self.node()?;
-        py.detach(move || node.bootstrap()).map_err(to_py)
+        detach_in_turn(py, move || node.bootstrap()).map_err(to_py)
     }
 
     /// Stores ``value`` (at most about 1000 bytes) as a BEP 44 immutable item on the
@@ -125,7 +125,7 @@ impl PyNode {
     fn put(&self, py: Python<'_>, value: &[u8]) -> PyResult<PyId> {
         let value = value.to_vec();
         let node = self.node()?;
-        let result = py.detach(move || node.put(&value)).map_err(to_py)?;
+        let result = detach_in_turn(py, move || node.put(&value)).map_err(to_py)?;
         Ok(PyId(result.key))
     }
 
@@ -133,7 +133,7 @@ impl PyNode {
     fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
         let key = id_arg(key)?;
         let node = self.node()?;
-        let value = py.detach(move || node.get(key)).map_err(to_py)?;
+        let value = detach_in_turn(py, move || node.get(key)).map_err(to_py)?;
         Ok(value.map(Bytes))
     }
 
@@ -156,7 +156,7 @@ impl PyNode {
         let value = value.to_vec();
         let options = put_options(salt, seq, cas);
         let node = self.node()?;
-        py.detach(move || node.put_mutable(&keypair, &value, options))
+        detach_in_turn(py, move || node.put_mutable(&keypair, &value, options))
             .map(|stored| stored.seq)
             .map_err(to_py)
     }
@@ -174,9 +174,8 @@ impl PyNode {
         let key = public_key_arg(public_key)?;
         let salt = salt.unwrap_or_default();
         let node = self.node()?;
-        let item = py
-            .detach(move || node.get_mutable(&key, &salt, min_seq))
-            .map_err(to_py)?;
+        let item =
+            detach_in_turn(py, move || node.get_mutable(&key, &salt, min_seq)).map_err(to_py)?;
         Ok(item.map(PyMutableItem))
     }
 
@@ -193,15 +192,14 @@ impl PyNode {
     ) -> PyResult<usize> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        py.detach(move || node.announce_as(info_hash, port, seed))
-            .map_err(to_py)
+        detach_in_turn(py, move || node.announce_as(info_hash, port, seed)).map_err(to_py)
     }
 
     /// Estimated seeds and peers of ``info_hash`` (BEP 33 scrape), a ``Scrape``.
     fn scrape(&self, py: Python<'_>, info_hash: &Bound<'_, PyAny>) -> PyResult<PyScrape> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        let estimate = py.detach(move || node.scrape(info_hash)).map_err(to_py)?;
+        let estimate = detach_in_turn(py, move || node.scrape(info_hash)).map_err(to_py)?;
         Ok(PyScrape(estimate))
     }
 
@@ -209,9 +207,7 @@ impl PyNode {
     fn sample_infohashes(&self, py: Python<'_>, target: &Bound<'_, PyAny>) -> PyResult<PySamples> {
         let target = id_arg(target)?;
         let node = self.node()?;
-        let samples = py
-            .detach(move || node.sample_infohashes(target))
-            .map_err(to_py)?;
+        let samples = detach_in_turn(py, move || node.sample_infohashes(target)).map_err(to_py)?;
         Ok(PySamples(samples))
     }
 
@@ -219,9 +215,7 @@ impl PyNode {
     fn get_peers(&self, py: Python<'_>, info_hash: &Bound<'_, PyAny>) -> PyResult<Vec<PyAddr>> {
         let info_hash = id_arg(info_hash)?;
         let node = self.node()?;
-        let peers = py
-            .detach(move || node.get_peers(info_hash))
-            .map_err(to_py)?;
+        let peers = detach_in_turn(py, move || node.get_peers(info_hash)).map_err(to_py)?;
         Ok(peers.into_iter().map(addr).collect())
     }
 
@@ -234,7 +228,7 @@ impl PyNode {
     ) -> PyResult<Vec<(PyId, PyAddr)>> {
         let target = id_arg(target)?;
         let node = self.node()?;
-        let nodes = py.detach(move || node.find_node(target)).map_err(to_py)?;
+        let nodes = detach_in_turn(py, move || node.find_node(target)).map_err(to_py)?;
         Ok(nodes.into_iter().map(contact).collect())
     }
 
@@ -242,7 +236,7 @@ impl PyNode {
     fn ping(&self, py: Python<'_>, address: PyAddr) -> PyResult<PyId> {
         let to = socket_addr(&address)?;
         let node = self.node()?;
-        let id = py.detach(move || node.ping(to)).map_err(to_py)?;
+        let id = detach_in_turn(py, move || node.ping(to)).map_err(to_py)?;
         Ok(PyId(id))
     }
 
