@@ -113,6 +113,45 @@ def test_many_threads_share_one_node(network: list[Node]) -> None:
     assert node.stats()["ops_done"] >= 64 * 16
 
 
+def test_calls_ending_at_once_in_many_threads_all_return(network: list[Node]) -> None:
+    """Threads whose calls end together take the GIL back one after another (in
+    turn): calls that succeed, calls that fail and a thread busy in Python all mix,
+    and every call returns; a call after them still does."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    values = [os.urandom(16) for _ in range(8)]
+    keys = [network[i].put(v) for i, v in enumerate(values)]
+    stop = threading.Event()
+    spins = 0
+
+    def spin() -> None:
+        nonlocal spins
+        while not stop.is_set():
+            spins += 1
+
+    def work(i: int) -> str:
+        node = network[i % len(network)]
+        if i % 4 == 0:
+            with pytest.raises(dipsea.Timeout):
+                node.ping(silent.getsockname())
+            return "timeout"
+        ok = all(node.get(keys[(i + j) % len(keys)]) == values[(i + j) % len(keys)] for j in range(8))
+        return "found" if ok else "missing"
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            outcomes = list(pool.map(work, range(128)))
+    finally:
+        stop.set()
+        spinner.join()
+        silent.close()
+    assert outcomes.count("timeout") == 32 and outcomes.count("found") == 96
+    assert spins > 0
+    assert network[3].get(keys[0]) == values[0]
+
+
 def test_gil_is_released_while_waiting(network: list[Node]) -> None:
     """A Python thread keeps running while another waits on the network."""
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -21,6 +21,10 @@
 //! Locks: `LOOPS`, `ORPHANS`, a bridge's `ready` and `spare` lists and a task's future
 //! are each held only to look up, push, swap or poll, never while taking another,
 //! except a task's future, held while it is polled (its waker takes `ready`).
+//!
+//! The blocking `Node`'s calls come back to the GIL through [`detach_in_turn`], which
+//! queues the threads whose calls ended so that they take the GIL in the order they
+//! came back.
 
 use std::collections::VecDeque;
 use std::future::Future;
