@@ -30,6 +30,12 @@ default) builds and runs it with ``cargo run --release``; ``--rust PATH`` runs a
 built binary (``target/release/examples/cpu_per_op``); ``--rust none`` skips it.
 ``--rounds N`` repeats the whole sequence (Rust, then Python) N times, for a busy
 machine. Build the package in release mode (``maturin develop --release``).
+
+On a machine busy with other work the rates follow the CPU share the scheduler
+grants, which grows with a process's thread count (64 caller threads outweigh the
+Rust run's 3): compare the CPU-per-operation ratio, or run the script at real-time
+priority (``chrt -r 1 python ...``, briefly: it starves everything else) to stand
+for an idle machine.
 """
 
 from __future__ import annotations

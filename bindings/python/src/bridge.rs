@@ -2,7 +2,8 @@
 //! `asyncio.Future`, at the cost of one Python call per completion and one loop
 //! wakeup per batch of completions.
 //!
-//! [`spawn`] creates the future with `loop.create_future()` and polls the Rust future
+//! [`spawn`] creates the future with `loop.create_future()` (for a loop that keeps
+//! asyncio's own, the `asyncio.Future(loop=loop)` it would make) and polls the Rust future
 //! once, at once, on the calling thread (which starts the operation: a lookup's first
 //! datagrams leave before `spawn` returns, as with the blocking `Node`). Nothing is
 //! handed to a runtime task: the core completes an operation by waking its future,
@@ -13,7 +14,8 @@
 //! GIL, and completions that arrive close together cost one wakeup.
 //!
 //! Cancelling the asyncio future cancels the operation: a done-callback on the future
-//! drops the Rust future, and dropping a `NodeHandle` future cancels its operation in
+//! ([`CancelOnDone`], taken off again before a result is set, so a completion
+//! schedules no callback) drops the Rust future, and dropping a `NodeHandle` future cancels its operation in
 //! the core (no more queries are sent for it; answers to those in flight are ignored). A closed loop's bridge is forgotten when the
 //! next loop registers, with the tasks on its ready list; results that come after
 //! that are dropped too ([`ORPHANS`]).

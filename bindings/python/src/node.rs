@@ -30,7 +30,8 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// ``Node(bootstrap=["host:port", ...])`` binds its UDP sockets (by default IPv4 and IPv6),
 /// starts the node and joins the network in the background
 /// (``bootstrap()`` waits for that). Every method is thread-safe and releases the
-/// GIL while it waits. Use it as a context manager, or call ``close()``, to stop it
+/// GIL while it waits; threads whose calls end together take the GIL back in the
+/// order they ended. Use it as a context manager, or call ``close()``, to stop it
 /// and free its port.
 ///
 /// Every ``Node`` of the process runs on one shared runtime with a thread per core
