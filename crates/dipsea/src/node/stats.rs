@@ -215,7 +215,8 @@ node_stats! {
     subscriptions_active: usize,
     /// Notifications (`dipsea_notify`) sent to subscribers.
     notifications_sent: u64,
-    /// Notifications received, verified and delivered (a new version each).
+    /// New versions received and delivered, each verified: pushed by a notification
+    /// or carried by the answer to a subscription or renewal.
     notifications_received: u64,
     /// Subscriptions refused because this node held its most already.
     subscribe_refused_node: u64,

@@ -466,7 +466,7 @@ impl Node {
             if lease > 0 {
                 sub.nodes[pos].renew_at = now + Duration::from_secs(u64::from(lease)) / 2;
                 if let Some((_, r)) = answer {
-                    take_answered_item(sub, &target, r, out);
+                    take_answered_item(sub, &target, r, &self.subscriptions.counters, out);
                 }
                 self.want_tick_at(sub.nodes[pos].renew_at);
                 return;
@@ -587,7 +587,13 @@ fn deliver(sub: &mut Sub, item: MutableItem, out: &mut Output) -> Result<(), Not
 }
 
 /// The version a subscribe answer carries, verified and delivered when newer.
-fn take_answered_item(sub: &mut Sub, target: &Id, r: &Response<'_>, out: &mut Output) {
+fn take_answered_item(
+    sub: &mut Sub,
+    target: &Id,
+    r: &Response<'_>,
+    counters: &Counters,
+    out: &mut Output,
+) {
     let (Some(k), Some(seq), Some(sig), Some(v)) = (r.k, r.seq, r.sig, r.v) else {
         return;
     };
@@ -607,6 +613,10 @@ fn take_answered_item(sub: &mut Sub, target: &Id, r: &Response<'_>, out: &mut Ou
         return;
     }
     if let Ok(item) = verify_notify(&q) {
-        let _ = deliver(sub, item, out);
+        if deliver(sub, item, out).is_ok() {
+            counters
+                .notifications_received
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
