@@ -591,7 +591,7 @@ mod tests {
         for event in &out.events {
             let bad_input = match event {
                 Event::Done { result, .. } => matches!(result.outcome, Err(OpError::BadInput(_))),
-                Event::ExternalIp { .. } | Event::Broadcast(_) => false,
+                Event::ExternalIp { .. } | Event::Broadcast(_) | Event::MutableUpdate(_) => false,
             };
             assert!(bad_input, "{event:?}");
         }
