@@ -105,10 +105,23 @@ async fn fifty_subscribers_see_twenty_updates_within_a_second() {
             let start = Instant::now();
             put(&publisher, &key, seq).await;
             put_times.push(start.elapsed());
-            eprintln!("put {seq}: {:?}", start.elapsed());
             let seen = wait_for(&mut subs, seq, start).await;
-            latencies.extend(seen);
+            latencies.extend(seen.into_iter().map(|d| (seq > 10, d)));
         }
+        for (half, name) in [(false, "before"), (true, "after")] {
+            let mut part: Vec<Duration> = latencies
+                .iter()
+                .filter(|(h, _)| *h == half)
+                .map(|(_, d)| *d)
+                .collect();
+            part.sort_unstable();
+            eprintln!(
+                "{name} the kill: median {:?}, max {:?}",
+                part[part.len() / 2],
+                part[part.len() - 1]
+            );
+        }
+        let mut latencies: Vec<Duration> = latencies.into_iter().map(|(_, d)| d).collect();
         latencies.sort_unstable();
         let median = latencies[latencies.len() / 2];
         let max = latencies[latencies.len() - 1];
