@@ -95,6 +95,10 @@ struct Active {
 struct HolderState {
     holders: Holders,
     next_sweep: Time,
+    /// Our notifications in flight: transaction id → target and subscriber. One
+    /// that goes unanswered ends that subscription: a subscribe from a spoofed
+    /// address costs its victim one notification (and its retry), no more.
+    notifying: HashMap<u32, (Id, SocketAddr)>,
 }
 
 /// The node's subscription state.
@@ -111,6 +115,7 @@ impl Subscriptions {
             holders: Mutex::new(HolderState {
                 holders: Holders::new(),
                 next_sweep: Time::ZERO,
+                notifying: HashMap::new(),
             }),
             active: Mutex::new(Active::default()),
             counters: Counters::default(),
@@ -319,7 +324,7 @@ impl Node {
     ) -> bool {
         match method {
             SUBSCRIBE_METHOD => self.on_subscribe(from, data, now, out),
-            NOTIFY_METHOD => self.on_notify(from, data, now, out),
+            NOTIFY_METHOD => self.on_notify(from, data, out),
             _ => return false,
         }
         true
@@ -378,7 +383,7 @@ impl Node {
     }
 
     /// A pushed version (as subscriber): checked, acknowledged, delivered when new.
-    fn on_notify(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
+    fn on_notify(&self, from: SocketAddr, data: &[u8], out: &mut Output) {
         let q = match decode_notify(data) {
             Ok(q) => q,
             Err(error) => {
@@ -418,7 +423,6 @@ impl Node {
                 self.reply_error(from, q.tid, refusal.code(), reason.as_bytes(), out);
             }
         }
-        let _ = now;
     }
 
     /// Checks a pushed item against our subscriptions; delivers it when newer.
@@ -442,8 +446,9 @@ impl Node {
         deliver(sub, item, out)
     }
 
-    /// The answer to one of our `dipsea_sub` queries (`None`: a KRPC error or no
-    /// answer in time), when `tid` was one.
+    /// The answer to one of our `dipsea_sub` or `dipsea_notify` queries (`None`: a
+    /// KRPC error or no answer in time), when `tid` was one. A notification not
+    /// acknowledged ends that subscriber's subscription.
     pub(super) fn on_subscribe_answer(
         &self,
         tid: u32,
@@ -451,6 +456,15 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) {
+        {
+            let mut h = self.subscriptions.holders.lock();
+            if let Some((target, subscriber)) = h.notifying.remove(&tid) {
+                if answer.is_none() {
+                    h.holders.unsubscribe(&target, subscriber);
+                }
+                return;
+            }
+        }
         let target = {
             let mut active = self.subscriptions.active.lock();
             let Some((target, node)) = active.tids.remove(&tid) else {
@@ -517,7 +531,12 @@ impl Node {
                 }
                 .encode(buf)
             });
-            if sent.is_some() {
+            if let Some(tid) = sent {
+                self.subscriptions
+                    .holders
+                    .lock()
+                    .notifying
+                    .insert(tid, (*target, s.addr));
                 self.subscriptions
                     .counters
                     .notifications_sent
@@ -618,5 +637,68 @@ fn take_answered_item(
                 .notifications_received
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keypair::Keypair;
+    use crate::node::test_support::{addr, node_with_router, run_silent};
+    use crate::wire::subscribe::decode_notify;
+
+    fn item(key: &Keypair, seq: i64) -> MutableItem {
+        let v = b"5:hello";
+        MutableItem {
+            k: key.public_key(),
+            salt: Box::default(),
+            seq,
+            sig: key.sign(b"", seq, v),
+            v: v.as_slice().into(),
+        }
+    }
+
+    #[test]
+    fn a_subscriber_gets_each_version_once_and_an_unanswered_one_is_dropped() {
+        let node = node_with_router(addr(9));
+        let key = Keypair::from_seed(&[5; 32]);
+        let target = key.target(b"");
+        let mut out = Output::new();
+        let mut sub = Vec::new();
+        SubscribeQuery {
+            tid: b"s1",
+            version: Some(&CLIENT_VERSION),
+            id: Id::sha1(b"subscriber"),
+            target,
+            lease: 3_600,
+        }
+        .encode(&mut sub);
+        node.handle_datagram(addr(7), &sub, Time::ZERO, &mut out);
+        // The lease granted is the node's bound, 600 s (besides the answer, the node
+        // may ping its new contact).
+        let granted = out.datagrams().find_map(|(_, d)| answer_lease(d));
+        assert_eq!(granted, Some(600));
+        assert_eq!(node.stats().subscriptions_held, 1);
+        out.clear();
+        for seq in [1, 1, 2] {
+            node.store()
+                .put_mutable(target, item(&key, seq), None, Time::ZERO)
+                .expect("stored");
+            node.notify_subscribers(&target, Time::ZERO, &mut out);
+        }
+        let pushed: Vec<i64> = out
+            .datagrams()
+            .filter_map(|(to, d)| {
+                let q = decode_notify(d).ok()?;
+                assert_eq!(to, addr(7));
+                Some(q.seq)
+            })
+            .collect();
+        assert_eq!(pushed, [1, 2]);
+        assert_eq!(node.stats().notifications_sent, 2);
+        // Nobody answers them: after the retry, the subscription ends.
+        out.clear();
+        run_silent(&node, Time::from_millis(20_000), &mut out);
+        assert_eq!(node.stats().subscriptions_held, 0);
     }
 }
