@@ -351,6 +351,13 @@ const FIELDS: &[Entry] = options! {
     "rebootstrap_min", Millis, 1, MAX_MS, rebootstrap_min;
     "rebootstrap_max", Millis, 1, MAX_MS, rebootstrap_max;
     "in_flight_shards", Count, 2, 1 << 16, in_flight_shards;
+    "subscribe.lease", Millis, 1_000, MAX_MS, subscribe.lease;
+    "subscribe.max_lease", Millis, 0, MAX_MS, subscribe.max_lease;
+    "subscribe.redundancy", Count, 1, 64, subscribe.redundancy;
+    "subscribe.max_held", Count, 0, USIZE, subscribe.max_held;
+    "subscribe.max_per_ip", Count, 0, USIZE, subscribe.max_per_ip;
+    "subscribe.max_active", Count, 0, USIZE, subscribe.max_active;
+    "subscribe.retry", Millis, 1, MAX_MS, subscribe.retry;
 };
 
 /// `k`: bucket size and replication factor (routing clamps larger buckets to 1024).
