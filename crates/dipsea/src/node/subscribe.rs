@@ -143,8 +143,8 @@ impl Node {
     /// of one item starts from it). The driver then runs
     /// [`Request::Subscribe`] with the target unless one runs already.
     ///
-    /// Errors: [`OpError::BadInput`] for a salt over 64 bytes; [`OpError::Busy`]
-    /// past [`SubscribeConfig::max_active`](crate::subscribe::SubscribeConfig::max_active) items.
+    /// Errors: [`OpError::BadInput`] for a salt over 64 bytes or on a read-only
+    /// node; [`OpError::Busy`] past [`SubscribeConfig::max_active`](crate::subscribe::SubscribeConfig::max_active) items.
     pub fn add_subscription(
         &self,
         public_key: &[u8; PUBLIC_KEY_LEN],
@@ -155,6 +155,11 @@ impl Node {
                 "salt of {} bytes is over the {MAX_SALT_LEN}-byte bound",
                 salt.len()
             )));
+        }
+        if self.config.read_only {
+            return Err(OpError::BadInput(
+                "a read-only node (BEP 43) answers no queries, so it cannot be notified".into(),
+            ));
         }
         let target = mutable_target(public_key, salt);
         let mut active = self.subscriptions.active.lock();
@@ -700,5 +705,34 @@ mod tests {
         out.clear();
         run_silent(&node, Time::from_millis(20_000), &mut out);
         assert_eq!(node.stats().subscriptions_held, 0);
+    }
+
+    #[test]
+    fn listeners_share_one_subscription_and_bad_requests_are_refused() {
+        let node = node_with_router(addr(9));
+        let k = [1; 32];
+        let (target, latest) = node.add_subscription(&k, b"").expect("subscribed");
+        assert_eq!((target, latest), (mutable_target(&k, b""), None));
+        node.add_subscription(&k, b"").expect("a second listener");
+        assert_eq!(node.stats().subscriptions_active, 1);
+        let mut out = Output::new();
+        node.remove_subscription(&target, Time::ZERO, &mut out);
+        assert_eq!(node.stats().subscriptions_active, 1);
+        node.remove_subscription(&target, Time::ZERO, &mut out);
+        assert_eq!(node.stats().subscriptions_active, 0);
+        let long_salt = [0u8; MAX_SALT_LEN + 1];
+        assert!(matches!(
+            node.add_subscription(&k, &long_salt),
+            Err(OpError::BadInput(_))
+        ));
+        let config = crate::node::NodeConfig {
+            read_only: true,
+            ..crate::node::NodeConfig::default()
+        };
+        let read_only = Node::new(Id::ZERO, config, Time::ZERO);
+        assert!(matches!(
+            read_only.add_subscription(&k, b""),
+            Err(OpError::BadInput(_))
+        ));
     }
 }

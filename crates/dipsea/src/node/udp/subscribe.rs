@@ -206,7 +206,8 @@ impl NodeHandle {
     /// when a storing node has one. Leases are renewed, and a storing node that stops
     /// answering is replaced, in the background.
     ///
-    /// Errors: [`OpError::BadInput`] for a salt over 64 bytes; [`OpError::Busy`] past
+    /// Errors: [`OpError::BadInput`] for a salt over 64 bytes, or on a read-only node
+    /// (it answers no queries, notifications included); [`OpError::Busy`] past
     /// [`SubscribeConfig::max_active`](crate::subscribe::SubscribeConfig::max_active)
     /// items; [`OpError::NoRoute`] or [`OpError::Timeout`] when the lookup fails, or
     /// finds no node that speaks the extension.
