@@ -13,8 +13,9 @@ use crate::store::StoreConfig;
 /// The client version dipsea puts in the `v` key of every message (BEP 5: two
 /// letters naming the client, two bytes of version).
 ///
-/// Version 2 and later speak the broadcast extension ([`crate::push::speaks_push`]).
-pub const CLIENT_VERSION: [u8; 4] = *b"DS\x00\x02";
+/// Version 2 and later speak the broadcast extension ([`crate::push::speaks_push`]),
+/// 3 and later the subscriptions ([`crate::subscribe::speaks_subscribe`]).
+pub const CLIENT_VERSION: [u8; 4] = *b"DS\x00\x03";
 
 /// Protocol configuration of a node. Each field is a bound or a timer; the defaults
 /// follow BEP 5 and deployed practice (`../shared/PROTOCOL.md`).
@@ -92,6 +93,8 @@ pub struct NodeConfig {
     /// Which broadcasts this node delivers and forwards, and their bounds
     /// (default: none accepted).
     pub broadcast: BroadcastConfig,
+    /// Subscriptions to mutable items: leases, redundancy, limits.
+    pub subscribe: crate::subscribe::SubscribeConfig,
 }
 
 impl Default for NodeConfig {
@@ -120,6 +123,7 @@ impl Default for NodeConfig {
             rebootstrap_max: Duration::from_secs(5 * 60),
             in_flight_shards: 16,
             broadcast: BroadcastConfig::default(),
+            subscribe: crate::subscribe::SubscribeConfig::default(),
         }
     }
 }
@@ -347,6 +351,13 @@ const FIELDS: &[Entry] = options! {
     "rebootstrap_min", Millis, 1, MAX_MS, rebootstrap_min;
     "rebootstrap_max", Millis, 1, MAX_MS, rebootstrap_max;
     "in_flight_shards", Count, 2, 1 << 16, in_flight_shards;
+    "subscribe.lease", Millis, 1_000, MAX_MS, subscribe.lease;
+    "subscribe.max_lease", Millis, 0, MAX_MS, subscribe.max_lease;
+    "subscribe.redundancy", Count, 1, 64, subscribe.redundancy;
+    "subscribe.max_held", Count, 0, USIZE, subscribe.max_held;
+    "subscribe.max_per_ip", Count, 0, USIZE, subscribe.max_per_ip;
+    "subscribe.max_active", Count, 0, USIZE, subscribe.max_active;
+    "subscribe.retry", Millis, 1, MAX_MS, subscribe.retry;
 };
 
 /// `k`: bucket size and replication factor (routing clamps larger buckets to 1024).
