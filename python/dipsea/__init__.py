@@ -22,7 +22,10 @@ from __future__ import annotations
 
 from ._dipsea import (
     ID_LEN,
+    AsyncBroadcasts,
     AsyncNode,
+    Broadcast,
+    Broadcasts,
     Id,
     Keypair,
     Latency,
@@ -62,6 +65,9 @@ __all__ = [
     "Samples",
     "Node",
     "AsyncNode",
+    "Broadcast",
+    "Broadcasts",
+    "AsyncBroadcasts",
     "Swarm",
     "Latency",
     "default_options",

@@ -111,6 +111,16 @@ pub struct dipsea_stats {
     /// How many nodes the network holds, estimated from this node's lookups; 0
     /// before the first lookup ends.
     pub network_size: u64,
+    /// Broadcasts this node started (dipsea_node_broadcast).
+    pub broadcasts_started: u64,
+    /// Broadcasts received, accepted and delivered.
+    pub broadcasts_delivered: u64,
+    /// Broadcast hand-off datagrams sent, retries included.
+    pub broadcasts_forwarded: u64,
+    /// Broadcasts received and refused (policy, rate, signature, replay, size, range).
+    pub broadcasts_refused: u64,
+    /// Second copies of broadcasts received and dropped.
+    pub broadcasts_duplicate: u64,
 }
 
 impl Default for dipsea_stats {
@@ -155,6 +165,11 @@ impl Default for dipsea_stats {
             queries_sample_infohashes: 0,
             sample_refused: 0,
             network_size: 0,
+            broadcasts_started: 0,
+            broadcasts_delivered: 0,
+            broadcasts_forwarded: 0,
+            broadcasts_refused: 0,
+            broadcasts_duplicate: 0,
         }
     }
 }
@@ -203,6 +218,11 @@ impl From<&NodeStats> for dipsea_stats {
             id_conforms: s.id_conforms.map_or(-1, i32::from),
             sample_refused: s.sample_refused,
             network_size: s.network_size.unwrap_or(0),
+            broadcasts_started: s.broadcasts_started,
+            broadcasts_delivered: s.broadcasts_delivered,
+            broadcasts_forwarded: s.broadcasts_forwarded,
+            broadcasts_refused: s.broadcasts_refused,
+            broadcasts_duplicate: s.broadcasts_duplicate,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {
@@ -590,7 +610,7 @@ pub unsafe extern "C" fn dipsea_node_stats(
 
 /// The caller's `user_data`, handed back to its callback on a runtime thread. The
 /// header tells callers that it crosses threads.
-struct UserData(*mut c_void);
+pub(crate) struct UserData(pub(crate) *mut c_void);
 
 // SAFETY: the pointer is only passed back to the caller's callback, never
 // dereferenced here; the caller agreed (header) that it may be used on another thread.
