@@ -15,22 +15,20 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
 
 use dipsea::keypair::PUBLIC_KEY_LEN;
-use dipsea::push::{AcceptPolicy, Broadcast, KeyRange, SigningKey, MAX_PAYLOAD};
+use dipsea::push::{AcceptPolicy, Broadcast, KeyRange, SigningKey};
 use dipsea::{Id, NodeBuilder, ID_LEN};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::config::{update, dipsea_config};
+use crate::config::{dipsea_config, update};
 use crate::error::{dipsea_status, Failure};
 use crate::ffi::{arg, boundary, bytes_arg, not_on_runtime, out, write_out};
 use crate::id::dipsea_id;
-use crate::keypair::dipsea_keypair;
+use crate::keypair::{dipsea_keypair, DIPSEA_PUBLIC_KEY_LEN};
+use crate::mutable::DIPSEA_SIGNATURE_LEN;
 use crate::node::{callback_arg, dipsea_node, node_arg, UserData};
 
 /// Most bytes in a broadcast's payload.
 pub const DIPSEA_BROADCAST_MAX_PAYLOAD: usize = 1024;
-
-// The header's constant is the core's bound.
-const _: () = assert!(DIPSEA_BROADCAST_MAX_PAYLOAD == MAX_PAYLOAD);
 
 /// A broadcast delivered to a node, as its listener's callback sees it
 /// (dipsea_node_on_broadcast). Borrowed for the call: copy what you keep.
@@ -38,7 +36,7 @@ const _: () = assert!(DIPSEA_BROADCAST_MAX_PAYLOAD == MAX_PAYLOAD);
 #[derive(Debug)]
 pub struct dipsea_broadcast {
     /// The origin's ed25519 public key (DIPSEA_PUBLIC_KEY_LEN bytes): who signed it.
-    pub origin: [u8; PUBLIC_KEY_LEN],
+    pub origin: [u8; DIPSEA_PUBLIC_KEY_LEN],
     /// The origin's sequence number for this broadcast.
     pub seq: i64,
     /// The key range it was sent to: the ids whose first `prefix_bits` bits are
@@ -53,7 +51,7 @@ pub struct dipsea_broadcast {
     pub payload_len: usize,
     /// The origin's ed25519 signature over seq, range and payload (checked before
     /// delivery).
-    pub signature: [u8; 64],
+    pub signature: [u8; DIPSEA_SIGNATURE_LEN],
 }
 
 impl dipsea_broadcast {
@@ -433,5 +431,16 @@ pub unsafe extern "C" fn dipsea_config_allow_broadcast_origin(
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dipsea::push::MAX_PAYLOAD;
+
+    #[test]
+    fn the_headers_payload_bound_is_the_cores() {
+        assert_eq!(DIPSEA_BROADCAST_MAX_PAYLOAD, MAX_PAYLOAD);
     }
 }

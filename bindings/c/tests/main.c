@@ -38,6 +38,7 @@ int main(void) {
         scrape_tests();
     }
     network_stop();
+    broadcast_tests();
     runtime_tests();
     swarm_tests();
     dual_stack_tests();

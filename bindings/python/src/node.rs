@@ -533,7 +533,9 @@ impl PyAsyncNode {
     /// ``AsyncBroadcasts``).
     fn broadcasts(&self) -> PyResult<PyAsyncBroadcasts> {
         let rx = self.node()?.broadcasts();
-        Ok(PyAsyncBroadcasts(push::AsyncFeed::new(BroadcastSource::new(rx))))
+        Ok(PyAsyncBroadcasts(push::AsyncFeed::new(
+            BroadcastSource::new(rx),
+        )))
     }
 
     /// Announces ``info_hash`` on ``port`` (``None``: the UDP port), as a seed if

@@ -146,7 +146,7 @@ fn key_range(prefix: Option<&Bound<'_, PyAny>>, prefix_bits: Option<usize>) -> P
         };
     };
     let (id, given) = if let Ok(hex) = prefix.cast::<PyString>() {
-        let range = KeyRange::from_hex(hex.to_str()?).map_err(|e| bad_input(e.to_string()))?;
+        let range = KeyRange::from_hex(&hex.to_cow()?).map_err(|e| bad_input(e.to_string()))?;
         (range.prefix(), usize::from(range.bits()))
     } else if let Ok(bytes) = prefix.extract::<&[u8]>() {
         if bytes.len() > ID_LEN {
@@ -184,7 +184,7 @@ pub fn accept_broadcasts(
         return Ok(builder);
     };
     let policy = if let Ok(word) = accept.cast::<PyString>() {
-        match word.to_str()? {
+        match &*word.to_cow()? {
             "open" => AcceptPolicy::Open,
             "off" => AcceptPolicy::Off,
             other => {
@@ -280,7 +280,10 @@ impl<S: Source> Feed<S> {
                 let Some(s) = source.as_mut() else {
                     return Wait::Ended;
                 };
-                match get_runtime().block_on(tokio::time::timeout(slice, s.next())) {
+                // The timer is made inside the runtime, which it needs.
+                let next =
+                    get_runtime().block_on(async { tokio::time::timeout(slice, s.next()).await });
+                match next {
                     Ok(Some(item)) => Wait::Item(item),
                     Ok(None) => {
                         *source = None;
