@@ -20,6 +20,8 @@ __all__ = [
     "Broadcast",
     "Broadcasts",
     "AsyncBroadcasts",
+    "Subscription",
+    "AsyncSubscription",
     "Swarm",
     "Latency",
     "Scrape",
@@ -249,6 +251,52 @@ class AsyncBroadcasts:
     ) -> Awaitable[Literal[False]]: ...
 
 @final
+class Subscription:
+    """Versions of one mutable item (``Node.subscribe``): a blocking iterator and
+    context manager; closing it ends the subscription."""
+
+    def get(self, timeout: float | None = None) -> MutableItem | None:
+        """The next version, waiting at most ``timeout`` seconds (else
+        ``dipsea.Timeout``); ``None`` once closed or the node has stopped."""
+    def close(self) -> None:
+        """Ends the subscription; iteration ends."""
+    @property
+    def closed(self) -> bool:
+        """Whether it is closed or has ended."""
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> MutableItem: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Literal[False]: ...
+
+@final
+class AsyncSubscription:
+    """Versions of one mutable item (``AsyncNode.subscribe``): an async iterator
+    and async context manager; it subscribes at ``__aenter__`` or the first
+    ``__anext__``."""
+
+    def close(self) -> None:
+        """Ends the subscription: a pending ``__anext__`` raises ``StopAsyncIteration``."""
+    @property
+    def closed(self) -> bool:
+        """Whether it is closed or has ended."""
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[MutableItem]: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[Literal[False]]: ...
+
+@final
 class Node:
     """A running DHT node with a blocking API; thread-safe, releases the GIL."""
 
@@ -305,6 +353,9 @@ class Node:
         within the process). Returns how many nodes it was handed to."""
     def broadcasts(self) -> Broadcasts:
         """A receiver of the broadcasts this node delivers from now on."""
+    def subscribe(self, public_key: bytes, *, salt: bytes | None = None) -> Subscription:
+        """Subscribes to a mutable item: waits for the lookup, then yields each
+        verified new version (the current one first, if stored)."""
     def announce(
         self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
     ) -> int:
@@ -408,6 +459,9 @@ class AsyncNode:
         """``Node.broadcast`` as an awaitable."""
     def broadcasts(self) -> AsyncBroadcasts:
         """A receiver of the broadcasts this node delivers from now on."""
+    def subscribe(self, public_key: bytes, *, salt: bytes | None = None) -> AsyncSubscription:
+        """A subscription to a mutable item; it subscribes at ``__aenter__`` or the
+        first ``__anext__``."""
     def announce(
         self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
     ) -> Awaitable[int]:

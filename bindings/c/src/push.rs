@@ -8,11 +8,11 @@
 //! synchronous: a callback starts only while the listener is not cancelled, and
 //! cancelling waits until a callback running on another thread has returned.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::ffi::c_void;
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::ThreadId;
 
 use dipsea::keypair::PUBLIC_KEY_LEN;
 use dipsea::push::{AcceptPolicy, Broadcast, KeyRange, SigningKey};
@@ -98,14 +98,25 @@ struct Gate {
 #[derive(Default)]
 struct GateState {
     cancelled: bool,
-    /// The thread running the callback now, if one is.
-    running_on: Option<ThreadId>,
+    /// Whether the callback is running now.
+    running: bool,
+}
+
+thread_local! {
+    /// The gate whose callback this thread is running, by address (0: none). A
+    /// thread-local `Cell` allocates nothing, unlike `std::thread::current()` on a
+    /// thread that C started.
+    static RUNNING_HERE: Cell<usize> = const { Cell::new(0) };
 }
 
 impl Gate {
     fn lock(&self) -> MutexGuard<'_, GateState> {
-        // The state is two plain fields, valid whatever panicked while it was held.
+        // The state is two plain flags, valid whatever panicked while it was held.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn address(&self) -> usize {
+        self as *const Gate as usize
     }
 
     /// Runs `callback` unless the listener was cancelled; false if it was.
@@ -115,10 +126,12 @@ impl Gate {
             if state.cancelled {
                 return false;
             }
-            state.running_on = Some(std::thread::current().id());
+            state.running = true;
         }
+        let outer = RUNNING_HERE.with(|r| r.replace(self.address()));
         callback();
-        self.lock().running_on = None;
+        RUNNING_HERE.with(|r| r.set(outer));
+        self.lock().running = false;
         self.idle.notify_all();
         true
     }
@@ -126,10 +139,10 @@ impl Gate {
     /// Cancels: no callback starts from now on, and one running on another thread
     /// has returned when this does (one running on this thread is the caller).
     fn cancel(&self) {
-        let me = std::thread::current().id();
+        let from_callback = RUNNING_HERE.with(|r| r.get() == self.address());
         let mut state = self.lock();
         state.cancelled = true;
-        while state.running_on.is_some_and(|t| t != me) {
+        while state.running && !from_callback {
             state = self
                 .idle
                 .wait(state)

@@ -24,7 +24,10 @@ use crate::errors::{closed, to_py};
 use crate::id::{id_arg, PyId};
 use crate::keypair::PyKeypair;
 use crate::mutable::{public_key_arg, put_options, PyMutableItem};
-use crate::push::{self, BroadcastSource, Outgoing, PyAsyncBroadcasts, PyBroadcasts};
+use crate::push::{
+    self, BroadcastSource, Outgoing, PyAsyncBroadcasts, PyAsyncSubscription, PyBroadcasts,
+    PySubscription, SubscriptionSource,
+};
 
 /// A running DHT node with a blocking API.
 ///
@@ -218,6 +221,34 @@ impl PyNode {
     fn broadcasts(&self) -> PyResult<PyBroadcasts> {
         let rx = self.node()?.broadcasts();
         Ok(PyBroadcasts(push::Feed::new(BroadcastSource::new(rx))))
+    }
+
+    /// Subscribes to the BEP 44 mutable item of ``public_key`` (32 bytes) and
+    /// ``salt``: the nodes storing it push each newer version. Waits for the lookup
+    /// that finds them, then returns a ``Subscription``, a blocking iterator of
+    /// verified ``MutableItem`` versions (the current one first, when a storing node
+    /// has one) and a context manager; closing it ends the subscription. Raises
+    /// ``NoRoute`` or ``Timeout`` when no storing node that speaks the extension was
+    /// found, ``Busy`` past the node's subscription limit, ``BadInput`` for a salt
+    /// over 64 bytes.
+    #[pyo3(signature = (public_key, *, salt = None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        public_key: &[u8],
+        salt: Option<Vec<u8>>,
+    ) -> PyResult<PySubscription> {
+        let key = public_key_arg(public_key)?;
+        let node = self.node()?;
+        let subscription = py
+            .detach(move || {
+                node.runtime()
+                    .block_on(node.handle().subscribe(key, salt.as_deref()))
+            })
+            .map_err(to_py)?;
+        Ok(PySubscription(push::Feed::new(
+            SubscriptionSource::Running(subscription),
+        )))
     }
 
     /// Announces that this host serves ``info_hash`` on TCP/UDP ``port`` (``None``:
@@ -535,6 +566,23 @@ impl PyAsyncNode {
         let rx = self.node()?.broadcasts();
         Ok(PyAsyncBroadcasts(push::AsyncFeed::new(
             BroadcastSource::new(rx),
+        )))
+    }
+
+    /// ``Node.subscribe`` for asyncio: returns an ``AsyncSubscription`` at once, an
+    /// async iterator of ``MutableItem`` versions and an async context manager; it
+    /// subscribes at ``__aenter__`` or the first ``__anext__``, which raise the
+    /// errors ``Node.subscribe`` raises.
+    #[pyo3(signature = (public_key, *, salt = None))]
+    fn subscribe(&self, public_key: &[u8], salt: Option<Vec<u8>>) -> PyResult<PyAsyncSubscription> {
+        let public_key = public_key_arg(public_key)?;
+        let node = self.node()?;
+        Ok(PyAsyncSubscription(push::AsyncFeed::new(
+            SubscriptionSource::Idle {
+                node,
+                public_key,
+                salt,
+            },
         )))
     }
 

@@ -208,9 +208,14 @@ pub fn accept_broadcasts(
 pub trait Source: Send + 'static {
     /// What it yields (a Python class).
     type Item: for<'py> IntoPyObject<'py> + Send + 'static;
-    /// The next item, or `None` once it has ended. Cancel safe: dropped before it
-    /// completes, no item is lost.
-    fn next(&mut self) -> impl Future<Output = Option<Self::Item>> + Send;
+    /// Starts it if it has not started yet (a subscription's lookup). Cancel safe:
+    /// dropped before it completes, it starts again next time.
+    fn start(&mut self) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
+    /// The next item (after [`start`](Self::start)), or `None` once it has ended.
+    /// Cancel safe: dropped before it completes, no item is lost.
+    fn next(&mut self) -> impl Future<Output = Result<Option<Self::Item>, Error>> + Send;
 }
 
 /// The broadcasts a node delivers, from the moment the receiver was made.
@@ -228,13 +233,13 @@ impl BroadcastSource {
 impl Source for BroadcastSource {
     type Item = PyBroadcast;
 
-    async fn next(&mut self) -> Option<PyBroadcast> {
+    async fn next(&mut self) -> Result<Option<PyBroadcast>, Error> {
         loop {
             match self.rx.recv().await {
-                Ok(b) => return Some(PyBroadcast(b)),
+                Ok(b) => return Ok(Some(PyBroadcast(b))),
                 // Fell behind: the oldest were skipped; go on with the next.
                 Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return None,
+                Err(RecvError::Closed) => return Ok(None),
             }
         }
     }
@@ -254,6 +259,7 @@ enum Wait<T> {
     Item(T),
     Ended,
     Pending,
+    Failed(Error),
 }
 
 impl<S: Source> Feed<S> {
@@ -281,20 +287,28 @@ impl<S: Source> Feed<S> {
                     return Wait::Ended;
                 };
                 // The timer is made inside the runtime, which it needs.
-                let next =
-                    get_runtime().block_on(async { tokio::time::timeout(slice, s.next()).await });
+                // Starting is not cut into slices: it would start over each time.
+                let next = get_runtime().block_on(async {
+                    s.start().await?;
+                    match tokio::time::timeout(slice, s.next()).await {
+                        Ok(next) => next.map(Some),
+                        Err(_) => Ok(None),
+                    }
+                });
                 match next {
-                    Ok(Some(item)) => Wait::Item(item),
-                    Ok(None) => {
+                    Ok(Some(Some(item))) => Wait::Item(item),
+                    Ok(Some(None)) => {
                         *source = None;
                         Wait::Ended
                     }
-                    Err(_) => Wait::Pending,
+                    Ok(None) => Wait::Pending,
+                    Err(e) => Wait::Failed(e),
                 }
             });
             match waited {
                 Wait::Item(item) => return Ok(Some(item)),
                 Wait::Ended => return Ok(None),
+                Wait::Failed(e) => return Err(to_py(e)),
                 Wait::Pending => {
                     py.check_signals()?;
                     if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -351,19 +365,39 @@ impl<S: Source> AsyncFeed<S> {
             let Some(s) = slot.as_mut() else {
                 return Err(ended());
             };
+            let next = async {
+                s.start().await?;
+                s.next().await
+            };
             tokio::select! {
-                item = s.next() => match item {
-                    Some(item) => Ok(item),
-                    None => {
+                item = next => match item {
+                    Ok(Some(item)) => Ok(item),
+                    Ok(None) => {
                         *slot = None;
                         Err(ended())
                     }
+                    Err(e) => Err(to_py(e)),
                 },
                 _ = closing.wait_for(|c| *c) => {
                     *slot = None;
                     Err(ended())
                 }
             }
+        })
+    }
+
+    /// An awaitable that starts the source (a subscription's lookup; its errors
+    /// raised) and resolves to `this`, for `__aenter__`.
+    pub fn enter<'py, T>(&self, py: Python<'py>, this: Py<T>) -> PyResult<Bound<'py, PyAny>>
+    where
+        Py<T>: for<'a> IntoPyObject<'a> + Send + 'static,
+    {
+        let source = self.source.clone();
+        crate::bridge::spawn(py, async move {
+            if let Some(s) = source.lock().await.as_mut() {
+                s.start().await?;
+            }
+            Ok(this)
         })
     }
 
@@ -467,8 +501,8 @@ macro_rules! feeds {
 
             fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
                 let py = slf.py();
-                let this = slf.unbind();
-                crate::bridge::spawn_py(py, async move { Ok(this) })
+                let feed = slf.get();
+                feed.0.enter(py, slf.clone().unbind())
             }
 
             #[pyo3(signature = (*_args))]
@@ -500,4 +534,61 @@ feeds!(
     /// skips the oldest.
     PyAsyncBroadcasts, "AsyncBroadcasts",
     BroadcastSource, PyBroadcast
+);
+
+/// The versions of one mutable item a subscription yields; an `AsyncNode`'s starts
+/// (runs its lookup) on the first `__anext__` or `__aenter__`.
+pub enum SubscriptionSource {
+    /// Not subscribed yet.
+    Idle {
+        node: NodeHandle,
+        public_key: [u8; dipsea::keypair::PUBLIC_KEY_LEN],
+        salt: Option<Vec<u8>>,
+    },
+    /// Subscribed.
+    Running(dipsea::Subscription),
+}
+
+impl Source for SubscriptionSource {
+    type Item = crate::mutable::PyMutableItem;
+
+    async fn start(&mut self) -> Result<(), Error> {
+        if let SubscriptionSource::Idle {
+            node,
+            public_key,
+            salt,
+        } = self
+        {
+            let subscription = node.subscribe(*public_key, salt.as_deref()).await?;
+            *self = SubscriptionSource::Running(subscription);
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Result<Option<Self::Item>, Error> {
+        match self {
+            SubscriptionSource::Running(subscription) => {
+                Ok(subscription.next().await.map(crate::mutable::PyMutableItem))
+            }
+            SubscriptionSource::Idle { .. } => Err(Error::Internal(
+                "a subscription was read before it started".to_string(),
+            )),
+        }
+    }
+}
+
+feeds!(
+    /// A subscription to one mutable item (``Node.subscribe``): each verified new
+    /// version, once, as a ``MutableItem`` (the current one first, when a storing
+    /// node has one): a blocking iterator that ends when the node is closed or
+    /// ``close()`` is called, a context manager that closes it, and
+    /// ``get(timeout=)``. Waiting releases the GIL. Closing it (or dropping it)
+    /// ends the subscription: the storing nodes stop pushing.
+    PySubscription, "Subscription",
+    /// A subscription to one mutable item (``AsyncNode.subscribe``): an async
+    /// iterator of ``MutableItem`` versions and an async context manager. It
+    /// subscribes (looks the item up) at ``__aenter__`` or the first ``__anext__``,
+    /// raising the lookup's errors there; ``close()`` ends it.
+    PyAsyncSubscription, "AsyncSubscription",
+    SubscriptionSource, crate::mutable::PyMutableItem
 );
