@@ -575,6 +575,46 @@ typedef struct dipsea_stats {
    * Second copies of broadcasts received and dropped.
    */
   uint64_t broadcasts_duplicate;
+  /**
+   * Subscriptions to mutable items this node holds for others (as a storing node).
+   */
+  uint64_t subscriptions_held;
+  /**
+   * Mutable items this node subscribes to itself.
+   */
+  uint64_t subscriptions_active;
+  /**
+   * Notifications (`dipsea_notify`) sent to subscribers.
+   */
+  uint64_t notifications_sent;
+  /**
+   * New versions received and delivered, each verified.
+   */
+  uint64_t notifications_received;
+  /**
+   * Subscriptions refused because this node held its most already.
+   */
+  uint64_t subscribe_refused_node;
+  /**
+   * Subscriptions refused because their IP address held its most already.
+   */
+  uint64_t subscribe_refused_ip;
+  /**
+   * Notifications refused: no subscription to their target here.
+   */
+  uint64_t notify_unsolicited;
+  /**
+   * Notifications refused: malformed, wrong target or bad signature.
+   */
+  uint64_t notify_invalid;
+  /**
+   * Notifications not newer than the version held (acknowledged, not delivered).
+   */
+  uint64_t notify_stale;
+  /**
+   * Storing nodes dropped by a subscription and replaced by a lookup.
+   */
+  uint64_t resubscribes;
 } dipsea_stats;
 
 /**
@@ -655,6 +695,13 @@ typedef struct dipsea_broadcast {
  * payload are valid during the call only.
  */
 typedef void (*dipsea_broadcast_callback)(void *user_data, const struct dipsea_broadcast *broadcast);
+
+/**
+ * Called on a node's runtime thread for each new version of a subscribed mutable
+ * item, while its listener is not cancelled (dipsea_node_subscribe). `item` is
+ * borrowed for the call: copy what you keep, do not free it.
+ */
+typedef void (*dipsea_update_callback)(void *user_data, const struct dipsea_mutable_item *item);
 
 /**
  * Estimated seeds and peers of an info-hash (BEP 33), written by
@@ -1712,6 +1759,38 @@ dipsea_status dipsea_config_set_accept_broadcasts_off(struct dipsea_config *conf
 dipsea_status dipsea_config_allow_broadcast_origin(struct dipsea_config *config,
                                                    const uint8_t *public_key,
                                                    size_t key_len);
+
+/**
+ * Subscribes to the BEP 44 mutable item of the DIPSEA_PUBLIC_KEY_LEN-byte
+ * `public_key` and the `salt_len`-byte `salt` (at most 64; NULL when 0): the nodes
+ * storing it push each newer version, and `callback(user_data, item)` is called
+ * with each, verified, once, in order of sequence number (the current version
+ * first, when a storing node has one), until dipsea_listener_cancel or
+ * dipsea_listener_free (or the node is freed). Waits for the lookup that finds the
+ * storing nodes, then writes the listener to `*out_listener`. Freeing the listener
+ * ends the subscription (the storing nodes are told). A listener more than 64
+ * versions behind (a slow callback) skips the oldest.
+ *
+ * The callback runs as dipsea_node_on_broadcast's does (a runtime thread, one call
+ * at a time, no blocking dipsea calls inside; it may cancel or free its own
+ * listener).
+ *
+ * Ownership: `public_key` and `salt` are borrowed for the call; `user_data` and
+ * `*out_listener` as in dipsea_node_on_broadcast. Threads: any thread except a
+ * dipsea runtime thread; blocks during the lookup.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (a key that is not
+ * 32 bytes, a salt over 64 bytes); DIPSEA_NO_ROUTE or DIPSEA_TIMEOUT (no storing
+ * node that speaks the extension was found); DIPSEA_BUSY (this node subscribes to
+ * its most items already); DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_subscribe(const struct dipsea_node *node,
+                                    const uint8_t *public_key,
+                                    size_t public_key_len,
+                                    const uint8_t *salt,
+                                    size_t salt_len,
+                                    dipsea_update_callback callback,
+                                    void *user_data,
+                                    struct dipsea_listener **out_listener);
 
 /**
  * dipsea_node_announce, saying whether this host is a seed of the torrent (has

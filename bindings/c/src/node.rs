@@ -121,6 +121,26 @@ pub struct dipsea_stats {
     pub broadcasts_refused: u64,
     /// Second copies of broadcasts received and dropped.
     pub broadcasts_duplicate: u64,
+    /// Subscriptions to mutable items this node holds for others (as a storing node).
+    pub subscriptions_held: u64,
+    /// Mutable items this node subscribes to itself.
+    pub subscriptions_active: u64,
+    /// Notifications (`dipsea_notify`) sent to subscribers.
+    pub notifications_sent: u64,
+    /// New versions received and delivered, each verified.
+    pub notifications_received: u64,
+    /// Subscriptions refused because this node held its most already.
+    pub subscribe_refused_node: u64,
+    /// Subscriptions refused because their IP address held its most already.
+    pub subscribe_refused_ip: u64,
+    /// Notifications refused: no subscription to their target here.
+    pub notify_unsolicited: u64,
+    /// Notifications refused: malformed, wrong target or bad signature.
+    pub notify_invalid: u64,
+    /// Notifications not newer than the version held (acknowledged, not delivered).
+    pub notify_stale: u64,
+    /// Storing nodes dropped by a subscription and replaced by a lookup.
+    pub resubscribes: u64,
 }
 
 impl Default for dipsea_stats {
@@ -170,6 +190,16 @@ impl Default for dipsea_stats {
             broadcasts_forwarded: 0,
             broadcasts_refused: 0,
             broadcasts_duplicate: 0,
+            subscriptions_held: 0,
+            subscriptions_active: 0,
+            notifications_sent: 0,
+            notifications_received: 0,
+            subscribe_refused_node: 0,
+            subscribe_refused_ip: 0,
+            notify_unsolicited: 0,
+            notify_invalid: 0,
+            notify_stale: 0,
+            resubscribes: 0,
         }
     }
 }
@@ -223,6 +253,16 @@ impl From<&NodeStats> for dipsea_stats {
             broadcasts_forwarded: s.broadcasts_forwarded,
             broadcasts_refused: s.broadcasts_refused,
             broadcasts_duplicate: s.broadcasts_duplicate,
+            subscriptions_held: wide(s.subscriptions_held),
+            subscriptions_active: wide(s.subscriptions_active),
+            notifications_sent: s.notifications_sent,
+            notifications_received: s.notifications_received,
+            subscribe_refused_node: s.subscribe_refused_node,
+            subscribe_refused_ip: s.subscribe_refused_ip,
+            notify_unsolicited: s.notify_unsolicited,
+            notify_invalid: s.notify_invalid,
+            notify_stale: s.notify_stale,
+            resubscribes: s.resubscribes,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {

@@ -1,6 +1,7 @@
-//! Broadcast and key-range multicast from C: dipsea_node_broadcast, the accept
-//! policy of a config, and the delivered broadcasts handed to a callback through a
-//! dipsea_listener (dipsea_node_on_broadcast, dipsea_listener_cancel,
+//! Pushes from C: broadcast and key-range multicast (dipsea_node_broadcast, the
+//! accept policy of a config), and the delivered broadcasts or the new versions of
+//! a subscribed mutable item handed to a callback through a dipsea_listener
+//! (dipsea_node_on_broadcast, dipsea_node_subscribe, dipsea_listener_cancel,
 //! dipsea_listener_free).
 //!
 //! A listener is one task on the node's runtime that waits for the next item of a
@@ -16,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use dipsea::keypair::PUBLIC_KEY_LEN;
 use dipsea::push::{AcceptPolicy, Broadcast, KeyRange, SigningKey};
-use dipsea::{Id, NodeBuilder, ID_LEN};
+use dipsea::{Id, MutableValue, NodeBuilder, ID_LEN};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::{dipsea_config, update};
@@ -24,7 +25,7 @@ use crate::error::{dipsea_status, Failure};
 use crate::ffi::{arg, boundary, bytes_arg, not_on_runtime, out, write_out};
 use crate::id::dipsea_id;
 use crate::keypair::{dipsea_keypair, DIPSEA_PUBLIC_KEY_LEN};
-use crate::mutable::DIPSEA_SIGNATURE_LEN;
+use crate::mutable::{dipsea_mutable_item, public_key_arg, DIPSEA_SIGNATURE_LEN};
 use crate::node::{callback_arg, dipsea_node, node_arg, UserData};
 
 /// Most bytes in a broadcast's payload.
@@ -445,6 +446,87 @@ pub unsafe extern "C" fn dipsea_config_allow_broadcast_origin(
             Ok(())
         })
     }
+}
+
+/// Called on a node's runtime thread for each new version of a subscribed mutable
+/// item, while its listener is not cancelled (dipsea_node_subscribe). `item` is
+/// borrowed for the call: copy what you keep, do not free it.
+pub type dipsea_update_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, item: *const dipsea_mutable_item)>;
+
+/// The versions a subscription yields.
+struct Updates(dipsea::Subscription);
+
+impl Source for Updates {
+    type Item = MutableValue;
+
+    async fn next(&mut self) -> Option<MutableValue> {
+        self.0.next().await
+    }
+}
+
+/// Subscribes to the BEP 44 mutable item of the DIPSEA_PUBLIC_KEY_LEN-byte
+/// `public_key` and the `salt_len`-byte `salt` (at most 64; NULL when 0): the nodes
+/// storing it push each newer version, and `callback(user_data, item)` is called
+/// with each, verified, once, in order of sequence number (the current version
+/// first, when a storing node has one), until dipsea_listener_cancel or
+/// dipsea_listener_free (or the node is freed). Waits for the lookup that finds the
+/// storing nodes, then writes the listener to `*out_listener`. Freeing the listener
+/// ends the subscription (the storing nodes are told). A listener more than 64
+/// versions behind (a slow callback) skips the oldest.
+///
+/// The callback runs as dipsea_node_on_broadcast's does (a runtime thread, one call
+/// at a time, no blocking dipsea calls inside; it may cancel or free its own
+/// listener).
+///
+/// Ownership: `public_key` and `salt` are borrowed for the call; `user_data` and
+/// `*out_listener` as in dipsea_node_on_broadcast. Threads: any thread except a
+/// dipsea runtime thread; blocks during the lookup.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (a key that is not
+/// 32 bytes, a salt over 64 bytes); DIPSEA_NO_ROUTE or DIPSEA_TIMEOUT (no storing
+/// node that speaks the extension was found); DIPSEA_BUSY (this node subscribes to
+/// its most items already); DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn dipsea_node_subscribe(
+    node: *const dipsea_node,
+    public_key: *const u8,
+    public_key_len: usize,
+    salt: *const u8,
+    salt_len: usize,
+    callback: dipsea_update_callback,
+    user_data: *mut c_void,
+    out_listener: *mut *mut dipsea_listener,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract, for every pointer below.
+        let node = unsafe { node_arg(node) }?;
+        let key = unsafe { public_key_arg(public_key, public_key_len) }?;
+        let salt = unsafe { bytes_arg(salt, salt_len, "salt") }?;
+        let callback = callback_arg(callback)?;
+        let out_listener = out(out_listener, "out_listener")?;
+        not_on_runtime()?;
+        let subscription = node
+            .inner
+            .runtime()
+            .block_on(node.inner.handle().subscribe(key, Some(salt)))?;
+        let listener = listen(
+            node,
+            Updates(subscription),
+            user_data,
+            move |ud, v: &MutableValue| {
+                let mut item = dipsea_mutable_item::from_value(v.clone());
+                // SAFETY: the caller's callback, with its own user data and an item
+                // valid for the call.
+                unsafe { callback(ud, &item) };
+                // SAFETY: the buffer from_value allocated, freed once here.
+                unsafe { crate::buffer::dipsea_buffer_free(&mut item.value) };
+            },
+        );
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_listener, Box::into_raw(listener)) };
+        Ok(())
+    })
 }
 
 #[cfg(test)]

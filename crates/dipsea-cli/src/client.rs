@@ -184,6 +184,17 @@ where
     F: FnOnce(NodeHandle) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
+    with_node(args, true, op)
+}
+
+/// [`with_client`] with the choice of a read-only node (BEP 43: it answers no
+/// queries) or a listener, which answers queries, as a subscriber must to receive
+/// notifications, and whose `op` is not bounded by `--timeout` (only the join is).
+pub(crate) fn with_node<T, F, Fut>(args: &ClientArgs, read_only: bool, op: F) -> Result<T, Failure>
+where
+    F: FnOnce(NodeHandle) -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
     let bind = match args.bind {
         Some(addr) => addr,
         None => default_bind(&args.bootstrap),
@@ -194,7 +205,7 @@ where
         let node = NodeBuilder::new()
             .bind(bind.to_string())
             .bootstrap(args.bootstrap.iter().cloned())
-            .read_only(true)
+            .read_only(read_only)
             .spawn()
             .await
             .map_err(|e| match e {
@@ -203,20 +214,35 @@ where
                 e => Failure::failed(format!("cannot start a client node on {bind}: {e}")),
             })?;
         tracing::debug!(addr = %node.local_addr(), id = %node.id(), "client node started");
-        let work = async {
+        let join = async {
             let table = node.bootstrap().await.map_err(|e| join_failure(args, e))?;
             tracing::debug!(table, "joined");
             if table == 0 {
                 return Err(join_failure(args, Error::Op(OpError::NoRoute)));
             }
-            op(node.clone()).await
+            Ok(())
         };
-        let result = match tokio::time::timeout(limit, work).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::failed(format!(
+        let timed_out = || {
+            Failure::failed(format!(
                 "timed out after {}s; check --bootstrap or raise --timeout",
                 args.timeout
-            ))),
+            ))
+        };
+        let result = if read_only {
+            let work = async {
+                join.await?;
+                op(node.clone()).await
+            };
+            tokio::time::timeout(limit, work)
+                .await
+                .unwrap_or_else(|_| Err(timed_out()))
+        } else {
+            // A listener: `--timeout` bounds the join; `op` bounds its own waits.
+            match tokio::time::timeout(limit, join).await {
+                Ok(Ok(())) => op(node.clone()).await,
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(timed_out()),
+            }
         };
         node.shutdown().await;
         result

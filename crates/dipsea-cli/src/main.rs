@@ -11,6 +11,7 @@ mod broadcast;
 mod client;
 mod generate;
 mod keygen;
+mod listen;
 mod node;
 mod scrape;
 mod swarm;
@@ -79,6 +80,13 @@ enum Command {
     /// sequence number and how many nodes it was handed to on stderr; exits 1 when
     /// no node in the range is known to speak the broadcast extension.
     Broadcast(BroadcastArgs),
+    /// Subscribe to the mutable item of --pubkey (and --salt) and print each new
+    /// version on stdout as one line, `seq N: VALUE`, as the nodes storing it push it.
+    ///
+    /// The current version, if the storing nodes have one, comes first. Runs until
+    /// Ctrl-C, --count versions or --for seconds; exits 1 when no node to subscribe
+    /// with is found.
+    Listen(ListenArgs),
     /// Simulate a network of N nodes in this process and summarize how it did.
     ///
     /// Joins N nodes, runs puts and gets from random nodes, and prints the success
@@ -221,6 +229,30 @@ struct BroadcastArgs {
     /// The message, as text (at most 1,024 bytes).
     #[arg(value_name = "MESSAGE")]
     message: String,
+}
+
+/// Flags of `dipsea listen`.
+#[derive(Debug, Args)]
+struct ListenArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
+    /// The public key of the mutable item, 64 hex digits (as `dipsea keygen` and
+    /// `dipsea put --key-file` print it).
+    #[arg(long, value_name = "HEX", value_parser = public_key)]
+    pubkey: [u8; 32],
+
+    /// The mutable item's salt, as text.
+    #[arg(long, value_name = "S")]
+    salt: Option<String>,
+
+    /// Exit after printing this many versions.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Exit after listening this many seconds.
+    #[arg(long = "for", value_name = "SECS", value_parser = interval)]
+    for_secs: Option<Duration>,
 }
 
 /// How a one-shot command reaches the network.
@@ -452,6 +484,7 @@ fn main() -> ExitCode {
         Command::Announce(args) => client::announce(args),
         Command::Peers(args) => client::peers(args),
         Command::Broadcast(args) => broadcast::run(args),
+        Command::Listen(args) => listen::run(args),
         Command::Swarm(args) => swarm::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Scrape(args) => scrape::scrape(args),

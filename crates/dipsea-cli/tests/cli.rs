@@ -593,3 +593,61 @@ fn a_dual_stack_node_serves_both_families() {
     assert_eq!(ok(&out), b"over six");
     assert_eq!(node.terminate().code(), Some(0));
 }
+
+#[test]
+fn listen_prints_each_new_version() {
+    let dir = scratch("listen");
+    let key_file = dir.join("key");
+    let node = NodeProc::start(&[]);
+    let out = run(dipsea().arg("keygen").arg(&key_file));
+    let pubkey = text(&ok(&out)).trim().to_string();
+    let key_arg = key_file.to_str().expect("utf-8 path");
+    // The current version comes first, then each newer one.
+    let out = put(&node, &["--key-file", key_arg, "--salt", "news", "first"]);
+    ok(&out);
+    let mut listener = dipsea()
+        .args(["listen", "--bootstrap", &node.addr, "--bind", "127.0.0.1:0"])
+        .args(["--pubkey", &pubkey, "--salt", "news", "--count", "3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dipsea listen");
+    let stdout = drain(listener.stdout.take().expect("stdout"));
+    let stderr = listener.stderr.take().expect("stderr");
+    let (tx, said) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = said
+        .recv_timeout(Duration::from_secs(30))
+        .expect("listen says it listens");
+    assert!(
+        first.starts_with(&format!("listening to {pubkey}")),
+        "{first}"
+    );
+    for value in ["second", "third\nline"] {
+        ok(&put(
+            &node,
+            &["--key-file", key_arg, "--salt", "news", value],
+        ));
+    }
+    let status = wait_until(&mut listener, DEADLINE).unwrap_or_else(|| {
+        let _ = listener.kill();
+        panic!("listen did not exit after 3 versions");
+    });
+    assert!(status.success(), "listen exited {status:?}");
+    let printed = text(&stdout.join().expect("stdout reader"));
+    assert_eq!(
+        printed,
+        "seq 1: first\nseq 2: second\nseq 3: third\\nline\n"
+    );
+    // A bad key is a usage error.
+    let out = run(dipsea().args(["listen", "--bootstrap", &node.addr, "--pubkey", "12"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

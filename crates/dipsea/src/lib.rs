@@ -21,6 +21,7 @@ pub mod routing;
 pub mod rpc;
 pub mod sim;
 pub mod store;
+pub mod subscribe;
 pub mod time;
 pub mod wire;
 
@@ -34,6 +35,7 @@ pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use keypair::Keypair;
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
+pub use node::udp::{BlockingSubscription, Subscription};
 pub use node::QueryCounts;
 pub use node::{
     ConfigOption, MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError,

@@ -23,6 +23,8 @@
 //!   operation goes through, from [`Node::start`] to [`Event::Done`];
 //! - `broadcast`: the `dipsea_bcast` query received, delivered and forwarded, and
 //!   [`Node::broadcast`];
+//! - `subscribe`: `dipsea_sub` and `dipsea_notify`, the subscriptions held for
+//!   others and our own ([`Node::add_subscription`]);
 //! - `maintenance`: [`Node::tick`]'s periodic jobs (refresh, re-publish, re-bootstrap,
 //!   the refresh after a join);
 //! - [`stats`]: counters and [`NodeStats`]; [`ops`]: requests and their results;
@@ -43,6 +45,7 @@ pub mod rtt;
 mod size;
 pub mod state;
 pub mod stats;
+mod subscribe;
 #[cfg(test)]
 mod test_support;
 mod transactions;
@@ -135,6 +138,8 @@ pub struct Node {
     external: ExternalIp,
     /// Broadcasts received and handed off, see `broadcast`.
     broadcasts: broadcast::Broadcasts,
+    /// Subscriptions held for others and our own, see `subscribe`.
+    subscriptions: subscribe::Subscriptions,
 }
 
 impl Node {
@@ -189,6 +194,7 @@ impl Node {
             rng_seed: AtomicU64::new(rng.next_u64()),
             external: ExternalIp::default(),
             broadcasts: broadcast::Broadcasts::new(config.broadcast.clone()),
+            subscriptions: subscribe::Subscriptions::new(),
             config,
         }
     }

@@ -45,6 +45,7 @@ mod broadcast;
 mod latency;
 mod metrics;
 mod queue;
+mod subscribe;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -59,6 +60,7 @@ pub use latency::Latency;
 pub use metrics::SwarmStats;
 use metrics::{quantile, Metrics};
 use queue::Queue;
+pub use subscribe::Delivery;
 
 use crate::error::Error;
 use crate::id::{Id, NodeInfo};
@@ -313,6 +315,8 @@ pub struct Swarm {
     build_wall_ms: u64,
     /// The broadcast being measured ([`Swarm::broadcast_from`]).
     tracker: broadcast::Tracker,
+    /// Subscribed versions delivered, see `subscribe`.
+    updates: subscribe::Updates,
 }
 
 impl std::fmt::Debug for Swarm {
@@ -395,6 +399,7 @@ impl Swarm {
             created,
             build_wall_ms: 0,
             tracker: broadcast::Tracker::default(),
+            updates: subscribe::Updates::default(),
             config,
         };
         // The first node is the network: nothing to join.
@@ -976,6 +981,7 @@ impl Swarm {
                 Event::Done { op, result } => self.on_done(index, op, result),
                 Event::Broadcast(_) => self.tracker.on_delivered(index, now),
                 Event::ExternalIp { .. } => {}
+                Event::MutableUpdate(item) => self.on_update(index, &item, now),
             }
         }
         self.out = out;

@@ -33,6 +33,7 @@ mod compact;
 mod krpc;
 pub mod push;
 mod sample;
+pub mod subscribe;
 
 pub use bloom::{BloomFilter, BLOOM_LEN};
 pub use compact::{

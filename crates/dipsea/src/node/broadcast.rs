@@ -109,7 +109,8 @@ struct Forwarding {
 #[derive(Debug)]
 pub(super) struct Broadcasts {
     receiver: Receiver,
-    speakers: DashMap<Id, ()>,
+    /// Contacts that speak the extension → their client version.
+    speakers: DashMap<Id, u16>,
     forwarding: Mutex<Forwarding>,
     counters: Counters,
 }
@@ -192,6 +193,11 @@ impl Node {
         self.broadcasts.speakers.contains_key(id)
     }
 
+    /// The client version of `id`, if it is known to speak the extension.
+    pub(super) fn speaker_version(&self, id: &Id) -> Option<u16> {
+        self.broadcasts.speakers.get(id).map(|v| *v)
+    }
+
     /// Records that `id` speaks the broadcast extension if its client `version`
     /// says so. Called for every query and response from a node.
     pub(super) fn learn_speaker(&self, id: Id, version: Option<&[u8]>) {
@@ -205,7 +211,11 @@ impl Node {
                 return;
             }
         }
-        speakers.insert(id, ());
+        let version = match version {
+            Some([_, _, hi, lo]) => u16::from_be_bytes([*hi, *lo]),
+            _ => 0,
+        };
+        speakers.insert(id, version);
     }
 
     /// The routing table's contacts that speak the extension, good ones first.

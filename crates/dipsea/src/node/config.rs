@@ -13,8 +13,9 @@ use crate::store::StoreConfig;
 /// The client version dipsea puts in the `v` key of every message (BEP 5: two
 /// letters naming the client, two bytes of version).
 ///
-/// Version 2 and later speak the broadcast extension ([`crate::push::speaks_push`]).
-pub const CLIENT_VERSION: [u8; 4] = *b"DS\x00\x02";
+/// Version 2 and later speak the broadcast extension ([`crate::push::speaks_push`]),
+/// 3 and later the subscriptions ([`crate::subscribe::speaks_subscribe`]).
+pub const CLIENT_VERSION: [u8; 4] = *b"DS\x00\x03";
 
 /// Protocol configuration of a node. Each field is a bound or a timer; the defaults
 /// follow BEP 5 and deployed practice (`../shared/PROTOCOL.md`).
@@ -92,6 +93,8 @@ pub struct NodeConfig {
     /// Which broadcasts this node delivers and forwards, and their bounds
     /// (default: none accepted).
     pub broadcast: BroadcastConfig,
+    /// Subscriptions to mutable items: leases, redundancy, limits.
+    pub subscribe: crate::subscribe::SubscribeConfig,
 }
 
 impl Default for NodeConfig {
@@ -120,6 +123,7 @@ impl Default for NodeConfig {
             rebootstrap_max: Duration::from_secs(5 * 60),
             in_flight_shards: 16,
             broadcast: BroadcastConfig::default(),
+            subscribe: crate::subscribe::SubscribeConfig::default(),
         }
     }
 }

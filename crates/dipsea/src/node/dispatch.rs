@@ -58,7 +58,9 @@ impl Node {
         };
         match &msg.kind {
             MessageKind::Query(query) => self.on_query(from, data, &msg, query, now, out),
-            MessageKind::Response(response) => self.on_response(from, &msg, response, now, out),
+            MessageKind::Response(response) => {
+                self.on_response(from, data, &msg, response, now, out)
+            }
             MessageKind::Error(_) => self.on_error(from, &msg, now, out),
         }
     }
@@ -98,6 +100,11 @@ impl Node {
             self.on_broadcast(from, data, now, out);
             return;
         }
+        if let QueryMethod::Unknown { method, .. } = query.method {
+            if self.on_subscription_query(from, method, data, now, out) {
+                return;
+            }
+        }
         let answered = self.answer(from, msg, query, now, out);
         if let Answered::Refused(reason) = answered {
             let counter = match reason {
@@ -107,6 +114,12 @@ impl Node {
                 Refusal::SampleTooSoon => &self.counters.sample_refused,
             };
             counter.fetch_add(1, Ordering::Relaxed);
+        } else if let QueryMethod::Put(wire::PutArgs { k: Some(k), .. }) = &query.method {
+            let salt = match &query.method {
+                QueryMethod::Put(args) => args.salt.unwrap_or_default(),
+                _ => &[],
+            };
+            self.notify_subscribers(&crate::keypair::mutable_target(k, salt), now, out);
         }
     }
 
@@ -172,6 +185,7 @@ impl Node {
     fn on_response(
         &self,
         from: SocketAddr,
+        data: &[u8],
         msg: &Message<'_>,
         response: &Response<'_>,
         now: Time,
@@ -198,6 +212,7 @@ impl Node {
             self.advance_on_answer(op, &pending, responder, Some(response), None, now, out);
         } else {
             self.on_hand_off_answer(tid_key(msg.tid), HandOff::Acked, now, out);
+            self.on_subscribe_answer(tid_key(msg.tid), Some((data, response)), now, out);
         }
     }
 
@@ -215,6 +230,7 @@ impl Node {
             self.advance_on_answer(op, &pending, queried, None, code, now, out);
         } else {
             self.on_hand_off_answer(tid_key(msg.tid), HandOff::Refused, now, out);
+            self.on_subscribe_answer(tid_key(msg.tid), None, now, out);
         }
     }
 

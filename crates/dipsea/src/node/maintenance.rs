@@ -75,6 +75,7 @@ impl Node {
             self.drive(op, now, out);
         }
         earliest = earliest.min(self.maintain(now, out));
+        earliest = earliest.min(self.tick_subscriptions(now, out));
         self.want_tick_at(earliest);
     }
 

@@ -28,6 +28,7 @@ mod put_mutable;
 mod sample;
 mod scrape;
 mod storing;
+mod subscribe;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -176,6 +177,7 @@ fn kind_of(request: &Request) -> &'static dyn Kind {
         Request::GetMutable { .. } => &get_mutable::GetMutable,
         Request::Scrape(_) => &scrape::Scrape,
         Request::SampleInfohashes(_) => &sample::Sample,
+        Request::Subscribe(_) => &subscribe::Subscribe,
     }
 }
 
@@ -187,7 +189,8 @@ fn request_target(request: &Request) -> Id {
         | Request::GetPeers(t)
         | Request::Get(t)
         | Request::Scrape(t)
-        | Request::SampleInfohashes(t) => *t,
+        | Request::SampleInfohashes(t)
+        | Request::Subscribe(t) => *t,
         Request::Announce { info_hash, .. } => *info_hash,
         Request::Put(v) => Id::sha1(v),
         Request::PutMutable {
@@ -588,7 +591,7 @@ mod tests {
         for event in &out.events {
             let bad_input = match event {
                 Event::Done { result, .. } => matches!(result.outcome, Err(OpError::BadInput(_))),
-                Event::ExternalIp { .. } | Event::Broadcast(_) => false,
+                Event::ExternalIp { .. } | Event::Broadcast(_) | Event::MutableUpdate(_) => false,
             };
             assert!(bad_input, "{event:?}");
         }

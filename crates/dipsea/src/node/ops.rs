@@ -77,6 +77,11 @@ pub enum Request {
         /// Only a version with at least this sequence number.
         min_seq: Option<i64>,
     },
+    /// Finds the storing nodes of a mutable item's target and subscribes to the
+    /// closest ones (a `find_node` lookup, then `dipsea_sub`): the item must have a
+    /// local listener first ([`Node::add_subscription`](super::Node::add_subscription)).
+    /// Its outcome lists the nodes asked.
+    Subscribe(Id),
 }
 
 /// Options of a mutable put ([`Request::PutMutable`]).

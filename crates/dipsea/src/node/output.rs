@@ -31,6 +31,10 @@ pub enum Event {
     /// A broadcast (or key-range multicast) reached this node and was accepted: it
     /// is delivered once, whatever the number of copies (see [`crate::push`]).
     Broadcast(crate::push::Broadcast),
+    /// A newer version of a mutable item this node subscribes to
+    /// ([`Node::add_subscription`](super::Node::add_subscription)), its signature
+    /// checked: each sequence number once, in increasing order.
+    MutableUpdate(crate::store::MutableItem),
 }
 
 /// Datagrams and events produced by one call into the node, reused between calls

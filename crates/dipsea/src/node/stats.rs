@@ -219,6 +219,28 @@ node_stats! {
     broadcasts_refused: u64,
     /// Second copies of broadcasts received and dropped.
     broadcasts_duplicate: u64,
+    /// Subscriptions to mutable items this node holds for others (as a storing node).
+    subscriptions_held: usize,
+    /// Mutable items this node subscribes to itself.
+    subscriptions_active: usize,
+    /// Notifications (`dipsea_notify`) sent to subscribers.
+    notifications_sent: u64,
+    /// New versions received and delivered, each verified: pushed by a notification
+    /// or carried by the answer to a subscription or renewal.
+    notifications_received: u64,
+    /// Subscriptions refused because this node held its most already.
+    subscribe_refused_node: u64,
+    /// Subscriptions refused because their IP address held its most already.
+    subscribe_refused_ip: u64,
+    /// Notifications refused: no subscription to their target here.
+    notify_unsolicited: u64,
+    /// Notifications refused: malformed, wrong target or bad signature.
+    notify_invalid: u64,
+    /// Notifications not newer than the version held (acknowledged, not delivered).
+    notify_stale: u64,
+    /// Storing nodes dropped by a subscription (renewal refused or unanswered), each
+    /// replaced by a lookup.
+    resubscribes: u64,
 }
 
 impl Node {
@@ -298,6 +320,7 @@ impl Node {
     /// A snapshot of the counters.
     pub fn stats(&self) -> NodeStats {
         let c = &self.counters;
+        let s = &self.subscriptions.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let store = self.store.stats();
         let broadcasts = self.broadcast_stats();
@@ -335,6 +358,16 @@ impl Node {
             broadcasts_forwarded: broadcasts.forwarded,
             broadcasts_refused: broadcasts.refused,
             broadcasts_duplicate: broadcasts.duplicates,
+            subscriptions_held: self.subscriptions.held(),
+            subscriptions_active: self.subscriptions.active(),
+            notifications_sent: load(&s.notifications_sent),
+            notifications_received: load(&s.notifications_received),
+            subscribe_refused_node: load(&s.refused_node),
+            subscribe_refused_ip: load(&s.refused_ip),
+            notify_unsolicited: load(&s.notify_unsolicited),
+            notify_invalid: load(&s.notify_invalid),
+            notify_stale: load(&s.notify_stale),
+            resubscribes: load(&s.resubscribes),
             external_ip: self.external_ip(),
             id_conforms: self.id_conforms(),
             network_size: self.size.get(),

@@ -198,6 +198,7 @@ impl Node {
             self.advance_on_answer(op, &pending, queried, None, None, now, out);
         } else {
             self.on_hand_off_answer(tid, HandOff::TimedOut, now, out);
+            self.on_subscribe_answer(tid, None, now, out);
         }
     }
 }

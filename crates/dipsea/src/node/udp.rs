@@ -13,6 +13,7 @@
 mod mutable;
 pub mod routers;
 pub(crate) mod state_file;
+mod subscribe;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -43,6 +44,7 @@ use crate::id::{bep42, Id, NodeInfo};
 use crate::push::{Broadcast, KeyRange, SigningKey};
 use crate::time::Time;
 use crate::wire::bencode;
+pub use subscribe::{BlockingSubscription, Subscription, UPDATE_QUEUE};
 
 /// Delivered broadcasts a slow subscriber may lag behind before it misses some
 /// ([`NodeHandle::broadcasts`]).
@@ -362,6 +364,7 @@ impl NodeBuilder {
             tasks: Mutex::new(Vec::new()),
             state_path: self.state_path,
             delivered: tokio::sync::broadcast::channel(BROADCAST_QUEUE).0,
+            listeners: subscribe::Listeners::default(),
         });
         let families = if shared.v6.is_some() { 2 } else { 1 };
         for v6 in (0..families).map(|f| f == 1) {
@@ -520,6 +523,8 @@ struct Shared {
     state_path: Option<PathBuf>,
     /// Delivered broadcasts, to every subscriber ([`NodeHandle::broadcasts`]).
     delivered: tokio::sync::broadcast::Sender<Broadcast>,
+    /// Local listeners of subscribed mutable items ([`NodeHandle::subscribe`]).
+    listeners: subscribe::Listeners,
 }
 
 /// The second (IPv6) socket of a dual-stack node, as [`Shared`] holds the first.
@@ -577,6 +582,7 @@ impl Shared {
                     // No receiver subscribed is not an error.
                     let _ = self.delivered.send(b);
                 }
+                Event::MutableUpdate(item) => self.listeners.deliver(&item),
             }
         }
         out.clear();

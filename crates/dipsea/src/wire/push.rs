@@ -238,7 +238,7 @@ fn read_args<'a>(reader: &mut Reader<'a>) -> Result<ArgFields<'a>, DecodeError> 
     Ok(a)
 }
 
-fn bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<&'a [u8], DecodeError> {
+pub(super) fn bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<&'a [u8], DecodeError> {
     match v {
         None => Err(DecodeError::MissingKey(key)),
         Some(Value::Bytes(b)) => Ok(b),
@@ -249,7 +249,7 @@ fn bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<&'a [u8], Decode
     }
 }
 
-fn int(v: Option<Value<'_>>, key: &'static str) -> Result<i64, DecodeError> {
+pub(super) fn int(v: Option<Value<'_>>, key: &'static str) -> Result<i64, DecodeError> {
     match v {
         None => Err(DecodeError::MissingKey(key)),
         Some(Value::Int(n)) => Ok(n),
@@ -272,12 +272,12 @@ fn bits(v: Option<Value<'_>>, key: &'static str) -> Result<u8, DecodeError> {
         })
 }
 
-fn id(v: Option<Value<'_>>, key: &'static str) -> Result<Id, DecodeError> {
+pub(super) fn id(v: Option<Value<'_>>, key: &'static str) -> Result<Id, DecodeError> {
     let b = bytes(v, key)?;
     Id::from_slice(b).map_err(|_| DecodeError::BadIdLength { key, len: b.len() })
 }
 
-fn array<'a, const N: usize>(
+pub(super) fn array<'a, const N: usize>(
     v: Option<Value<'a>>,
     key: &'static str,
 ) -> Result<&'a [u8; N], DecodeError> {

@@ -1,0 +1,92 @@
+//! Subscriptions in the simulator: subscribe nodes to a mutable item, publish
+//! versions of it, and see which node got which version when
+//! ([`Swarm::subscribe_from`], [`Swarm::put_mutable_from`], [`Swarm::take_updates`]).
+
+use super::Swarm;
+use crate::error::Error;
+use crate::id::NodeInfo;
+use crate::keypair::{Keypair, PUBLIC_KEY_LEN};
+use crate::node::ops::typed;
+use crate::node::{MutablePut, MutableStored, OpError, Outcome, Request};
+use crate::store::MutableItem;
+use crate::time::Time;
+use crate::wire::bencode;
+
+/// One version delivered to one subscriber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The subscribing node's index.
+    pub node: usize,
+    /// The version's sequence number.
+    pub seq: i64,
+    /// When it was delivered (virtual time).
+    pub at: Time,
+}
+
+/// Versions delivered since the last [`Swarm::take_updates`].
+#[derive(Debug, Default)]
+pub(super) struct Updates {
+    seen: Vec<Delivery>,
+}
+
+impl Swarm {
+    pub(super) fn on_update(&mut self, node: u32, item: &MutableItem, now: Time) {
+        self.updates.seen.push(Delivery {
+            node: node as usize,
+            seq: item.seq,
+            at: now,
+        });
+    }
+
+    /// Node `node` subscribes to the mutable item of `public_key` and `salt`: a
+    /// lookup, then `dipsea_sub` to the closest nodes. Returns the nodes asked.
+    pub fn subscribe_from(
+        &mut self,
+        node: usize,
+        public_key: &[u8; PUBLIC_KEY_LEN],
+        salt: &[u8],
+    ) -> Result<Vec<NodeInfo>, Error> {
+        let Some(n) = self.node(node) else {
+            return Err(OpError::Shutdown.into());
+        };
+        let (target, _) = n.add_subscription(public_key, salt)?;
+        let outcome = self.run_batch(vec![(node, Request::Subscribe(target))]);
+        let result = outcome
+            .into_iter()
+            .next()
+            .map_or(Err(OpError::Timeout), |r| r.outcome);
+        typed(result, Outcome::into_nodes)
+    }
+
+    /// Node `node` publishes `value` as version `seq` of `keypair`'s mutable item
+    /// with `salt` (a lookup, then `put` to the k closest).
+    pub fn put_mutable_from(
+        &mut self,
+        node: usize,
+        keypair: &Keypair,
+        salt: &[u8],
+        value: &[u8],
+        seq: i64,
+    ) -> Result<MutableStored, Error> {
+        let request = Request::PutMutable {
+            keypair: Box::new(keypair.clone()),
+            v: bencode::encode_bytes(value),
+            options: MutablePut {
+                salt: salt.to_vec(),
+                seq: Some(seq),
+                cas: None,
+            },
+        };
+        let result = self
+            .run_batch(vec![(node, request)])
+            .into_iter()
+            .next()
+            .map_or(Err(OpError::Timeout), |r| r.outcome);
+        typed(result, Outcome::into_stored_mutable)
+    }
+
+    /// The versions subscribers were delivered since the last call, in order.
+    pub fn take_updates(&mut self) -> Vec<Delivery> {
+        std::mem::take(&mut self.updates.seen)
+    }
+}
