@@ -51,5 +51,6 @@ void error_tests(void);
 void keyspace_tests(void);
 void runtime_tests(void);
 void broadcast_tests(void);
+void subscribe_tests(void);
 
 #endif

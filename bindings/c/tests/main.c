@@ -36,6 +36,7 @@ int main(void) {
         async_tests();
         mutable_tests();
         scrape_tests();
+        subscribe_tests();
     }
     network_stop();
     broadcast_tests();
