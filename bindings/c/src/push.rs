@@ -471,9 +471,10 @@ impl Source for Updates {
 /// with each, verified, once, in order of sequence number (the current version
 /// first, when a storing node has one), until dipsea_listener_cancel or
 /// dipsea_listener_free (or the node is freed). Waits for the lookup that finds the
-/// storing nodes, then writes the listener to `*out_listener`. Freeing the listener
-/// ends the subscription (the storing nodes are told). A listener more than 64
-/// versions behind (a slow callback) skips the oldest.
+/// storing nodes, then writes the listener to `*out_listener`. Cancelling or freeing
+/// the listener ends the subscription soon after (on the node's runtime; the storing
+/// nodes are told). A listener more than 64 versions behind (a slow callback) skips
+/// the oldest.
 ///
 /// The callback runs as dipsea_node_on_broadcast's does (a runtime thread, one call
 /// at a time, no blocking dipsea calls inside; it may cancel or free its own
