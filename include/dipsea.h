@@ -116,6 +116,11 @@
 #define DIPSEA_PEER_STRING_SIZE 48
 
 /**
+ * Most bytes in a broadcast's payload.
+ */
+#define DIPSEA_BROADCAST_MAX_PAYLOAD 1024
+
+/**
  * dipsea_swarm_config.latency_kind: every link has `latency_low_ms`.
  */
 #define DIPSEA_LATENCY_CONSTANT 0
@@ -252,6 +257,13 @@ typedef struct dipsea_config dipsea_config;
  * dipsea_keypair_from_seed or dipsea_keypair_load; free it with dipsea_keypair_free.
  */
 typedef struct dipsea_keypair dipsea_keypair;
+
+/**
+ * Opaque: a callback registered with a node (dipsea_node_on_broadcast). Stop it
+ * with dipsea_listener_cancel and release it with dipsea_listener_free (which
+ * cancels it too).
+ */
+typedef struct dipsea_listener dipsea_listener;
 
 /**
  * Opaque: a running DHT node. It owns a UDP socket and a runtime whose threads
@@ -543,6 +555,66 @@ typedef struct dipsea_stats {
    * before the first lookup ends.
    */
   uint64_t network_size;
+  /**
+   * Broadcasts this node started (dipsea_node_broadcast).
+   */
+  uint64_t broadcasts_started;
+  /**
+   * Broadcasts received, accepted and delivered.
+   */
+  uint64_t broadcasts_delivered;
+  /**
+   * Broadcast hand-off datagrams sent, retries included.
+   */
+  uint64_t broadcasts_forwarded;
+  /**
+   * Broadcasts received and refused (policy, rate, signature, replay, size, range).
+   */
+  uint64_t broadcasts_refused;
+  /**
+   * Second copies of broadcasts received and dropped.
+   */
+  uint64_t broadcasts_duplicate;
+  /**
+   * Subscriptions to mutable items this node holds for others (as a storing node).
+   */
+  uint64_t subscriptions_held;
+  /**
+   * Mutable items this node subscribes to itself.
+   */
+  uint64_t subscriptions_active;
+  /**
+   * Notifications (`dipsea_notify`) sent to subscribers.
+   */
+  uint64_t notifications_sent;
+  /**
+   * New versions received and delivered, each verified.
+   */
+  uint64_t notifications_received;
+  /**
+   * Subscriptions refused because this node held its most already.
+   */
+  uint64_t subscribe_refused_node;
+  /**
+   * Subscriptions refused because their IP address held its most already.
+   */
+  uint64_t subscribe_refused_ip;
+  /**
+   * Notifications refused: no subscription to their target here.
+   */
+  uint64_t notify_unsolicited;
+  /**
+   * Notifications refused: malformed, wrong target or bad signature.
+   */
+  uint64_t notify_invalid;
+  /**
+   * Notifications not newer than the version held (acknowledged, not delivered).
+   */
+  uint64_t notify_stale;
+  /**
+   * Storing nodes dropped by a subscription and replaced by a lookup.
+   */
+  uint64_t resubscribes;
 } dipsea_stats;
 
 /**
@@ -578,6 +650,58 @@ typedef void (*dipsea_peers_callback)(void *user_data,
                                       dipsea_status status,
                                       const struct dipsea_peer *peers,
                                       size_t count);
+
+/**
+ * A broadcast delivered to a node, as its listener's callback sees it
+ * (dipsea_node_on_broadcast). Borrowed for the call: copy what you keep.
+ */
+typedef struct dipsea_broadcast {
+  /**
+   * The origin's ed25519 public key (DIPSEA_PUBLIC_KEY_LEN bytes): who signed it.
+   */
+  uint8_t origin[DIPSEA_PUBLIC_KEY_LEN];
+  /**
+   * The origin's sequence number for this broadcast.
+   */
+  int64_t seq;
+  /**
+   * The key range it was sent to: the ids whose first `prefix_bits` bits are
+   * those of `prefix` (its bits past `prefix_bits` are 0). 0 bits: every node.
+   */
+  struct dipsea_id prefix;
+  /**
+   * How many leading bits of `prefix` name the range (0 to 160).
+   */
+  uint32_t prefix_bits;
+  /**
+   * The message, `payload_len` bytes (at most DIPSEA_BROADCAST_MAX_PAYLOAD);
+   * NULL when it is empty.
+   */
+  const uint8_t *payload;
+  /**
+   * Bytes at `payload`.
+   */
+  size_t payload_len;
+  /**
+   * The origin's ed25519 signature over seq, range and payload (checked before
+   * delivery).
+   */
+  uint8_t signature[DIPSEA_SIGNATURE_LEN];
+} dipsea_broadcast;
+
+/**
+ * Called on a node's runtime thread for each broadcast the node delivers, while
+ * its listener is not cancelled (dipsea_node_on_broadcast). `broadcast` and its
+ * payload are valid during the call only.
+ */
+typedef void (*dipsea_broadcast_callback)(void *user_data, const struct dipsea_broadcast *broadcast);
+
+/**
+ * Called on a node's runtime thread for each new version of a subscribed mutable
+ * item, while its listener is not cancelled (dipsea_node_subscribe). `item` is
+ * borrowed for the call: copy what you keep, do not free it.
+ */
+typedef void (*dipsea_update_callback)(void *user_data, const struct dipsea_mutable_item *item);
 
 /**
  * Estimated seeds and peers of an info-hash (BEP 33), written by
@@ -1523,6 +1647,151 @@ dipsea_status dipsea_peer_list_free(struct dipsea_peer_list *list);
 dipsea_status dipsea_peer_to_string(const struct dipsea_peer *peer,
                                     char *out_text,
                                     size_t out_text_len);
+
+/**
+ * Calls `callback(user_data, broadcast)` for each broadcast `node` delivers from
+ * now on, until dipsea_listener_cancel or dipsea_listener_free (or the node is
+ * freed); writes the listener to `*out_listener`. Several listeners may watch one
+ * node; each sees every broadcast. A listener more than 1024 broadcasts behind
+ * (a slow callback) skips the oldest.
+ *
+ * The callback runs on one of the node's runtime threads, one call at a time per
+ * listener; it must not block for long, must not throw or longjmp, and may call
+ * dipsea functions except blocking ones and dipsea_node_free (DIPSEA_WRONG_THREAD
+ * there); it may cancel or free its own listener.
+ *
+ * Ownership: `user_data` is yours; it is passed to `callback` untouched, on another
+ * thread, until dipsea_listener_cancel returns. `*out_listener` is yours: release it
+ * with dipsea_listener_free, before or after dipsea_node_free.
+ * Threads: any thread, callbacks included; returns at once.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `node`, `callback` or
+ * `out_listener` is NULL.
+ */
+dipsea_status dipsea_node_on_broadcast(const struct dipsea_node *node,
+                                       dipsea_broadcast_callback callback,
+                                       void *user_data,
+                                       struct dipsea_listener **out_listener);
+
+/**
+ * Stops a listener: when this returns, its callback is not running (unless this
+ * is called from inside that callback, which then finishes) and will not be called
+ * again, so `user_data` may be released. Calling it again does nothing. NULL: a
+ * no-op.
+ *
+ * Threads: any thread, the listener's own callback included; it waits for a call
+ * of the callback running on another thread to return.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_listener_cancel(const struct dipsea_listener *listener);
+
+/**
+ * Cancels a listener (as dipsea_listener_cancel) and releases it. NULL: a no-op.
+ *
+ * Ownership: `listener` is invalid afterwards. Threads: any thread, the listener's
+ * own callback included, once no other thread uses `listener`.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_listener_free(struct dipsea_listener *listener);
+
+/**
+ * Broadcasts the `payload_len` bytes at `payload` (at most
+ * DIPSEA_BROADCAST_MAX_PAYLOAD; NULL when 0), signed by `keypair`, to every node
+ * that accepts broadcasts of its public key (dipsea_config_set_accept_broadcasts_open,
+ * dipsea_config_allow_broadcast_origin); or, with `prefix_bits` > 0, to every such
+ * node whose id starts with the first `prefix_bits` bits at `prefix` (a key-range
+ * multicast; `prefix` holds `ceil(prefix_bits / 8)` bytes, NULL when
+ * `prefix_bits` is 0). Writes how many nodes this node handed it to
+ * (0: no node in the range is known to accept the extension) to `*out_sent`.
+ * This node does not deliver its own broadcast to itself.
+ *
+ * `seq`: NULL for an automatic number (milliseconds since 1970, or one more than
+ * the last automatic number of this process if that is higher), else the number:
+ * receivers drop a broadcast whose (origin, seq) they have seen, so a later one
+ * needs a higher number.
+ *
+ * Ownership: every pointer is borrowed for the call. Threads: any thread except a
+ * dipsea runtime thread; blocks while it looks up a range that does not hold this
+ * node.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (payload over the
+ * bound, more than 160 prefix bits); DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a
+ * callback.
+ */
+dipsea_status dipsea_node_broadcast(const struct dipsea_node *node,
+                                    const struct dipsea_keypair *keypair,
+                                    const int64_t *seq,
+                                    const uint8_t *prefix,
+                                    size_t prefix_bits,
+                                    const uint8_t *payload,
+                                    size_t payload_len,
+                                    size_t *out_sent);
+
+/**
+ * Makes the config's nodes deliver and forward every correctly signed broadcast,
+ * within a rate per origin and per source IP (options `broadcast.per_origin.per_sec`,
+ * `broadcast.per_origin.burst`, `broadcast.per_ip.per_sec`, `broadcast.per_ip.burst`,
+ * dipsea_config_set_option). By default a node accepts none.
+ *
+ * Threads: see dipsea_config. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config`
+ * is NULL.
+ */
+dipsea_status dipsea_config_set_accept_broadcasts_open(struct dipsea_config *config);
+
+/**
+ * Makes the config's nodes accept no broadcast (the default): they neither deliver
+ * nor forward any, and forget the origins allowed so far.
+ *
+ * Threads: see dipsea_config. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config`
+ * is NULL.
+ */
+dipsea_status dipsea_config_set_accept_broadcasts_off(struct dipsea_config *config);
+
+/**
+ * Makes the config's nodes accept the broadcasts signed by the ed25519 public key
+ * at `public_key` (`key_len` = DIPSEA_PUBLIC_KEY_LEN bytes), besides the origins
+ * allowed before; call it once per origin. It replaces an open or off policy: the
+ * nodes then accept these origins only.
+ *
+ * Ownership: `public_key` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `public_key` is NULL;
+ * DIPSEA_BAD_INPUT if `key_len` is not DIPSEA_PUBLIC_KEY_LEN (the config is then
+ * unchanged).
+ */
+dipsea_status dipsea_config_allow_broadcast_origin(struct dipsea_config *config,
+                                                   const uint8_t *public_key,
+                                                   size_t key_len);
+
+/**
+ * Subscribes to the BEP 44 mutable item of the DIPSEA_PUBLIC_KEY_LEN-byte
+ * `public_key` and the `salt_len`-byte `salt` (at most 64; NULL when 0): the nodes
+ * storing it push each newer version, and `callback(user_data, item)` is called
+ * with each, verified, once, in order of sequence number (the current version
+ * first, when a storing node has one), until dipsea_listener_cancel or
+ * dipsea_listener_free (or the node is freed). Waits for the lookup that finds the
+ * storing nodes, then writes the listener to `*out_listener`. Cancelling or freeing
+ * the listener ends the subscription soon after (on the node's runtime; the storing
+ * nodes are told). A listener more than 64 versions behind (a slow callback) skips
+ * the oldest.
+ *
+ * The callback runs as dipsea_node_on_broadcast's does (a runtime thread, one call
+ * at a time, no blocking dipsea calls inside; it may cancel or free its own
+ * listener).
+ *
+ * Ownership: `public_key` and `salt` are borrowed for the call; `user_data` and
+ * `*out_listener` as in dipsea_node_on_broadcast. Threads: any thread except a
+ * dipsea runtime thread; blocks during the lookup.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (a key that is not
+ * 32 bytes, a salt over 64 bytes); DIPSEA_NO_ROUTE or DIPSEA_TIMEOUT (no storing
+ * node that speaks the extension was found); DIPSEA_BUSY (this node subscribes to
+ * its most items already); DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_subscribe(const struct dipsea_node *node,
+                                    const uint8_t *public_key,
+                                    size_t public_key_len,
+                                    const uint8_t *salt,
+                                    size_t salt_len,
+                                    dipsea_update_callback callback,
+                                    void *user_data,
+                                    struct dipsea_listener **out_listener);
 
 /**
  * dipsea_node_announce, saying whether this host is a seed of the torrent (has

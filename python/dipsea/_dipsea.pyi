@@ -17,6 +17,11 @@ __all__ = [
     "MutableItem",
     "Node",
     "AsyncNode",
+    "Broadcast",
+    "Broadcasts",
+    "AsyncBroadcasts",
+    "Subscription",
+    "AsyncSubscription",
     "Swarm",
     "Latency",
     "Scrape",
@@ -50,6 +55,14 @@ _IdLike: TypeAlias = Union["Id", bytes, str]
 
 _Contact: TypeAlias = tuple["Id", _Address]
 """A node as others know it: ``(id, (host, port))``."""
+
+_AcceptBroadcasts: TypeAlias = Union[Literal["open", "off"], Iterable[bytes]]
+"""Which broadcasts a node delivers and forwards: ``"open"`` (any correctly signed
+one, within the rate limits), ``"off"`` (none, the default), or the 32-byte public
+keys of the origins accepted."""
+
+_Prefix: TypeAlias = Union[str, bytes]
+"""A key range's prefix: hex digits (4 bits each) or bytes (8 bits each)."""
 
 _Stats: TypeAlias = dict[str, Any]
 """Counters by name; ``queries_in`` is a ``dict[str, int]`` by KRPC method."""
@@ -168,6 +181,122 @@ class Samples:
     def __len__(self) -> int: ...
 
 @final
+class Broadcast:
+    """A broadcast delivered to this node, its signature checked."""
+
+    @property
+    def origin(self) -> bytes:
+        """The origin's ed25519 public key, 32 bytes."""
+    @property
+    def seq(self) -> int:
+        """The origin's sequence number for this broadcast."""
+    @property
+    def payload(self) -> bytes:
+        """The message."""
+    @property
+    def prefix(self) -> bytes:
+        """The key range's prefix, ``ceil(prefix_bits / 8)`` bytes (``b""``: all)."""
+    @property
+    def prefix_bits(self) -> int:
+        """Leading bits of ``prefix`` that name the range (0: every node)."""
+    @property
+    def range(self) -> str:
+        """The range as text: hex digits, ``/bits`` if not whole digits, ``*`` for all."""
+    @property
+    def signature(self) -> bytes:
+        """The origin's signature over seq, range and payload, 64 bytes."""
+
+@final
+class Broadcasts:
+    """The broadcasts a ``Node`` delivers: a blocking iterator and context manager."""
+
+    def get(self, timeout: float | None = None) -> Broadcast | None:
+        """The next broadcast, waiting at most ``timeout`` seconds (else
+        ``dipsea.Timeout``); ``None`` once closed or the node has stopped."""
+    def close(self) -> None:
+        """Stops receiving; iteration ends."""
+    @property
+    def closed(self) -> bool:
+        """Whether it is closed or has ended."""
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Broadcast: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Literal[False]: ...
+
+@final
+class AsyncBroadcasts:
+    """The broadcasts an ``AsyncNode`` delivers: an async iterator and async
+    context manager."""
+
+    def close(self) -> None:
+        """Stops receiving: a pending ``__anext__`` raises ``StopAsyncIteration``."""
+    @property
+    def closed(self) -> bool:
+        """Whether it is closed or has ended."""
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[Broadcast]: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[Literal[False]]: ...
+
+@final
+class Subscription:
+    """Versions of one mutable item (``Node.subscribe``): a blocking iterator and
+    context manager; closing it ends the subscription."""
+
+    def get(self, timeout: float | None = None) -> MutableItem | None:
+        """The next version, waiting at most ``timeout`` seconds (else
+        ``dipsea.Timeout``); ``None`` once closed or the node has stopped."""
+    def close(self) -> None:
+        """Ends the subscription; iteration ends."""
+    @property
+    def closed(self) -> bool:
+        """Whether it is closed or has ended."""
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> MutableItem: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Literal[False]: ...
+
+@final
+class AsyncSubscription:
+    """Versions of one mutable item (``AsyncNode.subscribe``): an async iterator
+    and async context manager; it subscribes at ``__aenter__`` or the first
+    ``__anext__``."""
+
+    def close(self) -> None:
+        """Ends the subscription: a pending ``__anext__`` raises ``StopAsyncIteration``."""
+    @property
+    def closed(self) -> bool:
+        """Whether it is closed or has ended."""
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[MutableItem]: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[Literal[False]]: ...
+
+@final
 class Node:
     """A running DHT node with a blocking API; thread-safe, releases the GIL."""
 
@@ -187,6 +316,7 @@ class Node:
         max_in_flight: int | None = None,
         options: dict[str, bool | int | float] | None = None,
         no_default_routers: bool = False,
+        accept_broadcasts: _AcceptBroadcasts | None = None,
     ) -> Node: ...
     def bootstrap(self) -> int:
         """Joins the network now and waits; returns the routing table size."""
@@ -208,6 +338,24 @@ class Node:
         self, public_key: bytes, *, salt: bytes | None = None, min_seq: int | None = None
     ) -> MutableItem | None:
         """The newest verified version of a mutable item, or ``None``."""
+    def broadcast(
+        self,
+        keypair: Keypair,
+        payload: bytes,
+        *,
+        seq: int | None = None,
+        prefix: _Prefix | None = None,
+        prefix_bits: int | None = None,
+    ) -> int:
+        """Broadcasts ``payload`` (at most 1,024 bytes), signed by ``keypair``, to
+        every node that accepts it, or with ``prefix`` to those whose ids start
+        with it; ``seq`` ``None`` is automatic (milliseconds since 1970, increasing
+        within the process). Returns how many nodes it was handed to."""
+    def broadcasts(self) -> Broadcasts:
+        """A receiver of the broadcasts this node delivers from now on."""
+    def subscribe(self, public_key: bytes, *, salt: bytes | None = None) -> Subscription:
+        """Subscribes to a mutable item: waits for the lookup, then yields each
+        verified new version (the current one first, if stored)."""
     def announce(
         self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
     ) -> int:
@@ -277,6 +425,7 @@ class AsyncNode:
         max_in_flight: int | None = None,
         options: dict[str, bool | int | float] | None = None,
         no_default_routers: bool = False,
+        accept_broadcasts: _AcceptBroadcasts | None = None,
     ) -> AsyncNode: ...
     def bootstrap(self) -> Awaitable[int]:
         """Joins the network; resolves to the routing table size."""
@@ -298,6 +447,21 @@ class AsyncNode:
         self, public_key: bytes, *, salt: bytes | None = None, min_seq: int | None = None
     ) -> Awaitable[MutableItem | None]:
         """Resolves to the newest verified version of a mutable item, or ``None``."""
+    def broadcast(
+        self,
+        keypair: Keypair,
+        payload: bytes,
+        *,
+        seq: int | None = None,
+        prefix: _Prefix | None = None,
+        prefix_bits: int | None = None,
+    ) -> Awaitable[int]:
+        """``Node.broadcast`` as an awaitable."""
+    def broadcasts(self) -> AsyncBroadcasts:
+        """A receiver of the broadcasts this node delivers from now on."""
+    def subscribe(self, public_key: bytes, *, salt: bytes | None = None) -> AsyncSubscription:
+        """A subscription to a mutable item; it subscribes at ``__aenter__`` or the
+        first ``__anext__``."""
     def announce(
         self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
     ) -> Awaitable[int]:

@@ -63,7 +63,7 @@ pub unsafe extern "C" fn dipsea_config_free(config: *mut dipsea_config) -> dipse
 ///
 /// # Safety
 /// `config` is NULL or a live config that nothing else uses during the call.
-unsafe fn update(
+pub(crate) unsafe fn update(
     config: *mut dipsea_config,
     change: impl FnOnce(NodeBuilder) -> Result<NodeBuilder, Failure>,
 ) -> dipsea_status {

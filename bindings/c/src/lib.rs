@@ -30,6 +30,7 @@ pub mod keyspace;
 pub mod mutable;
 pub mod node;
 pub mod peer;
+pub mod push;
 pub mod scrape;
 pub mod swarm;
 

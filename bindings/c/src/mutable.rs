@@ -32,7 +32,7 @@ pub struct dipsea_mutable_item {
 }
 
 impl dipsea_mutable_item {
-    fn from_value(item: MutableValue) -> dipsea_mutable_item {
+    pub(crate) fn from_value(item: MutableValue) -> dipsea_mutable_item {
         dipsea_mutable_item {
             value: dipsea_buffer::from_vec(item.value),
             seq: item.seq,
@@ -69,7 +69,10 @@ unsafe fn opt_i64(ptr: *const i64) -> Option<i64> {
 ///
 /// # Safety
 /// `ptr` is NULL or points to `len` readable bytes.
-unsafe fn public_key_arg(ptr: *const u8, len: usize) -> Result<[u8; PUBLIC_KEY_LEN], Failure> {
+pub(crate) unsafe fn public_key_arg(
+    ptr: *const u8,
+    len: usize,
+) -> Result<[u8; PUBLIC_KEY_LEN], Failure> {
     // SAFETY: the caller's contract.
     let key = unsafe { bytes_arg(ptr, len, "public_key") }?;
     if key.is_empty() && ptr.is_null() {

@@ -111,6 +111,36 @@ pub struct dipsea_stats {
     /// How many nodes the network holds, estimated from this node's lookups; 0
     /// before the first lookup ends.
     pub network_size: u64,
+    /// Broadcasts this node started (dipsea_node_broadcast).
+    pub broadcasts_started: u64,
+    /// Broadcasts received, accepted and delivered.
+    pub broadcasts_delivered: u64,
+    /// Broadcast hand-off datagrams sent, retries included.
+    pub broadcasts_forwarded: u64,
+    /// Broadcasts received and refused (policy, rate, signature, replay, size, range).
+    pub broadcasts_refused: u64,
+    /// Second copies of broadcasts received and dropped.
+    pub broadcasts_duplicate: u64,
+    /// Subscriptions to mutable items this node holds for others (as a storing node).
+    pub subscriptions_held: u64,
+    /// Mutable items this node subscribes to itself.
+    pub subscriptions_active: u64,
+    /// Notifications (`dipsea_notify`) sent to subscribers.
+    pub notifications_sent: u64,
+    /// New versions received and delivered, each verified.
+    pub notifications_received: u64,
+    /// Subscriptions refused because this node held its most already.
+    pub subscribe_refused_node: u64,
+    /// Subscriptions refused because their IP address held its most already.
+    pub subscribe_refused_ip: u64,
+    /// Notifications refused: no subscription to their target here.
+    pub notify_unsolicited: u64,
+    /// Notifications refused: malformed, wrong target or bad signature.
+    pub notify_invalid: u64,
+    /// Notifications not newer than the version held (acknowledged, not delivered).
+    pub notify_stale: u64,
+    /// Storing nodes dropped by a subscription and replaced by a lookup.
+    pub resubscribes: u64,
 }
 
 impl Default for dipsea_stats {
@@ -155,6 +185,21 @@ impl Default for dipsea_stats {
             queries_sample_infohashes: 0,
             sample_refused: 0,
             network_size: 0,
+            broadcasts_started: 0,
+            broadcasts_delivered: 0,
+            broadcasts_forwarded: 0,
+            broadcasts_refused: 0,
+            broadcasts_duplicate: 0,
+            subscriptions_held: 0,
+            subscriptions_active: 0,
+            notifications_sent: 0,
+            notifications_received: 0,
+            subscribe_refused_node: 0,
+            subscribe_refused_ip: 0,
+            notify_unsolicited: 0,
+            notify_invalid: 0,
+            notify_stale: 0,
+            resubscribes: 0,
         }
     }
 }
@@ -203,6 +248,21 @@ impl From<&NodeStats> for dipsea_stats {
             id_conforms: s.id_conforms.map_or(-1, i32::from),
             sample_refused: s.sample_refused,
             network_size: s.network_size.unwrap_or(0),
+            broadcasts_started: s.broadcasts_started,
+            broadcasts_delivered: s.broadcasts_delivered,
+            broadcasts_forwarded: s.broadcasts_forwarded,
+            broadcasts_refused: s.broadcasts_refused,
+            broadcasts_duplicate: s.broadcasts_duplicate,
+            subscriptions_held: wide(s.subscriptions_held),
+            subscriptions_active: wide(s.subscriptions_active),
+            notifications_sent: s.notifications_sent,
+            notifications_received: s.notifications_received,
+            subscribe_refused_node: s.subscribe_refused_node,
+            subscribe_refused_ip: s.subscribe_refused_ip,
+            notify_unsolicited: s.notify_unsolicited,
+            notify_invalid: s.notify_invalid,
+            notify_stale: s.notify_stale,
+            resubscribes: s.resubscribes,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {
@@ -590,7 +650,7 @@ pub unsafe extern "C" fn dipsea_node_stats(
 
 /// The caller's `user_data`, handed back to its callback on a runtime thread. The
 /// header tells callers that it crosses threads.
-struct UserData(*mut c_void);
+pub(crate) struct UserData(pub(crate) *mut c_void);
 
 // SAFETY: the pointer is only passed back to the caller's callback, never
 // dereferenced here; the caller agreed (header) that it may be used on another thread.

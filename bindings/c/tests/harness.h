@@ -50,5 +50,7 @@ void dual_stack_tests(void);
 void error_tests(void);
 void keyspace_tests(void);
 void runtime_tests(void);
+void broadcast_tests(void);
+void subscribe_tests(void);
 
 #endif

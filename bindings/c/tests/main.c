@@ -36,8 +36,10 @@ int main(void) {
         async_tests();
         mutable_tests();
         scrape_tests();
+        subscribe_tests();
     }
     network_stop();
+    broadcast_tests();
     runtime_tests();
     swarm_tests();
     dual_stack_tests();

@@ -297,10 +297,11 @@ struct Task<F> {
     on_done: Mutex<Option<Py<CancelOnDone>>>,
 }
 
-impl<F, T> Task<F>
+impl<F, T, E> Task<F>
 where
-    F: Future<Output = Result<T, dipsea::Error>> + Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
     T: for<'py> IntoPyObject<'py> + Send + 'static,
+    E: IntoPyErr,
 {
     /// Polls once; on completion sets the asyncio future's result or exception.
     fn poll(self: &Arc<Self>, py: Python<'_>) {
@@ -311,7 +312,7 @@ where
         let outcome = match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
             Ok(Poll::Pending) => return,
             Ok(Poll::Ready(Ok(value))) => value.into_py_any(py),
-            Ok(Poll::Ready(Err(e))) => Err(to_py(e)),
+            Ok(Poll::Ready(Err(e))) => Err(e.into_py_err()),
             Err(_) => Err(PanicException::new_err(
                 "dipsea panicked in an asyncio call",
             )),
@@ -331,10 +332,11 @@ where
     }
 }
 
-impl<F, T> Run for Task<F>
+impl<F, T, E> Run for Task<F>
 where
-    F: Future<Output = Result<T, dipsea::Error>> + Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
     T: for<'py> IntoPyObject<'py> + Send + 'static,
+    E: IntoPyErr,
 {
     fn run(self: Arc<Self>, py: Python<'_>) {
         self.poll(py);
@@ -348,10 +350,11 @@ where
     }
 }
 
-impl<F, T> Wake for Task<F>
+impl<F, T, E> Wake for Task<F>
 where
-    F: Future<Output = Result<T, dipsea::Error>> + Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
     T: for<'py> IntoPyObject<'py> + Send + 'static,
+    E: IntoPyErr,
 {
     fn wake(self: Arc<Self>) {
         match self.bridge.upgrade() {
@@ -368,6 +371,44 @@ pub fn spawn<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny
 where
     F: Future<Output = Result<T, dipsea::Error>> + Send + 'static,
     T: for<'py2> IntoPyObject<'py2> + Send + 'static,
+{
+    spawn_any(py, future)
+}
+
+/// [`spawn`] for a future that fails with a Python exception of its own choosing
+/// (`StopAsyncIteration` ends an async iterator).
+pub fn spawn_py<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'py2> IntoPyObject<'py2> + Send + 'static,
+{
+    spawn_any(py, future)
+}
+
+/// An error a bridged future ends with: the core's (raised as its `DhtError`
+/// subclass) or a Python exception as it is.
+pub trait IntoPyErr: Send + 'static {
+    /// The exception to set on the asyncio future.
+    fn into_py_err(self) -> PyErr;
+}
+
+impl IntoPyErr for dipsea::Error {
+    fn into_py_err(self) -> PyErr {
+        to_py(self)
+    }
+}
+
+impl IntoPyErr for PyErr {
+    fn into_py_err(self) -> PyErr {
+        self
+    }
+}
+
+fn spawn_any<'py, F, T, E>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: for<'py2> IntoPyObject<'py2> + Send + 'static,
+    E: IntoPyErr,
 {
     let (new_future, bridge) = current(py)?;
     let py_future = new_future.call(py)?;

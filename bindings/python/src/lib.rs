@@ -13,6 +13,7 @@ mod keypair;
 mod keyspace;
 mod mutable;
 mod node;
+mod push;
 mod scrape;
 mod swarm;
 
@@ -26,6 +27,11 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mutable::PyMutableItem>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyAsyncNode>()?;
+    m.add_class::<push::PyBroadcast>()?;
+    m.add_class::<push::PyBroadcasts>()?;
+    m.add_class::<push::PyAsyncBroadcasts>()?;
+    m.add_class::<push::PySubscription>()?;
+    m.add_class::<push::PyAsyncSubscription>()?;
     m.add_class::<scrape::PyScrape>()?;
     m.add_class::<scrape::PySamples>()?;
     m.add_class::<swarm::PySwarm>()?;

@@ -24,6 +24,10 @@ use crate::errors::{closed, to_py};
 use crate::id::{id_arg, PyId};
 use crate::keypair::PyKeypair;
 use crate::mutable::{public_key_arg, put_options, PyMutableItem};
+use crate::push::{
+    self, BroadcastSource, Outgoing, PyAsyncBroadcasts, PyAsyncSubscription, PyBroadcasts,
+    PySubscription, SubscriptionSource,
+};
 
 /// A running DHT node with a blocking API.
 ///
@@ -58,7 +62,11 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// ``bool``, counts as ``int``, durations in seconds). ``None`` keeps the core's
 /// default; ``dipsea.default_options()`` lists every option with its default, and
 /// the core's ``NodeConfig`` docs say what each means. Values out of range raise
-/// ``BadInput`` (a ``ValueError``) with the core's reason.
+/// ``BadInput`` (a ``ValueError``) with the core's reason. Keyword-only
+/// ``accept_broadcasts`` says which broadcasts the node delivers and forwards:
+/// ``None`` or ``"off"`` none (the default), ``"open"`` any correctly signed one
+/// within the per-origin and per-IP rates (``options`` ``broadcast.per_origin.*``,
+/// ``broadcast.per_ip.*``), or a list of 32-byte public keys, those origins only.
 #[pyclass(module = "dipsea", name = "Node", frozen)]
 pub struct PyNode {
     /// `None` once closed. The lock is held only to clone or take the `Arc`.
@@ -74,7 +82,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -91,6 +99,7 @@ impl PyNode {
         max_in_flight: Option<usize>,
         options: Option<&Bound<'_, PyDict>>,
         no_default_routers: bool,
+        accept_broadcasts: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -107,6 +116,7 @@ impl PyNode {
             options,
         )?
         .no_default_routers(no_default_routers);
+        let b = push::accept_broadcasts(b, accept_broadcasts)?;
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
             node: Mutex::new(Some(Arc::new(node))),
@@ -178,6 +188,67 @@ impl PyNode {
         let item =
             detach_in_turn(py, move || node.get_mutable(&key, &salt, min_seq)).map_err(to_py)?;
         Ok(item.map(PyMutableItem))
+    }
+
+    /// Broadcasts ``payload`` (at most 1,024 bytes), signed by ``keypair``, to every
+    /// node that accepts broadcasts of its public key (``accept_broadcasts``), or,
+    /// with ``prefix``, to every such node whose id starts with it (a key-range
+    /// multicast): hex digits as ``str`` (4 bits each, ``"3a"``) or ``bytes`` (8
+    /// bits each), cut to its first ``prefix_bits`` bits if given. ``seq`` numbers
+    /// the broadcast for the receivers' duplicate check (a later one needs a higher
+    /// number); ``None`` takes the milliseconds since 1970, or one more than the
+    /// last automatic number of this process if that is higher. Returns how many
+    /// nodes this node handed it to (0: none in the range is known to accept the
+    /// extension). This node does not deliver its own broadcast to itself.
+    #[pyo3(signature = (keypair, payload, *, seq = None, prefix = None, prefix_bits = None))]
+    fn broadcast(
+        &self,
+        py: Python<'_>,
+        keypair: PyRef<'_, PyKeypair>,
+        payload: &[u8],
+        seq: Option<i64>,
+        prefix: Option<&Bound<'_, PyAny>>,
+        prefix_bits: Option<usize>,
+    ) -> PyResult<usize> {
+        let outgoing = Outgoing::new(&keypair, payload, seq, prefix, prefix_bits)?;
+        let node = self.node()?;
+        py.detach(move || outgoing.send_blocking(&node))
+            .map_err(to_py)
+    }
+
+    /// A receiver of the broadcasts this node delivers from now on: a blocking
+    /// iterator of ``Broadcast`` items and a context manager (see ``Broadcasts``).
+    fn broadcasts(&self) -> PyResult<PyBroadcasts> {
+        let rx = self.node()?.broadcasts();
+        Ok(PyBroadcasts(push::Feed::new(BroadcastSource::new(rx))))
+    }
+
+    /// Subscribes to the BEP 44 mutable item of ``public_key`` (32 bytes) and
+    /// ``salt``: the nodes storing it push each newer version. Waits for the lookup
+    /// that finds them, then returns a ``Subscription``, a blocking iterator of
+    /// verified ``MutableItem`` versions (the current one first, when a storing node
+    /// has one) and a context manager; closing it ends the subscription. Raises
+    /// ``NoRoute`` or ``Timeout`` when no storing node that speaks the extension was
+    /// found, ``Busy`` past the node's subscription limit, ``BadInput`` for a salt
+    /// over 64 bytes.
+    #[pyo3(signature = (public_key, *, salt = None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        public_key: &[u8],
+        salt: Option<Vec<u8>>,
+    ) -> PyResult<PySubscription> {
+        let key = public_key_arg(public_key)?;
+        let node = self.node()?;
+        let subscription = py
+            .detach(move || {
+                node.runtime()
+                    .block_on(node.handle().subscribe(key, salt.as_deref()))
+            })
+            .map_err(to_py)?;
+        Ok(PySubscription(push::Feed::new(
+            SubscriptionSource::Running(subscription),
+        )))
     }
 
     /// Announces that this host serves ``info_hash`` on TCP/UDP ``port`` (``None``:
@@ -363,7 +434,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -380,6 +451,7 @@ impl PyAsyncNode {
         max_in_flight: Option<usize>,
         options: Option<&Bound<'_, PyDict>>,
         no_default_routers: bool,
+        accept_broadcasts: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -396,6 +468,7 @@ impl PyAsyncNode {
             options,
         )?
         .no_default_routers(no_default_routers);
+        let b = push::accept_broadcasts(b, accept_broadcasts)?;
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
             .map_err(to_py)?;
@@ -462,6 +535,50 @@ impl PyAsyncNode {
                 .await?
                 .map(PyMutableItem))
         })
+    }
+
+    /// ``Node.broadcast`` as an awaitable: resolves to how many nodes this node
+    /// handed the broadcast to.
+    #[pyo3(signature = (keypair, payload, *, seq = None, prefix = None, prefix_bits = None))]
+    fn broadcast<'py>(
+        &self,
+        py: Python<'py>,
+        keypair: PyRef<'py, PyKeypair>,
+        payload: &[u8],
+        seq: Option<i64>,
+        prefix: Option<&Bound<'py, PyAny>>,
+        prefix_bits: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let outgoing = Outgoing::new(&keypair, payload, seq, prefix, prefix_bits)?;
+        let node = self.node()?;
+        spawn(py, outgoing.send(node))
+    }
+
+    /// A receiver of the broadcasts this node delivers from now on: an async
+    /// iterator of ``Broadcast`` items and an async context manager (see
+    /// ``AsyncBroadcasts``).
+    fn broadcasts(&self) -> PyResult<PyAsyncBroadcasts> {
+        let rx = self.node()?.broadcasts();
+        Ok(PyAsyncBroadcasts(push::AsyncFeed::new(
+            BroadcastSource::new(rx),
+        )))
+    }
+
+    /// ``Node.subscribe`` for asyncio: returns an ``AsyncSubscription`` at once, an
+    /// async iterator of ``MutableItem`` versions and an async context manager; it
+    /// subscribes at ``__aenter__`` or the first ``__anext__``, which raise the
+    /// errors ``Node.subscribe`` raises.
+    #[pyo3(signature = (public_key, *, salt = None))]
+    fn subscribe(&self, public_key: &[u8], salt: Option<Vec<u8>>) -> PyResult<PyAsyncSubscription> {
+        let public_key = public_key_arg(public_key)?;
+        let node = self.node()?;
+        Ok(PyAsyncSubscription(push::AsyncFeed::new(
+            SubscriptionSource::Idle {
+                node,
+                public_key,
+                salt,
+            },
+        )))
     }
 
     /// Announces ``info_hash`` on ``port`` (``None``: the UDP port), as a seed if

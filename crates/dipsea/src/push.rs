@@ -50,6 +50,7 @@ mod message;
 mod policy;
 mod range;
 mod receive;
+mod seq;
 mod sign;
 mod tree;
 
@@ -60,6 +61,7 @@ pub use message::Broadcast;
 pub use policy::{AcceptPolicy, BroadcastConfig, KeysFileError, Rate};
 pub use range::{in_subtree, KeyRange, RangeError};
 pub use receive::{Admitted, Receiver, Refusal};
+pub use seq::next_seq;
 pub use sign::SigningKey;
 pub use tree::{child_height, delegate, Delegation};
 

@@ -178,7 +178,9 @@ impl NodeConfig {
     /// expose. Each field's default and meaning is in its rustdoc above (nested ones
     /// as `lookup.max_queries`, `store.max_items`, `rate_limit.per_ip_rate`, ...);
     /// `k` sets `lookup.k` and `routing.k` together. Only `bootstrap` (a list of
-    /// addresses) is not here: it has its own setter in every binding.
+    /// addresses) and `broadcast.accept` (a policy) are not here: they have their own
+    /// setters in every binding. The broadcast bounds are `broadcast.beta`,
+    /// `broadcast.per_origin.per_sec`, ... ([`BroadcastConfig`]).
     pub fn options() -> impl Iterator<Item = ConfigOption> {
         table().map(|o| ConfigOption {
             name: o.name,
@@ -358,6 +360,15 @@ const FIELDS: &[Entry] = options! {
     "subscribe.max_per_ip", Count, 0, USIZE, subscribe.max_per_ip;
     "subscribe.max_active", Count, 0, USIZE, subscribe.max_active;
     "subscribe.retry", Millis, 1, MAX_MS, subscribe.retry;
+    "broadcast.beta", Count, 1, U8, broadcast.beta;
+    "broadcast.forward_beta", Count, 1, U8, broadcast.forward_beta;
+    "broadcast.per_origin.per_sec", Count, 0, U32, broadcast.per_origin.per_sec;
+    "broadcast.per_origin.burst", Count, 1, U32, broadcast.per_origin.burst;
+    "broadcast.per_ip.per_sec", Count, 0, U32, broadcast.per_ip.per_sec;
+    "broadcast.per_ip.burst", Count, 1, U32, broadcast.per_ip.burst;
+    "broadcast.max_origins", Count, 1, USIZE, broadcast.max_origins;
+    "broadcast.max_ips", Count, 1, USIZE, broadcast.max_ips;
+    "broadcast.max_forwarding", Count, 0, USIZE, broadcast.max_forwarding;
 };
 
 /// `k`: bucket size and replication factor (routing clamps larger buckets to 1024).

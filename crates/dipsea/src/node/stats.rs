@@ -209,6 +209,16 @@ node_stats! {
     stored_bytes: usize,
     /// Items this node re-publishes.
     published: usize,
+    /// Broadcasts this node started ([`Node::broadcast`]).
+    broadcasts_started: u64,
+    /// Broadcasts received, accepted and delivered.
+    broadcasts_delivered: u64,
+    /// Broadcast hand-off datagrams sent, retries included.
+    broadcasts_forwarded: u64,
+    /// Broadcasts received and refused (policy, rate, signature, replay, size, range).
+    broadcasts_refused: u64,
+    /// Second copies of broadcasts received and dropped.
+    broadcasts_duplicate: u64,
     /// Subscriptions to mutable items this node holds for others (as a storing node).
     subscriptions_held: usize,
     /// Mutable items this node subscribes to itself.
@@ -313,6 +323,7 @@ impl Node {
         let s = &self.subscriptions.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let store = self.store.stats();
+        let broadcasts = self.broadcast_stats();
         NodeStats {
             packets_in: load(&c.packets_in),
             packets_out: load(&c.packets_out),
@@ -342,6 +353,11 @@ impl Node {
             info_hashes: store.info_hashes,
             stored_bytes: store.bytes,
             published: self.published.lock().len(),
+            broadcasts_started: broadcasts.started,
+            broadcasts_delivered: broadcasts.delivered,
+            broadcasts_forwarded: broadcasts.forwarded,
+            broadcasts_refused: broadcasts.refused,
+            broadcasts_duplicate: broadcasts.duplicates,
             subscriptions_held: self.subscriptions.held(),
             subscriptions_active: self.subscriptions.active(),
             notifications_sent: load(&s.notifications_sent),
