@@ -92,6 +92,10 @@ pub struct NodeConfig {
     /// Which broadcasts this node delivers and forwards, and their bounds
     /// (default: none accepted).
     pub broadcast: BroadcastConfig,
+    /// The private network this node belongs to (see [`super::network`]): it tags
+    /// every message it sends with this id and drops messages of other networks.
+    /// Default `None`: the public Mainline network, Mainline's bytes on the wire.
+    pub network: Option<super::NetworkId>,
 }
 
 impl Default for NodeConfig {
@@ -120,6 +124,7 @@ impl Default for NodeConfig {
             rebootstrap_max: Duration::from_secs(5 * 60),
             in_flight_shards: 16,
             broadcast: BroadcastConfig::default(),
+            network: None,
         }
     }
 }
