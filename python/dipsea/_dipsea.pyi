@@ -187,6 +187,7 @@ class Node:
         max_in_flight: int | None = None,
         options: dict[str, bool | int | float] | None = None,
         no_default_routers: bool = False,
+        network: str | None = None,
     ) -> Node: ...
     def bootstrap(self) -> int:
         """Joins the network now and waits; returns the routing table size."""
@@ -231,7 +232,7 @@ class Node:
         """Counters: packets, queries by method, operations, table and store sizes,
         every drop and refusal reason (``malformed``, ``oversized``,
         ``rate_limited_ip``, ``rate_limited_global``, ``bad_token``, ``over_quota``,
-        ``refused``, ``sample_refused``), the BEP 42 ``external_ip`` and
+        ``refused``, ``sample_refused``, ``foreign_network``), the BEP 42 ``external_ip`` and
         ``id_conforms`` (None until known), and ``network_size``, the number of
         nodes estimated from lookups (None before the first)."""
     @property
@@ -277,6 +278,7 @@ class AsyncNode:
         max_in_flight: int | None = None,
         options: dict[str, bool | int | float] | None = None,
         no_default_routers: bool = False,
+        network: str | None = None,
     ) -> AsyncNode: ...
     def bootstrap(self) -> Awaitable[int]:
         """Joins the network; resolves to the routing table size."""

@@ -111,6 +111,10 @@ pub struct dipsea_stats {
     /// How many nodes the network holds, estimated from this node's lookups; 0
     /// before the first lookup ends.
     pub network_size: u64,
+    /// Messages dropped because they belong to another network (see
+    /// dipsea_config_set_network): a different or missing network id, or one on a
+    /// public node.
+    pub foreign_network: u64,
 }
 
 impl Default for dipsea_stats {
@@ -144,6 +148,7 @@ impl Default for dipsea_stats {
             send_drops: 0,
             ops_started: 0,
             ops_done: 0,
+            foreign_network: 0,
             in_flight: 0,
             routing_table_size: 0,
             items: 0,
@@ -203,6 +208,7 @@ impl From<&NodeStats> for dipsea_stats {
             id_conforms: s.id_conforms.map_or(-1, i32::from),
             sample_refused: s.sample_refused,
             network_size: s.network_size.unwrap_or(0),
+            foreign_network: s.foreign_network,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {

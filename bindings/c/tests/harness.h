@@ -50,5 +50,6 @@ void dual_stack_tests(void);
 void error_tests(void);
 void keyspace_tests(void);
 void runtime_tests(void);
+void network_tests(void);
 
 #endif

@@ -19,7 +19,9 @@ use pyo3_async_runtimes::tokio::get_runtime;
 use crate::bridge::spawn;
 use crate::scrape::{PySamples, PyScrape};
 
-use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
+use crate::convert::{
+    addr, builder, contact, socket_addr, stats_dict, with_network, Bytes, PyAddr,
+};
 use crate::errors::{closed, to_py};
 use crate::id::{id_arg, PyId};
 use crate::keypair::PyKeypair;
@@ -57,7 +59,11 @@ use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 /// ``bool``, counts as ``int``, durations in seconds). ``None`` keeps the core's
 /// default; ``dipsea.default_options()`` lists every option with its default, and
 /// the core's ``NodeConfig`` docs say what each means. Values out of range raise
-/// ``BadInput`` (a ``ValueError``) with the core's reason.
+/// ``BadInput`` (a ``ValueError``) with the core's reason. Keyword-only
+/// ``network``, a name, makes the node a member of that private network: it tags
+/// its messages with the network's id, drops those of other networks (the public
+/// DHT's included; counted in ``stats()["foreign_network"]``) and never uses the
+/// default routers.
 #[pyclass(module = "dipsea", name = "Node", frozen)]
 pub struct PyNode {
     /// `None` once closed. The lock is held only to clone or take the `Arc`.
@@ -73,7 +79,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, network = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -90,6 +96,7 @@ impl PyNode {
         max_in_flight: Option<usize>,
         options: Option<&Bound<'_, PyDict>>,
         no_default_routers: bool,
+        network: Option<&str>,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -106,6 +113,7 @@ impl PyNode {
             options,
         )?
         .no_default_routers(no_default_routers);
+        let b = with_network(b, network)?;
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
             node: Mutex::new(Some(Arc::new(node))),
@@ -368,7 +376,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, network = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -385,6 +393,7 @@ impl PyAsyncNode {
         max_in_flight: Option<usize>,
         options: Option<&Bound<'_, PyDict>>,
         no_default_routers: bool,
+        network: Option<&str>,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -401,6 +410,7 @@ impl PyAsyncNode {
             options,
         )?
         .no_default_routers(no_default_routers);
+        let b = with_network(b, network)?;
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
             .map_err(to_py)?;
