@@ -52,11 +52,17 @@ async fn two_networks_on_one_host_never_mix() {
         for node in &blue {
             let table = node.routing_table();
             assert!(!table.is_empty());
-            assert!(table.iter().all(|c| blue_ids.contains(&c.id)), "blue holds only blue");
+            assert!(
+                table.iter().all(|c| blue_ids.contains(&c.id)),
+                "blue holds only blue"
+            );
         }
         for node in &green {
             let table = node.routing_table();
-            assert!(table.iter().all(|c| green_ids.contains(&c.id)), "green holds only green");
+            assert!(
+                table.iter().all(|c| green_ids.contains(&c.id)),
+                "green holds only green"
+            );
         }
         assert!(stray.routing_table().is_empty());
         assert!(public.routing_table().is_empty());
@@ -74,8 +80,14 @@ async fn two_networks_on_one_host_never_mix() {
         }
 
         let refused: u64 = blue.iter().map(|n| n.stats().foreign_network).sum();
-        assert!(refused >= 2, "the stray's and the public node's queries are counted");
-        assert!(green[0].stats().foreign_network >= 1, "blue's ping is counted in green");
+        assert!(
+            refused >= 2,
+            "the stray's and the public node's queries are counted"
+        );
+        assert!(
+            green[0].stats().foreign_network >= 1,
+            "blue's ping is counted in green"
+        );
         shutdown(&blue).await;
         shutdown(&green).await;
         stray.shutdown().await;

@@ -197,6 +197,14 @@ struct NodeArgs {
     /// `broadcast from ORIGIN seq N range R: MESSAGE`.
     #[arg(long, requires = "accept_broadcasts")]
     print_broadcasts: bool,
+
+    /// Join the private network called NAME (also DIPSEA_NETWORK): every message
+    /// carries the network's id, messages of other networks (the public DHT's
+    /// included) are dropped and counted (`foreign_network`), and the default
+    /// routers are never used. Every node and client of the network uses the same
+    /// name.
+    #[arg(long, value_name = "NAME", env = "DIPSEA_NETWORK")]
+    network: Option<String>,
 }
 
 /// Flags of `dipsea broadcast`.
@@ -245,6 +253,10 @@ struct ClientArgs {
     /// Give up after this many seconds (joining and the operation together).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     timeout: u64,
+
+    /// The private network to reach (also DIPSEA_NETWORK), as its nodes' --network.
+    #[arg(long, value_name = "NAME", env = "DIPSEA_NETWORK")]
+    network: Option<String>,
 }
 
 /// Flags of `dipsea put`.
@@ -393,6 +405,19 @@ fn interval(s: &str) -> Result<Duration, String> {
         Ok(Duration::from_secs_f64(x))
     } else {
         Err(format!("{x} is outside 0.001..1e9 seconds"))
+    }
+}
+
+/// The builder with the network called `name`, if any (`--network`).
+fn with_network(
+    builder: dipsea::NodeBuilder,
+    name: Option<&str>,
+) -> Result<dipsea::NodeBuilder, Failure> {
+    match name {
+        None => Ok(builder),
+        Some(name) => dipsea::node::NetworkId::from_name(name)
+            .map(|id| builder.network(id))
+            .map_err(|e| Failure::usage(format!("--network: {e}"))),
     }
 }
 

@@ -471,6 +471,7 @@ fn help_explains_every_flag() {
                 "--no-default-routers",
                 "--status-every",
                 "--save-interval",
+                "--network",
             ],
         ),
         (
@@ -592,4 +593,43 @@ fn a_dual_stack_node_serves_both_families() {
     let out = run(dipsea().args(["get", "--bootstrap", &node.addr, &key]));
     assert_eq!(ok(&out), b"over six");
     assert_eq!(node.terminate().code(), Some(0));
+}
+
+/// `--network`: a node of a private network serves clients of its network only; a
+/// client of another network, or of the public one, cannot even join it.
+#[test]
+fn a_private_network_serves_its_own_clients_only() {
+    let node = NodeProc::start(&["--network", "blue"]);
+    let put_blue =
+        run(dipsea().args(["put", "--bootstrap", &node.addr, "--network", "blue", "sky"]));
+    assert_eq!(text(&ok(&put_blue)).trim(), key_of(b"sky"));
+    let get_blue = run(dipsea().args([
+        "get",
+        "--bootstrap",
+        &node.addr,
+        "--network",
+        "blue",
+        &key_of(b"sky"),
+    ]));
+    assert_eq!(ok(&get_blue), b"sky");
+    for network in [&["--network", "green"][..], &[]] {
+        let out = run(dipsea()
+            .args(["get", "--bootstrap", &node.addr, "--timeout", "10"])
+            .args(network)
+            .arg(key_of(b"sky")));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{network:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(dipsea().args(["node", "--bind", "127.0.0.1:0", "--network", ""]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("network name"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(node.terminate().success());
 }

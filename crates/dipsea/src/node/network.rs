@@ -195,7 +195,11 @@ mod tests {
         assert_eq!(replies(&out).len(), 1);
         for (_, datagram) in out.datagrams() {
             let sent = wire::decode(datagram).expect("decode");
-            assert_eq!(sent.network, Some(&net.as_bytes()[..]), "every datagram tagged");
+            assert_eq!(
+                sent.network,
+                Some(&net.as_bytes()[..]),
+                "every datagram tagged"
+            );
         }
         out.clear();
         node.handle_datagram(addr(8), &ping_of(Some(&other)), Time::ZERO, &mut out);
@@ -212,7 +216,12 @@ mod tests {
         node.handle_datagram(addr(7), &ping_of(Some(&net)), Time::ZERO, &mut out);
         assert!(out.is_empty());
         assert_eq!(node.stats().foreign_network, 1);
-        node.handle_datagram(addr(7), &ping_from(Id::sha1(b"x"), b"aa"), Time::ZERO, &mut out);
+        node.handle_datagram(
+            addr(7),
+            &ping_from(Id::sha1(b"x"), b"aa"),
+            Time::ZERO,
+            &mut out,
+        );
         assert_eq!(replies(&out).len(), 1);
         for (_, datagram) in out.datagrams() {
             assert!(datagram.ends_with(b"1:y1:re") || datagram.ends_with(b"1:y1:qe"));
