@@ -11,6 +11,7 @@ mod broadcast;
 mod client;
 mod generate;
 mod keygen;
+mod keyspace;
 mod node;
 mod scrape;
 mod swarm;
@@ -101,6 +102,13 @@ enum Command {
     /// Stops after --max info-hashes, --walk-secs seconds, or --regions lookups;
     /// a summary goes to stderr. Each node answers one address once per 6 hours.
     Sample(scrape::SampleArgs),
+    /// Map keys to members with a partitioner (xor, ring, rendezvous): the owners
+    /// of keys, or how evenly a scheme spreads keys and how many move on a join.
+    ///
+    /// `dipsea keyspace owners --members servers.txt --replicas 2 user:42` prints
+    /// `user:42 OWNER1 OWNER2`; `dipsea keyspace balance --random 1000 --keys
+    /// 1000000 --partitioner ring --vnodes 64` prints max/mean keys per member.
+    Keyspace(keyspace::KeyspaceArgs),
     /// Print a shell completion script for SHELL on stdout.
     ///
     /// For example `dipsea completions bash > ~/.local/share/bash-completion/completions/dipsea`,
@@ -481,6 +489,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Scrape(args) => scrape::scrape(args),
         Command::Sample(args) => scrape::sample(args),
+        Command::Keyspace(args) => keyspace::run(args),
         Command::Completions(args) => generate::completions(args),
         Command::Man(args) => generate::man(args),
     };

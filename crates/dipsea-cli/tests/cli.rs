@@ -633,3 +633,119 @@ fn a_private_network_serves_its_own_clients_only() {
     );
     assert!(node.terminate().success());
 }
+
+/// `dipsea keyspace owners`: the owners of keys among the members of a file, the same
+/// as the library names them; bad members and too many replicas are usage errors.
+#[test]
+fn keyspace_owners_names_the_libraries_owners() {
+    use dipsea::keyspace::{Partitioner, Rendezvous, Ring};
+    let dir = scratch("keyspace-owners");
+    let file = dir.join("members.txt");
+    let names = ["alpha", "beta", "gamma", "delta", "epsilon"];
+    std::fs::write(&file, format!("# servers\n\n{}\n", names.join("\n"))).expect("write");
+    let ids: Vec<Id> = names.iter().map(|n| Id::sha1(n.as_bytes())).collect();
+    let name_of = |id: &Id| names[ids.iter().position(|i| i == id).expect("a member")];
+    let key = "0123456789abcdef0123456789abcdef01234567";
+    let expected = |p: &dyn Partitioner, k: &Id| -> String {
+        let owners = p.owners(k, 2).expect("owners");
+        owners.iter().map(name_of).collect::<Vec<_>>().join(" ")
+    };
+    let hrw = Rendezvous::with_members(&ids).expect("members");
+    let ring = Ring::with_members(64, &ids).expect("members");
+    let file_arg = file.to_str().expect("utf-8");
+    let base = [
+        "keyspace",
+        "owners",
+        "--members",
+        file_arg,
+        "--replicas",
+        "2",
+    ];
+    let out = text(&ok(&run(dipsea().args(base).args([key, "user:42"]))));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{key} {}", expected(&hrw, &key.parse().expect("id"))),
+            format!("user:42 {}", expected(&hrw, &Id::sha1(b"user:42"))),
+        ]
+    );
+    let out = text(&ok(&run(dipsea().args(base).args([
+        "--partitioner",
+        "ring",
+        "--vnodes",
+        "64",
+        "user:42",
+    ]))));
+    assert_eq!(
+        out.trim(),
+        format!("user:42 {}", expected(&ring, &Id::sha1(b"user:42")))
+    );
+    let too_many = run(dipsea().args([
+        "keyspace",
+        "owners",
+        "--members",
+        file_arg,
+        "--replicas",
+        "6",
+        "k",
+    ]));
+    assert_eq!(too_many.status.code(), Some(2));
+    assert!(text(&too_many.stderr).contains("asked for 6 owners among 5 members"));
+    std::fs::write(&file, "a\nb\na\n").expect("write");
+    let dup = run(dipsea().args(["keyspace", "owners", "--members", file_arg, "k"]));
+    assert_eq!(dup.status.code(), Some(2));
+    assert!(
+        text(&dup.stderr).contains("duplicate member \"a\""),
+        "{}",
+        text(&dup.stderr)
+    );
+    let vnodes = run(dipsea().args([
+        "keyspace",
+        "owners",
+        "--random",
+        "3",
+        "--partitioner",
+        "ring",
+        "--vnodes",
+        "0",
+        "k",
+    ]));
+    assert_eq!(vnodes.status.code(), Some(2));
+}
+
+/// `dipsea keyspace balance`: max/mean near 1 for rendezvous, and about 1/N of the
+/// keys moved by a join and by a leave.
+#[test]
+fn keyspace_balance_prints_spread_and_moves() {
+    let out = text(&ok(&run(dipsea().args([
+        "keyspace",
+        "balance",
+        "--random",
+        "100",
+        "--keys",
+        "20000",
+        "--partitioner",
+        "rendezvous",
+    ]))));
+    let value = |row: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no {row:?} in {out}"));
+        line[row.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number in {line:?}"))
+    };
+    assert_eq!(value("members"), 100.0);
+    assert_eq!(value("keys per member"), 200.0);
+    let max = value("max/mean");
+    assert!(max > 1.0 && max < 1.5, "{out}");
+    assert!(value("min/mean") < 1.0, "{out}");
+    let join = value("moved on join");
+    assert!((join - 1.0 / 101.0).abs() < 0.004, "{out}");
+    let leave = value("moved on leave");
+    assert!((leave - 0.01).abs() < 0.006, "{out}");
+}
