@@ -543,6 +543,12 @@ typedef struct dipsea_stats {
    * before the first lookup ends.
    */
   uint64_t network_size;
+  /**
+   * Messages dropped because they belong to another network (see
+   * dipsea_config_set_network): a different or missing network id, or one on a
+   * public node.
+   */
+  uint64_t foreign_network;
 } dipsea_stats;
 
 /**
@@ -923,6 +929,19 @@ dipsea_status dipsea_config_set_no_default_routers(struct dipsea_config *config,
  * DIPSEA_BAD_INPUT if `path` is not UTF-8.
  */
 dipsea_status dipsea_config_set_state_path(struct dipsea_config *config, const char *path);
+
+/**
+ * Makes the node a member of the private network called `name` (1 to 255 bytes of
+ * UTF-8; every node of the network uses the same name): it tags every message with
+ * the network's id, drops messages of other networks (the public DHT's included;
+ * counted in dipsea_stats.foreign_network) and never uses the default routers.
+ * Without it (the default) the node is on the public Mainline network.
+ *
+ * Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+ * DIPSEA_BAD_INPUT if `name` is not UTF-8, empty or longer than 255 bytes.
+ */
+dipsea_status dipsea_config_set_network(struct dipsea_config *config, const char *name);
 
 /**
  * Sets the node option called `name` (every field of the core's `NodeConfig`: `k`,
