@@ -44,6 +44,7 @@
 mod broadcast;
 mod latency;
 mod metrics;
+pub mod onehop;
 mod queue;
 
 use std::collections::HashMap;
@@ -58,6 +59,7 @@ pub use broadcast::BroadcastReport;
 pub use latency::Latency;
 pub use metrics::SwarmStats;
 use metrics::{quantile, Metrics};
+pub use onehop::{OneHopConfig, OneHopStats, OneHopSwarm};
 use queue::Queue;
 
 use crate::error::Error;
