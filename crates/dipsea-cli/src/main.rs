@@ -15,6 +15,7 @@ mod keyspace;
 mod node;
 mod scrape;
 mod swarm;
+mod swarm_onehop;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -402,6 +403,28 @@ struct SwarmArgs {
     /// Print the summary as one JSON object on stdout instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// The overlay: `kademlia` (iterative lookups over k-buckets) or `one-hop`
+    /// (every node knows every member; requests go straight to the owners).
+    #[arg(long, value_enum, default_value_t = swarm_onehop::Overlay::Kademlia)]
+    overlay: swarm_onehop::Overlay,
+
+    /// With --overlay one-hop: the partitioner that names a key's owners.
+    #[arg(long, value_name = "xor|ring|rendezvous", default_value = "rendezvous")]
+    partitioner: String,
+
+    /// With --overlay one-hop and --partitioner ring: virtual nodes per member.
+    #[arg(long, value_name = "V", default_value_t = dipsea::keyspace::DEFAULT_VNODES)]
+    vnodes: usize,
+
+    /// With --overlay one-hop: owners (replicas) of each key.
+    #[arg(long, value_name = "R", default_value_t = 3)]
+    replicas: usize,
+
+    /// With --overlay one-hop: churn with this median session, in minutes, each
+    /// departure replaced by a new member (default: none).
+    #[arg(long, value_name = "MIN")]
+    session_minutes: Option<f64>,
 }
 
 /// Parses a positive number of seconds, fractions allowed, down to a millisecond.

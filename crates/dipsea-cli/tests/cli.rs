@@ -749,3 +749,57 @@ fn keyspace_balance_prints_spread_and_moves() {
     let leave = value("moved on leave");
     assert!((leave - 0.01).abs() < 0.006, "{out}");
 }
+
+/// `dipsea swarm --overlay one-hop`: every get in one round trip on a static network,
+/// the partitioner flags reach the simulator, bad ones are usage errors.
+#[test]
+fn swarm_one_hop_reports_one_round_trip_gets() {
+    let out = run(dipsea().args([
+        "swarm",
+        "--overlay",
+        "one-hop",
+        "--partitioner",
+        "ring",
+        "--vnodes",
+        "32",
+        "--nodes",
+        "300",
+        "--ops",
+        "100",
+        "--json",
+    ]));
+    let json: serde_json::Value = serde_json::from_slice(&ok(&out)).expect("one JSON object");
+    assert_eq!(json["overlay"], "one-hop", "{json}");
+    assert_eq!(json["partitioner"], "ring:32", "{json}");
+    assert_eq!(json["nodes"], 300, "{json}");
+    assert_eq!(json["success_rate"].as_f64(), Some(1.0), "{json}");
+    assert_eq!(json["one_round_gets"].as_f64(), Some(1.0), "{json}");
+    assert_eq!(json["messages_per_get"].as_f64(), Some(1.0), "{json}");
+    let table = text(&ok(&run(dipsea().args([
+        "swarm",
+        "--overlay",
+        "one-hop",
+        "--nodes",
+        "200",
+        "--ops",
+        "20",
+        "--session-minutes",
+        "30",
+    ]))));
+    for row in [
+        "one-round gets",
+        "messages per put",
+        "membership",
+        "memory per node",
+    ] {
+        assert!(table.contains(row), "no {row:?} in:\n{table}");
+    }
+    for bad in [
+        &["--partitioner", "chord"][..],
+        &["--replicas", "0"],
+        &["--nodes", "2", "--replicas", "3"],
+    ] {
+        let out = run(dipsea().args(["swarm", "--overlay", "one-hop"]).args(bad));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+}

@@ -190,8 +190,12 @@ pub struct OneHopStats {
     pub membership_bytes_per_node_per_s: f64,
     /// Items copied to new owners after membership changes.
     pub handoff_messages: u64,
-    /// Events that anti-entropy delivered after a broadcast missed them.
+    /// Events that anti-entropy delivered before the broadcast did (lost, or still
+    /// in flight when the digests were compared).
     pub repaired: u64,
+    /// Age of the oldest membership event some live node has not heard yet, ms (0
+    /// when every view is current): how stale the most out-of-date view is.
+    pub oldest_unheard_ms: u64,
     /// Estimated simulator bytes per live node: its own state plus an equal share of
     /// the shared membership and store.
     pub memory_per_node: usize,
@@ -789,10 +793,21 @@ impl OneHopSwarm {
             },
             handoff_messages: self.handoffs,
             repaired: self.repaired,
+            oldest_unheard_ms: self.oldest_unheard_ms(),
             memory_per_node: self.memory_per_node(),
             membership_bytes_per_node: self.shared.len() * MEMBER_ENTRY_BYTES,
             virtual_ms,
         }
+    }
+
+    /// See [`OneHopStats::oldest_unheard_ms`].
+    fn oldest_unheard_ms(&self) -> u64 {
+        self.live
+            .iter()
+            .flat_map(|&n| self.members[n as usize].pending.iter())
+            .map(|&e| self.now.saturating_sub(self.events[e as usize].at))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Estimated simulator bytes per live node: each live member's own state (its
@@ -876,13 +891,7 @@ mod tests {
         );
         // Anti-entropy repairs what the broadcasts missed: no live node still lacks
         // an event announced more than three digest periods ago.
-        let oldest = swarm
-            .live
-            .iter()
-            .flat_map(|&n| swarm.members[n as usize].pending.iter())
-            .map(|&e| swarm.now - swarm.events[e as usize].at)
-            .max()
-            .unwrap_or(0);
+        let oldest = s.oldest_unheard_ms;
         assert!(oldest < 3 * 30_000, "an event unheard for {oldest} ms");
     }
 
