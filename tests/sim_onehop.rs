@@ -109,6 +109,7 @@ fn both_overlays_on_the_same_static_network() {
     assert_eq!(hop.success_rate, 1.0, "{hop:?}");
     assert!(hop.one_round_gets >= 0.99, "{hop:?}");
     assert!(hop.messages_per_get <= 1.0, "{hop:?}");
+    assert!(hop.one_round_puts >= 0.99, "{hop:?}");
     assert!(
         kad.rounds_p50 > 1.0,
         "Kademlia takes several rounds: {kad:?}"

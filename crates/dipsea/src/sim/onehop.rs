@@ -23,9 +23,11 @@
 //!   [`OneHopConfig::timeout`] counts as a missed answer: the asker goes on to the
 //!   next owner at once.
 //! - **Data.** A put stores the item on the r owners of the asker's view, in
-//!   parallel: one round trip when the asker holds a write token of each owner (a
-//!   token comes with every answer and stays valid [`TOKEN_LIFETIME`]), else a `get`
-//!   for the token first. A get asks the owners in order, the primary first, until
+//!   parallel, in one round trip: an owner admits a write from any member in its
+//!   list (membership, spread and repaired as above, is the admission control of a
+//!   one-hop network), and from anyone else with a write token, which comes with
+//!   every answer and is cached per peer for [`TOKEN_LIFETIME`]; an asker the owner
+//!   does not know yet, without a cached token, fetches one first (two round trips). A get asks the owners in order, the primary first, until
 //!   one has the item. When membership changes, the owners hand items over: a member
 //!   that left has its items copied by a surviving holder to the new last owner, and a
 //!   joiner is sent the items it now owns (one message per item, counted as
@@ -176,7 +178,8 @@ pub struct OneHopStats {
     pub messages_per_get: f64,
     /// Mean queries sent per put (token fetches included).
     pub messages_per_put: f64,
-    /// Fraction of puts done in one round trip (a cached token for every owner).
+    /// Fraction of puts done in one round trip (every owner admitted the asker as a
+    /// member or by a cached token).
     pub one_round_puts: f64,
     /// Median virtual latency of a get, ms.
     pub get_latency_p50_ms: f64,
@@ -697,7 +700,12 @@ impl OneHopSwarm {
                 holders.push(owner);
                 continue;
             }
-            if !self.has_token(node, owner) {
+            // A member's write is admitted by membership: an owner that has the
+            // asker in its list takes the put without a token. A writer the owner
+            // does not know yet (a joiner whose announcement has not reached it)
+            // needs a token: cached from an earlier answer, else fetched first.
+            let admitted = self.believes(owner, node) || self.has_token(node, owner);
+            if !admitted {
                 messages += 1;
                 rounds = 2;
                 if self.round_trip(node, owner).is_none() {
