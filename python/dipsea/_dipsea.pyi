@@ -18,6 +18,7 @@ __all__ = [
     "Node",
     "AsyncNode",
     "Swarm",
+    "OneHopSwarm",
     "Latency",
     "Scrape",
     "Samples",
@@ -425,3 +426,25 @@ class XorPartitioner(Partitioner):
     """Kademlia's partitioning: the members closest to the key by XOR distance."""
 
     def __new__(cls, members: Iterable[_IdLike] | None = None) -> XorPartitioner: ...
+
+@final
+class OneHopSwarm:
+    """A simulated one-hop network: every member knows every other, requests go
+    straight to the owners a partitioner names; virtual time, seeded."""
+
+    def __new__(
+        cls,
+        nodes: int = 2000,
+        seed: int = 0,
+        partitioner: str = "rendezvous",
+        replicas: int = 3,
+        loss: float = 0.0,
+        session: float | None = None,
+    ) -> OneHopSwarm: ...
+    def run(self, ops: int, spread: float) -> None:
+        """Puts ``ops`` items, then gets them, each phase over ``spread`` seconds."""
+    def advance(self, seconds: float) -> None:
+        """Runs the network for ``seconds`` of virtual time."""
+    def stats(self) -> _Stats:
+        """Round trips per get, messages per get and put, success, membership
+        traffic, memory per node."""
