@@ -51,5 +51,6 @@ void error_tests(void);
 void keyspace_tests(void);
 void runtime_tests(void);
 void network_tests(void);
+void onehop_tests(void);
 
 #endif
