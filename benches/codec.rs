@@ -177,6 +177,7 @@ fn messages(f: &Fixtures) -> Vec<(&'static str, Message<'_>)> {
                 version: Some(b"DS\x00\x01"),
                 ip: Some(SocketAddr::new(Ipv4Addr::new(203, 0, 113, 7).into(), 6881)),
                 read_only: false,
+                network: None,
                 kind,
             };
             (name, msg)

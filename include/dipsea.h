@@ -276,6 +276,12 @@ typedef struct dipsea_listener dipsea_listener;
 typedef struct dipsea_node dipsea_node;
 
 /**
+ * Opaque: a simulated one-hop network (dipsea_onehop_new), released by
+ * dipsea_onehop_free. Calls on one run one at a time.
+ */
+typedef struct dipsea_onehop dipsea_onehop;
+
+/**
  * A set of members and the rule that names a key's owners among them. Opaque; made
  * by dipsea_partitioner_new, released by dipsea_partitioner_free. Thread-safe:
  * lookups from many threads run in parallel; adds and removes wait for them.
@@ -615,6 +621,12 @@ typedef struct dipsea_stats {
    * Storing nodes dropped by a subscription and replaced by a lookup.
    */
   uint64_t resubscribes;
+  /**
+   * Messages dropped because they belong to another network (see
+   * dipsea_config_set_network): a different or missing network id, or one on a
+   * public node.
+   */
+  uint64_t foreign_network;
 } dipsea_stats;
 
 /**
@@ -650,6 +662,96 @@ typedef void (*dipsea_peers_callback)(void *user_data,
                                       dipsea_status status,
                                       const struct dipsea_peer *peers,
                                       size_t count);
+
+/**
+ * How dipsea_onehop_new builds a one-hop network. A plain value: fill it with
+ * dipsea_onehop_config_default, then change the fields you need.
+ */
+typedef struct dipsea_onehop_config {
+  /**
+   * Members at the start (default 2000).
+   */
+  size_t nodes;
+  /**
+   * Seed of every random choice (default 0).
+   */
+  uint64_t seed;
+  /**
+   * DIPSEA_PARTITIONER_XOR, _RING or _RENDEZVOUS (default).
+   */
+  uint32_t partitioner;
+  /**
+   * The ring's virtual nodes per member (0: the default, 64).
+   */
+  size_t vnodes;
+  /**
+   * Owners of each key (default 3; at most `nodes`).
+   */
+  size_t replicas;
+  /**
+   * Probability that a datagram is lost, 0 to 1 (default 0).
+   */
+  double loss;
+  /**
+   * Median session of churn in ms, each departure replaced (0: no churn, the
+   * default).
+   */
+  uint64_t session_ms;
+} dipsea_onehop_config;
+
+/**
+ * A summary of a one-hop run (dipsea_onehop_stats). A plain value.
+ */
+typedef struct dipsea_onehop_summary {
+  /**
+   * Members now.
+   */
+  uint64_t live;
+  /**
+   * Gets run, and those that found the value.
+   */
+  uint64_t gets;
+  /**
+   * Gets that found the value.
+   */
+  uint64_t gets_ok;
+  /**
+   * Puts run.
+   */
+  uint64_t puts;
+  /**
+   * Puts stored on at least one owner.
+   */
+  uint64_t puts_ok;
+  /**
+   * Successful operations over all operations.
+   */
+  double success_rate;
+  /**
+   * Fraction of gets answered in one round trip.
+   */
+  double one_round_gets;
+  /**
+   * Mean queries per get.
+   */
+  double messages_per_get;
+  /**
+   * Mean queries per put.
+   */
+  double messages_per_put;
+  /**
+   * Membership events (joins and departures).
+   */
+  uint64_t membership_events;
+  /**
+   * Membership bytes per member per second of virtual time.
+   */
+  double membership_bytes_per_node_per_s;
+  /**
+   * Estimated simulator bytes per member.
+   */
+  uint64_t memory_per_node;
+} dipsea_onehop_summary;
 
 /**
  * A broadcast delivered to a node, as its listener's callback sees it
@@ -1047,6 +1149,19 @@ dipsea_status dipsea_config_set_no_default_routers(struct dipsea_config *config,
  * DIPSEA_BAD_INPUT if `path` is not UTF-8.
  */
 dipsea_status dipsea_config_set_state_path(struct dipsea_config *config, const char *path);
+
+/**
+ * Makes the node a member of the private network called `name` (1 to 255 bytes of
+ * UTF-8; every node of the network uses the same name): it tags every message with
+ * the network's id, drops messages of other networks (the public DHT's included;
+ * counted in dipsea_stats.foreign_network) and never uses the default routers.
+ * Without it (the default) the node is on the public Mainline network.
+ *
+ * Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+ * DIPSEA_BAD_INPUT if `name` is not UTF-8, empty or longer than 255 bytes.
+ */
+dipsea_status dipsea_config_set_network(struct dipsea_config *config, const char *name);
 
 /**
  * Sets the node option called `name` (every field of the core's `NodeConfig`: `k`,
@@ -1625,6 +1740,56 @@ dipsea_status dipsea_node_get_peers_async(const struct dipsea_node *node,
                                           const struct dipsea_id *info_hash,
                                           dipsea_peers_callback callback,
                                           void *user_data);
+
+/**
+ * Fills `*out_config` with the defaults: 2000 members, seed 0, rendezvous, 3
+ * replicas, no loss, no churn.
+ *
+ * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_onehop_config_default(struct dipsea_onehop_config *out_config);
+
+/**
+ * Builds a one-hop network of `config->nodes` members that all know each other.
+ *
+ * Ownership: `config` is only read; `*out_onehop` is yours: release it with
+ * dipsea_onehop_free. Threads: any thread.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT for no members, no
+ * replicas or more replicas than members, an unknown partitioner, a ring's vnodes
+ * over 4096, or `loss` not in 0..1.
+ */
+dipsea_status dipsea_onehop_new(const struct dipsea_onehop_config *config,
+                                struct dipsea_onehop **out_onehop);
+
+/**
+ * Releases a one-hop simulation. NULL: a no-op.
+ *
+ * Threads: any thread, once no other thread uses it. Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_onehop_free(struct dipsea_onehop *onehop);
+
+/**
+ * Puts `ops` items from random members spread over `spread_ms` of virtual time,
+ * then gets each of them the same way.
+ *
+ * Threads: see dipsea_onehop. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_onehop_run(const struct dipsea_onehop *onehop, size_t ops, uint64_t spread_ms);
+
+/**
+ * Runs virtual time forward by `ms` milliseconds (broadcasts, digests, churn).
+ *
+ * Threads: see dipsea_onehop. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_onehop_advance(const struct dipsea_onehop *onehop, uint64_t ms);
+
+/**
+ * Writes a summary of the run to `*out_stats`.
+ *
+ * Threads: see dipsea_onehop. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_onehop_stats(const struct dipsea_onehop *onehop,
+                                  struct dipsea_onehop_summary *out_stats);
 
 /**
  * Releases the peers of a list the library filled, and resets it to `{NULL, 0}` so a

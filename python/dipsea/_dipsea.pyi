@@ -23,6 +23,7 @@ __all__ = [
     "Subscription",
     "AsyncSubscription",
     "Swarm",
+    "OneHopSwarm",
     "Latency",
     "Scrape",
     "Samples",
@@ -317,6 +318,7 @@ class Node:
         options: dict[str, bool | int | float] | None = None,
         no_default_routers: bool = False,
         accept_broadcasts: _AcceptBroadcasts | None = None,
+        network: str | None = None,
     ) -> Node: ...
     def bootstrap(self) -> int:
         """Joins the network now and waits; returns the routing table size."""
@@ -379,7 +381,7 @@ class Node:
         """Counters: packets, queries by method, operations, table and store sizes,
         every drop and refusal reason (``malformed``, ``oversized``,
         ``rate_limited_ip``, ``rate_limited_global``, ``bad_token``, ``over_quota``,
-        ``refused``, ``sample_refused``), the BEP 42 ``external_ip`` and
+        ``refused``, ``sample_refused``, ``foreign_network``), the BEP 42 ``external_ip`` and
         ``id_conforms`` (None until known), and ``network_size``, the number of
         nodes estimated from lookups (None before the first)."""
     @property
@@ -426,6 +428,7 @@ class AsyncNode:
         options: dict[str, bool | int | float] | None = None,
         no_default_routers: bool = False,
         accept_broadcasts: _AcceptBroadcasts | None = None,
+        network: str | None = None,
     ) -> AsyncNode: ...
     def bootstrap(self) -> Awaitable[int]:
         """Joins the network; resolves to the routing table size."""
@@ -587,3 +590,25 @@ class XorPartitioner(Partitioner):
     """Kademlia's partitioning: the members closest to the key by XOR distance."""
 
     def __new__(cls, members: Iterable[_IdLike] | None = None) -> XorPartitioner: ...
+
+@final
+class OneHopSwarm:
+    """A simulated one-hop network: every member knows every other, requests go
+    straight to the owners a partitioner names; virtual time, seeded."""
+
+    def __new__(
+        cls,
+        nodes: int = 2000,
+        seed: int = 0,
+        partitioner: str = "rendezvous",
+        replicas: int = 3,
+        loss: float = 0.0,
+        session: float | None = None,
+    ) -> OneHopSwarm: ...
+    def run(self, ops: int, spread: float) -> None:
+        """Puts ``ops`` items, then gets them, each phase over ``spread`` seconds."""
+    def advance(self, seconds: float) -> None:
+        """Runs the network for ``seconds`` of virtual time."""
+    def stats(self) -> _Stats:
+        """Round trips per get, messages per get and put, success, membership
+        traffic, memory per node."""

@@ -280,6 +280,29 @@ pub unsafe extern "C" fn dipsea_config_set_state_path(
     }
 }
 
+/// Makes the node a member of the private network called `name` (1 to 255 bytes of
+/// UTF-8; every node of the network uses the same name): it tags every message with
+/// the network's id, drops messages of other networks (the public DHT's included;
+/// counted in dipsea_stats.foreign_network) and never uses the default routers.
+/// Without it (the default) the node is on the public Mainline network.
+///
+/// Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+/// DIPSEA_BAD_INPUT if `name` is not UTF-8, empty or longer than 255 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_network(
+    config: *mut dipsea_config,
+    name: *const c_char,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            let name = str_arg(name, "name")?;
+            Ok(b.network(dipsea::node::NetworkId::from_name(name)?))
+        })
+    }
+}
+
 /// Sets the node option called `name` (every field of the core's `NodeConfig`: `k`,
 /// `alpha`, `max_in_flight`, `timeout_floor`, `store.max_items`,
 /// `rate_limit.per_ip_rate`, ...; the core's `NodeConfig::options` lists them, and

@@ -29,6 +29,7 @@ pub mod keypair;
 pub mod keyspace;
 pub mod mutable;
 pub mod node;
+pub mod onehop;
 pub mod peer;
 pub mod push;
 pub mod scrape;

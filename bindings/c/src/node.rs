@@ -141,6 +141,10 @@ pub struct dipsea_stats {
     pub notify_stale: u64,
     /// Storing nodes dropped by a subscription and replaced by a lookup.
     pub resubscribes: u64,
+    /// Messages dropped because they belong to another network (see
+    /// dipsea_config_set_network): a different or missing network id, or one on a
+    /// public node.
+    pub foreign_network: u64,
 }
 
 impl Default for dipsea_stats {
@@ -174,6 +178,7 @@ impl Default for dipsea_stats {
             send_drops: 0,
             ops_started: 0,
             ops_done: 0,
+            foreign_network: 0,
             in_flight: 0,
             routing_table_size: 0,
             items: 0,
@@ -263,6 +268,7 @@ impl From<&NodeStats> for dipsea_stats {
             notify_invalid: s.notify_invalid,
             notify_stale: s.notify_stale,
             resubscribes: s.resubscribes,
+            foreign_network: s.foreign_network,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {

@@ -52,5 +52,7 @@ void keyspace_tests(void);
 void runtime_tests(void);
 void broadcast_tests(void);
 void subscribe_tests(void);
+void network_tests(void);
+void onehop_tests(void);
 
 #endif

@@ -43,6 +43,8 @@ int main(void) {
     runtime_tests();
     swarm_tests();
     dual_stack_tests();
+    network_tests();
+    onehop_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

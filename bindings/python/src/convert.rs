@@ -65,6 +65,14 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     Ok(d)
 }
 
+/// Makes the node a member of the private network called `network`, if given.
+pub fn with_network(b: NodeBuilder, network: Option<&str>) -> PyResult<NodeBuilder> {
+    match network {
+        None => Ok(b),
+        Some(name) => Ok(b.network(dipsea::node::NetworkId::from_name(name).map_err(to_py)?)),
+    }
+}
+
 /// The constructor arguments shared by `Node` and `AsyncNode`. `None` leaves the
 /// core's default ([`NodeConfig`]'s docs); the core checks every value when the node
 /// starts ([`NodeBuilder::validate`]).

@@ -14,6 +14,7 @@ mod keyspace;
 mod mutable;
 mod node;
 mod push;
+mod onehop;
 mod scrape;
 mod swarm;
 
@@ -36,6 +37,7 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scrape::PySamples>()?;
     m.add_class::<swarm::PySwarm>()?;
     m.add_class::<swarm::PyLatency>()?;
+    m.add_class::<onehop::PyOneHopSwarm>()?;
     m.add_class::<keyspace::PyPartitioner>()?;
     m.add_class::<keyspace::PyRing>()?;
     m.add_class::<keyspace::PyRendezvous>()?;

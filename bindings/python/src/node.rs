@@ -19,7 +19,9 @@ use pyo3_async_runtimes::tokio::get_runtime;
 use crate::bridge::{detach_in_turn, spawn};
 use crate::scrape::{PySamples, PyScrape};
 
-use crate::convert::{addr, builder, contact, socket_addr, stats_dict, Bytes, PyAddr};
+use crate::convert::{
+    addr, builder, contact, socket_addr, stats_dict, with_network, Bytes, PyAddr,
+};
 use crate::errors::{closed, to_py};
 use crate::id::{id_arg, PyId};
 use crate::keypair::PyKeypair;
@@ -67,6 +69,10 @@ use crate::push::{
 /// ``None`` or ``"off"`` none (the default), ``"open"`` any correctly signed one
 /// within the per-origin and per-IP rates (``options`` ``broadcast.per_origin.*``,
 /// ``broadcast.per_ip.*``), or a list of 32-byte public keys, those origins only.
+/// ``network``, a name, makes the node a member of that private network: it tags
+/// its messages with the network's id, drops those of other networks (the public
+/// DHT's included; counted in ``stats()["foreign_network"]``) and never uses the
+/// default routers.
 #[pyclass(module = "dipsea", name = "Node", frozen)]
 pub struct PyNode {
     /// `None` once closed. The lock is held only to clone or take the `Arc`.
@@ -82,7 +88,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None, network = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -100,6 +106,7 @@ impl PyNode {
         options: Option<&Bound<'_, PyDict>>,
         no_default_routers: bool,
         accept_broadcasts: Option<&Bound<'_, PyAny>>,
+        network: Option<&str>,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -117,6 +124,7 @@ impl PyNode {
         )?
         .no_default_routers(no_default_routers);
         let b = push::accept_broadcasts(b, accept_broadcasts)?;
+        let b = with_network(b, network)?;
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
             node: Mutex::new(Some(Arc::new(node))),
@@ -434,7 +442,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None, network = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -452,6 +460,7 @@ impl PyAsyncNode {
         options: Option<&Bound<'_, PyDict>>,
         no_default_routers: bool,
         accept_broadcasts: Option<&Bound<'_, PyAny>>,
+        network: Option<&str>,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -469,6 +478,7 @@ impl PyAsyncNode {
         )?
         .no_default_routers(no_default_routers);
         let b = push::accept_broadcasts(b, accept_broadcasts)?;
+        let b = with_network(b, network)?;
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
             .map_err(to_py)?;

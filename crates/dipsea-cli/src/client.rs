@@ -201,18 +201,17 @@ where
     };
     let rt = runtime()?;
     let limit = Duration::from_secs(args.timeout);
+    let builder = NodeBuilder::new()
+        .bind(bind.to_string())
+        .bootstrap(args.bootstrap.iter().cloned())
+        .read_only(read_only);
+    let builder = crate::with_network(builder, args.network.as_deref())?;
     let result = rt.block_on(async {
-        let node = NodeBuilder::new()
-            .bind(bind.to_string())
-            .bootstrap(args.bootstrap.iter().cloned())
-            .read_only(read_only)
-            .spawn()
-            .await
-            .map_err(|e| match e {
-                Error::BadInput(msg) => Failure::usage(format!("{msg}; check --bootstrap")),
-                e if args.bootstrap.is_empty() => join_failure(args, e),
-                e => Failure::failed(format!("cannot start a client node on {bind}: {e}")),
-            })?;
+        let node = builder.spawn().await.map_err(|e| match e {
+            Error::BadInput(msg) => Failure::usage(format!("{msg}; check --bootstrap")),
+            e if args.bootstrap.is_empty() => join_failure(args, e),
+            e => Failure::failed(format!("cannot start a client node on {bind}: {e}")),
+        })?;
         tracing::debug!(addr = %node.local_addr(), id = %node.id(), "client node started");
         let join = async {
             let table = node.bootstrap().await.map_err(|e| join_failure(args, e))?;

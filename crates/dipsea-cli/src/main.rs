@@ -12,9 +12,11 @@ mod client;
 mod generate;
 mod keygen;
 mod listen;
+mod keyspace;
 mod node;
 mod scrape;
 mod swarm;
+mod swarm_onehop;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,6 +111,13 @@ enum Command {
     /// Stops after --max info-hashes, --walk-secs seconds, or --regions lookups;
     /// a summary goes to stderr. Each node answers one address once per 6 hours.
     Sample(scrape::SampleArgs),
+    /// Map keys to members with a partitioner (xor, ring, rendezvous): the owners
+    /// of keys, or how evenly a scheme spreads keys and how many move on a join.
+    ///
+    /// `dipsea keyspace owners --members servers.txt --replicas 2 user:42` prints
+    /// `user:42 OWNER1 OWNER2`; `dipsea keyspace balance --random 1000 --keys
+    /// 1000000 --partitioner ring --vnodes 64` prints max/mean keys per member.
+    Keyspace(keyspace::KeyspaceArgs),
     /// Print a shell completion script for SHELL on stdout.
     ///
     /// For example `dipsea completions bash > ~/.local/share/bash-completion/completions/dipsea`,
@@ -205,6 +214,14 @@ struct NodeArgs {
     /// `broadcast from ORIGIN seq N range R: MESSAGE`.
     #[arg(long, requires = "accept_broadcasts")]
     print_broadcasts: bool,
+
+    /// Join the private network called NAME (also DIPSEA_NETWORK): every message
+    /// carries the network's id, messages of other networks (the public DHT's
+    /// included) are dropped and counted (`foreign_network`), and the default
+    /// routers are never used. Every node and client of the network uses the same
+    /// name.
+    #[arg(long, value_name = "NAME", env = "DIPSEA_NETWORK")]
+    network: Option<String>,
 }
 
 /// Flags of `dipsea broadcast`.
@@ -277,6 +294,10 @@ struct ClientArgs {
     /// Give up after this many seconds (joining and the operation together).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     timeout: u64,
+
+    /// The private network to reach (also DIPSEA_NETWORK), as its nodes' --network.
+    #[arg(long, value_name = "NAME", env = "DIPSEA_NETWORK")]
+    network: Option<String>,
 }
 
 /// Flags of `dipsea put`.
@@ -414,6 +435,28 @@ struct SwarmArgs {
     /// Print the summary as one JSON object on stdout instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// The overlay: `kademlia` (iterative lookups over k-buckets) or `one-hop`
+    /// (every node knows every member; requests go straight to the owners).
+    #[arg(long, value_enum, default_value_t = swarm_onehop::Overlay::Kademlia)]
+    overlay: swarm_onehop::Overlay,
+
+    /// With --overlay one-hop: the partitioner that names a key's owners.
+    #[arg(long, value_name = "xor|ring|rendezvous", default_value = "rendezvous")]
+    partitioner: String,
+
+    /// With --overlay one-hop and --partitioner ring: virtual nodes per member.
+    #[arg(long, value_name = "V", default_value_t = dipsea::keyspace::DEFAULT_VNODES)]
+    vnodes: usize,
+
+    /// With --overlay one-hop: owners (replicas) of each key.
+    #[arg(long, value_name = "R", default_value_t = 3)]
+    replicas: usize,
+
+    /// With --overlay one-hop: churn with this median session, in minutes, each
+    /// departure replaced by a new member (default: none).
+    #[arg(long, value_name = "MIN")]
+    session_minutes: Option<f64>,
 }
 
 /// Parses a positive number of seconds, fractions allowed, down to a millisecond.
@@ -425,6 +468,19 @@ fn interval(s: &str) -> Result<Duration, String> {
         Ok(Duration::from_secs_f64(x))
     } else {
         Err(format!("{x} is outside 0.001..1e9 seconds"))
+    }
+}
+
+/// The builder with the network called `name`, if any (`--network`).
+fn with_network(
+    builder: dipsea::NodeBuilder,
+    name: Option<&str>,
+) -> Result<dipsea::NodeBuilder, Failure> {
+    match name {
+        None => Ok(builder),
+        Some(name) => dipsea::node::NetworkId::from_name(name)
+            .map(|id| builder.network(id))
+            .map_err(|e| Failure::usage(format!("--network: {e}"))),
     }
 }
 
@@ -489,6 +545,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Scrape(args) => scrape::scrape(args),
         Command::Sample(args) => scrape::sample(args),
+        Command::Keyspace(args) => keyspace::run(args),
         Command::Completions(args) => generate::completions(args),
         Command::Man(args) => generate::man(args),
     };

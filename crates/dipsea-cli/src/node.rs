@@ -56,6 +56,7 @@ async fn serve(args: NodeArgs) -> Outcome {
         builder = builder.id_for_ip(ip);
     }
     builder = builder.enforce_bep42(args.enforce_bep42);
+    builder = crate::with_network(builder, args.network.as_deref())?;
     if let Some(id) = args.id {
         builder = builder.id(id);
     }

@@ -53,6 +53,9 @@ struct Summary {
 
 /// Runs `dipsea swarm`.
 pub fn run(args: SwarmArgs) -> Outcome {
+    if args.overlay == crate::swarm_onehop::Overlay::OneHop {
+        return crate::swarm_onehop::run(&args);
+    }
     let started = Instant::now();
     let config = SwarmConfig {
         nodes: args.nodes,

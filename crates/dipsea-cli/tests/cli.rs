@@ -471,6 +471,7 @@ fn help_explains_every_flag() {
                 "--no-default-routers",
                 "--status-every",
                 "--save-interval",
+                "--network",
             ],
         ),
         (
@@ -650,4 +651,213 @@ fn listen_prints_each_new_version() {
     // A bad key is a usage error.
     let out = run(dipsea().args(["listen", "--bootstrap", &node.addr, "--pubkey", "12"]));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+/// `--network`: a node of a private network serves clients of its network only; a
+/// client of another network, or of the public one, cannot even join it.
+#[test]
+fn a_private_network_serves_its_own_clients_only() {
+    let node = NodeProc::start(&["--network", "blue"]);
+    let put_blue =
+        run(dipsea().args(["put", "--bootstrap", &node.addr, "--network", "blue", "sky"]));
+    assert_eq!(text(&ok(&put_blue)).trim(), key_of(b"sky"));
+    let get_blue = run(dipsea().args([
+        "get",
+        "--bootstrap",
+        &node.addr,
+        "--network",
+        "blue",
+        &key_of(b"sky"),
+    ]));
+    assert_eq!(ok(&get_blue), b"sky");
+    for network in [&["--network", "green"][..], &[]] {
+        let out = run(dipsea()
+            .args(["get", "--bootstrap", &node.addr, "--timeout", "10"])
+            .args(network)
+            .arg(key_of(b"sky")));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{network:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(dipsea().args(["node", "--bind", "127.0.0.1:0", "--network", ""]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("network name"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(node.terminate().success());
+}
+
+/// `dipsea keyspace owners`: the owners of keys among the members of a file, the same
+/// as the library names them; bad members and too many replicas are usage errors.
+#[test]
+fn keyspace_owners_names_the_libraries_owners() {
+    use dipsea::keyspace::{Partitioner, Rendezvous, Ring};
+    let dir = scratch("keyspace-owners");
+    let file = dir.join("members.txt");
+    let names = ["alpha", "beta", "gamma", "delta", "epsilon"];
+    std::fs::write(&file, format!("# servers\n\n{}\n", names.join("\n"))).expect("write");
+    let ids: Vec<Id> = names.iter().map(|n| Id::sha1(n.as_bytes())).collect();
+    let name_of = |id: &Id| names[ids.iter().position(|i| i == id).expect("a member")];
+    let key = "0123456789abcdef0123456789abcdef01234567";
+    let expected = |p: &dyn Partitioner, k: &Id| -> String {
+        let owners = p.owners(k, 2).expect("owners");
+        owners.iter().map(name_of).collect::<Vec<_>>().join(" ")
+    };
+    let hrw = Rendezvous::with_members(&ids).expect("members");
+    let ring = Ring::with_members(64, &ids).expect("members");
+    let file_arg = file.to_str().expect("utf-8");
+    let base = [
+        "keyspace",
+        "owners",
+        "--members",
+        file_arg,
+        "--replicas",
+        "2",
+    ];
+    let out = text(&ok(&run(dipsea().args(base).args([key, "user:42"]))));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{key} {}", expected(&hrw, &key.parse().expect("id"))),
+            format!("user:42 {}", expected(&hrw, &Id::sha1(b"user:42"))),
+        ]
+    );
+    let out = text(&ok(&run(dipsea().args(base).args([
+        "--partitioner",
+        "ring",
+        "--vnodes",
+        "64",
+        "user:42",
+    ]))));
+    assert_eq!(
+        out.trim(),
+        format!("user:42 {}", expected(&ring, &Id::sha1(b"user:42")))
+    );
+    let too_many = run(dipsea().args([
+        "keyspace",
+        "owners",
+        "--members",
+        file_arg,
+        "--replicas",
+        "6",
+        "k",
+    ]));
+    assert_eq!(too_many.status.code(), Some(2));
+    assert!(text(&too_many.stderr).contains("asked for 6 owners among 5 members"));
+    std::fs::write(&file, "a\nb\na\n").expect("write");
+    let dup = run(dipsea().args(["keyspace", "owners", "--members", file_arg, "k"]));
+    assert_eq!(dup.status.code(), Some(2));
+    assert!(
+        text(&dup.stderr).contains("duplicate member \"a\""),
+        "{}",
+        text(&dup.stderr)
+    );
+    let vnodes = run(dipsea().args([
+        "keyspace",
+        "owners",
+        "--random",
+        "3",
+        "--partitioner",
+        "ring",
+        "--vnodes",
+        "0",
+        "k",
+    ]));
+    assert_eq!(vnodes.status.code(), Some(2));
+}
+
+/// `dipsea keyspace balance`: max/mean near 1 for rendezvous, and about 1/N of the
+/// keys moved by a join and by a leave.
+#[test]
+fn keyspace_balance_prints_spread_and_moves() {
+    let out = text(&ok(&run(dipsea().args([
+        "keyspace",
+        "balance",
+        "--random",
+        "100",
+        "--keys",
+        "20000",
+        "--partitioner",
+        "rendezvous",
+    ]))));
+    let value = |row: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no {row:?} in {out}"));
+        line[row.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number in {line:?}"))
+    };
+    assert_eq!(value("members"), 100.0);
+    assert_eq!(value("keys per member"), 200.0);
+    let max = value("max/mean");
+    assert!(max > 1.0 && max < 1.5, "{out}");
+    assert!(value("min/mean") < 1.0, "{out}");
+    let join = value("moved on join");
+    assert!((join - 1.0 / 101.0).abs() < 0.004, "{out}");
+    let leave = value("moved on leave");
+    assert!((leave - 0.01).abs() < 0.006, "{out}");
+}
+
+/// `dipsea swarm --overlay one-hop`: every get in one round trip on a static network,
+/// the partitioner flags reach the simulator, bad ones are usage errors.
+#[test]
+fn swarm_one_hop_reports_one_round_trip_gets() {
+    let out = run(dipsea().args([
+        "swarm",
+        "--overlay",
+        "one-hop",
+        "--partitioner",
+        "ring",
+        "--vnodes",
+        "32",
+        "--nodes",
+        "300",
+        "--ops",
+        "100",
+        "--json",
+    ]));
+    let json: serde_json::Value = serde_json::from_slice(&ok(&out)).expect("one JSON object");
+    assert_eq!(json["overlay"], "one-hop", "{json}");
+    assert_eq!(json["partitioner"], "ring:32", "{json}");
+    assert_eq!(json["nodes"], 300, "{json}");
+    assert_eq!(json["success_rate"].as_f64(), Some(1.0), "{json}");
+    assert_eq!(json["one_round_gets"].as_f64(), Some(1.0), "{json}");
+    assert_eq!(json["messages_per_get"].as_f64(), Some(1.0), "{json}");
+    let table = text(&ok(&run(dipsea().args([
+        "swarm",
+        "--overlay",
+        "one-hop",
+        "--nodes",
+        "200",
+        "--ops",
+        "20",
+        "--session-minutes",
+        "30",
+    ]))));
+    for row in [
+        "one-round gets",
+        "messages per put",
+        "membership",
+        "memory per node",
+    ] {
+        assert!(table.contains(row), "no {row:?} in:\n{table}");
+    }
+    for bad in [
+        &["--partitioner", "chord"][..],
+        &["--replicas", "0"],
+        &["--nodes", "2", "--replicas", "3"],
+    ] {
+        let out = run(dipsea().args(["swarm", "--overlay", "one-hop"]).args(bad));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
 }

@@ -35,6 +35,7 @@
 //! [`Scheme`] names a partitioner at run time (from a string or a C enum), and
 //! [`SharedPartitioner`] puts one behind a lock for use from several threads.
 
+mod balance;
 mod hash;
 mod rendezvous;
 mod ring;
@@ -48,6 +49,7 @@ use parking_lot::RwLock;
 use crate::error::Error;
 use crate::id::Id;
 
+pub use balance::{moved, primaries, Balance};
 pub use rendezvous::Rendezvous;
 pub use ring::{Ring, DEFAULT_VNODES, MAX_VNODES};
 pub use xor::Xor;

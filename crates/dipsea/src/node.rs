@@ -38,6 +38,7 @@ mod dual_stack_tests;
 pub mod ip_vote;
 pub mod limits;
 mod maintenance;
+pub mod network;
 mod operation;
 pub mod ops;
 pub mod output;
@@ -64,6 +65,7 @@ use rand::{RngCore, SeedableRng};
 pub use broadcast::{BroadcastStats, MAX_SPEAKERS};
 pub use config::{ConfigOption, NodeConfig, OptionKind, CLIENT_VERSION};
 pub use limits::RateLimitConfig;
+pub use network::{NetworkId, NETWORK_ID_LEN};
 pub use ops::{
     InfohashSamples, MutablePut, MutableStored, MutableValue, OpError, OpId, OpResult, Outcome,
     PutResult, Request, ScrapeEstimate,

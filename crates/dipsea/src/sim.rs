@@ -44,6 +44,7 @@
 mod broadcast;
 mod latency;
 mod metrics;
+pub mod onehop;
 mod queue;
 mod subscribe;
 
@@ -59,6 +60,7 @@ pub use broadcast::BroadcastReport;
 pub use latency::Latency;
 pub use metrics::SwarmStats;
 use metrics::{quantile, Metrics};
+pub use onehop::{OneHopConfig, OneHopStats, OneHopSwarm};
 use queue::Queue;
 pub use subscribe::Delivery;
 

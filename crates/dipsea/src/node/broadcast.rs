@@ -302,9 +302,10 @@ impl Node {
             version: Some(&CLIENT_VERSION),
             ip: None,
             read_only: false,
+            network: None,
             kind: crate::wire::MessageKind::Response(crate::wire::Response::new(self.id)),
         };
-        out.send(to, |buf| msg.encode(buf));
+        self.send_datagram(out, to, |buf| msg.encode(buf));
         self.count_sent(1, out.last_datagram().len());
     }
 

@@ -95,6 +95,10 @@ pub struct NodeConfig {
     pub broadcast: BroadcastConfig,
     /// Subscriptions to mutable items: leases, redundancy, limits.
     pub subscribe: crate::subscribe::SubscribeConfig,
+    /// The private network this node belongs to (see [`super::network`]): it tags
+    /// every message it sends with this id and drops messages of other networks.
+    /// Default `None`: the public Mainline network, Mainline's bytes on the wire.
+    pub network: Option<super::NetworkId>,
 }
 
 impl Default for NodeConfig {
@@ -124,6 +128,7 @@ impl Default for NodeConfig {
             in_flight_shards: 16,
             broadcast: BroadcastConfig::default(),
             subscribe: crate::subscribe::SubscribeConfig::default(),
+            network: None,
         }
     }
 }

@@ -56,6 +56,9 @@ impl Node {
                 return;
             }
         };
+        if !self.same_network(msg.network) {
+            return;
+        }
         match &msg.kind {
             MessageKind::Query(query) => self.on_query(from, data, &msg, query, now, out),
             MessageKind::Response(response) => {
@@ -143,7 +146,7 @@ impl Node {
         };
         let mut answered = Answered::Response;
         let before = out.datagram_count();
-        out.send(from, |buf| {
+        self.send_datagram(out, from, |buf| {
             answered = rpc::answer(&ctx, from, msg, query, now, buf);
         });
         let (sent, bytes) = (out.datagram_count() - before, out.last_datagram().len());
@@ -261,9 +264,10 @@ impl Node {
             version: Some(&CLIENT_VERSION),
             ip: None,
             read_only: false,
+            network: None,
             kind: MessageKind::Error(wire::KrpcError { code, message }),
         };
-        out.send(to, |buf| msg.encode(buf));
+        self.send_datagram(out, to, |buf| msg.encode(buf));
         self.count_sent(1, out.last_datagram().len());
     }
 }

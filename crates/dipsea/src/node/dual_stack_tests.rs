@@ -181,6 +181,7 @@ fn answers_enter_the_table_of_their_family() {
             version: None,
             ip: None,
             read_only: false,
+            network: None,
             kind: MessageKind::Response(Response::new(id)),
         };
         let mut buf = Vec::new();

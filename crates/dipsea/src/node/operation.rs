@@ -535,6 +535,7 @@ mod tests {
                     version: None,
                     ip: None,
                     read_only: false,
+                    network: None,
                     kind: MessageKind::Response(Response {
                         id: contact.id,
                         ..Response::default()

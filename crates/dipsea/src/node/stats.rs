@@ -39,6 +39,7 @@ pub(super) struct Counters {
     pub(super) send_drops: AtomicU64,
     pub(super) ops_started: AtomicU64,
     pub(super) ops_done: AtomicU64,
+    pub(super) foreign_network: AtomicU64,
 }
 
 /// Defines [`QueryCounts`] and its atomic twin from one list of KRPC methods, so
@@ -197,6 +198,10 @@ node_stats! {
     ops_started: u64,
     /// Operations finished.
     ops_done: u64,
+    /// Messages dropped because they belong to another network: their `zn` differs
+    /// from [`NodeConfig::network`](super::NodeConfig::network), or is missing on a
+    /// node of a private network, or present on a public one.
+    foreign_network: u64,
     /// Queries awaiting an answer now.
     in_flight: usize,
     /// Contacts in the routing table.
@@ -347,6 +352,7 @@ impl Node {
             send_drops: load(&c.send_drops),
             ops_started: load(&c.ops_started),
             ops_done: load(&c.ops_done),
+            foreign_network: load(&c.foreign_network),
             in_flight: self.in_flight_len.load(Ordering::Relaxed),
             routing_table_size: self.table_len(),
             items: store.items,

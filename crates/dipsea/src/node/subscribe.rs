@@ -381,7 +381,7 @@ impl Node {
             .then(|| self.store.get_mutable(&q.target, now))
             .flatten();
         let own = self.id;
-        out.send(from, |buf| {
+        self.send_datagram(out, from, |buf| {
             encode_subscribe_answer(q.tid, &CLIENT_VERSION, &own, granted, item.as_deref(), buf)
         });
         self.count_sent(1, out.last_datagram().len());
@@ -410,12 +410,13 @@ impl Node {
         match verdict {
             Ok(()) | Err(NotifyRefusal::Stale) => {
                 let own = self.id;
-                out.send(from, |buf| {
+                self.send_datagram(out, from, |buf| {
                     crate::wire::Message {
                         tid: q.tid,
                         version: Some(&CLIENT_VERSION),
                         ip: None,
                         read_only: false,
+                        network: None,
                         kind: crate::wire::MessageKind::Response(Response::new(own)),
                     }
                     .encode(buf)

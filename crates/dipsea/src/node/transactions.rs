@@ -85,7 +85,7 @@ impl Node {
         }
         let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
         let tid_bytes = tid.to_be_bytes();
-        out.send(to, |buf| encode(&tid_bytes, buf));
+        self.send_datagram(out, to, |buf| encode(&tid_bytes, buf));
         // Kept for a retry: one allocation of the exact size.
         let datagram = Box::<[u8]>::from(out.last_datagram());
         let deadline = now + self.rtt.timeout();

@@ -170,6 +170,18 @@ impl NodeBuilder {
         self
     }
 
+    /// Makes the node a member of a private network ([`NetworkId::from_name`]): it
+    /// tags its messages with the id, drops those of other networks (the public
+    /// DHT's included) and never uses the default routers (give it a bootstrap
+    /// address of its network, or none for the network's first node). See
+    /// [`crate::node::network`].
+    ///
+    /// [`NetworkId::from_name`]: crate::node::NetworkId::from_name
+    pub fn network(mut self, network: crate::node::NetworkId) -> Self {
+        self.config.network = Some(network);
+        self
+    }
+
     /// The resolver of the bind address, the bootstrap names and the default routers
     /// (default [`routers::SystemResolver`]); a closure
     /// `Fn(&str) -> io::Result<Vec<SocketAddr>>` will do.
@@ -335,7 +347,8 @@ impl NodeBuilder {
             None => None,
         };
         let saved_contacts = saved.as_ref().is_some_and(|s| !s.contacts.is_empty());
-        if routers.is_empty() && !saved_contacts && !self.no_default_routers {
+        let public = self.config.network.is_none();
+        if routers.is_empty() && !saved_contacts && !self.no_default_routers && public {
             routers = self
                 .resolver
                 .routers(&routers::DEFAULT_ROUTERS, self.resolve_timeout, local_addr)

@@ -346,6 +346,7 @@ impl Asked<'_, '_> {
             // BEP 42: tell the querier the address we see, so it learns its own.
             ip: Some(self.from),
             read_only: false,
+            network: None,
             kind,
         }
         .encode(out)

@@ -41,6 +41,11 @@ pub struct Message<'a> {
     /// The sender is a read-only node (`ro: 1`, BEP 43): answer it, do not add it to
     /// the routing table.
     pub read_only: bool,
+    /// The private network the sender belongs to (`zn`, a dipsea extension; see
+    /// [`crate::node::NetworkId`]): absent on the public Mainline network. Any length
+    /// is decoded; a node compares it with its own and drops messages of other
+    /// networks. Written last, as `zn` sorts after every Mainline key.
+    pub network: Option<&'a [u8]>,
     /// What the message is.
     pub kind: MessageKind<'a>,
 }
@@ -53,6 +58,7 @@ impl<'a> Message<'a> {
             version: None,
             ip: None,
             read_only: false,
+            network: None,
             kind: MessageKind::Query(Query {
                 id,
                 want: Want::default(),
@@ -296,6 +302,7 @@ pub fn decode(buf: &[u8]) -> Result<Message<'_>, DecodeError> {
             b"v" => &mut top.v,
             b"ip" => &mut top.ip,
             b"ro" => &mut top.ro,
+            b"zn" => &mut top.zn,
             b"a" => {
                 top.a_is = top.a.read_section(&mut reader, 2)?;
                 continue;
@@ -339,6 +346,7 @@ pub fn decode(buf: &[u8]) -> Result<Message<'_>, DecodeError> {
         version: opt_bytes(top.v, "v")?,
         ip,
         read_only: opt_int(top.ro, "ro")?.is_some_and(|ro| ro != 0),
+        network: opt_bytes(top.zn, "zn")?,
         kind,
     })
 }
@@ -379,6 +387,7 @@ struct TopFields<'a> {
     v: Option<Value<'a>>,
     ip: Option<Value<'a>>,
     ro: Option<Value<'a>>,
+    zn: Option<Value<'a>>,
     a_is: Presence,
     a: Fields<'a>,
     r_is: Presence,
@@ -769,10 +778,15 @@ impl Message<'_> {
             write_bytes(out, version);
         }
         out.extend_from_slice(match self.kind {
-            MessageKind::Query(_) => b"1:y1:qe",
-            MessageKind::Response(_) => b"1:y1:re",
-            MessageKind::Error(_) => b"1:y1:ee",
+            MessageKind::Query(_) => b"1:y1:q",
+            MessageKind::Response(_) => b"1:y1:r",
+            MessageKind::Error(_) => b"1:y1:e",
         });
+        if let Some(network) = self.network {
+            out.extend_from_slice(b"2:zn");
+            write_bytes(out, network);
+        }
+        out.push(b'e');
     }
 }
 

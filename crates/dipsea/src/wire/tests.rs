@@ -494,6 +494,27 @@ fn probe_queries_with_unsorted_keys() {
 }
 
 #[test]
+fn the_network_key_sorts_last_and_round_trips() {
+    let msg = Message {
+        network: Some(b"\x01\x02\x03\x04\x05\x06\x07\x08"),
+        ..Message::query(b"aa", Id::from_bytes([7; 20]), QueryMethod::Ping)
+    };
+    let mut out = Vec::new();
+    msg.encode(&mut out);
+    assert!(out.ends_with(b"1:y1:q2:zn8:\x01\x02\x03\x04\x05\x06\x07\x08e"));
+    assert_eq!(decode(&out).expect("decode"), msg);
+    // Without a network the bytes are Mainline's, unchanged.
+    let plain = Message::query(b"aa", Id::from_bytes([7; 20]), QueryMethod::Ping);
+    out.clear();
+    plain.encode(&mut out);
+    assert!(out.ends_with(b"1:y1:qe"));
+    assert_eq!(decode(&out).expect("decode").network, None);
+    // A `zn` that is not a byte string is malformed.
+    let bad = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q2:zni1ee";
+    assert!(decode(bad).is_err());
+}
+
+#[test]
 fn libtorrent_mutable_put_with_salt_and_cas() {
     let raw = d(vec![
         ("t", h("0031")),
@@ -835,6 +856,7 @@ fn encoder_writes_sorted_keys_and_exact_bytes() {
         version: Some(b"DS01"),
         ip: Some(addr("10.1.2.3:4567")),
         read_only: true,
+        network: None,
         kind: MessageKind::Response(Response {
             nodes6: Some(CompactNodes::v6(&v6).expect("v6")),
             values: Some(CompactPeers::from_addrs(&values)),
@@ -1237,6 +1259,7 @@ struct Owned {
     version: Option<Vec<u8>>,
     ip: Option<SocketAddr>,
     read_only: bool,
+    network: Option<Vec<u8>>,
     kind: OwnedKind,
 }
 
@@ -1400,6 +1423,7 @@ impl Owned {
             version: self.version.as_deref(),
             ip: self.ip,
             read_only: self.read_only,
+            network: self.network.as_deref(),
             kind,
         }
     }
@@ -1615,13 +1639,15 @@ fn arb_message() -> impl Strategy<Value = Owned> {
         proptest::option::of(arb_bytes(6)),
         proptest::option::of(arb_addr()),
         any::<bool>(),
+        proptest::option::of(arb_bytes(8)),
         kind,
     )
-        .prop_map(|(tid, version, ip, read_only, kind)| Owned {
+        .prop_map(|(tid, version, ip, read_only, network, kind)| Owned {
             tid,
             version,
             ip,
             read_only,
+            network,
             kind,
         })
 }
@@ -1947,6 +1973,7 @@ fn seed_corpus_is_up_to_date() {
         version: Some(b"DS\0\x01"),
         ip: Some(addr("[2001:db8::3]:51413")),
         read_only: false,
+        network: None,
         kind: MessageKind::Response(Response {
             nodes6: Some(CompactNodes::v6(&n6).expect("v6")),
             values: Some(CompactPeers::from_addrs(&values)),
@@ -1993,6 +2020,7 @@ fn seed_corpus_is_up_to_date() {
             version: Some(b"DS\0\x01"),
             ip: None,
             read_only: false,
+            network: None,
             kind: MessageKind::Response(response),
         }
         .encode(&mut bytes);
