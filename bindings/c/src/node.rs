@@ -69,7 +69,8 @@ pub struct dipsea_stats {
     pub bad_token: u64,
     /// Puts and announces refused because the store (or the asker's share) was full.
     pub over_quota: u64,
-    /// Other queries answered with an error (bad arguments, signature, size, ...).
+    /// Queries refused (203) for impossible arguments (an announce for port 0);
+    /// every other refusal has its own counter.
     pub refused: u64,
     /// Answers that matched no query in flight (late, spoofed or duplicate).
     pub unmatched: u64,
@@ -111,6 +112,20 @@ pub struct dipsea_stats {
     /// How many nodes the network holds, estimated from this node's lookups; 0
     /// before the first lookup ends.
     pub network_size: u64,
+    /// Mutable puts refused (206): the signature does not verify.
+    pub bad_signature: u64,
+    /// Mutable puts refused (302): the stored version is newer.
+    pub seq_too_old: u64,
+    /// Mutable puts refused (301): `cas` is not the stored sequence number.
+    pub cas_mismatch: u64,
+    /// Mutable puts refused (207): the salt is over 64 bytes.
+    pub salt_too_big: u64,
+    /// Puts refused (205): the value is over 1,000 bytes.
+    pub value_too_big: u64,
+    /// Mutable puts refused (203): the target is not SHA-1(key + salt).
+    pub target_mismatch: u64,
+    /// Queries refused (204): unknown method without a target.
+    pub unknown_method: u64,
 }
 
 impl Default for dipsea_stats {
@@ -155,6 +170,13 @@ impl Default for dipsea_stats {
             queries_sample_infohashes: 0,
             sample_refused: 0,
             network_size: 0,
+            bad_signature: 0,
+            seq_too_old: 0,
+            cas_mismatch: 0,
+            salt_too_big: 0,
+            value_too_big: 0,
+            target_mismatch: 0,
+            unknown_method: 0,
         }
     }
 }
@@ -203,6 +225,13 @@ impl From<&NodeStats> for dipsea_stats {
             id_conforms: s.id_conforms.map_or(-1, i32::from),
             sample_refused: s.sample_refused,
             network_size: s.network_size.unwrap_or(0),
+            bad_signature: s.bad_signature,
+            seq_too_old: s.seq_too_old,
+            cas_mismatch: s.cas_mismatch,
+            salt_too_big: s.salt_too_big,
+            value_too_big: s.value_too_big,
+            target_mismatch: s.target_mismatch,
+            unknown_method: s.unknown_method,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {
