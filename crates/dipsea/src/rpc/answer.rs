@@ -17,9 +17,16 @@ use crate::wire::{
     MessageKind, PutArgs, Query, QueryMethod, Response, Samples,
 };
 
-/// Most peers returned for one `get_peers`: 50 compact IPv6 peers still fit an
-/// ordinary 1500-byte datagram with the rest of the reply.
+/// Most peers returned for one `get_peers`; fewer when more would not fit in
+/// [`MAX_REPLY_LEN`] with the rest of the reply (50 IPv6 peers take 1,050 bytes).
 pub const MAX_PEERS_PER_REPLY: usize = 50;
+
+/// Longest `get_peers` reply: 1,452 bytes, the UDP payload of a 1,500-byte IPv6
+/// packet (less 40 bytes of IPv6 header and 8 of UDP), so the answer crosses an
+/// ordinary Ethernet path unfragmented. The peers are cut to fit: with IPv6 peers,
+/// both node families and the BEP 33 bloom filters, the rest of the reply leaves
+/// room for about 20.
+pub const MAX_REPLY_LEN: usize = 1_452;
 
 /// How a query was answered, for the node's counters: every refusal has a reason an
 /// operator can watch in `stats()`.
@@ -251,6 +258,22 @@ fn get_peers(
         bf_peers: filters.as_ref().map(|(_, peers)| peers.as_bytes()),
         ..q.response()
     };
+    let start = out.len();
+    let answered = q.respond(response, scratch, out);
+    let excess = (out.len() - start).saturating_sub(MAX_REPLY_LEN);
+    if excess == 0 {
+        return answered;
+    }
+    // Too long: drop peers from the end until their bytes (a compact peer is a
+    // string `6:` + 6 bytes or `18:` + 18) make up the excess, and encode again.
+    let mut freed = 0;
+    while freed < excess {
+        let Some(peer) = scratch.peers.pop() else {
+            break;
+        };
+        freed += if peer.is_ipv4() { 8 } else { 21 };
+    }
+    out.truncate(start);
     q.respond(response, scratch, out)
 }
 
@@ -902,6 +925,52 @@ mod tests {
         // Without scrape, or for an info-hash with no peers, no filters.
         assert_eq!(ask(false, info_hash).0, None);
         assert_eq!(ask(true, Id::sha1(b"unknown")).0, None);
+    }
+
+    #[test]
+    fn a_get_peers_reply_with_many_ipv6_peers_is_cut_to_fit_a_datagram() {
+        let f = Fixture::new();
+        let info_hash = Id::sha1(b"crowded");
+        for i in 0..MAX_PEERS_PER_REPLY as u16 {
+            let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, i);
+            let peer = SocketAddr::new(ip.into(), 6881);
+            f.store
+                .announce(info_hash, peer, i % 2 == 0, Time::from_millis(1))
+                .expect("stored");
+        }
+        let asker = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 4000));
+        let values = |scrape: bool| {
+            let reply = f.ask(asker, QueryMethod::GetPeers { info_hash, scrape });
+            assert!(reply.len() <= MAX_REPLY_LEN, "{} bytes", reply.len());
+            let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+                panic!("not a response")
+            };
+            let peers: Vec<SocketAddr> = r.values.expect("values").iter().collect();
+            (peers, reply.len())
+        };
+        // Without the filters all 50 fit (1,050 bytes of values)...
+        let (plain, _) = values(false);
+        assert_eq!(plain.len(), MAX_PEERS_PER_REPLY);
+        assert!(plain.iter().all(|p| p.is_ipv6() && p.port() == 6881));
+        // ...with them (520 bytes more) as many as fit: one more would not.
+        let (scraped, len) = values(true);
+        assert!(scraped.len() < MAX_PEERS_PER_REPLY, "{}", scraped.len());
+        assert!(len + 21 > MAX_REPLY_LEN, "{len} bytes");
+        assert!(scraped.len() >= 20, "{}", scraped.len());
+        assert_eq!(scraped[..], plain[..scraped.len()]);
+        // A few IPv4 peers fit as before.
+        let small = Id::sha1(b"small");
+        for i in 0..12u8 {
+            let peer = SocketAddr::from(([10, 0, 0, i], 6881));
+            f.store
+                .announce(small, peer, false, Time::from_millis(1))
+                .expect("stored");
+        }
+        let reply = f.ask(asker, QueryMethod::GetPeers { info_hash: small, scrape: true });
+        let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+            panic!("not a response")
+        };
+        assert_eq!(r.values.map_or(0, |v| v.iter().count()), 12);
     }
 
     #[test]
