@@ -29,24 +29,32 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// CPU seconds one BEP 44 signature check takes on this machine: the mean of
-/// `checks` checks of one valid signature, on the calling thread. Multiplied by
-/// [`dipsea::rpc::signature::checks`] it gives the signature share of a run's CPU.
-pub fn signature_check_seconds(checks: u32) -> f64 {
+/// CPU seconds one BEP 44 signature check takes on this machine: checks of one
+/// valid signature, in batches, until at least a quarter of a CPU second has been
+/// used (the clock ticks in hundredths), divided by their number. Run it before the
+/// process starts other threads: it reads the whole process's CPU time. Multiplied
+/// by [`dipsea::rpc::signature::checks`] it gives the signature share of a run's CPU.
+pub fn signature_check_seconds() -> f64 {
     let keypair = dipsea::Keypair::from_seed(&[3u8; 32]);
     let v = dipsea::wire::bencode::encode_bytes(b"a mutable value of ordinary size");
     let sig = keypair.sign(b"", 1, &v);
     let k = keypair.public_key();
-    let checks = checks.max(1);
-    let started = std::time::Instant::now();
-    for _ in 0..checks {
-        assert!(dipsea::rpc::signature::verify(
-            std::hint::black_box(&k),
-            b"",
-            1,
-            &v,
-            &sig
-        ));
+    let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
+    let mut checks = 0u32;
+    loop {
+        for _ in 0..200 {
+            assert!(dipsea::rpc::signature::verify(
+                std::hint::black_box(&k),
+                b"",
+                1,
+                &v,
+                &sig
+            ));
+        }
+        checks += 200;
+        let cpu = cpu_seconds() - cpu0;
+        if cpu >= 0.25 || wall0.elapsed().as_secs() >= 10 {
+            return cpu / f64::from(checks);
+        }
     }
-    started.elapsed().as_secs_f64() / f64::from(checks)
 }

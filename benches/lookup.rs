@@ -265,7 +265,7 @@ fn report(bench: &Bench, op: Op, shape: Shape, in_flight: usize, check_seconds: 
 }
 
 fn lookups(c: &mut Criterion) {
-    let check_seconds = signature_check_seconds(2_000);
+    let check_seconds = signature_check_seconds();
     println!(
         "lookup: one signature check takes {:.1} us of CPU",
         check_seconds * 1e6
