@@ -134,13 +134,7 @@ impl Bench {
     /// one node would. (A single loop spawning a task per operation behind a
     /// semaphore measures much of its own overhead too: a task spawned and a
     /// thread woken per operation.)
-    fn run(
-        &self,
-        op: Op,
-        shape: Shape,
-        in_flight: usize,
-        count: u64,
-    ) -> Vec<(Duration, bool)> {
+    fn run(&self, op: Op, shape: Shape, in_flight: usize, count: u64) -> Vec<(Duration, bool)> {
         let salt = self.runs.fetch_add(1, Ordering::Relaxed);
         let nodes = Arc::new(self.nodes.clone());
         let keys = Arc::new(self.keys.clone());

@@ -144,7 +144,12 @@ async fn refusals() {
             error_code::SEQ_TOO_OLD,
             "seq_too_old",
         ),
-        ("cas mismatch", &cas, error_code::CAS_MISMATCH, "cas_mismatch"),
+        (
+            "cas mismatch",
+            &cas,
+            error_code::CAS_MISMATCH,
+            "cas_mismatch",
+        ),
         (
             "salt over 64 bytes",
             &salty,

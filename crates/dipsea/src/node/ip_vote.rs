@@ -134,7 +134,9 @@ impl ExternalIp {
     /// another thread holds is skipped rather than waited for.
     fn vote(&self, voter: IpAddr, reported: IpAddr) -> Option<IpAddr> {
         let mut tally = self.tally(reported).try_lock()?;
-        tally.get_or_insert_with(Default::default).vote(voter, reported)
+        tally
+            .get_or_insert_with(Default::default)
+            .vote(voter, reported)
     }
 
     /// Heap bytes of the votes (by capacity).
@@ -210,9 +212,7 @@ impl Node {
         if bep42::is_exempt(reported) {
             return;
         }
-        let changed = self
-            .external
-            .vote(from.ip().to_canonical(), reported);
+        let changed = self.external.vote(from.ip().to_canonical(), reported);
         if let Some(ip) = changed {
             out.events.push(Event::ExternalIp {
                 ip,
@@ -252,7 +252,8 @@ mod tests {
         // A dual-stack node hears its IPv4 address over IPv4 and its IPv6 one over
         // IPv6, interleaved: in one shared vote neither would be a majority.
         let votes = ExternalIp::default();
-        let (me4, me6) = (IpAddr::from(ME), "2001:db8::7".parse::<IpAddr>().unwrap());
+        let me4 = IpAddr::from(ME);
+        let me6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 7]);
         let mut changed = Vec::new();
         for n in 0..MIN_VOTES {
             let voter6 = IpAddr::from([0x2001, 0xdb8, 1, 0, 0, 0, 0, n as u16]);
@@ -260,7 +261,10 @@ mod tests {
             changed.extend(votes.vote(voter6, me6));
         }
         assert_eq!(changed, [me4, me6]);
-        assert_eq!((votes.believed(me4), votes.believed(me6)), (Some(me4), Some(me6)));
+        assert_eq!(
+            (votes.believed(me4), votes.believed(me6)),
+            (Some(me4), Some(me6))
+        );
         assert!(votes.heap_bytes() > 0);
     }
 

@@ -528,7 +528,10 @@ fn store_mutable(
     now: Time,
 ) -> Result<(), (Refusal, String)> {
     let (Some(seq), Some(sig)) = (args.seq, args.sig) else {
-        return Err((Refusal::BadArguments, "mutable put needs seq and sig".into()));
+        return Err((
+            Refusal::BadArguments,
+            "mutable put needs seq and sig".into(),
+        ));
     };
     let salt = args.salt.unwrap_or_default();
     if salt.len() > crate::store::MAX_SALT_LEN {
@@ -966,7 +969,13 @@ mod tests {
                 .announce(small, peer, false, Time::from_millis(1))
                 .expect("stored");
         }
-        let reply = f.ask(asker, QueryMethod::GetPeers { info_hash: small, scrape: true });
+        let reply = f.ask(
+            asker,
+            QueryMethod::GetPeers {
+                info_hash: small,
+                scrape: true,
+            },
+        );
         let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
             panic!("not a response")
         };

@@ -673,7 +673,10 @@ fn want(v: Option<Value<'_>>) -> Result<Want, DecodeError> {
     Ok(want)
 }
 
-pub(super) fn opt_bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<Option<&'a [u8]>, DecodeError> {
+pub(super) fn opt_bytes<'a>(
+    v: Option<Value<'a>>,
+    key: &'static str,
+) -> Result<Option<&'a [u8]>, DecodeError> {
     match v {
         None => Ok(None),
         Some(Value::Bytes(b)) => Ok(Some(b)),
@@ -684,7 +687,10 @@ pub(super) fn opt_bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<O
     }
 }
 
-pub(super) fn req_bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<&'a [u8], DecodeError> {
+pub(super) fn req_bytes<'a>(
+    v: Option<Value<'a>>,
+    key: &'static str,
+) -> Result<&'a [u8], DecodeError> {
     opt_bytes(v, key)?.ok_or(DecodeError::MissingKey(key))
 }
 
