@@ -12,8 +12,13 @@
 //! Each shape runs with 1 and with 64 operations in flight (that many caller tasks,
 //! each issuing its next operation when its last is done); criterion reports the
 //! time per operation (the inverse of throughput). Before each group a fixed pass of
-//! operations prints what criterion cannot: success rate, latency p50/p99 and
-//! packets per operation (all datagrams sent by all nodes, divided by operations).
+//! operations prints what criterion cannot: success rate, latency p50/p99,
+//! packets per operation (all datagrams sent by all nodes, divided by operations),
+//! and the process's CPU time per operation split into signature checks (BEP 44
+//! verifications counted by `dipsea::rpc::signature::checks`, times the cost of one
+//! check measured at the start) and the rest (signing a put is in the rest). The
+//! pass runs when criterion first runs the group's benchmark, so a filter that
+//! leaves a group out skips its pass too.
 //!
 //! Baseline in the same run, `udp_ceiling`: request/response round trips per second
 //! between two plain sockets over loopback, the most any UDP protocol could do here:
@@ -30,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dipsea::{Id, Keypair, MutablePut, NodeHandle};
-use dipsea_benches::percentile;
+use dipsea_benches::{cpu_seconds, percentile, signature_check_seconds};
 use rand::{Rng, SeedableRng};
 use tokio::runtime::Runtime;
 
@@ -60,6 +65,9 @@ struct Bench {
     keys: Vec<Id>,
     /// Public keys of the stored mutable items (no salt).
     public_keys: Vec<[u8; 32]>,
+    /// Runs so far: each run's number seeds its random choices and makes the
+    /// values and keys it puts its own (no run re-puts another's items).
+    runs: AtomicU64,
 }
 
 impl Bench {
@@ -110,6 +118,7 @@ impl Bench {
             nodes,
             keys,
             public_keys,
+            runs: AtomicU64::new(0),
         }
     }
 
@@ -125,14 +134,8 @@ impl Bench {
     /// one node would. (A single loop spawning a task per operation behind a
     /// semaphore measures much of its own overhead too: a task spawned and a
     /// thread woken per operation.)
-    fn run(
-        &self,
-        op: Op,
-        shape: Shape,
-        in_flight: usize,
-        count: u64,
-        salt: u64,
-    ) -> Vec<(Duration, bool)> {
+    fn run(&self, op: Op, shape: Shape, in_flight: usize, count: u64) -> Vec<(Duration, bool)> {
+        let salt = self.runs.fetch_add(1, Ordering::Relaxed);
         let nodes = Arc::new(self.nodes.clone());
         let keys = Arc::new(self.keys.clone());
         let public_keys = Arc::new(self.public_keys.clone());
@@ -223,28 +226,44 @@ fn seed(salt: u64, i: u64) -> [u8; 32] {
 /// Operations in the fixed pass before each group.
 const REPORT_OPS: u64 = 5_000;
 
-/// The metrics criterion does not show, from a fixed pass of operations.
-fn report(bench: &Bench, op: Op, shape: Shape, in_flight: usize) {
+/// The metrics criterion does not show, from a fixed pass of operations;
+/// `check_seconds` is the CPU time of one signature check.
+fn report(bench: &Bench, op: Op, shape: Shape, in_flight: usize, check_seconds: f64) {
     let count = REPORT_OPS;
     let before = bench.packets_sent();
+    let checks_before = dipsea::rpc::signature::checks();
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let results = bench.run(op, shape, in_flight, count, 7);
+    let results = bench.run(op, shape, in_flight, count);
     let wall = started.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
+    let checks = dipsea::rpc::signature::checks() - checks_before;
     let packets = bench.packets_sent() - before;
     let ok = results.iter().filter(|(_, ok)| *ok).count();
     let mut latencies: Vec<Duration> = results.iter().map(|(d, _)| *d).collect();
     latencies.sort();
+    let per_op = |x: f64| x / count as f64;
+    let checks_per_op = per_op(checks as f64);
+    let cpu_us = per_op(cpu) * 1e6;
+    let signature_us = (checks_per_op * check_seconds * 1e6).min(cpu_us);
     println!(
-        "lookup/{op:?}/{shape:?}/{in_flight}: {:.0} ops/s, success {:.4}, p50 {:.3} ms, p99 {:.3} ms, {:.1} packets/op",
+        "lookup/{op:?}/{shape:?}/{in_flight}: {:.0} ops/s, success {:.4}, p50 {:.3} ms, p99 {:.3} ms, {:.1} packets/op; \
+         CPU {cpu_us:.1} us/op: signature checks {signature_us:.1} ({checks_per_op:.2} checks/op), rest {:.1}",
         count as f64 / wall.as_secs_f64(),
         ok as f64 / count as f64,
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        packets as f64 / count as f64,
+        per_op(packets as f64),
+        cpu_us - signature_us,
     );
 }
 
 fn lookups(c: &mut Criterion) {
+    let check_seconds = signature_check_seconds();
+    println!(
+        "lookup: one signature check takes {:.1} us of CPU",
+        check_seconds * 1e6
+    );
     let bench = Bench::new();
     for op in [Op::Get, Op::Put, Op::GetMutable, Op::PutMutable] {
         for shape in [Shape::Spread, Shape::OneNode] {
@@ -253,13 +272,14 @@ fn lookups(c: &mut Criterion) {
             group.sample_size(10);
             group.measurement_time(Duration::from_secs(4));
             for in_flight in [1usize, 64] {
-                report(&bench, op, shape, in_flight);
+                let mut reported = false;
                 group.bench_function(format!("in_flight_{in_flight}"), |b| {
-                    let mut salt = 100;
+                    if !std::mem::replace(&mut reported, true) {
+                        report(&bench, op, shape, in_flight, check_seconds);
+                    }
                     b.iter_custom(|iters| {
-                        salt += 1;
                         let started = Instant::now();
-                        let results = bench.run(op, shape, in_flight, iters, salt);
+                        let results = bench.run(op, shape, in_flight, iters);
                         let elapsed = started.elapsed();
                         let failed = results.iter().filter(|(_, ok)| !ok).count();
                         if failed > 0 {

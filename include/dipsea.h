@@ -482,7 +482,8 @@ typedef struct dipsea_stats {
    */
   uint64_t over_quota;
   /**
-   * Other queries answered with an error (bad arguments, signature, size, ...).
+   * Queries refused (203) for impossible arguments (an announce for port 0);
+   * every other refusal has its own counter.
    */
   uint64_t refused;
   /**
@@ -627,6 +628,34 @@ typedef struct dipsea_stats {
    * public node.
    */
   uint64_t foreign_network;
+  /**
+   * Mutable puts refused (206): the signature does not verify.
+   */
+  uint64_t bad_signature;
+  /**
+   * Mutable puts refused (302): the stored version is newer.
+   */
+  uint64_t seq_too_old;
+  /**
+   * Mutable puts refused (301): `cas` is not the stored sequence number.
+   */
+  uint64_t cas_mismatch;
+  /**
+   * Mutable puts refused (207): the salt is over 64 bytes.
+   */
+  uint64_t salt_too_big;
+  /**
+   * Puts refused (205): the value is over 1,000 bytes.
+   */
+  uint64_t value_too_big;
+  /**
+   * Mutable puts refused (203): the target is not SHA-1(key + salt).
+   */
+  uint64_t target_mismatch;
+  /**
+   * Queries refused (204): unknown method without a target.
+   */
+  uint64_t unknown_method;
 } dipsea_stats;
 
 /**

@@ -6,6 +6,7 @@ use dipsea::{NodeBuilder, NodeHandle};
 
 pub mod keyspace_measure;
 pub mod krpc_client;
+pub mod lone_node;
 
 /// Query timeouts for loopback: answers take well under a millisecond, but a test
 /// machine busy compiling can stall a task for a while; a query counts as lost

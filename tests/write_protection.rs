@@ -1,20 +1,18 @@
 //! Write protection over real UDP: `put` and `announce_peer` without a valid write
 //! token for the sender's IP are refused with KRPC error 203 and store nothing,
-//! values over 1,000 bytes get 205, and the node counts each refusal by reason.
+//! values over 1,000 bytes get 205, an announce for port 0 203, an unknown method
+//! without a target 204, and the node counts each refusal in its reason's counter.
 //!
 //! The clients are plain sockets on distinct loopback addresses (127.4.0.x, all routed
 //! to `lo` on Linux). Loopback only, bounded in time.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
 use dipsea::wire::bencode::encode_bytes;
 use dipsea::wire::{error_code, PutArgs, QueryMethod};
-use dipsea::{Id, NodeBuilder, Time};
-use dipsea_tests::krpc_client::{KrpcClient, Reply};
-
-/// Fails the test instead of hanging past this.
-const LIMIT: Duration = Duration::from_secs(30);
+use dipsea::{Id, Time};
+use dipsea_tests::krpc_client::Reply;
+use dipsea_tests::lone_node::{within_limit, LoneNode};
 
 fn put_args<'a>(token: &'a [u8], v: &'a [u8]) -> QueryMethod<'a> {
     QueryMethod::Put(PutArgs::immutable(token, v))
@@ -44,25 +42,14 @@ fn raw_query(tid: &[u8], q: &str, args: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn puts_and_announces_without_a_valid_token_are_refused_and_store_nothing() {
-    tokio::time::timeout(LIMIT, token_test())
-        .await
-        .expect("test ran past its time limit");
+    within_limit(token_test()).await;
 }
 
 async fn token_test() {
-    let node = NodeBuilder::new()
-        .bind("127.0.0.1:0")
-        .no_default_routers(true)
-        .spawn()
-        .await
-        .expect("node starts");
-    let to = node.local_addr();
-    let mut honest = KrpcClient::bind(Ipv4Addr::new(127, 4, 0, 1))
-        .await
-        .expect("bind");
-    let mut spoofer = KrpcClient::bind(Ipv4Addr::new(127, 4, 0, 2))
-        .await
-        .expect("bind");
+    let node = LoneNode::spawn().await;
+    let to = node.addr;
+    let mut honest = node.client(Ipv4Addr::new(127, 4, 0, 1)).await;
+    let mut spoofer = node.client(Ipv4Addr::new(127, 4, 0, 2)).await;
     let honest_token = honest.token(to).await;
     let forged: Vec<u8> = honest_token.iter().map(|b| b ^ 0x5a).collect();
     let v = encode_bytes(b"spoofed value");
@@ -102,7 +89,7 @@ async fn token_test() {
     assert_eq!((stats.bad_token, stats.malformed), (6, 2), "{stats:?}");
 
     // Nothing was stored: not in the store, not for a get from a valid client.
-    let store = node.node().store();
+    let store = node.node.node().store();
     let held = store.stats();
     assert_eq!((held.items, held.info_hashes, held.peers), (0, 0, 0));
     assert_eq!(honest.get(to, target).await, None);
@@ -114,7 +101,8 @@ async fn token_test() {
     assert_eq!(too_big.len(), 1001);
     let put = honest.put(to, &honest_token, &too_big).await;
     assert_eq!(put.code(), Some(error_code::MESSAGE_TOO_BIG), "{put:?}");
-    assert_eq!(node.stats().refused, 1);
+    let stats = node.stats();
+    assert_eq!((stats.value_too_big, stats.refused), (1, 0), "{stats:?}");
     assert_eq!(store.stats().items, 0);
     let largest = encode_bytes(&[b'x'; 996]);
     assert_eq!(largest.len(), 1000);
@@ -122,9 +110,7 @@ async fn token_test() {
 
     // The honest client's own token works, from any port of its IP (BEP 5: tokens are
     // per IP), for puts and announces alike.
-    let mut same_ip = KrpcClient::bind(Ipv4Addr::new(127, 4, 0, 1))
-        .await
-        .expect("bind");
+    let mut same_ip = node.client(Ipv4Addr::new(127, 4, 0, 1)).await;
     assert_eq!(same_ip.put(to, &honest_token, &v).await.code(), None);
     let announce = same_ip
         .ask(to, announce_args(info_hash, &honest_token))
@@ -134,7 +120,33 @@ async fn token_test() {
     peers.clear();
     store.get_peers(&info_hash, 50, Time::ZERO, &mut peers);
     assert_eq!(peers, vec![SocketAddr::from(([127, 4, 0, 1], 6881))]);
+
+    // An announce for port 0 (a valid token, an impossible peer) is bad arguments:
+    // 203, counted in `refused`; a method nobody knows, without a target, 204.
+    let zero = QueryMethod::AnnouncePeer {
+        info_hash,
+        port: 0,
+        implied_port: false,
+        token: &honest_token,
+        seed: false,
+    };
+    assert_eq!(
+        honest.ask(to, zero).await.code(),
+        Some(error_code::PROTOCOL)
+    );
+    let unknown = raw_query(b"um", "frobnicate", b"");
+    assert_eq!(
+        honest.ask_raw(to, b"um", &unknown).await.code(),
+        Some(error_code::METHOD_UNKNOWN)
+    );
     let stats = node.stats();
-    assert_eq!((stats.bad_token, stats.refused), (6, 1), "{stats:?}");
+    let counted = (
+        stats.bad_token,
+        stats.value_too_big,
+        stats.refused,
+        stats.unknown_method,
+        stats.malformed,
+    );
+    assert_eq!(counted, (6, 1, 1, 1, 2), "{stats:?}");
     node.shutdown().await;
 }

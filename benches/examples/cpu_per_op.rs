@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dipsea_benches::percentile;
+use dipsea_benches::{cpu_seconds, percentile};
 use tokio::sync::Semaphore;
 
 // A counting allocator has to implement the unsafe `GlobalAlloc` trait; it only
@@ -58,22 +58,6 @@ mod counting {
     static GLOBAL: CountingAlloc = CountingAlloc;
 }
 use counting::ALLOCATIONS;
-
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the stat line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn main() {
     let count: usize = std::env::args()

@@ -381,7 +381,10 @@ class Node:
         """Counters: packets, queries by method, operations, table and store sizes,
         every drop and refusal reason (``malformed``, ``oversized``,
         ``rate_limited_ip``, ``rate_limited_global``, ``bad_token``, ``over_quota``,
-        ``refused``, ``sample_refused``, ``foreign_network``), the BEP 42 ``external_ip`` and
+        ``sample_refused``, ``foreign_network``, ``bad_signature``, ``seq_too_old``, ``cas_mismatch``,
+        ``salt_too_big``, ``value_too_big``, ``target_mismatch``,
+        ``unknown_method``, and ``refused`` for impossible arguments), the BEP 42
+        ``external_ip`` and
         ``id_conforms`` (None until known), and ``network_size``, the number of
         nodes estimated from lookups (None before the first)."""
     @property

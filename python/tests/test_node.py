@@ -76,7 +76,9 @@ def test_stats_count_traffic(network: list[Node]) -> None:
     # Loopback answers never vote for an external address (BEP 42).
     assert stats["external_ip"] is None and stats["id_conforms"] is None
     for reason in ("malformed", "oversized", "rate_limited_ip", "rate_limited_global",
-                   "bad_token", "over_quota", "refused"):
+                   "bad_token", "over_quota", "refused", "bad_signature", "seq_too_old",
+                   "cas_mismatch", "salt_too_big", "value_too_big", "target_mismatch",
+                   "unknown_method"):
         assert stats[reason] == 0, reason
     counters = {k: v for k, v in stats.items() if k not in ("queries_in", "external_ip", "id_conforms")}
     assert all(isinstance(v, int) for v in counters.values())

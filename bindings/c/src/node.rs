@@ -69,7 +69,8 @@ pub struct dipsea_stats {
     pub bad_token: u64,
     /// Puts and announces refused because the store (or the asker's share) was full.
     pub over_quota: u64,
-    /// Other queries answered with an error (bad arguments, signature, size, ...).
+    /// Queries refused (203) for impossible arguments (an announce for port 0);
+    /// every other refusal has its own counter.
     pub refused: u64,
     /// Answers that matched no query in flight (late, spoofed or duplicate).
     pub unmatched: u64,
@@ -145,6 +146,20 @@ pub struct dipsea_stats {
     /// dipsea_config_set_network): a different or missing network id, or one on a
     /// public node.
     pub foreign_network: u64,
+    /// Mutable puts refused (206): the signature does not verify.
+    pub bad_signature: u64,
+    /// Mutable puts refused (302): the stored version is newer.
+    pub seq_too_old: u64,
+    /// Mutable puts refused (301): `cas` is not the stored sequence number.
+    pub cas_mismatch: u64,
+    /// Mutable puts refused (207): the salt is over 64 bytes.
+    pub salt_too_big: u64,
+    /// Puts refused (205): the value is over 1,000 bytes.
+    pub value_too_big: u64,
+    /// Mutable puts refused (203): the target is not SHA-1(key + salt).
+    pub target_mismatch: u64,
+    /// Queries refused (204): unknown method without a target.
+    pub unknown_method: u64,
 }
 
 impl Default for dipsea_stats {
@@ -205,6 +220,13 @@ impl Default for dipsea_stats {
             notify_invalid: 0,
             notify_stale: 0,
             resubscribes: 0,
+            bad_signature: 0,
+            seq_too_old: 0,
+            cas_mismatch: 0,
+            salt_too_big: 0,
+            value_too_big: 0,
+            target_mismatch: 0,
+            unknown_method: 0,
         }
     }
 }
@@ -269,6 +291,13 @@ impl From<&NodeStats> for dipsea_stats {
             notify_stale: s.notify_stale,
             resubscribes: s.resubscribes,
             foreign_network: s.foreign_network,
+            bad_signature: s.bad_signature,
+            seq_too_old: s.seq_too_old,
+            cas_mismatch: s.cas_mismatch,
+            salt_too_big: s.salt_too_big,
+            value_too_big: s.value_too_big,
+            target_mismatch: s.target_mismatch,
+            unknown_method: s.unknown_method,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {

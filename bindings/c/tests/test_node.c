@@ -133,7 +133,8 @@ static void addresses_ids_and_stats(void) {
     CHECK(stats.id_conforms == -1 && stats.external_ip[0] == '\0');
 }
 
-/* Garbage sent at a node is dropped and counted under its reason. */
+/* Garbage sent at a node is dropped, and a query of an unknown method refused (204);
+ * each is counted under its reason. */
 static void drops_are_counted(void) {
     char addr[DIPSEA_ADDR_SIZE];
     CHECK_OK(dipsea_node_local_addr(net[2], addr, sizeof addr));
@@ -149,14 +150,18 @@ static void drops_are_counted(void) {
     CHECK(fd >= 0);
     static const char garbage[] = "this is not bencode";
     static char oversized[9000];
+    static const char unknown[] =
+        "d1:ad2:id20:abcdefghij0123456789e1:q10:frobnicate1:t2:um1:y1:qe";
     CHECK(sendto(fd, garbage, sizeof garbage - 1, 0, (struct sockaddr *)&to, sizeof to) > 0);
     CHECK(sendto(fd, oversized, sizeof oversized, 0, (struct sockaddr *)&to, sizeof to) > 0);
+    CHECK(sendto(fd, unknown, sizeof unknown - 1, 0, (struct sockaddr *)&to, sizeof to) > 0);
     close(fd);
 
     /* The node reads them on its own threads: wait up to 2 s. */
     for (int i = 0; i < 200; i++) {
         CHECK_OK(dipsea_node_stats(net[2], &after));
-        if (after.malformed > before.malformed && after.oversized > before.oversized) {
+        if (after.malformed > before.malformed && after.oversized > before.oversized &&
+            after.unknown_method > before.unknown_method) {
             break;
         }
         struct timespec ten_ms = {0, 10 * 1000 * 1000};
@@ -164,6 +169,8 @@ static void drops_are_counted(void) {
     }
     CHECK(after.malformed == before.malformed + 1);
     CHECK(after.oversized == before.oversized + 1);
+    CHECK(after.unknown_method == before.unknown_method + 1);
+    CHECK(after.refused == before.refused);
     CHECK(after.rate_limited_ip == 0); /* loopback is exempt by default */
 }
 

@@ -13,8 +13,8 @@ mod keypair;
 mod keyspace;
 mod mutable;
 mod node;
-mod push;
 mod onehop;
+mod push;
 mod scrape;
 mod swarm;
 

@@ -164,6 +164,44 @@ fn check_sorted_unique(sorted: &[Id]) -> Result<(), PartitionError> {
     }
 }
 
+/// Inserts `member` into the sorted `members` (of [`Ring`] and [`Xor`]); fails if
+/// it is there already.
+fn insert_sorted(members: &mut Vec<Id>, member: Id) -> Result<(), PartitionError> {
+    match members.binary_search(&member) {
+        Ok(_) => Err(PartitionError::DuplicateMember(member)),
+        Err(at) => {
+            members.insert(at, member);
+            Ok(())
+        }
+    }
+}
+
+/// Removes `member` from the sorted `members`; fails if it is not there.
+fn remove_sorted(members: &mut Vec<Id>, member: &Id) -> Result<(), PartitionError> {
+    let at = members
+        .binary_search(member)
+        .map_err(|_| PartitionError::UnknownMember(*member))?;
+    members.remove(at);
+    Ok(())
+}
+
+/// The sorted `members` with `more` added, sorted; fails on a duplicate.
+fn merge_sorted(members: &[Id], more: &[Id]) -> Result<Vec<Id>, PartitionError> {
+    let mut all = members.to_vec();
+    all.extend_from_slice(more);
+    all.sort_unstable();
+    check_sorted_unique(&all)?;
+    Ok(all)
+}
+
+/// The start of every `owners_into`: fails if `r` is more than the `members`,
+/// clears `out`, and says whether there is anything to collect (`r` > 0).
+fn begin_owners(r: usize, members: usize, out: &mut Vec<Id>) -> Result<bool, PartitionError> {
+    check_replicas(r, members)?;
+    out.clear();
+    Ok(r > 0)
+}
+
 /// The `add_weighted` of the partitioners without weights: weight 1 is a plain add.
 fn add_unweighted<P: Partitioner + ?Sized>(
     partitioner: &mut P,

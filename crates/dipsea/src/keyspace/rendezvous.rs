@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 use super::hash::{combine, digest, unit};
-use super::{check_replicas, PartitionError, Partitioner};
+use super::{begin_owners, PartitionError, Partitioner};
 use crate::id::Id;
 
 /// Rendezvous hashing, or highest random weight (Thaler and Ravishankar, IEEE/ACM ToN
@@ -204,9 +204,7 @@ impl Partitioner for Rendezvous {
     }
 
     fn owners_into(&self, key: &Id, r: usize, out: &mut Vec<Id>) -> Result<(), PartitionError> {
-        check_replicas(r, self.members.len())?;
-        out.clear();
-        if r == 0 {
+        if !begin_owners(r, self.members.len(), out)? {
             return Ok(());
         }
         let scores = self.scores(digest(key));

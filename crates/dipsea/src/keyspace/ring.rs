@@ -3,7 +3,10 @@
 use std::collections::HashSet;
 
 use super::hash::{combine, digest};
-use super::{add_unweighted, check_replicas, check_sorted_unique, PartitionError, Partitioner};
+use super::{
+    add_unweighted, begin_owners, insert_sorted, merge_sorted, remove_sorted, PartitionError,
+    Partitioner,
+};
 use crate::id::Id;
 
 /// The virtual nodes per member of a ring built from a name (`"ring"`): 64.
@@ -133,13 +136,9 @@ impl Ring {
 
 impl Partitioner for Ring {
     fn add(&mut self, member: Id) -> Result<(), PartitionError> {
-        let at = match self.members.binary_search(&member) {
-            Ok(_) => return Err(PartitionError::DuplicateMember(member)),
-            Err(at) => at,
-        };
+        insert_sorted(&mut self.members, member)?;
         let new = self.points_of(std::slice::from_ref(&member));
         self.merge_points(new);
-        self.members.insert(at, member);
         Ok(())
     }
 
@@ -148,10 +147,7 @@ impl Partitioner for Ring {
     }
 
     fn add_all(&mut self, members: &[Id]) -> Result<(), PartitionError> {
-        let mut all = self.members.clone();
-        all.extend_from_slice(members);
-        all.sort_unstable();
-        check_sorted_unique(&all)?;
+        let all = merge_sorted(&self.members, members)?;
         let new = self.points_of(members);
         self.merge_points(new);
         self.members = all;
@@ -159,11 +155,7 @@ impl Partitioner for Ring {
     }
 
     fn remove(&mut self, member: &Id) -> Result<(), PartitionError> {
-        let at = self
-            .members
-            .binary_search(member)
-            .map_err(|_| PartitionError::UnknownMember(*member))?;
-        self.members.remove(at);
+        remove_sorted(&mut self.members, member)?;
         self.points.retain(|(_, m)| m != member);
         Ok(())
     }
@@ -181,9 +173,7 @@ impl Partitioner for Ring {
     }
 
     fn owners_into(&self, key: &Id, r: usize, out: &mut Vec<Id>) -> Result<(), PartitionError> {
-        check_replicas(r, self.members.len())?;
-        out.clear();
-        if r == 0 {
+        if !begin_owners(r, self.members.len(), out)? {
             return Ok(());
         }
         let point = digest(key);

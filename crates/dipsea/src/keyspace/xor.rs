@@ -1,6 +1,9 @@
 //! [`Xor`]: Kademlia's partitioning, the r members closest to the key by XOR distance.
 
-use super::{add_unweighted, check_replicas, check_sorted_unique, PartitionError, Partitioner};
+use super::{
+    add_unweighted, begin_owners, insert_sorted, merge_sorted, remove_sorted, PartitionError,
+    Partitioner,
+};
 use crate::id::{Id, ID_BITS, ID_LEN};
 
 /// The r members closest to the key by XOR distance ([`Id::distance`]), closest first:
@@ -81,13 +84,7 @@ fn with_suffix(key: &Id, bits: usize, fill: u8) -> Id {
 
 impl Partitioner for Xor {
     fn add(&mut self, member: Id) -> Result<(), PartitionError> {
-        match self.members.binary_search(&member) {
-            Ok(_) => Err(PartitionError::DuplicateMember(member)),
-            Err(at) => {
-                self.members.insert(at, member);
-                Ok(())
-            }
-        }
+        insert_sorted(&mut self.members, member)
     }
 
     fn add_weighted(&mut self, member: Id, weight: f64) -> Result<(), PartitionError> {
@@ -95,22 +92,12 @@ impl Partitioner for Xor {
     }
 
     fn add_all(&mut self, members: &[Id]) -> Result<(), PartitionError> {
-        let mut all = self.members.clone();
-        all.extend_from_slice(members);
-        all.sort_unstable();
-        check_sorted_unique(&all)?;
-        self.members = all;
+        self.members = merge_sorted(&self.members, members)?;
         Ok(())
     }
 
     fn remove(&mut self, member: &Id) -> Result<(), PartitionError> {
-        match self.members.binary_search(member) {
-            Ok(at) => {
-                self.members.remove(at);
-                Ok(())
-            }
-            Err(_) => Err(PartitionError::UnknownMember(*member)),
-        }
+        remove_sorted(&mut self.members, member)
     }
 
     fn contains(&self, member: &Id) -> bool {
@@ -126,9 +113,7 @@ impl Partitioner for Xor {
     }
 
     fn owners_into(&self, key: &Id, r: usize, out: &mut Vec<Id>) -> Result<(), PartitionError> {
-        check_replicas(r, self.members.len())?;
-        out.clear();
-        if r == 0 {
+        if !begin_owners(r, self.members.len(), out)? {
             return Ok(());
         }
         let candidates = self.subtree(key, self.shared_prefix(key, r));

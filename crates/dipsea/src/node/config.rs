@@ -46,8 +46,8 @@ pub struct NodeConfig {
     /// Limits on the queries answered, per source IP and in all.
     pub rate_limit: RateLimitConfig,
     /// Datagrams longer than this are dropped unread (counted as `oversized`): the
-    /// largest KRPC message a deployed node sends, a `get_peers` reply with 50 IPv6
-    /// peers, is under 1,500 bytes. The UDP driver reads at most one byte more, so
+    /// largest KRPC message a deployed node sends, a `get_peers` reply full of
+    /// peers, is under 1,500 bytes ([`MAX_REPLY_LEN`](crate::rpc::MAX_REPLY_LEN)). The UDP driver reads at most one byte more, so
     /// the rest of a longer datagram is never even copied out of the kernel.
     /// Default 8 KiB (512 to 65,535).
     pub max_datagram: usize,

@@ -16,7 +16,7 @@ use super::output::Output;
 use super::Node;
 use crate::id::NodeInfo;
 use crate::routing::InsertOutcome;
-use crate::rpc::{self, Answered, Refusal};
+use crate::rpc::{self, Answered};
 use crate::time::Time;
 use crate::wire::{self, Message, MessageKind, Query, QueryMethod, Response};
 
@@ -110,13 +110,9 @@ impl Node {
         }
         let answered = self.answer(from, msg, query, now, out);
         if let Answered::Refused(reason) = answered {
-            let counter = match reason {
-                Refusal::BadToken => &self.counters.bad_token,
-                Refusal::Quota => &self.counters.over_quota,
-                Refusal::Invalid => &self.counters.refused,
-                Refusal::SampleTooSoon => &self.counters.sample_refused,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .refusal(reason)
+                .fetch_add(1, Ordering::Relaxed);
         } else if let QueryMethod::Put(wire::PutArgs { k: Some(k), .. }) = &query.method {
             let salt = match &query.method {
                 QueryMethod::Put(args) => args.salt.unwrap_or_default(),

@@ -5,7 +5,9 @@
 //! behind a strange NAT), so the node counts what distinct responders report and
 //! believes an address only once enough of them agree ([`MIN_VOTES`], a majority of
 //! the round). Only answers that matched one of our in-flight queries vote: a
-//! spoofed datagram must guess a transaction id first.
+//! spoofed datagram must guess a transaction id first. Each address family has its
+//! own vote: a dual-stack node (BEP 32) is told an IPv4 address over IPv4 and an
+//! IPv6 one over IPv6, and in one shared vote neither would ever be a majority.
 //!
 //! Everything is bounded: a round holds at most [`ROUND_VOTES`] voters and
 //! [`MAX_CANDIDATES`] distinct addresses, then starts afresh. A node that never
@@ -18,7 +20,7 @@
 //! warning; a restart with `NodeBuilder::id_for_ip` fixes it.
 
 use std::cmp::Reverse;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use parking_lot::Mutex;
 
@@ -109,22 +111,47 @@ impl Tally {
     }
 }
 
-/// The vote as the node holds it: nothing on the heap until a public address is
-/// reported.
+/// The votes as the node holds them, one per address family (IPv4, IPv6): nothing
+/// on the heap until a public address of that family is reported.
 #[derive(Debug, Default)]
 pub(super) struct ExternalIp {
-    tally: Mutex<Option<Box<Tally>>>,
+    tallies: [Mutex<Option<Box<Tally>>>; 2],
 }
 
 impl ExternalIp {
-    /// Heap bytes of the vote (by capacity).
+    /// The vote of `ip`'s family.
+    fn tally(&self, ip: IpAddr) -> &Mutex<Option<Box<Tally>>> {
+        &self.tallies[usize::from(ip.is_ipv6())]
+    }
+
+    /// The address the vote of `ip`'s family believes.
+    fn believed(&self, family: IpAddr) -> Option<IpAddr> {
+        self.tally(family).lock().as_ref().and_then(|t| t.external)
+    }
+
+    /// Counts `voter`'s report of `reported` (both canonical) in the vote of
+    /// `reported`'s family; returns the newly believed address if it changed. A vote
+    /// another thread holds is skipped rather than waited for.
+    fn vote(&self, voter: IpAddr, reported: IpAddr) -> Option<IpAddr> {
+        let mut tally = self.tally(reported).try_lock()?;
+        tally
+            .get_or_insert_with(Default::default)
+            .vote(voter, reported)
+    }
+
+    /// Heap bytes of the votes (by capacity).
     pub(super) fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        self.tally.lock().as_deref().map_or(0, |t| {
-            size_of::<Tally>()
-                + t.candidates.capacity() * size_of::<(IpAddr, u32)>()
-                + t.voters.capacity() * size_of::<IpAddr>()
-        })
+        self.tallies
+            .iter()
+            .map(|tally| {
+                tally.lock().as_deref().map_or(0, |t| {
+                    size_of::<Tally>()
+                        + t.candidates.capacity() * size_of::<(IpAddr, u32)>()
+                        + t.voters.capacity() * size_of::<IpAddr>()
+                })
+            })
+            .sum()
     }
 }
 
@@ -132,10 +159,29 @@ impl Node {
     /// The node's public address as a majority of the nodes that answered it
     /// report it (BEP 42's `ip` key), once at least [`MIN_VOTES`] of them agree;
     /// `None` until then, and on networks where only local addresses are reported.
+    /// A dual-stack node has one vote per family ([`Node::external_ips`]); this is
+    /// its IPv4 address if known, else its IPv6 one.
     ///
-    /// Locks: the vote's mutex.
+    /// Locks: the votes' mutexes, one at a time.
     pub fn external_ip(&self) -> Option<IpAddr> {
-        self.external.tally.lock().as_ref().and_then(|t| t.external)
+        let (v4, v6) = self.external_ips();
+        v4.map(IpAddr::V4).or(v6.map(IpAddr::V6))
+    }
+
+    /// The node's public IPv4 and IPv6 addresses, each learned by the vote of its
+    /// own family (see [`Node::external_ip`]).
+    ///
+    /// Locks: the votes' mutexes, one at a time.
+    pub fn external_ips(&self) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+        let v4 = match self.external.believed(IpAddr::V4(Ipv4Addr::UNSPECIFIED)) {
+            Some(IpAddr::V4(ip)) => Some(ip),
+            _ => None,
+        };
+        let v6 = match self.external.believed(IpAddr::V6(Ipv6Addr::UNSPECIFIED)) {
+            Some(IpAddr::V6(ip)) => Some(ip),
+            _ => None,
+        };
+        (v4, v6)
     }
 
     /// Whether the node's id conforms to BEP 42 for [`Node::external_ip`]; `None`
@@ -166,13 +212,7 @@ impl Node {
         if bep42::is_exempt(reported) {
             return;
         }
-        let Some(mut tally) = self.external.tally.try_lock() else {
-            return;
-        };
-        let changed = tally
-            .get_or_insert_with(Default::default)
-            .vote(from.ip().to_canonical(), reported);
-        drop(tally);
+        let changed = self.external.vote(from.ip().to_canonical(), reported);
         if let Some(ip) = changed {
             out.events.push(Event::ExternalIp {
                 ip,
@@ -205,6 +245,27 @@ mod tests {
         assert_eq!(t.external, Some(me));
         // Later votes for it change nothing.
         assert_eq!(t.vote(ip(101), me), None);
+    }
+
+    #[test]
+    fn each_family_has_its_own_vote() {
+        // A dual-stack node hears its IPv4 address over IPv4 and its IPv6 one over
+        // IPv6, interleaved: in one shared vote neither would be a majority.
+        let votes = ExternalIp::default();
+        let me4 = IpAddr::from(ME);
+        let me6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 7]);
+        let mut changed = Vec::new();
+        for n in 0..MIN_VOTES {
+            let voter6 = IpAddr::from([0x2001, 0xdb8, 1, 0, 0, 0, 0, n as u16]);
+            changed.extend(votes.vote(ip(n), me4));
+            changed.extend(votes.vote(voter6, me6));
+        }
+        assert_eq!(changed, [me4, me6]);
+        assert_eq!(
+            (votes.believed(me4), votes.believed(me6)),
+            (Some(me4), Some(me6))
+        );
+        assert!(votes.heap_bytes() > 0);
     }
 
     #[test]

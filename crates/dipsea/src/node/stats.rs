@@ -12,6 +12,7 @@ use dashmap::DashMap;
 use super::Node;
 use crate::id::{Id, NodeInfo};
 use crate::lookup::Lookup;
+use crate::rpc::Refusal;
 use crate::time::Time;
 
 /// Counters a node keeps, read with [`Node::stats`].
@@ -32,6 +33,13 @@ pub(super) struct Counters {
     pub(super) over_quota: AtomicU64,
     pub(super) refused: AtomicU64,
     pub(super) sample_refused: AtomicU64,
+    pub(super) bad_signature: AtomicU64,
+    pub(super) seq_too_old: AtomicU64,
+    pub(super) cas_mismatch: AtomicU64,
+    pub(super) salt_too_big: AtomicU64,
+    pub(super) value_too_big: AtomicU64,
+    pub(super) target_mismatch: AtomicU64,
+    pub(super) unknown_method: AtomicU64,
     pub(super) unmatched: AtomicU64,
     pub(super) timeouts: AtomicU64,
     pub(super) retries: AtomicU64,
@@ -40,6 +48,25 @@ pub(super) struct Counters {
     pub(super) ops_started: AtomicU64,
     pub(super) ops_done: AtomicU64,
     pub(super) foreign_network: AtomicU64,
+}
+
+impl Counters {
+    /// The counter of queries refused for `reason`: one per reason.
+    pub(super) fn refusal(&self, reason: Refusal) -> &AtomicU64 {
+        match reason {
+            Refusal::BadToken => &self.bad_token,
+            Refusal::Quota => &self.over_quota,
+            Refusal::SampleTooSoon => &self.sample_refused,
+            Refusal::BadSignature => &self.bad_signature,
+            Refusal::SeqTooOld => &self.seq_too_old,
+            Refusal::CasMismatch => &self.cas_mismatch,
+            Refusal::SaltTooBig => &self.salt_too_big,
+            Refusal::ValueTooBig => &self.value_too_big,
+            Refusal::TargetMismatch => &self.target_mismatch,
+            Refusal::UnknownMethod => &self.unknown_method,
+            Refusal::BadArguments => &self.refused,
+        }
+    }
 }
 
 /// Defines [`QueryCounts`] and its atomic twin from one list of KRPC methods, so
@@ -178,12 +205,27 @@ node_stats! {
     bad_token: u64,
     /// Puts and announces refused because the store (or the asker's share) was full.
     over_quota: u64,
-    /// Other queries answered with an error: unknown method, bad arguments, value or
-    /// salt too big, bad signature, CAS or sequence conflict.
+    /// Queries refused (203) for arguments that make them impossible: an announce
+    /// for port 0, a mutable put without `seq` or `sig`. Every other refusal has its
+    /// own counter.
     refused: u64,
     /// `sample_infohashes` queries refused (202) because their source had a sample
     /// less than [`SAMPLE_INTERVAL`](crate::rpc::SAMPLE_INTERVAL) ago (BEP 51).
     sample_refused: u64,
+    /// Mutable puts refused (206) because the signature does not verify (BEP 44).
+    bad_signature: u64,
+    /// Mutable puts refused (302) because the stored version is newer (BEP 44).
+    seq_too_old: u64,
+    /// Mutable puts refused (301) because `cas` is not the stored sequence number.
+    cas_mismatch: u64,
+    /// Mutable puts refused (207) because the salt is over 64 bytes.
+    salt_too_big: u64,
+    /// Puts refused (205) because the value is over 1,000 bytes.
+    value_too_big: u64,
+    /// Mutable puts refused (203) because `target` is not SHA-1(key + salt).
+    target_mismatch: u64,
+    /// Queries refused (204) because their method is unknown and has no `target`.
+    unknown_method: u64,
     /// Answers that matched no query in flight (late, spoofed or duplicate).
     unmatched: u64,
     /// Queries that got no answer after every retry.
@@ -345,6 +387,13 @@ impl Node {
             over_quota: load(&c.over_quota),
             refused: load(&c.refused),
             sample_refused: load(&c.sample_refused),
+            bad_signature: load(&c.bad_signature),
+            seq_too_old: load(&c.seq_too_old),
+            cas_mismatch: load(&c.cas_mismatch),
+            salt_too_big: load(&c.salt_too_big),
+            value_too_big: load(&c.value_too_big),
+            target_mismatch: load(&c.target_mismatch),
+            unknown_method: load(&c.unknown_method),
             unmatched: load(&c.unmatched),
             timeouts: load(&c.timeouts),
             retries: load(&c.retries),

@@ -342,7 +342,6 @@ impl Node {
         error: &dyn std::fmt::Display,
         out: &mut Output,
     ) {
-        self.counters.refused.fetch_add(1, Ordering::Relaxed);
         if let Some(tid) = crate::wire::query_tid(data) {
             let reason = error.to_string();
             self.reply_error(from, tid, error_code::PROTOCOL, reason.as_bytes(), out);
@@ -353,7 +352,10 @@ impl Node {
     fn on_subscribe(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
         let q = match decode_subscribe(data) {
             Ok(q) => q,
-            Err(error) => return self.reply_decode_error(from, data, &error, out),
+            Err(error) => {
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                return self.reply_decode_error(from, data, &error, out);
+            }
         };
         let config = &self.config.subscribe;
         let granted = q.lease.min(secs(config.max_lease));
@@ -424,7 +426,7 @@ impl Node {
                 self.count_sent(1, out.last_datagram().len());
             }
             Err(refusal) => {
-                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                // Counted above, by reason.
                 let reason = refusal.to_string();
                 self.reply_error(from, q.tid, refusal.code(), reason.as_bytes(), out);
             }

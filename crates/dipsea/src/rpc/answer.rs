@@ -10,16 +10,23 @@ use super::token::Tokens;
 use crate::id::{Id, NodeInfo};
 use crate::keypair::mutable_target;
 use crate::routing::{RoutingTable, K};
-use crate::store::{MutableItem, Store};
+use crate::store::{MutableItem, Store, StoreError};
 use crate::time::Time;
 use crate::wire::{
     error_code, write_compact_nodes, write_samples, CompactNodes, CompactPeers, KrpcError, Message,
     MessageKind, PutArgs, Query, QueryMethod, Response, Samples,
 };
 
-/// Most peers returned for one `get_peers`: 50 compact IPv6 peers still fit an
-/// ordinary 1500-byte datagram with the rest of the reply.
+/// Most peers returned for one `get_peers`; fewer when more would not fit in
+/// [`MAX_REPLY_LEN`] with the rest of the reply (50 IPv6 peers take 1,050 bytes).
 pub const MAX_PEERS_PER_REPLY: usize = 50;
+
+/// Longest `get_peers` reply: 1,452 bytes, the UDP payload of a 1,500-byte IPv6
+/// packet (less 40 bytes of IPv6 header and 8 of UDP), so the answer crosses an
+/// ordinary Ethernet path unfragmented. The peers are cut to fit: with IPv6 peers,
+/// both node families and the BEP 33 bloom filters, the rest of the reply leaves
+/// room for about 20.
+pub const MAX_REPLY_LEN: usize = 1_452;
 
 /// How a query was answered, for the node's counters: every refusal has a reason an
 /// operator can watch in `stats()`.
@@ -31,19 +38,68 @@ pub enum Answered {
     Refused(Refusal),
 }
 
-/// Why a query got a KRPC error instead of a response.
+/// Why a query got a KRPC error instead of a response: each reason has its own
+/// counter in the node's stats, and its own KRPC error code ([`Refusal::krpc_code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// `announce_peer` or `put` without a valid write token for the asker's IP (203).
     BadToken,
     /// The store is full, or the asker's share of it is (202).
     Quota,
-    /// Anything else: unknown method (204), bad arguments (203), value or salt too big
-    /// (205, 207), bad signature (206), CAS or sequence conflict (301, 302).
-    Invalid,
     /// A `sample_infohashes` from a source that had one less than
     /// [`SAMPLE_INTERVAL`] ago (202).
     SampleTooSoon,
+    /// A mutable `put` whose signature does not verify under its key (206).
+    BadSignature,
+    /// A mutable `put` older than the stored version: a lower sequence number, or
+    /// the same with another value (302).
+    SeqTooOld,
+    /// A mutable `put` whose `cas` is not the stored sequence number (301).
+    CasMismatch,
+    /// A mutable `put` with a salt over [`MAX_SALT_LEN`](crate::store::MAX_SALT_LEN)
+    /// bytes (207).
+    SaltTooBig,
+    /// A `put` (immutable or mutable) with a value over
+    /// [`MAX_VALUE_LEN`](crate::store::MAX_VALUE_LEN) bytes (205).
+    ValueTooBig,
+    /// A mutable `put` whose `target` is not SHA-1(key + salt) (203).
+    TargetMismatch,
+    /// A query of an unknown method without a `target` (204).
+    UnknownMethod,
+    /// Anything else the arguments make impossible (203): an announce for port 0, a
+    /// mutable put without `seq` or `sig`.
+    BadArguments,
+}
+
+impl Refusal {
+    /// The KRPC error code a query refused for this reason is answered with.
+    pub fn krpc_code(self) -> i64 {
+        match self {
+            Refusal::Quota | Refusal::SampleTooSoon => error_code::SERVER,
+            Refusal::BadToken | Refusal::TargetMismatch | Refusal::BadArguments => {
+                error_code::PROTOCOL
+            }
+            Refusal::BadSignature => error_code::INVALID_SIGNATURE,
+            Refusal::SeqTooOld => error_code::SEQ_TOO_OLD,
+            Refusal::CasMismatch => error_code::CAS_MISMATCH,
+            Refusal::SaltTooBig => error_code::SALT_TOO_BIG,
+            Refusal::ValueTooBig => error_code::MESSAGE_TOO_BIG,
+            Refusal::UnknownMethod => error_code::METHOD_UNKNOWN,
+        }
+    }
+}
+
+impl From<&StoreError> for Refusal {
+    fn from(e: &StoreError) -> Refusal {
+        match e {
+            StoreError::HashMismatch => Refusal::TargetMismatch,
+            StoreError::TooBig { .. } => Refusal::ValueTooBig,
+            StoreError::SaltTooBig { .. } => Refusal::SaltTooBig,
+            StoreError::CasMismatch { .. } => Refusal::CasMismatch,
+            StoreError::SeqTooOld { .. } => Refusal::SeqTooOld,
+            StoreError::QuotaExceeded | StoreError::IpQuotaExceeded => Refusal::Quota,
+        }
+    }
 }
 
 /// The shared state a reply is computed from.
@@ -145,7 +201,7 @@ fn answer_in(
             find_node(&q, scratch, target, out)
         }
         QueryMethod::Unknown { target: None, .. } => {
-            q.error(error_code::METHOD_UNKNOWN, "method unknown", out)
+            q.refuse(Refusal::UnknownMethod, "method unknown", out)
         }
         QueryMethod::GetPeers { info_hash, scrape } => {
             get_peers(&q, scratch, info_hash, *scrape, out)
@@ -202,6 +258,22 @@ fn get_peers(
         bf_peers: filters.as_ref().map(|(_, peers)| peers.as_bytes()),
         ..q.response()
     };
+    let start = out.len();
+    let answered = q.respond(response, scratch, out);
+    let excess = (out.len() - start).saturating_sub(MAX_REPLY_LEN);
+    if excess == 0 {
+        return answered;
+    }
+    // Too long: drop peers from the end until their bytes (a compact peer is a
+    // string `6:` + 6 bytes or `18:` + 18) make up the excess, and encode again.
+    let mut freed = 0;
+    while freed < excess {
+        let Some(peer) = scratch.peers.pop() else {
+            break;
+        };
+        freed += if peer.is_ipv4() { 8 } else { 21 };
+    }
+    out.truncate(start);
     q.respond(response, scratch, out)
 }
 
@@ -215,12 +287,11 @@ fn sample_infohashes(
     out: &mut Vec<u8>,
 ) -> Answered {
     if !q.ctx.samples.admit(q.from.ip(), q.now) {
-        q.error(
-            error_code::SERVER,
+        return q.refuse(
+            Refusal::SampleTooSoon,
             "sample_infohashes asked again before the interval",
             out,
         );
-        return Answered::Refused(Refusal::SampleTooSoon);
     }
     q.closest_nodes(target, scratch);
     // Which info-hashes: random for each answer, from our id, the asker and the
@@ -273,7 +344,7 @@ fn announce_peer(
         announced.port
     };
     if port == 0 {
-        return q.error(error_code::PROTOCOL, "port 0 is not a peer port", out);
+        return q.refuse(Refusal::BadArguments, "port 0 is not a peer port", out);
     }
     let peer = SocketAddr::new(q.from.ip(), port);
     let stored = q
@@ -281,7 +352,7 @@ fn announce_peer(
         .store
         .announce(*info_hash, peer, announced.seed, q.now);
     if let Err(e) = stored {
-        return q.error(e.krpc_code(), &e.to_string(), out);
+        return q.refuse(Refusal::from(&e), &e.to_string(), out);
     }
     q.respond(q.response(), scratch, out)
 }
@@ -323,8 +394,8 @@ fn put(q: &Asked<'_, '_>, args: &PutArgs<'_>, scratch: &Scratch, out: &mut Vec<u
     if !q.ctx.tokens.validate(q.from.ip(), args.token) {
         return q.bad_token(out);
     }
-    if let Err((code, message)) = store_put(q.ctx, q.from.ip(), args, q.now) {
-        return q.error(code, &message, out);
+    if let Err((reason, message)) = store_put(q.ctx, q.from.ip(), args, q.now) {
+        return q.refuse(reason, &message, out);
     }
     q.respond(q.response(), scratch, out)
 }
@@ -372,26 +443,21 @@ impl Asked<'_, '_> {
         Answered::Response
     }
 
-    /// Encodes a KRPC error; a 202 counts as a quota refusal.
-    fn error(&self, code: i64, message: &str, out: &mut Vec<u8>) -> Answered {
+    /// Encodes the KRPC error of `reason` with `message`.
+    fn refuse(&self, reason: Refusal, message: &str, out: &mut Vec<u8>) -> Answered {
         self.reply(
             MessageKind::Error(KrpcError {
-                code,
+                code: reason.krpc_code(),
                 message: message.as_bytes(),
             }),
             out,
         );
-        let reason = match code {
-            error_code::SERVER => Refusal::Quota,
-            _ => Refusal::Invalid,
-        };
         Answered::Refused(reason)
     }
 
     /// Encodes the 203 error for a missing or wrong write token.
     fn bad_token(&self, out: &mut Vec<u8>) -> Answered {
-        self.error(error_code::PROTOCOL, "bad token", out);
-        Answered::Refused(Refusal::BadToken)
+        self.refuse(Refusal::BadToken, "bad token", out)
     }
 
     /// Writes the closest nodes to `target` into `scratch`, in the address families
@@ -436,11 +502,11 @@ fn store_put(
     from: IpAddr,
     args: &PutArgs<'_>,
     now: Time,
-) -> Result<(), (i64, String)> {
+) -> Result<(), (Refusal, String)> {
     if args.v.len() > crate::store::MAX_VALUE_LEN {
-        return Err((error_code::MESSAGE_TOO_BIG, "message too big".into()));
+        return Err((Refusal::ValueTooBig, "message too big".into()));
     }
-    let refused = |e: crate::store::StoreError| (e.krpc_code(), e.to_string());
+    let refused = |e: StoreError| (Refusal::from(&e), e.to_string());
     let Some(k) = args.k else {
         // Immutable: the key is the hash of the value as received; a `target` the
         // sender may add is ignored (PROTOCOL.md).
@@ -461,19 +527,22 @@ fn store_mutable(
     k: &[u8; 32],
     args: &PutArgs<'_>,
     now: Time,
-) -> Result<(), (i64, String)> {
+) -> Result<(), (Refusal, String)> {
     let (Some(seq), Some(sig)) = (args.seq, args.sig) else {
-        return Err((error_code::PROTOCOL, "mutable put needs seq and sig".into()));
+        return Err((
+            Refusal::BadArguments,
+            "mutable put needs seq and sig".into(),
+        ));
     };
     let salt = args.salt.unwrap_or_default();
     if salt.len() > crate::store::MAX_SALT_LEN {
-        return Err((error_code::SALT_TOO_BIG, "salt too big".into()));
+        return Err((Refusal::SaltTooBig, "salt too big".into()));
     }
     let target = mutable_target(k, salt);
     // A `target` that is not SHA-1(k ‖ salt) is a broken or lying sender: 203.
     if args.target.is_some_and(|t| t != target) {
         return Err((
-            error_code::PROTOCOL,
+            Refusal::TargetMismatch,
             "target does not match the key and salt".into(),
         ));
     }
@@ -483,7 +552,7 @@ fn store_mutable(
         stored.seq == seq && stored.sig == *sig && stored.k == *k && *stored.v == *args.v
     });
     if !known && !super::signature::verify(k, salt, seq, args.v, sig) {
-        return Err((error_code::INVALID_SIGNATURE, "invalid signature".into()));
+        return Err((Refusal::BadSignature, "invalid signature".into()));
     }
     let item = MutableItem {
         k: *k,
@@ -494,7 +563,7 @@ fn store_mutable(
     };
     ctx.store
         .put_mutable_from(from, target, item, args.cas, now)
-        .map_err(|e| (e.krpc_code(), e.to_string()))
+        .map_err(|e| (Refusal::from(&e), e.to_string()))
 }
 
 #[cfg(test)]
@@ -555,8 +624,11 @@ mod tests {
             };
             let mut out = Vec::new();
             let answered = answer(&ctx, from, &msg, query, Time::from_millis(10), &mut out);
-            let refused = error_code_of(&out).is_some();
-            assert_eq!(refused, matches!(answered, Answered::Refused(_)));
+            let code = match answered {
+                Answered::Refused(reason) => Some(reason.krpc_code()),
+                Answered::Response => None,
+            };
+            assert_eq!(error_code_of(&out), code, "{answered:?}");
             (out, answered)
         }
     }
@@ -774,6 +846,16 @@ mod tests {
             panic!("not a response")
         };
         assert_eq!((r.v, r.seq, r.k), (Some(&v[..]), Some(1), Some(&k)));
+        // The same version again (another copy, a re-publish) is not checked again.
+        let checks = super::super::signature::thread_checks;
+        let before = checks();
+        assert_eq!(error_code_of(&put(1, &sig)), None);
+        assert_eq!(checks(), before, "a stored version is verified once");
+        assert_eq!(
+            error_code_of(&put(3, &sig)),
+            Some(error_code::INVALID_SIGNATURE)
+        );
+        assert_eq!(checks(), before + 1, "a new version is verified");
     }
 
     #[test]
@@ -847,6 +929,58 @@ mod tests {
         // Without scrape, or for an info-hash with no peers, no filters.
         assert_eq!(ask(false, info_hash).0, None);
         assert_eq!(ask(true, Id::sha1(b"unknown")).0, None);
+    }
+
+    #[test]
+    fn a_get_peers_reply_with_many_ipv6_peers_is_cut_to_fit_a_datagram() {
+        let f = Fixture::new();
+        let info_hash = Id::sha1(b"crowded");
+        for i in 0..MAX_PEERS_PER_REPLY as u16 {
+            let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, i);
+            let peer = SocketAddr::new(ip.into(), 6881);
+            f.store
+                .announce(info_hash, peer, i % 2 == 0, Time::from_millis(1))
+                .expect("stored");
+        }
+        let asker = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 4000));
+        let values = |scrape: bool| {
+            let reply = f.ask(asker, QueryMethod::GetPeers { info_hash, scrape });
+            assert!(reply.len() <= MAX_REPLY_LEN, "{} bytes", reply.len());
+            let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+                panic!("not a response")
+            };
+            let peers: Vec<SocketAddr> = r.values.expect("values").iter().collect();
+            (peers, reply.len())
+        };
+        // Without the filters all 50 fit (1,050 bytes of values)...
+        let (plain, _) = values(false);
+        assert_eq!(plain.len(), MAX_PEERS_PER_REPLY);
+        assert!(plain.iter().all(|p| p.is_ipv6() && p.port() == 6881));
+        // ...with them (520 bytes more) as many as fit: one more would not.
+        let (scraped, len) = values(true);
+        assert!(scraped.len() < MAX_PEERS_PER_REPLY, "{}", scraped.len());
+        assert!(len + 21 > MAX_REPLY_LEN, "{len} bytes");
+        assert!(scraped.len() >= 20, "{}", scraped.len());
+        assert_eq!(scraped[..], plain[..scraped.len()]);
+        // A few IPv4 peers fit as before.
+        let small = Id::sha1(b"small");
+        for i in 0..12u8 {
+            let peer = SocketAddr::from(([10, 0, 0, i], 6881));
+            f.store
+                .announce(small, peer, false, Time::from_millis(1))
+                .expect("stored");
+        }
+        let reply = f.ask(
+            asker,
+            QueryMethod::GetPeers {
+                info_hash: small,
+                scrape: true,
+            },
+        );
+        let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+            panic!("not a response")
+        };
+        assert_eq!(r.values.map_or(0, |v| v.iter().count()), 12);
     }
 
     #[test]

@@ -99,14 +99,25 @@ pub(crate) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A uniform number in (0, 1) from 53 bits of `h` (never 0, so its log is finite).
+/// A uniform number in (0, 1) from 52 bits of `h`: never 0, so its log is finite,
+/// and never 1. (With 53 bits, the largest, 2^53 - 1 + 0.5, rounds to 2^53 and
+/// gives exactly 1; with 52, each value + 0.5 is exact in an `f64`.)
 fn unit(h: u64) -> f64 {
-    ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    ((h >> 12) as f64 + 0.5) / (1u64 << 52) as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unit_is_strictly_between_0_and_1() {
+        for h in [0, 1, 1 << 11, u64::MAX >> 1, u64::MAX - (1 << 11), u64::MAX] {
+            let u = unit(h);
+            assert!(u > 0.0 && u < 1.0, "unit({h:#x}) = {u}");
+        }
+        assert!(unit(u64::MAX).ln() < 0.0);
+    }
 
     #[test]
     fn links_are_symmetric_and_within_bounds() {

@@ -281,45 +281,10 @@ pub struct KrpcError<'a> {
 /// in error replies and of libtorrent's `p` in responses. Never panics and does not
 /// allocate; the message borrows from `buf`.
 pub fn decode(buf: &[u8]) -> Result<Message<'_>, DecodeError> {
-    check_len(buf)?;
-    let mut reader = Reader::new(buf);
-    if !reader.at_dict() {
-        return Err(DecodeError::WrongType {
-            key: "message",
-            expected: "a dict",
-        });
-    }
     // Filled in place: the two argument sets are a few hundred bytes each, and moving
     // them around costs more than reading a small message.
     let mut top = TopFields::default();
-    let mut dict = reader.begin_dict(1)?;
-    while let Some(key) = reader.next_key(&mut dict)? {
-        let slot = match key {
-            b"t" => &mut top.t,
-            b"y" => &mut top.y,
-            b"q" => &mut top.q,
-            b"e" => &mut top.e,
-            b"v" => &mut top.v,
-            b"ip" => &mut top.ip,
-            b"ro" => &mut top.ro,
-            b"zn" => &mut top.zn,
-            b"a" => {
-                top.a_is = top.a.read_section(&mut reader, 2)?;
-                continue;
-            }
-            b"r" => {
-                top.r_is = top.r.read_section(&mut reader, 2)?;
-                continue;
-            }
-            _ => {
-                reader.skip_value(2)?;
-                continue;
-            }
-        };
-        reader.value_into(2, slot)?;
-    }
-    reader.finish()?;
-
+    read_top(buf, &mut top)?;
     let kind = match req_bytes(top.y, "y")? {
         b"q" => {
             top.a_is.check("a")?;
@@ -351,6 +316,48 @@ pub fn decode(buf: &[u8]) -> Result<Message<'_>, DecodeError> {
     })
 }
 
+/// Reads the top-level dict of a KRPC datagram into its fields, `a` and `r` among
+/// them: strict on structure, tolerant of unknown keys and keys out of order. The one
+/// key-reading loop of [`decode`] and of
+/// [`decode_broadcast`](super::push::decode_broadcast).
+pub(super) fn read_top<'a>(buf: &'a [u8], top: &mut TopFields<'a>) -> Result<(), DecodeError> {
+    check_len(buf)?;
+    let mut reader = Reader::new(buf);
+    if !reader.at_dict() {
+        return Err(DecodeError::WrongType {
+            key: "message",
+            expected: "a dict",
+        });
+    }
+    let mut dict = reader.begin_dict(1)?;
+    while let Some(key) = reader.next_key(&mut dict)? {
+        let slot = match key {
+            b"t" => &mut top.t,
+            b"y" => &mut top.y,
+            b"q" => &mut top.q,
+            b"e" => &mut top.e,
+            b"v" => &mut top.v,
+            b"ip" => &mut top.ip,
+            b"ro" => &mut top.ro,
+            b"zn" => &mut top.zn,
+            b"a" => {
+                top.a_is = top.a.read_section(&mut reader, 2)?;
+                continue;
+            }
+            b"r" => {
+                top.r_is = top.r.read_section(&mut reader, 2)?;
+                continue;
+            }
+            _ => {
+                reader.skip_value(2)?;
+                continue;
+            }
+        };
+        reader.value_into(2, slot)?;
+    }
+    reader.finish()
+}
+
 /// The transaction id of `buf` if it is a well-formed bencoded dict with `y: "q"` and a
 /// byte-string `t`, even when the query itself is malformed (missing `a`, bad id...).
 ///
@@ -379,24 +386,24 @@ pub fn query_tid(buf: &[u8]) -> Option<&[u8]> {
 
 /// The top-level keys the decoder keeps, typed once `y` is known.
 #[derive(Default)]
-struct TopFields<'a> {
-    t: Option<Value<'a>>,
-    y: Option<Value<'a>>,
-    q: Option<Value<'a>>,
-    e: Option<Value<'a>>,
-    v: Option<Value<'a>>,
-    ip: Option<Value<'a>>,
-    ro: Option<Value<'a>>,
-    zn: Option<Value<'a>>,
-    a_is: Presence,
-    a: Fields<'a>,
-    r_is: Presence,
-    r: Fields<'a>,
+pub(super) struct TopFields<'a> {
+    pub(super) t: Option<Value<'a>>,
+    pub(super) y: Option<Value<'a>>,
+    pub(super) q: Option<Value<'a>>,
+    pub(super) e: Option<Value<'a>>,
+    pub(super) v: Option<Value<'a>>,
+    pub(super) ip: Option<Value<'a>>,
+    pub(super) ro: Option<Value<'a>>,
+    pub(super) zn: Option<Value<'a>>,
+    pub(super) a_is: Presence,
+    pub(super) a: Fields<'a>,
+    pub(super) r_is: Presence,
+    pub(super) r: Fields<'a>,
 }
 
 /// Whether the message had an `a` (or `r`) key, and whether it held a dict.
 #[derive(Default, Clone, Copy)]
-enum Presence {
+pub(super) enum Presence {
     #[default]
     Absent,
     Dict,
@@ -405,7 +412,7 @@ enum Presence {
 
 impl Presence {
     /// Fails unless the key was present and a dict.
-    fn check(self, key: &'static str) -> Result<(), DecodeError> {
+    pub(super) fn check(self, key: &'static str) -> Result<(), DecodeError> {
         match self {
             Presence::Dict => Ok(()),
             Presence::Absent => Err(DecodeError::MissingKey(key)),
@@ -421,32 +428,37 @@ impl Presence {
 /// stray `a` in a response cannot fail it). One struct serves both, as their key sets
 /// overlap (`id`, `token`, `v`, `k`, `seq`, `sig`).
 #[derive(Default)]
-struct Fields<'a> {
-    id: Option<Value<'a>>,
-    target: Option<Value<'a>>,
-    info_hash: Option<Value<'a>>,
-    port: Option<Value<'a>>,
-    implied_port: Option<Value<'a>>,
-    scrape: Option<Value<'a>>,
-    seed: Option<Value<'a>>,
-    token: Option<Value<'a>>,
+pub(super) struct Fields<'a> {
+    pub(super) id: Option<Value<'a>>,
+    pub(super) target: Option<Value<'a>>,
+    pub(super) info_hash: Option<Value<'a>>,
+    pub(super) port: Option<Value<'a>>,
+    pub(super) implied_port: Option<Value<'a>>,
+    pub(super) scrape: Option<Value<'a>>,
+    pub(super) seed: Option<Value<'a>>,
+    pub(super) token: Option<Value<'a>>,
     /// Raw bytes of `v`, whatever its type.
-    v: Option<&'a [u8]>,
-    k: Option<Value<'a>>,
-    salt: Option<Value<'a>>,
-    seq: Option<Value<'a>>,
-    cas: Option<Value<'a>>,
-    sig: Option<Value<'a>>,
-    want: Option<Value<'a>>,
-    nodes: Option<Value<'a>>,
-    nodes6: Option<Value<'a>>,
-    bf_seeds: Option<Value<'a>>,
-    bf_peers: Option<Value<'a>>,
-    interval: Option<Value<'a>>,
-    num: Option<Value<'a>>,
-    samples: Option<Value<'a>>,
+    pub(super) v: Option<&'a [u8]>,
+    pub(super) k: Option<Value<'a>>,
+    pub(super) salt: Option<Value<'a>>,
+    pub(super) seq: Option<Value<'a>>,
+    pub(super) cas: Option<Value<'a>>,
+    pub(super) sig: Option<Value<'a>>,
+    pub(super) want: Option<Value<'a>>,
+    pub(super) nodes: Option<Value<'a>>,
+    pub(super) nodes6: Option<Value<'a>>,
+    pub(super) bf_seeds: Option<Value<'a>>,
+    pub(super) bf_peers: Option<Value<'a>>,
+    pub(super) interval: Option<Value<'a>>,
+    pub(super) num: Option<Value<'a>>,
+    pub(super) samples: Option<Value<'a>>,
+    /// `h`, `n` and `r`: a broadcast's height, prefix length and rescue flag
+    /// ([`super::push`]).
+    pub(super) h: Option<Value<'a>>,
+    pub(super) n: Option<Value<'a>>,
+    pub(super) r: Option<Value<'a>>,
     /// Checked while read, to walk the list once; an error only matters in a response.
-    values: Option<Result<CompactPeers<'a>, DecodeError>>,
+    pub(super) values: Option<Result<CompactPeers<'a>, DecodeError>>,
 }
 
 impl<'a> Fields<'a> {
@@ -486,6 +498,9 @@ impl<'a> Fields<'a> {
                 b"interval" => &mut self.interval,
                 b"num" => &mut self.num,
                 b"samples" => &mut self.samples,
+                b"h" => &mut self.h,
+                b"n" => &mut self.n,
+                b"r" => &mut self.r,
                 b"v" => {
                     self.v = Some(reader.skip_value(inner)?);
                     continue;
@@ -667,7 +682,10 @@ fn want(v: Option<Value<'_>>) -> Result<Want, DecodeError> {
     Ok(want)
 }
 
-fn opt_bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<Option<&'a [u8]>, DecodeError> {
+pub(super) fn opt_bytes<'a>(
+    v: Option<Value<'a>>,
+    key: &'static str,
+) -> Result<Option<&'a [u8]>, DecodeError> {
     match v {
         None => Ok(None),
         Some(Value::Bytes(b)) => Ok(Some(b)),
@@ -678,11 +696,14 @@ fn opt_bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<Option<&'a [
     }
 }
 
-fn req_bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<&'a [u8], DecodeError> {
+pub(super) fn req_bytes<'a>(
+    v: Option<Value<'a>>,
+    key: &'static str,
+) -> Result<&'a [u8], DecodeError> {
     opt_bytes(v, key)?.ok_or(DecodeError::MissingKey(key))
 }
 
-fn opt_int(v: Option<Value<'_>>, key: &'static str) -> Result<Option<i64>, DecodeError> {
+pub(super) fn opt_int(v: Option<Value<'_>>, key: &'static str) -> Result<Option<i64>, DecodeError> {
     match v {
         None => Ok(None),
         Some(Value::Int(n)) => Ok(Some(n)),
@@ -699,7 +720,7 @@ fn opt_id(v: Option<Value<'_>>, key: &'static str) -> Result<Option<Id>, DecodeE
         .transpose()
 }
 
-fn req_id(v: Option<Value<'_>>, key: &'static str) -> Result<Id, DecodeError> {
+pub(super) fn req_id(v: Option<Value<'_>>, key: &'static str) -> Result<Id, DecodeError> {
     opt_id(v, key)?.ok_or(DecodeError::MissingKey(key))
 }
 
@@ -712,7 +733,20 @@ fn req_token(v: Option<Value<'_>>) -> Result<&[u8], DecodeError> {
 }
 
 /// A fixed-size byte string: `k` (32 bytes) or `sig` (64 bytes).
-fn opt_array<'a, const N: usize>(
+/// A required integer.
+pub(super) fn req_int(v: Option<Value<'_>>, key: &'static str) -> Result<i64, DecodeError> {
+    opt_int(v, key)?.ok_or(DecodeError::MissingKey(key))
+}
+
+/// A required byte string of exactly `N` bytes.
+pub(super) fn req_array<'a, const N: usize>(
+    v: Option<Value<'a>>,
+    key: &'static str,
+) -> Result<&'a [u8; N], DecodeError> {
+    opt_array(v, key)?.ok_or(DecodeError::MissingKey(key))
+}
+
+pub(super) fn opt_array<'a, const N: usize>(
     v: Option<Value<'a>>,
     key: &'static str,
 ) -> Result<Option<&'a [u8; N]>, DecodeError> {

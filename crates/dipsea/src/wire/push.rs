@@ -27,8 +27,11 @@
 //!
 //! The height changes at every hop, so it is not signed; everything the origin chose is.
 
-use super::bencode::{check_len, write_bytes, write_int, Reader, Value};
-use super::krpc::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use super::bencode::{decode_bytes, write_bytes, write_int, Value};
+use super::krpc::{
+    opt_bytes, opt_int, read_top, req_array, req_bytes, req_id, req_int, TopFields, PUBLIC_KEY_LEN,
+    SIGNATURE_LEN,
+};
 use super::DecodeError;
 use crate::id::{Id, ID_BITS};
 
@@ -129,140 +132,56 @@ impl BroadcastQuery<'_> {
     }
 }
 
-/// The keys of `a` a broadcast uses.
-#[derive(Default)]
-struct ArgFields<'a> {
-    h: Option<Value<'a>>,
-    id: Option<Value<'a>>,
-    k: Option<Value<'a>>,
-    n: Option<Value<'a>>,
-    r: Option<Value<'a>>,
-    seq: Option<Value<'a>>,
-    sig: Option<Value<'a>>,
-    target: Option<Value<'a>>,
-    v: Option<Value<'a>>,
-}
-
 /// Decodes a `dipsea_bcast` query.
 ///
-/// As strict as [`super::decode`] on structure; tolerant of unknown keys and keys out of
-/// order. Fails with [`DecodeError::WrongType`] on `y` or `q` when the datagram is not
-/// a broadcast query. Never panics and does not allocate.
+/// As strict as [`super::decode`] on structure, with the same key-reading loop
+/// ([`read_top`]); tolerant of unknown keys and keys out of order. Fails with
+/// [`DecodeError::WrongType`] on `y` or `q` when the datagram is not a broadcast
+/// query. Never panics and does not allocate.
 pub fn decode_broadcast(buf: &[u8]) -> Result<BroadcastQuery<'_>, DecodeError> {
-    check_len(buf)?;
-    let mut reader = Reader::new(buf);
-    if !reader.at_dict() {
-        return Err(DecodeError::WrongType {
-            key: "message",
-            expected: "a dict",
-        });
-    }
-    let (mut t, mut y, mut q, mut v) = (None, None, None, None);
-    let mut a = None;
-    let mut dict = reader.begin_dict(1)?;
-    while let Some(key) = reader.next_key(&mut dict)? {
-        let slot = match key {
-            b"t" => &mut t,
-            b"y" => &mut y,
-            b"q" => &mut q,
-            b"v" => &mut v,
-            b"a" if reader.at_dict() => {
-                a = Some(read_args(&mut reader)?);
-                continue;
-            }
-            _ => {
-                reader.skip_value(2)?;
-                continue;
-            }
-        };
-        reader.value_into(2, slot)?;
-    }
-    reader.finish()?;
-    if bytes(y, "y")? != b"q" {
+    let mut top = TopFields::default();
+    read_top(buf, &mut top)?;
+    if req_bytes(top.y, "y")? != b"q" {
         return Err(DecodeError::WrongType {
             key: "y",
             expected: "\"q\"",
         });
     }
-    if bytes(q, "q")? != BROADCAST_METHOD {
+    if req_bytes(top.q, "q")? != BROADCAST_METHOD {
         return Err(DecodeError::WrongType {
             key: "q",
             expected: "\"dipsea_bcast\"",
         });
     }
-    let a = a.ok_or(DecodeError::MissingKey("a"))?;
+    top.a_is.check("a")?;
+    let a = &top.a;
     Ok(BroadcastQuery {
-        tid: bytes(t, "t")?,
-        version: match v {
-            None => None,
-            Some(_) => Some(bytes(v, "v")?),
-        },
-        id: id(a.id, "id")?,
+        tid: req_bytes(top.t, "t")?,
+        version: opt_bytes(top.v, "v")?,
+        id: req_id(a.id, "id")?,
         args: BroadcastArgs {
-            origin: array(a.k, "k")?,
-            seq: int(a.seq, "seq")?,
-            prefix: id(a.target, "target")?,
+            origin: req_array(a.k, "k")?,
+            seq: req_int(a.seq, "seq")?,
+            prefix: req_id(a.target, "target")?,
             prefix_len: bits(a.n, "n")?,
             height: bits(a.h, "h")?,
-            payload: bytes(a.v, "v")?,
-            rescue: match a.r {
-                None => false,
-                Some(_) => int(a.r, "r")? != 0,
+            // `v` is kept raw (any type) by the shared loop: here, a byte string.
+            payload: match a.v {
+                None => return Err(DecodeError::MissingKey("v")),
+                Some(raw) => decode_bytes(raw).ok_or(DecodeError::WrongType {
+                    key: "v",
+                    expected: "a byte string",
+                })?,
             },
-            sig: array(a.sig, "sig")?,
+            rescue: opt_int(a.r, "r")?.is_some_and(|r| r != 0),
+            sig: req_array(a.sig, "sig")?,
         },
     })
 }
 
-fn read_args<'a>(reader: &mut Reader<'a>) -> Result<ArgFields<'a>, DecodeError> {
-    let mut a = ArgFields::default();
-    let mut dict = reader.begin_dict(2)?;
-    while let Some(key) = reader.next_key(&mut dict)? {
-        let slot = match key {
-            b"h" => &mut a.h,
-            b"id" => &mut a.id,
-            b"k" => &mut a.k,
-            b"n" => &mut a.n,
-            b"r" => &mut a.r,
-            b"seq" => &mut a.seq,
-            b"sig" => &mut a.sig,
-            b"target" => &mut a.target,
-            b"v" => &mut a.v,
-            _ => {
-                reader.skip_value(3)?;
-                continue;
-            }
-        };
-        reader.value_into(3, slot)?;
-    }
-    Ok(a)
-}
-
-pub(super) fn bytes<'a>(v: Option<Value<'a>>, key: &'static str) -> Result<&'a [u8], DecodeError> {
-    match v {
-        None => Err(DecodeError::MissingKey(key)),
-        Some(Value::Bytes(b)) => Ok(b),
-        Some(_) => Err(DecodeError::WrongType {
-            key,
-            expected: "a byte string",
-        }),
-    }
-}
-
-pub(super) fn int(v: Option<Value<'_>>, key: &'static str) -> Result<i64, DecodeError> {
-    match v {
-        None => Err(DecodeError::MissingKey(key)),
-        Some(Value::Int(n)) => Ok(n),
-        Some(_) => Err(DecodeError::WrongType {
-            key,
-            expected: "an integer",
-        }),
-    }
-}
-
 /// A bit count or height: an integer from 0 to 160.
 fn bits(v: Option<Value<'_>>, key: &'static str) -> Result<u8, DecodeError> {
-    let n = int(v, key)?;
+    let n = req_int(v, key)?;
     u8::try_from(n)
         .ok()
         .filter(|&n| usize::from(n) <= ID_BITS)
@@ -270,23 +189,6 @@ fn bits(v: Option<Value<'_>>, key: &'static str) -> Result<u8, DecodeError> {
             key,
             expected: "an integer from 0 to 160",
         })
-}
-
-pub(super) fn id(v: Option<Value<'_>>, key: &'static str) -> Result<Id, DecodeError> {
-    let b = bytes(v, key)?;
-    Id::from_slice(b).map_err(|_| DecodeError::BadIdLength { key, len: b.len() })
-}
-
-pub(super) fn array<'a, const N: usize>(
-    v: Option<Value<'a>>,
-    key: &'static str,
-) -> Result<&'a [u8; N], DecodeError> {
-    let b = bytes(v, key)?;
-    <&[u8; N]>::try_from(b).map_err(|_| DecodeError::BadSize {
-        key,
-        expected: N,
-        len: b.len(),
-    })
 }
 
 #[cfg(test)]

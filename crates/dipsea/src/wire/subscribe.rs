@@ -33,8 +33,8 @@
 //! ```
 
 use super::bencode::{check_len, write_bytes, write_int, Reader, Value};
+use super::krpc::{req_array as array, req_bytes as bytes, req_id as id, req_int as int};
 use super::krpc::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
-use super::push::{array, bytes, id, int};
 use super::DecodeError;
 use crate::id::Id;
 
