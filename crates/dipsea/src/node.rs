@@ -305,3 +305,4 @@ impl Node {
             .fetch_min(at.as_millis(), Ordering::Relaxed);
     }
 }
+

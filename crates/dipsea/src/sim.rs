@@ -1279,3 +1279,4 @@ mod tests {
         assert_eq!(swarm.crash(0.5).expect("in range"), 10);
     }
 }
+
