@@ -305,4 +305,3 @@ impl Node {
             .fetch_min(at.as_millis(), Ordering::Relaxed);
     }
 }
-

@@ -1279,4 +1279,3 @@ mod tests {
         assert_eq!(swarm.crash(0.5).expect("in range"), 10);
     }
 }
-
