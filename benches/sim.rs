@@ -19,7 +19,9 @@
 //! node run was not repeated after the change. The broadcast merge then took that run
 //! to 906,640 KiB (a `DashMap` of push speakers per node); with a sorted vector
 //! instead, 769,380 KiB (7.69 KiB per node), 20,000 of 20,000, 65.9 s of CPU (same
-//! VM, load 11–16).
+//! VM, load 11–16); with nodes heard of pinged into empty buckets
+//! (`RoutingTable::on_heard`, which ended the rare missed get), 809,472 KiB (8,289 B
+//! per node), 20,000 of 20,000, 77.9 s of CPU (load 5–9).
 //!
 //! Not run in CI (minutes of wall time, gigabytes of memory); CI only compiles it.
 //! Run: `cargo bench -p dipsea-benches --bench sim` (one thread; set `SIM_NODES`,

@@ -482,6 +482,23 @@ impl RoutingTable {
         .unwrap_or(InsertOutcome::Ignored)
     }
 
+    /// `node` was named in an answer at `now` (heard of, not heard from). If its
+    /// bucket is empty and it is not a candidate already, it goes to the replacement
+    /// cache and is to be pinged ([`InsertOutcome::Ping`]), whose answer adds it: a
+    /// table learns one contact in each subtree it hears of, at one ping each.
+    ///
+    /// Locks: the writer lock of `node`'s bucket.
+    pub fn on_heard(&self, node: NodeInfo, now: Time) -> InsertOutcome {
+        if node.id == self.own {
+            return InsertOutcome::Ignored;
+        }
+        let (p, now_s) = (self.params, secs(now));
+        self.write(&node.id, true, |b, live, s| {
+            b.on_heard(live, node, now_s, s, &p)
+        })
+        .unwrap_or(InsertOutcome::Ignored)
+    }
+
     /// A query we sent to `id` got no answer by `now`.
     ///
     /// The contact's failure count goes up; after

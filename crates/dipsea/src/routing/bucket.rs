@@ -505,6 +505,35 @@ impl KBucket {
         }
     }
 
+    /// `node` was named in an answer. See [`super::RoutingTable::on_heard`].
+    pub fn on_heard(
+        &mut self,
+        live: &mut dyn Live,
+        node: NodeInfo,
+        now_s: u32,
+        scope: &Scope,
+        p: &Params,
+    ) -> InsertOutcome {
+        let (_, admitted) = p.bep42(&node);
+        // One ping at a time per empty bucket: the first answer fills it.
+        let pinging = self
+            .cache
+            .iter()
+            .any(|c| c.has(PINGING) && scope.contains(&c.id));
+        if !admitted
+            || pinging
+            || Self::live_in(live, scope) > 0
+            || self.find_cache(&node.id).is_some()
+        {
+            return InsertOutcome::Ignored;
+        }
+        if self.cache_insert(node, now_s, PINGING, scope, p) {
+            InsertOutcome::Ping(node)
+        } else {
+            InsertOutcome::Ignored
+        }
+    }
+
     /// A query to `id` failed. See [`super::RoutingTable::on_timeout`].
     pub fn on_timeout(
         &mut self,
