@@ -34,10 +34,6 @@ fn build(seed: u64) -> Swarm {
     };
     let origin = origin_key().verifying_key().to_bytes();
     config.node.broadcast.accept = AcceptPolicy::Allowed(HashSet::from([origin]));
-    // Each bucket with its own last-changed time, so that each is refreshed on its
-    // own (the simulator's default puts every bucket in one group sharing one time,
-    // which the traffic of the others keeps from ever looking idle).
-    config.node.routing.sharded_buckets = dipsea::RoutingConfig::default().sharded_buckets;
     let mut swarm = Swarm::new(config).expect("a valid configuration");
     // The tree covers every node when each table knows a node in every non-empty
     // sibling subtree (Kademlia's invariant). Joins alone leave gaps in the middle

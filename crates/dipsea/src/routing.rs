@@ -148,8 +148,8 @@ pub struct RoutingConfig {
     /// hold. A bucket of its own keeps room for k contacts however few it holds, so
     /// a simulator, which holds a million tables and drives them from one thread,
     /// sets 0: every bucket then shares one vector (a table of 30 contacts takes
-    /// about 1 KB instead of 4). Buckets of the shared group share one "last
-    /// changed" time, which drives their refreshes.
+    /// about 1 KB instead of 4). Each bucket of the shared group keeps its own
+    /// "last changed" time (4 bytes), which drives its refresh.
     pub sharded_buckets: usize,
 }
 
@@ -265,11 +265,27 @@ impl Entry {
     }
 }
 
-/// The deep group: buckets [`DEEP_BUCKETS`].. in one vector, filtered by index.
+/// The deep group: buckets from `sharded_buckets` on in one vector, filtered by
+/// index.
 #[derive(Debug, Default)]
 struct Deep {
     live: Vec<Contact>,
     bucket: KBucket,
+    /// Each bucket's own last-changed time (seconds; 0: never), indexed by bucket
+    /// index less the group's first, up to the deepest bucket ever changed: 4 bytes
+    /// a bucket, so that a table with every bucket in the group (the simulator's)
+    /// still refreshes each bucket on its own schedule.
+    changed: Vec<u32>,
+}
+
+impl Deep {
+    /// Stamps bucket `offset` (index less the group's first) as changed at `now_s`.
+    fn stamp(&mut self, offset: usize, now_s: u32) {
+        if self.changed.len() <= offset {
+            self.changed.resize(offset + 1, 0);
+        }
+        self.changed[offset] = now_s;
+    }
 }
 
 /// A node's k-bucket routing table, lock-sharded by bucket. See the [module
@@ -393,10 +409,14 @@ impl RoutingTable {
         if guard.is_none() && !create {
             return None;
         }
-        let Deep { live, bucket } = &mut **guard.get_or_insert_with(Default::default);
-        let was_empty = live.is_empty();
-        let r = f(bucket, live, &scope);
-        self.mark(group, was_empty, live.is_empty());
+        let deep = &mut **guard.get_or_insert_with(Default::default);
+        let was_empty = deep.live.is_empty();
+        let r = f(&mut deep.bucket, &mut deep.live, &scope);
+        self.mark(group, was_empty, deep.live.is_empty());
+        if deep.bucket.take_touched() {
+            let now_s = deep.bucket.last_changed();
+            deep.stamp(scope.index - self.shallow.len(), now_s);
+        }
         Some(r)
     }
 
@@ -458,6 +478,23 @@ impl RoutingTable {
         let (p, now_s) = (self.params, secs(now));
         self.write(&node.id, true, |b, live, s| {
             b.on_query(live, node, now_s, s, &p)
+        })
+        .unwrap_or(InsertOutcome::Ignored)
+    }
+
+    /// `node` was named in an answer at `now` (heard of, not heard from). If its
+    /// bucket is empty and it is not a candidate already, it goes to the replacement
+    /// cache and is to be pinged ([`InsertOutcome::Ping`]), whose answer adds it: a
+    /// table learns one contact in each subtree it hears of, at one ping each.
+    ///
+    /// Locks: the writer lock of `node`'s bucket.
+    pub fn on_heard(&self, node: NodeInfo, now: Time) -> InsertOutcome {
+        if node.id == self.own {
+            return InsertOutcome::Ignored;
+        }
+        let (p, now_s) = (self.params, secs(now));
+        self.write(&node.id, true, |b, live, s| {
+            b.on_heard(live, node, now_s, s, &p)
         })
         .unwrap_or(InsertOutcome::Ignored)
     }
@@ -748,6 +785,7 @@ impl RoutingTable {
         let deep = self.deep.read().as_deref().map_or(0, |d| {
             std::mem::size_of::<Deep>()
                 + d.live.capacity() * std::mem::size_of::<Contact>()
+                + d.changed.capacity() * std::mem::size_of::<u32>()
                 + d.bucket.heap_bytes()
         });
         shallow + deep
@@ -779,8 +817,9 @@ impl RoutingTable {
     /// `now` and should be refreshed by a lookup of a random id in them
     /// ([`Self::refresh_target`]). Considered are the buckets up to one past the
     /// deepest non-empty one (that one covers the ids nearest ours); none for an
-    /// empty table, which needs a bootstrap instead. Buckets of the deep group share
-    /// one last-changed time; a never-used bucket counts as changed at time zero.
+    /// empty table, which needs a bootstrap instead. Each bucket has its own
+    /// last-changed time, in the deep group too; a never-used bucket counts as
+    /// changed at time zero.
     ///
     /// Locks: the lock of each bucket in use, one at a time.
     pub fn buckets_to_refresh(&self, now: Time, idle: Duration) -> Vec<usize> {
@@ -791,12 +830,22 @@ impl RoutingTable {
         let last = (deepest + 1).min(BUCKETS - 1);
         let idle_s = u32::try_from(idle.as_secs()).unwrap_or(u32::MAX);
         let now_s = secs(now);
-        let mut changed = [None; GROUPS];
+        let first_deep = self.shallow.len();
+        let deep_changed: Vec<u32> = if last >= first_deep {
+            self.deep
+                .read()
+                .as_deref()
+                .map_or_else(Vec::new, |d| d.changed.clone())
+        } else {
+            Vec::new()
+        };
         (0..=last)
             .filter(|&i| {
-                let (g, _) = self.scope(i);
-                let t = *changed[g]
-                    .get_or_insert_with(|| self.inspect(g, |b, _| b.last_changed()).unwrap_or(0));
+                let t = if i < first_deep {
+                    self.inspect(i, |b, _| b.last_changed()).unwrap_or(0)
+                } else {
+                    deep_changed.get(i - first_deep).copied().unwrap_or(0)
+                };
                 now_s.saturating_sub(t) >= idle_s
             })
             .collect()

@@ -206,6 +206,15 @@ impl Node {
             let outcome = self.table_for(&from).on_response(responder, now);
             self.act_on_insert(outcome, now, out);
             self.learn_speaker(response.id, msg.version);
+            let heard = response
+                .nodes
+                .iter()
+                .flat_map(|n| n.iter())
+                .chain(response.nodes6.iter().flat_map(|n| n.iter()));
+            for node in heard {
+                let outcome = self.table_for(&node.addr).on_heard(node, now);
+                self.act_on_insert(outcome, now, out);
+            }
         }
         if let Some(op) = pending.op {
             self.advance_on_answer(op, &pending, responder, Some(response), None, now, out);

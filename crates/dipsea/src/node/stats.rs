@@ -352,6 +352,7 @@ impl Node {
             + self.seeds.lock().capacity() * size_of::<NodeInfo>()
             + self.own_config_bytes()
             + self.external.heap_bytes()
+            + self.speakers_heap_bytes()
     }
 
     /// The configuration's bytes if this node alone holds it, else none (shared

@@ -128,8 +128,13 @@ pub(super) struct KBucket {
     /// or not (they only queried us). No id is both here and in the bucket.
     cache: Vec<Contact>,
     /// When a contact was last added, replaced or answered (seconds); BEP 5's
-    /// "last changed", which drives bucket refresh.
+    /// "last changed", which drives bucket refresh. In a group of several buckets
+    /// this is the group's latest change; the table keeps each bucket's own time
+    /// beside it (see [`Self::take_touched`]).
     last_changed: u32,
+    /// Whether an operation changed the bucket since [`Self::take_touched`] was
+    /// last called (fits in padding: no extra bytes).
+    touched: bool,
     /// IPv6 endpoints of the contacts and candidates flagged `V6`, keyed by id.
     /// Boxed and rarely allocated: IPv4 tables never touch it.
     #[allow(clippy::box_collection)] // a thin pointer: 8 bytes in every bucket, not 24
@@ -140,6 +145,20 @@ impl KBucket {
     /// When the bucket last changed, in seconds (0: never).
     pub fn last_changed(&self) -> u32 {
         self.last_changed
+    }
+
+    /// Records a change at `now_s`.
+    #[inline]
+    fn touch(&mut self, now_s: u32) {
+        self.last_changed = now_s;
+        self.touched = true;
+    }
+
+    /// Whether the bucket changed since the last call (the time is
+    /// [`Self::last_changed`]); clears the mark. A group of several buckets calls it
+    /// after each operation to stamp the bucket the operation was about.
+    pub fn take_touched(&mut self) -> bool {
+        std::mem::take(&mut self.touched)
     }
 
     /// The endpoint of `c`, a contact or candidate of this bucket.
@@ -367,7 +386,7 @@ impl KBucket {
             c.fails = 0;
             c.flags &= !PINGING;
             live.set(i, c);
-            self.last_changed = now_s;
+            self.touch(now_s);
             return InsertOutcome::Updated;
         }
         if let Some(j) = self.find_cache(&node.id) {
@@ -377,13 +396,13 @@ impl KBucket {
         if Self::live_in(live, scope) < p.k {
             let c = self.make(node, now_s, VERIFIED);
             live.push(c);
-            self.last_changed = now_s;
+            self.touch(now_s);
             return InsertOutcome::Added;
         }
         if let Some(b) = Self::worst_bad(live, scope, p) {
             let c = self.make(node, now_s, VERIFIED);
             self.replace_live(live, b, c);
-            self.last_changed = now_s;
+            self.touch(now_s);
             return InsertOutcome::Added;
         }
         if let Some(w) = conforms
@@ -394,7 +413,7 @@ impl KBucket {
             // latter's state; the displaced contact is dropped.
             let c = self.make(node, now_s, VERIFIED);
             self.replace_live(live, w, c);
-            self.last_changed = now_s;
+            self.touch(now_s);
             return InsertOutcome::Added;
         }
         let cached = self.cache_insert(node, now_s, VERIFIED, scope, p);
@@ -486,6 +505,35 @@ impl KBucket {
         }
     }
 
+    /// `node` was named in an answer. See [`super::RoutingTable::on_heard`].
+    pub fn on_heard(
+        &mut self,
+        live: &mut dyn Live,
+        node: NodeInfo,
+        now_s: u32,
+        scope: &Scope,
+        p: &Params,
+    ) -> InsertOutcome {
+        let (_, admitted) = p.bep42(&node);
+        // One ping at a time per empty bucket: the first answer fills it.
+        let pinging = self
+            .cache
+            .iter()
+            .any(|c| c.has(PINGING) && scope.contains(&c.id));
+        if !admitted
+            || pinging
+            || Self::live_in(live, scope) > 0
+            || self.find_cache(&node.id).is_some()
+        {
+            return InsertOutcome::Ignored;
+        }
+        if self.cache_insert(node, now_s, PINGING, scope, p) {
+            InsertOutcome::Ping(node)
+        } else {
+            InsertOutcome::Ignored
+        }
+    }
+
     /// A query to `id` failed. See [`super::RoutingTable::on_timeout`].
     pub fn on_timeout(
         &mut self,
@@ -520,7 +568,7 @@ impl KBucket {
         if let Some(j) = self.best_cached(scope, true) {
             let by = self.take_candidate(j);
             self.replace_live(live, i, by);
-            self.last_changed = now_s;
+            self.touch(now_s);
             return TimeoutOutcome::Replaced(self.node(&by));
         }
         match self.best_cached(scope, false) {
@@ -549,7 +597,7 @@ impl KBucket {
                 Some(j) => {
                     let by = self.take_candidate(j);
                     self.replace_live(live, i, by);
-                    self.last_changed = now_s;
+                    self.touch(now_s);
                 }
                 None => {
                     let old = live.swap_remove(i);

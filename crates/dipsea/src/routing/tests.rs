@@ -549,6 +549,79 @@ fn buckets_to_refresh_follow_last_changed() {
 }
 
 #[test]
+fn a_single_group_refreshes_each_bucket_on_its_own_time() {
+    // The simulator's layout: every bucket in the one shared group.
+    let mut rng = SmallRng::seed_from_u64(19);
+    let config = RoutingConfig {
+        sharded_buckets: 0,
+        ..RoutingConfig::default()
+    };
+    let t = RoutingTable::new(Id::random_with(&mut rng), config);
+    let _ = fill(&t, 0, mins(20), &mut rng);
+    let _ = fill(&t, 3, mins(20), &mut rng);
+    assert_eq!(
+        t.buckets_to_refresh(mins(30), REFRESH_INTERVAL),
+        vec![1, 2, 4]
+    );
+    // Both stale at 35; bucket 3 changes at 36, bucket 0 stays stale although the
+    // group as a whole changed (one shared time would hide it).
+    assert_eq!(
+        t.buckets_to_refresh(mins(35), REFRESH_INTERVAL),
+        vec![0, 1, 2, 3, 4]
+    );
+    let in_3 = t
+        .contacts()
+        .into_iter()
+        .find(|e| t.bucket_index(&e.node.id) == Some(3))
+        .expect("bucket 3 is full");
+    let _ = t.on_response(in_3.node, mins(36));
+    assert_eq!(
+        t.buckets_to_refresh(mins(40), REFRESH_INTERVAL),
+        vec![0, 1, 2, 4]
+    );
+    // A newcomer in a never-used bucket freshens that bucket alone.
+    let _ = fill(&t, 7, mins(41), &mut rng);
+    assert_eq!(
+        t.buckets_to_refresh(mins(42), REFRESH_INTERVAL),
+        vec![0, 1, 2, 4, 5, 6, 8]
+    );
+    assert!(t.heap_bytes() >= 8 * std::mem::size_of::<u32>());
+    t.check_invariants();
+}
+
+#[test]
+fn a_node_heard_of_is_pinged_once_when_its_bucket_is_empty() {
+    for sharded_buckets in [0, DEEP_BUCKETS] {
+        let mut rng = SmallRng::seed_from_u64(20);
+        let config = RoutingConfig {
+            sharded_buckets,
+            ..RoutingConfig::default()
+        };
+        let t = RoutingTable::new(Id::random_with(&mut rng), config);
+        let _ = fill(&t, 0, mins(0), &mut rng);
+        // Bucket 0 has contacts: nothing to do.
+        let full = nodes_in(&t, 0, 1, &mut rng)[0];
+        assert_eq!(t.on_heard(full, mins(1)), InsertOutcome::Ignored);
+        // Bucket 2 is empty: ping the first node heard of, and only it meanwhile.
+        let empty = nodes_in(&t, 2, 2, &mut rng);
+        assert_eq!(t.on_heard(empty[0], mins(1)), InsertOutcome::Ping(empty[0]));
+        assert_eq!(t.on_heard(empty[0], mins(1)), InsertOutcome::Ignored);
+        assert_eq!(t.on_heard(empty[1], mins(1)), InsertOutcome::Ignored);
+        assert_eq!(t.get(&empty[0].id), None, "heard of is not heard from");
+        // Its answer adds it; a timeout instead frees the bucket for the next one.
+        assert_eq!(t.on_response(empty[0], mins(2)), InsertOutcome::Added);
+        assert_eq!(t.on_heard(empty[1], mins(2)), InsertOutcome::Ignored);
+        let other = nodes_in(&t, 5, 2, &mut rng);
+        assert_eq!(t.on_heard(other[0], mins(3)), InsertOutcome::Ping(other[0]));
+        assert_eq!(t.on_timeout(&other[0].id, mins(3)), TimeoutOutcome::Dropped);
+        assert_eq!(t.on_heard(other[1], mins(3)), InsertOutcome::Ping(other[1]));
+        let own = NodeInfo::new(*t.own_id(), addr(1));
+        assert_eq!(t.on_heard(own, mins(3)), InsertOutcome::Ignored);
+        t.check_invariants();
+    }
+}
+
+#[test]
 fn config_knobs_apply() {
     let config = RoutingConfig {
         k: 2,
