@@ -135,7 +135,7 @@ impl BroadcastQuery<'_> {
 /// Decodes a `dipsea_bcast` query.
 ///
 /// As strict as [`super::decode`] on structure, with the same key-reading loop
-/// ([`read_top`]); tolerant of unknown keys and keys out of order. Fails with
+/// (`krpc::read_top`); tolerant of unknown keys and keys out of order. Fails with
 /// [`DecodeError::WrongType`] on `y` or `q` when the datagram is not a broadcast
 /// query. Never panics and does not allocate.
 pub fn decode_broadcast(buf: &[u8]) -> Result<BroadcastQuery<'_>, DecodeError> {
