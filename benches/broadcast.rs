@@ -54,9 +54,6 @@ fn main() {
     };
     config.node.broadcast.accept =
         AcceptPolicy::Allowed(HashSet::from([key.verifying_key().to_bytes()]));
-    // Each bucket refreshed on its own, as in tests/sim_broadcast.rs (the
-    // simulator's default shares one last-changed time among all buckets).
-    config.node.routing.sharded_buckets = dipsea::RoutingConfig::default().sharded_buckets;
     let started = Instant::now();
     let mut swarm = Swarm::new(config).expect("a valid configuration");
     swarm.advance(Duration::from_secs(20 * 60));
