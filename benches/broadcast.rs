@@ -1,20 +1,24 @@
 //! Broadcast over the simulator at scale: builds a network by real joins (default a
 //! million nodes, `SIM_NODES`), lets every bucket be refreshed once (20 minutes of
 //! virtual time, BEP 5's refresh), then, for beta = 1, 2 and 3, broadcasts to every
-//! node from a random node on the static network, under 10% packet loss, and (last)
-//! right after 30% of the nodes crashed. Reports coverage (delivered / live nodes),
-//! broadcast messages per node (hand-offs and retries; acknowledgements apart) and
-//! virtual time to full delivery.
+//! node from a random node on the static network, under 10% packet loss, and right
+//! after 30% of the nodes crashed. Reports coverage (delivered / live nodes),
+//! broadcast messages per node (hand-offs and retries; acknowledgements apart),
+//! depth (hops from the origin: the most, and the mean) and virtual time to full
+//! delivery.
 //!
 //! Baselines (issue 16): static, beta 1: 100% with at most N messages; 10% loss,
 //! beta 2: at least 99.9%; 30% crashed, beta 2: at least 99.5% with at most 2.5 N.
 //!
-//! The three betas after the crash run in turn, so the later ones see tables that
-//! the earlier broadcasts' timeouts already corrected.
+//! The static and loss broadcasts run in turn on one network (each loss broadcast
+//! starts 2 minutes after the one before, under loss all along). Each beta after
+//! the crash runs on a network of its own, built again from the same seed (the same
+//! nodes, tables and crashed nodes) and broadcast from right after the crash: one
+//! broadcast's timeouts would otherwise repair the tables the next one uses.
 //!
-//! Not run in CI (a million nodes take about 12 GB and tens of minutes); CI only
-//! compiles it. Run: `cargo bench -p dipsea-benches --bench broadcast` (set
-//! `SIM_NODES`, `SIM_SEED`).
+//! Not run in CI (a million nodes take about 12 GB and tens of minutes; each of the
+//! four builds takes minutes); CI only compiles it. Run: `cargo bench -p
+//! dipsea-benches --bench broadcast` (set `SIM_NODES`, `SIM_SEED`).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -32,14 +36,44 @@ fn env(name: &str, default: u64) -> u64 {
 fn print(label: &str, beta: usize, live: usize, r: &BroadcastReport) {
     println!(
         "{label:<14} beta {beta}: coverage {:.4}% ({} of {}), messages/node {:.3}, \
-         acks/node {:.3}, duplicates {}, time to full delivery {:?}",
+         acks/node {:.3}, duplicates {}, depth {} (mean {:.2}), time to full delivery {:?}",
         100.0 * r.coverage,
         r.delivered,
         r.in_range,
         r.messages as f64 / live as f64,
         r.acks as f64 / live as f64,
         r.duplicates,
+        r.max_depth,
+        r.mean_depth,
         r.time_to_full,
+    );
+}
+
+/// Peak RSS (`/proc/self/status`, Linux) per node, and where a node's bytes are.
+fn memory(swarm: &Swarm) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0);
+    let live = swarm.live_nodes();
+    let n = live.len().max(1);
+    let (mut contacts, mut routing, mut speakers) = (0, 0, 0);
+    for node in live.iter().filter_map(|&i| swarm.node(i as usize)) {
+        contacts += node.routing().len();
+        routing += node.routing().heap_bytes();
+        speakers += node.broadcast_stats().speakers;
+    }
+    println!(
+        "memory: peak RSS {peak_kb} KiB ({} B per node); per node {} contacts, {} B routing heap, \
+         {} push speakers, {} B estimated in all",
+        peak_kb * 1024 / n as u64,
+        contacts / n,
+        routing / n,
+        speakers / n,
+        swarm.stats().memory_per_node,
     );
 }
 
@@ -55,12 +89,17 @@ fn main() {
     config.node.broadcast.accept =
         AcceptPolicy::Allowed(HashSet::from([key.verifying_key().to_bytes()]));
     let started = Instant::now();
-    let mut swarm = Swarm::new(config).expect("a valid configuration");
-    swarm.advance(Duration::from_secs(20 * 60));
+    let build = || {
+        let mut swarm = Swarm::new(config.clone()).expect("a valid configuration");
+        swarm.advance(Duration::from_secs(20 * 60));
+        swarm
+    };
+    let mut swarm = build();
     println!(
         "broadcast bench: {nodes} nodes, seed {seed}, built and refreshed in {:.1?}",
         started.elapsed()
     );
+    memory(&swarm);
     let settle = Duration::from_secs(120);
     let mut seq = 0;
     let mut run = |swarm: &mut Swarm, label: &str, beta: usize| {
@@ -77,9 +116,10 @@ fn main() {
     for beta in 1..=3 {
         run(&mut swarm, "10% loss", beta);
     }
-    swarm.set_loss(0.0).expect("a valid loss");
-    swarm.crash(0.3).expect("a valid fraction");
+    drop(swarm);
     for beta in 1..=3 {
+        let mut swarm = build();
+        swarm.crash(0.3).expect("a valid fraction");
         run(&mut swarm, "30% crashed", beta);
     }
     println!("wall time {:.1?}", started.elapsed());

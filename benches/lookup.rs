@@ -4,7 +4,7 @@
 //! many workers as cores) serves BEP 44 immutable gets and puts, and mutable ones
 //! (`getmutable`: the newest verified version of one of 200 signed items;
 //! `putmutable`: a new item under a fresh key each time, signed, then verified by
-//! each node that stores it):
+//! each node that stores it; the keys are made before the clocks start):
 //! - `spread`: each operation is issued through a random node;
 //! - `one_node`: every operation goes through one node (the embedded-library case:
 //!   one node, many concurrent callers).
@@ -127,15 +127,26 @@ impl Bench {
     }
 
     /// Runs `count` operations with `in_flight` at once; returns each one's latency
-    /// and whether it succeeded.
+    /// and whether it succeeded, and the wall and CPU time of the run.
+    ///
+    /// The keypairs of mutable puts (one per put, as a caller with many records
+    /// has) are made before the clocks start: making a key is not part of a put.
+    /// Signing the value is.
     ///
     /// `in_flight` callers run on the runtime, each issuing its next operation as
     /// soon as its last one is done, as the many tasks of an application sharing
     /// one node would. (A single loop spawning a task per operation behind a
     /// semaphore measures much of its own overhead too: a task spawned and a
     /// thread woken per operation.)
-    fn run(&self, op: Op, shape: Shape, in_flight: usize, count: u64) -> Vec<(Duration, bool)> {
+    fn run(&self, op: Op, shape: Shape, in_flight: usize, count: u64) -> Run {
         let salt = self.runs.fetch_add(1, Ordering::Relaxed);
+        let keypairs: Arc<Vec<Keypair>> = Arc::new(match op {
+            Op::PutMutable => (0..count)
+                .map(|i| Keypair::from_seed(&seed(salt, i)))
+                .collect(),
+            _ => Vec::new(),
+        });
+        let (cpu, started) = (cpu_seconds(), Instant::now());
         let nodes = Arc::new(self.nodes.clone());
         let keys = Arc::new(self.keys.clone());
         let public_keys = Arc::new(self.public_keys.clone());
@@ -144,7 +155,7 @@ impl Bench {
             let mut callers = Vec::with_capacity(in_flight);
             for caller in 0..in_flight {
                 let (nodes, keys, next) = (nodes.clone(), keys.clone(), next.clone());
-                let public_keys = public_keys.clone();
+                let (public_keys, keypairs) = (public_keys.clone(), keypairs.clone());
                 callers.push(tokio::spawn(async move {
                     let mut rng = rand::rngs::StdRng::seed_from_u64(salt ^ caller as u64);
                     let mut results = Vec::new();
@@ -189,10 +200,10 @@ impl Bench {
                             }
                             Op::PutMutable => {
                                 // A fresh key each time: no two puts race for one item.
-                                let keypair = Keypair::from_seed(&seed(salt, i));
+                                let keypair = &keypairs[i as usize];
                                 let value = format!("mutable put {salt} {i}").into_bytes();
                                 let options = MutablePut::default();
-                                match node.put_mutable(&keypair, &value, options).await {
+                                match node.put_mutable(keypair, &value, options).await {
                                     Ok(r) if r.stored > 0 => true,
                                     other => {
                                         eprintln!("put_mutable failed: {other:?}");
@@ -209,9 +220,23 @@ impl Bench {
             for caller in callers {
                 results.extend(caller.await.expect("caller task"));
             }
-            results
+            Run {
+                results,
+                wall: started.elapsed(),
+                cpu: cpu_seconds() - cpu,
+            }
         })
     }
+}
+
+/// What [`Bench::run`] measured.
+struct Run {
+    /// Each operation's latency and whether it succeeded.
+    results: Vec<(Duration, bool)>,
+    /// Wall-clock time of the run.
+    wall: Duration,
+    /// CPU seconds the process used during the run.
+    cpu: f64,
 }
 
 /// A keypair seed unique to (`salt`, `i`).
@@ -232,11 +257,7 @@ fn report(bench: &Bench, op: Op, shape: Shape, in_flight: usize, check_seconds: 
     let count = REPORT_OPS;
     let before = bench.packets_sent();
     let checks_before = dipsea::rpc::signature::checks();
-    let cpu_before = cpu_seconds();
-    let started = Instant::now();
-    let results = bench.run(op, shape, in_flight, count);
-    let wall = started.elapsed();
-    let cpu = cpu_seconds() - cpu_before;
+    let Run { results, wall, cpu } = bench.run(op, shape, in_flight, count);
     let checks = dipsea::rpc::signature::checks() - checks_before;
     let packets = bench.packets_sent() - before;
     let ok = results.iter().filter(|(_, ok)| *ok).count();
@@ -278,14 +299,12 @@ fn lookups(c: &mut Criterion) {
                         report(&bench, op, shape, in_flight, check_seconds);
                     }
                     b.iter_custom(|iters| {
-                        let started = Instant::now();
-                        let results = bench.run(op, shape, in_flight, iters);
-                        let elapsed = started.elapsed();
-                        let failed = results.iter().filter(|(_, ok)| !ok).count();
+                        let run = bench.run(op, shape, in_flight, iters);
+                        let failed = run.results.iter().filter(|(_, ok)| !ok).count();
                         if failed > 0 {
                             eprintln!("{failed} of {iters} operations failed in this sample");
                         }
-                        elapsed
+                        run.wall
                     });
                 });
             }

@@ -656,6 +656,24 @@ typedef struct dipsea_stats {
    * Queries refused (204): unknown method without a target.
    */
   uint64_t unknown_method;
+  /**
+   * Members a one-hop node knows, itself included (0 on a Kademlia node; see
+   * dipsea_config_set_overlay).
+   */
+  uint64_t members;
+  /**
+   * Membership events refused: a join not signed by its member's key, a
+   * departure announced by a non-member, a malformed event.
+   */
+  uint64_t members_forged;
+  /**
+   * Departures announced by another member that this node's own ping refuted.
+   */
+  uint64_t members_refuted;
+  /**
+   * Members this node found unresponsive itself, removed and announced gone.
+   */
+  uint64_t members_detected;
 } dipsea_stats;
 
 /**
@@ -833,6 +851,13 @@ typedef void (*dipsea_broadcast_callback)(void *user_data, const struct dipsea_b
  * borrowed for the call: copy what you keep, do not free it.
  */
 typedef void (*dipsea_update_callback)(void *user_data, const struct dipsea_mutable_item *item);
+
+/**
+ * Called on a node's runtime thread for each new peer of a subscribed info-hash,
+ * while its listener is not cancelled (dipsea_node_subscribe_peers). `peer` is
+ * borrowed for the call: copy what you keep.
+ */
+typedef void (*dipsea_peer_callback)(void *user_data, const struct dipsea_peer *peer);
 
 /**
  * Estimated seeds and peers of an info-hash (BEP 33), written by
@@ -1191,6 +1216,45 @@ dipsea_status dipsea_config_set_state_path(struct dipsea_config *config, const c
  * DIPSEA_BAD_INPUT if `name` is not UTF-8, empty or longer than 255 bytes.
  */
 dipsea_status dipsea_config_set_network(struct dipsea_config *config, const char *name);
+
+/**
+ * Chooses the node's overlay by name: `"kademlia"` (the default) or `"one-hop"`:
+ * every member keeps the full member list and a get or put goes straight to the
+ * key's owners, one round trip. A one-hop node needs dipsea_config_set_network (it
+ * never joins the public DHT), may not have an id set (its id is SHA-1 of its
+ * member key), and accepts broadcasts (membership travels by them). Its bootstrap
+ * addresses are members it joins through. Defaults: rendezvous partitioner, 3
+ * replicas (dipsea_config_set_partitioner, dipsea_config_set_replicas).
+ *
+ * Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+ * DIPSEA_BAD_INPUT for another name. A one-hop config without a network fails in
+ * dipsea_node_new with DIPSEA_BAD_INPUT.
+ */
+dipsea_status dipsea_config_set_overlay(struct dipsea_config *config, const char *name);
+
+/**
+ * Sets the partitioner of a one-hop node by name: `"rendezvous"` (the default),
+ * `"ring"`, `"ring:V"` (V virtual nodes per member) or `"xor"`.
+ *
+ * Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+ * DIPSEA_BAD_INPUT for an unknown name, or when the overlay is not one-hop
+ * (call dipsea_config_set_overlay first).
+ */
+dipsea_status dipsea_config_set_partitioner(struct dipsea_config *config, const char *name);
+
+/**
+ * Sets how many owners (replicas) each key has on a one-hop node: a put goes to
+ * all of them, a get to the first and then the next ones. Default 3; with fewer
+ * members, every member owns every key.
+ *
+ * Threads: see dipsea_config.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL; DIPSEA_BAD_INPUT
+ * when the overlay is not one-hop; `replicas` 0 fails in dipsea_node_new with
+ * DIPSEA_BAD_INPUT.
+ */
+dipsea_status dipsea_config_set_replicas(struct dipsea_config *config, size_t replicas);
 
 /**
  * Sets the node option called `name` (every field of the core's `NodeConfig`: `k`,
@@ -1986,6 +2050,33 @@ dipsea_status dipsea_node_subscribe(const struct dipsea_node *node,
                                     dipsea_update_callback callback,
                                     void *user_data,
                                     struct dipsea_listener **out_listener);
+
+/**
+ * Subscribes to the peers of `*info_hash`: the nodes closest to it (where an
+ * announce stores) push each peer announced to them, and `callback(user_data,
+ * peer)` is called with each peer once (those stored already first), until
+ * dipsea_listener_cancel or dipsea_listener_free (or the node is freed). Waits for
+ * the lookup that finds the storing nodes, then writes the listener to
+ * `*out_listener`. Cancelling or freeing the listener ends the subscription soon
+ * after. A listener more than 64 peers behind (a slow callback) skips the oldest.
+ *
+ * The callback runs as dipsea_node_on_broadcast's does (a runtime thread, one call
+ * at a time, no blocking dipsea calls inside; it may cancel or free its own
+ * listener).
+ *
+ * Ownership: `*info_hash` is borrowed for the call; `user_data` and
+ * `*out_listener` as in dipsea_node_on_broadcast. Threads: any thread except a
+ * dipsea runtime thread; blocks during the lookup.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE or DIPSEA_TIMEOUT (no
+ * storing node that speaks the extension was found); DIPSEA_BUSY (this node
+ * subscribes to its most items already); DIPSEA_BAD_INPUT on a read-only node;
+ * DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+ */
+dipsea_status dipsea_node_subscribe_peers(const struct dipsea_node *node,
+                                          const struct dipsea_id *info_hash,
+                                          dipsea_peer_callback callback,
+                                          void *user_data,
+                                          struct dipsea_listener **out_listener);
 
 /**
  * dipsea_node_announce, saying whether this host is a seed of the torrent (has

@@ -65,7 +65,10 @@ fn external_ips(events: &[Event]) -> Vec<(std::net::IpAddr, bool)> {
         .iter()
         .filter_map(|e| match e {
             Event::ExternalIp { ip, id_conforms } => Some((*ip, *id_conforms)),
-            Event::Done { .. } | Event::Broadcast(_) | Event::MutableUpdate(_) => None,
+            Event::Done { .. }
+            | Event::Broadcast(_)
+            | Event::MutableUpdate(_)
+            | Event::Peers { .. } => None,
         })
         .collect()
 }

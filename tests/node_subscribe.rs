@@ -1,13 +1,15 @@
 //! Subscriptions to a mutable item over loopback networks of real UDP nodes: every
 //! subscriber sees every new version soon after its put, also after a storing node
-//! is killed; and refusals over the wire (subscriptions over the per-node and per-IP
+//! is killed; subscribers to an info-hash's peers see the peers announced before and
+//! after they subscribed, each once; and refusals over the wire (subscriptions over the per-node and per-IP
 //! limits; notifications badly signed, for the wrong target, older, or unsolicited),
 //! each with its KRPC error and counter. Every test is bounded by a timeout.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use dipsea::wire::subscribe::{NotifyQuery, SubscribeQuery};
+use dipsea::wire::subscribe::{NotifyQuery, PeersQuery, SubscribeQuery};
+use dipsea::wire::CompactPeers;
 use dipsea::{Id, Keypair, MutablePut, NodeConfig, NodeHandle, Subscription};
 use dipsea_tests::krpc_client::{KrpcClient, Reply};
 use dipsea_tests::{loopback_builder, network_of, shutdown};
@@ -174,6 +176,7 @@ fn subscribe_datagram(tid: &[u8], target: Id, lease: u32) -> Vec<u8> {
         id: Id::sha1(tid),
         target,
         lease,
+        peers: false,
     }
     .encode(&mut out);
     out
@@ -367,6 +370,98 @@ async fn bad_notifications_are_refused_and_counted() {
         assert_eq!(stats.notify_stale, 2);
         assert_eq!(stats.notify_unsolicited, 2);
         assert_eq!(stats.notify_invalid, 2);
+        shutdown(&nodes).await;
+    })
+    .await
+    .expect("test ran past its time limit");
+}
+
+/// Reads `sub` until it has yielded every peer of `want` (in any order); panics on
+/// a peer yielded twice or one not announced.
+async fn wait_for_peers(sub: &mut dipsea::PeerSubscription, want: &[SocketAddr]) {
+    let mut got: Vec<SocketAddr> = Vec::new();
+    while got.len() < want.len() {
+        let peer = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("peers {want:?} not all delivered in 10 s: {got:?}"))
+            .expect("subscription open");
+        assert!(want.contains(&peer), "{peer} was not announced");
+        assert!(!got.contains(&peer), "{peer} delivered twice");
+        got.push(peer);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_subscribers_see_the_peers_announced() {
+    tokio::time::timeout(LIMIT, async {
+        let nodes = network_of(24, || loopback_builder().config(short_leases())).await;
+        let info_hash = Id::sha1(b"a torrent");
+        let peer = |node: &NodeHandle, port: u16| {
+            SocketAddr::new(node.local_addr().ip(), port)
+        };
+        // One peer before anyone subscribes: subscribers get it from the answers.
+        nodes[20]
+            .announce(info_hash, Some(7_000))
+            .await
+            .expect("announce");
+        let mut subs = Vec::new();
+        for node in &nodes[10..15] {
+            let sub = node.subscribe_peers(info_hash).await.expect("subscribe");
+            assert_eq!(sub.info_hash(), info_hash);
+            subs.push(sub);
+        }
+        let mut want = vec![peer(&nodes[20], 7_000)];
+        for sub in &mut subs {
+            wait_for_peers(sub, &want).await;
+        }
+        // Three more peers, announced after: pushed; an announce repeated is not
+        // delivered again.
+        for (i, node) in nodes[21..24].iter().enumerate() {
+            let port = 7_001 + i as u16;
+            node.announce(info_hash, Some(port)).await.expect("announce");
+            want.push(peer(node, port));
+        }
+        nodes[20]
+            .announce(info_hash, Some(7_000))
+            .await
+            .expect("announce again");
+        for sub in &mut subs {
+            wait_for_peers(sub, &want[1..]).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for sub in &mut subs {
+            assert_eq!(sub.try_next(), None, "a peer delivered twice");
+        }
+        let sent: u64 = nodes.iter().map(|n| n.stats().notifications_sent).sum();
+        assert!(sent >= 5 * 3, "{sent} peer notifications sent");
+        // A peers notification nobody asked for is refused (203) and counted, as is
+        // a malformed one.
+        let listener = &nodes[10];
+        let to = listener.local_addr();
+        let mut client = KrpcClient::bind(Ipv4Addr::LOCALHOST).await.expect("bind");
+        let stray = [peer(&nodes[0], 9)];
+        let mut datagram = Vec::new();
+        PeersQuery {
+            tid: b"p1",
+            version: Some(b"DS\x00\x03"),
+            id: Id::sha1(b"notifier"),
+            info_hash: Id::sha1(b"another torrent"),
+            peers: CompactPeers::from_addrs(&stray),
+        }
+        .encode(&mut datagram);
+        assert_eq!(client.ask_raw(to, b"p1", &datagram).await.code(), Some(203));
+        // No `values`.
+        let malformed = b"d1:ad1:c20:aaaaaaaaaaaaaaaaaaaa2:id20:bbbbbbbbbbbbbbbbbbbbe1:q12:dipsea_peers1:t2:p21:y1:qe";
+        assert_eq!(client.ask_raw(to, b"p2", malformed).await.code(), Some(203));
+        let stats = listener.stats();
+        assert_eq!((stats.notify_unsolicited, stats.notify_invalid), (1, 1));
+        // Dropped, the subscriptions end at their storing nodes.
+        drop(subs);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while nodes.iter().map(|n| n.stats().subscriptions_held).sum::<usize>() > 0 {
+            assert!(Instant::now() < deadline, "subscriptions still held");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         shutdown(&nodes).await;
     })
     .await

@@ -22,6 +22,8 @@ __all__ = [
     "AsyncBroadcasts",
     "Subscription",
     "AsyncSubscription",
+    "PeerSubscription",
+    "AsyncPeerSubscription",
     "Swarm",
     "OneHopSwarm",
     "Latency",
@@ -298,6 +300,53 @@ class AsyncSubscription:
     ) -> Awaitable[Literal[False]]: ...
 
 @final
+class PeerSubscription:
+    """Peers of one info-hash (``Node.subscribe_peers``), each once, as
+    ``(host, port)``: a blocking iterator and context manager; closing it ends the
+    subscription."""
+
+    def get(self, timeout: float | None = None) -> _Address | None:
+        """The next peer, waiting at most ``timeout`` seconds (else
+        ``dipsea.Timeout``); ``None`` once closed or the node has stopped."""
+    def close(self) -> None:
+        """Ends the subscription; iteration ends."""
+    @property
+    def closed(self) -> bool:
+        """Whether it is closed or has ended."""
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> _Address: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Literal[False]: ...
+
+@final
+class AsyncPeerSubscription:
+    """Peers of one info-hash (``AsyncNode.subscribe_peers``): an async iterator
+    and async context manager; it subscribes at ``__aenter__`` or the first
+    ``__anext__``."""
+
+    def close(self) -> None:
+        """Ends the subscription: a pending ``__anext__`` raises ``StopAsyncIteration``."""
+    @property
+    def closed(self) -> bool:
+        """Whether it is closed or has ended."""
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[_Address]: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[Literal[False]]: ...
+
+@final
 class Node:
     """A running DHT node with a blocking API; thread-safe, releases the GIL."""
 
@@ -319,6 +368,9 @@ class Node:
         no_default_routers: bool = False,
         accept_broadcasts: _AcceptBroadcasts | None = None,
         network: str | None = None,
+        overlay: Literal["kademlia", "one-hop"] | None = None,
+        partitioner: str | None = None,
+        replicas: int | None = None,
     ) -> Node: ...
     def bootstrap(self) -> int:
         """Joins the network now and waits; returns the routing table size."""
@@ -358,6 +410,9 @@ class Node:
     def subscribe(self, public_key: bytes, *, salt: bytes | None = None) -> Subscription:
         """Subscribes to a mutable item: waits for the lookup, then yields each
         verified new version (the current one first, if stored)."""
+    def subscribe_peers(self, info_hash: _IdLike) -> PeerSubscription:
+        """Subscribes to the peers of an info-hash: waits for the lookup, then
+        yields each peer announced (those stored already first), once."""
     def announce(
         self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
     ) -> int:
@@ -432,6 +487,9 @@ class AsyncNode:
         no_default_routers: bool = False,
         accept_broadcasts: _AcceptBroadcasts | None = None,
         network: str | None = None,
+        overlay: Literal["kademlia", "one-hop"] | None = None,
+        partitioner: str | None = None,
+        replicas: int | None = None,
     ) -> AsyncNode: ...
     def bootstrap(self) -> Awaitable[int]:
         """Joins the network; resolves to the routing table size."""
@@ -468,6 +526,9 @@ class AsyncNode:
     def subscribe(self, public_key: bytes, *, salt: bytes | None = None) -> AsyncSubscription:
         """A subscription to a mutable item; it subscribes at ``__aenter__`` or the
         first ``__anext__``."""
+    def subscribe_peers(self, info_hash: _IdLike) -> AsyncPeerSubscription:
+        """A subscription to the peers of an info-hash; it subscribes at
+        ``__aenter__`` or the first ``__anext__``."""
     def announce(
         self, info_hash: _IdLike, port: int | None = None, *, seed: bool = False
     ) -> Awaitable[int]:

@@ -318,3 +318,31 @@ def test_cancelling_a_call_cancels_its_operation() -> None:
         received += 1
     silent.close()
     assert received == 1
+
+
+def test_calls_follow_the_loop_running_now() -> None:
+    """A thread's calls go to the loop running at the time: one loop run, stopped
+    and run again, another loop in between, and no loop at all between runs. (The
+    bridge remembers a thread's last loop; a future made for a loop that is not
+    the running one would fail the await with RuntimeError.)"""
+    node = AsyncNode(bind="127.0.0.1:0", no_default_routers=True)
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+
+    async def call() -> None:
+        # No contacts: the put fails at once, through the running loop's bridge.
+        with pytest.raises(dipsea.NoRoute):
+            await node.put(b"which loop")
+
+    async def close() -> None:
+        await node.close()
+
+    try:
+        for loop in (first, first, second, first):
+            loop.run_until_complete(call())
+            with pytest.raises(RuntimeError):
+                node.get(Id.random())
+        first.run_until_complete(close())
+    finally:
+        first.close()
+        second.close()
+    assert node.closed

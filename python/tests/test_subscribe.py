@@ -1,6 +1,7 @@
 """Subscriptions to a mutable item from Python: Node.subscribe (a blocking iterator
 and context manager) and AsyncNode.subscribe (an async iterator and async context
-manager), yielding MutableItem versions as get_mutable does."""
+manager), yielding MutableItem versions as get_mutable does; Node.subscribe_peers and
+AsyncNode.subscribe_peers, yielding each peer of an info-hash once as (host, port)."""
 
 from __future__ import annotations
 
@@ -96,5 +97,43 @@ def test_async_subscription(network: list[Node]) -> None:
                     pass
             with pytest.raises(dipsea.BadInput):
                 node.subscribe(b"short")
+
+    asyncio.run(main())
+
+
+def test_a_peer_subscription_sees_each_peer_once(network: list[Node]) -> None:
+    info_hash = dipsea.Id.random()
+    network[5].announce(info_hash, 6001)
+    with network[8].subscribe_peers(info_hash) as sub:
+        # The peer stored already comes first, then each one announced after.
+        assert sub.get(timeout=WAIT_S) == ("127.0.0.1", 6001)
+        network[6].announce(info_hash, 6002)
+        network[5].announce(info_hash, 6001)
+        network[7].announce(info_hash, 6003)
+        got = {sub.get(timeout=WAIT_S), sub.get(timeout=WAIT_S)}
+        assert got == {("127.0.0.1", 6002), ("127.0.0.1", 6003)}
+        with pytest.raises(dipsea.Timeout):
+            sub.get(timeout=0.2)
+    assert sub.closed
+    assert list(sub) == []
+    with pytest.raises(dipsea.BadInput):
+        network[0].subscribe_peers(b"short")
+
+
+def test_async_peer_subscription(network: list[Node]) -> None:
+    info_hash = dipsea.Id.random()
+
+    async def main() -> None:
+        async with AsyncNode(
+            bind="127.0.0.1:0", bootstrap=[seed_address(network)], query_timeout=LOOPBACK_TIMEOUT
+        ) as node:
+            await node.bootstrap()
+            async with node.subscribe_peers(info_hash) as sub:
+                await asyncio.to_thread(network[3].announce, info_hash, 6100)
+                peer = await asyncio.wait_for(sub.__anext__(), WAIT_S)
+                assert peer == ("127.0.0.1", 6100)
+            assert sub.closed
+            with pytest.raises(StopAsyncIteration):
+                await sub.__anext__()
 
     asyncio.run(main())

@@ -303,6 +303,79 @@ pub unsafe extern "C" fn dipsea_config_set_network(
     }
 }
 
+/// Chooses the node's overlay by name: `"kademlia"` (the default) or `"one-hop"`:
+/// every member keeps the full member list and a get or put goes straight to the
+/// key's owners, one round trip. A one-hop node needs dipsea_config_set_network (it
+/// never joins the public DHT), may not have an id set (its id is SHA-1 of its
+/// member key), and accepts broadcasts (membership travels by them). Its bootstrap
+/// addresses are members it joins through. Defaults: rendezvous partitioner, 3
+/// replicas (dipsea_config_set_partitioner, dipsea_config_set_replicas).
+///
+/// Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+/// DIPSEA_BAD_INPUT for another name. A one-hop config without a network fails in
+/// dipsea_node_new with DIPSEA_BAD_INPUT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_overlay(
+    config: *mut dipsea_config,
+    name: *const c_char,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |b| {
+            let name = str_arg(name, "name")?;
+            Ok(b.overlay(dipsea::onehop::Overlay::from_name(name)?))
+        })
+    }
+}
+
+/// Sets the partitioner of a one-hop node by name: `"rendezvous"` (the default),
+/// `"ring"`, `"ring:V"` (V virtual nodes per member) or `"xor"`.
+///
+/// Ownership: `name` is borrowed for the call. Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` or `name` is NULL;
+/// DIPSEA_BAD_INPUT for an unknown name, or when the overlay is not one-hop
+/// (call dipsea_config_set_overlay first).
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_partitioner(
+    config: *mut dipsea_config,
+    name: *const c_char,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |mut b| {
+            let name = str_arg(name, "name")?;
+            let scheme = name
+                .parse::<dipsea::keyspace::Scheme>()
+                .map_err(dipsea::Error::from)?;
+            b.config_mut().overlay.one_hop_mut()?.partitioner = scheme;
+            Ok(b)
+        })
+    }
+}
+
+/// Sets how many owners (replicas) each key has on a one-hop node: a put goes to
+/// all of them, a get to the first and then the next ones. Default 3; with fewer
+/// members, every member owns every key.
+///
+/// Threads: see dipsea_config.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT if `config` is NULL; DIPSEA_BAD_INPUT
+/// when the overlay is not one-hop; `replicas` 0 fails in dipsea_node_new with
+/// DIPSEA_BAD_INPUT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_config_set_replicas(
+    config: *mut dipsea_config,
+    replicas: usize,
+) -> dipsea_status {
+    // SAFETY: this function's contract, forwarded.
+    unsafe {
+        update(config, |mut b| {
+            b.config_mut().overlay.one_hop_mut()?.replicas = replicas;
+            Ok(b)
+        })
+    }
+}
+
 /// Sets the node option called `name` (every field of the core's `NodeConfig`: `k`,
 /// `alpha`, `max_in_flight`, `timeout_floor`, `store.max_items`,
 /// `rate_limit.per_ip_rate`, ...; the core's `NodeConfig::options` lists them, and

@@ -160,6 +160,16 @@ pub struct dipsea_stats {
     pub target_mismatch: u64,
     /// Queries refused (204): unknown method without a target.
     pub unknown_method: u64,
+    /// Members a one-hop node knows, itself included (0 on a Kademlia node; see
+    /// dipsea_config_set_overlay).
+    pub members: u64,
+    /// Membership events refused: a join not signed by its member's key, a
+    /// departure announced by a non-member, a malformed event.
+    pub members_forged: u64,
+    /// Departures announced by another member that this node's own ping refuted.
+    pub members_refuted: u64,
+    /// Members this node found unresponsive itself, removed and announced gone.
+    pub members_detected: u64,
 }
 
 impl Default for dipsea_stats {
@@ -227,6 +237,10 @@ impl Default for dipsea_stats {
             value_too_big: 0,
             target_mismatch: 0,
             unknown_method: 0,
+            members: 0,
+            members_forged: 0,
+            members_refuted: 0,
+            members_detected: 0,
         }
     }
 }
@@ -298,6 +312,10 @@ impl From<&NodeStats> for dipsea_stats {
             value_too_big: s.value_too_big,
             target_mismatch: s.target_mismatch,
             unknown_method: s.unknown_method,
+            members: wide(s.members),
+            members_forged: s.members_forged,
+            members_refuted: s.members_refuted,
+            members_detected: s.members_detected,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {

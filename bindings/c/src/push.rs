@@ -1,7 +1,8 @@
 //! Pushes from C: broadcast and key-range multicast (dipsea_node_broadcast, the
-//! accept policy of a config), and the delivered broadcasts or the new versions of
-//! a subscribed mutable item handed to a callback through a dipsea_listener
-//! (dipsea_node_on_broadcast, dipsea_node_subscribe, dipsea_listener_cancel,
+//! accept policy of a config), and the delivered broadcasts, the new versions of a
+//! subscribed mutable item or the new peers of a subscribed info-hash handed to a
+//! callback through a dipsea_listener (dipsea_node_on_broadcast,
+//! dipsea_node_subscribe, dipsea_node_subscribe_peers, dipsea_listener_cancel,
 //! dipsea_listener_free).
 //!
 //! A listener is one task on the node's runtime that waits for the next item of a
@@ -522,6 +523,78 @@ pub unsafe extern "C" fn dipsea_node_subscribe(
                 unsafe { callback(ud, &item) };
                 // SAFETY: the buffer from_value allocated, freed once here.
                 unsafe { crate::buffer::dipsea_buffer_free(&mut item.value) };
+            },
+        );
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_listener, Box::into_raw(listener)) };
+        Ok(())
+    })
+}
+
+/// Called on a node's runtime thread for each new peer of a subscribed info-hash,
+/// while its listener is not cancelled (dipsea_node_subscribe_peers). `peer` is
+/// borrowed for the call: copy what you keep.
+pub type dipsea_peer_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, peer: *const crate::peer::dipsea_peer)>;
+
+/// The peers a subscription to an info-hash yields.
+struct NewPeers(dipsea::PeerSubscription);
+
+impl Source for NewPeers {
+    type Item = std::net::SocketAddr;
+
+    async fn next(&mut self) -> Option<std::net::SocketAddr> {
+        self.0.next().await
+    }
+}
+
+/// Subscribes to the peers of `*info_hash`: the nodes closest to it (where an
+/// announce stores) push each peer announced to them, and `callback(user_data,
+/// peer)` is called with each peer once (those stored already first), until
+/// dipsea_listener_cancel or dipsea_listener_free (or the node is freed). Waits for
+/// the lookup that finds the storing nodes, then writes the listener to
+/// `*out_listener`. Cancelling or freeing the listener ends the subscription soon
+/// after. A listener more than 64 peers behind (a slow callback) skips the oldest.
+///
+/// The callback runs as dipsea_node_on_broadcast's does (a runtime thread, one call
+/// at a time, no blocking dipsea calls inside; it may cancel or free its own
+/// listener).
+///
+/// Ownership: `*info_hash` is borrowed for the call; `user_data` and
+/// `*out_listener` as in dipsea_node_on_broadcast. Threads: any thread except a
+/// dipsea runtime thread; blocks during the lookup.
+/// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_NO_ROUTE or DIPSEA_TIMEOUT (no
+/// storing node that speaks the extension was found); DIPSEA_BUSY (this node
+/// subscribes to its most items already); DIPSEA_BAD_INPUT on a read-only node;
+/// DIPSEA_SHUTDOWN; DIPSEA_WRONG_THREAD inside a callback.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_node_subscribe_peers(
+    node: *const dipsea_node,
+    info_hash: *const crate::id::dipsea_id,
+    callback: dipsea_peer_callback,
+    user_data: *mut c_void,
+    out_listener: *mut *mut dipsea_listener,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract, for every pointer below.
+        let node = unsafe { node_arg(node) }?;
+        let info_hash = unsafe { crate::node::id_arg(info_hash, "info_hash") }?;
+        let callback = callback_arg(callback)?;
+        let out_listener = out(out_listener, "out_listener")?;
+        not_on_runtime()?;
+        let subscription = node
+            .inner
+            .runtime()
+            .block_on(node.inner.handle().subscribe_peers(info_hash))?;
+        let listener = listen(
+            node,
+            NewPeers(subscription),
+            user_data,
+            move |ud, addr: &std::net::SocketAddr| {
+                let peer = crate::peer::dipsea_peer::from(*addr);
+                // SAFETY: the caller's callback, with its own user data and a peer
+                // valid for the call.
+                unsafe { callback(ud, &peer) };
             },
         );
         // SAFETY: checked non-NULL; writable by contract.

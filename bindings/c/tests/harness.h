@@ -54,5 +54,6 @@ void broadcast_tests(void);
 void subscribe_tests(void);
 void network_tests(void);
 void onehop_tests(void);
+void onehop_udp_tests(void);
 
 #endif

@@ -45,6 +45,7 @@ int main(void) {
     dual_stack_tests();
     network_tests();
     onehop_tests();
+    onehop_udp_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 /* Subscriptions to a mutable item over the shared loopback network: each new
  * version handed to the listener's callback once, in order; cancelling; bad
- * arguments. */
+ * arguments. Subscriptions to an info-hash's peers: each peer announced handed
+ * to the callback once. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -135,7 +136,77 @@ static void bad_subscriptions(void) {
     CHECK(listener == NULL);
 }
 
+/* What one peer subscription's callback saw. Written by the callback under `mu`. */
+struct peers {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+    uint16_t ports[8];
+};
+
+static void on_peer(void *user_data, const dipsea_peer *peer) {
+    struct peers *p = user_data;
+    pthread_mutex_lock(&p->mu);
+    if (p->calls < 8) {
+        p->ports[p->calls] = peer->port;
+    }
+    p->calls++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits until the callback was called `calls` times, at most `seconds`. */
+static int wait_calls(struct peers *p, int calls, int seconds) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += seconds;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    while (p->calls < calls && rc != ETIMEDOUT) {
+        rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
+    }
+    int seen = p->calls >= calls;
+    pthread_mutex_unlock(&p->mu);
+    return seen;
+}
+
+static void a_peer_subscription_sees_each_peer_once(void) {
+    dipsea_id info_hash;
+    CHECK_OK(dipsea_id_sha1((const uint8_t *)"c peer torrent", 14, &info_hash));
+    struct peers p;
+    memset(&p, 0, sizeof p);
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    size_t stored = 0;
+    CHECK_OK(dipsea_node_announce(net[1], &info_hash, 7101, &stored));
+    dipsea_listener *listener = NULL;
+    CHECK_OK(dipsea_node_subscribe_peers(net[4], &info_hash, on_peer, &p, &listener));
+    /* The peer stored already comes first, then each one announced; a repeated
+     * announce is not delivered again. */
+    CHECK(wait_calls(&p, 1, 30));
+    CHECK_OK(dipsea_node_announce(net[2], &info_hash, 7102, &stored));
+    CHECK_OK(dipsea_node_announce(net[1], &info_hash, 7101, &stored));
+    CHECK(wait_calls(&p, 2, 30));
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    CHECK_OK(dipsea_listener_cancel(listener));
+    pthread_mutex_lock(&p.mu);
+    CHECK(p.calls == 2);
+    CHECK(p.ports[0] == 7101 && p.ports[1] == 7102);
+    pthread_mutex_unlock(&p.mu);
+    CHECK_OK(dipsea_listener_free(listener));
+    CHECK_STATUS(dipsea_node_subscribe_peers(net[4], NULL, on_peer, &p, &listener),
+                 DIPSEA_NULL_ARGUMENT);
+    CHECK_STATUS(dipsea_node_subscribe_peers(net[4], &info_hash, NULL, &p, &listener),
+                 DIPSEA_NULL_ARGUMENT);
+    CHECK_STATUS(dipsea_node_subscribe_peers(net[4], &info_hash, on_peer, &p, NULL),
+                 DIPSEA_NULL_ARGUMENT);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+}
+
 void subscribe_tests(void) {
     run_test("subscribe: each new version, once, in order", a_subscription_sees_each_new_version);
     run_test("subscribe: bad arguments", bad_subscriptions);
+    run_test("subscribe: each peer of an info-hash, once", a_peer_subscription_sees_each_peer_once);
 }

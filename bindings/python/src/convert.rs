@@ -65,6 +65,26 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     Ok(d)
 }
 
+/// Sets the overlay (`"kademlia"` or `"one-hop"`) with its partitioner and replicas,
+/// when given; a partitioner or replicas without the one-hop overlay is an error.
+pub fn with_overlay(
+    b: NodeBuilder,
+    overlay: Option<&str>,
+    partitioner: Option<&str>,
+    replicas: Option<usize>,
+) -> PyResult<NodeBuilder> {
+    if overlay.is_none() && partitioner.is_none() && replicas.is_none() {
+        return Ok(b);
+    }
+    let overlay = dipsea::onehop::Overlay::with_settings(
+        overlay.unwrap_or("kademlia"),
+        partitioner,
+        replicas,
+    )
+    .map_err(to_py)?;
+    Ok(b.overlay(overlay))
+}
+
 /// Makes the node a member of the private network called `network`, if given.
 pub fn with_network(b: NodeBuilder, network: Option<&str>) -> PyResult<NodeBuilder> {
     match network {

@@ -33,6 +33,8 @@ fn _dipsea(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<push::PyAsyncBroadcasts>()?;
     m.add_class::<push::PySubscription>()?;
     m.add_class::<push::PyAsyncSubscription>()?;
+    m.add_class::<push::PyPeerSubscription>()?;
+    m.add_class::<push::PyAsyncPeerSubscription>()?;
     m.add_class::<scrape::PyScrape>()?;
     m.add_class::<scrape::PySamples>()?;
     m.add_class::<swarm::PySwarm>()?;

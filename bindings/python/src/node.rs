@@ -20,15 +20,15 @@ use crate::bridge::{detach_in_turn, spawn};
 use crate::scrape::{PySamples, PyScrape};
 
 use crate::convert::{
-    addr, builder, contact, socket_addr, stats_dict, with_network, Bytes, PyAddr,
+    addr, builder, contact, socket_addr, stats_dict, with_network, with_overlay, Bytes, PyAddr,
 };
 use crate::errors::{closed, to_py};
 use crate::id::{id_arg, PyId};
 use crate::keypair::PyKeypair;
 use crate::mutable::{public_key_arg, put_options, PyMutableItem};
 use crate::push::{
-    self, BroadcastSource, Outgoing, PyAsyncBroadcasts, PyAsyncSubscription, PyBroadcasts,
-    PySubscription, SubscriptionSource,
+    self, BroadcastSource, Outgoing, PeersSource, PyAsyncBroadcasts, PyAsyncPeerSubscription,
+    PyAsyncSubscription, PyBroadcasts, PyPeerSubscription, PySubscription, SubscriptionSource,
 };
 
 /// A running DHT node with a blocking API.
@@ -72,7 +72,11 @@ use crate::push::{
 /// ``network``, a name, makes the node a member of that private network: it tags
 /// its messages with the network's id, drops those of other networks (the public
 /// DHT's included; counted in ``stats()["foreign_network"]``) and never uses the
-/// default routers.
+/// default routers. ``overlay="one-hop"`` (with a ``network``) makes a one-hop
+/// node: every member keeps the full member list (``stats()["members"]``) and a
+/// get or put goes straight to the key's ``replicas`` owners (default 3) that the
+/// ``partitioner`` names (``"rendezvous"``, the default, ``"ring"``, ``"ring:V"``
+/// or ``"xor"``); its ``bootstrap`` addresses are members to join through.
 #[pyclass(module = "dipsea", name = "Node", frozen)]
 pub struct PyNode {
     /// `None` once closed. The lock is held only to clone or take the `Arc`.
@@ -88,7 +92,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None, network = None))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None, network = None, overlay = None, partitioner = None, replicas = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -107,6 +111,9 @@ impl PyNode {
         no_default_routers: bool,
         accept_broadcasts: Option<&Bound<'_, PyAny>>,
         network: Option<&str>,
+        overlay: Option<&str>,
+        partitioner: Option<&str>,
+        replicas: Option<usize>,
     ) -> PyResult<PyNode> {
         let b = builder(
             bind,
@@ -125,6 +132,7 @@ impl PyNode {
         .no_default_routers(no_default_routers);
         let b = push::accept_broadcasts(b, accept_broadcasts)?;
         let b = with_network(b, network)?;
+        let b = with_overlay(b, overlay, partitioner, replicas)?;
         let node = py.detach(move || b.start_blocking()).map_err(to_py)?;
         Ok(PyNode {
             node: Mutex::new(Some(Arc::new(node))),
@@ -257,6 +265,31 @@ impl PyNode {
         Ok(PySubscription(push::Feed::new(
             SubscriptionSource::Running(subscription),
         )))
+    }
+
+    /// Subscribes to the peers of ``info_hash``: the nodes closest to it (where
+    /// ``announce`` stores) push each peer announced to them. Waits for the lookup
+    /// that finds them, then returns a ``PeerSubscription``, a blocking iterator of
+    /// ``(host, port)`` peers, each once (those stored already first), and a
+    /// context manager; closing it ends the subscription. Raises ``NoRoute`` or
+    /// ``Timeout`` when no storing node that speaks the extension was found,
+    /// ``Busy`` past the node's subscription limit.
+    fn subscribe_peers(
+        &self,
+        py: Python<'_>,
+        info_hash: &Bound<'_, PyAny>,
+    ) -> PyResult<PyPeerSubscription> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        let subscription = py
+            .detach(move || {
+                node.runtime()
+                    .block_on(node.handle().subscribe_peers(info_hash))
+            })
+            .map_err(to_py)?;
+        Ok(PyPeerSubscription(push::Feed::new(PeersSource::Running(
+            subscription,
+        ))))
     }
 
     /// Announces that this host serves ``info_hash`` on TCP/UDP ``port`` (``None``:
@@ -442,7 +475,7 @@ impl Drop for PyAsyncNode {
 #[pymethods]
 impl PyAsyncNode {
     #[new]
-    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None, network = None))]
+    #[pyo3(signature = (bind = None, bootstrap = None, read_only = false, state_path = None, *, bind6 = None, id = None, k = None, alpha = None, workers = None, query_timeout = None, max_in_flight = None, options = None, no_default_routers = false, accept_broadcasts = None, network = None, overlay = None, partitioner = None, replicas = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -461,6 +494,9 @@ impl PyAsyncNode {
         no_default_routers: bool,
         accept_broadcasts: Option<&Bound<'_, PyAny>>,
         network: Option<&str>,
+        overlay: Option<&str>,
+        partitioner: Option<&str>,
+        replicas: Option<usize>,
     ) -> PyResult<PyAsyncNode> {
         let b = builder(
             bind,
@@ -479,6 +515,7 @@ impl PyAsyncNode {
         .no_default_routers(no_default_routers);
         let b = push::accept_broadcasts(b, accept_broadcasts)?;
         let b = with_network(b, network)?;
+        let b = with_overlay(b, overlay, partitioner, replicas)?;
         let node = py
             .detach(move || get_runtime().block_on(b.spawn()))
             .map_err(to_py)?;
@@ -588,6 +625,18 @@ impl PyAsyncNode {
                 public_key,
                 salt,
             },
+        )))
+    }
+
+    /// ``Node.subscribe_peers`` for asyncio: returns an ``AsyncPeerSubscription`` at
+    /// once, an async iterator of ``(host, port)`` peers and an async context
+    /// manager; it subscribes at ``__aenter__`` or the first ``__anext__``, which
+    /// raise the errors ``Node.subscribe_peers`` raises.
+    fn subscribe_peers(&self, info_hash: &Bound<'_, PyAny>) -> PyResult<PyAsyncPeerSubscription> {
+        let info_hash = id_arg(info_hash)?;
+        let node = self.node()?;
+        Ok(PyAsyncPeerSubscription(push::AsyncFeed::new(
+            PeersSource::Idle { node, info_hash },
         )))
     }
 

@@ -592,3 +592,54 @@ feeds!(
     PyAsyncSubscription, "AsyncSubscription",
     SubscriptionSource, crate::mutable::PyMutableItem
 );
+
+/// The peers of one info-hash a subscription yields; an `AsyncNode`'s starts (runs
+/// its lookup) on the first `__anext__` or `__aenter__`.
+pub enum PeersSource {
+    /// Not subscribed yet.
+    Idle {
+        node: NodeHandle,
+        info_hash: dipsea::Id,
+    },
+    /// Subscribed.
+    Running(dipsea::PeerSubscription),
+}
+
+impl Source for PeersSource {
+    type Item = crate::convert::PyAddr;
+
+    async fn start(&mut self) -> Result<(), Error> {
+        if let PeersSource::Idle { node, info_hash } = self {
+            let subscription = node.subscribe_peers(*info_hash).await?;
+            *self = PeersSource::Running(subscription);
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Result<Option<Self::Item>, Error> {
+        match self {
+            PeersSource::Running(subscription) => {
+                Ok(subscription.next().await.map(crate::convert::addr))
+            }
+            PeersSource::Idle { .. } => Err(Error::Internal(
+                "a subscription was read before it started".to_string(),
+            )),
+        }
+    }
+}
+
+feeds!(
+    /// A subscription to the peers of one info-hash (``Node.subscribe_peers``):
+    /// each peer announced to the storing nodes (those stored already first), once,
+    /// as ``(host, port)``: a blocking iterator that ends when the node is closed or
+    /// ``close()`` is called, a context manager that closes it, and
+    /// ``get(timeout=)``. Waiting releases the GIL. Closing it (or dropping it)
+    /// ends the subscription.
+    PyPeerSubscription, "PeerSubscription",
+    /// A subscription to the peers of one info-hash (``AsyncNode.subscribe_peers``):
+    /// an async iterator of ``(host, port)`` peers and an async context manager. It
+    /// subscribes (looks the info-hash up) at ``__aenter__`` or the first
+    /// ``__anext__``, raising the lookup's errors there; ``close()`` ends it.
+    PyAsyncPeerSubscription, "AsyncPeerSubscription",
+    PeersSource, crate::convert::PyAddr
+);

@@ -3,9 +3,8 @@
 //! the broadcasts a node delivers.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use dipsea::push::{AcceptPolicy, Broadcast, KeyRange, SigningKey};
+use dipsea::push::{next_seq, AcceptPolicy, Broadcast, KeyRange, SigningKey};
 
 use crate::client::{op_failure, with_client};
 use crate::{BroadcastArgs, Failure, Outcome};
@@ -19,13 +18,9 @@ pub fn run(args: BroadcastArgs) -> Outcome {
         }
         None => KeyRange::ALL,
     };
-    // Milliseconds since 1970 by default: a later broadcast of the same key gets a
-    // higher number, as the receivers' duplicate windows want.
-    let seq = args.seq.unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    });
+    // By default the library's rule (milliseconds since 1970, increasing within the
+    // process), the same as the bindings': what the receivers' duplicate windows want.
+    let seq = args.seq.unwrap_or_else(next_seq);
     let payload = args.message.into_bytes();
     let origin = key.verifying_key().to_bytes();
     let sent = with_client(&args.client, |node| async move {

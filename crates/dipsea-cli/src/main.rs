@@ -222,6 +222,22 @@ struct NodeArgs {
     /// name.
     #[arg(long, value_name = "NAME", env = "DIPSEA_NETWORK")]
     network: Option<String>,
+
+    /// The overlay: `kademlia` (the default: iterative lookups over k-buckets) or
+    /// `one-hop` (needs --network): every member keeps the full member list and a
+    /// get or put goes straight to the key's owners, one round trip. The
+    /// --bootstrap addresses of a one-hop node are members it joins through.
+    #[arg(long, value_name = "kademlia|one-hop", default_value = "kademlia")]
+    overlay: String,
+
+    /// With --overlay one-hop: the partitioner that names a key's owners,
+    /// rendezvous (the default), ring, ring:V (V virtual nodes per member) or xor.
+    #[arg(long, value_name = "NAME")]
+    partitioner: Option<String>,
+
+    /// With --overlay one-hop: owners (replicas) of each key (default 3).
+    #[arg(long, value_name = "N")]
+    replicas: Option<usize>,
 }
 
 /// Flags of `dipsea broadcast`.
@@ -256,8 +272,13 @@ struct ListenArgs {
 
     /// The public key of the mutable item, 64 hex digits (as `dipsea keygen` and
     /// `dipsea put --key-file` print it).
-    #[arg(long, value_name = "HEX", value_parser = public_key)]
-    pubkey: [u8; 32],
+    #[arg(long, value_name = "HEX", value_parser = public_key, required_unless_present = "infohash")]
+    pubkey: Option<[u8; 32]>,
+
+    /// Instead of a mutable item, listen to the peers of this info-hash (40 hex
+    /// digits): print each peer announced as `peer IP:PORT`, once.
+    #[arg(long, value_name = "HEX", conflicts_with_all = ["pubkey", "salt"])]
+    infohash: Option<Id>,
 
     /// The mutable item's salt, as text.
     #[arg(long, value_name = "S")]

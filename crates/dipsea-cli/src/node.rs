@@ -17,7 +17,8 @@ pub fn run(args: NodeArgs) -> Outcome {
     result
 }
 
-async fn serve(args: NodeArgs) -> Outcome {
+/// The node `args` describe, and how its bind address reads in an error.
+fn node_builder(args: &NodeArgs) -> Result<(NodeBuilder, String), Failure> {
     let mut config = NodeConfig {
         save_interval: args.save_interval,
         ..NodeConfig::default()
@@ -46,7 +47,7 @@ async fn serve(args: NodeArgs) -> Outcome {
         }
     };
     let mut builder = builder
-        .bootstrap(args.bootstrap)
+        .bootstrap(args.bootstrap.clone())
         .no_default_routers(args.no_default_routers)
         .read_only(args.read_only);
     if let Some(path) = &args.state {
@@ -57,9 +58,26 @@ async fn serve(args: NodeArgs) -> Outcome {
     }
     builder = builder.enforce_bep42(args.enforce_bep42);
     builder = crate::with_network(builder, args.network.as_deref())?;
+    let overlay = dipsea::onehop::Overlay::with_settings(
+        &args.overlay,
+        args.partitioner.as_deref(),
+        args.replicas,
+    )
+    .map_err(|e| Failure::usage(format!("--overlay: {e}")))?;
+    if overlay != dipsea::onehop::Overlay::Kademlia && args.network.is_none() {
+        return Err(Failure::usage(
+            "--overlay one-hop needs --network NAME: a one-hop node never joins the public DHT",
+        ));
+    }
+    builder = builder.overlay(overlay);
     if let Some(id) = args.id {
         builder = builder.id(id);
     }
+    Ok((builder, bind))
+}
+
+async fn serve(args: NodeArgs) -> Outcome {
+    let (builder, bind) = node_builder(&args)?;
     let node = builder.spawn().await.map_err(|e| match e {
         dipsea::Error::BadInput(msg) => Failure::usage(msg),
         e => Failure::failed(format!(

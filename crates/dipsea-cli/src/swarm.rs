@@ -46,6 +46,10 @@ struct Summary {
     packets_sent: u64,
     packets_lost: u64,
     memory_per_node: usize,
+    /// The process's peak resident set size (Linux `VmHWM`; 0 elsewhere), in bytes.
+    peak_rss: u64,
+    /// `peak_rss` divided by the nodes ever created.
+    peak_rss_per_node: u64,
     build_wall_ms: u64,
     wall_ms: u64,
     virtual_ms: u64,
@@ -181,6 +185,8 @@ fn summarize(
         packets_sent: s.packets_sent,
         packets_lost: s.packets_lost,
         memory_per_node: s.memory_per_node,
+        peak_rss: peak_rss(),
+        peak_rss_per_node: peak_rss() / s.nodes.max(1) as u64,
         build_wall_ms: s.build_wall_ms,
         wall_ms: s.wall_ms,
         virtual_ms: s.virtual_ms,
@@ -240,7 +246,15 @@ fn table(s: &Summary) -> String {
             s.packets_lost
         ),
     );
-    row("memory per node", bytes(s.memory_per_node as u64));
+    row(
+        "memory per node",
+        format!(
+            "{} estimated, {} peak RSS ({} in all)",
+            bytes(s.memory_per_node as u64),
+            bytes(s.peak_rss_per_node),
+            bytes(s.peak_rss)
+        ),
+    );
     row(
         "virtual time",
         format!("{:.1} s", s.virtual_ms as f64 / 1000.0),
@@ -254,6 +268,18 @@ fn table(s: &Summary) -> String {
         ),
     );
     format!("dipsea swarm\n{t}")
+}
+
+/// The peak resident set size of this process so far, in bytes (`VmHWM` of
+/// `/proc/self/status`; 0 where there is none).
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Bytes in binary units.

@@ -52,26 +52,8 @@ struct Summary {
 /// Runs the one-hop simulation for `dipsea swarm`.
 pub fn run(args: &SwarmArgs) -> Outcome {
     let started = Instant::now();
-    let scheme = match args.partitioner.as_str() {
-        "ring" => Scheme::Ring {
-            vnodes: args.vnodes,
-        },
-        other => other
-            .parse()
-            .map_err(|e: dipsea::keyspace::PartitionError| Failure::usage(e.to_string()))?,
-    };
-    let config = OneHopConfig {
-        nodes: args.nodes,
-        seed: args.seed,
-        loss: args.loss,
-        replicas: args.replicas,
-        scheme,
-        churn_median_session: args
-            .session_minutes
-            .filter(|m| m.is_finite() && *m > 0.0)
-            .map(|m| Duration::from_secs_f64(m * 60.0)),
-        ..OneHopConfig::default()
-    };
+    let config = config_of(args)?;
+    let scheme = config.scheme;
     let mut swarm = OneHopSwarm::new(config).map_err(|e| Failure::usage(e.to_string()))?;
     swarm.run(args.ops, Duration::from_secs(60));
     let s = swarm.stats();
@@ -107,6 +89,36 @@ pub fn run(args: &SwarmArgs) -> Outcome {
         println!("{line}");
         return Ok(());
     }
+    print_table(&summary);
+    Ok(())
+}
+
+/// The simulation `args` ask for.
+fn config_of(args: &SwarmArgs) -> Result<OneHopConfig, Failure> {
+    let scheme = match args.partitioner.as_str() {
+        "ring" => Scheme::Ring {
+            vnodes: args.vnodes,
+        },
+        other => other
+            .parse()
+            .map_err(|e: dipsea::keyspace::PartitionError| Failure::usage(e.to_string()))?,
+    };
+    Ok(OneHopConfig {
+        nodes: args.nodes,
+        seed: args.seed,
+        loss: args.loss,
+        replicas: args.replicas,
+        scheme,
+        churn_median_session: args
+            .session_minutes
+            .filter(|m| m.is_finite() && *m > 0.0)
+            .map(|m| Duration::from_secs_f64(m * 60.0)),
+        ..OneHopConfig::default()
+    })
+}
+
+/// The summary as a table, one line per measure.
+fn print_table(summary: &Summary) {
     let rows = [
         (
             "overlay",
@@ -178,5 +190,4 @@ pub fn run(args: &SwarmArgs) -> Outcome {
     for (name, value) in rows {
         println!("{name:<18} {value}");
     }
-    Ok(())
 }

@@ -472,6 +472,9 @@ fn help_explains_every_flag() {
                 "--status-every",
                 "--save-interval",
                 "--network",
+                "--overlay",
+                "--partitioner",
+                "--replicas",
             ],
         ),
         (
@@ -653,6 +656,53 @@ fn listen_prints_each_new_version() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// `dipsea listen --infohash`: each peer announced after it subscribed, as
+/// `peer IP:PORT`, once.
+#[test]
+fn listen_prints_each_new_peer() {
+    let node = NodeProc::start(&[]);
+    let info_hash = key_of(b"a listened torrent");
+    let mut listener = dipsea()
+        .args(["listen", "--bootstrap", &node.addr, "--bind", "127.0.0.1:0"])
+        .args(["--infohash", &info_hash, "--count", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dipsea listen");
+    let stdout = drain(listener.stdout.take().expect("stdout"));
+    let stderr = listener.stderr.take().expect("stderr");
+    let (tx, said) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = said
+        .recv_timeout(Duration::from_secs(30))
+        .expect("listen says it listens");
+    assert_eq!(first, format!("listening to the peers of {info_hash}"));
+    for port in ["51415", "51416", "51415"] {
+        let out = run(dipsea()
+            .args(["announce", "--bootstrap", &node.addr, &info_hash])
+            .args(["--port", port]));
+        ok(&out);
+    }
+    let status = wait_until(&mut listener, DEADLINE).unwrap_or_else(|| {
+        let _ = listener.kill();
+        panic!("listen did not exit after 2 peers");
+    });
+    assert!(status.success(), "listen exited {status:?}");
+    let printed = text(&stdout.join().expect("stdout reader"));
+    assert_eq!(printed, "peer 127.0.0.1:51415\npeer 127.0.0.1:51416\n");
+    // --infohash and --pubkey exclude each other; one of them is needed.
+    let out = run(dipsea().args(["listen", "--bootstrap", &node.addr]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
 /// `--network`: a node of a private network serves clients of its network only; a
 /// client of another network, or of the public one, cannot even join it.
 #[test]
@@ -690,6 +740,56 @@ fn a_private_network_serves_its_own_clients_only() {
         text(&out.stderr)
     );
     assert!(node.terminate().success());
+}
+
+/// `dipsea node --overlay one-hop`: two members of a one-hop cluster, a value put
+/// through one found through the other; one-hop settings without a network, or
+/// with Kademlia, are usage errors.
+#[test]
+fn a_one_hop_cluster_serves_puts_and_gets() {
+    let flags = ["--network", "cli-cluster", "--overlay", "one-hop"];
+    let seed =
+        NodeProc::start(&[&flags[..], &["--partitioner", "ring", "--replicas", "2"]].concat());
+    let other = NodeProc::start(
+        &[
+            &flags[..],
+            &[
+                "--partitioner",
+                "ring",
+                "--replicas",
+                "2",
+                "--bootstrap",
+                &seed.addr,
+            ],
+        ]
+        .concat(),
+    );
+    let net = ["--network", "cli-cluster"];
+    let put = run(dipsea()
+        .args(["put", "--bootstrap", &seed.addr])
+        .args(net)
+        .arg("cluster value"));
+    assert_eq!(text(&ok(&put)).trim(), key_of(b"cluster value"));
+    let got = run(dipsea()
+        .args(["get", "--bootstrap", &other.addr])
+        .args(net)
+        .arg(key_of(b"cluster value")));
+    assert_eq!(ok(&got), b"cluster value");
+    for bad in [
+        &["--overlay", "one-hop"][..],
+        &["--network", "x", "--partitioner", "ring"],
+        &["--network", "x", "--overlay", "chord"],
+    ] {
+        let out = run(dipsea().args(["node", "--bind", "127.0.0.1:0"]).args(bad));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--overlay"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(other.terminate().success());
+    assert!(seed.terminate().success());
 }
 
 /// `dipsea keyspace owners`: the owners of keys among the members of a file, the same

@@ -16,6 +16,7 @@ pub mod keypair;
 pub mod keyspace;
 pub mod lookup;
 pub mod node;
+pub mod onehop;
 pub mod push;
 pub mod routing;
 pub mod rpc;
@@ -35,7 +36,9 @@ pub use id::{Distance, Id, IdError, NodeInfo, ID_BITS, ID_LEN};
 pub use keypair::Keypair;
 pub use lookup::{Lookup, LookupConfig, LookupStats, ALPHA};
 pub use node::udp::{BlockingNode, NodeBuilder, NodeHandle, PutResult};
-pub use node::udp::{BlockingSubscription, Subscription};
+pub use node::udp::{
+    BlockingPeerSubscription, BlockingSubscription, PeerSubscription, Subscription,
+};
 pub use node::QueryCounts;
 pub use node::{
     ConfigOption, MutablePut, MutableStored, MutableValue, Node, NodeConfig, NodeStats, OpError,

@@ -105,6 +105,9 @@ pub struct Lookup {
     /// candidates, and each family has its own k closest (the lookup ends when both
     /// have answered; a put or announce stores on both).
     per_family: bool,
+    /// A lookup of a fixed set of nodes (the one-hop overlay's owners): the nodes
+    /// answers name are not added, and the own id may be among the set.
+    fixed: bool,
 }
 
 /// The k-window of a lookup: admits the first k candidates it is shown, k of each
@@ -175,9 +178,44 @@ impl Lookup {
             stats: LookupStats::default(),
             stopped: false,
             per_family,
+            fixed: false,
         };
         lookup.add(seeds, 0);
         lookup
+    }
+
+    /// A lookup that asks exactly `nodes` (the owners of `target` in the one-hop
+    /// overlay, the own node possibly among them) and learns no other node from
+    /// their answers: with `config.alpha` and `config.k` at least their number, all
+    /// are asked at once and it ends when each has answered or failed.
+    pub fn fixed(
+        target: Id,
+        nodes: impl IntoIterator<Item = NodeInfo>,
+        config: LookupConfig,
+    ) -> Lookup {
+        let mut lookup = Lookup {
+            target,
+            own_id: target,
+            candidates: Vec::with_capacity(config.max_candidates.min(16)),
+            config,
+            stats: LookupStats::default(),
+            stopped: false,
+            per_family: false,
+            fixed: true,
+        };
+        lookup.add(nodes, 0);
+        lookup
+    }
+
+    /// Marks `node` as having answered with `token` without asking it: a one-hop
+    /// put whose owners' tokens are cached goes straight to its store phase.
+    pub fn answered_with(&mut self, node: &NodeInfo, token: &[u8]) {
+        if let Some(c) = self.find(node) {
+            if c.state == State::Fresh {
+                c.state = State::Answered;
+                c.token = Some(Box::from(token));
+            }
+        }
     }
 
     /// The id being looked up.
@@ -202,7 +240,7 @@ impl Lookup {
     /// Adds nodes learned in `round`, keeping the list sorted and bounded.
     fn add(&mut self, nodes: impl IntoIterator<Item = NodeInfo>, round: u16) {
         for node in nodes {
-            if node.id == self.own_id {
+            if node.id == self.own_id && !self.fixed {
                 continue;
             }
             let distance = node.id.distance(&self.target);
@@ -324,7 +362,9 @@ impl Lookup {
         let round = c.round;
         self.stats.responses += 1;
         self.stats.rounds = self.stats.rounds.max(round + 1);
-        self.add(nodes, round.saturating_add(1));
+        if !self.fixed {
+            self.add(nodes, round.saturating_add(1));
+        }
     }
 
     /// Takes back a query [`Lookup::next_query`] handed out that the caller could not
@@ -347,6 +387,16 @@ impl Lookup {
                 self.stats.failures += 1;
             }
         }
+    }
+
+    /// Whether a candidate not asked yet is closer to the target than `distance`:
+    /// what a lookup that may stop early (a mutable `get` whose answers agree) asks
+    /// before it stops.
+    pub fn unasked_closer_than(&self, distance: &Distance) -> bool {
+        self.candidates
+            .iter()
+            .take_while(|c| c.distance < *distance)
+            .any(|c| c.state == State::Fresh)
     }
 
     /// Ends the lookup now (e.g. a `get` found its value). Answers still in flight
@@ -411,7 +461,7 @@ impl Lookup {
     /// stopped early, spent its budget, or nobody answered.
     pub fn size_estimate(&self) -> Option<f64> {
         let k = self.config.k;
-        if self.stopped || k < 3 {
+        if self.stopped || self.fixed || k < 3 {
             return None;
         }
         let answered = self.closest_answered().count();

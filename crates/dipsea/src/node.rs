@@ -39,6 +39,7 @@ pub mod ip_vote;
 pub mod limits;
 mod maintenance;
 pub mod network;
+mod onehop;
 mod operation;
 pub mod ops;
 pub mod output;
@@ -142,6 +143,9 @@ pub struct Node {
     broadcasts: broadcast::Broadcasts,
     /// Subscriptions held for others and our own, see `subscribe`.
     subscriptions: subscribe::Subscriptions,
+    /// The one-hop overlay's member table and timers, on a one-hop node
+    /// ([`NodeConfig::overlay`]); see `onehop`.
+    onehop: Option<Box<onehop::OneHop>>,
 }
 
 impl Node {
@@ -154,6 +158,10 @@ impl Node {
     /// Like [`Node::new`], with every random choice of the node (token secrets,
     /// transaction ids, bucket refresh targets) drawn from streams seeded by `rng`:
     /// the same seed gives the same node behaviour (the simulator uses it).
+    ///
+    /// A one-hop node ([`NodeConfig::overlay`]) draws its member key from `rng`
+    /// too, and its id is SHA-1 of that key's public half (so that its signed
+    /// membership announcements prove the id): `id` is not used.
     pub fn with_rng<R: RngCore + ?Sized>(
         id: Id,
         config: impl Into<Arc<NodeConfig>>,
@@ -161,7 +169,20 @@ impl Node {
         rng: &mut R,
     ) -> Node {
         let config: Arc<NodeConfig> = config.into();
+        let (id, onehop) = match &config.overlay {
+            crate::onehop::Overlay::Kademlia => (id, None),
+            crate::onehop::Overlay::OneHop(onehop) => {
+                let (key, member) = onehop::new_member_key(rng);
+                let state = onehop::OneHop::new(onehop.clone(), key, now);
+                (member, Some(Box::new(state)))
+            }
+        };
         let shards = config.in_flight_shards.max(2).next_power_of_two();
+        // A one-hop node starts its join at its first tick.
+        let first_tick = match onehop {
+            Some(_) => now,
+            None => now + config.maintenance_interval,
+        };
         Node {
             id,
             routing: RoutingTable::new(id, config.routing.clone()),
@@ -191,12 +212,13 @@ impl Node {
             published_mutable: Mutex::new(BTreeMap::new()),
             seeds: Mutex::new(Vec::new()),
             maintenance: Mutex::new(Maintenance::new(now, &config)),
-            next_deadline: AtomicU64::new((now + config.maintenance_interval).as_millis()),
+            next_deadline: AtomicU64::new(first_tick.as_millis()),
             counters: Counters::default(),
             rng_seed: AtomicU64::new(rng.next_u64()),
             external: ExternalIp::default(),
             broadcasts: broadcast::Broadcasts::new(config.broadcast.clone()),
             subscriptions: subscribe::Subscriptions::new(),
+            onehop,
             config,
         }
     }

@@ -269,6 +269,11 @@ impl Entry {
 /// index.
 #[derive(Debug, Default)]
 struct Deep {
+    /// The group's contacts, ordered by bucket index (common prefix length with the
+    /// owner's id), so that each bucket is one run of the vector and an operation on
+    /// a bucket scans only its run (a simulated table keeps a hundred-odd contacts
+    /// here, and every packet a node gets runs one such operation). Order within a
+    /// run carries no meaning.
     live: Vec<Contact>,
     bucket: KBucket,
     /// Each bucket's own last-changed time (seconds; 0: never), indexed by bucket
@@ -279,6 +284,14 @@ struct Deep {
 }
 
 impl Deep {
+    /// Positions of bucket `index`'s run in `live` (empty where it would go).
+    fn run(&self, own: &Id, index: usize) -> std::ops::Range<usize> {
+        let cpl = |c: &Contact| own.common_prefix_len(&c.id);
+        let lo = self.live.partition_point(|c| cpl(c) < index);
+        let hi = lo + self.live[lo..].partition_point(|c| cpl(c) == index);
+        lo..hi
+    }
+
     /// Stamps bucket `offset` (index less the group's first) as changed at `now_s`.
     fn stamp(&mut self, offset: usize, now_s: u32) {
         if self.changed.len() <= offset {
@@ -411,7 +424,13 @@ impl RoutingTable {
         }
         let deep = &mut **guard.get_or_insert_with(Default::default);
         let was_empty = deep.live.is_empty();
-        let r = f(&mut deep.bucket, &mut deep.live, &scope);
+        let run = deep.run(&self.own, scope.index);
+        let mut view = Run {
+            vec: &mut deep.live,
+            lo: run.start,
+            hi: run.end,
+        };
+        let r = f(&mut deep.bucket, &mut view, &scope);
         self.mark(group, was_empty, deep.live.is_empty());
         if deep.bucket.take_touched() {
             let now_s = deep.bucket.last_changed();
@@ -487,9 +506,18 @@ impl RoutingTable {
     /// cache and is to be pinged ([`InsertOutcome::Ping`]), whose answer adds it: a
     /// table learns one contact in each subtree it hears of, at one ping each.
     ///
-    /// Locks: the writer lock of `node`'s bucket.
+    /// Locks: none when `node`'s bucket is a single-bucket group with contacts (the
+    /// usual case: each answer names eight nodes); else the writer lock of its bucket.
     pub fn on_heard(&self, node: NodeInfo, now: Time) -> InsertOutcome {
         if node.id == self.own {
+            return InsertOutcome::Ignored;
+        }
+        // A bucket with contacts learns nothing from a node heard of: the non-empty
+        // mask says so without the bucket's lock.
+        let group = self.bucket_index(&node.id).map(|index| self.scope(index).0);
+        if group.is_some_and(|g| {
+            g != DEEP_BUCKETS && self.nonempty.load(Ordering::Relaxed) & Self::group_bit(g) != 0
+        }) {
             return InsertOutcome::Ignored;
         }
         let (p, now_s) = (self.params, secs(now));
@@ -527,7 +555,14 @@ impl RoutingTable {
 
     /// Looks `id` up among the contacts of its bucket.
     fn find<R>(&self, id: &Id, f: impl FnOnce(&KBucket, &Contact) -> R) -> Option<R> {
-        let (group, _) = self.scope(self.bucket_index(id)?);
+        let (group, scope) = self.scope(self.bucket_index(id)?);
+        if group == DEEP_BUCKETS {
+            // Only the bucket's run of the group.
+            let guard = self.deep.read();
+            let deep = guard.as_deref()?;
+            let run = &deep.live[deep.run(&self.own, scope.index)];
+            return run.iter().find(|c| c.id == *id).map(|c| f(&deep.bucket, c));
+        }
         self.inspect(group, |b, live| {
             contacts(live).find(|c| c.id == *id).map(|c| f(b, &c))
         })
@@ -621,6 +656,11 @@ impl RoutingTable {
         // under the lock and sort in place.
         let start = out.len();
         let p = self.params;
+        if group == DEEP_BUCKETS && (1..=DEEP_PICK).contains(&n.saturating_sub(start)) {
+            if let Some(full) = self.collect_deep(&t, n, out) {
+                return full;
+            }
+        }
         self.inspect(group, |b, live| {
             out.extend(contacts(live).filter(|c| !p.is_bad(c)).map(|c| b.node(&c)));
         });
@@ -634,6 +674,44 @@ impl RoutingTable {
         out[start..].sort_unstable_by_key(|node| t.key(&node.id));
         out.truncate(n);
         out.len() == n
+    }
+
+    /// The deep group's path of [`Self::collect`] when at most [`DEEP_PICK`] more are
+    /// wanted: one pass over its contacts keeps the nearest few in a sorted stack
+    /// array (by distance key and position), and only those become [`NodeInfo`]s. A
+    /// simulated table keeps every bucket in this group (a hundred-odd contacts at a
+    /// million nodes), and every `find_node` it answers reads it. `None` if the group
+    /// was never used.
+    fn collect_deep(&self, t: &DistKey, n: usize, out: &mut Vec<NodeInfo>) -> Option<bool> {
+        let want = n - out.len();
+        let p = self.params;
+        let guard = self.deep.read();
+        let deep = guard.as_deref()?;
+        let mut best = [((u128::MAX, u32::MAX), u32::MAX); DEEP_PICK];
+        let mut m = 0;
+        for (i, c) in deep.live.iter().enumerate() {
+            if p.is_bad(c) {
+                continue;
+            }
+            let key = (t.key(&c.id), i as u32);
+            if m == want && key >= best[want - 1] {
+                continue;
+            }
+            // Insert in order; the last one falls off when the array is full.
+            let mut j = m.min(want - 1);
+            while j > 0 && best[j - 1] > key {
+                best[j] = best[j - 1];
+                j -= 1;
+            }
+            best[j] = key;
+            m = (m + 1).min(want);
+        }
+        out.extend(
+            best[..m]
+                .iter()
+                .map(|&(_, i)| deep.bucket.node(&deep.live[i as usize])),
+        );
+        Some(out.len() == n)
     }
 
     /// The fast path of [`Self::collect`]: a seqlock read of shallow bucket
@@ -889,6 +967,10 @@ impl RoutingTable {
 /// in the 4 bits of [`SLOT_MASK`].
 const FAST_K: usize = 16;
 
+/// Most contacts [`RoutingTable::collect_deep`] picks in one pass (k = 8 is what
+/// lookups and answers ask for); more go the general path.
+const DEEP_PICK: usize = 16;
+
 /// The low bits of a fast-path sort key that hold the contact's slot.
 const SLOT_MASK: u64 = 0xf;
 
@@ -922,6 +1004,39 @@ fn sort8(k: &mut [u64; 8]) {
     cx(k, 1, 2);
     cx(k, 3, 4);
     cx(k, 5, 6);
+}
+
+/// One bucket of the deep group as a [`Live`] store: the run `lo..hi` of the
+/// group's vector, which is ordered by bucket (see [`Deep::live`]). A contact
+/// added goes to the end of the run, one removed is replaced by the run's last, so
+/// the vector stays ordered.
+struct Run<'a> {
+    vec: &'a mut Vec<Contact>,
+    lo: usize,
+    hi: usize,
+}
+
+impl Live for Run<'_> {
+    fn len(&self) -> usize {
+        self.hi - self.lo
+    }
+    fn get(&self, i: usize) -> Contact {
+        self.vec[self.lo + i]
+    }
+    fn set(&mut self, i: usize, c: Contact) {
+        self.vec[self.lo + i] = c;
+    }
+    fn push(&mut self, c: Contact) {
+        bucket::reserve_compact(self.vec);
+        self.vec.insert(self.hi, c);
+        self.hi += 1;
+    }
+    fn swap_remove(&mut self, i: usize) -> Contact {
+        let last = self.hi - 1;
+        self.vec.swap(self.lo + i, last);
+        self.hi = last;
+        self.vec.remove(last)
+    }
 }
 
 /// Compares XOR distances to one target quickly: the distance's first 16 bytes and

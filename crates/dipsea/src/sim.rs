@@ -138,6 +138,11 @@ impl SwarmConfig {
     /// through random nodes still leave, which made one get in a few thousand miss,
     /// are filled by pinging nodes heard of for empty buckets:
     /// [`crate::routing::RoutingTable::on_heard`].)
+    /// Housekeeping stays every minute: it also shrinks each node's in-flight and
+    /// operation tables, and with it every 225 s instead (a quarter of the ticks)
+    /// a 20,000-node `dipsea swarm --ops 8000` peaked 12% higher (231,392 KiB
+    /// against 205,620), the tables of every node that had sent a ping left at
+    /// their largest.
     pub fn default_node_config() -> NodeConfig {
         let mut config = NodeConfig {
             in_flight_shards: 2,
@@ -951,7 +956,9 @@ impl Swarm {
         };
         if reachable {
             let addr = node_addr(from as usize);
+            self.tracker.set_sender(Some(from));
             self.call(to, |n, now, out| n.handle_datagram(addr, &data, now, out));
+            self.tracker.set_sender(None);
         } else {
             self.packets_lost += 1;
         }
@@ -987,6 +994,7 @@ impl Swarm {
                 Event::Broadcast(_) => self.tracker.on_delivered(index, now),
                 Event::ExternalIp { .. } => {}
                 Event::MutableUpdate(item) => self.on_update(index, &item, now),
+                Event::Peers { .. } => {}
             }
         }
         self.out = out;

@@ -1,5 +1,7 @@
-//! Subscriptions to a BEP 44 mutable item: a node asks the nodes that store an item
-//! to push each newer version to it, for a bounded time (a lease), instead of polling.
+//! Subscriptions to a BEP 44 mutable item or to the peers of an info-hash: a node
+//! asks the nodes that store an item (or the info-hash's peers) to push each newer
+//! version (each newly announced peer) to it, for a bounded time (a lease), instead
+//! of polling.
 //!
 //! Entry points: [`SubscribeConfig`] (the bounds), [`Holders`] (a storing node's table
 //! of who subscribed to what), [`verify_notify`] (a subscriber's checks of a pushed
@@ -23,6 +25,14 @@
 //!   nodes (at most one lookup per target every [`SubscribeConfig::retry`]).
 //! - **Unsubscribe**: a lease of 0; also when the last local listener goes away. A
 //!   subscription nobody renews ends with its lease.
+//! - **Peers**: a subscription to an info-hash's peers is the same `dipsea_sub` with
+//!   `p: 1`, sent to the closest nodes of the info-hash (those an `announce_peer`
+//!   stores on); its answer carries the peers stored now (up to
+//!   [`crate::wire::subscribe::MAX_NOTIFY_PEERS`]), and each accepted
+//!   `announce_peer` is pushed to the subscribers as `dipsea_peers`. The subscriber
+//!   delivers each peer once per subscription (it remembers the last
+//!   [`MAX_SEEN_PEERS`]). Renewal, replacement, unsubscription and the limits are
+//!   those of the mutable items, counted together ([`peers_key`]).
 //! - **Limits**: a storing node holds at most [`SubscribeConfig::max_held`]
 //!   subscriptions, at most [`SubscribeConfig::max_per_ip`] from one IP address; past
 //!   them it answers KRPC error 202 and counts the refusal.
@@ -44,6 +54,11 @@ use crate::wire::subscribe::NotifyQuery;
 
 /// The first dipsea client version that speaks `dipsea_sub` and `dipsea_notify`.
 pub const SUBSCRIBE_VERSION: u16 = 3;
+
+/// The first dipsea client version whose storing nodes push an info-hash's peers
+/// (`dipsea_sub` with `p: 1`, `dipsea_peers`); a version-3 node would take `p: 1`
+/// for a mutable item's subscription and never push.
+pub const PEERS_SUBSCRIBE_VERSION: u16 = 4;
 
 /// Whether a node whose messages carry client version `version` speaks the
 /// subscription extension: a dipsea node (`DS`) of [`SUBSCRIBE_VERSION`] or later.
@@ -156,6 +171,18 @@ pub fn verify_notify(q: &NotifyQuery<'_>) -> Result<MutableItem, NotifyRefusal> 
         sig: *q.sig,
         v: q.v.into(),
     })
+}
+
+/// Peers a subscriber to an info-hash's peers remembers having delivered, so that a
+/// peer pushed by several storing nodes, or announced again, is delivered once.
+pub const MAX_SEEN_PEERS: usize = 4_096;
+
+/// The key under which a storing node holds the subscriptions to the peers of
+/// `info_hash` (and a subscriber its own), apart from a mutable item whose target
+/// were that info-hash: `SHA-1("dipsea-peers:" ‖ info_hash)`. One table, so the
+/// limits count both kinds together.
+pub fn peers_key(info_hash: &Id) -> Id {
+    Id::sha1_concat(&[b"dipsea-peers:", info_hash.as_bytes()])
 }
 
 /// One subscriber of a target, as a storing node holds it.
@@ -277,6 +304,15 @@ impl Holders {
         for ip in gone {
             self.forget_ip(ip, 1);
         }
+    }
+
+    /// The subscribers of `key` whose lease runs at `now` (the peers of an info-hash
+    /// are pushed to them on every accepted announce).
+    pub fn live(&self, key: &Id, now: Time) -> Vec<Subscriber> {
+        self.by_target
+            .get(key)
+            .map(|list| list.iter().filter(|s| s.expires > now).copied().collect())
+            .unwrap_or_default()
     }
 
     /// The subscribers to push version `seq` of `target` to: those whose lease runs

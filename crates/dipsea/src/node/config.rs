@@ -14,8 +14,10 @@ use crate::store::StoreConfig;
 /// letters naming the client, two bytes of version).
 ///
 /// Version 2 and later speak the broadcast extension ([`crate::push::speaks_push`]),
-/// 3 and later the subscriptions ([`crate::subscribe::speaks_subscribe`]).
-pub const CLIENT_VERSION: [u8; 4] = *b"DS\x00\x03";
+/// 3 and later the subscriptions ([`crate::subscribe::speaks_subscribe`]), 4 and
+/// later the subscriptions to an info-hash's peers
+/// ([`crate::subscribe::PEERS_SUBSCRIBE_VERSION`]).
+pub const CLIENT_VERSION: [u8; 4] = *b"DS\x00\x04";
 
 /// Protocol configuration of a node. Each field is a bound or a timer; the defaults
 /// follow BEP 5 and deployed practice (`../shared/PROTOCOL.md`).
@@ -99,6 +101,10 @@ pub struct NodeConfig {
     /// every message it sends with this id and drops messages of other networks.
     /// Default `None`: the public Mainline network, Mainline's bytes on the wire.
     pub network: Option<super::NetworkId>,
+    /// The overlay: Kademlia (the default) or the one-hop overlay
+    /// ([`crate::onehop`]), which needs `network` and a broadcast policy that
+    /// accepts broadcasts (membership travels by them).
+    pub overlay: crate::onehop::Overlay,
 }
 
 impl Default for NodeConfig {
@@ -129,6 +135,7 @@ impl Default for NodeConfig {
             broadcast: BroadcastConfig::default(),
             subscribe: crate::subscribe::SubscribeConfig::default(),
             network: None,
+            overlay: crate::onehop::Overlay::Kademlia,
         }
     }
 }
@@ -174,6 +181,21 @@ impl NodeConfig {
                 "in_flight_shards must be a power of two, got {}",
                 self.in_flight_shards
             )));
+        }
+        if let crate::onehop::Overlay::OneHop(onehop) = &self.overlay {
+            if self.network.is_none() {
+                return Err(Error::BadInput(
+                    "a one-hop node needs a private network id (network); it never joins the public DHT"
+                        .into(),
+                ));
+            }
+            if self.broadcast.accept == crate::push::AcceptPolicy::Off {
+                return Err(Error::BadInput(
+                    "a one-hop node must accept broadcasts (broadcast.accept): membership travels by them"
+                        .into(),
+                ));
+            }
+            onehop.validate()?;
         }
         Ok(())
     }

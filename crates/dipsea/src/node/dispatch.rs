@@ -94,13 +94,19 @@ impl Node {
                     .on_query(NodeInfo::new(query.id, from), now, msg.read_only);
             self.act_on_insert(outcome, now, out);
             self.learn_speaker(query.id, msg.version);
+            self.onehop_heard(query.id, from, now);
         }
         if let QueryMethod::Unknown {
             method: wire::push::BROADCAST_METHOD,
             ..
         } = query.method
         {
+            let delivered = out.events.len();
             self.on_broadcast(from, data, now, out);
+            self.onehop_events(delivered, now, out);
+            return;
+        }
+        if self.on_onehop_query(from, msg, query, now, out) {
             return;
         }
         if let QueryMethod::Unknown { method, .. } = query.method {
@@ -119,6 +125,16 @@ impl Node {
                 _ => &[],
             };
             self.notify_subscribers(&crate::keypair::mutable_target(k, salt), now, out);
+        } else if let QueryMethod::AnnouncePeer {
+            info_hash,
+            port,
+            implied_port,
+            ..
+        } = query.method
+        {
+            let port = if implied_port { from.port() } else { port };
+            let peer = SocketAddr::new(from.ip(), port);
+            self.notify_peer_subscribers(&info_hash, peer, now, out);
         }
     }
 
@@ -206,6 +222,7 @@ impl Node {
             let outcome = self.table_for(&from).on_response(responder, now);
             self.act_on_insert(outcome, now, out);
             self.learn_speaker(response.id, msg.version);
+            self.onehop_heard(response.id, from, now);
             let heard = response
                 .nodes
                 .iter()
@@ -217,8 +234,10 @@ impl Node {
             }
         }
         if let Some(op) = pending.op {
+            self.onehop_token(from, response.token, now);
             self.advance_on_answer(op, &pending, responder, Some(response), None, now, out);
         } else {
+            self.on_onehop_answer(tid_key(msg.tid), from, msg.ip, Some(response), now, out);
             self.on_hand_off_answer(tid_key(msg.tid), HandOff::Acked, now, out);
             self.on_subscribe_answer(tid_key(msg.tid), Some((data, response)), now, out);
         }
@@ -237,13 +256,14 @@ impl Node {
             };
             self.advance_on_answer(op, &pending, queried, None, code, now, out);
         } else {
+            self.on_onehop_answer(tid_key(msg.tid), from, None, None, now, out);
             self.on_hand_off_answer(tid_key(msg.tid), HandOff::Refused, now, out);
             self.on_subscribe_answer(tid_key(msg.tid), None, now, out);
         }
     }
 
     /// Pings the contact the routing table wants checked before it evicts it.
-    fn act_on_insert(&self, outcome: InsertOutcome, now: Time, out: &mut Output) {
+    pub(super) fn act_on_insert(&self, outcome: InsertOutcome, now: Time, out: &mut Output) {
         if let InsertOutcome::Ping(contact) = outcome {
             self.send_query(
                 contact.addr,

@@ -76,6 +76,7 @@ impl Node {
         }
         earliest = earliest.min(self.maintain(now, out));
         earliest = earliest.min(self.tick_subscriptions(now, out));
+        earliest = earliest.min(self.onehop_tick(now, out));
         self.want_tick_at(earliest);
     }
 

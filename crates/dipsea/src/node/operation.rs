@@ -247,6 +247,9 @@ impl Node {
     /// Puts the operation in a lookup of `target` from the closest contacts (or
     /// the saved seeds when the table is empty); [`OpError::NoRoute`] without any.
     pub(super) fn begin_lookup(&self, target: Id, operation: &mut Operation) -> Begin {
+        if let Some(begun) = self.onehop_begin_lookup(target, operation) {
+            return begun;
+        }
         let mut seeds = Vec::new();
         self.closest_contacts(&target, self.lookup_seeds(), &mut seeds);
         if seeds.is_empty() {
@@ -592,7 +595,10 @@ mod tests {
         for event in &out.events {
             let bad_input = match event {
                 Event::Done { result, .. } => matches!(result.outcome, Err(OpError::BadInput(_))),
-                Event::ExternalIp { .. } | Event::Broadcast(_) | Event::MutableUpdate(_) => false,
+                Event::ExternalIp { .. }
+                | Event::Broadcast(_)
+                | Event::MutableUpdate(_)
+                | Event::Peers { .. } => false,
             };
             assert!(bad_input, "{event:?}");
         }

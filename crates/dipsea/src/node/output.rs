@@ -35,6 +35,15 @@ pub enum Event {
     /// ([`Node::add_subscription`](super::Node::add_subscription)), its signature
     /// checked: each sequence number once, in increasing order.
     MutableUpdate(crate::store::MutableItem),
+    /// Peers newly seen for an info-hash this node subscribes to
+    /// ([`Node::add_peer_subscription`](super::Node::add_peer_subscription)): each
+    /// peer once per subscription.
+    Peers {
+        /// The info-hash.
+        info_hash: crate::id::Id,
+        /// The new peers.
+        peers: Vec<std::net::SocketAddr>,
+    },
 }
 
 /// Datagrams and events produced by one call into the node, reused between calls

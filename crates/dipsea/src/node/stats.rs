@@ -288,6 +288,15 @@ node_stats! {
     /// Storing nodes dropped by a subscription (renewal refused or unanswered), each
     /// replaced by a lookup.
     resubscribes: u64,
+    /// Members a one-hop node knows, itself included (0 on a Kademlia node).
+    members: usize,
+    /// Membership events refused as forged: a join not signed by its member's key,
+    /// a departure announced by a non-member, a malformed event.
+    members_forged: u64,
+    /// Departures announced by another member that this node's own ping refuted.
+    members_refuted: u64,
+    /// Members this node found unresponsive itself, removed and announced gone.
+    members_detected: u64,
 }
 
 impl Node {
@@ -353,6 +362,7 @@ impl Node {
             + self.own_config_bytes()
             + self.external.heap_bytes()
             + self.speakers_heap_bytes()
+            + self.onehop_heap_bytes()
     }
 
     /// The configuration's bytes if this node alone holds it, else none (shared
@@ -372,6 +382,7 @@ impl Node {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let store = self.store.stats();
         let broadcasts = self.broadcast_stats();
+        let onehop = self.onehop_counters();
         NodeStats {
             packets_in: load(&c.packets_in),
             packets_out: load(&c.packets_out),
@@ -424,6 +435,10 @@ impl Node {
             notify_invalid: load(&s.notify_invalid),
             notify_stale: load(&s.notify_stale),
             resubscribes: load(&s.resubscribes),
+            members: self.member_count(),
+            members_forged: onehop[0],
+            members_refuted: onehop[1],
+            members_detected: onehop[2],
             external_ip: self.external_ip(),
             id_conforms: self.id_conforms(),
             network_size: self.size.get(),

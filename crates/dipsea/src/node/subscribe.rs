@@ -1,20 +1,22 @@
-//! Subscriptions at the node: `dipsea_sub` and `dipsea_notify` answered, the
+//! Subscriptions at the node: `dipsea_sub`, `dipsea_notify` and `dipsea_peers` answered, the
 //! subscriptions this node holds for others (as a storing node) and those it holds
 //! itself (as subscriber), renewed and replaced (the logic is in [`crate::subscribe`]).
 //!
 //! Entry points: [`Node::add_subscription`] registers a local listener (the driver
 //! then runs [`Request::Subscribe`](super::Request::Subscribe), a lookup whose end
-//! calls `subscribe_found`); [`Node::remove_subscription`] drops one. `dispatch`
-//! hands the two queries to `on_subscription_query`, answers to our `dipsea_sub`
-//! to `on_subscribe_answer`, and every stored mutable `put` to `notify_subscribers`;
-//! [`Node::tick`] calls `tick_subscriptions` (renewals, lease expiry). A verified new
-//! version is reported as [`Event::MutableUpdate`].
+//! calls `subscribe_found`); [`Node::add_peer_subscription`] does the same for an
+//! info-hash's peers; [`Node::remove_subscription`] drops one. `dispatch`
+//! hands the three queries to `on_subscription_query`, answers to our `dipsea_sub`
+//! to `on_subscribe_answer`, every stored mutable `put` to `notify_subscribers` and
+//! every accepted `announce_peer` to `notify_peer_subscribers`; [`Node::tick`] calls
+//! `tick_subscriptions` (renewals, lease expiry). A verified new version is reported
+//! as [`Event::MutableUpdate`], new peers as [`Event::Peers`].
 //!
 //! Locks: the holders table and the active table are one mutex each, never held
 //! together; the active one is held while a query is sent (an in-flight shard),
 //! never the reverse.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,14 +31,17 @@ use crate::id::{Id, NodeInfo};
 use crate::keypair::{mutable_target, PUBLIC_KEY_LEN};
 use crate::store::{MutableItem, MAX_SALT_LEN};
 use crate::subscribe::{
-    verify_notify, Holders, NotifyRefusal, SubscribeRefusal, SUBSCRIBE_VERSION,
+    peers_key, verify_notify, Holders, NotifyRefusal, SubscribeRefusal, MAX_SEEN_PEERS,
+    PEERS_SUBSCRIBE_VERSION, SUBSCRIBE_VERSION,
 };
 use crate::time::Time;
 use crate::wire::error_code;
 use crate::wire::subscribe::{
-    answer_lease, decode_notify, decode_subscribe, encode_subscribe_answer, NotifyQuery,
-    SubscribeQuery, NOTIFY_METHOD, SUBSCRIBE_METHOD,
+    answer_lease, decode_notify, decode_peers, decode_subscribe, encode_subscribe_answer,
+    NotifyQuery, PeersQuery, SubscribeQuery, MAX_NOTIFY_PEERS, NOTIFY_METHOD, PEERS_METHOD,
+    SUBSCRIBE_METHOD,
 };
+use crate::wire::CompactPeers;
 use crate::wire::Response;
 
 /// Failed storing nodes a subscription remembers (skipped by its next lookups).
@@ -66,9 +71,39 @@ struct HeldBy {
     renew_at: Time,
 }
 
-/// One item this node subscribes to.
+/// The peers a subscription to an info-hash delivered (the last
+/// [`MAX_SEEN_PEERS`]).
+#[derive(Debug, Default)]
+struct SeenPeers {
+    set: HashSet<SocketAddr>,
+    order: VecDeque<SocketAddr>,
+}
+
+impl SeenPeers {
+    /// Records `peer`; whether it is new.
+    fn insert(&mut self, peer: SocketAddr) -> bool {
+        if !self.set.insert(peer) {
+            return false;
+        }
+        self.order.push_back(peer);
+        if self.order.len() > MAX_SEEN_PEERS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// One item (or info-hash's peers) this node subscribes to, keyed by the item's
+/// target (or [`peers_key`] of the info-hash).
 #[derive(Debug)]
 struct Sub {
+    /// What is looked up and sent as the topic `c`: the item's target, or the
+    /// info-hash.
+    lookup: Id,
+    /// `Some` for a subscription to an info-hash's peers: those delivered.
+    peers: Option<Box<SeenPeers>>,
     k: [u8; PUBLIC_KEY_LEN],
     salt: Box<[u8]>,
     /// Local listeners; the subscription ends when none is left.
@@ -81,6 +116,24 @@ struct Sub {
     looking: bool,
     /// No new lookup before this.
     next_lookup: Time,
+}
+
+impl Sub {
+    /// A subscription of one listener to nothing yet: callers set the topic.
+    fn new() -> Sub {
+        Sub {
+            lookup: Id::ZERO,
+            peers: None,
+            k: [0; PUBLIC_KEY_LEN],
+            salt: Box::default(),
+            refs: 1,
+            latest: None,
+            nodes: Vec::new(),
+            failed: Vec::new(),
+            looking: false,
+            next_lookup: Time::ZERO,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -156,17 +209,52 @@ impl Node {
                 salt.len()
             )));
         }
+        let target = mutable_target(public_key, salt);
+        let latest = self.register(target, || Sub {
+            lookup: target,
+            peers: None,
+            k: *public_key,
+            salt: salt.into(),
+            ..Sub::new()
+        })?;
+        Ok((target, latest))
+    }
+
+    /// Registers a local listener of the peers of `info_hash`: returns the key of the
+    /// subscription ([`peers_key`], for [`Node::remove_subscription`]). The driver
+    /// then runs [`Request::Subscribe`] with the info-hash unless one runs already.
+    ///
+    /// Errors: [`OpError::BadInput`] on a read-only node; [`OpError::Busy`] past
+    /// [`SubscribeConfig::max_active`](crate::subscribe::SubscribeConfig::max_active)
+    /// subscriptions (items and info-hashes together).
+    pub fn add_peer_subscription(&self, info_hash: &Id) -> Result<Id, OpError> {
+        let key = peers_key(info_hash);
+        self.register(key, || Sub {
+            lookup: *info_hash,
+            peers: Some(Box::default()),
+            ..Sub::new()
+        })?;
+        Ok(key)
+    }
+
+    /// Adds a local listener to the subscription `key`, made by `make` when it is
+    /// the first: returns the newest item version known already. The checks both
+    /// kinds share: not on a read-only node, at most `max_active` subscriptions.
+    fn register(
+        &self,
+        key: Id,
+        make: impl FnOnce() -> Sub,
+    ) -> Result<Option<MutableItem>, OpError> {
         if self.config.read_only {
             return Err(OpError::BadInput(
                 "a read-only node (BEP 43) answers no queries, so it cannot be notified".into(),
             ));
         }
-        let target = mutable_target(public_key, salt);
         let mut active = self.subscriptions.active.lock();
         let limit = self.config.subscribe.max_active;
-        if let Some(sub) = active.subs.get_mut(&target) {
+        if let Some(sub) = active.subs.get_mut(&key) {
             sub.refs += 1;
-            return Ok((target, sub.latest.clone()));
+            return Ok(sub.latest.clone());
         }
         if active.subs.len() >= limit {
             return Err(OpError::Busy {
@@ -174,23 +262,12 @@ impl Node {
                 limit,
             });
         }
-        active.subs.insert(
-            target,
-            Sub {
-                k: *public_key,
-                salt: salt.into(),
-                refs: 1,
-                latest: None,
-                nodes: Vec::new(),
-                failed: Vec::new(),
-                looking: false,
-                next_lookup: Time::ZERO,
-            },
-        );
-        Ok((target, None))
+        active.subs.insert(key, make());
+        Ok(None)
     }
 
-    /// Drops one local listener of `target`; with the last one, the storing nodes
+    /// Drops one local listener of `target` (an item's target, or the key
+    /// [`Node::add_peer_subscription`] returned); with the last one, the storing nodes
     /// are told to stop (a lease of 0, best effort) and the subscription ends.
     pub fn remove_subscription(&self, target: &Id, now: Time, out: &mut Output) {
         let mut active = self.subscriptions.active.lock();
@@ -206,8 +283,9 @@ impl Node {
         };
         active.tids.retain(|_, (t, _)| t != target);
         drop(active);
+        let topic = (sub.lookup, sub.peers.is_some());
         for held in sub.nodes {
-            self.send_subscribe(held.node, *target, 0, false, now, out);
+            self.send_subscribe(held.node, topic, 0, false, now, out);
         }
     }
 
@@ -221,18 +299,24 @@ impl Node {
             .is_some_and(|s| !s.nodes.is_empty())
     }
 
-    /// Whether `id` is known to speak the subscription extension.
-    pub fn speaks_subscribe(&self, id: &Id) -> bool {
-        self.speaker_version(id)
-            .is_some_and(|v| v >= SUBSCRIBE_VERSION)
+    /// Whether `id` is known to speak the subscription extension, for an
+    /// info-hash's peers when `peers`.
+    pub fn speaks_subscribe(&self, id: &Id, peers: bool) -> bool {
+        let since = if peers {
+            PEERS_SUBSCRIBE_VERSION
+        } else {
+            SUBSCRIBE_VERSION
+        };
+        self.speaker_version(id).is_some_and(|v| v >= since)
     }
 
-    /// Sends a `dipsea_sub` of `lease` seconds; its transaction id (tracked when
-    /// `resend`: an answer is awaited).
+    /// Sends a `dipsea_sub` of `lease` seconds for `topic` (the item's target or the
+    /// info-hash, and whether it is the latter's peers); its transaction id (tracked
+    /// when `resend`: an answer is awaited).
     fn send_subscribe(
         &self,
         to: NodeInfo,
-        target: Id,
+        (target, peers): (Id, bool),
         lease: u32,
         resend: bool,
         now: Time,
@@ -246,15 +330,35 @@ impl Node {
                 id: own,
                 target,
                 lease,
+                peers,
             }
             .encode(buf)
         })
     }
 
-    /// The end of a [`Request::Subscribe`] lookup: subscribes to the closest nodes
-    /// that speak the extension, up to the redundancy; returns those asked.
+    /// The end of a [`Request::Subscribe`] lookup of `target`: subscribes the
+    /// subscriptions that look it up (to the item of that target, to the peers of
+    /// that info-hash) to the closest nodes that speak the extension, up to the
+    /// redundancy; returns those asked.
     pub(super) fn subscribe_found(
         &self,
+        target: Id,
+        closest: &[NodeInfo],
+        now: Time,
+        out: &mut Output,
+    ) -> Vec<NodeInfo> {
+        let mut asked = Vec::new();
+        for key in [target, peers_key(&target)] {
+            asked.extend(self.subscribe_found_for(key, target, closest, now, out));
+        }
+        asked.sort_by_key(|n| n.id);
+        asked.dedup_by_key(|n| n.id);
+        asked
+    }
+
+    fn subscribe_found_for(
+        &self,
+        key: Id,
         target: Id,
         closest: &[NodeInfo],
         now: Time,
@@ -264,9 +368,10 @@ impl Node {
         let want = self.config.subscribe.redundancy.max(1);
         let mut active = self.subscriptions.active.lock();
         let Active { subs, tids } = &mut *active;
-        let Some(sub) = subs.get_mut(&target) else {
+        let Some(sub) = subs.get_mut(&key).filter(|s| s.lookup == target) else {
             return Vec::new();
         };
+        let topic = (sub.lookup, sub.peers.is_some());
         sub.looking = false;
         sub.next_lookup = now + self.config.subscribe.retry;
         let mut asked = Vec::new();
@@ -275,11 +380,11 @@ impl Node {
                 break;
             }
             let known = sub.nodes.iter().any(|h| h.node.id == node.id);
-            if known || sub.failed.contains(&node.id) || !self.speaks_subscribe(&node.id) {
+            if known || sub.failed.contains(&node.id) || !self.speaks_subscribe(&node.id, topic.1) {
                 continue;
             }
-            if let Some(tid) = self.send_subscribe(*node, target, lease, true, now, out) {
-                tids.insert(tid, (target, node.id));
+            if let Some(tid) = self.send_subscribe(*node, topic, lease, true, now, out) {
+                tids.insert(tid, (key, node.id));
                 sub.nodes.push(HeldBy {
                     node: *node,
                     renew_at: Time::NEVER,
@@ -294,26 +399,32 @@ impl Node {
         asked
     }
 
-    /// A [`Request::Subscribe`] lookup that could not run or found nobody.
+    /// A [`Request::Subscribe`] lookup of `target` that could not run or found
+    /// nobody.
     pub(super) fn subscribe_lookup_failed(&self, target: &Id, now: Time) {
-        if let Some(sub) = self.subscriptions.active.lock().subs.get_mut(target) {
-            sub.looking = false;
-            sub.next_lookup = now + self.config.subscribe.retry;
+        let mut active = self.subscriptions.active.lock();
+        for key in [*target, peers_key(target)] {
+            if let Some(sub) = active.subs.get_mut(&key).filter(|s| s.lookup == *target) {
+                sub.looking = false;
+                sub.next_lookup = now + self.config.subscribe.retry;
+            }
         }
     }
 
-    /// Starts a lookup for storing nodes of `target` unless one runs or ran lately.
-    fn look_for_holders(&self, target: Id, now: Time, out: &mut Output) {
-        {
+    /// Starts a lookup for storing nodes of the subscription `key` unless one runs
+    /// or ran lately.
+    fn look_for_holders(&self, key: Id, now: Time, out: &mut Output) {
+        let target = {
             let mut active = self.subscriptions.active.lock();
-            let Some(sub) = active.subs.get_mut(&target) else {
+            let Some(sub) = active.subs.get_mut(&key) else {
                 return;
             };
             if sub.looking || now < sub.next_lookup {
                 return;
             }
             sub.looking = true;
-        }
+            sub.lookup
+        };
         self.start(self.next_op_id(), Request::Subscribe(target), now, out);
     }
 
@@ -330,6 +441,7 @@ impl Node {
         match method {
             SUBSCRIBE_METHOD => self.on_subscribe(from, data, now, out),
             NOTIFY_METHOD => self.on_notify(from, data, out),
+            PEERS_METHOD => self.on_peers(from, data, out),
             _ => return false,
         }
         true
@@ -359,14 +471,19 @@ impl Node {
         };
         let config = &self.config.subscribe;
         let granted = q.lease.min(secs(config.max_lease));
+        let key = if q.peers {
+            peers_key(&q.target)
+        } else {
+            q.target
+        };
         let result = {
             let mut h = self.subscriptions.holders.lock();
             if granted == 0 {
-                h.holders.unsubscribe(&q.target, from);
+                h.holders.unsubscribe(&key, from);
                 Ok(())
             } else {
                 let expires = now + Duration::from_secs(u64::from(granted));
-                h.holders.subscribe(q.target, from, q.id, expires, config)
+                h.holders.subscribe(key, from, q.id, expires, config)
             }
         };
         if let Err(refusal) = result {
@@ -379,12 +496,25 @@ impl Node {
             self.reply_error(from, q.tid, refusal.code(), reason.as_bytes(), out);
             return;
         }
-        let item = (granted > 0)
+        let item = (granted > 0 && !q.peers)
             .then(|| self.store.get_mutable(&q.target, now))
             .flatten();
+        let mut peers = Vec::new();
+        if granted > 0 && q.peers {
+            self.store
+                .get_peers(&q.target, MAX_NOTIFY_PEERS, now, &mut peers);
+        }
         let own = self.id;
         self.send_datagram(out, from, |buf| {
-            encode_subscribe_answer(q.tid, &CLIENT_VERSION, &own, granted, item.as_deref(), buf)
+            encode_subscribe_answer(
+                q.tid,
+                &CLIENT_VERSION,
+                &own,
+                granted,
+                item.as_deref(),
+                &peers,
+                buf,
+            )
         });
         self.count_sent(1, out.last_datagram().len());
     }
@@ -410,21 +540,7 @@ impl Node {
             Err(_) => c.notify_invalid.fetch_add(1, Ordering::Relaxed),
         };
         match verdict {
-            Ok(()) | Err(NotifyRefusal::Stale) => {
-                let own = self.id;
-                self.send_datagram(out, from, |buf| {
-                    crate::wire::Message {
-                        tid: q.tid,
-                        version: Some(&CLIENT_VERSION),
-                        ip: None,
-                        read_only: false,
-                        network: None,
-                        kind: crate::wire::MessageKind::Response(Response::new(own)),
-                    }
-                    .encode(buf)
-                });
-                self.count_sent(1, out.last_datagram().len());
-            }
+            Ok(()) | Err(NotifyRefusal::Stale) => self.acknowledge_notify(from, q.tid, out),
             Err(refusal) => {
                 // Counted above, by reason.
                 let reason = refusal.to_string();
@@ -433,15 +549,66 @@ impl Node {
         }
     }
 
+    /// Pushed peers of an info-hash (as subscriber): acknowledged and the new ones
+    /// delivered when this node subscribes to that info-hash's peers; refused
+    /// (unsolicited) otherwise.
+    fn on_peers(&self, from: SocketAddr, data: &[u8], out: &mut Output) {
+        let c = &self.subscriptions.counters;
+        let q = match decode_peers(data) {
+            Ok(q) => q,
+            Err(error) => {
+                c.notify_invalid.fetch_add(1, Ordering::Relaxed);
+                return self.reply_decode_error(from, data, &error, out);
+            }
+        };
+        let taken = {
+            let mut active = self.subscriptions.active.lock();
+            active
+                .subs
+                .get_mut(&peers_key(&q.info_hash))
+                .filter(|s| s.lookup == q.info_hash)
+                .and_then(|sub| sub.peers.as_deref_mut())
+                .map(|seen| deliver_peers(seen, q.info_hash, q.peers, out))
+        };
+        if taken.is_none() {
+            c.notify_unsolicited.fetch_add(1, Ordering::Relaxed);
+            let refusal = NotifyRefusal::Unsolicited;
+            let reason = refusal.to_string();
+            self.reply_error(from, q.tid, refusal.code(), reason.as_bytes(), out);
+            return;
+        }
+        c.notifications_received.fetch_add(1, Ordering::Relaxed);
+        self.acknowledge_notify(from, q.tid, out);
+    }
+
+    fn acknowledge_notify(&self, to: SocketAddr, tid: &[u8], out: &mut Output) {
+        let own = self.id;
+        self.send_datagram(out, to, |buf| {
+            crate::wire::Message {
+                tid,
+                version: Some(&CLIENT_VERSION),
+                ip: None,
+                read_only: false,
+                network: None,
+                kind: crate::wire::MessageKind::Response(Response::new(own)),
+            }
+            .encode(buf)
+        });
+        self.count_sent(1, out.last_datagram().len());
+    }
+
     /// Checks a pushed item against our subscriptions; delivers it when newer.
     fn take_notify(&self, q: &NotifyQuery<'_>, out: &mut Output) -> Result<(), NotifyRefusal> {
-        if !self
+        // A subscription to an info-hash's peers takes no item.
+        let is_item = |s: &&mut Sub| s.peers.is_none();
+        let subscribed = self
             .subscriptions
             .active
             .lock()
             .subs
-            .contains_key(&q.target)
-        {
+            .get(&q.target)
+            .is_some_and(|s| s.peers.is_none());
+        if !subscribed {
             return Err(NotifyRefusal::Unsolicited);
         }
         // Verified outside the lock: a signature check is the costly part.
@@ -450,6 +617,7 @@ impl Node {
         let sub = active
             .subs
             .get_mut(&q.target)
+            .filter(is_item)
             .ok_or(NotifyRefusal::Unsolicited)?;
         deliver(sub, item, out)
     }
@@ -488,7 +656,16 @@ impl Node {
             if lease > 0 {
                 sub.nodes[pos].renew_at = now + Duration::from_secs(u64::from(lease)) / 2;
                 if let Some((_, r)) = answer {
-                    take_answered_item(sub, &target, r, &self.subscriptions.counters, out);
+                    let counters = &self.subscriptions.counters;
+                    let info_hash = sub.lookup;
+                    match sub.peers.as_deref_mut() {
+                        Some(seen) => {
+                            if let Some(peers) = r.values {
+                                deliver_peers(seen, info_hash, peers, out);
+                            }
+                        }
+                        None => take_answered_item(sub, &target, r, counters, out),
+                    }
                 }
                 self.want_tick_at(sub.nodes[pos].renew_at);
                 return;
@@ -539,18 +716,56 @@ impl Node {
                 }
                 .encode(buf)
             });
-            if let Some(tid) = sent {
-                self.subscriptions
-                    .holders
-                    .lock()
-                    .notifying
-                    .insert(tid, (*target, s.addr));
-                self.subscriptions
-                    .counters
-                    .notifications_sent
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            self.notification_sent(sent, *target, s.addr);
         }
+    }
+
+    /// After an accepted `announce_peer` of `peer` for `info_hash`: pushes it to the
+    /// subscribers of that info-hash's peers whose lease runs (every announce, a
+    /// repeated one too: subscribers deliver each peer once).
+    pub(super) fn notify_peer_subscribers(
+        &self,
+        info_hash: &Id,
+        peer: SocketAddr,
+        now: Time,
+        out: &mut Output,
+    ) {
+        if self.subscriptions.held() == 0 {
+            return;
+        }
+        let key = peers_key(info_hash);
+        let to = self.subscriptions.holders.lock().holders.live(&key, now);
+        let own = self.id;
+        let peers = [peer];
+        for s in to {
+            let sent = self.send_encoded(s.addr, None, None, true, now, out, |tid, buf| {
+                PeersQuery {
+                    tid,
+                    version: Some(&CLIENT_VERSION),
+                    id: own,
+                    info_hash: *info_hash,
+                    peers: CompactPeers::from_addrs(&peers),
+                }
+                .encode(buf)
+            });
+            self.notification_sent(sent, key, s.addr);
+        }
+    }
+
+    /// Tracks a notification of `key` sent to `addr` (its transaction `tid`, `None`
+    /// when it could not be sent), so its answer or silence is taken as the
+    /// subscriber's.
+    fn notification_sent(&self, tid: Option<u32>, key: Id, addr: SocketAddr) {
+        let Some(tid) = tid else { return };
+        self.subscriptions
+            .holders
+            .lock()
+            .notifying
+            .insert(tid, (key, addr));
+        self.subscriptions
+            .counters
+            .notifications_sent
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Periodic work: ended leases swept (as storing node), leases renewed and
@@ -575,10 +790,11 @@ impl Node {
             let mut active = self.subscriptions.active.lock();
             let Active { subs, tids } = &mut *active;
             for (target, sub) in subs.iter_mut() {
+                let topic = (sub.lookup, sub.peers.is_some());
                 for held in sub.nodes.iter_mut() {
                     if held.renew_at <= now {
                         if let Some(tid) =
-                            self.send_subscribe(held.node, *target, lease, true, now, out)
+                            self.send_subscribe(held.node, topic, lease, true, now, out)
                         {
                             tids.insert(tid, (*target, held.node.id));
                             held.renew_at = Time::NEVER;
@@ -600,6 +816,18 @@ impl Node {
             self.look_for_holders(target, now, out);
         }
         next
+    }
+}
+
+/// Delivers the peers of `info_hash` not delivered before, if any, as one
+/// [`Event::Peers`].
+fn deliver_peers(seen: &mut SeenPeers, info_hash: Id, peers: CompactPeers<'_>, out: &mut Output) {
+    let new: Vec<SocketAddr> = peers.iter().filter(|p| seen.insert(*p)).collect();
+    if !new.is_empty() {
+        out.events.push(Event::Peers {
+            info_hash,
+            peers: new,
+        });
     }
 }
 
@@ -679,6 +907,7 @@ mod tests {
             id: Id::sha1(b"subscriber"),
             target,
             lease: 3_600,
+            peers: false,
         }
         .encode(&mut sub);
         node.handle_datagram(addr(7), &sub, Time::ZERO, &mut out);
@@ -708,6 +937,75 @@ mod tests {
         out.clear();
         run_silent(&node, Time::from_millis(20_000), &mut out);
         assert_eq!(node.stats().subscriptions_held, 0);
+    }
+
+    #[test]
+    fn peers_are_pushed_to_their_subscribers_and_delivered_once() {
+        // The storing node: a subscription to the peers of `info_hash`.
+        let holder = node_with_router(addr(9));
+        let info_hash = Id::sha1(b"torrent");
+        let mut out = Output::new();
+        let mut query = Vec::new();
+        SubscribeQuery {
+            tid: b"s2",
+            version: Some(&CLIENT_VERSION),
+            id: Id::sha1(b"subscriber"),
+            target: info_hash,
+            lease: 60,
+            peers: true,
+        }
+        .encode(&mut query);
+        holder.handle_datagram(addr(7), &query, Time::ZERO, &mut out);
+        assert_eq!(holder.stats().subscriptions_held, 1);
+        out.clear();
+        // A put of an item whose target were the info-hash pushes nothing to it.
+        holder.notify_subscribers(&info_hash, Time::ZERO, &mut out);
+        holder.notify_peer_subscribers(&info_hash, addr(3), Time::ZERO, &mut out);
+        let pushed: Vec<(SocketAddr, Vec<SocketAddr>)> = out
+            .datagrams()
+            .filter_map(|(to, d)| Some((to, decode_peers(d).ok()?.peers.iter().collect())))
+            .collect();
+        assert_eq!(pushed, [(addr(7), vec![addr(3)])]);
+
+        // The subscriber: each peer once, from pushes and answers alike.
+        let subscriber = node_with_router(addr(8));
+        let key = subscriber
+            .add_peer_subscription(&info_hash)
+            .expect("subscribed");
+        assert_eq!(key, peers_key(&info_hash));
+        let push = |n: u8, peers: &[SocketAddr], to: &Node| {
+            let mut d = Vec::new();
+            PeersQuery {
+                tid: &[b'p', n],
+                version: Some(&CLIENT_VERSION),
+                id: Id::sha1(b"holder"),
+                info_hash,
+                peers: CompactPeers::from_addrs(peers),
+            }
+            .encode(&mut d);
+            let mut out = Output::new();
+            to.handle_datagram(addr(9), &d, Time::ZERO, &mut out);
+            out.events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Peers {
+                        info_hash: h,
+                        peers,
+                    } if *h == info_hash => Some(peers.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(push(1, &[addr(3)], &subscriber), [vec![addr(3)]]);
+        assert_eq!(push(2, &[addr(3), addr(4)], &subscriber), [vec![addr(4)]]);
+        assert!(push(3, &[addr(4)], &subscriber).is_empty());
+        assert_eq!(subscriber.stats().notifications_received, 3);
+        // Another node, not subscribed: unsolicited.
+        let other = node_with_router(addr(6));
+        assert!(push(4, &[addr(3)], &other).is_empty());
+        assert_eq!(other.stats().notify_unsolicited, 1);
+        subscriber.remove_subscription(&key, Time::ZERO, &mut Output::new());
+        assert_eq!(subscriber.stats().subscriptions_active, 0);
     }
 
     #[test]

@@ -180,6 +180,7 @@ impl Node {
         self.in_flight_len.fetch_sub(1, Ordering::Relaxed);
         self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
         if let Some(id) = pending.id {
+            self.onehop_missed(id, now, out);
             if let TimeoutOutcome::Ping(candidate) =
                 self.table_for(&pending.to).on_timeout(&id, now)
             {
@@ -197,6 +198,7 @@ impl Node {
             let queried = NodeInfo::new(pending.id.unwrap_or_default(), pending.to);
             self.advance_on_answer(op, &pending, queried, None, None, now, out);
         } else {
+            self.on_onehop_answer(tid, pending.to, None, None, now, out);
             self.on_hand_off_answer(tid, HandOff::TimedOut, now, out);
             self.on_subscribe_answer(tid, None, now, out);
         }

@@ -44,7 +44,9 @@ use crate::id::{bep42, Id, NodeInfo};
 use crate::push::{Broadcast, KeyRange, SigningKey};
 use crate::time::Time;
 use crate::wire::bencode;
-pub use subscribe::{BlockingSubscription, Subscription, UPDATE_QUEUE};
+pub use subscribe::{
+    BlockingPeerSubscription, BlockingSubscription, PeerSubscription, Subscription, UPDATE_QUEUE,
+};
 
 /// Delivered broadcasts a slow subscriber may lag behind before it misses some
 /// ([`NodeHandle::broadcasts`]).
@@ -179,6 +181,22 @@ impl NodeBuilder {
     /// [`NetworkId::from_name`]: crate::node::NetworkId::from_name
     pub fn network(mut self, network: crate::node::NetworkId) -> Self {
         self.config.network = Some(network);
+        self
+    }
+
+    /// The overlay the node runs (default [`Overlay::Kademlia`](crate::onehop::Overlay)).
+    /// [`Overlay::OneHop`](crate::onehop::Overlay::OneHop) needs [`Self::network`]:
+    /// a one-hop node never joins the public DHT. Its bootstrap addresses are members
+    /// it asks for the member list; its id is SHA-1 of a fresh member key, so
+    /// [`Self::id`] may not be set; and it accepts broadcasts
+    /// ([`crate::push::AcceptPolicy::Open`] unless a policy was set), since
+    /// membership travels by them. See [`crate::onehop`].
+    pub fn overlay(mut self, overlay: crate::onehop::Overlay) -> Self {
+        let one_hop = matches!(overlay, crate::onehop::Overlay::OneHop(_));
+        if one_hop && self.config.broadcast.accept == crate::push::AcceptPolicy::Off {
+            self.config.broadcast.accept = crate::push::AcceptPolicy::Open;
+        }
+        self.config.overlay = overlay;
         self
     }
 
@@ -323,6 +341,12 @@ impl NodeBuilder {
                 "receivers must be at least 1, got 0".into(),
             ));
         }
+        let one_hop = matches!(self.config.overlay, crate::onehop::Overlay::OneHop(_));
+        if one_hop && (self.id.is_some() || self.id_ip.is_some()) {
+            return Err(Error::BadInput(
+                "a one-hop node's id is SHA-1 of its member key; do not set an id".into(),
+            ));
+        }
         self.config.validate()
     }
 
@@ -359,6 +383,7 @@ impl NodeBuilder {
         config.bootstrap = routers;
         config.dual_stack = v6.is_some();
         let node = Node::new(id, config, Time::ZERO);
+        node.set_member_addr(local_addr);
         if let Some(saved) = saved {
             node.add_seeds(saved.contacts);
         }
@@ -596,6 +621,9 @@ impl Shared {
                     let _ = self.delivered.send(b);
                 }
                 Event::MutableUpdate(item) => self.listeners.deliver(&item),
+                Event::Peers { info_hash, peers } => {
+                    self.listeners.deliver_peers(&info_hash, &peers)
+                }
             }
         }
         out.clear();
@@ -820,6 +848,23 @@ impl NodeHandle {
         }
     }
 
+    /// Runs `request` to its end and returns its whole result: the outcome with the
+    /// lookup's counters (queries, answers, rounds) and the queries sent, e.g. to
+    /// count the round trips of a one-hop get. Cancel safe, as the typed methods.
+    ///
+    /// Errors: only [`OpError::Shutdown`] when the node stops first; the
+    /// operation's own failure is in the result's `outcome`.
+    pub async fn request(&self, request: Request) -> Result<OpResult, Error> {
+        let (op, rx) = self.start(request);
+        let mut guard = CancelOnDrop {
+            shared: &self.shared,
+            op: Some(op),
+        };
+        let result = rx.await;
+        guard.op = None;
+        result.map_err(|_| Error::Op(OpError::Shutdown))
+    }
+
     /// Joins (or re-joins) the network now and waits until the bootstrap lookup
     /// ends; returns the routing table size.
     pub async fn bootstrap(&self) -> Result<usize, Error> {
@@ -1003,7 +1048,17 @@ impl NodeHandle {
     /// the operations still running with [`OpError::Shutdown`], and waits until its
     /// tasks have ended. The socket closes once every clone of the handle is dropped
     /// too; dropping all clones without calling this also stops the node.
+    ///
+    /// A one-hop member first announces its departure, so the other members drop it
+    /// at once rather than after missing its answers (sent once: nothing is retried
+    /// after the stop). Dropping the handles instead leaves like a crash.
     pub async fn shutdown(&self) {
+        if self.shared.node.is_one_hop() && !self.shared.closed.load(Ordering::SeqCst) {
+            let mut out = Output::new();
+            if self.shared.node.leave(self.shared.now(), &mut out) {
+                self.shared.flush(&mut out);
+            }
+        }
         let _ = begin_shutdown(&self.shared);
         let tasks = std::mem::take(&mut *self.shared.tasks.lock());
         for task in tasks {

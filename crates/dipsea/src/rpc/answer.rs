@@ -158,6 +158,28 @@ struct Scratch {
     sample_bytes: Vec<u8>,
 }
 
+impl Scratch {
+    /// Drops at least `excess` encoded bytes: peers from the end first (a compact
+    /// peer is a string `6:` + 6 bytes or `18:` + 18), then the farthest IPv6 nodes
+    /// (38 bytes each), then the farthest IPv4 nodes (26 bytes each). The answer
+    /// stays useful: the item or the closest peers and nodes are what is kept.
+    fn shed(&mut self, excess: usize) {
+        let mut freed = 0;
+        while freed < excess {
+            let Some(peer) = self.peers.pop() else {
+                break;
+            };
+            freed += if peer.is_ipv4() { 8 } else { 21 };
+        }
+        for (nodes, size) in [(&mut self.v6, 38), (&mut self.v4, 26)] {
+            while freed < excess && nodes.len() >= size {
+                nodes.truncate(nodes.len() - size);
+                freed += size;
+            }
+        }
+    }
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -258,23 +280,7 @@ fn get_peers(
         bf_peers: filters.as_ref().map(|(_, peers)| peers.as_bytes()),
         ..q.response()
     };
-    let start = out.len();
-    let answered = q.respond(response, scratch, out);
-    let excess = (out.len() - start).saturating_sub(MAX_REPLY_LEN);
-    if excess == 0 {
-        return answered;
-    }
-    // Too long: drop peers from the end until their bytes (a compact peer is a
-    // string `6:` + 6 bytes or `18:` + 18) make up the excess, and encode again.
-    let mut freed = 0;
-    while freed < excess {
-        let Some(peer) = scratch.peers.pop() else {
-            break;
-        };
-        freed += if peer.is_ipv4() { 8 } else { 21 };
-    }
-    out.truncate(start);
-    q.respond(response, scratch, out)
+    q.respond_within(response, scratch, out)
 }
 
 /// `sample_infohashes` (BEP 51): the closest nodes to `target`, a random sample of
@@ -386,7 +392,8 @@ fn get(
             response.v = Some(&mutable.v);
         }
     }
-    q.respond(response, scratch, out)
+    // A 1,000-byte value with k nodes of each family does not fit a datagram.
+    q.respond_within(response, scratch, out)
 }
 
 /// `put` (BEP 44): stores the item, given a valid token (see [`store_put`]).
@@ -441,6 +448,25 @@ impl Asked<'_, '_> {
         }
         self.reply(MessageKind::Response(response), out);
         Answered::Response
+    }
+
+    /// [`Asked::respond`], then, if the reply is over [`MAX_REPLY_LEN`], sheds the
+    /// least needed parts (see [`Scratch::shed`]) and encodes it again.
+    fn respond_within<'r>(
+        &self,
+        response: Response<'r>,
+        scratch: &'r mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> Answered {
+        let start = out.len();
+        let answered = self.respond(response, scratch, out);
+        let excess = (out.len() - start).saturating_sub(MAX_REPLY_LEN);
+        if excess == 0 {
+            return answered;
+        }
+        scratch.shed(excess);
+        out.truncate(start);
+        self.respond(response, scratch, out)
     }
 
     /// Encodes the KRPC error of `reason` with `message`.
@@ -571,10 +597,12 @@ mod tests {
     use super::*;
     use crate::routing::RoutingConfig;
     use crate::store::StoreConfig;
-    use crate::wire::{decode, BloomFilter};
+    use crate::wire::{decode, BloomFilter, CompactNodes, Want};
 
     struct Fixture {
         routing: RoutingTable,
+        /// The IPv6 table of a dual-stack answerer ([`Fixture::dual_stack`]).
+        routing6: Option<RoutingTable>,
         store: Store,
         tokens: Tokens,
         samples: SampleLimiter,
@@ -597,10 +625,25 @@ mod tests {
             }
             Fixture {
                 routing,
+                routing6: None,
                 store: Store::new(own, store),
                 tokens: Tokens::new([3; 16], Time::ZERO),
                 samples: SampleLimiter::new(true, true),
             }
+        }
+
+        /// A dual-stack answerer: 64 contacts in an IPv6 table as well.
+        fn dual_stack() -> Fixture {
+            let mut f = Fixture::new();
+            let routing6 = RoutingTable::new(Id::sha1(b"answerer"), RoutingConfig::default());
+            for i in 0u16..64 {
+                let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, i);
+                let node =
+                    NodeInfo::new(Id::sha1(&[b'6', i as u8]), SocketAddr::new(ip.into(), 7000));
+                let _ = routing6.on_response(node, Time::ZERO);
+            }
+            f.routing6 = Some(routing6);
+            f
         }
 
         fn ask(&self, from: SocketAddr, method: QueryMethod<'_>) -> Vec<u8> {
@@ -609,14 +652,28 @@ mod tests {
 
         /// The reply and how the answerer classified it.
         fn ask_full(&self, from: SocketAddr, method: QueryMethod<'_>) -> (Vec<u8>, Answered) {
-            let msg = Message::query(b"tt", Id::sha1(b"asker"), method);
+            self.ask_wanting(from, method, Want::default())
+        }
+
+        /// [`Fixture::ask_full`] with a BEP 32 `want`.
+        fn ask_wanting(
+            &self,
+            from: SocketAddr,
+            method: QueryMethod<'_>,
+            want: Want,
+        ) -> (Vec<u8>, Answered) {
+            let mut msg = Message::query(b"tt", Id::sha1(b"asker"), method);
+            let MessageKind::Query(query) = &mut msg.kind else {
+                unreachable!()
+            };
+            query.want = want;
             let MessageKind::Query(query) = &msg.kind else {
                 unreachable!()
             };
             let ctx = Context {
                 own_id: Id::sha1(b"answerer"),
                 routing: &self.routing,
-                routing6: None,
+                routing6: self.routing6.as_ref(),
                 store: &self.store,
                 tokens: &self.tokens,
                 version: b"DS\x00\x01",
@@ -856,6 +913,56 @@ mod tests {
             Some(error_code::INVALID_SIGNATURE)
         );
         assert_eq!(checks(), before + 1, "a new version is verified");
+    }
+
+    #[test]
+    fn a_get_of_a_full_size_item_wanting_both_families_fits_a_datagram() {
+        use ed25519_dalek::{Signer, SigningKey};
+        let f = Fixture::dual_stack();
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let k = key.verifying_key().to_bytes();
+        // The largest value BEP 44 allows: 1,000 bytes, bencoded.
+        let mut v = b"996:".to_vec();
+        v.resize(1_000, b'x');
+        let mut signed = Vec::new();
+        super::super::signature::signed_bytes(b"", 1, &v, &mut signed);
+        let sig = key.sign(&signed).to_bytes();
+        let token = f.tokens.token(from().ip());
+        let args = PutArgs {
+            token: token.as_ref(),
+            v: &v,
+            k: Some(&k),
+            salt: None,
+            seq: Some(1),
+            cas: None,
+            sig: Some(&sig),
+            target: None,
+        };
+        assert_eq!(error_code_of(&f.ask(from(), QueryMethod::Put(args))), None);
+        let both = Want { n4: true, n6: true };
+        let ask = |target: Id| {
+            let (reply, _) = f.ask_wanting(from(), QueryMethod::Get { target, seq: None }, both);
+            let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+                panic!("not a response")
+            };
+            let count = |n: Option<CompactNodes<'_>>| n.map_or(0, |n| n.iter().count());
+            (
+                reply.len(),
+                r.v.map(<[u8]>::to_vec),
+                count(r.nodes),
+                count(r.nodes6),
+            )
+        };
+        // The item is whole; the farthest IPv6 nodes made room for it.
+        let (len, value, v4, v6) = ask(Id::sha1(&k));
+        assert!(len <= MAX_REPLY_LEN, "{len} bytes");
+        assert_eq!(value.as_deref(), Some(&v[..]));
+        assert_eq!(v4, K, "every IPv4 node kept");
+        assert!(v6 < K, "{v6} IPv6 nodes");
+        // With no item, k nodes of each family fit.
+        let (len, value, v4, v6) = ask(Id::sha1(b"absent"));
+        assert!(len <= MAX_REPLY_LEN, "{len} bytes");
+        assert_eq!((value, v4, v6), (None, K, K));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Broadcasts in the simulator: start one from a node, let it spread, and measure
 //! coverage, messages and time ([`Swarm::broadcast_from`]).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{node_index, Swarm};
@@ -19,14 +20,30 @@ pub(super) struct Tracker {
     started: Time,
     /// Nodes that delivered it, and when.
     deliveries: Vec<(u32, Time)>,
+    /// Hops from the origin (0) of each node that delivered it or started it: a node
+    /// is one hop deeper than the node whose copy it delivered.
+    depths: HashMap<u32, u32>,
+    /// The node whose datagram is being handled ([`Tracker::set_sender`]).
+    sender: Option<u32>,
     datagrams: u64,
     elsewhere: u64,
 }
 
 impl Tracker {
+    /// The simulator is about to hand node `from`'s datagram to its receiver: a
+    /// delivery that follows is one hop deeper than `from`.
+    pub(super) fn set_sender(&mut self, from: Option<u32>) {
+        self.sender = from;
+    }
+
     pub(super) fn on_delivered(&mut self, node: u32, now: Time) {
         if self.range.is_some() {
             self.deliveries.push((node, now));
+            let parent = self.sender.and_then(|s| self.depths.get(&s).copied());
+            // A sender not tracked (it cannot happen: a node forwards only what it
+            // delivered) counts as the origin.
+            let depth = parent.map_or(1, |d| d + 1);
+            self.depths.entry(node).or_insert(depth);
         }
     }
 }
@@ -51,6 +68,12 @@ pub struct BroadcastReport {
     pub duplicates: u64,
     /// Virtual time from the start to the last delivery.
     pub time_to_full: Duration,
+    /// Most hops from the origin to a node that delivered it (the origin's
+    /// hand-offs are hop 1; a node's depth is its first copy's sender's plus one).
+    pub max_depth: u32,
+    /// Mean hops from the origin over the nodes that delivered it (the origin
+    /// excluded); 0 when none did.
+    pub mean_depth: f64,
     /// Datagrams of the lookup that routed into the range (0 when the origin is in it).
     pub lookup_messages: u64,
 }
@@ -84,6 +107,7 @@ impl Swarm {
         self.tracker = Tracker {
             range: Some(range),
             started: self.now,
+            depths: HashMap::from([(node as u32, 0)]),
             ..Tracker::default()
         };
         self.call(node as u32, |n, now, out| {
@@ -113,6 +137,16 @@ impl Swarm {
             .map(|d| d.1)
             .max()
             .unwrap_or(tracker.started);
+        let depths: Vec<u32> = delivered
+            .iter()
+            .filter(|&&i| i != node as u32)
+            .filter_map(|i| tracker.depths.get(i).copied())
+            .collect();
+        let mean_depth = if depths.is_empty() {
+            0.0
+        } else {
+            depths.iter().map(|&d| f64::from(d)).sum::<f64>() / depths.len() as f64
+        };
         BroadcastReport {
             in_range,
             delivered: delivered.len(),
@@ -122,6 +156,8 @@ impl Swarm {
             acks: after.0.saturating_sub(before.0),
             duplicates: after.1.saturating_sub(before.1),
             time_to_full: last.since(tracker.started),
+            max_depth: depths.iter().copied().max().unwrap_or(0),
+            mean_depth,
             lookup_messages,
         }
     }

@@ -1,5 +1,6 @@
-//! Subscriptions to a BEP 44 mutable item: the queries `dipsea_sub` (subscribe, renew,
-//! unsubscribe) and `dipsea_notify` (a newer version pushed to a subscriber). A dipsea
+//! Subscriptions to a BEP 44 mutable item or to an info-hash's peers: the queries
+//! `dipsea_sub` (subscribe, renew, unsubscribe), `dipsea_notify` (a newer version
+//! pushed to a subscriber) and `dipsea_peers` (newly announced peers pushed). A dipsea
 //! extension to KRPC, sent only to contacts whose client version speaks it (see
 //! [`crate::subscribe::speaks_subscribe`]).
 //!
@@ -20,7 +21,8 @@
 //! {"t": tid, "y": "q", "q": "dipsea_sub", "v": client version,
 //!  "a": {"c": target,        20 bytes: SHA-1(k ‖ salt), the topic (BEP 50's key)
 //!        "id": sender's id,
-//!        "lease": seconds}}  0 unsubscribes; else granted up to the node's bound
+//!        "lease": seconds,   0 unsubscribes; else granted up to the node's bound
+//!        "p": 1}}            only for the peers of the info-hash c (else absent)
 //! answer: {"id": ..., "lease": seconds granted} (and, when the node stores the
 //!          item, its k, seq, sig and v, as a BEP 44 get answer carries them)
 //!
@@ -30,9 +32,16 @@
 //!        "k": public key, "salt": salt (absent when empty), "seq": n,
 //!        "sig": signature, "v": bencoded value}}
 //! answer: {"id": ...}; a refusal is a KRPC error
+//!
+//! peers (to a subscriber of the info-hash c's peers):
+//! {"t": tid, "y": "q", "q": "dipsea_peers", "v": client version,
+//!  "a": {"c": info-hash, "id": sender's id,
+//!        "values": [compact peers]}}  as a get_peers answer's (BEP 5, BEP 32)
+//! answer: {"id": ...}; a refusal is a KRPC error
 //! ```
 
 use super::bencode::{check_len, write_bytes, write_int, Reader, Value};
+use super::compact::CompactPeers;
 use super::krpc::{req_array as array, req_bytes as bytes, req_id as id, req_int as int};
 use super::krpc::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use super::DecodeError;
@@ -43,6 +52,13 @@ pub const SUBSCRIBE_METHOD: &[u8] = b"dipsea_sub";
 
 /// The method name of a notification (`q`).
 pub const NOTIFY_METHOD: &[u8] = b"dipsea_notify";
+
+/// The method name of a peers notification (`q`).
+pub const PEERS_METHOD: &[u8] = b"dipsea_peers";
+
+/// Most peers one `dipsea_peers` carries when a node sends it (any number is
+/// decoded; the datagram bound holds them all the same).
+pub const MAX_NOTIFY_PEERS: usize = 32;
 
 /// A whole `dipsea_sub` query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +73,24 @@ pub struct SubscribeQuery<'a> {
     pub target: Id,
     /// The lease asked for, in seconds (`a.lease`): 0 ends the subscription.
     pub lease: u32,
+    /// `a.p = 1`: the topic is the peers of the info-hash `target`, not a mutable
+    /// item.
+    pub peers: bool,
+}
+
+/// A whole `dipsea_peers` query: peers newly announced for an info-hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeersQuery<'a> {
+    /// Transaction id (`t`).
+    pub tid: &'a [u8],
+    /// Client version (`v`).
+    pub version: Option<&'a [u8]>,
+    /// The sender's node id (`a.id`).
+    pub id: Id,
+    /// The info-hash (`a.c`).
+    pub info_hash: Id,
+    /// The peers (`a.values`).
+    pub peers: CompactPeers<'a>,
 }
 
 /// A whole `dipsea_notify` query: a signed BEP 44 item, borrowed from the datagram.
@@ -104,7 +138,23 @@ impl SubscribeQuery<'_> {
         out.extend_from_slice(self.id.as_bytes());
         out.extend_from_slice(b"5:lease");
         write_int(out, i64::from(self.lease));
+        if self.peers {
+            out.extend_from_slice(b"1:pi1e");
+        }
         write_envelope_end(out, SUBSCRIBE_METHOD, self.tid, self.version);
+    }
+}
+
+impl PeersQuery<'_> {
+    /// Appends the bencoding of the query, keys in sorted order.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"d1:ad1:c20:");
+        out.extend_from_slice(self.info_hash.as_bytes());
+        out.extend_from_slice(b"2:id20:");
+        out.extend_from_slice(self.id.as_bytes());
+        out.extend_from_slice(b"6:values");
+        self.peers.encode(out);
+        write_envelope_end(out, PEERS_METHOD, self.tid, self.version);
     }
 }
 
@@ -138,10 +188,12 @@ struct ArgFields<'a> {
     id: Option<Value<'a>>,
     k: Option<Value<'a>>,
     lease: Option<Value<'a>>,
+    p: Option<Value<'a>>,
     salt: Option<Value<'a>>,
     seq: Option<Value<'a>>,
     sig: Option<Value<'a>>,
     v: Option<&'a [u8]>,
+    values: Option<&'a [u8]>,
 }
 
 /// The envelope of a query of `method`: tid, version and the arguments.
@@ -212,11 +264,16 @@ fn read_args<'a>(reader: &mut Reader<'a>) -> Result<ArgFields<'a>, DecodeError> 
             b"id" => &mut a.id,
             b"k" => &mut a.k,
             b"lease" => &mut a.lease,
+            b"p" => &mut a.p,
             b"salt" => &mut a.salt,
             b"seq" => &mut a.seq,
             b"sig" => &mut a.sig,
             b"v" => {
                 a.v = Some(reader.skip_value(3)?);
+                continue;
+            }
+            b"values" => {
+                a.values = Some(reader.skip_value(3)?);
                 continue;
             }
             _ => {
@@ -242,6 +299,23 @@ pub fn decode_subscribe(buf: &[u8]) -> Result<SubscribeQuery<'_>, DecodeError> {
         id: id(e.a.id, "id")?,
         target: id(e.a.c, "c")?,
         lease,
+        peers: match e.a.p {
+            None => false,
+            Some(_) => int(e.a.p, "p")? != 0,
+        },
+    })
+}
+
+/// Decodes a `dipsea_peers` query. Never panics and does not allocate.
+pub fn decode_peers(buf: &[u8]) -> Result<PeersQuery<'_>, DecodeError> {
+    let e = decode_envelope(buf, PEERS_METHOD)?;
+    let raw = e.a.values.ok_or(DecodeError::MissingKey("values"))?;
+    Ok(PeersQuery {
+        tid: e.tid,
+        version: e.version,
+        id: id(e.a.id, "id")?,
+        info_hash: id(e.a.c, "c")?,
+        peers: CompactPeers::from_bencoded_list(raw)?,
     })
 }
 
@@ -267,13 +341,16 @@ pub fn decode_notify(buf: &[u8]) -> Result<NotifyQuery<'_>, DecodeError> {
 
 /// Appends the answer to a `dipsea_sub`: the answerer's `id`, the `lease` granted and,
 /// when it stores the item, the item (`k`, `seq`, `sig`, `v`, as a BEP 44 `get`
-/// answer), so that the subscriber starts from the current version.
+/// answer), so that the subscriber starts from the current version; for a
+/// subscription to an info-hash's peers, the peers stored now (`values`, as a
+/// `get_peers` answer; absent when `peers` is empty).
 pub fn encode_subscribe_answer(
     tid: &[u8],
     version: &[u8],
     own: &Id,
     lease: u32,
     item: Option<&crate::store::MutableItem>,
+    peers: &[std::net::SocketAddr],
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(b"d1:rd2:id20:");
@@ -291,6 +368,10 @@ pub fn encode_subscribe_answer(
         out.extend_from_slice(&item.sig);
         out.extend_from_slice(b"1:v");
         out.extend_from_slice(&item.v);
+    }
+    if !peers.is_empty() {
+        out.extend_from_slice(b"6:values");
+        CompactPeers::from_addrs(peers).encode(out);
     }
     out.extend_from_slice(b"e1:t");
     write_bytes(out, tid);
@@ -348,9 +429,17 @@ mod tests {
             id: Id::from_bytes([1; 20]),
             target: Id::from_bytes([2; 20]),
             lease: 600,
+            peers: false,
         };
         let mut out = Vec::new();
         q.encode(&mut out);
+        let mut of_peers = Vec::new();
+        SubscribeQuery { peers: true, ..q }.encode(&mut of_peers);
+        super::super::bencode::validate(&of_peers).expect("valid bencode");
+        assert_eq!(
+            decode_subscribe(&of_peers).expect("decodes"),
+            SubscribeQuery { peers: true, ..q }
+        );
         super::super::bencode::validate(&out).expect("valid bencode");
         let back = decode_subscribe(&out).expect("decodes");
         assert_eq!(back, q);
@@ -368,6 +457,46 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn peers_round_trip_and_bad_ones_are_refused() {
+        let addrs: Vec<std::net::SocketAddr> = vec![
+            "10.0.0.1:6881".parse().expect("v4"),
+            "[2001:db8::1]:51413".parse().expect("v6"),
+        ];
+        let q = PeersQuery {
+            tid: b"pp",
+            version: Some(b"DS\x00\x03"),
+            id: Id::from_bytes([1; 20]),
+            info_hash: Id::from_bytes([3; 20]),
+            peers: CompactPeers::from_addrs(&addrs),
+        };
+        let mut out = Vec::new();
+        q.encode(&mut out);
+        super::super::bencode::validate(&out).expect("valid bencode");
+        let back = decode_peers(&out).expect("decodes");
+        assert_eq!(back, q);
+        assert_eq!(back.peers.iter().collect::<Vec<_>>(), addrs);
+        let mut again = Vec::new();
+        back.encode(&mut again);
+        assert_eq!(again, out);
+        assert!(decode_subscribe(&out).is_err() && decode_notify(&out).is_err());
+        let cases: [(&[u8], &[u8]); 3] = [
+            (b"6:values", b"6:valuex"),
+            (b"1:c20:", b"1:c19:"),
+            // A 5-byte address.
+            (b"6:\x0a\x00", b"5:\x0a\x00"),
+        ];
+        for (from, to) in cases {
+            let at = out
+                .windows(from.len())
+                .position(|w| w == from)
+                .expect("in the query");
+            let mut bad = out.clone();
+            bad.splice(at..at + from.len(), to.iter().copied());
+            assert!(decode_peers(&bad).is_err(), "{from:?} -> {to:?}");
+        }
     }
 
     #[test]
@@ -442,10 +571,36 @@ mod tests {
                 id: Id::from_bytes([1; 20]),
                 target: key.target(b""),
                 lease,
+                peers: false,
             }
             .encode(&mut out);
             seeds.push(out);
         }
+        let mut out = Vec::new();
+        SubscribeQuery {
+            tid: b"sp",
+            version: Some(b"DS\x00\x03"),
+            id: Id::from_bytes([1; 20]),
+            target: Id::from_bytes([0x3a; 20]),
+            lease: 600,
+            peers: true,
+        }
+        .encode(&mut out);
+        seeds.push(out);
+        let addrs: Vec<std::net::SocketAddr> = vec![
+            "10.1.2.3:6881".parse().expect("v4"),
+            "[2001:db8::7]:51413".parse().expect("v6"),
+        ];
+        let mut out = Vec::new();
+        PeersQuery {
+            tid: b"pe",
+            version: Some(b"DS\x00\x03"),
+            id: Id::from_bytes([2; 20]),
+            info_hash: Id::from_bytes([0x3a; 20]),
+            peers: CompactPeers::from_addrs(&addrs),
+        }
+        .encode(&mut out);
+        seeds.push(out);
         for (salt, seq, v) in [
             (&b""[..], 1, &b"5:hello"[..]),
             (b"news", 7, b"l5:helloi3ee"),
@@ -501,6 +656,11 @@ mod tests {
                     crate::subscribe::verify_notify(&q).is_ok(),
                     "seeds are signed"
                 );
+            }
+            if let Ok(q) = decode_peers(&bytes) {
+                let mut out = Vec::new();
+                q.encode(&mut out);
+                assert_eq!(decode_peers(&out).expect("decodes"), q);
             }
             replayed += 1;
         }

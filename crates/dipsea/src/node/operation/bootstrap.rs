@@ -150,7 +150,10 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 Event::Done { op: o, result } => (*o == op).then_some(result),
-                Event::ExternalIp { .. } | Event::Broadcast(_) | Event::MutableUpdate(_) => None,
+                Event::ExternalIp { .. }
+                | Event::Broadcast(_)
+                | Event::MutableUpdate(_)
+                | Event::Peers { .. } => None,
             })
             .collect();
         assert_eq!(done.len(), 1);

@@ -1,6 +1,6 @@
 //! `get_mutable`: the newest verified version of a BEP 44 mutable item, a `get`
-//! lookup that sends the best `seq` found so far and stops once enough nodes agree
-//! (see [`MutableSearch`]).
+//! lookup that sends the best `seq` found so far and stops once two nodes agree and
+//! no closer node is left unasked (see [`MutableSearch::settled`]).
 
 use super::mutable::MutableSearch;
 use super::{answered, request_target, Begin, Found, Kind, Operation};
@@ -51,7 +51,7 @@ impl Kind for GetMutable {
     fn on_lookup_answer(&self, found: &mut Found, lookup: &mut Lookup, response: &Response<'_>) {
         if let Some(search) = found.mutable.as_mut() {
             search.on_response(response);
-            if search.settled() {
+            if search.settled(lookup) {
                 lookup.stop();
             }
         }

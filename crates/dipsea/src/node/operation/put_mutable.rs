@@ -1,9 +1,11 @@
-//! `put_mutable`: publishes a BEP 44 mutable item. A `get` lookup of the item's
-//! target finds the highest verified sequence number on the network and the k
-//! closest nodes' write tokens; the value is then signed with the next sequence
-//! number (or the caller's) and stored on them, and the signed item is kept for
-//! re-publishing. A re-publish ([`Request::RepublishMutable`]) stores the signed item
-//! as it is.
+//! `put_mutable`: publishes a BEP 44 mutable item. One `get` lookup of the item's
+//! target finds the k closest nodes' write tokens and, when the caller gives no
+//! sequence number, the highest verified one on the network; the value is then
+//! signed with the next sequence number (or the caller's) and stored on them, and
+//! the signed item is kept for re-publishing. With the caller's sequence number the
+//! lookup reads no item (no signature checks) and sends that `seq`, so nodes holding
+//! it or an older version answer short. A re-publish ([`Request::RepublishMutable`])
+//! stores the signed item as it is, the same way.
 
 use super::mutable::MutableSearch;
 use super::put::check_value;
@@ -44,16 +46,30 @@ impl Kind for PutMutable {
                     options.salt.len()
                 ))));
             }
-            let search = MutableSearch::new(keypair.public_key(), &options.salt, None);
-            operation.found.mutable = Some(Box::new(search));
+            match options.seq {
+                // The caller's seq: what the network holds does not change it, so
+                // answers are not read (no signature checks), and nodes holding
+                // that version or an older one answer short.
+                Some(seq) => operation.found.signed_seq = Some(seq),
+                None => {
+                    let search = MutableSearch::new(keypair.public_key(), &options.salt, None);
+                    operation.found.mutable = Some(Box::new(search));
+                }
+            }
+        }
+        if let Request::RepublishMutable(item) = &operation.request {
+            operation.found.signed_seq = Some(item.seq);
         }
         node.begin_lookup(request_target(&operation.request), operation)
     }
 
     fn lookup_method(&self, target: Id, found: &Found) -> QueryMethod<'static> {
-        // With the best version so far as `seq`, nodes that hold it (or an older
-        // one) answer with only their `seq`.
-        let seq = found.mutable.as_ref().and_then(|m| m.query_seq());
+        // With the best version so far (or the one to store) as `seq`, nodes that
+        // hold it or an older one answer with only their `seq`.
+        let seq = match &found.mutable {
+            Some(search) => search.query_seq(),
+            None => found.signed_seq,
+        };
         QueryMethod::Get { target, seq }
     }
 
@@ -123,5 +139,80 @@ impl Kind for PutMutable {
             seq: found.signed_seq?,
             stored: acks,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::id::{Id, NodeInfo};
+    use crate::keypair::Keypair;
+    use crate::node::test_support::addr;
+    use crate::node::{MutablePut, Node, NodeConfig, Output, Request};
+    use crate::rpc::signature::thread_checks;
+    use crate::time::Time;
+    use crate::wire::bencode::encode_bytes;
+    use crate::wire::{self, Message, MessageKind, QueryMethod, Response};
+
+    /// Starts a put of `keypair`'s item with `seq` on a node that knows one
+    /// contact, answers its first `get` with the item at seq 7 (signed), and
+    /// returns the `seq` that query carried and the signature checks the answer
+    /// cost on this thread.
+    fn first_query_and_checks(seq: Option<i64>) -> (Option<i64>, u64) {
+        let keypair = Keypair::from_seed(&[9; 32]);
+        let node = Node::new(Id::random(), NodeConfig::default(), Time::ZERO);
+        let contact = NodeInfo::new(Id::random(), addr(2000));
+        let _ = node.routing().on_response(contact, Time::ZERO);
+        let mut out = Output::new();
+        let request = Request::PutMutable {
+            keypair: Box::new(keypair.clone()),
+            v: encode_bytes(b"new"),
+            options: MutablePut {
+                seq,
+                ..MutablePut::default()
+            },
+        };
+        node.start(node.next_op_id(), request, Time::ZERO, &mut out);
+        let (to, datagram) = out.datagrams().next().expect("a query");
+        let query = wire::decode(datagram).expect("decodes");
+        let MessageKind::Query(q) = &query.kind else {
+            panic!("not a query")
+        };
+        let QueryMethod::Get { seq: sent, .. } = q.method else {
+            panic!("not a get")
+        };
+        let (k, v) = (keypair.public_key(), encode_bytes(b"held"));
+        let sig = keypair.sign(b"", 7, &v);
+        let reply = Message {
+            tid: query.tid,
+            version: None,
+            ip: None,
+            read_only: false,
+            network: None,
+            kind: MessageKind::Response(Response {
+                id: contact.id,
+                k: Some(&k),
+                sig: Some(&sig),
+                seq: Some(7),
+                v: Some(&v),
+                token: Some(b"tok"),
+                ..Response::default()
+            }),
+        };
+        let mut buf = Vec::new();
+        reply.encode(&mut buf);
+        let before = thread_checks();
+        let mut out = Output::new();
+        node.handle_datagram(to, &buf, Time::ZERO, &mut out);
+        (sent, thread_checks() - before)
+    }
+
+    #[test]
+    fn an_explicit_seq_is_sent_and_costs_no_check() {
+        assert_eq!(
+            first_query_and_checks(None),
+            (None, 1),
+            "auto: reads the item"
+        );
+        assert_eq!(first_query_and_checks(Some(12)), (Some(12), 0));
     }
 }

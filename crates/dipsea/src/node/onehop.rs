@@ -1,0 +1,734 @@
+//! The one-hop overlay at the node ([`crate::onehop`] holds its pure parts): the
+//! member table kept up to date, and requests sent straight to their owners.
+//!
+//! Hooks, each one call from the Kademlia node's files:
+//!
+//! - `dispatch`: every query and answer from a member marks it alive
+//!   (`onehop_heard`); `dipsea_digest` and `dipsea_members` are answered here
+//!   (`on_onehop_query`), and their answers taken here (`on_onehop_answer`); a
+//!   delivered broadcast that carries a membership event is applied, not reported
+//!   (`onehop_events`); a write token in an operation's answer is cached
+//!   (`onehop_token`);
+//! - `transactions`: a query to a member that went unanswered counts against it
+//!   (`onehop_missed`);
+//! - `maintenance`: [`Node::tick`] runs the join, the probes and anti-entropy
+//!   (`onehop_tick`);
+//! - `operation`: a get, put, mutable get or put, announce or get_peers starts from
+//!   its owners, a lookup that learns no other node (`onehop_begin_lookup`).
+//!
+//! Joining: a node with bootstrap addresses asks one for its member list
+//! (`dipsea_members`, paged by id), then broadcasts its signed join. Departures: a
+//! member that misses `suspect_after` answers in a row is removed and its departure
+//! broadcast, signed by the detector; a receiver believes such a departure only when
+//! its own ping to the member goes unanswered. Anti-entropy: every
+//! `anti_entropy_interval` the digest of the member set is compared with a random
+//! member's, and on a difference its list is pulled.
+//!
+//! Locks: the member table's `RwLock`, the token cache's and the timers' mutexes are
+//! leaves: none is held while another lock is taken or a datagram is sent.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use rand::Rng;
+
+use super::config::CLIENT_VERSION;
+use super::operation::{Begin, Operation, Phase};
+use super::ops::Request;
+use super::output::{Event, Output};
+use super::Node;
+use crate::error::Error;
+use crate::id::{Id, NodeInfo};
+use crate::lookup::{Lookup, LookupConfig};
+use crate::onehop::{self, member_id, MemberEvent, Members, OneHopConfig, Signer};
+use crate::push::{Broadcast, KeyRange, SigningKey};
+use crate::time::Time;
+use crate::wire::{self, CompactNodes, Message, MessageKind, Query, QueryMethod, Response};
+
+/// How long a cached write token is used: tokens stay valid 10 minutes at the
+/// issuer (`rpc::token`), so 5 minutes leaves room.
+const TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// How long a joiner waits for a bootstrap member's list before asking again.
+const JOIN_RETRY: Duration = Duration::from_secs(1);
+
+/// Most write tokens cached; past it, the cache is cleared (tokens are fetched again).
+const MAX_TOKENS: usize = 65_536;
+
+/// Write tokens by owner address, with when each was received.
+type TokenCache = HashMap<SocketAddr, (Box<[u8]>, Time)>;
+
+/// What follows an accepted membership event.
+enum Applied {
+    /// Nothing more.
+    Done,
+    /// A departure claimed by another member: ping the member before believing it.
+    Check(NodeInfo),
+    /// A departure claimed about this node: announce our join again.
+    Refute,
+}
+
+/// How often a member's last answer is updated: more often would take the table's
+/// write lock on every packet.
+const HEARD_EVERY: Duration = Duration::from_secs(1);
+
+/// Most removed members awaiting a revival ping's answer.
+const MAX_REVIVING: usize = 1_024;
+
+/// What a membership query in flight was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// A page of the bootstrap member's list, while joining.
+    Join,
+    /// A digest comparison (anti-entropy).
+    Digest,
+    /// A page of a member's list after digests differed.
+    Pull,
+}
+
+#[derive(Debug, Default)]
+struct Timers {
+    joined: bool,
+    announced: bool,
+    join_attempts: usize,
+    next_join: Time,
+    /// When the join is announced: once the contacts heard of in the member list
+    /// have had time to answer their pings, so that the broadcast tree reaches every
+    /// subtree.
+    announce_at: Time,
+    next_probe: Time,
+    next_sync: Time,
+    /// The member probed last (probes go round in id order).
+    probed: Option<Id>,
+}
+
+/// One-hop counters (in [`super::NodeStats`]).
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    /// Membership events refused: a join not signed by its member's key, a
+    /// departure announced by a non-member, a malformed event.
+    pub(super) forged: AtomicU64,
+    /// Departures announced by another member that this node's own check refuted.
+    pub(super) refuted: AtomicU64,
+    /// Members this node found dead itself and announced.
+    pub(super) detected: AtomicU64,
+}
+
+/// A one-hop node's state.
+#[derive(Debug)]
+pub(super) struct OneHop {
+    config: OneHopConfig,
+    key: SigningKey,
+    seq: AtomicI64,
+    members: RwLock<Members>,
+    queries: Mutex<HashMap<u32, Purpose>>,
+    tokens: Mutex<TokenCache>,
+    /// Members removed here but listed by another member: pinged at their address,
+    /// taken back if they answer from it.
+    reviving: Mutex<HashMap<Id, SocketAddr>>,
+    timers: Mutex<Timers>,
+    pub(super) counters: Counters,
+}
+
+impl OneHop {
+    /// The state of a new one-hop node with member key `key`, at `now`.
+    pub(super) fn new(config: OneHopConfig, key: SigningKey, now: Time) -> OneHop {
+        let own = member_id(&key.verifying_key().to_bytes());
+        let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
+        // `NodeConfig::validate` built this scheme already; were it to fail here, the
+        // node would partition by XOR rather than not start.
+        let partitioner = config
+            .partitioner
+            .build()
+            .unwrap_or_else(|_| Box::new(crate::keyspace::Xor::new()));
+        let members = Members::with_partitioner(own, unbound, partitioner, now);
+        OneHop {
+            config,
+            key,
+            seq: AtomicI64::new(1),
+            members: RwLock::new(members),
+            queries: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            reviving: Mutex::new(HashMap::new()),
+            timers: Mutex::new(Timers::default()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The member id of a key.
+    pub(super) fn id_of(key: &SigningKey) -> Id {
+        member_id(&key.verifying_key().to_bytes())
+    }
+}
+
+impl Node {
+    fn onehop(&self) -> Option<&OneHop> {
+        self.onehop.as_deref()
+    }
+
+    /// Whether this node runs the one-hop overlay.
+    pub fn is_one_hop(&self) -> bool {
+        self.onehop.is_some()
+    }
+
+    /// The members this node knows (itself included), sorted by id; empty on a
+    /// Kademlia node.
+    pub fn members(&self) -> Vec<Id> {
+        self.onehop()
+            .map(|o| o.members.read().ids())
+            .unwrap_or_default()
+    }
+
+    /// The member the one-hop node knows as `id`: its address, last answer and
+    /// failures.
+    pub fn member(&self, id: &Id) -> Option<onehop::Member> {
+        self.onehop()?.members.read().get(id).copied()
+    }
+
+    /// The digest of the member set (see [`Members`]); `None` on a Kademlia node.
+    pub fn member_digest(&self) -> Option<[u8; 20]> {
+        Some(self.onehop()?.members.read().digest())
+    }
+
+    /// The owners of `key` among the members, `replicas` of them, in order of
+    /// preference.
+    ///
+    /// Errors: [`Error::BadInput`] on a Kademlia node, or when the node knows fewer
+    /// members than its replicas (the partitioner's `TooFewMembers`).
+    pub fn owners(&self, key: &Id) -> Result<Vec<NodeInfo>, Error> {
+        let o = self
+            .onehop()
+            .ok_or_else(|| Error::BadInput("not a one-hop node".into()))?;
+        let members = o.members.read();
+        let ids = members.owners_exact(key, o.config.replicas)?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| members.get(&id).map(|m| NodeInfo::new(id, m.addr)))
+            .collect())
+    }
+
+    /// Tells a one-hop node the address it is reached at (the driver calls it once
+    /// its socket is bound); it is what its join announces. No effect on a Kademlia
+    /// node.
+    pub fn set_member_addr(&self, addr: SocketAddr) {
+        if let Some(o) = self.onehop() {
+            let _ = o.members.write().insert(self.id, addr, Time::ZERO);
+        }
+    }
+
+    /// Announces this node's own departure to the members (before a clean
+    /// shutdown); false on a Kademlia node or when no member could be reached.
+    pub fn leave(&self, now: Time, out: &mut Output) -> bool {
+        self.announce_event(MemberEvent::Leave { id: self.id }, now, out) > 0
+    }
+
+    /// Any message from `id`: a member is alive; a departure claimed for it is
+    /// refuted.
+    ///
+    /// Called per packet: a member heard from lately, with no failure and no
+    /// suspicion, costs a shared read of the table, nothing more.
+    pub(super) fn onehop_heard(&self, id: Id, from: SocketAddr, now: Time) {
+        let Some(o) = self.onehop() else { return };
+        let quiet = o
+            .members
+            .read()
+            .get(&id)
+            .map(|m| m.failures == 0 && !m.suspected && now.since(m.last_answer) < HEARD_EVERY);
+        match quiet {
+            Some(true) => return,
+            Some(false) => {
+                if o.members.write().heard(&id, now) == Some(true) {
+                    o.counters.refuted.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+            None => {}
+        }
+        // A member removed here (wrongly: it was slow) answers from its address.
+        if o.reviving.lock().remove(&id) == Some(from) {
+            let _ = o.members.write().insert(id, from, now);
+        }
+    }
+
+    /// A query to `id` went unanswered after its retries.
+    pub(super) fn onehop_missed(&self, id: Id, now: Time, out: &mut Output) {
+        let Some(o) = self.onehop() else { return };
+        let suspected = o.members.read().get(&id).is_some_and(|m| m.suspected);
+        if suspected {
+            // Our own check confirms a departure another member announced.
+            o.members.write().remove(&id, now);
+            return;
+        }
+        let failures = o.members.write().missed(&id);
+        if failures >= o.config.suspect_after && o.members.write().remove(&id, now) {
+            o.counters.detected.fetch_add(1, Ordering::Relaxed);
+            self.announce_event(MemberEvent::Leave { id }, now, out);
+        }
+    }
+
+    /// Caches the write token `from` gave in an answer to one of our operations.
+    pub(super) fn onehop_token(&self, from: SocketAddr, token: Option<&[u8]>, now: Time) {
+        let (Some(o), Some(token)) = (self.onehop(), token) else {
+            return;
+        };
+        let mut tokens = o.tokens.lock();
+        if tokens.len() >= MAX_TOKENS {
+            tokens.clear();
+        }
+        tokens.insert(from, (Box::from(token), now));
+    }
+
+    /// A `dipsea_digest` or `dipsea_members` query, answered here; false when it is
+    /// neither (or this is not a one-hop node) and dispatch goes on.
+    pub(super) fn on_onehop_query(
+        &self,
+        from: SocketAddr,
+        msg: &Message<'_>,
+        query: &Query<'_>,
+        now: Time,
+        out: &mut Output,
+    ) -> bool {
+        let Some(o) = self.onehop() else { return false };
+        let QueryMethod::Unknown { method, target } = query.method else {
+            return false;
+        };
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        let (digest, count) = {
+            let members = o.members.read();
+            if method == onehop::MEMBERS_METHOD {
+                let page = members.page(target, onehop::PAGE);
+                wire::write_compact_nodes(&page, &mut v4, &mut v6);
+            } else if method != onehop::DIGEST_METHOD {
+                return false;
+            }
+            (members.digest(), members.len())
+        };
+        if method == onehop::DIGEST_METHOD {
+            // Push-pull: the asker's digest differs from ours, so pull its list too
+            // (from members only: a list is trusted as its sender is).
+            let differs = target.is_some_and(|theirs| *theirs.as_bytes() != digest);
+            if differs && o.members.read().contains(&query.id) {
+                self.members_query(from, Some(query.id), None, Purpose::Pull, now, out);
+            }
+        }
+        let mut response = Response::new(self.id);
+        response.num = Some(count as i64);
+        if method == onehop::DIGEST_METHOD {
+            response.token = Some(&digest);
+        }
+        response.nodes = CompactNodes::v4(&v4).ok().filter(|n| !n.is_empty());
+        response.nodes6 = CompactNodes::v6(&v6).ok().filter(|n| !n.is_empty());
+        let reply = Message {
+            tid: msg.tid,
+            version: Some(&CLIENT_VERSION),
+            ip: Some(from),
+            read_only: false,
+            network: None,
+            kind: MessageKind::Response(response),
+        };
+        self.send_datagram(out, from, |buf| reply.encode(buf));
+        self.count_sent(1, out.last_datagram().len());
+        true
+    }
+
+    /// Sends a membership query (`dipsea_digest` for a digest comparison, else
+    /// `dipsea_members`); tracks it under `purpose`.
+    fn members_query(
+        &self,
+        to: SocketAddr,
+        id: Option<Id>,
+        target: Option<Id>,
+        purpose: Purpose,
+        now: Time,
+        out: &mut Output,
+    ) {
+        let Some(o) = self.onehop() else { return };
+        let method = match purpose {
+            Purpose::Digest => onehop::DIGEST_METHOD,
+            Purpose::Join | Purpose::Pull => onehop::MEMBERS_METHOD,
+        };
+        let own = self.id;
+        let tid = self.send_encoded(to, id, None, true, now, out, |tid, buf| {
+            Message {
+                version: Some(&CLIENT_VERSION),
+                ..Message::query(tid, own, QueryMethod::Unknown { method, target })
+            }
+            .encode(buf)
+        });
+        if let Some(tid) = tid {
+            o.queries.lock().insert(tid, purpose);
+        }
+    }
+
+    /// An answer to a query sent with no operation: when it was a membership query,
+    /// takes what it carries.
+    pub(super) fn on_onehop_answer(
+        &self,
+        tid: u32,
+        from: SocketAddr,
+        seen_as: Option<SocketAddr>,
+        response: Option<&Response<'_>>,
+        now: Time,
+        out: &mut Output,
+    ) {
+        let Some(o) = self.onehop() else { return };
+        let Some(purpose) = o.queries.lock().remove(&tid) else {
+            return;
+        };
+        let Some(r) = response else { return };
+        match purpose {
+            Purpose::Digest => {
+                let theirs = r.token.and_then(|t| <[u8; 20]>::try_from(t).ok());
+                if theirs.is_some_and(|d| d != o.members.read().digest()) {
+                    self.members_query(from, Some(r.id), None, Purpose::Pull, now, out);
+                }
+            }
+            Purpose::Join | Purpose::Pull => {
+                if purpose == Purpose::Join {
+                    if let Some(seen) = seen_as {
+                        self.learn_own_addr(o, seen);
+                    }
+                }
+                self.take_member_page(o, from, r, purpose, now, out);
+            }
+        }
+    }
+
+    /// A page of the member list (an answer to `dipsea_members`): its members taken
+    /// (a tombstoned one pinged, and revived if it answers), the next page asked
+    /// for, and after a join's last page its announcement scheduled.
+    fn take_member_page(
+        &self,
+        o: &OneHop,
+        from: SocketAddr,
+        r: &Response<'_>,
+        purpose: Purpose,
+        now: Time,
+        out: &mut Output,
+    ) {
+        let page: Vec<NodeInfo> = r
+            .nodes
+            .iter()
+            .flat_map(|n| n.iter())
+            .chain(r.nodes6.iter().flat_map(|n| n.iter()))
+            .collect();
+        let mut revive = Vec::new();
+        {
+            let mut members = o.members.write();
+            let ttl = o.config.tombstone;
+            for m in page.iter().filter(|m| m.id != self.id) {
+                if members.tombstoned(&m.id, now, ttl) {
+                    revive.push(*m);
+                } else {
+                    let _ = members.insert_listed(m.id, m.addr, now, ttl);
+                }
+            }
+        }
+        if purpose == Purpose::Join {
+            // The joiner's routing table learns a contact in each subtree the
+            // list covers (one ping each), which the join's broadcast needs.
+            for m in page.iter().filter(|m| m.id != self.id) {
+                let outcome = self.table_for(&m.addr).on_heard(*m, now);
+                self.act_on_insert(outcome, now, out);
+            }
+        }
+        for m in revive {
+            {
+                let mut reviving = o.reviving.lock();
+                if reviving.len() >= MAX_REVIVING {
+                    reviving.clear();
+                }
+                reviving.insert(m.id, m.addr);
+            }
+            self.send_query(m.addr, Some(m.id), None, QueryMethod::Ping, now, out);
+        }
+        match page.last() {
+            Some(last) if page.len() >= onehop::PAGE => {
+                let cursor = Some(last.id);
+                self.members_query(from, Some(r.id), cursor, purpose, now, out);
+            }
+            _ if purpose == Purpose::Join => {
+                let at = now + self.rtt.timeout();
+                let mut t = o.timers.lock();
+                t.joined = true;
+                t.announce_at = at;
+                drop(t);
+                self.want_tick_at(at);
+            }
+            _ => {}
+        }
+    }
+
+    /// The joiner's address as its bootstrap member saw it, when it bound an
+    /// unspecified address (0.0.0.0) and so could not say.
+    fn learn_own_addr(&self, o: &OneHop, seen: SocketAddr) {
+        let mut members = o.members.write();
+        let Some(own) = members.get(&self.id).map(|m| m.addr) else {
+            return;
+        };
+        if own.ip().is_unspecified() {
+            let addr = SocketAddr::new(seen.ip(), own.port());
+            let _ = members.insert(self.id, addr, Time::ZERO);
+        }
+    }
+
+    /// Signs `event` with the member key and broadcasts it to every member;
+    /// returns the hand-offs sent.
+    fn announce_event(&self, event: MemberEvent, now: Time, out: &mut Output) -> usize {
+        let Some(o) = self.onehop() else { return 0 };
+        let seq = o.seq.fetch_add(1, Ordering::Relaxed);
+        let Ok(b) = Broadcast::sign(&o.key, seq, KeyRange::ALL, &event.encode()) else {
+            return 0;
+        };
+        let beta = usize::from(self.config.broadcast.beta);
+        self.broadcast(b, &[], beta, now, out)
+    }
+
+    /// Takes the membership events out of the broadcasts delivered into `out` from
+    /// event `from` on, and applies them: they are the overlay's, not the user's.
+    pub(super) fn onehop_events(&self, from: usize, now: Time, out: &mut Output) {
+        let Some(o) = self.onehop() else { return };
+        if out.events.len() <= from {
+            return;
+        }
+        let delivered = out.events.split_off(from);
+        let mut keep = Vec::new();
+        let mut checks = Vec::new();
+        let mut refute = false;
+        for event in delivered {
+            let b = match event {
+                Event::Broadcast(b) if MemberEvent::is_event(&b.payload) => b,
+                other => {
+                    keep.push(other);
+                    continue;
+                }
+            };
+            match self.apply_event(o, &b, now) {
+                Some(Applied::Done) => {}
+                Some(Applied::Check(member)) => checks.push(member),
+                Some(Applied::Refute) => refute = true,
+                None => {
+                    o.counters.forged.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        out.events.extend(keep);
+        if refute {
+            // A member believes us gone: announce our join again (at once).
+            o.timers.lock().announced = false;
+            self.want_tick_at(now);
+        }
+        for member in checks {
+            self.send_query(
+                member.addr,
+                Some(member.id),
+                None,
+                QueryMethod::Ping,
+                now,
+                out,
+            );
+        }
+    }
+
+    /// Applies one membership event signed by `b.origin`: `None` when it is refused
+    /// (see [`MemberEvent::check`]), else what follows.
+    fn apply_event(&self, o: &OneHop, b: &Broadcast, now: Time) -> Option<Applied> {
+        let event = MemberEvent::decode(&b.payload)?;
+        let mut members = o.members.write();
+        let signer = event.check(&b.origin, |id| members.contains(id))?;
+        Some(match (event, signer) {
+            (MemberEvent::Join { id, addr }, _) => {
+                if id != self.id {
+                    let _ = members.insert(id, addr, now);
+                }
+                Applied::Done
+            }
+            (MemberEvent::Leave { id }, Signer::Subject) => {
+                members.remove(&id, now);
+                Applied::Done
+            }
+            // Another member thinks we are gone: it missed our answers for a while.
+            (MemberEvent::Leave { id }, _) if id == self.id => Applied::Refute,
+            (MemberEvent::Leave { id }, _) => match members.get(&id).map(|m| m.addr) {
+                Some(addr) => {
+                    members.suspect(&id);
+                    Applied::Check(NodeInfo::new(id, addr))
+                }
+                None => Applied::Done,
+            },
+        })
+    }
+
+    /// The overlay's periodic work: join, announce, probe, anti-entropy. Returns when
+    /// it is next due (`Time::NEVER` on a Kademlia node).
+    pub(super) fn onehop_tick(&self, now: Time, out: &mut Output) -> Time {
+        let Some(o) = self.onehop() else {
+            return Time::NEVER;
+        };
+        o.members.write().expire_tombstones(now, o.config.tombstone);
+        o.tokens
+            .lock()
+            .retain(|_, (_, at)| now.since(*at) < TOKEN_TTL);
+        let mut t = o.timers.lock();
+        if t.next_probe == Time::ZERO {
+            // First tick: joined at once when there is no one to join.
+            t.joined = self.config.bootstrap.is_empty();
+            t.announced = t.joined;
+            t.next_probe = now + o.config.probe_interval;
+            t.next_sync = now + o.config.anti_entropy_interval;
+        }
+        let mut sends: Vec<(SocketAddr, Option<Id>, Purpose)> = Vec::new();
+        if !t.joined && now >= t.next_join {
+            let routers = &self.config.bootstrap;
+            if let Some(&to) = routers.get(t.join_attempts % routers.len().max(1)) {
+                sends.push((to, None, Purpose::Join));
+            }
+            t.join_attempts += 1;
+            t.next_join = now + JOIN_RETRY;
+        }
+        let announce = t.joined && !t.announced && now >= t.announce_at;
+        let mut probe = None;
+        if now >= t.next_probe {
+            t.next_probe = now + o.config.probe_interval;
+            probe = o.members.read().next_after(t.probed);
+            t.probed = probe.map(|p| p.id);
+        }
+        if now >= t.next_sync && t.joined {
+            t.next_sync = now + o.config.anti_entropy_interval;
+            let pick = self.rng().gen::<usize>();
+            if let Some(peer) = o.members.read().nth_other(pick) {
+                sends.push((peer.addr, Some(peer.id), Purpose::Digest));
+            }
+        }
+        let mut next = t.next_probe.min(t.next_sync);
+        if !t.joined {
+            next = next.min(t.next_join);
+        } else if !t.announced {
+            next = next.min(t.announce_at.max(now));
+        }
+        drop(t);
+        let digest = Some(Id::from(o.members.read().digest()));
+        for (to, id, purpose) in sends {
+            // A digest query carries ours (push-pull); a list query starts at the top.
+            let target = if purpose == Purpose::Digest {
+                digest
+            } else {
+                None
+            };
+            self.members_query(to, id, target, purpose, now, out);
+        }
+        if let Some(p) = probe {
+            self.send_query(p.addr, Some(p.id), None, QueryMethod::Ping, now, out);
+        }
+        if announce {
+            let addr = o.members.read().get(&self.id).map(|m| m.addr);
+            let sent = addr.map_or(0, |addr| {
+                self.announce_event(MemberEvent::Join { id: self.id, addr }, now, out)
+            });
+            if sent > 0 {
+                o.timers.lock().announced = true;
+            } else {
+                // No contact speaks the broadcast yet: try again shortly.
+                next = next.min(now + JOIN_RETRY);
+            }
+        }
+        next
+    }
+
+    /// On a one-hop node, puts an operation that reads or writes a key in a lookup of
+    /// that key's owners alone (one round trip). A put, an announce, a mutable put
+    /// with the caller's seq or a re-publish, whose every owner gave us a write token
+    /// lately, starts with those tokens: its store queries go out at once. `None` for the requests that stay Kademlia's (bootstrap, find_node,
+    /// sampling, pings) and on a Kademlia node.
+    pub(super) fn onehop_begin_lookup(
+        &self,
+        target: Id,
+        operation: &mut Operation,
+    ) -> Option<Begin> {
+        let o = self.onehop()?;
+        let cached = match &operation.request {
+            Request::Put(_) | Request::Announce { .. } | Request::RepublishMutable(_) => true,
+            // With the caller's seq the owners' versions are not read, only their
+            // tokens: one round trip too. Without it the current seq is read first.
+            Request::PutMutable { options, .. } => options.seq.is_some(),
+            Request::Get(_)
+            | Request::GetPeers(_)
+            | Request::GetMutable { .. }
+            | Request::Scrape(_) => false,
+            _ => return None,
+        };
+        let owners = o.members.read().owners(&target, o.config.replicas);
+        let n = owners.len().max(1);
+        // An immutable item is checked by its hash, so any owner's copy will do: ask
+        // the primary first, the next ones only if it stalls, fails or lacks it (two
+        // packets a get). The others ask every owner at once: a mutable get wants the
+        // highest version, get_peers every owner's peers, a put every owner's token.
+        let alpha = match operation.request {
+            Request::Get(_) => 1,
+            _ => n,
+        };
+        let config = LookupConfig {
+            k: n,
+            alpha,
+            max_candidates: n,
+            max_queries: n,
+            ..self.config.lookup.clone()
+        };
+        let mut lookup = Lookup::fixed(target, owners.iter().copied(), config);
+        if cached {
+            let tokens = o.tokens.lock();
+            let fresh: Vec<(NodeInfo, Box<[u8]>)> = owners
+                .iter()
+                .filter_map(|m| Some((*m, tokens.get(&m.addr)?.0.clone())))
+                .collect();
+            if fresh.len() == owners.len() {
+                for (m, token) in &fresh {
+                    lookup.answered_with(m, token);
+                }
+            }
+        }
+        operation.phase = Phase::Lookup(Box::new(lookup));
+        Some(Begin::Run)
+    }
+
+    /// Heap bytes of the one-hop state (member table, token cache).
+    pub(super) fn onehop_heap_bytes(&self) -> usize {
+        self.onehop().map_or(0, |o| {
+            o.members.read().heap_bytes() + o.tokens.lock().len() * 64
+        })
+    }
+
+    /// The member count, for the stats (0 on a Kademlia node).
+    pub(super) fn member_count(&self) -> usize {
+        self.onehop().map_or(0, |o| o.members.read().len())
+    }
+
+    /// The one-hop counters: forged, refuted, detected (zeros on a Kademlia node).
+    pub(super) fn onehop_counters(&self) -> [u64; 3] {
+        self.onehop().map_or([0; 3], |o| {
+            let c = &o.counters;
+            [
+                c.forged.load(Ordering::Relaxed),
+                c.refuted.load(Ordering::Relaxed),
+                c.detected.load(Ordering::Relaxed),
+            ]
+        })
+    }
+}
+
+/// The member key and id of a new one-hop node: a fresh key from `rng`, the id its
+/// SHA-1.
+pub(super) fn new_member_key<R: rand::RngCore + ?Sized>(rng: &mut R) -> (SigningKey, Id) {
+    let mut secret = [0u8; 32];
+    rng.fill_bytes(&mut secret);
+    let key = SigningKey::from_bytes(&secret);
+    let id = OneHop::id_of(&key);
+    (key, id)
+}
+
+#[cfg(test)]
+#[path = "onehop_tests.rs"]
+mod tests;

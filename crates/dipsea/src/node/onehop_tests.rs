@@ -1,0 +1,420 @@
+//! The one-hop overlay between sans-I/O nodes on a little virtual network: joins,
+//! convergence, owners, forged and refuted membership events, failure detection.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::SeedableRng;
+
+use crate::id::Id;
+use crate::keyspace::Scheme;
+use crate::node::network::stamp;
+use crate::node::test_support::addr;
+use crate::node::{Event, NetworkId, Node, NodeConfig, OpId, Outcome, Output, Request};
+use crate::onehop::{member_id, MemberEvent, OneHopConfig, Overlay};
+use crate::push::{AcceptPolicy, Broadcast, KeyRange, SigningKey};
+use crate::time::Time;
+use crate::wire::push::BroadcastQuery;
+
+fn net() -> NetworkId {
+    NetworkId::from_name("onehop-test").expect("a name")
+}
+
+fn config(bootstrap: Vec<SocketAddr>) -> NodeConfig {
+    let mut config = NodeConfig {
+        bootstrap,
+        network: Some(net()),
+        overlay: Overlay::OneHop(OneHopConfig {
+            partitioner: Scheme::Rendezvous,
+            replicas: 3,
+            probe_interval: Duration::from_millis(50),
+            anti_entropy_interval: Duration::from_millis(500),
+            ..OneHopConfig::default()
+        }),
+        ..NodeConfig::default()
+    };
+    config.broadcast.accept = AcceptPolicy::Open;
+    config.rate_limit.enabled = false;
+    config
+}
+
+/// Nodes on addresses 1000, 1001, ...; the first is the seed the others join.
+struct Net {
+    nodes: Vec<Node>,
+    down: HashSet<usize>,
+    queue: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    now: Time,
+    done: Vec<(usize, OpId, crate::node::OpResult)>,
+}
+
+impl Net {
+    fn new(n: usize) -> Net {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let nodes = (0..n)
+            .map(|i| {
+                let boot = if i == 0 { vec![] } else { vec![addr(1000)] };
+                let node = Node::with_rng(Id::ZERO, config(boot), Time::ZERO, &mut rng);
+                node.set_member_addr(addr(1000 + i as u16));
+                node
+            })
+            .collect();
+        Net {
+            nodes,
+            down: HashSet::new(),
+            queue: VecDeque::new(),
+            now: Time::ZERO,
+            done: Vec::new(),
+        }
+    }
+
+    fn index(&self, a: SocketAddr) -> Option<usize> {
+        let i = usize::from(a.port().checked_sub(1000)?);
+        (i < self.nodes.len()).then_some(i)
+    }
+
+    fn take(&mut self, from: usize, out: &mut Output) {
+        let (datagrams, events) = out.take();
+        for (to, d) in datagrams {
+            self.queue.push_back((addr(1000 + from as u16), to, d));
+        }
+        for e in events {
+            if let Event::Done { op, result } = e {
+                self.done.push((from, op, result));
+            }
+        }
+    }
+
+    /// Runs for `span` of virtual time, 1 ms steps: deliver, then tick.
+    fn run(&mut self, span: Duration) {
+        let end = self.now + span;
+        let mut out = Output::new();
+        while self.now < end {
+            while let Some((from, to, d)) = self.queue.pop_front() {
+                let Some(i) = self.index(to) else { continue };
+                let sender = self.index(from);
+                if self.down.contains(&i) || sender.is_some_and(|s| self.down.contains(&s)) {
+                    continue;
+                }
+                self.nodes[i].handle_datagram(from, &d, self.now, &mut out);
+                self.take(i, &mut out);
+            }
+            for i in 0..self.nodes.len() {
+                if !self.down.contains(&i) && self.nodes[i].next_deadline() <= self.now {
+                    self.nodes[i].tick(self.now, &mut out);
+                    self.take(i, &mut out);
+                }
+            }
+            self.now += Duration::from_millis(1);
+        }
+    }
+
+    fn start(&mut self, i: usize, request: Request) -> OpId {
+        let mut out = Output::new();
+        let op = self.nodes[i].next_op_id();
+        self.nodes[i].start(op, request, self.now, &mut out);
+        self.take(i, &mut out);
+        op
+    }
+
+    fn result(&mut self, i: usize, op: OpId) -> crate::node::OpResult {
+        for _ in 0..5_000 {
+            if let Some(at) = self.done.iter().position(|(n, o, _)| *n == i && *o == op) {
+                return self.done.remove(at).2;
+            }
+            self.run(Duration::from_millis(1));
+        }
+        panic!("operation {op:?} of node {i} never ended");
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Node> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.down.contains(i))
+            .map(|(_, n)| n)
+    }
+}
+
+/// A `dipsea_bcast` datagram carrying `event`, signed by `key`, tagged for the test network.
+fn event_datagram(key: &SigningKey, seq: i64, event: MemberEvent, sender: Id) -> Vec<u8> {
+    let b = Broadcast::sign(key, seq, KeyRange::ALL, &event.encode()).expect("small");
+    let mut buf = Vec::new();
+    BroadcastQuery {
+        tid: b"bc",
+        version: Some(&crate::node::CLIENT_VERSION),
+        id: sender,
+        args: b.args(KeyRange::ALL.height()),
+    }
+    .encode(&mut buf);
+    stamp(&mut buf, 0, Some(&net()));
+    buf
+}
+
+#[test]
+fn members_converge_and_a_get_takes_one_round_trip() {
+    let mut net = Net::new(12);
+    net.run(Duration::from_secs(5));
+    let all: Vec<Id> = {
+        let mut ids: Vec<Id> = net.nodes.iter().map(Node::id).collect();
+        ids.sort();
+        ids
+    };
+    for node in &net.nodes {
+        assert_eq!(node.members(), all, "every node knows every member");
+        assert_eq!(node.member_digest(), net.nodes[0].member_digest());
+        assert_eq!(node.stats().members, 12);
+    }
+    // A node's id is SHA-1 of its member key, so its joins are its own.
+    let put = net.start(3, Request::Put(b"5:hello".to_vec()));
+    let stored = net.result(3, put);
+    let Ok(Outcome::Stored { key, stored }) = stored.outcome else {
+        panic!("put failed: {:?}", stored.outcome)
+    };
+    assert_eq!(stored, 3, "on the three owners");
+    let owners = net.nodes[7].owners(&key).expect("owners");
+    let mut holders: Vec<Id> = net
+        .nodes
+        .iter()
+        .filter(|n| n.store().get_immutable(&key, net.now).is_some())
+        .map(Node::id)
+        .collect();
+    holders.sort();
+    let mut expected: Vec<Id> = owners.iter().map(|o| o.id).collect();
+    expected.sort();
+    assert_eq!(holders, expected, "stored exactly on the owners");
+    let asker = (0..12)
+        .find(|i| !expected.contains(&net.nodes[*i].id()))
+        .expect("a non-owner");
+    let get = net.start(asker, Request::Get(key));
+    let got = net.result(asker, get);
+    assert_eq!(got.outcome, Ok(Outcome::Value(Some(b"5:hello".to_vec()))));
+    assert_eq!(got.lookup.rounds, 1, "one round trip");
+    assert_eq!(got.lookup.queries, 1, "only the primary owner is asked");
+    // A first put from the asker fetches the owners' tokens; the next put to the same
+    // owners skips that round trip.
+    let first = net.start(asker, Request::Put(b"5:hello".to_vec()));
+    let first = net.result(asker, first);
+    assert_eq!(first.lookup.queries, 3, "the owners' tokens fetched once");
+    let again = net.start(asker, Request::Put(b"5:hello".to_vec()));
+    let again = net.result(asker, again);
+    assert!(
+        matches!(again.outcome, Ok(Outcome::Stored { stored: 3, .. })),
+        "{:?}",
+        again.outcome
+    );
+    assert_eq!(again.lookup.queries, 0, "no token round trip");
+    assert_eq!(again.sent, 3, "one store query per owner");
+}
+
+#[test]
+fn a_mutable_put_with_its_seq_is_one_round_trip_once_tokens_are_cached() {
+    use crate::keypair::Keypair;
+    use crate::node::ops::MutablePut;
+    let mut net = Net::new(12);
+    net.run(Duration::from_secs(4));
+    let keypair = Keypair::from_seed(&[3; 32]);
+    let put = |seq: Option<i64>| Request::PutMutable {
+        keypair: Box::new(keypair.clone()),
+        v: b"5:hello".to_vec(),
+        options: MutablePut {
+            salt: Vec::new(),
+            seq,
+            cas: None,
+        },
+    };
+    let first = net.start(1, put(Some(1)));
+    let first = net.result(1, first);
+    assert_eq!(first.lookup.queries, 3, "the owners' tokens fetched once");
+    let again = net.start(1, put(Some(2)));
+    let again = net.result(1, again);
+    let Ok(Outcome::StoredMutable(stored)) = again.outcome else {
+        panic!("{:?}", again.outcome)
+    };
+    assert_eq!((stored.seq, stored.stored), (2, 3));
+    assert_eq!(again.lookup.queries, 0, "no token round trip");
+    assert_eq!(again.sent, 3, "one store query per owner");
+    // Without a seq the owners' current version is read first.
+    let auto = net.start(1, put(None));
+    let auto = net.result(1, auto);
+    let Ok(Outcome::StoredMutable(stored)) = auto.outcome else {
+        panic!("{:?}", auto.outcome)
+    };
+    assert_eq!(stored.seq, 3, "one more than the owners' 2");
+    assert_eq!(auto.lookup.queries, 3, "the owners asked for their version");
+}
+
+#[test]
+fn a_dead_member_is_removed_everywhere_and_its_keys_are_still_found() {
+    let mut net = Net::new(8);
+    net.run(Duration::from_secs(4));
+    let put = net.start(2, Request::Put(b"4:kept".to_vec()));
+    let Ok(Outcome::Stored { key, .. }) = net.result(2, put).outcome else {
+        panic!("put failed")
+    };
+    let owner = net.nodes[0].owners(&key).expect("owners")[0].id;
+    let dead = (0..8)
+        .find(|i| net.nodes[*i].id() == owner)
+        .expect("the owner");
+    net.down.insert(dead);
+    net.run(Duration::from_secs(10));
+    for node in net.live() {
+        assert!(!node.members().contains(&owner), "the dead owner is gone");
+        assert_eq!(node.members().len(), 7);
+    }
+    let detected: u64 = net.live().map(|n| n.stats().members_detected).sum();
+    assert!(detected >= 1, "someone found it dead");
+    let asker = (0..8).find(|i| *i != dead).expect("a live node");
+    let get = net.start(asker, Request::Get(key));
+    assert_eq!(
+        net.result(asker, get).outcome,
+        Ok(Outcome::Value(Some(b"4:kept".to_vec()))),
+        "a surviving owner still has it"
+    );
+}
+
+#[test]
+fn forged_joins_and_departures_are_refused_and_counted() {
+    let mut net = Net::new(3);
+    net.run(Duration::from_secs(3));
+    let node = &net.nodes[1];
+    let before = node.members();
+    let mut out = Output::new();
+    let now = net.now;
+    // A join for an id that is not its signer's: refused.
+    let mallory = SigningKey::from_bytes(&[9; 32]);
+    let victim = Id::sha1(b"someone else");
+    let forged = MemberEvent::Join {
+        id: victim,
+        addr: addr(4000),
+    };
+    let d = event_datagram(
+        &mallory,
+        1,
+        forged,
+        member_id(&mallory.verifying_key().to_bytes()),
+    );
+    node.handle_datagram(addr(4001), &d, now, &mut out);
+    assert_eq!(node.members(), before);
+    assert_eq!(node.stats().members_forged, 1);
+    // A departure of a live member announced by a stranger: refused.
+    let live = net.nodes[2].id();
+    let d = event_datagram(&mallory, 2, MemberEvent::Leave { id: live }, Id::sha1(b"x"));
+    node.handle_datagram(addr(4001), &d, now, &mut out);
+    assert_eq!(node.stats().members_forged, 2);
+    assert_eq!(node.members(), before);
+    // A join signed by its own key is taken, once however often it comes.
+    let honest = SigningKey::from_bytes(&[3; 32]);
+    let id = member_id(&honest.verifying_key().to_bytes());
+    for seq in 1..=2 {
+        let join = MemberEvent::Join {
+            id,
+            addr: addr(4002),
+        };
+        let d = event_datagram(&honest, seq, join, id);
+        node.handle_datagram(addr(4002), &d, now, &mut out);
+    }
+    assert_eq!(
+        node.members().len(),
+        before.len() + 1,
+        "a duplicate id is one member"
+    );
+    assert_eq!(node.member(&id).map(|m| m.addr), Some(addr(4002)));
+    // ... and it may depart by its own word.
+    let d = event_datagram(&honest, 3, MemberEvent::Leave { id }, id);
+    node.handle_datagram(addr(4002), &d, now, &mut out);
+    assert_eq!(node.members(), before);
+}
+
+#[test]
+fn a_departure_claimed_by_a_member_is_checked_before_it_is_believed() {
+    let mut net = Net::new(4);
+    net.run(Duration::from_secs(3));
+    // Node 0's key is a member's: let it claim that node 2, alive, is gone.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let (key0, id0) = crate::node::onehop::new_member_key(&mut rng);
+    assert_eq!(id0, net.nodes[0].id(), "the same seeded key as node 0's");
+    let alive = net.nodes[2].id();
+    let d = event_datagram(&key0, 1_000, MemberEvent::Leave { id: alive }, id0);
+    let mut out = Output::new();
+    let now = net.now;
+    net.nodes[1].handle_datagram(addr(1000), &d, now, &mut out);
+    net.take(1, &mut out);
+    net.run(Duration::from_secs(2));
+    assert!(
+        net.nodes[1].members().contains(&alive),
+        "it answered the check"
+    );
+    assert_eq!(net.nodes[1].stats().members_refuted, 1);
+    // The same claim about a node that is really down is believed after the check.
+    let gone = net.nodes[3].id();
+    net.down.insert(3);
+    let d = event_datagram(&key0, 1_001, MemberEvent::Leave { id: gone }, id0);
+    let now = net.now;
+    net.nodes[1].handle_datagram(addr(1000), &d, now, &mut out);
+    net.take(1, &mut out);
+    net.run(Duration::from_secs(3));
+    assert!(!net.nodes[1].members().contains(&gone));
+}
+
+#[test]
+fn one_hop_settings_are_checked() {
+    let mut c = config(vec![]);
+    c.network = None;
+    let e = c.validate().expect_err("no network");
+    assert!(e.to_string().contains("network"), "{e}");
+    let mut c = config(vec![]);
+    c.broadcast.accept = AcceptPolicy::Off;
+    assert!(c.validate().is_err());
+    let mut c = config(vec![]);
+    if let Overlay::OneHop(o) = &mut c.overlay {
+        o.replicas = 0;
+    }
+    assert!(c.validate().is_err());
+    let mut c = config(vec![]);
+    if let Overlay::OneHop(o) = &mut c.overlay {
+        o.partitioner = Scheme::Ring { vnodes: 0 };
+    }
+    assert!(c.validate().is_err());
+    assert!(config(vec![]).validate().is_ok());
+    // A lone member cannot name three owners exactly.
+    let node = Node::new(Id::ZERO, config(vec![]), Time::ZERO);
+    let e = node.owners(&Id::sha1(b"k")).expect_err("too few members");
+    assert!(e.to_string().contains("owners among"), "{e}");
+}
+
+/// The seed corpus of `fuzz/fuzz_targets/onehop.rs`, through the same steps as the
+/// fuzz target: no panic, events round-trip, a members query is answered.
+#[test]
+fn the_fuzz_corpus_runs_through_a_one_hop_node() {
+    let corpus: [&[u8]; 4] = [
+        include_bytes!("../../../../fuzz/corpus/onehop/members_query"),
+        include_bytes!("../../../../fuzz/corpus/onehop/digest_query"),
+        include_bytes!("../../../../fuzz/corpus/onehop/join_payload"),
+        include_bytes!("../../../../fuzz/corpus/onehop/leave_payload"),
+    ];
+    let node = Node::new(Id::ZERO, config(vec![]), Time::ZERO);
+    node.set_member_addr(addr(6881));
+    let mut out = Output::new();
+    let mut answered = 0;
+    for data in corpus {
+        if let Some(event) = MemberEvent::decode(data) {
+            assert_eq!(MemberEvent::decode(&event.encode()), Some(event));
+        }
+        node.handle_datagram(addr(7000), data, Time::ZERO, &mut out);
+        if let Some(body) = data.strip_suffix(b"e") {
+            let mut tagged2 = body.to_vec();
+            tagged2.push(b'e');
+            stamp(&mut tagged2, 0, Some(&net()));
+            node.handle_datagram(addr(7000), &tagged2, Time::ZERO, &mut out);
+        }
+        answered += out
+            .datagrams()
+            .filter_map(|(_, d)| crate::wire::decode(d).ok())
+            .filter(|m| matches!(m.kind, crate::wire::MessageKind::Response(_)))
+            .count();
+        out.clear();
+    }
+    assert_eq!(answered, 2, "the members and digest queries are answered");
+    node.tick(Time::from_millis(10_000), &mut out);
+}
