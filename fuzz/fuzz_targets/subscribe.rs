@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 
+use dipsea::rpc::signature::SignatureCache;
 use dipsea::subscribe::{verify_notify, Holders, SubscribeConfig};
 use dipsea::wire::bencode;
 use dipsea::wire::subscribe::{decode_notify, decode_peers, decode_subscribe};
@@ -53,6 +54,6 @@ fuzz_target!(|data: &[u8]| {
             again.encode(&mut out2);
             assert_eq!(out2, out, "encoding is not canonical");
         }
-        let _ = verify_notify(&q);
+        let _ = verify_notify(&q, &SignatureCache::new());
     }
 });

@@ -76,6 +76,7 @@ pub use stats::{NodeStats, QueryCounts};
 
 use crate::id::{Id, NodeInfo};
 use crate::routing::RoutingTable;
+use crate::rpc::signature::SignatureCache;
 use crate::rpc::token::Tokens;
 use crate::rpc::SampleLimiter;
 use crate::store::{MutableItem, Store};
@@ -106,6 +107,8 @@ pub struct Node {
     /// holds its family's contacts.
     routing6: Option<Box<RoutingTable>>,
     store: Store,
+    /// BEP 44 signatures this node verified lately: each checked once.
+    signatures: SignatureCache,
     tokens: Tokens,
     limiter: RateLimiter,
     /// Who had a BEP 51 sample lately.
@@ -190,6 +193,7 @@ impl Node {
                 .dual_stack
                 .then(|| Box::new(RoutingTable::new(id, config.routing.clone()))),
             store: Store::new(id, config.store.clone()),
+            signatures: SignatureCache::new(),
             tokens: Tokens::random(rng, now),
             limiter: RateLimiter::new(config.rate_limit.clone(), now),
             size: size::SizeEstimate::default(),

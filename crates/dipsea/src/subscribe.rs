@@ -47,6 +47,7 @@ use std::time::Duration;
 
 use crate::id::Id;
 use crate::keypair::mutable_target;
+use crate::rpc::signature::SignatureCache;
 use crate::store::{MutableItem, MAX_SALT_LEN};
 use crate::time::Time;
 use crate::wire::error_code;
@@ -153,15 +154,19 @@ impl NotifyRefusal {
 
 /// Checks a pushed item as a BEP 44 `put` is checked: the target is `SHA-1(k ‖
 /// salt)`, the salt at most 64 bytes, the value at most 1000 bytes, the signature
-/// valid. The item, owned, when it passes.
-pub fn verify_notify(q: &NotifyQuery<'_>) -> Result<MutableItem, NotifyRefusal> {
+/// valid (checked through the receiving node's `signatures`, so a version pushed by
+/// several storing nodes is checked once). The item, owned, when it passes.
+pub fn verify_notify(
+    q: &NotifyQuery<'_>,
+    signatures: &SignatureCache,
+) -> Result<MutableItem, NotifyRefusal> {
     if q.salt.len() > MAX_SALT_LEN
         || q.v.len() > crate::store::MAX_VALUE_LEN
         || mutable_target(q.k, q.salt) != q.target
     {
         return Err(NotifyRefusal::WrongTarget);
     }
-    if !crate::rpc::signature::verify(q.k, q.salt, q.seq, q.v, q.sig) {
+    if !signatures.verify(q.k, q.salt, q.seq, q.v, q.sig) {
         return Err(NotifyRefusal::BadSignature);
     }
     Ok(MutableItem {

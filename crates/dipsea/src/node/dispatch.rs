@@ -155,6 +155,7 @@ impl Node {
             tokens: &self.tokens,
             version: &CLIENT_VERSION,
             samples: &self.samples,
+            signatures: &self.signatures,
         };
         let mut answered = Answered::Response;
         let before = out.datagram_count();

@@ -134,8 +134,14 @@ pub(super) trait Kind: Sync {
 
     /// Takes what a lookup answer carries besides nodes (a value, peers); may stop
     /// the lookup.
-    fn on_lookup_answer(&self, found: &mut Found, lookup: &mut Lookup, response: &Response<'_>) {
-        let _ = (found, lookup, response);
+    fn on_lookup_answer(
+        &self,
+        node: &Node,
+        found: &mut Found,
+        lookup: &mut Lookup,
+        response: &Response<'_>,
+    ) {
+        let _ = (node, found, lookup, response);
     }
 
     /// The lookup is over: the result, or `None` when the operation goes on to a
@@ -387,7 +393,7 @@ impl Node {
                     None
                 }
                 Phase::Lookup(_) => {
-                    on_lookup_answer(operation, &queried, response);
+                    on_lookup_answer(self, operation, &queried, response);
                     None
                 }
                 phase @ Phase::Storing { .. } => {
@@ -448,6 +454,7 @@ impl Node {
 
 /// An answer to a lookup query (`None`: an error reply or a timeout).
 fn on_lookup_answer(
+    node: &Node,
     operation: &mut Operation,
     queried: &NodeInfo,
     response: Option<&Response<'_>>,
@@ -468,7 +475,7 @@ fn on_lookup_answer(
     // Only a put or announce sends tokens back; the others need not keep a copy
     // of each.
     lookup.on_response(queried, nodes, r.token.filter(|_| kind.wants_tokens()));
-    kind.on_lookup_answer(&mut operation.found, lookup, r);
+    kind.on_lookup_answer(node, &mut operation.found, lookup, r);
 }
 
 #[cfg(test)]

@@ -363,6 +363,7 @@ impl Node {
             + self.external.heap_bytes()
             + self.speakers_heap_bytes()
             + self.onehop_heap_bytes()
+            + self.signatures.heap_bytes()
     }
 
     /// The configuration's bytes if this node alone holds it, else none (shared

@@ -29,6 +29,7 @@ use super::output::{Event, Output};
 use super::Node;
 use crate::id::{Id, NodeInfo};
 use crate::keypair::{mutable_target, PUBLIC_KEY_LEN};
+use crate::rpc::signature::SignatureCache;
 use crate::store::{MutableItem, MAX_SALT_LEN};
 use crate::subscribe::{
     peers_key, verify_notify, Holders, NotifyRefusal, SubscribeRefusal, MAX_SEEN_PEERS,
@@ -612,7 +613,7 @@ impl Node {
             return Err(NotifyRefusal::Unsolicited);
         }
         // Verified outside the lock: a signature check is the costly part.
-        let item = verify_notify(q)?;
+        let item = verify_notify(q, &self.signatures)?;
         let mut active = self.subscriptions.active.lock();
         let sub = active
             .subs
@@ -664,7 +665,9 @@ impl Node {
                                 deliver_peers(seen, info_hash, peers, out);
                             }
                         }
-                        None => take_answered_item(sub, &target, r, counters, out),
+                        None => {
+                            take_answered_item(sub, &target, r, counters, &self.signatures, out)
+                        }
                     }
                 }
                 self.want_tick_at(sub.nodes[pos].renew_at);
@@ -847,6 +850,7 @@ fn take_answered_item(
     target: &Id,
     r: &Response<'_>,
     counters: &Counters,
+    signatures: &SignatureCache,
     out: &mut Output,
 ) {
     let (Some(k), Some(seq), Some(sig), Some(v)) = (r.k, r.seq, r.sig, r.v) else {
@@ -867,7 +871,7 @@ fn take_answered_item(
     if sub.k != *k {
         return;
     }
-    if let Ok(item) = verify_notify(&q) {
+    if let Ok(item) = verify_notify(&q, signatures) {
         if deliver(sub, item, out).is_ok() {
             counters
                 .notifications_received

@@ -119,6 +119,8 @@ pub struct Context<'a> {
     pub version: &'a [u8],
     /// Who had a `sample_infohashes` answer lately (BEP 51).
     pub samples: &'a SampleLimiter,
+    /// Mutable items verified lately (a put of one of them is not checked again).
+    pub signatures: &'a super::signature::SignatureCache,
 }
 
 /// Answers `query` (decoded from `msg`, received from `from`) and appends the encoded
@@ -577,7 +579,7 @@ fn store_mutable(
     let known = ctx.store.get_mutable(&target, now).is_some_and(|stored| {
         stored.seq == seq && stored.sig == *sig && stored.k == *k && *stored.v == *args.v
     });
-    if !known && !super::signature::verify(k, salt, seq, args.v, sig) {
+    if !known && !ctx.signatures.verify(k, salt, seq, args.v, sig) {
         return Err((Refusal::BadSignature, "invalid signature".into()));
     }
     let item = MutableItem {
@@ -606,6 +608,7 @@ mod tests {
         store: Store,
         tokens: Tokens,
         samples: SampleLimiter,
+        signatures: super::super::signature::SignatureCache,
     }
 
     impl Fixture {
@@ -629,6 +632,7 @@ mod tests {
                 store: Store::new(own, store),
                 tokens: Tokens::new([3; 16], Time::ZERO),
                 samples: SampleLimiter::new(true, true),
+                signatures: Default::default(),
             }
         }
 
@@ -678,6 +682,7 @@ mod tests {
                 tokens: &self.tokens,
                 version: b"DS\x00\x01",
                 samples: &self.samples,
+                signatures: &self.signatures,
             };
             let mut out = Vec::new();
             let answered = answer(&ctx, from, &msg, query, Time::from_millis(10), &mut out);
@@ -1170,6 +1175,7 @@ mod tests {
                 tokens: &f.tokens,
                 version: b"DS\x00\x01",
                 samples: &f.samples,
+                signatures: &f.signatures,
             };
             let mut out = Vec::new();
             answer(&ctx, from(), &msg, query, Time::from_millis(10), &mut out);

@@ -85,17 +85,20 @@ fn a_pushed_item_is_verified() {
         sig: &sig,
         v,
     };
-    let item = verify_notify(&q).expect("valid");
+    let item = verify_notify(&q, &SignatureCache::new()).expect("valid");
     assert_eq!((item.seq, item.target()), (4, key.target(b"s")));
     let wrong_target = NotifyQuery {
         target: key.target(b""),
         ..q
     };
     assert_eq!(
-        verify_notify(&wrong_target),
+        verify_notify(&wrong_target, &SignatureCache::new()),
         Err(NotifyRefusal::WrongTarget)
     );
     let other_seq = NotifyQuery { seq: 5, ..q };
-    assert_eq!(verify_notify(&other_seq), Err(NotifyRefusal::BadSignature));
+    assert_eq!(
+        verify_notify(&other_seq, &SignatureCache::new()),
+        Err(NotifyRefusal::BadSignature)
+    );
     assert_eq!(NotifyRefusal::BadSignature.code(), 206);
 }

@@ -653,7 +653,11 @@ mod tests {
                 q.encode(&mut out);
                 assert_eq!(decode_notify(&out).expect("decodes"), q);
                 assert!(
-                    crate::subscribe::verify_notify(&q).is_ok(),
+                    crate::subscribe::verify_notify(
+                        &q,
+                        &crate::rpc::signature::SignatureCache::new()
+                    )
+                    .is_ok(),
                     "seeds are signed"
                 );
             }

@@ -34,7 +34,13 @@ impl Kind for Get {
         QueryMethod::Get { target, seq: None }
     }
 
-    fn on_lookup_answer(&self, found: &mut Found, lookup: &mut Lookup, response: &Response<'_>) {
+    fn on_lookup_answer(
+        &self,
+        _node: &Node,
+        found: &mut Found,
+        lookup: &mut Lookup,
+        response: &Response<'_>,
+    ) {
         if let Some(v) = response.v {
             if Id::sha1(v) == lookup.target() && found.value.is_none() {
                 found.value = Some(v.to_vec());

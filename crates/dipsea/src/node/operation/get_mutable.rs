@@ -48,9 +48,15 @@ impl Kind for GetMutable {
         QueryMethod::Get { target, seq }
     }
 
-    fn on_lookup_answer(&self, found: &mut Found, lookup: &mut Lookup, response: &Response<'_>) {
+    fn on_lookup_answer(
+        &self,
+        node: &Node,
+        found: &mut Found,
+        lookup: &mut Lookup,
+        response: &Response<'_>,
+    ) {
         if let Some(search) = found.mutable.as_mut() {
-            search.on_response(response);
+            search.on_response(response, &node.signatures);
             if search.settled(lookup) {
                 lookup.stop();
             }

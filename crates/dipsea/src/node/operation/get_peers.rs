@@ -24,7 +24,13 @@ impl Kind for GetPeers {
         }
     }
 
-    fn on_lookup_answer(&self, found: &mut Found, _lookup: &mut Lookup, response: &Response<'_>) {
+    fn on_lookup_answer(
+        &self,
+        _node: &Node,
+        found: &mut Found,
+        _lookup: &mut Lookup,
+        response: &Response<'_>,
+    ) {
         let Some(values) = &response.values else {
             return;
         };

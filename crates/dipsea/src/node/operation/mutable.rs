@@ -18,7 +18,7 @@
 use crate::id::Id;
 use crate::keypair::PUBLIC_KEY_LEN;
 use crate::lookup::Lookup;
-use crate::rpc::signature::verify;
+use crate::rpc::signature::SignatureCache;
 use crate::store::MutableItem;
 use crate::wire::Response;
 
@@ -98,7 +98,9 @@ impl MutableSearch {
     /// it, one equal to it (or a short answer with its `seq`) adds an agreeing node.
     /// Anything unverified (wrong key, bad signature) and any version older than the
     /// best is ignored. Returns whether the answer was a new best or a confirmation.
-    pub(super) fn on_response(&mut self, r: &Response<'_>) -> bool {
+    /// Signatures are checked through the node's `signatures`: a version this node
+    /// verified lately (in an earlier get of the same item) is not checked again.
+    pub(super) fn on_response(&mut self, r: &Response<'_>, signatures: &SignatureCache) -> bool {
         let Some(seq) = r.seq else {
             return false;
         };
@@ -118,7 +120,7 @@ impl MutableSearch {
                     self.agree_with(r.id);
                     return true;
                 }
-                if !verify(k, &self.salt, seq, v, sig) {
+                if !signatures.verify(k, &self.salt, seq, v, sig) {
                     return false;
                 }
                 if best_seq == Some(seq) {
@@ -209,11 +211,11 @@ mod tests {
         let sig1 = keypair.sign(salt, 1, &v1);
         let v2 = encode_bytes(b"two");
         let sig2 = keypair.sign(salt, 2, &v2);
-        assert!(search.on_response(&answer(&k, &sig1, 1, &v1)));
-        assert!(search.on_response(&answer(&k, &sig2, 2, &v2)));
+        assert!(search.on_response(&answer(&k, &sig1, 1, &v1), &SignatureCache::new()));
+        assert!(search.on_response(&answer(&k, &sig2, 2, &v2), &SignatureCache::new()));
         let before = thread_checks();
         assert!(
-            !search.on_response(&answer(&k, &sig1, 1, &v1)),
+            !search.on_response(&answer(&k, &sig1, 1, &v1), &SignatureCache::new()),
             "older than the best: dropped"
         );
         assert_eq!(thread_checks(), before, "and not checked");
@@ -221,15 +223,18 @@ mod tests {
 
         // Forged: a higher seq under a signature that does not cover it, another
         // salt, another key. None counts.
-        assert!(!search.on_response(&answer(&k, &sig2, 9, &v2)));
+        assert!(!search.on_response(&answer(&k, &sig2, 9, &v2), &SignatureCache::new()));
         let other = Keypair::random();
         let ko = other.public_key();
         let sigo = other.sign(salt, 9, &v2);
-        assert!(!search.on_response(&answer(&ko, &sigo, 9, &v2)));
+        assert!(!search.on_response(&answer(&ko, &sigo, 9, &v2), &SignatureCache::new()));
         let sig_salt = keypair.sign(b"other", 9, &v2);
-        assert!(!search.on_response(&answer(&k, &sig_salt, 9, &v2)));
+        assert!(!search.on_response(&answer(&k, &sig_salt, 9, &v2), &SignatureCache::new()));
         assert_eq!(search.query_seq(), Some(2));
-        assert!(!search.on_response(&short(Id::random(), 1)), "stale short");
+        assert!(
+            !search.on_response(&short(Id::random(), 1), &SignatureCache::new()),
+            "stale short"
+        );
         let item = search.take_best().expect("best");
         assert_eq!((item.seq, &item.v[..], item.sig), (2, &v2[..], sig2));
         assert_eq!(&item.salt[..], salt);
@@ -255,25 +260,34 @@ mod tests {
             id: at(target, 2),
             ..answer(&k, &sig, 7, &v)
         };
-        assert!(search.on_response(&full));
-        assert!(search.on_response(&full), "the same node again");
+        assert!(search.on_response(&full, &SignatureCache::new()));
+        assert!(
+            search.on_response(&full, &SignatureCache::new()),
+            "the same node again"
+        );
         assert!(!search.settled(&lookup), "one node is no quorum");
         // The farthest node agrees: node 4, closer, is not asked yet.
-        assert!(search.on_response(&short(at(target, 5), 7)));
+        assert!(search.on_response(&short(at(target, 5), 7), &SignatureCache::new()));
         assert!(!search.settled(&lookup));
         // Node 3 agrees: nodes 2 and 3 agree, node 1 (closer) is asked already.
-        assert!(search.on_response(&short(at(target, 3), 7)));
+        assert!(search.on_response(&short(at(target, 3), 7), &SignatureCache::new()));
         assert!(search.settled(&lookup));
         // A newer version starts the count again.
         let v8 = encode_bytes(b"newer");
         let sig8 = keypair.sign(b"", 8, &v8);
-        assert!(search.on_response(&Response {
-            id: at(target, 1),
-            ..answer(&k, &sig8, 8, &v8)
-        }));
+        assert!(search.on_response(
+            &Response {
+                id: at(target, 1),
+                ..answer(&k, &sig8, 8, &v8)
+            },
+            &SignatureCache::new()
+        ));
         assert!(!search.settled(&lookup));
-        assert!(!search.on_response(&short(at(target, 2), 7)), "stale");
-        assert!(search.on_response(&short(at(target, 2), 8)));
+        assert!(
+            !search.on_response(&short(at(target, 2), 7), &SignatureCache::new()),
+            "stale"
+        );
+        assert!(search.on_response(&short(at(target, 2), 8), &SignatureCache::new()));
         assert!(search.settled(&lookup));
     }
 
@@ -286,7 +300,7 @@ mod tests {
         let sig = keypair.sign(b"", 4, &v);
         let before = thread_checks();
         for _ in 0..5 {
-            assert!(search.on_response(&answer(&k, &sig, 4, &v)));
+            assert!(search.on_response(&answer(&k, &sig, 4, &v), &SignatureCache::new()));
         }
         assert_eq!(thread_checks() - before, 1, "one check for five copies");
         assert_eq!(search.agree.len(), 5, "five nodes agree");
@@ -294,7 +308,7 @@ mod tests {
         // refused.
         let mut forged = sig;
         forged[0] ^= 1;
-        assert!(!search.on_response(&answer(&k, &forged, 4, &v)));
+        assert!(!search.on_response(&answer(&k, &forged, 4, &v), &SignatureCache::new()));
         assert_eq!(thread_checks() - before, 2);
         assert_eq!(search.agree.len(), 5);
     }
@@ -307,7 +321,7 @@ mod tests {
         assert_eq!(search.query_seq(), Some(4));
         let v = encode_bytes(b"old");
         let sig = keypair.sign(b"", 3, &v);
-        assert!(search.on_response(&answer(&k, &sig, 3, &v)));
+        assert!(search.on_response(&answer(&k, &sig, 3, &v), &SignatureCache::new()));
         assert_eq!(search.take_best(), None, "older than min_seq");
     }
 }

@@ -77,9 +77,15 @@ impl Kind for PutMutable {
         true
     }
 
-    fn on_lookup_answer(&self, found: &mut Found, _lookup: &mut Lookup, response: &Response<'_>) {
+    fn on_lookup_answer(
+        &self,
+        node: &Node,
+        found: &mut Found,
+        _lookup: &mut Lookup,
+        response: &Response<'_>,
+    ) {
         if let Some(search) = found.mutable.as_mut() {
-            search.on_response(response);
+            search.on_response(response, &node.signatures);
         }
     }
 

@@ -32,7 +32,13 @@ impl Kind for Sample {
         QueryMethod::SampleInfohashes { target }
     }
 
-    fn on_lookup_answer(&self, found: &mut Found, _lookup: &mut Lookup, response: &Response<'_>) {
+    fn on_lookup_answer(
+        &self,
+        _node: &Node,
+        found: &mut Found,
+        _lookup: &mut Lookup,
+        response: &Response<'_>,
+    ) {
         let Some(samples) = &response.samples else {
             return;
         };

@@ -26,7 +26,13 @@ impl Kind for Scrape {
         }
     }
 
-    fn on_lookup_answer(&self, found: &mut Found, _lookup: &mut Lookup, response: &Response<'_>) {
+    fn on_lookup_answer(
+        &self,
+        _node: &Node,
+        found: &mut Found,
+        _lookup: &mut Lookup,
+        response: &Response<'_>,
+    ) {
         let (Some(seeds), Some(peers)) = (response.bf_seeds, response.bf_peers) else {
             return;
         };
