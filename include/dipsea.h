@@ -674,6 +674,14 @@ typedef struct dipsea_stats {
    * Members this node found unresponsive itself, removed and announced gone.
    */
   uint64_t members_detected;
+  /**
+   * Items this one-hop node put to a new owner after the members changed.
+   */
+  uint64_t items_handed_off;
+  /**
+   * Hand-off puts waiting to be sent.
+   */
+  uint64_t handoff_queued;
 } dipsea_stats;
 
 /**

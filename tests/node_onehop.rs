@@ -1,7 +1,7 @@
 //! The one-hop overlay on UDP loopback: 20 members converge on the full member list,
 //! every get finds what a put stored in one round trip, a dead member is removed
-//! everywhere while its keys are still found, and a node of another network never
-//! joins. Each test is bounded and stops by itself.
+//! everywhere while its keys are still found, items move to their new owners as
+//! members join and leave, and a node of another network never joins. Each test is bounded and stops by itself.
 
 use std::time::Duration;
 
@@ -156,6 +156,80 @@ async fn a_killed_member_is_removed_everywhere_and_its_keys_are_still_found() {
                 node.get(key).await.expect("get"),
                 Some(value.clone().into_bytes()),
                 "found on a surviving owner"
+            );
+        }
+        shutdown(&nodes).await;
+    })
+    .await;
+}
+
+/// Whether every owner of every key (as `view` sees them) holds the key.
+fn owners_hold(view: &NodeHandle, nodes: &[NodeHandle], keys: &[Id]) -> bool {
+    let now = dipsea::Time::from_millis(0);
+    keys.iter().all(|key| {
+        view.node().owners(key).is_ok_and(|owners| {
+            owners.iter().all(|o| {
+                nodes.iter().find(|n| n.id() == o.id).is_some_and(|n| {
+                    // Expiry is far off: any time since the start reads the item.
+                    n.node().store().get_immutable(key, now).is_some()
+                })
+            })
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_move_to_new_owners_and_outlive_every_member_that_stored_them() {
+    bounded(async {
+        let mut nodes = network_of(4, || one_hop("growing")).await;
+        converged(&nodes, 4).await;
+        let mut keys = Vec::new();
+        for i in 0..60 {
+            let value = format!("moves {i}");
+            let put = nodes[i % 4].put(value.as_bytes()).await.expect("put");
+            assert_eq!(put.stored, 3);
+            keys.push(put.key);
+        }
+        // Twelve join: most keys now belong to some of them, who were never sent a put.
+        let seed = nodes[0].local_addr().to_string();
+        for _ in 0..12 {
+            let node = one_hop("growing")
+                .bootstrap([seed.clone()])
+                .spawn()
+                .await
+                .expect("starts");
+            nodes.push(node);
+        }
+        converged(&nodes, 16).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !owners_hold(&nodes[0], &nodes, &keys) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "items not handed off"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let moved: u64 = nodes.iter().map(|n| n.stats().items_handed_off).sum();
+        assert!(moved > 0);
+        // Every node that was sent a put leaves: only hand-offs hold the items now.
+        for node in nodes.drain(..4) {
+            node.shutdown().await;
+        }
+        converged(&nodes, 12).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !owners_hold(&nodes[0], &nodes, &keys) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "items not handed off"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for (i, key) in keys.iter().enumerate() {
+            let value = format!("moves {i}");
+            assert_eq!(
+                nodes[i % 12].get(*key).await.expect("get"),
+                Some(value.into_bytes()),
+                "key {i}"
             );
         }
         shutdown(&nodes).await;

@@ -69,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
         version: b"DS\x00\x01",
         samples: &s.samples,
         signatures: &s.signatures,
+        member_writer: false,
     };
     let from: SocketAddr = "127.0.0.1:6881".parse().expect("addr");
     let mut out = Vec::new();

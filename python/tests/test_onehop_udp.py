@@ -1,5 +1,6 @@
 """The one-hop overlay on UDP (``Node(overlay="one-hop", ...)``): members learn each
-other, a put is found by a get from any member, bad settings are refused."""
+other, a put is found by a get from any member, items outlive the members that
+stored them (handed off), bad settings are refused."""
 
 from __future__ import annotations
 
@@ -44,6 +45,28 @@ def test_members_converge_and_gets_find_puts() -> None:
         assert sum(n.stats()["members_forged"] for n in nodes) == 0
     finally:
         for node in nodes:
+            node.close()
+
+
+def test_items_outlive_the_members_that_stored_them() -> None:
+    seed = member()
+    host, port = seed.address
+    first = [seed] + [member([f"{host}:{port}"]) for _ in range(2)]
+    later: list[dipsea.Node] = []
+    try:
+        wait_until(lambda: all(n.stats()["members"] == 3 for n in first), "three members", timeout=30.0)
+        keys = [first[i % 3].put(f"kept {i}".encode()) for i in range(20)]
+        later = [member([f"{host}:{port}"]) for _ in range(3)]
+        wait_until(lambda: all(n.stats()["members"] == 6 for n in first + later), "six members", timeout=30.0)
+        # Each of the three that were sent the puts hands its items on as it leaves.
+        for node in first:
+            node.close()
+        wait_until(lambda: all(n.stats()["members"] == 3 for n in later), "three left", timeout=30.0)
+        for i, key in enumerate(keys):
+            assert later[i % 3].get(key) == f"kept {i}".encode()
+        assert all(n.stats()["handoff_queued"] == 0 for n in later)
+    finally:
+        for node in first + later:
             node.close()
 
 

@@ -170,6 +170,10 @@ pub struct dipsea_stats {
     pub members_refuted: u64,
     /// Members this node found unresponsive itself, removed and announced gone.
     pub members_detected: u64,
+    /// Items this one-hop node put to a new owner after the members changed.
+    pub items_handed_off: u64,
+    /// Hand-off puts waiting to be sent.
+    pub handoff_queued: u64,
 }
 
 impl Default for dipsea_stats {
@@ -241,6 +245,8 @@ impl Default for dipsea_stats {
             members_forged: 0,
             members_refuted: 0,
             members_detected: 0,
+            items_handed_off: 0,
+            handoff_queued: 0,
         }
     }
 }
@@ -316,6 +322,8 @@ impl From<&NodeStats> for dipsea_stats {
             members_forged: s.members_forged,
             members_refuted: s.members_refuted,
             members_detected: s.members_detected,
+            items_handed_off: s.items_handed_off,
+            handoff_queued: wide(s.handoff_queued),
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {

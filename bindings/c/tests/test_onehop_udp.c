@@ -1,6 +1,7 @@
 /* The one-hop overlay on UDP (dipsea_config_set_overlay, _partitioner, _replicas):
- * three members learn each other, a put through one is found through another, and
- * bad settings are refused. */
+ * three members learn each other, a put through one is found through another, an
+ * item outlives the members that stored it (handed off), and bad settings are
+ * refused. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,6 +60,58 @@ static void one_hop_members_find_each_others_puts(void) {
     dipsea_node_free(seed);
 }
 
+/* Waits up to 10 s for every node of `nodes` to know `n` members. */
+static int converged(dipsea_node *const *nodes, size_t count, size_t n) {
+    for (int i = 0; i < 1000; i++) {
+        size_t done = 0;
+        for (size_t j = 0; j < count; j++) {
+            done += members_of(nodes[j]) == n;
+        }
+        if (done == count) {
+            return 1;
+        }
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
+static void an_item_outlives_the_members_that_stored_it(void) {
+    dipsea_node *seed = member(NULL);
+    if (seed == NULL) {
+        return;
+    }
+    char addr[DIPSEA_ADDR_SIZE];
+    CHECK_OK(dipsea_node_local_addr(seed, addr, sizeof addr));
+    dipsea_node *a = member(addr);
+    dipsea_node *pair[2] = {seed, a};
+    CHECK(converged(pair, 2, 2));
+    const char *text = "handed over";
+    dipsea_id key;
+    CHECK_OK(dipsea_node_put(a, (const uint8_t *)text, strlen(text), &key));
+    dipsea_node *b = member(addr);
+    dipsea_node *all[3] = {seed, a, b};
+    CHECK(converged(all, 3, 3));
+    /* The two that were sent the put leave: b holds the item only if it was handed
+     * to it, when it joined or as they left. */
+    dipsea_node_free(seed);
+    dipsea_node_free(a);
+    CHECK(converged(&b, 1, 1));
+    dipsea_buffer value = {0};
+    int status = DIPSEA_NOT_FOUND;
+    for (int i = 0; i < 200 && status != DIPSEA_OK; i++) {
+        status = dipsea_node_get(b, &key, &value);
+        if (status != DIPSEA_OK) {
+            struct timespec pause = {0, 10 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    CHECK_OK(status);
+    CHECK(value.len == strlen(text) && memcmp(value.data, text, value.len) == 0);
+    dipsea_buffer_free(&value);
+    dipsea_node_free(b);
+}
+
 static void bad_one_hop_settings_are_refused(void) {
     dipsea_config *config = loopback_config(NULL);
     CHECK_STATUS(dipsea_config_set_partitioner(config, "ring"), DIPSEA_BAD_INPUT);
@@ -76,5 +129,7 @@ static void bad_one_hop_settings_are_refused(void) {
 
 void onehop_udp_tests(void) {
     run_test("one_hop_members_find_each_others_puts", one_hop_members_find_each_others_puts);
+    run_test("an_item_outlives_the_members_that_stored_it",
+             an_item_outlives_the_members_that_stored_it);
     run_test("bad_one_hop_settings_are_refused", bad_one_hop_settings_are_refused);
 }

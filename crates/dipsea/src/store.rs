@@ -598,6 +598,16 @@ impl Store {
         out.len() - before
     }
 
+    /// The keys of the BEP 44 items held and unexpired at `now`, each with whether
+    /// it is a mutable item's: what a one-hop node hands over to a new owner.
+    ///
+    /// Cost: visits every entry of every shard.
+    ///
+    /// Locking: read-locks one shard at a time, in ascending order.
+    pub fn item_keys(&self, now: Time) -> Vec<(Id, bool)> {
+        self.item_keys_in(now)
+    }
+
     /// The BEP 33 scrape of `info_hash`: bloom filters of the IPs of its seeds and of
     /// its other peers, from the unexpired announcements; `None` if none is stored.
     ///

@@ -156,6 +156,8 @@ impl Node {
             version: &CLIENT_VERSION,
             samples: &self.samples,
             signatures: &self.signatures,
+            member_writer: matches!(query.method, QueryMethod::Put(_))
+                && self.is_member_at(query.id, from),
         };
         let mut answered = Answered::Response;
         let before = out.datagram_count();

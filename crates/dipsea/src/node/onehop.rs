@@ -115,6 +115,8 @@ pub(super) struct Counters {
     pub(super) refuted: AtomicU64,
     /// Members this node found dead itself and announced.
     pub(super) detected: AtomicU64,
+    /// Items put to a new owner after the members changed (see `onehop_handoff`).
+    pub(super) handed_off: AtomicU64,
 }
 
 /// A one-hop node's state.
@@ -130,6 +132,7 @@ pub(super) struct OneHop {
     /// taken back if they answer from it.
     reviving: Mutex<HashMap<Id, SocketAddr>>,
     timers: Mutex<Timers>,
+    handoff: Mutex<Handoff>,
     pub(super) counters: Counters,
 }
 
@@ -154,6 +157,7 @@ impl OneHop {
             tokens: Mutex::new(HashMap::new()),
             reviving: Mutex::new(HashMap::new()),
             timers: Mutex::new(Timers::default()),
+            handoff: Mutex::new(Handoff::default()),
             counters: Counters::default(),
         }
     }
@@ -161,6 +165,11 @@ impl OneHop {
     /// The member id of a key.
     pub(super) fn id_of(key: &SigningKey) -> Id {
         member_id(&key.verifying_key().to_bytes())
+    }
+
+    /// Whether the node has its member list (it joined, or needed no one to join).
+    pub(super) fn is_joined(&self) -> bool {
+        self.timers.lock().joined
     }
 }
 
@@ -220,9 +229,20 @@ impl Node {
     }
 
     /// Announces this node's own departure to the members (before a clean
-    /// shutdown); false on a Kademlia node or when no member could be reached.
+    /// shutdown), after putting each item it owns to the member that owns it in its
+    /// place; false on a Kademlia node or when no member could be reached.
     pub fn leave(&self, now: Time, out: &mut Output) -> bool {
+        if let Some(o) = self.onehop() {
+            self.hand_off_before_leaving(o, now, out);
+        }
         self.announce_event(MemberEvent::Leave { id: self.id }, now, out) > 0
+    }
+
+    /// Whether `id` is a member listed at `from` (false on a Kademlia node): its
+    /// puts need no write token.
+    pub(super) fn is_member_at(&self, id: Id, from: SocketAddr) -> bool {
+        self.onehop()
+            .is_some_and(|o| o.members.read().get(&id).is_some_and(|m| m.addr == from))
     }
 
     /// Any message from `id`: a member is alive; a departure claimed for it is
@@ -610,6 +630,7 @@ impl Node {
             next = next.min(t.announce_at.max(now));
         }
         drop(t);
+        next = next.min(self.onehop_handoff(o, now, out));
         let digest = Some(Id::from(o.members.read().digest()));
         for (to, id, purpose) in sends {
             // A digest query carries ours (push-pull); a list query starts at the top.
@@ -706,16 +727,23 @@ impl Node {
         self.onehop().map_or(0, |o| o.members.read().len())
     }
 
-    /// The one-hop counters: forged, refuted, detected (zeros on a Kademlia node).
-    pub(super) fn onehop_counters(&self) -> [u64; 3] {
-        self.onehop().map_or([0; 3], |o| {
+    /// The one-hop counters: forged, refuted, detected, handed off (zeros on a
+    /// Kademlia node).
+    pub(super) fn onehop_counters(&self) -> [u64; 4] {
+        self.onehop().map_or([0; 4], |o| {
             let c = &o.counters;
             [
                 c.forged.load(Ordering::Relaxed),
                 c.refuted.load(Ordering::Relaxed),
                 c.detected.load(Ordering::Relaxed),
+                c.handed_off.load(Ordering::Relaxed),
             ]
         })
+    }
+
+    /// Hand-off puts waiting to be sent (0 on a Kademlia node).
+    pub(super) fn handoff_queued(&self) -> usize {
+        self.onehop().map_or(0, |o| o.handoff.lock().queued())
     }
 }
 
@@ -732,3 +760,7 @@ pub(super) fn new_member_key<R: rand::RngCore + ?Sized>(rng: &mut R) -> (Signing
 #[cfg(test)]
 #[path = "onehop_tests.rs"]
 mod tests;
+
+#[path = "onehop_handoff.rs"]
+mod handoff;
+use handoff::Handoff;

@@ -297,6 +297,10 @@ node_stats! {
     members_refuted: u64,
     /// Members this node found unresponsive itself, removed and announced gone.
     members_detected: u64,
+    /// Items this one-hop node put to a new owner after the members changed.
+    items_handed_off: u64,
+    /// Hand-off puts waiting to be sent.
+    handoff_queued: usize,
 }
 
 impl Node {
@@ -440,6 +444,8 @@ impl Node {
             members_forged: onehop[0],
             members_refuted: onehop[1],
             members_detected: onehop[2],
+            items_handed_off: onehop[3],
+            handoff_queued: self.handoff_queued(),
             external_ip: self.external_ip(),
             id_conforms: self.id_conforms(),
             network_size: self.size.get(),

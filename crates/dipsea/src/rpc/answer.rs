@@ -121,6 +121,10 @@ pub struct Context<'a> {
     pub samples: &'a SampleLimiter,
     /// Mutable items verified lately (a put of one of them is not checked again).
     pub signatures: &'a super::signature::SignatureCache,
+    /// The asker is a member of this node's one-hop network, at the address it is
+    /// listed with: its `put` needs no write token (owners hand items to each other
+    /// without fetching one). False on a Kademlia node.
+    pub member_writer: bool,
 }
 
 /// Answers `query` (decoded from `msg`, received from `from`) and appends the encoded
@@ -398,9 +402,10 @@ fn get(
     q.respond_within(response, scratch, out)
 }
 
-/// `put` (BEP 44): stores the item, given a valid token (see [`store_put`]).
+/// `put` (BEP 44): stores the item, given a valid token or from a one-hop member
+/// (see [`store_put`]).
 fn put(q: &Asked<'_, '_>, args: &PutArgs<'_>, scratch: &Scratch, out: &mut Vec<u8>) -> Answered {
-    if !q.ctx.tokens.validate(q.from.ip(), args.token) {
+    if !q.ctx.member_writer && !q.ctx.tokens.validate(q.from.ip(), args.token) {
         return q.bad_token(out);
     }
     if let Err((reason, message)) = store_put(q.ctx, q.from.ip(), args, q.now) {
@@ -609,6 +614,8 @@ mod tests {
         tokens: Tokens,
         samples: SampleLimiter,
         signatures: super::super::signature::SignatureCache,
+        /// Whether the asker counts as a one-hop member (see [`Context::member_writer`]).
+        member_writer: bool,
     }
 
     impl Fixture {
@@ -633,6 +640,7 @@ mod tests {
                 tokens: Tokens::new([3; 16], Time::ZERO),
                 samples: SampleLimiter::new(true, true),
                 signatures: Default::default(),
+                member_writer: false,
             }
         }
 
@@ -683,6 +691,7 @@ mod tests {
                 version: b"DS\x00\x01",
                 samples: &self.samples,
                 signatures: &self.signatures,
+                member_writer: self.member_writer,
             };
             let mut out = Vec::new();
             let answered = answer(&ctx, from, &msg, query, Time::from_millis(10), &mut out);
@@ -764,6 +773,20 @@ mod tests {
         let (reply, answered) = put(&values[1]);
         assert_eq!(error_code_of(&reply), Some(error_code::SERVER));
         assert_eq!(answered, Answered::Refused(Refusal::Quota));
+    }
+
+    #[test]
+    fn a_one_hop_member_puts_without_a_token_and_nobody_else_does() {
+        let mut f = Fixture::new();
+        let put =
+            |f: &Fixture| f.ask_full(from(), QueryMethod::Put(PutArgs::immutable(b"", b"3:abc")));
+        let (reply, answered) = put(&f);
+        assert_eq!(answered, Answered::Refused(Refusal::BadToken));
+        assert_eq!(error_code_of(&reply), Some(error_code::PROTOCOL));
+        f.member_writer = true;
+        assert_eq!(put(&f).1, Answered::Response);
+        let key = Id::sha1(b"3:abc");
+        assert!(f.store.get_immutable(&key, Time::from_millis(10)).is_some());
     }
 
     #[test]
@@ -1176,6 +1199,7 @@ mod tests {
                 version: b"DS\x00\x01",
                 samples: &f.samples,
                 signatures: &f.signatures,
+                member_writer: false,
             };
             let mut out = Vec::new();
             answer(&ctx, from(), &msg, query, Time::from_millis(10), &mut out);

@@ -41,6 +41,27 @@ enum MutableAction {
 }
 
 impl Store {
+    /// See [`Store::item_keys`].
+    pub(super) fn item_keys_in(&self, now: Time) -> Vec<(Id, bool)> {
+        let mut keys = Vec::new();
+        let Some(shards) = self.shards.get() else {
+            return keys;
+        };
+        for padded in &shards.list {
+            let shard = padded.0.read();
+            for (key, entry) in &shard.map {
+                match entry {
+                    Entry::Immutable { expires, .. } if *expires > now => {
+                        keys.push((key.id, false))
+                    }
+                    Entry::Mutable { expires, .. } if *expires > now => keys.push((key.id, true)),
+                    _ => {}
+                }
+            }
+        }
+        keys
+    }
+
     /// Checks an immutable put, charges it to `origin` (`None`: nobody) and stores it.
     pub(super) fn put_immutable_as(
         &self,
