@@ -62,7 +62,7 @@ pub use metrics::SwarmStats;
 use metrics::{quantile, Metrics};
 pub use onehop::{OneHopConfig, OneHopStats, OneHopSwarm};
 use queue::Queue;
-pub use subscribe::Delivery;
+pub use subscribe::{Delivery, PeerDelivery};
 
 use crate::error::Error;
 use crate::id::{Id, NodeInfo};
@@ -994,7 +994,7 @@ impl Swarm {
                 Event::Broadcast(_) => self.tracker.on_delivered(index, now),
                 Event::ExternalIp { .. } => {}
                 Event::MutableUpdate(item) => self.on_update(index, &item, now),
-                Event::Peers { .. } => {}
+                Event::Peers { info_hash, peers } => self.on_peers(index, info_hash, &peers, now),
             }
         }
         self.out = out;
