@@ -10,6 +10,10 @@
 //! lookup) a run costs O(joins x items x N): 1,000 items keep the 10,000-member runs
 //! to seconds.
 //!
+//! Last, the same scenario on the nodes' own code driven by `Swarm`
+//! (`dipsea_tests::onehop_nodes`, 2,000 nodes; `ONEHOP_NODE_CODE` sets the size, 0
+//! skips it), where each node holds the whole member list.
+//!
 //! Not run in CI. Run: `cargo bench -p dipsea-benches --bench sim_onehop`.
 
 use std::time::{Duration, Instant};
@@ -56,5 +60,15 @@ fn main() {
                 );
             }
         }
+    }
+    // The nodes' own code (`Swarm` over one-hop nodes), where each node holds the
+    // whole member list: `ONEHOP_NODE_CODE` nodes (default 2,000; 0 skips it).
+    let nodes = std::env::var("ONEHOP_NODE_CODE")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse::<usize>().ok())
+        .unwrap_or(2_000);
+    if nodes > 0 {
+        let report = dipsea_tests::onehop_nodes::run(nodes, 1_000, 1);
+        dipsea_tests::onehop_nodes::print(nodes, &report);
     }
 }

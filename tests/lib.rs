@@ -7,6 +7,7 @@ use dipsea::{NodeBuilder, NodeHandle};
 pub mod keyspace_measure;
 pub mod krpc_client;
 pub mod lone_node;
+pub mod onehop_nodes;
 
 /// Query timeouts for loopback: answers take well under a millisecond, but a test
 /// machine busy compiling can stall a task for a while; a query counts as lost

@@ -1094,6 +1094,8 @@ impl Swarm {
         let index = self.nodes.len() as u32;
         let id = Id::random_with(&mut self.rng);
         let node = Node::with_rng(id, self.node_config.clone(), self.now, &mut self.rng);
+        // A one-hop node announces the address it is reached at.
+        node.set_member_addr(node_addr(index as usize));
         if let Some(through) = through.and_then(|t| self.node(t as usize).map(|n| (n.id(), t))) {
             node.add_seeds([NodeInfo::new(through.0, node_addr(through.1 as usize))]);
         }

@@ -595,14 +595,22 @@ impl Node {
         let mut t = o.timers.lock();
         if t.next_probe == Time::ZERO {
             // First tick: joined at once when there is no one to join.
-            t.joined = self.config.bootstrap.is_empty();
+            t.joined = self.config.bootstrap.is_empty() && !self.has_seeds();
             t.announced = t.joined;
             t.next_probe = now + o.config.probe_interval;
             t.next_sync = now + o.config.anti_entropy_interval;
         }
         let mut sends: Vec<(SocketAddr, Option<Id>, Purpose)> = Vec::new();
         if !t.joined && now >= t.next_join {
-            let routers = &self.config.bootstrap;
+            // The configured addresses, then the saved contacts (a table loaded
+            // from a file; the simulator's node to join through).
+            let routers: Vec<SocketAddr> = self
+                .config
+                .bootstrap
+                .iter()
+                .copied()
+                .chain(self.seeds.lock().iter().map(|s| s.addr))
+                .collect();
             if let Some(&to) = routers.get(t.join_attempts % routers.len().max(1)) {
                 sends.push((to, None, Purpose::Join));
             }
