@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use dipsea::routing::{RoutingConfig, RoutingTable};
-use dipsea::rpc::{answer, signature::SignatureCache, token::Tokens, Context, SampleLimiter};
+use dipsea::rpc::{answer, token::Tokens, Context, SampleLimiter};
 use dipsea::wire::{decode, MessageKind};
 use dipsea::{Id, NodeInfo, Store, StoreConfig, Time};
 use libfuzzer_sys::fuzz_target;
@@ -20,7 +20,6 @@ struct State {
     store: Store,
     tokens: Tokens,
     samples: SampleLimiter,
-    signatures: SignatureCache,
 }
 
 fn state() -> &'static State {
@@ -51,7 +50,6 @@ fn state() -> &'static State {
             tokens: Tokens::new([7; 16], Time::ZERO),
             // Off: a fuzzer asks from one address, and every sample should be taken.
             samples: SampleLimiter::new(false, false),
-            signatures: SignatureCache::new(),
         }
     })
 }
@@ -68,7 +66,6 @@ fuzz_target!(|data: &[u8]| {
         tokens: &s.tokens,
         version: b"DS\x00\x01",
         samples: &s.samples,
-        signatures: &s.signatures,
         member_writer: false,
     };
     let from: SocketAddr = "127.0.0.1:6881".parse().expect("addr");

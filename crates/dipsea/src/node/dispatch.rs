@@ -155,7 +155,6 @@ impl Node {
             tokens: &self.tokens,
             version: &CLIENT_VERSION,
             samples: &self.samples,
-            signatures: &self.signatures,
             member_writer: matches!(query.method, QueryMethod::Put(_))
                 && self.is_member_at(query.id, from),
         };

@@ -119,8 +119,6 @@ pub struct Context<'a> {
     pub version: &'a [u8],
     /// Who had a `sample_infohashes` answer lately (BEP 51).
     pub samples: &'a SampleLimiter,
-    /// Mutable items verified lately (a put of one of them is not checked again).
-    pub signatures: &'a super::signature::SignatureCache,
     /// The asker is a member of this node's one-hop network, at the address it is
     /// listed with: its `put` needs no write token (owners hand items to each other
     /// without fetching one). False on a Kademlia node.
@@ -584,7 +582,7 @@ fn store_mutable(
     let known = ctx.store.get_mutable(&target, now).is_some_and(|stored| {
         stored.seq == seq && stored.sig == *sig && stored.k == *k && *stored.v == *args.v
     });
-    if !known && !ctx.signatures.verify(k, salt, seq, args.v, sig) {
+    if !known && !super::signature::verify(k, salt, seq, args.v, sig) {
         return Err((Refusal::BadSignature, "invalid signature".into()));
     }
     let item = MutableItem {
@@ -613,7 +611,6 @@ mod tests {
         store: Store,
         tokens: Tokens,
         samples: SampleLimiter,
-        signatures: super::super::signature::SignatureCache,
         /// Whether the asker counts as a one-hop member (see [`Context::member_writer`]).
         member_writer: bool,
     }
@@ -639,7 +636,6 @@ mod tests {
                 store: Store::new(own, store),
                 tokens: Tokens::new([3; 16], Time::ZERO),
                 samples: SampleLimiter::new(true, true),
-                signatures: Default::default(),
                 member_writer: false,
             }
         }
@@ -690,7 +686,6 @@ mod tests {
                 tokens: &self.tokens,
                 version: b"DS\x00\x01",
                 samples: &self.samples,
-                signatures: &self.signatures,
                 member_writer: self.member_writer,
             };
             let mut out = Vec::new();
@@ -1198,7 +1193,6 @@ mod tests {
                 tokens: &f.tokens,
                 version: b"DS\x00\x01",
                 samples: &f.samples,
-                signatures: &f.signatures,
                 member_writer: false,
             };
             let mut out = Vec::new();

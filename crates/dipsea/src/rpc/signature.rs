@@ -90,9 +90,10 @@ struct Generations {
 
 /// The mutable items one node has verified lately, so that it checks each distinct
 /// signature once, not once per copy or per operation: a client that polls a record
-/// (a feed, a name) verifies each version once, a subscriber told of one version by
-/// several storing nodes checks it once, a storing node sent the same put again
-/// checks it once.
+/// (a feed, a name) verifies each version once, and a subscriber told of one version
+/// by several storing nodes checks it once. (A storing node does without: the
+/// version it stores is what a repeated put carries, compared before any check, and
+/// hashing every new put for a cache that almost never hits cost more than it saved.)
 ///
 /// An entry is the SHA-1 of the public key, the signature and the signed bytes
 /// (salt, seq, value), so a hit stands for that exact item, already found valid.
