@@ -178,6 +178,19 @@ fn owners_hold(view: &NodeHandle, nodes: &[NodeHandle], keys: &[Id]) -> bool {
     })
 }
 
+/// Waits (at most 30 s) until every owner of every key, as the first node sees
+/// them, holds the key.
+async fn handed_off(nodes: &[NodeHandle], keys: &[Id]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !owners_hold(&nodes[0], nodes, keys) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "items not handed off"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_move_to_new_owners_and_outlive_every_member_that_stored_them() {
     bounded(async {
@@ -201,14 +214,7 @@ async fn items_move_to_new_owners_and_outlive_every_member_that_stored_them() {
             nodes.push(node);
         }
         converged(&nodes, 16).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !owners_hold(&nodes[0], &nodes, &keys) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "items not handed off"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        handed_off(&nodes, &keys).await;
         let moved: u64 = nodes.iter().map(|n| n.stats().items_handed_off).sum();
         assert!(moved > 0);
         // Every node that was sent a put leaves: only hand-offs hold the items now.
@@ -216,14 +222,7 @@ async fn items_move_to_new_owners_and_outlive_every_member_that_stored_them() {
             node.shutdown().await;
         }
         converged(&nodes, 12).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !owners_hold(&nodes[0], &nodes, &keys) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "items not handed off"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        handed_off(&nodes, &keys).await;
         for (i, key) in keys.iter().enumerate() {
             let value = format!("moves {i}");
             assert_eq!(

@@ -22,6 +22,44 @@ const VERSIONS: i64 = 12;
 /// Virtual time between two versions.
 const BETWEEN: Duration = Duration::from_secs(30);
 
+/// SUBSCRIBERS live nodes spread by distance from `target`, none of the closest 20
+/// (the storing nodes).
+fn subscribers_far_from(swarm: &Swarm, target: &dipsea::Id) -> Vec<usize> {
+    let mut by_distance: Vec<usize> = (0..swarm.len()).filter(|&i| swarm.is_live(i)).collect();
+    by_distance.sort_by_key(|&i| swarm.node(i).map(|n| n.id().distance(target)));
+    let subscribers: Vec<usize> = by_distance[20..]
+        .iter()
+        .step_by(20)
+        .take(SUBSCRIBERS)
+        .copied()
+        .collect();
+    assert_eq!(subscribers.len(), SUBSCRIBERS);
+    subscribers
+}
+
+/// Crashes the two storing nodes that hold the most subscriptions.
+fn crash_the_busiest_holders(swarm: &mut Swarm) {
+    let mut holders: Vec<(usize, usize)> = (0..swarm.len())
+        .filter(|&i| swarm.is_live(i))
+        .filter_map(|i| Some((swarm.node(i)?.stats().subscriptions_held, i)))
+        .filter(|&(held, _)| held > 0)
+        .collect();
+    holders.sort_unstable_by(|a, b| b.cmp(a));
+    assert!(holders.len() >= 2, "{holders:?}");
+    for &(_, i) in &holders[..2] {
+        swarm.crash_node(i);
+    }
+}
+
+/// Storing nodes the subscribers replaced (renewal refused or unanswered).
+fn resubscribes(swarm: &Swarm, subscribers: &[usize]) -> u64 {
+    subscribers
+        .iter()
+        .filter_map(|&s| swarm.node(s))
+        .map(|n| n.stats().resubscribes)
+        .sum()
+}
+
 #[test]
 fn subscribers_follow_an_item_through_churn() {
     let mut config = SwarmConfig {
@@ -34,16 +72,7 @@ fn subscribers_follow_an_item_through_churn() {
     let key = Keypair::from_seed(&[50; 32]);
     let target = key.target(b"news");
 
-    // Subscribers: live nodes, none of the closest to the target.
-    let mut by_distance: Vec<usize> = (0..swarm.len()).filter(|&i| swarm.is_live(i)).collect();
-    by_distance.sort_by_key(|&i| swarm.node(i).map(|n| n.id().distance(&target)));
-    let subscribers: Vec<usize> = by_distance[20..]
-        .iter()
-        .step_by(20)
-        .take(SUBSCRIBERS)
-        .copied()
-        .collect();
-    assert_eq!(subscribers.len(), SUBSCRIBERS);
+    let subscribers = subscribers_far_from(&swarm, &target);
     for &s in &subscribers {
         let asked = swarm
             .subscribe_from(s, &key.public_key(), b"news")
@@ -60,17 +89,7 @@ fn subscribers_follow_an_item_through_churn() {
     let mut last_seen: HashMap<usize, i64> = HashMap::new();
     for seq in 1..=VERSIONS {
         if seq == VERSIONS / 2 + 1 {
-            // Crash the two storing nodes that hold the most subscriptions.
-            let mut holders: Vec<(usize, usize)> = (0..swarm.len())
-                .filter(|&i| swarm.is_live(i))
-                .filter_map(|i| Some((swarm.node(i)?.stats().subscriptions_held, i)))
-                .filter(|&(held, _)| held > 0)
-                .collect();
-            holders.sort_unstable_by(|a, b| b.cmp(a));
-            assert!(holders.len() >= 2, "{holders:?}");
-            for &(_, i) in &holders[..2] {
-                swarm.crash_node(i);
-            }
+            crash_the_busiest_holders(&mut swarm);
         }
         let publisher = swarm.random_live().expect("a live node");
         put_at.insert(seq, swarm.now());
@@ -113,11 +132,7 @@ fn subscribers_follow_an_item_through_churn() {
     let median = latencies[latencies.len() / 2];
     let max = latencies[latencies.len() - 1];
     let live = subscribers.iter().filter(|&&s| swarm.is_live(s)).count();
-    let resubscribes: u64 = subscribers
-        .iter()
-        .filter_map(|&s| swarm.node(s))
-        .map(|n| n.stats().resubscribes)
-        .sum();
+    let resubscribes = resubscribes(&swarm, &subscribers);
     println!(
         "{} deliveries to {live} live subscribers of {SUBSCRIBERS}; from the put's start: \
          median {median:?}, max {max:?} (virtual); {resubscribes} storing nodes replaced",
@@ -147,14 +162,7 @@ fn subscribers_follow_an_info_hashs_peers_through_churn() {
     })
     .expect("a valid configuration");
     let info_hash = dipsea::Id::sha1(b"a torrent");
-    let mut by_distance: Vec<usize> = (0..swarm.len()).filter(|&i| swarm.is_live(i)).collect();
-    by_distance.sort_by_key(|&i| swarm.node(i).map(|n| n.id().distance(&info_hash)));
-    let subscribers: Vec<usize> = by_distance[20..]
-        .iter()
-        .step_by(20)
-        .take(SUBSCRIBERS)
-        .copied()
-        .collect();
+    let subscribers = subscribers_far_from(&swarm, &info_hash);
     for &s in &subscribers {
         let asked = swarm.subscribe_peers_from(s, info_hash).expect("subscribe");
         assert!(!asked.is_empty(), "node {s} found no storing node to ask");
@@ -168,16 +176,7 @@ fn subscribers_follow_an_info_hashs_peers_through_churn() {
     let mut latencies = Vec::new();
     for round in 0..ANNOUNCES {
         if round == ANNOUNCES / 2 {
-            let mut holders: Vec<(usize, usize)> = (0..swarm.len())
-                .filter(|&i| swarm.is_live(i))
-                .filter_map(|i| Some((swarm.node(i)?.stats().subscriptions_held, i)))
-                .filter(|&(held, _)| held > 0)
-                .collect();
-            holders.sort_unstable_by(|a, b| b.cmp(a));
-            assert!(holders.len() >= 2, "{holders:?}");
-            for &(_, i) in &holders[..2] {
-                swarm.crash_node(i);
-            }
+            crash_the_busiest_holders(&mut swarm);
         }
         let announcer = swarm.random_live().expect("a live node");
         let peer = swarm.addr(announcer);
@@ -229,13 +228,8 @@ fn subscribers_follow_an_info_hashs_peers_through_churn() {
         SUBSCRIBERS - live
     );
     assert!(max < Duration::from_secs(5), "a delivery took {max:?}");
-    let resubscribes: u64 = subscribers
-        .iter()
-        .filter_map(|&s| swarm.node(s))
-        .map(|n| n.stats().resubscribes)
-        .sum();
     assert!(
-        resubscribes > 0,
+        resubscribes(&swarm, &subscribers) > 0,
         "no subscriber replaced a crashed storing node"
     );
 }

@@ -30,36 +30,6 @@ static size_t members_of(const dipsea_node *node) {
     return stats.members;
 }
 
-static void one_hop_members_find_each_others_puts(void) {
-    dipsea_node *seed = member(NULL);
-    if (seed == NULL) {
-        return;
-    }
-    char addr[DIPSEA_ADDR_SIZE];
-    CHECK_OK(dipsea_node_local_addr(seed, addr, sizeof addr));
-    dipsea_node *a = member(addr);
-    dipsea_node *b = member(addr);
-    /* Up to 10 s for the three to learn each other. */
-    for (int i = 0; i < 1000; i++) {
-        if (members_of(seed) == 3 && members_of(a) == 3 && members_of(b) == 3) {
-            break;
-        }
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    CHECK(members_of(seed) == 3 && members_of(a) == 3 && members_of(b) == 3);
-    const char *text = "from C";
-    dipsea_id key;
-    CHECK_OK(dipsea_node_put(a, (const uint8_t *)text, strlen(text), &key));
-    dipsea_buffer value = {0};
-    CHECK_OK(dipsea_node_get(b, &key, &value));
-    CHECK(value.len == strlen(text) && memcmp(value.data, text, value.len) == 0);
-    dipsea_buffer_free(&value);
-    dipsea_node_free(b);
-    dipsea_node_free(a);
-    dipsea_node_free(seed);
-}
-
 /* Waits up to 10 s for every node of `nodes` to know `n` members. */
 static int converged(dipsea_node *const *nodes, size_t count, size_t n) {
     for (int i = 0; i < 1000; i++) {
@@ -74,6 +44,29 @@ static int converged(dipsea_node *const *nodes, size_t count, size_t n) {
         nanosleep(&pause, NULL);
     }
     return 0;
+}
+
+static void one_hop_members_find_each_others_puts(void) {
+    dipsea_node *seed = member(NULL);
+    if (seed == NULL) {
+        return;
+    }
+    char addr[DIPSEA_ADDR_SIZE];
+    CHECK_OK(dipsea_node_local_addr(seed, addr, sizeof addr));
+    dipsea_node *a = member(addr);
+    dipsea_node *b = member(addr);
+    dipsea_node *all[3] = {seed, a, b};
+    CHECK(converged(all, 3, 3));
+    const char *text = "from C";
+    dipsea_id key;
+    CHECK_OK(dipsea_node_put(a, (const uint8_t *)text, strlen(text), &key));
+    dipsea_buffer value = {0};
+    CHECK_OK(dipsea_node_get(b, &key, &value));
+    CHECK(value.len == strlen(text) && memcmp(value.data, text, value.len) == 0);
+    dipsea_buffer_free(&value);
+    dipsea_node_free(b);
+    dipsea_node_free(a);
+    dipsea_node_free(seed);
 }
 
 static void an_item_outlives_the_members_that_stored_it(void) {

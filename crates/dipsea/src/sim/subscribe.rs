@@ -80,12 +80,10 @@ impl Swarm {
             return Err(OpError::Shutdown.into());
         };
         n.add_peer_subscription(&info_hash)?;
-        let outcome = self.run_batch(vec![(node, Request::Subscribe(info_hash))]);
-        let result = outcome
-            .into_iter()
-            .next()
-            .map_or(Err(OpError::Timeout), |r| r.outcome);
-        typed(result, Outcome::into_nodes)
+        typed(
+            self.run_one(node, Request::Subscribe(info_hash)),
+            Outcome::into_nodes,
+        )
     }
 
     /// The peers subscribers were delivered since the last call, in order.
@@ -105,12 +103,10 @@ impl Swarm {
             return Err(OpError::Shutdown.into());
         };
         let (target, _) = n.add_subscription(public_key, salt)?;
-        let outcome = self.run_batch(vec![(node, Request::Subscribe(target))]);
-        let result = outcome
-            .into_iter()
-            .next()
-            .map_or(Err(OpError::Timeout), |r| r.outcome);
-        typed(result, Outcome::into_nodes)
+        typed(
+            self.run_one(node, Request::Subscribe(target)),
+            Outcome::into_nodes,
+        )
     }
 
     /// Node `node` publishes `value` as version `seq` of `keypair`'s mutable item
@@ -132,12 +128,7 @@ impl Swarm {
                 cas: None,
             },
         };
-        let result = self
-            .run_batch(vec![(node, request)])
-            .into_iter()
-            .next()
-            .map_or(Err(OpError::Timeout), |r| r.outcome);
-        typed(result, Outcome::into_stored_mutable)
+        typed(self.run_one(node, request), Outcome::into_stored_mutable)
     }
 
     /// The versions subscribers were delivered since the last call, in order.
