@@ -163,26 +163,32 @@ async fn a_killed_member_is_removed_everywhere_and_its_keys_are_still_found() {
     .await;
 }
 
-/// Whether every owner of every key (as `view` sees them) holds the key.
-fn owners_hold(view: &NodeHandle, nodes: &[NodeHandle], keys: &[Id]) -> bool {
+/// Whether every owner of every key (`all`), or at least one, as `view` sees them,
+/// holds the key.
+fn owners_hold(view: &NodeHandle, nodes: &[NodeHandle], keys: &[Id], all: bool) -> bool {
     let now = dipsea::Time::from_millis(0);
     keys.iter().all(|key| {
         view.node().owners(key).is_ok_and(|owners| {
-            owners.iter().all(|o| {
+            let holds = |o: &dipsea::NodeInfo| {
                 nodes.iter().find(|n| n.id() == o.id).is_some_and(|n| {
                     // Expiry is far off: any time since the start reads the item.
                     n.node().store().get_immutable(key, now).is_some()
                 })
-            })
+            };
+            if all {
+                owners.iter().all(holds)
+            } else {
+                owners.iter().any(holds)
+            }
         })
     })
 }
 
-/// Waits (at most 30 s) until every owner of every key, as the first node sees
-/// them, holds the key.
-async fn handed_off(nodes: &[NodeHandle], keys: &[Id]) {
+/// Waits (at most 30 s) until every owner of every key (`all`), or at least one, as
+/// the first node sees them, holds the key.
+async fn handed_off(nodes: &[NodeHandle], keys: &[Id], all: bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !owners_hold(&nodes[0], nodes, keys) {
+    while !owners_hold(&nodes[0], nodes, keys, all) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "items not handed off"
@@ -214,7 +220,8 @@ async fn items_move_to_new_owners_and_outlive_every_member_that_stored_them() {
             nodes.push(node);
         }
         converged(&nodes, 16).await;
-        handed_off(&nodes, &keys).await;
+        // Joins only: each item's first owner sends it to each new owner.
+        handed_off(&nodes, &keys, true).await;
         let moved: u64 = nodes.iter().map(|n| n.stats().items_handed_off).sum();
         assert!(moved > 0);
         // Every node that was sent a put leaves: only hand-offs hold the items now.
@@ -222,7 +229,10 @@ async fn items_move_to_new_owners_and_outlive_every_member_that_stored_them() {
             node.shutdown().await;
         }
         converged(&nodes, 12).await;
-        handed_off(&nodes, &keys).await;
+        // Departures in quick succession: an owner whose sender left before it saw
+        // the change may miss a copy (re-publishing restores it), but each key is
+        // held by an owner, and found.
+        handed_off(&nodes, &keys, false).await;
         for (i, key) in keys.iter().enumerate() {
             let value = format!("moves {i}");
             assert_eq!(
