@@ -78,6 +78,12 @@ const HEARD_EVERY: Duration = Duration::from_secs(1);
 /// Most removed members awaiting a revival ping's answer.
 const MAX_REVIVING: usize = 1_024;
 
+/// Most members checked after one pull (those we list and the peer does not).
+const MAX_CHECKS_PER_PULL: usize = 32;
+
+/// Most pulls whose listed ids are kept at once.
+const MAX_PULLS: usize = 16;
+
 /// What a membership query in flight was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
@@ -131,6 +137,8 @@ pub(super) struct OneHop {
     /// Members removed here but listed by another member: pinged at their address,
     /// taken back if they answer from it.
     reviving: Mutex<HashMap<Id, SocketAddr>>,
+    /// The ids a member listed in the pages of a pull so far, by its address.
+    pulls: Mutex<HashMap<SocketAddr, Vec<Id>>>,
     timers: Mutex<Timers>,
     handoff: Mutex<Handoff>,
     pub(super) counters: Counters,
@@ -156,6 +164,7 @@ impl OneHop {
             queries: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             reviving: Mutex::new(HashMap::new()),
+            pulls: Mutex::new(HashMap::new()),
             timers: Mutex::new(Timers::default()),
             handoff: Mutex::new(Handoff::default()),
             counters: Counters::default(),
@@ -447,6 +456,16 @@ impl Node {
                 }
             }
         }
+        if purpose == Purpose::Pull {
+            let mut pulls = o.pulls.lock();
+            if pulls.len() >= MAX_PULLS && !pulls.contains_key(&from) {
+                pulls.clear();
+            }
+            pulls
+                .entry(from)
+                .or_default()
+                .extend(page.iter().map(|m| m.id));
+        }
         if purpose == Purpose::Join {
             // The joiner's routing table learns a contact in each subtree the
             // list covers (one ping each), which the join's broadcast needs.
@@ -478,7 +497,40 @@ impl Node {
                 drop(t);
                 self.want_tick_at(at);
             }
+            _ if purpose == Purpose::Pull => self.check_unlisted(o, from, r.id, now, out),
             _ => {}
+        }
+    }
+
+    /// After the last page of a pull from `peer`: the members we list and it does
+    /// not are suspected and pinged, so that a departure this node missed (the
+    /// broadcast lost, and found only by a probe minutes later) is found now; a
+    /// member that answers stays. A list only adds members, so without this two
+    /// members' digests differ, and every exchange between them pulls a whole list,
+    /// until the probe comes round.
+    fn check_unlisted(&self, o: &OneHop, from: SocketAddr, peer: Id, now: Time, out: &mut Output) {
+        let Some(mut listed) = o.pulls.lock().remove(&from) else {
+            return;
+        };
+        listed.sort_unstable();
+        let unlisted: Vec<NodeInfo> = {
+            let mut members = o.members.write();
+            let ids: Vec<Id> = members
+                .ids()
+                .into_iter()
+                .filter(|id| *id != self.id && *id != peer && listed.binary_search(id).is_err())
+                .take(MAX_CHECKS_PER_PULL)
+                .collect();
+            ids.iter()
+                .filter_map(|id| {
+                    let addr = members.get(id)?.addr;
+                    members.suspect(id);
+                    Some(NodeInfo::new(*id, addr))
+                })
+                .collect()
+        };
+        for m in unlisted {
+            self.send_query(m.addr, Some(m.id), None, QueryMethod::Ping, now, out);
         }
     }
 
