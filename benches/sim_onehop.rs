@@ -12,7 +12,8 @@
 //!
 //! Last, the same scenario on the nodes' own code driven by `Swarm`
 //! (`dipsea_tests::onehop_nodes`, 2,000 nodes; `ONEHOP_NODE_CODE` sets the size, 0
-//! skips it), where each node holds the whole member list.
+//! skips it), where each node holds the whole member list. `ONEHOP_MODEL=0` runs
+//! only that.
 //!
 //! Not run in CI. Run: `cargo bench -p dipsea-benches --bench sim_onehop`.
 
@@ -25,7 +26,13 @@ fn main() {
     let extra = std::env::var("ONEHOP_NODES")
         .ok()
         .and_then(|v| v.replace('_', "").parse::<usize>().ok());
-    let sizes: Vec<usize> = [2_000, 10_000].into_iter().chain(extra).collect();
+    // `ONEHOP_MODEL=0` skips the model's runs (only the node code's below).
+    let model = std::env::var("ONEHOP_MODEL").map_or(true, |v| v != "0");
+    let sizes: Vec<usize> = [2_000, 10_000]
+        .into_iter()
+        .chain(extra)
+        .filter(|_| model)
+        .collect();
     for nodes in sizes {
         for scheme in [Scheme::Rendezvous, Scheme::Ring { vnodes: 16 }] {
             for churn in [None, Some(Duration::from_secs(60 * 60))] {
