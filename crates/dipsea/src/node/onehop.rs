@@ -84,6 +84,16 @@ const MAX_CHECKS_PER_PULL: usize = 32;
 /// Most pulls whose listed ids are kept at once.
 const MAX_PULLS: usize = 16;
 
+/// What one tick's due timers send.
+struct TickPlan {
+    /// Membership queries: to, whom, what for.
+    sends: Vec<(SocketAddr, Option<Id>, Purpose)>,
+    /// The member to ping.
+    probe: Option<NodeInfo>,
+    /// Whether the join is due to be announced.
+    announce: bool,
+}
+
 /// What a membership query in flight was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
@@ -634,8 +644,8 @@ impl Node {
         })
     }
 
-    /// The overlay's periodic work: join, announce, probe, anti-entropy. Returns when
-    /// it is next due (`Time::NEVER` on a Kademlia node).
+    /// The overlay's periodic work: join, announce, probe, anti-entropy, hand-off.
+    /// Returns when it is next due (`Time::NEVER` on a Kademlia node).
     pub(super) fn onehop_tick(&self, now: Time, out: &mut Output) -> Time {
         let Some(o) = self.onehop() else {
             return Time::NEVER;
@@ -644,55 +654,19 @@ impl Node {
         o.tokens
             .lock()
             .retain(|_, (_, at)| now.since(*at) < TOKEN_TTL);
-        let mut t = o.timers.lock();
-        if t.next_probe == Time::ZERO {
-            // First tick: joined at once when there is no one to join.
-            t.joined = self.config.bootstrap.is_empty() && !self.has_seeds();
-            t.announced = t.joined;
-            t.next_probe = now + o.config.probe_interval;
-            t.next_sync = now + o.config.anti_entropy_interval;
-        }
-        let mut sends: Vec<(SocketAddr, Option<Id>, Purpose)> = Vec::new();
-        if !t.joined && now >= t.next_join {
-            // The configured addresses, then the saved contacts (a table loaded
-            // from a file; the simulator's node to join through).
-            let routers: Vec<SocketAddr> = self
-                .config
-                .bootstrap
-                .iter()
-                .copied()
-                .chain(self.seeds.lock().iter().map(|s| s.addr))
-                .collect();
-            if let Some(&to) = routers.get(t.join_attempts % routers.len().max(1)) {
-                sends.push((to, None, Purpose::Join));
-            }
-            t.join_attempts += 1;
-            t.next_join = now + JOIN_RETRY;
-        }
-        let announce = t.joined && !t.announced && now >= t.announce_at;
-        let mut probe = None;
-        if now >= t.next_probe {
-            t.next_probe = now + o.config.probe_interval;
-            probe = o.members.read().next_after(t.probed);
-            t.probed = probe.map(|p| p.id);
-        }
-        if now >= t.next_sync && t.joined {
-            t.next_sync = now + o.config.anti_entropy_interval;
-            let pick = self.rng().gen::<usize>();
-            if let Some(peer) = o.members.read().nth_other(pick) {
-                sends.push((peer.addr, Some(peer.id), Purpose::Digest));
-            }
-        }
-        let mut next = t.next_probe.min(t.next_sync);
-        if !t.joined {
-            next = next.min(t.next_join);
-        } else if !t.announced {
-            next = next.min(t.announce_at.max(now));
-        }
-        drop(t);
+        // The configured addresses, then the saved contacts (a table loaded from a
+        // file; the simulator's node to join through); read before the timers' lock.
+        let routers: Vec<SocketAddr> = self
+            .config
+            .bootstrap
+            .iter()
+            .copied()
+            .chain(self.seeds.lock().iter().map(|s| s.addr))
+            .collect();
+        let (plan, mut next) = self.plan_tick(o, &routers, now);
         next = next.min(self.onehop_handoff(o, now, out));
         let digest = Some(Id::from(o.members.read().digest()));
-        for (to, id, purpose) in sends {
+        for (to, id, purpose) in plan.sends {
             // A digest query carries ours (push-pull); a list query starts at the top.
             let target = if purpose == Purpose::Digest {
                 digest
@@ -701,22 +675,70 @@ impl Node {
             };
             self.members_query(to, id, target, purpose, now, out);
         }
-        if let Some(p) = probe {
+        if let Some(p) = plan.probe {
             self.send_query(p.addr, Some(p.id), None, QueryMethod::Ping, now, out);
         }
-        if announce {
-            let addr = o.members.read().get(&self.id).map(|m| m.addr);
-            let sent = addr.map_or(0, |addr| {
-                self.announce_event(MemberEvent::Join { id: self.id, addr }, now, out)
-            });
-            if sent > 0 {
-                o.timers.lock().announced = true;
-            } else {
-                // No contact speaks the broadcast yet: try again shortly.
-                next = next.min(now + JOIN_RETRY);
-            }
+        if plan.announce && !self.announce_join(o, now, out) {
+            // No contact speaks the broadcast yet: try again shortly.
+            next = next.min(now + JOIN_RETRY);
         }
         next
+    }
+
+    /// Under the timers' lock: which timers are due at `now`, what they send, and when
+    /// the next one is (hand-off apart).
+    fn plan_tick(&self, o: &OneHop, routers: &[SocketAddr], now: Time) -> (TickPlan, Time) {
+        let mut t = o.timers.lock();
+        if t.next_probe == Time::ZERO {
+            // First tick: joined at once when there is no one to join.
+            t.joined = routers.is_empty();
+            t.announced = t.joined;
+            t.next_probe = now + o.config.probe_interval;
+            t.next_sync = now + o.config.anti_entropy_interval;
+        }
+        let mut plan = TickPlan {
+            sends: Vec::new(),
+            probe: None,
+            announce: t.joined && !t.announced && now >= t.announce_at,
+        };
+        if !t.joined && now >= t.next_join {
+            if let Some(&to) = routers.get(t.join_attempts % routers.len().max(1)) {
+                plan.sends.push((to, None, Purpose::Join));
+            }
+            t.join_attempts += 1;
+            t.next_join = now + JOIN_RETRY;
+        }
+        if now >= t.next_probe {
+            t.next_probe = now + o.config.probe_interval;
+            plan.probe = o.members.read().next_after(t.probed);
+            t.probed = plan.probe.map(|p| p.id);
+        }
+        if now >= t.next_sync && t.joined {
+            t.next_sync = now + o.config.anti_entropy_interval;
+            let pick = self.rng().gen::<usize>();
+            if let Some(peer) = o.members.read().nth_other(pick) {
+                plan.sends.push((peer.addr, Some(peer.id), Purpose::Digest));
+            }
+        }
+        let mut next = t.next_probe.min(t.next_sync);
+        if !t.joined {
+            next = next.min(t.next_join);
+        } else if !t.announced {
+            next = next.min(t.announce_at.max(now));
+        }
+        (plan, next)
+    }
+
+    /// Broadcasts this node's signed join; whether any contact was sent it.
+    fn announce_join(&self, o: &OneHop, now: Time, out: &mut Output) -> bool {
+        let addr = o.members.read().get(&self.id).map(|m| m.addr);
+        let sent = addr.map_or(0, |addr| {
+            self.announce_event(MemberEvent::Join { id: self.id, addr }, now, out)
+        });
+        if sent > 0 {
+            o.timers.lock().announced = true;
+        }
+        sent > 0
     }
 
     /// On a one-hop node, puts an operation that reads or writes a key in a lookup of

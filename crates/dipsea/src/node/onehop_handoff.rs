@@ -36,10 +36,10 @@ use super::OneHop;
 
 /// How long after a membership change the pass runs: joins and departures that come
 /// together (a cluster starting, a rack failing) cost one pass.
-pub(crate) const HANDOFF_DELAY: Duration = Duration::from_secs(2);
+const HANDOFF_DELAY: Duration = Duration::from_secs(2);
 
 /// Most hand-off puts sent per tick; the rest wait for the next ones.
-pub(crate) const HANDOFF_BATCH: usize = 256;
+const HANDOFF_BATCH: usize = 256;
 
 /// The token of a hand-off put when no token of the owner is cached: owners take a
 /// member's put whatever its token, and KRPC has no empty one.
