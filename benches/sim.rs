@@ -88,6 +88,29 @@ fn cpu_s() -> f64 {
     ticks as f64 / 100.0
 }
 
+/// Where the estimate's bytes are: the node struct, the routing table's heap, the rest.
+fn print_per_node(swarm: &Swarm) {
+    let (mut routing, mut contacts, mut total, mut speakers) = (0usize, 0usize, 0usize, 0usize);
+    let live = swarm.live_nodes();
+    for &i in live {
+        if let Some(node) = swarm.node(i as usize) {
+            routing += node.routing().heap_bytes();
+            contacts += node.routing().len();
+            total += node.memory_bytes();
+            speakers += node.broadcast_stats().speakers;
+        }
+    }
+    let n = live.len().max(1);
+    println!(
+        "  per node: {} B node struct, {} B routing heap ({} contacts), {} B other heap ({} push speakers)",
+        std::mem::size_of::<dipsea::Node>(),
+        routing / n,
+        contacts / n,
+        (total - routing) / n - std::mem::size_of::<dipsea::Node>(),
+        speakers / n,
+    );
+}
+
 fn main() {
     let nodes = env("SIM_NODES", 1_000_000) as usize;
     let lookups = env("SIM_LOOKUPS", 100_000) as usize;
@@ -140,26 +163,7 @@ fn main() {
         built.memory_per_node,
     );
 
-    // Where the estimate's bytes are: the node struct, the routing table's heap.
-    let (mut routing, mut contacts, mut total, mut speakers) = (0usize, 0usize, 0usize, 0usize);
-    let live = swarm.live_nodes().to_vec();
-    for &i in &live {
-        if let Some(node) = swarm.node(i as usize) {
-            routing += node.routing().heap_bytes();
-            contacts += node.routing().len();
-            total += node.memory_bytes();
-            speakers += node.broadcast_stats().speakers;
-        }
-    }
-    let n = live.len().max(1);
-    println!(
-        "  per node: {} B node struct, {} B routing heap ({} contacts), {} B other heap ({} push speakers)",
-        std::mem::size_of::<dipsea::Node>(),
-        routing / n,
-        contacts / n,
-        (total - routing) / n - std::mem::size_of::<dipsea::Node>(),
-        speakers / n,
-    );
+    print_per_node(&swarm);
 
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ 0x5eed);
     let started = Instant::now();
@@ -179,8 +183,10 @@ fn main() {
     }
     let wall = started.elapsed();
     let lookups_cpu = cpu_s() - lookups_cpu;
-    let (_, peak) = rss();
+    let (rss_after, peak) = rss();
     let s = swarm.stats();
+    println!("  after the lookups: RSS {:.2} GB, {} B per node estimated", rss_after as f64 / 1e9, s.memory_per_node);
+    print_per_node(&swarm);
     println!(
         "lookups: {done} in {:.1} s wall = {:.0} lookups/s simulated ({:.1} s CPU = {:.0} per CPU second); {:.1} s virtual",
         wall.as_secs_f64(),

@@ -37,6 +37,7 @@ mod dispatch;
 mod dual_stack_tests;
 pub mod ip_vote;
 pub mod limits;
+mod lazy;
 mod maintenance;
 pub mod network;
 mod onehop;
@@ -145,7 +146,7 @@ pub struct Node {
     /// Broadcasts received and handed off, see `broadcast`.
     broadcasts: broadcast::Broadcasts,
     /// Subscriptions held for others and our own, see `subscribe`.
-    subscriptions: subscribe::Subscriptions,
+    subscriptions: lazy::Lazy<subscribe::Subscriptions>,
     /// The one-hop overlay's member table and timers, on a one-hop node
     /// ([`NodeConfig::overlay`]); see `onehop`.
     onehop: Option<Box<onehop::OneHop>>,
@@ -220,8 +221,8 @@ impl Node {
             counters: Counters::default(),
             rng_seed: AtomicU64::new(rng.next_u64()),
             external: ExternalIp::default(),
-            broadcasts: broadcast::Broadcasts::new(config.broadcast.clone()),
-            subscriptions: subscribe::Subscriptions::new(),
+            broadcasts: broadcast::Broadcasts::new(),
+            subscriptions: lazy::Lazy::new(),
             onehop,
             config,
         }
@@ -293,6 +294,9 @@ impl Node {
         let mut seeds = self.seeds.lock();
         seeds.extend(contacts.into_iter().filter(|c| c.id != self.id));
         seeds.dedup();
+        // Kept for as long as the node runs (a re-bootstrap after an outage), and
+        // usually one or a few: no room for more (a simulated node joins through one).
+        seeds.shrink_to_fit();
     }
 
     /// The routing table's contacts, closest buckets last.

@@ -23,10 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use super::config::CLIENT_VERSION;
+use super::lazy::Lazy;
 use super::output::{Event, Output};
 use super::Node;
 use crate::id::{Id, NodeInfo};
-use crate::push::{self, Admitted, Broadcast, BroadcastConfig, Delegation, Fanout, Receiver};
+use crate::push::{self, Admitted, Broadcast, Delegation, Fanout, Receiver};
 use crate::time::Time;
 use crate::wire::error_code;
 use crate::wire::push::{decode_broadcast, BroadcastQuery};
@@ -171,28 +172,43 @@ impl Speakers {
 /// The node's broadcast state.
 #[derive(Debug)]
 pub(super) struct Broadcasts {
-    receiver: Receiver,
     /// Nodes known to speak the extension with their client version (a `DashMap`
     /// took a cache-line-padded shard array per node, 1 KB on 2 cores and 8 KB on 16,
     /// plus a table per shard: most of a simulated node's memory growth when
-    /// broadcasts came).
+    /// broadcasts came). Learned from every message, so always there.
     speakers: RwLock<Speakers>,
+    /// The rest, built on the node's first broadcast (most simulated nodes of a
+    /// lookup benchmark never see one).
+    state: Lazy<State>,
+}
+
+/// What a node keeps once it takes part in broadcasts.
+#[derive(Debug)]
+struct State {
+    receiver: Receiver,
     forwarding: Mutex<Forwarding>,
     counters: Counters,
 }
 
 impl Broadcasts {
-    pub(super) fn new(config: BroadcastConfig) -> Broadcasts {
+    pub(super) fn new() -> Broadcasts {
         Broadcasts {
-            receiver: Receiver::new(config),
             speakers: RwLock::new(Speakers::default()),
-            forwarding: Mutex::new(Forwarding::default()),
-            counters: Counters::default(),
+            state: Lazy::new(),
         }
     }
 }
 
 impl Node {
+    /// The broadcast state, built on first use.
+    fn bcast(&self) -> &State {
+        self.broadcasts.state.get_or_init(|| State {
+            receiver: Receiver::new(self.config.broadcast.clone()),
+            forwarding: Mutex::new(Forwarding::default()),
+            counters: Counters::default(),
+        })
+    }
+
     /// Starts broadcast `b` (made with [`Broadcast::sign`]) from this node: to every
     /// node of its range, or to every node when the range is [`push::KeyRange::ALL`].
     ///
@@ -212,11 +228,11 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) -> usize {
-        self.broadcasts
+        self.bcast()
             .counters
             .started
             .fetch_add(1, Ordering::Relaxed);
-        self.broadcasts.receiver.mark_seen(&b, now);
+        self.bcast().receiver.mark_seen(&b, now);
         let beta = beta.max(1);
         if b.range.contains(&self.id) {
             let height = b.range.height();
@@ -237,7 +253,14 @@ impl Node {
 
     /// The broadcast counters.
     pub fn broadcast_stats(&self) -> BroadcastStats {
-        let c = &self.broadcasts.counters;
+        let speakers = self.broadcasts.speakers.read().len();
+        let Some(state) = self.broadcasts.state.get() else {
+            return BroadcastStats {
+                speakers,
+                ..BroadcastStats::default()
+            };
+        };
+        let c = &state.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         BroadcastStats {
             started: load(&c.started),
@@ -249,8 +272,8 @@ impl Node {
             failed: load(&c.failed),
             not_forwarded: load(&c.not_forwarded),
             rescued: load(&c.rescued),
-            speakers: self.broadcasts.speakers.read().len(),
-            forwarding: self.broadcasts.forwarding.lock().fanning.len(),
+            speakers,
+            forwarding: state.forwarding.lock().fanning.len(),
         }
     }
 
@@ -337,7 +360,7 @@ impl Node {
     /// A `dipsea_bcast` query from `from`: refused with a KRPC error, or
     /// acknowledged, and when new, delivered and forwarded.
     pub(super) fn on_broadcast(&self, from: SocketAddr, data: &[u8], now: Time, out: &mut Output) {
-        let counters = &self.broadcasts.counters;
+        let counters = &self.bcast().counters;
         let query = match decode_broadcast(data) {
             Ok(query) => query,
             Err(error) => {
@@ -350,7 +373,7 @@ impl Node {
             }
         };
         let admitted = self
-            .broadcasts
+            .bcast()
             .receiver
             .admit(&self.id, &query.args, from.ip(), now);
         match admitted {
@@ -428,12 +451,12 @@ impl Node {
         }
         let key = (b.origin, b.seq, tag);
         {
-            let mut fwd = self.broadcasts.forwarding.lock();
+            let mut fwd = self.bcast().forwarding.lock();
             if fwd.fanning.len() >= self.config.broadcast.max_forwarding
                 || fwd.fanning.contains_key(&key)
             {
                 drop(fwd);
-                self.broadcasts
+                self.bcast()
                     .counters
                     .not_forwarded
                     .fetch_add(1, Ordering::Relaxed);
@@ -468,7 +491,7 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) -> bool {
-        let mut fwd = self.broadcasts.forwarding.lock();
+        let mut fwd = self.bcast().forwarding.lock();
         let Some(fanning) = fwd.fanning.get(&key) else {
             return false;
         };
@@ -500,7 +523,7 @@ impl Node {
             return false;
         };
         fwd.tids.insert(tid, (key, d.to.id));
-        self.broadcasts
+        self.bcast()
             .counters
             .forwarded
             .fetch_add(1, Ordering::Relaxed);
@@ -516,15 +539,20 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) {
+        // Every answer without an operation comes here: a node that never took
+        // part in a broadcast has no hand-off to match it with.
+        let Some(state) = self.broadcasts.state.get() else {
+            return;
+        };
         let next = {
-            let mut fwd = self.broadcasts.forwarding.lock();
+            let mut fwd = state.forwarding.lock();
             let Some((key, to)) = fwd.tids.remove(&tid) else {
                 return;
             };
             let Some(fanning) = fwd.fanning.get_mut(&key) else {
                 return;
             };
-            let counters = &self.broadcasts.counters;
+            let counters = &state.counters;
             let next = match answer {
                 HandOff::Acked => {
                     counters.acked.fetch_add(1, Ordering::Relaxed);
@@ -564,7 +592,7 @@ impl Node {
     }
 
     fn forget_if_done(&self, key: &Key) {
-        let mut fwd = self.broadcasts.forwarding.lock();
+        let mut fwd = self.bcast().forwarding.lock();
         if fwd.fanning.get(key).is_some_and(|f| f.fanout.is_done()) {
             fwd.fanning.remove(key);
         }

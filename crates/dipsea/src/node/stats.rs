@@ -383,7 +383,15 @@ impl Node {
     /// A snapshot of the counters.
     pub fn stats(&self) -> NodeStats {
         let c = &self.counters;
-        let s = &self.subscriptions.counters;
+        // A node that never subscribed has no subscription state to read.
+        let unused;
+        let s = match self.subscriptions.get() {
+            Some(subs) => &subs.counters,
+            None => {
+                unused = super::subscribe::Counters::default();
+                &unused
+            }
+        };
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let store = self.store.stats();
         let broadcasts = self.broadcast_stats();
@@ -430,8 +438,8 @@ impl Node {
             broadcasts_forwarded: broadcasts.forwarded,
             broadcasts_refused: broadcasts.refused,
             broadcasts_duplicate: broadcasts.duplicates,
-            subscriptions_held: self.subscriptions.held(),
-            subscriptions_active: self.subscriptions.active(),
+            subscriptions_held: self.subscriptions.get().map_or(0, |s| s.held()),
+            subscriptions_active: self.subscriptions.get().map_or(0, |s| s.active()),
             notifications_sent: load(&s.notifications_sent),
             notifications_received: load(&s.notifications_received),
             subscribe_refused_node: load(&s.refused_node),

@@ -164,7 +164,7 @@ pub(super) struct Subscriptions {
 }
 
 impl Subscriptions {
-    pub(super) fn new() -> Subscriptions {
+    fn new() -> Subscriptions {
         Subscriptions {
             holders: Mutex::new(HolderState {
                 holders: Holders::new(),
@@ -192,6 +192,12 @@ fn secs(d: Duration) -> u32 {
 }
 
 impl Node {
+    /// The subscription state, built on the node's first subscription, subscriber
+    /// or notification.
+    fn subs(&self) -> &Subscriptions {
+        self.subscriptions.get_or_init(Subscriptions::new)
+    }
+
     /// Registers a local listener of the mutable item of `public_key` and `salt`:
     /// returns its target and the newest version known already (a second listener
     /// of one item starts from it). The driver then runs
@@ -251,7 +257,7 @@ impl Node {
                 "a read-only node (BEP 43) answers no queries, so it cannot be notified".into(),
             ));
         }
-        let mut active = self.subscriptions.active.lock();
+        let mut active = self.subs().active.lock();
         let limit = self.config.subscribe.max_active;
         if let Some(sub) = active.subs.get_mut(&key) {
             sub.refs += 1;
@@ -271,7 +277,7 @@ impl Node {
     /// [`Node::add_peer_subscription`] returned); with the last one, the storing nodes
     /// are told to stop (a lease of 0, best effort) and the subscription ends.
     pub fn remove_subscription(&self, target: &Id, now: Time, out: &mut Output) {
-        let mut active = self.subscriptions.active.lock();
+        let mut active = self.subs().active.lock();
         let Some(sub) = active.subs.get_mut(target) else {
             return;
         };
@@ -292,12 +298,13 @@ impl Node {
 
     /// Whether the subscription to `target` has asked at least one storing node.
     pub fn subscribed_anywhere(&self, target: &Id) -> bool {
-        self.subscriptions
-            .active
-            .lock()
-            .subs
-            .get(target)
-            .is_some_and(|s| !s.nodes.is_empty())
+        self.subscriptions.get().is_some_and(|subs| {
+            subs.active
+                .lock()
+                .subs
+                .get(target)
+                .is_some_and(|s| !s.nodes.is_empty())
+        })
     }
 
     /// Whether `id` is known to speak the subscription extension, for an
@@ -367,7 +374,7 @@ impl Node {
     ) -> Vec<NodeInfo> {
         let lease = secs(self.config.subscribe.lease);
         let want = self.config.subscribe.redundancy.max(1);
-        let mut active = self.subscriptions.active.lock();
+        let mut active = self.subs().active.lock();
         let Active { subs, tids } = &mut *active;
         let Some(sub) = subs.get_mut(&key).filter(|s| s.lookup == target) else {
             return Vec::new();
@@ -403,7 +410,7 @@ impl Node {
     /// A [`Request::Subscribe`] lookup of `target` that could not run or found
     /// nobody.
     pub(super) fn subscribe_lookup_failed(&self, target: &Id, now: Time) {
-        let mut active = self.subscriptions.active.lock();
+        let mut active = self.subs().active.lock();
         for key in [*target, peers_key(target)] {
             if let Some(sub) = active.subs.get_mut(&key).filter(|s| s.lookup == *target) {
                 sub.looking = false;
@@ -416,7 +423,7 @@ impl Node {
     /// or ran lately.
     fn look_for_holders(&self, key: Id, now: Time, out: &mut Output) {
         let target = {
-            let mut active = self.subscriptions.active.lock();
+            let mut active = self.subs().active.lock();
             let Some(sub) = active.subs.get_mut(&key) else {
                 return;
             };
@@ -478,7 +485,7 @@ impl Node {
             q.target
         };
         let result = {
-            let mut h = self.subscriptions.holders.lock();
+            let mut h = self.subs().holders.lock();
             if granted == 0 {
                 h.holders.unsubscribe(&key, from);
                 Ok(())
@@ -489,8 +496,8 @@ impl Node {
         };
         if let Err(refusal) = result {
             let counter = match refusal {
-                SubscribeRefusal::NodeFull => &self.subscriptions.counters.refused_node,
-                SubscribeRefusal::IpFull => &self.subscriptions.counters.refused_ip,
+                SubscribeRefusal::NodeFull => &self.subs().counters.refused_node,
+                SubscribeRefusal::IpFull => &self.subs().counters.refused_ip,
             };
             counter.fetch_add(1, Ordering::Relaxed);
             let reason = refusal.to_string();
@@ -525,7 +532,7 @@ impl Node {
         let q = match decode_notify(data) {
             Ok(q) => q,
             Err(error) => {
-                self.subscriptions
+                self.subs()
                     .counters
                     .notify_invalid
                     .fetch_add(1, Ordering::Relaxed);
@@ -533,7 +540,7 @@ impl Node {
             }
         };
         let verdict = self.take_notify(&q, out);
-        let c = &self.subscriptions.counters;
+        let c = &self.subs().counters;
         match verdict {
             Ok(()) => c.notifications_received.fetch_add(1, Ordering::Relaxed),
             Err(NotifyRefusal::Stale) => c.notify_stale.fetch_add(1, Ordering::Relaxed),
@@ -554,7 +561,7 @@ impl Node {
     /// delivered when this node subscribes to that info-hash's peers; refused
     /// (unsolicited) otherwise.
     fn on_peers(&self, from: SocketAddr, data: &[u8], out: &mut Output) {
-        let c = &self.subscriptions.counters;
+        let c = &self.subs().counters;
         let q = match decode_peers(data) {
             Ok(q) => q,
             Err(error) => {
@@ -563,7 +570,7 @@ impl Node {
             }
         };
         let taken = {
-            let mut active = self.subscriptions.active.lock();
+            let mut active = self.subs().active.lock();
             active
                 .subs
                 .get_mut(&peers_key(&q.info_hash))
@@ -603,7 +610,7 @@ impl Node {
         // A subscription to an info-hash's peers takes no item.
         let is_item = |s: &&mut Sub| s.peers.is_none();
         let subscribed = self
-            .subscriptions
+            .subs()
             .active
             .lock()
             .subs
@@ -614,7 +621,7 @@ impl Node {
         }
         // Verified outside the lock: a signature check is the costly part.
         let item = verify_notify(q, &self.signatures)?;
-        let mut active = self.subscriptions.active.lock();
+        let mut active = self.subs().active.lock();
         let sub = active
             .subs
             .get_mut(&q.target)
@@ -633,8 +640,13 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) {
+        // Every answer without an operation comes here: a node that never
+        // subscribed has nothing to match it with.
+        if self.subscriptions.get().is_none() {
+            return;
+        }
         {
-            let mut h = self.subscriptions.holders.lock();
+            let mut h = self.subs().holders.lock();
             if let Some((target, subscriber)) = h.notifying.remove(&tid) {
                 if answer.is_none() {
                     h.holders.unsubscribe(&target, subscriber);
@@ -643,7 +655,7 @@ impl Node {
             }
         }
         let target = {
-            let mut active = self.subscriptions.active.lock();
+            let mut active = self.subs().active.lock();
             let Some((target, node)) = active.tids.remove(&tid) else {
                 return;
             };
@@ -657,7 +669,7 @@ impl Node {
             if lease > 0 {
                 sub.nodes[pos].renew_at = now + Duration::from_secs(u64::from(lease)) / 2;
                 if let Some((_, r)) = answer {
-                    let counters = &self.subscriptions.counters;
+                    let counters = &self.subs().counters;
                     let info_hash = sub.lookup;
                     match sub.peers.as_deref_mut() {
                         Some(seen) => {
@@ -679,7 +691,7 @@ impl Node {
                 sub.failed.remove(0);
             }
             sub.failed.push(node);
-            self.subscriptions
+            self.subs()
                 .counters
                 .resubscribes
                 .fetch_add(1, Ordering::Relaxed);
@@ -691,14 +703,14 @@ impl Node {
     /// After a stored mutable `put` of `target`: pushes the stored version to the
     /// subscribers, if it is newer than the last one pushed.
     pub(super) fn notify_subscribers(&self, target: &Id, now: Time, out: &mut Output) {
-        if self.subscriptions.held() == 0 {
+        if self.subscriptions.get().is_none_or(|s| s.held() == 0) {
             return;
         }
         let Some(item) = self.store.get_mutable(target, now) else {
             return;
         };
         let to = self
-            .subscriptions
+            .subs()
             .holders
             .lock()
             .holders
@@ -733,11 +745,11 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) {
-        if self.subscriptions.held() == 0 {
+        if self.subscriptions.get().is_none_or(|s| s.held() == 0) {
             return;
         }
         let key = peers_key(info_hash);
-        let to = self.subscriptions.holders.lock().holders.live(&key, now);
+        let to = self.subs().holders.lock().holders.live(&key, now);
         let own = self.id;
         let peers = [peer];
         for s in to {
@@ -760,12 +772,12 @@ impl Node {
     /// subscriber's.
     fn notification_sent(&self, tid: Option<u32>, key: Id, addr: SocketAddr) {
         let Some(tid) = tid else { return };
-        self.subscriptions
+        self.subs()
             .holders
             .lock()
             .notifying
             .insert(tid, (key, addr));
-        self.subscriptions
+        self.subs()
             .counters
             .notifications_sent
             .fetch_add(1, Ordering::Relaxed);
@@ -774,8 +786,11 @@ impl Node {
     /// Periodic work: ended leases swept (as storing node), leases renewed and
     /// missing storing nodes looked for (as subscriber). Returns when next due.
     pub(super) fn tick_subscriptions(&self, now: Time, out: &mut Output) -> Time {
+        if self.subscriptions.get().is_none() {
+            return Time::NEVER;
+        }
         let mut next = {
-            let mut h = self.subscriptions.holders.lock();
+            let mut h = self.subs().holders.lock();
             if now >= h.next_sweep && !h.holders.is_empty() {
                 h.holders.expire(now);
                 h.next_sweep = now + SWEEP_EVERY;
@@ -790,7 +805,7 @@ impl Node {
         let want = self.config.subscribe.redundancy.max(1);
         let mut lookups = Vec::new();
         {
-            let mut active = self.subscriptions.active.lock();
+            let mut active = self.subs().active.lock();
             let Active { subs, tids } = &mut *active;
             for (target, sub) in subs.iter_mut() {
                 let topic = (sub.lookup, sub.peers.is_some());
