@@ -274,6 +274,12 @@ impl Lookup {
             if self.candidates.iter().any(|c| c.node.addr == node.addr) {
                 continue;
             }
+            if self.candidates.len() >= self.config.max_candidates {
+                // The farthest goes before the newcomer comes, so that the vector
+                // never grows past the bound (inserting first doubled its capacity:
+                // 14 KB a lookup, a simulator's 10,000 lookups in flight 140 MB).
+                self.candidates.pop();
+            }
             self.candidates.insert(
                 pos,
                 Candidate {
@@ -284,7 +290,6 @@ impl Lookup {
                     token: None,
                 },
             );
-            self.candidates.truncate(self.config.max_candidates);
         }
     }
 

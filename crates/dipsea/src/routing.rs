@@ -281,15 +281,34 @@ struct Deep {
     /// a bucket, so that a table with every bucket in the group (the simulator's)
     /// still refreshes each bucket on its own schedule.
     changed: Vec<u32>,
+    /// How many contacts each bucket's run holds, indexed as `changed` (up to the
+    /// deepest bucket ever holding one): a run's bounds are sums over this short
+    /// vector, so that finding one does not read the contacts (a binary search
+    /// over them, a cache miss a probe on a node not touched lately, took a tenth
+    /// of a simulated network's time).
+    lens: Vec<u16>,
 }
 
 impl Deep {
-    /// Positions of bucket `index`'s run in `live` (empty where it would go).
-    fn run(&self, own: &Id, index: usize) -> std::ops::Range<usize> {
-        let cpl = |c: &Contact| own.common_prefix_len(&c.id);
-        let lo = self.live.partition_point(|c| cpl(c) < index);
-        let hi = lo + self.live[lo..].partition_point(|c| cpl(c) == index);
-        lo..hi
+    /// Positions in `live` of the run of the bucket at `offset` (index less the
+    /// group's first); empty where it would go.
+    fn run(&self, offset: usize) -> std::ops::Range<usize> {
+        let before = self.lens.get(..offset).unwrap_or(&self.lens);
+        let lo: usize = before.iter().map(|&n| usize::from(n)).sum();
+        let len = self.lens.get(offset).map_or(0, |&n| usize::from(n));
+        lo..lo + len
+    }
+
+    /// Records that the run of the bucket at `offset` now holds `len` contacts.
+    fn set_len(&mut self, offset: usize, len: usize) {
+        if self.lens.len() <= offset {
+            if len == 0 {
+                return;
+            }
+            self.lens.resize(offset + 1, 0);
+        }
+        // At most k (1,024) contacts a bucket.
+        self.lens[offset] = u16::try_from(len).unwrap_or(u16::MAX);
     }
 
     /// Stamps bucket `offset` (index less the group's first) as changed at `now_s`.
@@ -424,17 +443,20 @@ impl RoutingTable {
         }
         let deep = &mut **guard.get_or_insert_with(Default::default);
         let was_empty = deep.live.is_empty();
-        let run = deep.run(&self.own, scope.index);
+        let offset = scope.index - self.shallow.len();
+        let run = deep.run(offset);
         let mut view = Run {
             vec: &mut deep.live,
             lo: run.start,
             hi: run.end,
         };
         let r = f(&mut deep.bucket, &mut view, &scope);
+        let len = view.hi - view.lo;
+        deep.set_len(offset, len);
         self.mark(group, was_empty, deep.live.is_empty());
         if deep.bucket.take_touched() {
             let now_s = deep.bucket.last_changed();
-            deep.stamp(scope.index - self.shallow.len(), now_s);
+            deep.stamp(offset, now_s);
         }
         Some(r)
     }
@@ -560,7 +582,7 @@ impl RoutingTable {
             // Only the bucket's run of the group.
             let guard = self.deep.read();
             let deep = guard.as_deref()?;
-            let run = &deep.live[deep.run(&self.own, scope.index)];
+            let run = &deep.live[deep.run(scope.index - self.shallow.len())];
             return run.iter().find(|c| c.id == *id).map(|c| f(&deep.bucket, c));
         }
         self.inspect(group, |b, live| {
@@ -864,6 +886,7 @@ impl RoutingTable {
             std::mem::size_of::<Deep>()
                 + d.live.capacity() * std::mem::size_of::<Contact>()
                 + d.changed.capacity() * std::mem::size_of::<u32>()
+                + d.lens.capacity() * std::mem::size_of::<u16>()
                 + d.bucket.heap_bytes()
         });
         shallow + deep
