@@ -339,7 +339,8 @@ impl Node {
     }
 
     fn want_tick_at(&self, at: Time) {
+        // SeqCst: see `Node::tick`.
         self.next_deadline
-            .fetch_min(at.as_millis(), Ordering::Relaxed);
+            .fetch_min(at.as_millis(), Ordering::SeqCst);
     }
 }

@@ -23,6 +23,7 @@ use super::ops::{OpId, Request};
 use super::output::Output;
 use super::Node;
 use crate::id::Id;
+use crate::routing::RoutingTable;
 use crate::store::MutableItem;
 use crate::time::Time;
 use crate::wire::QueryMethod;
@@ -67,8 +68,16 @@ impl Node {
     pub fn tick(&self, now: Time, out: &mut Output) {
         // Deadlines registered while we scan land in the fresh minimum.
         self.next_deadline
-            .store(Time::NEVER.as_millis(), Ordering::Relaxed);
-        let mut earliest = self.expire_due(now, out);
+            .store(Time::NEVER.as_millis(), Ordering::SeqCst);
+        // Most ticks of a node with nothing in flight come from a deadline that
+        // passed as an answer came: the table need not be read then. Sequentially
+        // consistent with `send_encoded`'s count and deadline, so that a query sent
+        // meanwhile is either seen here or leaves its deadline after the reset.
+        let mut earliest = if self.in_flight_len.load(Ordering::SeqCst) == 0 {
+            Time::NEVER
+        } else {
+            self.expire_due(now, out)
+        };
         let mut ops: Vec<OpId> = self.ops.iter().map(|e| *e.key()).collect();
         ops.sort_unstable();
         for op in ops {
@@ -111,7 +120,9 @@ impl Node {
         if !bootstrapping {
             m.bootstrap_op = None;
         }
-        if self.table_len() == 0
+        // Every tick asks, so the tables' summary bits, not a count of contacts.
+        let empty = self.tables().all(RoutingTable::is_empty);
+        if empty
             && !bootstrapping
             && now >= m.next_rebootstrap
             && (!self.config.bootstrap.is_empty() || self.has_seeds())
@@ -121,7 +132,7 @@ impl Node {
             m.next_rebootstrap = now + m.rebootstrap_backoff;
             m.rebootstrap_backoff = (m.rebootstrap_backoff * 2).min(self.config.rebootstrap_max);
             start.push((op, Request::Bootstrap));
-        } else if self.table_len() != 0 {
+        } else if !empty {
             m.rebootstrap_backoff = self.config.rebootstrap_min;
         }
     }

@@ -427,6 +427,12 @@ impl Node {
     ) {
         let succeeded = result.is_ok();
         self.ops.remove(&op);
+        if self.ops.is_empty() {
+            // A node's last operation ended: its tables, grown for it, need not
+            // stay so until housekeeping (a simulator's 100,000 lookups from
+            // random nodes otherwise leave each of those nodes a kilobyte or two).
+            self.shrink_to_fit();
+        }
         self.finish(op, Some(stats), result, out);
         kind.on_done(self, succeeded, now, out);
     }

@@ -102,7 +102,8 @@ impl Node {
                 datagram,
             },
         );
-        self.in_flight_len.fetch_add(1, Ordering::Relaxed);
+        // SeqCst: see `Node::tick`.
+        self.in_flight_len.fetch_add(1, Ordering::SeqCst);
         self.want_tick_at(deadline);
         Some(tid)
     }
