@@ -111,7 +111,8 @@ pub struct Node {
     /// BEP 44 signatures this node verified lately: each checked once.
     signatures: SignatureCache,
     tokens: Tokens,
-    limiter: RateLimiter,
+    /// `None` when the rate limits are off (a simulator's nodes): 8 bytes, not 104.
+    limiter: Option<Box<RateLimiter>>,
     /// Who had a BEP 51 sample lately.
     samples: SampleLimiter,
     /// The network size judged from our lookups.
@@ -196,7 +197,10 @@ impl Node {
             store: Store::new(id, config.store.clone()),
             signatures: SignatureCache::new(),
             tokens: Tokens::random(rng, now),
-            limiter: RateLimiter::new(config.rate_limit.clone(), now),
+            limiter: config
+                .rate_limit
+                .enabled
+                .then(|| Box::new(RateLimiter::new(config.rate_limit.clone(), now))),
             size: size::SizeEstimate::default(),
             samples: SampleLimiter::new(
                 config.rate_limit.enabled,

@@ -356,7 +356,9 @@ impl Node {
                 .routing6
                 .as_ref()
                 .map_or(0, |_| size_of::<crate::routing::RoutingTable>())
-            + self.limiter.heap_bytes()
+            + self.limiter.as_ref().map_or(0, |l| {
+                size_of::<crate::node::limits::RateLimiter>() + l.heap_bytes()
+            })
             + store_bytes
             + in_flight
             + ops
