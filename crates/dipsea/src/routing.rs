@@ -295,8 +295,12 @@ impl Deep {
     fn run(&self, offset: usize) -> std::ops::Range<usize> {
         let before = self.lens.get(..offset).unwrap_or(&self.lens);
         let lo: usize = before.iter().map(|&n| usize::from(n)).sum();
-        let len = self.lens.get(offset).map_or(0, |&n| usize::from(n));
-        lo..lo + len
+        lo..lo + self.run_len(offset)
+    }
+
+    /// How many contacts the bucket at `offset` holds.
+    fn run_len(&self, offset: usize) -> usize {
+        self.lens.get(offset).map_or(0, |&n| usize::from(n))
     }
 
     /// Records that the run of the bucket at `offset` now holds `len` contacts.
@@ -529,17 +533,28 @@ impl RoutingTable {
     /// table learns one contact in each subtree it hears of, at one ping each.
     ///
     /// Locks: none when `node`'s bucket is a single-bucket group with contacts (the
-    /// usual case: each answer names eight nodes); else the writer lock of its bucket.
+    /// usual case: each answer names eight nodes), the deep group's read lock when
+    /// its bucket there has contacts; else the writer lock of its bucket.
     pub fn on_heard(&self, node: NodeInfo, now: Time) -> InsertOutcome {
         if node.id == self.own {
             return InsertOutcome::Ignored;
         }
         // A bucket with contacts learns nothing from a node heard of: the non-empty
-        // mask says so without the bucket's lock.
-        let group = self.bucket_index(&node.id).map(|index| self.scope(index).0);
-        if group.is_some_and(|g| {
-            g != DEEP_BUCKETS && self.nonempty.load(Ordering::Relaxed) & Self::group_bit(g) != 0
-        }) {
+        // mask says so without the bucket's lock, and in the deep group the run
+        // lengths do under its read lock (a simulated table is all deep group, and
+        // each answer names eight nodes).
+        let Some(index) = self.bucket_index(&node.id) else {
+            return InsertOutcome::Ignored;
+        };
+        let has_contacts = match self.scope(index).0 {
+            DEEP_BUCKETS => self
+                .deep
+                .read()
+                .as_deref()
+                .is_some_and(|deep| deep.run_len(index - self.shallow.len()) > 0),
+            g => self.nonempty.load(Ordering::Relaxed) & Self::group_bit(g) != 0,
+        };
+        if has_contacts {
             return InsertOutcome::Ignored;
         }
         let (p, now_s) = (self.params, secs(now));
@@ -679,7 +694,7 @@ impl RoutingTable {
         let start = out.len();
         let p = self.params;
         if group == DEEP_BUCKETS && (1..=DEEP_PICK).contains(&n.saturating_sub(start)) {
-            if let Some(full) = self.collect_deep(&t, n, out) {
+            if let Some(full) = self.collect_deep(target, &t, n, out) {
                 return full;
             }
         }
@@ -699,34 +714,50 @@ impl RoutingTable {
     }
 
     /// The deep group's path of [`Self::collect`] when at most [`DEEP_PICK`] more are
-    /// wanted: one pass over its contacts keeps the nearest few in a sorted stack
-    /// array (by distance key and position), and only those become [`NodeInfo`]s. A
-    /// simulated table keeps every bucket in this group (a hundred-odd contacts at a
-    /// million nodes), and every `find_node` it answers reads it. `None` if the group
-    /// was never used.
-    fn collect_deep(&self, t: &DistKey, n: usize, out: &mut Vec<NodeInfo>) -> Option<bool> {
+    /// wanted: the group's buckets are read nearest first (the order of
+    /// [`Self::closest`], from the run lengths), keeping the nearest few in a sorted
+    /// stack array (by distance key and position), until they hold enough: the
+    /// buckets not read are all farther. Only those few become [`NodeInfo`]s. A
+    /// simulated table keeps every bucket in this group (forty-odd contacts at a
+    /// million nodes), and every `find_node` it answers reads it: for a random
+    /// target, one bucket of them. `None` if the group was never used.
+    fn collect_deep(&self, target: &Id, t: &DistKey, n: usize, out: &mut Vec<NodeInfo>) -> Option<bool> {
         let want = n - out.len();
         let p = self.params;
         let guard = self.deep.read();
         let deep = guard.as_deref()?;
+        let first = self.shallow.len();
+        let d = self.own.distance(target);
+        let bit = |index: usize| d.as_bytes()[index / 8] >> (7 - index % 8) & 1 == 1;
+        let buckets = deep.lens.len();
+        // Nearest first: buckets whose bit of D is 1 in ascending order, then those
+        // whose bit is 0 in descending order.
+        let ones = (0..buckets).filter(|&o| bit(first + o));
+        let zeros = (0..buckets).rev().filter(|&o| !bit(first + o));
         let mut best = [((u128::MAX, u32::MAX), u32::MAX); DEEP_PICK];
         let mut m = 0;
-        for (i, c) in deep.live.iter().enumerate() {
-            if p.is_bad(c) {
-                continue;
+        for offset in ones.chain(zeros) {
+            let run = deep.run(offset);
+            for (i, c) in deep.live[run.clone()].iter().enumerate() {
+                if p.is_bad(c) {
+                    continue;
+                }
+                let key = (t.key(&c.id), (run.start + i) as u32);
+                if m == want && key >= best[want - 1] {
+                    continue;
+                }
+                // Insert in order; the last one falls off when the array is full.
+                let mut j = m.min(want - 1);
+                while j > 0 && best[j - 1] > key {
+                    best[j] = best[j - 1];
+                    j -= 1;
+                }
+                best[j] = key;
+                m = (m + 1).min(want);
             }
-            let key = (t.key(&c.id), i as u32);
-            if m == want && key >= best[want - 1] {
-                continue;
+            if m == want {
+                break;
             }
-            // Insert in order; the last one falls off when the array is full.
-            let mut j = m.min(want - 1);
-            while j > 0 && best[j - 1] > key {
-                best[j] = best[j - 1];
-                j -= 1;
-            }
-            best[j] = key;
-            m = (m + 1).min(want);
         }
         out.extend(
             best[..m]
