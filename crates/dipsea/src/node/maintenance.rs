@@ -201,8 +201,9 @@ impl Node {
     fn next_maintenance(&self, m: &Maintenance, now: Time) -> Time {
         // Only a re-bootstrap still to come is a deadline: one running now (or due
         // in the past) would make the driver tick at once, again and again.
+        let empty = self.tables().all(RoutingTable::is_empty);
         let rebootstrap =
-            if self.table_len() == 0 && m.bootstrap_op.is_none() && m.next_rebootstrap > now {
+            if empty && m.bootstrap_op.is_none() && m.next_rebootstrap > now {
                 m.next_rebootstrap
             } else {
                 Time::NEVER
