@@ -129,7 +129,9 @@ fn main() {
     let lookups = env("SIM_LOOKUPS", 100_000) as usize;
     let seed = env("SIM_SEED", 1);
     let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-    println!("sim bench: {nodes} nodes, {lookups} lookups, seed {seed}; GLIBC_TUNABLES={tunables:?}");
+    println!(
+        "sim bench: {nodes} nodes, {lookups} lookups, seed {seed}; GLIBC_TUNABLES={tunables:?}"
+    );
 
     let (rss_before, _) = rss();
     let started = Instant::now();
@@ -199,7 +201,11 @@ fn main() {
     let lookups_cpu = cpu_s() - lookups_cpu;
     let (rss_after, peak) = rss();
     let s = swarm.stats();
-    println!("  after the lookups: RSS {:.2} GB, {} B per node estimated", rss_after as f64 / 1e9, s.memory_per_node);
+    println!(
+        "  after the lookups: RSS {:.2} GB, {} B per node estimated",
+        rss_after as f64 / 1e9,
+        s.memory_per_node
+    );
     print_per_node(&swarm);
     println!(
         "lookups: {done} in {:.1} s wall = {:.0} lookups/s simulated ({:.1} s CPU = {:.0} per CPU second); {:.1} s virtual",

@@ -36,8 +36,8 @@ mod dispatch;
 #[cfg(test)]
 mod dual_stack_tests;
 pub mod ip_vote;
-pub mod limits;
 mod lazy;
+pub mod limits;
 mod maintenance;
 pub mod network;
 mod onehop;

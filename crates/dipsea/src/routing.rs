@@ -721,7 +721,13 @@ impl RoutingTable {
     /// simulated table keeps every bucket in this group (forty-odd contacts at a
     /// million nodes), and every `find_node` it answers reads it: for a random
     /// target, one bucket of them. `None` if the group was never used.
-    fn collect_deep(&self, target: &Id, t: &DistKey, n: usize, out: &mut Vec<NodeInfo>) -> Option<bool> {
+    fn collect_deep(
+        &self,
+        target: &Id,
+        t: &DistKey,
+        n: usize,
+        out: &mut Vec<NodeInfo>,
+    ) -> Option<bool> {
         let want = n - out.len();
         let p = self.params;
         let guard = self.deep.read();

@@ -202,12 +202,11 @@ impl Node {
         // Only a re-bootstrap still to come is a deadline: one running now (or due
         // in the past) would make the driver tick at once, again and again.
         let empty = self.tables().all(RoutingTable::is_empty);
-        let rebootstrap =
-            if empty && m.bootstrap_op.is_none() && m.next_rebootstrap > now {
-                m.next_rebootstrap
-            } else {
-                Time::NEVER
-            };
+        let rebootstrap = if empty && m.bootstrap_op.is_none() && m.next_rebootstrap > now {
+            m.next_rebootstrap
+        } else {
+            Time::NEVER
+        };
         m.next_run
             .min(m.next_refresh_check)
             .min(m.next_republish)
