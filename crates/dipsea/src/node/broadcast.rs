@@ -214,7 +214,7 @@ impl Node {
     /// node of its range, or to every node when the range is [`push::KeyRange::ALL`].
     ///
     /// When the range holds this node, the node hands the range's buckets to `beta`
-    /// contacts each (drivers pass [`BroadcastConfig::beta`]). Otherwise it hands the whole range to
+    /// contacts each (drivers pass [`crate::push::BroadcastConfig::beta`]). Otherwise it hands the whole range to
     /// `beta` contacts inside it: from `entry` (the result of a lookup of the
     /// range's prefix, which the driver runs first) and its own table, closest to
     /// the prefix first, retrying the next on failure. Returns how many hand-offs
