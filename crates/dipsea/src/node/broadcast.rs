@@ -326,6 +326,17 @@ impl Node {
         speakers.insert(&id, version);
     }
 
+    /// Bytes of the subscription and broadcast state, once built (their inline
+    /// size; what their maps hold is not counted).
+    pub(super) fn lazy_state_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.broadcasts
+            .state
+            .get()
+            .map_or(0, |_| size_of::<State>())
+            + self.subscription_state_bytes()
+    }
+
     /// Heap bytes of the broadcast state's speaker list (by capacity).
     pub(super) fn speakers_heap_bytes(&self) -> usize {
         self.broadcasts.speakers.read().heap_bytes()

@@ -368,6 +368,7 @@ impl Node {
             + self.own_config_bytes()
             + self.external.heap_bytes()
             + self.speakers_heap_bytes()
+            + self.lazy_state_bytes()
             + self.onehop_heap_bytes()
             + self.signatures.heap_bytes()
     }

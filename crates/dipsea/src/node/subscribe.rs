@@ -198,6 +198,13 @@ impl Node {
         self.subscriptions.get_or_init(Subscriptions::new)
     }
 
+    /// Inline bytes of the subscription state, once built.
+    pub(super) fn subscription_state_bytes(&self) -> usize {
+        self.subscriptions
+            .get()
+            .map_or(0, |_| std::mem::size_of::<Subscriptions>())
+    }
+
     /// Registers a local listener of the mutable item of `public_key` and `salt`:
     /// returns its target and the newest version known already (a second listener
     /// of one item starts from it). The driver then runs
