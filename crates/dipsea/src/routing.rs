@@ -398,6 +398,11 @@ impl RoutingTable {
         (group, scope)
     }
 
+    /// Where bucket `index` (in the deep group) sits among the group's buckets.
+    fn deep_offset(&self, index: usize) -> usize {
+        index - self.shallow.len()
+    }
+
     fn group_bit(group: usize) -> u64 {
         if group == DEEP_BUCKETS {
             DEEP_BIT
@@ -447,7 +452,7 @@ impl RoutingTable {
         }
         let deep = &mut **guard.get_or_insert_with(Default::default);
         let was_empty = deep.live.is_empty();
-        let offset = scope.index - self.shallow.len();
+        let offset = self.deep_offset(scope.index);
         let run = deep.run(offset);
         let mut view = Run {
             vec: &mut deep.live,
@@ -551,7 +556,7 @@ impl RoutingTable {
                 .deep
                 .read()
                 .as_deref()
-                .is_some_and(|deep| deep.run_len(index - self.shallow.len()) > 0),
+                .is_some_and(|deep| deep.run_len(self.deep_offset(index)) > 0),
             g => self.nonempty.load(Ordering::Relaxed) & Self::group_bit(g) != 0,
         };
         if has_contacts {
@@ -597,7 +602,7 @@ impl RoutingTable {
             // Only the bucket's run of the group.
             let guard = self.deep.read();
             let deep = guard.as_deref()?;
-            let run = &deep.live[deep.run(scope.index - self.shallow.len())];
+            let run = &deep.live[deep.run(self.deep_offset(scope.index))];
             return run.iter().find(|c| c.id == *id).map(|c| f(&deep.bucket, c));
         }
         self.inspect(group, |b, live| {
@@ -1019,6 +1024,25 @@ impl RoutingTable {
             self.nonempty.load(Ordering::Relaxed),
             "non-empty mask out of step"
         );
+        if let Some(deep) = self.deep.read().as_deref() {
+            let offsets: Vec<usize> = deep
+                .live
+                .iter()
+                .map(|c| self.deep_offset(self.own.common_prefix_len(&c.id)))
+                .collect();
+            assert!(
+                offsets.windows(2).all(|w| w[0] <= w[1]),
+                "deep group out of bucket order"
+            );
+            assert!(
+                offsets.iter().all(|&o| o < deep.lens.len()),
+                "a contact past the run lengths"
+            );
+            for offset in 0..deep.lens.len() {
+                let held = offsets.iter().filter(|&&o| o == offset).count();
+                assert_eq!(deep.run_len(offset), held, "run length out of step");
+            }
+        }
     }
 }
 

@@ -229,11 +229,9 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) -> usize {
-        self.bcast()
-            .counters
-            .started
-            .fetch_add(1, Ordering::Relaxed);
-        self.bcast().receiver.mark_seen(&b, now);
+        let state = self.bcast();
+        state.counters.started.fetch_add(1, Ordering::Relaxed);
+        state.receiver.mark_seen(&b, now);
         let beta = beta.max(1);
         if b.range.contains(&self.id) {
             let height = b.range.height();
@@ -326,15 +324,13 @@ impl Node {
         speakers.insert(&id, version);
     }
 
-    /// Bytes of the subscription and broadcast state, once built (their inline
-    /// size; what their maps hold is not counted).
-    pub(super) fn lazy_state_bytes(&self) -> usize {
-        use std::mem::size_of;
+    /// Inline bytes of the broadcast state, once built (what its maps hold is not
+    /// counted).
+    pub(super) fn broadcast_state_bytes(&self) -> usize {
         self.broadcasts
             .state
             .get()
-            .map_or(0, |_| size_of::<State>())
-            + self.subscription_state_bytes()
+            .map_or(0, |_| std::mem::size_of::<State>())
     }
 
     /// Heap bytes of the broadcast state's speaker list (by capacity).
@@ -463,15 +459,13 @@ impl Node {
         }
         let key = (b.origin, b.seq, tag);
         {
-            let mut fwd = self.bcast().forwarding.lock();
+            let state = self.bcast();
+            let mut fwd = state.forwarding.lock();
             if fwd.fanning.len() >= self.config.broadcast.max_forwarding
                 || fwd.fanning.contains_key(&key)
             {
                 drop(fwd);
-                self.bcast()
-                    .counters
-                    .not_forwarded
-                    .fetch_add(1, Ordering::Relaxed);
+                state.counters.not_forwarded.fetch_add(1, Ordering::Relaxed);
                 return 0;
             }
             fwd.fanning.insert(

@@ -368,7 +368,8 @@ impl Node {
             + self.own_config_bytes()
             + self.external.heap_bytes()
             + self.speakers_heap_bytes()
-            + self.lazy_state_bytes()
+            + self.broadcast_state_bytes()
+            + self.subscription_state_bytes()
             + self.onehop_heap_bytes()
             + self.signatures.heap_bytes()
     }

@@ -649,11 +649,11 @@ impl Node {
     ) {
         // Every answer without an operation comes here: a node that never
         // subscribed has nothing to match it with.
-        if self.subscriptions.get().is_none() {
+        let Some(subs) = self.subscriptions.get() else {
             return;
-        }
+        };
         {
-            let mut h = self.subs().holders.lock();
+            let mut h = subs.holders.lock();
             if let Some((target, subscriber)) = h.notifying.remove(&tid) {
                 if answer.is_none() {
                     h.holders.unsubscribe(&target, subscriber);
@@ -662,7 +662,7 @@ impl Node {
             }
         }
         let target = {
-            let mut active = self.subs().active.lock();
+            let mut active = subs.active.lock();
             let Some((target, node)) = active.tids.remove(&tid) else {
                 return;
             };
@@ -676,7 +676,7 @@ impl Node {
             if lease > 0 {
                 sub.nodes[pos].renew_at = now + Duration::from_secs(u64::from(lease)) / 2;
                 if let Some((_, r)) = answer {
-                    let counters = &self.subs().counters;
+                    let counters = &subs.counters;
                     let info_hash = sub.lookup;
                     match sub.peers.as_deref_mut() {
                         Some(seen) => {
@@ -698,10 +698,7 @@ impl Node {
                 sub.failed.remove(0);
             }
             sub.failed.push(node);
-            self.subs()
-                .counters
-                .resubscribes
-                .fetch_add(1, Ordering::Relaxed);
+            subs.counters.resubscribes.fetch_add(1, Ordering::Relaxed);
             target
         };
         self.look_for_holders(target, now, out);
@@ -793,11 +790,11 @@ impl Node {
     /// Periodic work: ended leases swept (as storing node), leases renewed and
     /// missing storing nodes looked for (as subscriber). Returns when next due.
     pub(super) fn tick_subscriptions(&self, now: Time, out: &mut Output) -> Time {
-        if self.subscriptions.get().is_none() {
+        let Some(subs) = self.subscriptions.get() else {
             return Time::NEVER;
-        }
+        };
         let mut next = {
-            let mut h = self.subs().holders.lock();
+            let mut h = subs.holders.lock();
             if now >= h.next_sweep && !h.holders.is_empty() {
                 h.holders.expire(now);
                 h.next_sweep = now + SWEEP_EVERY;
@@ -812,7 +809,7 @@ impl Node {
         let want = self.config.subscribe.redundancy.max(1);
         let mut lookups = Vec::new();
         {
-            let mut active = self.subs().active.lock();
+            let mut active = subs.active.lock();
             let Active { subs, tids } = &mut *active;
             for (target, sub) in subs.iter_mut() {
                 let topic = (sub.lookup, sub.peers.is_some());
