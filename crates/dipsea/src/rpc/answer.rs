@@ -512,8 +512,12 @@ impl Asked<'_, '_> {
             if !wanted {
                 continue;
             }
-            table.closest(target, K, closest);
+            // One more than k, then the asker out: it knows itself, and an answer
+            // naming it would hide from it the k-th closest node it does not know
+            // (a loopback lookup missed its 8th node this way).
+            table.closest(target, K + 1, closest);
             closest.retain(|n: &NodeInfo| n.addr != self.from);
+            closest.truncate(K);
             write_compact_nodes(closest, v4, v6);
         }
         if !want_v4 {
@@ -724,6 +728,21 @@ mod tests {
         let got: Vec<NodeInfo> = r.nodes.expect("nodes").iter().collect();
         assert_eq!(got, f.routing.closest_vec(&target, K));
         assert!(r.nodes6.is_none());
+    }
+
+    #[test]
+    fn find_node_leaves_the_asker_out_and_still_names_k_nodes() {
+        let f = Fixture::new();
+        let target = Id::sha1(b"target");
+        // The asker is the closest contact the answerer knows to the target.
+        let closest = f.routing.closest_vec(&target, K + 1);
+        let asker = closest[0].addr;
+        let reply = f.ask(asker, QueryMethod::FindNode { target });
+        let MessageKind::Response(r) = decode(&reply).expect("decodes").kind else {
+            panic!("not a response")
+        };
+        let got: Vec<NodeInfo> = r.nodes.expect("nodes").iter().collect();
+        assert_eq!(got, closest[1..].to_vec());
     }
 
     #[test]
