@@ -675,13 +675,19 @@ typedef struct dipsea_stats {
    */
   uint64_t members_detected;
   /**
-   * Items this one-hop node put to a new owner after the members changed.
+   * Items this one-hop node put to a new owner after the members changed,
+   * counted when the owner acknowledged the put.
    */
   uint64_t items_handed_off;
   /**
    * Hand-off puts waiting to be sent.
    */
   uint64_t handoff_queued;
+  /**
+   * Hand-off puts given up: unanswered or refused at each of their sends, or
+   * their owner left meanwhile.
+   */
+  uint64_t handoff_failed;
 } dipsea_stats;
 
 /**

@@ -170,10 +170,14 @@ pub struct dipsea_stats {
     pub members_refuted: u64,
     /// Members this node found unresponsive itself, removed and announced gone.
     pub members_detected: u64,
-    /// Items this one-hop node put to a new owner after the members changed.
+    /// Items this one-hop node put to a new owner after the members changed,
+    /// counted when the owner acknowledged the put.
     pub items_handed_off: u64,
     /// Hand-off puts waiting to be sent.
     pub handoff_queued: u64,
+    /// Hand-off puts given up: unanswered or refused at each of their sends, or
+    /// their owner left meanwhile.
+    pub handoff_failed: u64,
 }
 
 impl Default for dipsea_stats {
@@ -247,6 +251,7 @@ impl Default for dipsea_stats {
             members_detected: 0,
             items_handed_off: 0,
             handoff_queued: 0,
+            handoff_failed: 0,
         }
     }
 }
@@ -324,6 +329,7 @@ impl From<&NodeStats> for dipsea_stats {
             members_detected: s.members_detected,
             items_handed_off: s.items_handed_off,
             handoff_queued: wide(s.handoff_queued),
+            handoff_failed: s.handoff_failed,
             ..dipsea_stats::default()
         };
         if let Some(ip) = s.external_ip {

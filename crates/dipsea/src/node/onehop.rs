@@ -131,8 +131,12 @@ pub(super) struct Counters {
     pub(super) refuted: AtomicU64,
     /// Members this node found dead itself and announced.
     pub(super) detected: AtomicU64,
-    /// Items put to a new owner after the members changed (see `onehop_handoff`).
+    /// Items put to a new owner after the members changed and acknowledged by it
+    /// (see `onehop_handoff`).
     pub(super) handed_off: AtomicU64,
+    /// Hand-off puts given up: unanswered or refused at every send, or their owner
+    /// gone.
+    pub(super) handoff_failed: AtomicU64,
 }
 
 /// A one-hop node's state.
@@ -414,6 +418,9 @@ impl Node {
         out: &mut Output,
     ) {
         let Some(o) = self.onehop() else { return };
+        if self.on_handoff_answer(o, tid, response.is_some()) {
+            return;
+        }
         let Some(purpose) = o.queries.lock().remove(&tid) else {
             return;
         };
@@ -809,16 +816,17 @@ impl Node {
         self.onehop().map_or(0, |o| o.members.read().len())
     }
 
-    /// The one-hop counters: forged, refuted, detected, handed off (zeros on a
-    /// Kademlia node).
-    pub(super) fn onehop_counters(&self) -> [u64; 4] {
-        self.onehop().map_or([0; 4], |o| {
+    /// The one-hop counters: forged, refuted, detected, handed off, hand-offs
+    /// failed (zeros on a Kademlia node).
+    pub(super) fn onehop_counters(&self) -> [u64; 5] {
+        self.onehop().map_or([0; 5], |o| {
             let c = &o.counters;
             [
                 c.forged.load(Ordering::Relaxed),
                 c.refuted.load(Ordering::Relaxed),
                 c.detected.load(Ordering::Relaxed),
                 c.handed_off.load(Ordering::Relaxed),
+                c.handoff_failed.load(Ordering::Relaxed),
             ]
         })
     }

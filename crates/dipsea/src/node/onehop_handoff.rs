@@ -14,14 +14,19 @@
 //! The puts go without a write token: owners take them from members (see
 //! [`crate::rpc::Context::member_writer`]). At most [`HANDOFF_BATCH`] go per tick;
 //! the rest wait in a queue, read from the store again when their turn comes (a newer
-//! version put meanwhile is what moves). Peer announcements do not move: a peer is
+//! version put meanwhile is what moves). A put the owner does not acknowledge (no
+//! answer after the query's retries, or an error) is queued again while the owner is
+//! still a member, [`HANDOFF_ATTEMPTS`] sends in all; an owner that left gets no
+//! more, as the pass its departure starts names the owner in its place. Counted:
+//! `items_handed_off` when acknowledged, `handoff_failed` when given up. Peer
+//! announcements do not move: a peer is
 //! announced from its own address, which another node cannot speak for; BEP 5's
 //! re-announcements (every 30 minutes by the peers) refill the new owners.
 //!
 //! Costs: two owner computations per held item per pass (rendezvous: O(members)
 //! each), and rebuilding the basis (a ring: members x virtual nodes).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -48,6 +53,36 @@ const MEMBER_TOKEN: [u8; 6] = *b"member";
 /// How soon the next tick comes while hand-offs are queued.
 const HANDOFF_PACE: Duration = Duration::from_millis(50);
 
+/// Sends of one hand-off put before it is given up, each with the query's own
+/// retries: an owner that missed them all is likely gone, and failure detection
+/// removes it meanwhile.
+pub(super) const HANDOFF_ATTEMPTS: u8 = 3;
+
+/// Most hand-off puts awaiting an answer; past it, puts go unwatched (sent once,
+/// neither retried nor counted).
+const MAX_WATCHED: usize = 65_536;
+
+/// An item to put to a new owner.
+#[derive(Clone, Copy, Debug)]
+struct Move {
+    key: Id,
+    mutable: bool,
+    to: NodeInfo,
+    /// Sends so far.
+    sent: u8,
+}
+
+impl Move {
+    fn new((key, mutable, to): (Id, bool, NodeInfo)) -> Move {
+        Move {
+            key,
+            mutable,
+            to,
+            sent: 0,
+        }
+    }
+}
+
 /// A node's hand-off state.
 #[derive(Debug, Default)]
 pub(super) struct Handoff {
@@ -58,8 +93,10 @@ pub(super) struct Handoff {
     basis_digest: [u8; 20],
     /// When the pass for the change seen last is due.
     due: Option<Time>,
-    /// Items to send: key, whether mutable, and the new owner.
-    queue: VecDeque<(Id, bool, NodeInfo)>,
+    /// Items to send.
+    queue: VecDeque<Move>,
+    /// Puts sent and not yet answered, by transaction id.
+    watched: HashMap<u32, Move>,
 }
 
 impl Handoff {
@@ -99,12 +136,32 @@ impl Node {
             (None, true) => Time::NEVER,
         };
         drop(h);
-        for (key, mutable, to) in batch {
-            if self.hand_off(o, key, mutable, to, now, out) {
-                o.counters.handed_off.fetch_add(1, Ordering::Relaxed);
-            }
+        for m in batch {
+            self.hand_off(o, m, now, out);
         }
         next
+    }
+
+    /// The answer to a hand-off put, if `tid` was one (`acked`: a response; else an
+    /// error or no answer): counted, or queued again while its owner is a member
+    /// and sends are left. Returns whether `tid` was a hand-off put.
+    pub(super) fn on_handoff_answer(&self, o: &OneHop, tid: u32, acked: bool) -> bool {
+        let mut h = o.handoff.lock();
+        let Some(m) = h.watched.remove(&tid) else {
+            return false;
+        };
+        if h.watched.is_empty() {
+            // A pass's burst is over: its table goes with it.
+            h.watched.shrink_to_fit();
+        }
+        if acked {
+            o.counters.handed_off.fetch_add(1, Ordering::Relaxed);
+        } else if m.sent < HANDOFF_ATTEMPTS && o.members.read().contains(&m.to.id) {
+            h.queue.push_back(m);
+        } else {
+            o.counters.handoff_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Runs the pass against the basis and makes the current members the basis.
@@ -112,7 +169,7 @@ impl Node {
         h.due = None;
         if let Some(old) = h.basis.take() {
             let moves = self.handoff_pass(o, old.as_ref(), now);
-            h.queue.extend(moves);
+            h.queue.extend(moves.into_iter().map(Move::new));
         }
         h.basis = Some(self.basis_of(o));
         h.basis_digest = digest;
@@ -124,7 +181,7 @@ impl Node {
     /// too, or were not yet sent it, is not lost. Sent at once, not paced: the node
     /// is about to close its socket.
     pub(super) fn hand_off_before_leaving(&self, o: &OneHop, now: Time, out: &mut Output) {
-        let pending: Vec<(Id, bool, NodeInfo)> = {
+        let pending: Vec<Move> = {
             let digest = o.members.read().digest();
             let mut h = o.handoff.lock();
             if h.basis.is_some() && digest != h.basis_digest {
@@ -148,10 +205,8 @@ impl Node {
                 })
                 .collect()
         };
-        for (key, mutable, to) in pending.into_iter().chain(moves) {
-            if self.hand_off(o, key, mutable, to, now, out) {
-                o.counters.handed_off.fetch_add(1, Ordering::Relaxed);
-            }
+        for m in pending.into_iter().chain(moves.into_iter().map(Move::new)) {
+            self.hand_off(o, m, now, out);
         }
     }
 
@@ -205,16 +260,12 @@ impl Node {
         moves
     }
 
-    /// Puts the item held under `key` to `to`; false if it is no longer held.
-    fn hand_off(
-        &self,
-        o: &OneHop,
-        key: Id,
-        mutable: bool,
-        to: NodeInfo,
-        now: Time,
-        out: &mut Output,
-    ) -> bool {
+    /// Puts the item of `m` to its owner and watches for the answer; nothing when
+    /// the item is no longer held.
+    fn hand_off(&self, o: &OneHop, mut m: Move, now: Time, out: &mut Output) {
+        let Move {
+            key, mutable, to, ..
+        } = m;
         // The owner takes it from a member without a token; a cached one is sent
         // anyway, for an owner that has not heard of our join yet. KRPC has no empty
         // token: without one, a placeholder goes.
@@ -224,11 +275,11 @@ impl Node {
             .get(&to.addr)
             .map_or_else(|| Box::from(&MEMBER_TOKEN[..]), |(t, _)| t.clone());
         let mut send = |args: PutArgs<'_>| {
-            self.send_query(to.addr, Some(to.id), None, QueryMethod::Put(args), now, out)
+            self.send_query_tid(to.addr, Some(to.id), None, QueryMethod::Put(args), now, out)
         };
-        if mutable {
+        let tid = if mutable {
             let Some(item) = self.store.get_mutable(&key, now) else {
-                return false;
+                return;
             };
             send(PutArgs {
                 k: Some(&item.k),
@@ -240,12 +291,26 @@ impl Node {
             })
         } else {
             let Some(v) = self.store.get_immutable(&key, now) else {
-                return false;
+                return;
             };
             send(PutArgs {
                 target: Some(key),
                 ..PutArgs::immutable(&token, &v)
             })
+        };
+        m.sent += 1;
+        let mut h = o.handoff.lock();
+        match tid {
+            Some(tid) if h.watched.len() < MAX_WATCHED => {
+                h.watched.insert(tid, m);
+            }
+            Some(_) => {}
+            // The in-flight table is full: the put waits for a later tick, and counts
+            // as a send so that a table full for good cannot keep it forever.
+            None if m.sent < HANDOFF_ATTEMPTS => h.queue.push_back(m),
+            None => {
+                o.counters.handoff_failed.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -46,7 +46,11 @@ struct Net {
     queue: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
     now: Time,
     done: Vec<(usize, OpId, crate::node::OpResult)>,
+    /// Drops the datagrams to a node (its index) that it says true of.
+    drop: Option<DropFilter>,
 }
+
+type DropFilter = Box<dyn FnMut(usize, &[u8]) -> bool>;
 
 impl Net {
     fn new(n: usize) -> Net {
@@ -65,6 +69,7 @@ impl Net {
             queue: VecDeque::new(),
             now: Time::ZERO,
             done: Vec::new(),
+            drop: None,
         }
     }
 
@@ -94,6 +99,9 @@ impl Net {
                 let Some(i) = self.index(to) else { continue };
                 let sender = self.index(from);
                 if self.down.contains(&i) || sender.is_some_and(|s| self.down.contains(&s)) {
+                    continue;
+                }
+                if self.drop.as_mut().is_some_and(|drop| drop(i, &d)) {
                     continue;
                 }
                 self.nodes[i].handle_datagram(from, &d, self.now, &mut out);
@@ -271,6 +279,83 @@ fn a_dead_member_is_removed_everywhere_and_its_keys_are_still_found() {
         Ok(Outcome::Value(Some(b"4:kept".to_vec()))),
         "a surviving owner still has it"
     );
+}
+
+/// Four members and a fifth that joins later, with an item put before it joins
+/// that it owns once it has (rendezvous, 3 replicas): its first owners hand it over.
+fn a_joiner_owed_an_item(drop: DropFilter) -> (Net, Id) {
+    let mut net = Net::new(5);
+    net.down.insert(4);
+    net.run(Duration::from_secs(4));
+    let ids: Vec<Id> = net.nodes.iter().map(Node::id).collect();
+    let mut after = Scheme::Rendezvous.build().expect("a partitioner");
+    after.add_all(&ids).expect("distinct ids");
+    let value = (0..)
+        .map(|i: u32| {
+            let s = format!("owed {i}");
+            format!("{}:{s}", s.len()).into_bytes()
+        })
+        .find(|v| {
+            after
+                .owners(&Id::sha1(v), 3)
+                .expect("owners")
+                .contains(&ids[4])
+        })
+        .expect("some value the joiner owns");
+    let put = net.start(0, Request::Put(value.clone()));
+    let Ok(Outcome::Stored { key, stored, .. }) = net.result(0, put).outcome else {
+        panic!("put failed")
+    };
+    assert_eq!(stored, 3);
+    net.drop = Some(drop);
+    net.down.remove(&4);
+    net.run(Duration::from_secs(8));
+    (net, key)
+}
+
+/// Whether `d` is a `put` query.
+fn is_put(d: &[u8]) -> bool {
+    crate::wire::decode(d).is_ok_and(|m| {
+        matches!(m.kind, crate::wire::MessageKind::Query(q) if matches!(q.method, crate::wire::QueryMethod::Put(_)))
+    })
+}
+
+#[test]
+fn a_hand_off_put_that_goes_unanswered_is_sent_again() {
+    // Every try of the first hand-off put to the joiner is lost; later puts pass.
+    let mut first = None;
+    let drop = Box::new(move |to: usize, d: &[u8]| {
+        if to != 4 || !is_put(d) {
+            return false;
+        }
+        let tid = crate::wire::decode(d).expect("a put").tid.to_vec();
+        first.get_or_insert_with(|| tid.clone()) == &tid
+    });
+    let (net, key) = a_joiner_owed_an_item(drop);
+    let joiner = &net.nodes[4];
+    assert!(
+        joiner.store.get_immutable(&key, net.now).is_some(),
+        "the joiner holds it"
+    );
+    let stats: Vec<_> = net.nodes.iter().map(Node::stats).collect();
+    assert!(
+        stats.iter().map(|s| s.timeouts).sum::<u64>() >= 1,
+        "the first put was lost"
+    );
+    assert_eq!(stats.iter().map(|s| s.items_handed_off).sum::<u64>(), 1);
+    assert_eq!(stats.iter().map(|s| s.handoff_failed).sum::<u64>(), 0);
+    assert!(stats.iter().all(|s| s.handoff_queued == 0));
+}
+
+#[test]
+fn a_hand_off_put_unanswered_at_every_send_is_given_up_and_counted() {
+    let drop = Box::new(|to: usize, d: &[u8]| to == 4 && is_put(d));
+    let (net, key) = a_joiner_owed_an_item(drop);
+    assert!(net.nodes[4].store.get_immutable(&key, net.now).is_none());
+    let stats: Vec<_> = net.nodes.iter().map(Node::stats).collect();
+    assert_eq!(stats.iter().map(|s| s.items_handed_off).sum::<u64>(), 0);
+    assert_eq!(stats.iter().map(|s| s.handoff_failed).sum::<u64>(), 1);
+    assert!(stats.iter().all(|s| s.handoff_queued == 0));
 }
 
 #[test]

@@ -297,8 +297,13 @@ node_stats! {
     members_refuted: u64,
     /// Members this node found unresponsive itself, removed and announced gone.
     members_detected: u64,
-    /// Items this one-hop node put to a new owner after the members changed.
+    /// Items this one-hop node put to a new owner after the members changed, counted
+    /// when the owner acknowledged the put.
     items_handed_off: u64,
+    /// Hand-off puts this one-hop node gave up: unanswered or refused at each of
+    /// their sends, or their owner left meanwhile (the pass its departure starts
+    /// names the owner in its place).
+    handoff_failed: u64,
     /// Hand-off puts waiting to be sent.
     handoff_queued: usize,
 }
@@ -457,6 +462,7 @@ impl Node {
             members_refuted: onehop[1],
             members_detected: onehop[2],
             items_handed_off: onehop[3],
+            handoff_failed: onehop[4],
             handoff_queued: self.handoff_queued(),
             external_ip: self.external_ip(),
             id_conforms: self.id_conforms(),

@@ -47,6 +47,20 @@ impl Node {
         now: Time,
         out: &mut Output,
     ) -> bool {
+        self.send_query_tid(to, id, op, method, now, out).is_some()
+    }
+
+    /// [`Node::send_query`] returning the transaction id, for a caller that matches
+    /// the answer itself; `None` when the in-flight table is full.
+    pub(super) fn send_query_tid(
+        &self,
+        to: SocketAddr,
+        id: Option<Id>,
+        op: Option<OpId>,
+        method: QueryMethod<'_>,
+        now: Time,
+        out: &mut Output,
+    ) -> Option<u32> {
         let encode = |tid: &[u8], buf: &mut Vec<u8>| {
             let mut msg = Message {
                 version: Some(&CLIENT_VERSION),
@@ -62,7 +76,6 @@ impl Node {
             msg.encode(buf);
         };
         self.send_encoded(to, id, op, true, now, out, encode)
-            .is_some()
     }
 
     /// Sends a query that `encode` writes for a transaction id, recording it in
