@@ -18,15 +18,19 @@
 //! the responder's and `num` its member count; each side whose digest differs pulls
 //! the other's list: push-pull) and `dipsea_members` (`target`, when present,
 //! is a cursor: the answer lists, in `nodes` and `nodes6`, up to [`PAGE`] members
-//! whose ids follow it in id order, and `num` the member count).
+//! whose ids follow it in id order, in `proofs` each one's signed join
+//! ([`JoinProof`]), and `num` the member count). A receiver takes a listed member
+//! only with a proof its accept policy allows, as it would the member's own join.
 
 mod event;
 mod members;
+mod proof;
 
 use std::time::Duration;
 
 pub use event::{member_id, MemberEvent, Signer, EVENT_MAGIC};
 pub use members::{Member, Members};
+pub use proof::{JoinProof, PROOF_LEN};
 
 use crate::error::Error;
 use crate::keyspace::Scheme;
@@ -37,8 +41,9 @@ pub const DIGEST_METHOD: &[u8] = b"dipsea_digest";
 /// The method of the member list query (join and anti-entropy), paged.
 pub const MEMBERS_METHOD: &[u8] = b"dipsea_members";
 
-/// Members per `dipsea_members` answer: 32 compact entries, 832 bytes over IPv4.
-pub const PAGE: usize = 32;
+/// Members per `dipsea_members` answer: 10 compact entries and their proofs, 1,300
+/// bytes over IPv4 (1,420 over IPv6), so that an answer fits a 1,500-byte path.
+pub const PAGE: usize = 10;
 
 /// Which overlay a node runs: chosen at creation, never changed.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -24,8 +24,12 @@
 //! `anti_entropy_interval` the digest of the member set is compared with a random
 //! member's, and on a difference its list is pulled.
 //!
-//! Locks: the member table's `RwLock`, the token cache's and the timers' mutexes are
-//! leaves: none is held while another lock is taken or a datagram is sent.
+//! Member pages carry each member's signed join ([`JoinProof`]): a listed member is
+//! taken only as its own join broadcast would be (`proven_entries`).
+//!
+//! Locks: the member table's `RwLock`, the token cache's, the proofs' and the
+//! timers' mutexes are leaves: none is held while another lock is taken or a
+//! datagram is sent.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -43,7 +47,7 @@ use super::Node;
 use crate::error::Error;
 use crate::id::{Id, NodeInfo};
 use crate::lookup::{Lookup, LookupConfig};
-use crate::onehop::{self, member_id, MemberEvent, Members, OneHopConfig, Signer};
+use crate::onehop::{self, member_id, JoinProof, MemberEvent, Members, OneHopConfig, Signer};
 use crate::push::{Broadcast, KeyRange, SigningKey};
 use crate::time::Time;
 use crate::wire::{self, CompactNodes, Message, MessageKind, Query, QueryMethod, Response};
@@ -60,6 +64,9 @@ const MAX_TOKENS: usize = 65_536;
 
 /// Write tokens by owner address, with when each was received.
 type TokenCache = HashMap<SocketAddr, (Box<[u8]>, Time)>;
+
+/// The signed join of each member, with the address it proves.
+type Proofs = HashMap<Id, (SocketAddr, JoinProof)>;
 
 /// What follows an accepted membership event.
 enum Applied {
@@ -125,7 +132,8 @@ struct Timers {
 #[derive(Debug, Default)]
 pub(super) struct Counters {
     /// Membership events refused: a join not signed by its member's key, a
-    /// departure announced by a non-member, a malformed event.
+    /// departure announced by a non-member, a malformed event, a listed member
+    /// without a valid signed join.
     pub(super) forged: AtomicU64,
     /// Departures announced by another member that this node's own check refuted.
     pub(super) refuted: AtomicU64,
@@ -148,6 +156,9 @@ pub(super) struct OneHop {
     members: RwLock<Members>,
     queries: Mutex<HashMap<u32, Purpose>>,
     tokens: Mutex<TokenCache>,
+    /// What this node lists in member pages beside each member (see
+    /// [`JoinProof`]): from its join broadcast or the page it was learned from.
+    proofs: Mutex<Proofs>,
     /// Members removed here but listed by another member: pinged at their address,
     /// taken back if they answer from it.
     reviving: Mutex<HashMap<Id, SocketAddr>>,
@@ -177,6 +188,7 @@ impl OneHop {
             members: RwLock::new(members),
             queries: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            proofs: Mutex::new(HashMap::new()),
             reviving: Mutex::new(HashMap::new()),
             pulls: Mutex::new(HashMap::new()),
             timers: Mutex::new(Timers::default()),
@@ -338,15 +350,24 @@ impl Node {
         let QueryMethod::Unknown { method, target } = query.method else {
             return false;
         };
-        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        if method != onehop::MEMBERS_METHOD && method != onehop::DIGEST_METHOD {
+            return false;
+        }
+        let (mut v4, mut v6, mut proofs) = (Vec::new(), Vec::new(), Vec::new());
+        if method == onehop::MEMBERS_METHOD {
+            let (page, page_proofs) = self.proven_page(o, target);
+            wire::write_compact_nodes(&page, &mut v4, &mut v6);
+            // The proofs go in the order of `nodes`, then `nodes6`.
+            let (ipv4, ipv6): (Vec<_>, Vec<_>) = page
+                .iter()
+                .zip(&page_proofs)
+                .partition(|(m, _)| m.addr.is_ipv4());
+            for (_, proof) in ipv4.into_iter().chain(ipv6) {
+                proof.write(&mut proofs);
+            }
+        }
         let (digest, count) = {
             let members = o.members.read();
-            if method == onehop::MEMBERS_METHOD {
-                let page = members.page(target, onehop::PAGE);
-                wire::write_compact_nodes(&page, &mut v4, &mut v6);
-            } else if method != onehop::DIGEST_METHOD {
-                return false;
-            }
             (members.digest(), members.len())
         };
         if method == onehop::DIGEST_METHOD {
@@ -364,6 +385,7 @@ impl Node {
         }
         response.nodes = CompactNodes::v4(&v4).ok().filter(|n| !n.is_empty());
         response.nodes6 = CompactNodes::v6(&v6).ok().filter(|n| !n.is_empty());
+        response.proofs = Some(&proofs[..]).filter(|p| !p.is_empty());
         let reply = Message {
             tid: msg.tid,
             version: Some(&CLIENT_VERSION),
@@ -375,6 +397,55 @@ impl Node {
         self.send_datagram(out, from, |buf| reply.encode(buf));
         self.count_sent(1, out.last_datagram().len());
         true
+    }
+
+    /// Up to [`onehop::PAGE`] members whose ids follow `after`, each with the signed
+    /// join that proves it at its address (this node's own signed on demand); a
+    /// member held without one (none should be) is left out, and the page filled
+    /// from the members after it.
+    fn proven_page(&self, o: &OneHop, after: Option<Id>) -> (Vec<NodeInfo>, Vec<JoinProof>) {
+        let (mut page, mut proofs) = (Vec::new(), Vec::new());
+        let mut cursor = after;
+        while page.len() < onehop::PAGE {
+            let batch = o.members.read().page(cursor, onehop::PAGE);
+            let Some(last) = batch.last() else { break };
+            cursor = Some(last.id);
+            let full = batch.len() == onehop::PAGE;
+            for m in batch {
+                let proof = if m.id == self.id {
+                    Some(self.own_proof(o, m.addr))
+                } else {
+                    o.proofs
+                        .lock()
+                        .get(&m.id)
+                        .filter(|(at, _)| *at == m.addr)
+                        .map(|(_, p)| *p)
+                };
+                if let Some(proof) = proof.filter(|_| page.len() < onehop::PAGE) {
+                    page.push(m);
+                    proofs.push(proof);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        (page, proofs)
+    }
+
+    /// This node's signed join at `addr`: the one it announced or listed last, or a
+    /// new one when its address changed since.
+    fn own_proof(&self, o: &OneHop, addr: SocketAddr) -> JoinProof {
+        let mut proofs = o.proofs.lock();
+        match proofs.get(&self.id) {
+            Some((at, proof)) if *at == addr => *proof,
+            _ => {
+                let seq = o.seq.fetch_add(1, Ordering::Relaxed);
+                let proof = JoinProof::sign(&o.key, seq, addr);
+                proofs.insert(self.id, (addr, proof));
+                proof
+            }
+        }
     }
 
     /// Sends a membership query (`dipsea_digest` for a digest comparison, else
@@ -461,11 +532,12 @@ impl Node {
             .flat_map(|n| n.iter())
             .chain(r.nodes6.iter().flat_map(|n| n.iter()))
             .collect();
+        let proven = self.proven_entries(o, &page, r.proofs);
         let mut revive = Vec::new();
         {
             let mut members = o.members.write();
             let ttl = o.config.tombstone;
-            for m in page.iter().filter(|m| m.id != self.id) {
+            for m in &proven {
                 if members.tombstoned(&m.id, now, ttl) {
                     revive.push(*m);
                 } else {
@@ -486,7 +558,7 @@ impl Node {
         if purpose == Purpose::Join {
             // The joiner's routing table learns a contact in each subtree the
             // list covers (one ping each), which the join's broadcast needs.
-            for m in page.iter().filter(|m| m.id != self.id) {
+            for m in &proven {
                 let outcome = self.table_for(&m.addr).on_heard(*m, now);
                 self.act_on_insert(outcome, now, out);
             }
@@ -517,6 +589,52 @@ impl Node {
             _ if purpose == Purpose::Pull => self.check_unlisted(o, from, r.id, now, out),
             _ => {}
         }
+    }
+
+    /// The entries of a member page that this node believes, itself left out: those
+    /// it holds at the same address already, and those whose signed join in `proofs`
+    /// (one per entry, in order) holds and comes from a key the accept policy
+    /// allows, each kept for this node's own pages. The others are counted forged.
+    fn proven_entries(
+        &self,
+        o: &OneHop,
+        page: &[NodeInfo],
+        proofs: Option<&[u8]>,
+    ) -> Vec<NodeInfo> {
+        let proofs = proofs
+            .and_then(JoinProof::read_all)
+            .filter(|p| p.len() == page.len());
+        let known: Vec<bool> = {
+            let members = o.members.read();
+            page.iter()
+                .map(|m| members.get(&m.id).is_some_and(|held| held.addr == m.addr))
+                .collect()
+        };
+        let mut proven = Vec::with_capacity(page.len());
+        let mut forged = 0;
+        for (i, m) in page.iter().enumerate() {
+            if m.id == self.id {
+                continue;
+            }
+            if known[i] {
+                proven.push(*m);
+                continue;
+            }
+            let proof = proofs.as_ref().map(|p| p[i]).filter(|p| {
+                self.config.broadcast.accept.allows(&p.origin) && p.proves(&m.id, m.addr)
+            });
+            match proof {
+                Some(proof) => {
+                    o.proofs.lock().insert(m.id, (m.addr, proof));
+                    proven.push(*m);
+                }
+                None => forged += 1,
+            }
+        }
+        if forged > 0 {
+            o.counters.forged.fetch_add(forged, Ordering::Relaxed);
+        }
+        proven
     }
 
     /// After the last page of a pull from `peer`: the members we list and it does
@@ -632,6 +750,8 @@ impl Node {
             (MemberEvent::Join { id, addr }, _) => {
                 if id != self.id {
                     let _ = members.insert(id, addr, now);
+                    drop(members);
+                    o.proofs.lock().insert(id, (addr, JoinProof::of(b)));
                 }
                 Applied::Done
             }
@@ -661,6 +781,14 @@ impl Node {
         o.tokens
             .lock()
             .retain(|_, (_, at)| now.since(*at) < TOKEN_TTL);
+        // The proofs of departed members go once they are as many as the members.
+        let held = o.members.read().len();
+        if o.proofs.lock().len() > 2 * held + 64 {
+            let ids = o.members.read().ids();
+            o.proofs
+                .lock()
+                .retain(|id, _| ids.binary_search(id).is_ok());
+        }
         // The configured addresses, then the saved contacts (a table loaded from a
         // file; the simulator's node to join through); read before the timers' lock.
         let routers: Vec<SocketAddr> = self
@@ -804,10 +932,14 @@ impl Node {
         Some(Begin::Run)
     }
 
-    /// Heap bytes of the one-hop state (member table, token cache).
+    /// Heap bytes of the one-hop state (member table, token cache, member proofs:
+    /// a map slot of id, address and proof, at most 7/8 full).
     pub(super) fn onehop_heap_bytes(&self) -> usize {
         self.onehop().map_or(0, |o| {
-            o.members.read().heap_bytes() + o.tokens.lock().len() * 64
+            let proof_slot = std::mem::size_of::<(Id, (SocketAddr, JoinProof))>() + 1;
+            o.members.read().heap_bytes()
+                + o.tokens.lock().len() * 64
+                + o.proofs.lock().capacity() * proof_slot * 8 / 7
         })
     }
 

@@ -8,14 +8,16 @@ use std::time::Duration;
 use rand::SeedableRng;
 
 use crate::id::Id;
+use crate::id::NodeInfo;
 use crate::keyspace::Scheme;
 use crate::node::network::stamp;
 use crate::node::test_support::addr;
 use crate::node::{Event, NetworkId, Node, NodeConfig, OpId, Outcome, Output, Request};
-use crate::onehop::{member_id, MemberEvent, OneHopConfig, Overlay};
+use crate::onehop::{member_id, JoinProof, MemberEvent, OneHopConfig, Overlay};
 use crate::push::{AcceptPolicy, Broadcast, KeyRange, SigningKey};
 use crate::time::Time;
 use crate::wire::push::BroadcastQuery;
+use crate::wire::{CompactNodes, Message, MessageKind, Response};
 
 fn net() -> NetworkId {
     NetworkId::from_name("onehop-test").expect("a name")
@@ -157,6 +159,124 @@ fn event_datagram(key: &SigningKey, seq: i64, event: MemberEvent, sender: Id) ->
     .encode(&mut buf);
     stamp(&mut buf, 0, Some(&net()));
     buf
+}
+
+/// The answer from `from` to the member list query that `node` sends it now,
+/// listing `page` (IPv4) with `proofs` (their bytes as they should go).
+fn member_page_answer(node: &Node, from: SocketAddr, page: &[NodeInfo], proofs: Option<&[u8]>) {
+    let now = Time::from_millis(10_000);
+    let mut out = Output::new();
+    node.members_query(from, None, None, super::Purpose::Pull, now, &mut out);
+    let (sent, _) = out.take();
+    let tid = crate::wire::decode(&sent[0].1)
+        .expect("a query")
+        .tid
+        .to_vec();
+    let mut nodes = Vec::new();
+    crate::wire::write_compact_nodes(page, &mut nodes, &mut Vec::new());
+    let mut response = Response::new(Id::sha1(b"mallory"));
+    response.nodes = CompactNodes::v4(&nodes).ok();
+    response.proofs = proofs;
+    let reply = Message {
+        tid: &tid,
+        version: Some(&crate::node::CLIENT_VERSION),
+        ip: None,
+        read_only: false,
+        network: None,
+        kind: MessageKind::Response(response),
+    };
+    let mut buf = Vec::new();
+    reply.encode(&mut buf);
+    stamp(&mut buf, 0, Some(&net()));
+    node.handle_datagram(from, &buf, now, &mut out);
+}
+
+fn proofs_bytes(proofs: &[JoinProof]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in proofs {
+        p.write(&mut out);
+    }
+    out
+}
+
+fn key_and_id(seed: u8) -> (SigningKey, Id) {
+    let key = SigningKey::from_bytes(&[seed; 32]);
+    let id = member_id(&key.verifying_key().to_bytes());
+    (key, id)
+}
+
+#[test]
+fn listed_members_are_taken_only_with_their_own_signed_join() {
+    let mut net = Net::new(3);
+    net.run(Duration::from_secs(3));
+    let node = &net.nodes[1];
+    let victim = NodeInfo::new(net.nodes[2].id(), addr(1002));
+    let (alice, alice_id) = key_and_id(21);
+    let (bob, bob_id) = key_and_id(22);
+    let (mallory, _) = key_and_id(23);
+    let page = [
+        // Alice's own join: taken.
+        NodeInfo::new(alice_id, addr(5001)),
+        // A member moved to Mallory's address, "proved" by Mallory's key: refused.
+        NodeInfo::new(victim.id, addr(6000)),
+        // Bob signed a join at another address: refused.
+        NodeInfo::new(bob_id, addr(5003)),
+    ];
+    let proofs = [
+        JoinProof::sign(&alice, 1, addr(5001)),
+        JoinProof::sign(&mallory, 1, addr(6000)),
+        JoinProof::sign(&bob, 1, addr(5002)),
+    ];
+    let forged = node.stats().members_forged;
+    member_page_answer(node, addr(6000), &page, Some(&proofs_bytes(&proofs)));
+    let members = node.members();
+    assert!(members.contains(&alice_id));
+    assert!(!members.contains(&bob_id));
+    let held = |id: &Id| {
+        node.onehop()
+            .and_then(|o| o.members.read().get(id).map(|m| m.addr))
+    };
+    assert_eq!(held(&victim.id), Some(victim.addr), "not moved");
+    assert_eq!(node.stats().members_forged, forged + 2);
+    // A page without proofs: every entry it adds is refused.
+    let (_, carol_id) = key_and_id(24);
+    member_page_answer(
+        node,
+        addr(6000),
+        &[NodeInfo::new(carol_id, addr(5004))],
+        None,
+    );
+    assert!(!node.members().contains(&carol_id));
+    assert_eq!(node.stats().members_forged, forged + 3);
+    // What this node lists now carries Alice's proof, which a third node takes.
+    let (page, proofs) = node.proven_page(node.onehop().expect("one-hop"), None);
+    let at = page.iter().position(|m| m.id == alice_id).expect("listed");
+    assert!(proofs[at].proves(&alice_id, addr(5001)));
+    assert_eq!(page.len(), proofs.len());
+}
+
+#[test]
+fn a_listed_member_whose_key_the_accept_policy_refuses_is_not_taken() {
+    let (alice, alice_id) = key_and_id(31);
+    let (carol, carol_id) = key_and_id(32);
+    let mut config = config(vec![]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let allowed = [alice.verifying_key().to_bytes()];
+    config.broadcast.accept = AcceptPolicy::Allowed(allowed.into_iter().collect());
+    let node = Node::with_rng(Id::ZERO, config, Time::ZERO, &mut rng);
+    node.set_member_addr(addr(1000));
+    let o = node.onehop().expect("one-hop");
+    let page = [
+        NodeInfo::new(alice_id, addr(5001)),
+        NodeInfo::new(carol_id, addr(5002)),
+    ];
+    let proofs = proofs_bytes(&[
+        JoinProof::sign(&alice, 1, addr(5001)),
+        JoinProof::sign(&carol, 1, addr(5002)),
+    ]);
+    let proven = node.proven_entries(o, &page, Some(&proofs));
+    assert_eq!(proven, vec![page[0]]);
+    assert_eq!(node.stats().members_forged, 1);
 }
 
 #[test]

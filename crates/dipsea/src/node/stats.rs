@@ -291,7 +291,8 @@ node_stats! {
     /// Members a one-hop node knows, itself included (0 on a Kademlia node).
     members: usize,
     /// Membership events refused as forged: a join not signed by its member's key,
-    /// a departure announced by a non-member, a malformed event.
+    /// a departure announced by a non-member, a malformed event, a listed member
+    /// without a valid signed join the accept policy allows.
     members_forged: u64,
     /// Departures announced by another member that this node's own ping refuted.
     members_refuted: u64,

@@ -252,6 +252,11 @@ pub struct Response<'a> {
     pub num: Option<i64>,
     /// A random sample of the info-hashes the answerer stores (`samples`, BEP 51).
     pub samples: Option<Samples<'a>>,
+    /// The signed joins of the members a one-hop member list answer names
+    /// (`proofs`, a dipsea extension; see [`crate::onehop::JoinProof`]): one
+    /// [`crate::onehop::PROOF_LEN`]-byte record per member, in the order of `nodes`
+    /// then `nodes6`. Left unchecked here.
+    pub proofs: Option<&'a [u8]>,
 }
 
 impl Response<'_> {
@@ -452,6 +457,7 @@ pub(super) struct Fields<'a> {
     pub(super) interval: Option<Value<'a>>,
     pub(super) num: Option<Value<'a>>,
     pub(super) samples: Option<Value<'a>>,
+    pub(super) proofs: Option<Value<'a>>,
     /// `h`, `n` and `r`: a broadcast's height, prefix length and rescue flag
     /// ([`super::push`]).
     pub(super) h: Option<Value<'a>>,
@@ -498,6 +504,7 @@ impl<'a> Fields<'a> {
                 b"interval" => &mut self.interval,
                 b"num" => &mut self.num,
                 b"samples" => &mut self.samples,
+                b"proofs" => &mut self.proofs,
                 b"h" => &mut self.h,
                 b"n" => &mut self.n,
                 b"r" => &mut self.r,
@@ -621,6 +628,7 @@ fn response<'a>(r: &Fields<'a>) -> Result<Response<'a>, DecodeError> {
         samples: opt_bytes(r.samples, "samples")?
             .map(Samples::from_bytes)
             .transpose()?,
+        proofs: opt_bytes(r.proofs, "proofs")?,
     })
 }
 
@@ -924,7 +932,7 @@ impl Query<'_> {
 
 impl Response<'_> {
     /// Appends the `r` dict; keys in sorted order (upper case first): BFpe, BFsd, id,
-    /// interval, k, nodes, nodes6, num, samples, seq, sig, token, v, values.
+    /// interval, k, nodes, nodes6, num, proofs, samples, seq, sig, token, v, values.
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(b'd');
         if let Some(bf_peers) = self.bf_peers {
@@ -948,6 +956,9 @@ impl Response<'_> {
         }
         if let Some(num) = self.num {
             int_pair(out, b"3:num", num);
+        }
+        if let Some(proofs) = self.proofs {
+            pair(out, b"6:proofs", proofs);
         }
         if let Some(samples) = &self.samples {
             pair(out, b"7:samples", samples.as_bytes());

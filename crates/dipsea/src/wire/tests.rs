@@ -1323,7 +1323,7 @@ struct OwnedResponse {
     extra: OwnedExtra,
 }
 
-/// The BEP 33 and BEP 51 fields of a response.
+/// The BEP 33 and BEP 51 fields of a response, and the one-hop member proofs.
 #[derive(Debug, Clone)]
 struct OwnedExtra {
     bf_seeds: Option<Box<[u8; BLOOM_LEN]>>,
@@ -1331,6 +1331,7 @@ struct OwnedExtra {
     interval: Option<i64>,
     num: Option<i64>,
     samples: Option<Vec<u8>>,
+    proofs: Option<Vec<u8>>,
 }
 
 impl Owned {
@@ -1412,6 +1413,7 @@ impl Owned {
                     .samples
                     .as_deref()
                     .map(|b| Samples::from_bytes(b).expect("whole ids")),
+                proofs: r.extra.proofs.as_deref(),
             }),
             OwnedKind::Error { code, message } => MessageKind::Error(KrpcError {
                 code: *code,
@@ -1605,9 +1607,11 @@ fn arb_extra() -> impl Strategy<Value = OwnedExtra> {
         proptest::option::of(arb_bloom()),
         any::<(Option<i64>, Option<i64>)>(),
         proptest::option::of(vec(arb_id(), 0..8)),
+        proptest::option::of(vec(any::<u8>(), 0..300)),
     )
         .prop_map(
-            |(bf_seeds, bf_peers, (interval, num), samples)| OwnedExtra {
+            |(bf_seeds, bf_peers, (interval, num), samples, proofs)| OwnedExtra {
+                proofs,
                 bf_seeds,
                 bf_peers,
                 interval,
@@ -1994,6 +1998,18 @@ fn seed_corpus_is_up_to_date() {
         &[Id::from_bytes([9; 20]), Id::from_bytes([10; 20])],
         &mut samples,
     );
+    let key = crate::push::SigningKey::from_bytes(&[11; 32]);
+    let member_addr = addr("10.0.0.2:6881");
+    let mut member = Vec::new();
+    write_compact_node(
+        &NodeInfo::new(
+            crate::onehop::member_id(&key.verifying_key().to_bytes()),
+            member_addr,
+        ),
+        &mut member,
+    );
+    let mut proof = Vec::new();
+    crate::onehop::JoinProof::sign(&key, 1, member_addr).write(&mut proof);
     for (name, response) in [
         (
             "own-r-scrape.bin",
@@ -2010,6 +2026,16 @@ fn seed_corpus_is_up_to_date() {
                 interval: Some(21600),
                 num: Some(2),
                 samples: Some(Samples::from_bytes(&samples).expect("samples")),
+                ..Response::new(Id::from_bytes([8; 20]))
+            },
+        ),
+        // A one-hop member page: one member and its signed join.
+        (
+            "own-r-members-proofs.bin",
+            Response {
+                num: Some(2),
+                nodes: Some(CompactNodes::v4(&member).expect("v4")),
+                proofs: Some(&proof),
                 ..Response::new(Id::from_bytes([8; 20]))
             },
         ),
