@@ -138,6 +138,18 @@
 #define DIPSEA_LATENCY_LONG_TAIL 2
 
 /**
+ * dipsea_swarm_config.overlay: every node runs Kademlia (the default).
+ */
+#define DIPSEA_OVERLAY_KADEMLIA 0
+
+/**
+ * dipsea_swarm_config.overlay: every node is a one-hop node: it keeps the full
+ * member list, and a get or put goes straight to the key's `replicas` owners that
+ * `partitioner` names, in one round trip.
+ */
+#define DIPSEA_OVERLAY_ONE_HOP 1
+
+/**
  * What a dipsea function reports. `DIPSEA_OK` (0) is success; every other code is a
  * failure, with a detailed message from dipsea_last_error() on the same thread.
  *
@@ -973,6 +985,34 @@ typedef struct dipsea_swarm_config {
    * Lookup parallelism of every node (default 3).
    */
   size_t alpha;
+  /**
+   * DIPSEA_OVERLAY_KADEMLIA (default) or DIPSEA_OVERLAY_ONE_HOP. A one-hop
+   * swarm's nodes are members of the private network `network` and accept every
+   * correctly signed broadcast, which is how membership travels.
+   */
+  uint32_t overlay;
+  /**
+   * One-hop only: DIPSEA_PARTITIONER_RENDEZVOUS (default), _RING or _XOR, the
+   * rule that names a key's owners among the members. Ignored with Kademlia.
+   */
+  uint32_t partitioner;
+  /**
+   * One-hop with DIPSEA_PARTITIONER_RING only: virtual nodes per member, 1 to
+   * 4096, or 0 for DIPSEA_PARTITIONER_DEFAULT_VNODES (default 0).
+   */
+  size_t vnodes;
+  /**
+   * One-hop only: owners (replicas) of each key, at least 1 (default 3). Ignored
+   * with Kademlia.
+   */
+  size_t replicas;
+  /**
+   * The name of the private network every node is a member of (1 to 255 bytes of
+   * UTF-8), or NULL (default): no private network for Kademlia nodes, the one
+   * called "sim-cluster" for one-hop nodes. Borrowed: read by dipsea_swarm_new
+   * only.
+   */
+  const char *network;
 } dipsea_swarm_config;
 
 /**
@@ -1054,6 +1094,86 @@ typedef struct dipsea_swarm_summary {
    */
   uint64_t virtual_ms;
 } dipsea_swarm_summary;
+
+/**
+ * One version of a subscribed mutable item delivered to one subscriber
+ * (dipsea_swarm_take_updates). A plain value.
+ */
+typedef struct dipsea_swarm_update {
+  /**
+   * The subscribing node's index.
+   */
+  size_t node;
+  /**
+   * The version's sequence number.
+   */
+  int64_t seq;
+  /**
+   * When it was delivered: virtual ms since the swarm was created (as
+   * dipsea_swarm_summary.virtual_ms counts).
+   */
+  uint64_t at_ms;
+} dipsea_swarm_update;
+
+/**
+ * Versions the library allocated for you (dipsea_swarm_take_updates): `count`
+ * structs at `updates`.
+ *
+ * Ownership: yours once written; release it with dipsea_swarm_update_list_free,
+ * exactly once. A list with `updates == NULL` is empty and needs no freeing.
+ */
+typedef struct dipsea_swarm_update_list {
+  /**
+   * The deliveries, in order; NULL when `count` is 0.
+   */
+  struct dipsea_swarm_update *updates;
+  /**
+   * How many `updates` holds.
+   */
+  size_t count;
+} dipsea_swarm_update_list;
+
+/**
+ * One peer of a subscribed info-hash delivered to one subscriber
+ * (dipsea_swarm_take_peer_updates). A plain value.
+ */
+typedef struct dipsea_swarm_peer_update {
+  /**
+   * The subscribing node's index.
+   */
+  size_t node;
+  /**
+   * The info-hash subscribed to.
+   */
+  struct dipsea_id info_hash;
+  /**
+   * The peer announced.
+   */
+  struct dipsea_peer peer;
+  /**
+   * When it was delivered: virtual ms since the swarm was created.
+   */
+  uint64_t at_ms;
+} dipsea_swarm_peer_update;
+
+/**
+ * Peers the library allocated for you (dipsea_swarm_take_peer_updates): `count`
+ * structs at `updates`.
+ *
+ * Ownership: yours once written; release it with
+ * dipsea_swarm_peer_update_list_free, exactly once. A list with `updates == NULL`
+ * is empty and needs no freeing.
+ */
+typedef struct dipsea_swarm_peer_update_list {
+  /**
+   * The deliveries, in order; NULL when `count` is 0.
+   */
+  struct dipsea_swarm_peer_update *updates;
+  /**
+   * How many `updates` holds.
+   */
+  size_t count;
+} dipsea_swarm_peer_update_list;
 
 #ifdef __cplusplus
 extern "C" {
@@ -2160,7 +2280,8 @@ dipsea_status dipsea_samples_free(struct dipsea_samples *samples);
 
 /**
  * Fills `*out_config` with the defaults: 1000 nodes, seed 0, uniform latency 10 to
- * 100 ms, no loss, k = 8, alpha = 3.
+ * 100 ms, no loss, k = 8, alpha = 3, Kademlia (with, for the one-hop overlay, the
+ * rendezvous partitioner and 3 replicas), no network name.
  *
  * Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
  */
@@ -2174,7 +2295,9 @@ dipsea_status dipsea_swarm_config_default(struct dipsea_swarm_config *out_config
  * Ownership: `config` is only read; `*out_swarm` is yours: release it with
  * dipsea_swarm_free. Threads: any thread.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `nodes`,
- * `k` or `alpha` is 0, `latency_kind` is unknown, or `loss` is not in 0..1.
+ * `k` or `alpha` is 0, `latency_kind` or `overlay` is unknown, `loss` is not in
+ * 0..1, `network` is not UTF-8, empty or over 255 bytes, or (one-hop) the
+ * partitioner is unknown, a ring's `vnodes` is over 4096 or `replicas` is 0.
  */
 dipsea_status dipsea_swarm_new(const struct dipsea_swarm_config *config,
                                struct dipsea_swarm **out_swarm);
@@ -2278,6 +2401,145 @@ dipsea_status dipsea_swarm_advance(const struct dipsea_swarm *swarm, uint64_t ms
  */
 dipsea_status dipsea_swarm_stats(const struct dipsea_swarm *swarm,
                                  struct dipsea_swarm_summary *out_stats);
+
+/**
+ * Writes whether node `index` (0-based, in order of creation: the first nodes are 0
+ * to `nodes - 1`, then each dipsea_swarm_join's) is running to `*out_live`: false
+ * once it crashed or left, and for an index no node has.
+ *
+ * Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_is_live(const struct dipsea_swarm *swarm, size_t index, bool *out_live);
+
+/**
+ * Forgets the operations behind dipsea_swarm_summary's `ops`, `ops_ok`,
+ * `success_rate` and percentiles (the traffic counters go on), to measure one phase
+ * alone, e.g. the gets after the puts.
+ *
+ * Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_reset_ops(const struct dipsea_swarm *swarm);
+
+/**
+ * Node `node` subscribes to the BEP 44 mutable item of the `public_key_len`-byte
+ * `public_key` (DIPSEA_PUBLIC_KEY_LEN) and the `salt_len`-byte `salt` (at most 64;
+ * NULL when 0): a lookup, then `dipsea_sub` to the storing nodes it found, which
+ * push each newer version from then on (read with dipsea_swarm_take_updates). Runs
+ * virtual time until that ends and writes how many storing nodes were asked to
+ * `*out_asked`.
+ *
+ * In a one-hop swarm a subscription goes to the members closest to the item by XOR
+ * distance: only with DIPSEA_PARTITIONER_XOR are they the owners that
+ * dipsea_swarm_put_mutable stores on, so only then do its subscribers get pushes.
+ *
+ * Ownership: every pointer is borrowed for the call. Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (a key that is not
+ * 32 bytes, a salt over 64 bytes); DIPSEA_SHUTDOWN if node `node` is down or does
+ * not exist; DIPSEA_BUSY (the node subscribes to its most items already);
+ * DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT (no storing node found).
+ */
+dipsea_status dipsea_swarm_subscribe(const struct dipsea_swarm *swarm,
+                                     size_t node,
+                                     const uint8_t *public_key,
+                                     size_t public_key_len,
+                                     const uint8_t *salt,
+                                     size_t salt_len,
+                                     size_t *out_asked);
+
+/**
+ * Node `node` subscribes to the peers of `*info_hash`: a lookup, then `dipsea_sub`
+ * to the nodes closest to it (where dipsea_swarm_announce stores), which push each
+ * peer announced to them from then on (read with dipsea_swarm_take_peer_updates).
+ * Writes how many nodes were asked to `*out_asked`.
+ *
+ * Ownership: `info_hash` is borrowed for the call. Threads: see dipsea_swarm.
+ * Statuses: as dipsea_swarm_subscribe.
+ */
+dipsea_status dipsea_swarm_subscribe_peers(const struct dipsea_swarm *swarm,
+                                           size_t node,
+                                           const struct dipsea_id *info_hash,
+                                           size_t *out_asked);
+
+/**
+ * Node `node` publishes the `value_len` bytes at `value` as version `seq` of
+ * `keypair`'s mutable item with the `salt_len`-byte `salt` (at most 64; NULL when
+ * 0): a lookup, then `put` to the storing nodes, which push it to their
+ * subscribers. Runs virtual time until that ends and writes how many nodes stored
+ * it to `*out_stored`.
+ *
+ * Ownership: every pointer is borrowed for the call. Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (value over 1000
+ * bytes bencoded, salt over 64 bytes); DIPSEA_SEQ_TOO_OLD (the storing nodes hold a
+ * newer version); DIPSEA_SHUTDOWN if node `node` is down or does not exist;
+ * DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_NOT_STORED, DIPSEA_BUSY.
+ */
+dipsea_status dipsea_swarm_put_mutable(const struct dipsea_swarm *swarm,
+                                       size_t node,
+                                       const struct dipsea_keypair *keypair,
+                                       const uint8_t *value,
+                                       size_t value_len,
+                                       const uint8_t *salt,
+                                       size_t salt_len,
+                                       int64_t seq,
+                                       size_t *out_stored);
+
+/**
+ * Node `node` announces that it serves `*info_hash` on `port` (0: its own UDP port,
+ * 6881 at its virtual address 127.x.y.z, x.y.z = `node` + 1), and writes how many
+ * nodes stored the announce to `*out_stored`. Subscribers of the info-hash's peers
+ * are pushed the peer.
+ *
+ * Ownership: `info_hash` is borrowed for the call. Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_SHUTDOWN if node `node` is down
+ * or does not exist; DIPSEA_NO_ROUTE, DIPSEA_TIMEOUT, DIPSEA_NOT_STORED.
+ */
+dipsea_status dipsea_swarm_announce(const struct dipsea_swarm *swarm,
+                                    size_t node,
+                                    const struct dipsea_id *info_hash,
+                                    uint16_t port,
+                                    size_t *out_stored);
+
+/**
+ * Writes the versions subscribers were delivered since the last call, in order of
+ * delivery, to `*out_updates` (an empty list when none), and forgets them.
+ *
+ * Ownership: `*out_updates` is yours: release it with
+ * dipsea_swarm_update_list_free. Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_take_updates(const struct dipsea_swarm *swarm,
+                                        struct dipsea_swarm_update_list *out_updates);
+
+/**
+ * Writes the peers subscribers were delivered since the last call, in order of
+ * delivery, to `*out_updates` (an empty list when none), and forgets them.
+ *
+ * Ownership: `*out_updates` is yours: release it with
+ * dipsea_swarm_peer_update_list_free. Threads: see dipsea_swarm.
+ * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+ */
+dipsea_status dipsea_swarm_take_peer_updates(const struct dipsea_swarm *swarm,
+                                             struct dipsea_swarm_peer_update_list *out_updates);
+
+/**
+ * Releases the deliveries of a list dipsea_swarm_take_updates wrote, and resets it
+ * to `{NULL, 0}` so a second free is harmless. NULL, or a list whose `updates` is
+ * NULL: a no-op.
+ *
+ * Threads: any thread, not at the same time as another use of the list.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_swarm_update_list_free(struct dipsea_swarm_update_list *list);
+
+/**
+ * Releases the deliveries of a list dipsea_swarm_take_peer_updates wrote, and
+ * resets it to `{NULL, 0}` so a second free is harmless. NULL, or a list whose
+ * `updates` is NULL: a no-op.
+ *
+ * Threads: any thread, not at the same time as another use of the list.
+ * Statuses: DIPSEA_OK.
+ */
+dipsea_status dipsea_swarm_peer_update_list_free(struct dipsea_swarm_peer_update_list *list);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -589,7 +589,12 @@ class Latency:
 
 @final
 class Swarm:
-    """A simulated DHT network in this process, in virtual time, seeded."""
+    """A simulated DHT network in this process, in virtual time, seeded.
+
+    ``overlay="one-hop"`` runs one-hop nodes (on the private network ``network``,
+    ``"sim-cluster"`` by default, accepting broadcasts); the subscription methods
+    subscribe chosen nodes and ``take_updates``/``take_peer_updates`` read what
+    they were delivered."""
 
     def __new__(
         cls,
@@ -597,6 +602,11 @@ class Swarm:
         seed: int = 0,
         latency: Latency | None = None,
         loss: float = 0.0,
+        *,
+        overlay: Literal["kademlia", "one-hop"] | None = None,
+        partitioner: str | None = None,
+        replicas: int | None = None,
+        network: str | None = None,
     ) -> Swarm: ...
     def put(self, value: bytes) -> Id:
         """Puts ``value`` from a random live node; returns its key."""
@@ -615,6 +625,24 @@ class Swarm:
     @property
     def live(self) -> int:
         """Nodes running now."""
+    def is_live(self, node: int) -> bool:
+        """Whether node ``node`` (an index) is running."""
+    def reset_ops(self) -> None:
+        """Forgets the operations behind ``stats()``'s rates and percentiles."""
+    def subscribe(self, node: int, public_key: bytes, *, salt: bytes | None = None) -> list[_Contact]:
+        """Node ``node`` subscribes to a mutable item; returns the storing nodes asked."""
+    def subscribe_peers(self, node: int, info_hash: _IdLike) -> list[_Contact]:
+        """Node ``node`` subscribes to the peers of ``info_hash``; returns the nodes asked."""
+    def put_mutable(
+        self, node: int, keypair: Keypair, value: bytes, *, seq: int, salt: bytes | None = None
+    ) -> int:
+        """Node ``node`` publishes version ``seq`` of a mutable item; returns how many nodes stored it."""
+    def announce(self, node: int, info_hash: _IdLike, port: int | None = None) -> int:
+        """Node ``node`` announces ``info_hash``; returns how many nodes stored it."""
+    def take_updates(self) -> list[tuple[int, int, float]]:
+        """``(node, seq, at)`` of each version delivered since the last call."""
+    def take_peer_updates(self) -> list[tuple[int, Id, _Address, float]]:
+        """``(node, info_hash, (host, port), at)`` of each peer delivered since the last call."""
     def stats(self) -> _Stats:
         """Success rate, rounds, messages, latency percentiles, packets, memory."""
     def __len__(self) -> int: ...

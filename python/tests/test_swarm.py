@@ -106,3 +106,141 @@ def test_swarm_argument_errors() -> None:
     with pytest.raises(ValueError, match="fraction must be between 0 and 1"):
         swarm.partition(-0.5)
     assert swarm.live == 20
+
+
+def test_a_one_hop_swarm_finds_every_put_in_one_round_trip(values: list[bytes]) -> None:
+    swarm = Swarm(nodes=200, seed=21, overlay="one-hop", partitioner="rendezvous", replicas=3)
+    assert swarm.live == 200
+    swarm.advance(30)  # membership broadcasts settle
+    keys = [swarm.put(v) for v in values]
+    swarm.reset_ops()
+    assert [swarm.get(k) for k in keys] == values
+    stats = swarm.stats()
+    assert stats["ops"] == len(values) and stats["success_rate"] == 1.0
+    # Every get goes straight to the key's owners: one round trip, at most r queries.
+    assert stats["rounds_p50"] == stats["rounds_p99"] == 1.0
+    assert 1 <= stats["messages_per_lookup_p99"] <= 3
+
+    # The same network running Kademlia walks towards each key in several rounds.
+    kademlia = Swarm(nodes=200, seed=21)
+    kademlia_keys = [kademlia.put(v) for v in values]
+    kademlia.reset_ops()
+    assert [kademlia.get(k) for k in kademlia_keys] == values
+    assert kademlia.stats()["rounds_p50"] > 1.0
+
+
+def test_one_hop_swarm_settings_are_used() -> None:
+    # One replica on a ring: one owner answers each get, in one query; a network of
+    # another name works the same.
+    swarm = Swarm(nodes=50, seed=2, overlay="one-hop", partitioner="ring:16", replicas=1, network="lab")
+    swarm.advance(30)
+    key = swarm.put(b"on one owner")
+    swarm.reset_ops()
+    assert swarm.get(key) == b"on one owner"
+    stats = swarm.stats()
+    assert stats["rounds_p99"] == 1.0 and stats["messages_per_lookup_p99"] == 1.0
+    xor = Swarm(nodes=50, seed=2, overlay="one-hop", partitioner="xor")
+    xor.advance(30)
+    assert xor.get(xor.put(b"xor owners")) == b"xor owners"
+
+
+def test_swarm_overlay_errors_match_the_nodes() -> None:
+    def node_error(**kwargs: object) -> str:
+        with pytest.raises(dipsea.BadInput) as info:
+            dipsea.Node(bind="127.0.0.1:0", no_default_routers=True, **kwargs)  # type: ignore[arg-type]
+        return str(info.value)
+
+    for kwargs in (
+        {"overlay": "mesh"},
+        {"overlay": "one-hop", "partitioner": "maglev"},
+        {"partitioner": "ring"},
+        {"overlay": "kademlia", "replicas": 2},
+    ):
+        with pytest.raises(dipsea.BadInput) as info:
+            Swarm(nodes=4, **kwargs)
+        assert isinstance(info.value, ValueError)
+        assert str(info.value) == node_error(**kwargs)
+    with pytest.raises(dipsea.BadInput, match="unknown overlay \"mesh\""):
+        Swarm(nodes=4, overlay="mesh")  # type: ignore[arg-type]
+    with pytest.raises(dipsea.BadInput, match="network name"):
+        Swarm(nodes=4, overlay="one-hop", network="")
+    with pytest.raises(dipsea.BadInput, match="replicas"):
+        Swarm(nodes=4, overlay="one-hop", replicas=0)
+    with pytest.raises(TypeError):
+        Swarm(nodes=4, overlay=1)  # type: ignore[arg-type]
+
+
+def test_subscribers_see_each_version_put_after_they_subscribed() -> None:
+    swarm = Swarm(nodes=300, seed=9, latency=Latency.constant(0.02))
+    key = dipsea.Keypair.from_seed(bytes(range(32)))
+    subscribers = [3, 150, 299]
+    for s in subscribers:
+        asked = swarm.subscribe(s, key.public_key, salt=b"news")
+        assert asked and all(isinstance(i, Id) for i, _ in asked)
+    assert swarm.take_updates() == []  # nothing published yet
+
+    for seq in (1, 2):
+        put_at = swarm.stats()["virtual_ms"] / 1000
+        assert swarm.put_mutable(42, key, b"version %d" % seq, seq=seq, salt=b"news") > 0
+        swarm.advance(10)
+        updates = swarm.take_updates()
+        assert sorted(node for node, _, _ in updates) == subscribers
+        assert all(got == seq for _, got, _ in updates)
+        assert all(put_at < at <= put_at + 10 for _, _, at in updates)
+    assert swarm.take_updates() == []
+
+    # Another salt is another item: its versions reach none of them.
+    swarm.put_mutable(42, key, b"elsewhere", seq=5, salt=b"other")
+    swarm.advance(10)
+    assert swarm.take_updates() == []
+
+
+def test_peer_subscribers_see_each_announce() -> None:
+    swarm = Swarm(nodes=300, seed=10)
+    info_hash = Id.sha1(b"a torrent")
+    assert swarm.subscribe_peers(7, info_hash)
+    assert swarm.subscribe_peers(8, info_hash.hex())
+    assert swarm.announce(100, info_hash, 51413) > 0
+    assert swarm.announce(101, info_hash) > 0
+    swarm.advance(10)
+    got = {(node, ih, peer) for node, ih, peer, _ in swarm.take_peer_updates()}
+    # Node i lives at 127.x.y.z with x.y.z = i + 1, UDP port 6881.
+    peers = {("127.0.0.101", 51413), ("127.0.0.102", 6881)}
+    assert got == {(node, info_hash, peer) for node in (7, 8) for peer in peers}
+    assert swarm.take_peer_updates() == []
+
+
+def test_swarm_subscription_errors() -> None:
+    swarm = Swarm(nodes=20, seed=1)
+    key = dipsea.Keypair.from_seed(bytes(32))
+    with pytest.raises(dipsea.BadInput, match="a public key is 32 bytes, got 3"):
+        swarm.subscribe(0, b"abc")
+    with pytest.raises(dipsea.BadInput):
+        swarm.subscribe(0, key.public_key, salt=b"s" * 65)
+    # A node index past the swarm, or a crashed node, is down.
+    assert not swarm.is_live(20)
+    with pytest.raises(dipsea.Shutdown):
+        swarm.subscribe(20, key.public_key)
+    with pytest.raises(dipsea.Shutdown):
+        swarm.subscribe_peers(99, Id.random())
+    with pytest.raises(dipsea.Shutdown):
+        swarm.put_mutable(1000, key, b"v", seq=1)
+    with pytest.raises(dipsea.Shutdown):
+        swarm.announce(1000, Id.random())
+    with pytest.raises(ValueError):
+        swarm.subscribe_peers(0, b"short")
+    assert swarm.is_live(0)
+    assert swarm.put_mutable(0, key, b"v2", seq=2) > 0
+    with pytest.raises(dipsea.SeqTooOld):
+        swarm.put_mutable(1, key, b"v1", seq=1)
+
+
+def test_a_one_hop_swarm_with_xor_owners_delivers_subscriptions() -> None:
+    # With the xor partitioner a key's owners are the members a subscription asks.
+    swarm = Swarm(nodes=60, seed=4, overlay="one-hop", partitioner="xor")
+    swarm.advance(30)
+    key = dipsea.Keypair.from_seed(bytes([7]) * 32)
+    assert swarm.subscribe(3, key.public_key)
+    assert swarm.put_mutable(5, key, b"to the owners", seq=1) > 0
+    swarm.advance(10)
+    assert [(node, seq) for node, seq, _ in swarm.take_updates()] == [(3, 1)]

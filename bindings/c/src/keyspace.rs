@@ -35,6 +35,26 @@ impl From<dipsea::keyspace::PartitionError> for Failure {
     }
 }
 
+/// The scheme of a partitioner `kind` (DIPSEA_PARTITIONER_XOR, _RING or _RENDEZVOUS)
+/// with `vnodes` virtual nodes per member on a ring (0: the default); the one reading
+/// of these two numbers for every struct and function that takes them.
+pub(crate) fn scheme(kind: u32, vnodes: usize) -> Result<Scheme, Failure> {
+    Ok(match kind {
+        DIPSEA_PARTITIONER_XOR => Scheme::Xor,
+        DIPSEA_PARTITIONER_RING if vnodes == 0 => Scheme::Ring {
+            vnodes: DEFAULT_VNODES,
+        },
+        DIPSEA_PARTITIONER_RING => Scheme::Ring { vnodes },
+        DIPSEA_PARTITIONER_RENDEZVOUS => Scheme::Rendezvous,
+        _ => {
+            return Err(Failure::invalid(format!(
+                "unknown partitioner kind {kind}: expected DIPSEA_PARTITIONER_XOR, \
+                 _RING or _RENDEZVOUS"
+            )))
+        }
+    })
+}
+
 /// Makes an empty partitioner of `kind` (DIPSEA_PARTITIONER_XOR, _RING or
 /// _RENDEZVOUS) and writes it to `*out_partitioner`. `vnodes` is the ring's virtual
 /// nodes per member, 1 to 4096, or 0 for DIPSEA_PARTITIONER_DEFAULT_VNODES; the other
@@ -53,20 +73,7 @@ pub unsafe extern "C" fn dipsea_partitioner_new(
 ) -> dipsea_status {
     boundary(|| {
         let out_partitioner = out(out_partitioner, "out_partitioner")?;
-        let scheme = match kind {
-            DIPSEA_PARTITIONER_XOR => Scheme::Xor,
-            DIPSEA_PARTITIONER_RING if vnodes == 0 => Scheme::Ring {
-                vnodes: DEFAULT_VNODES,
-            },
-            DIPSEA_PARTITIONER_RING => Scheme::Ring { vnodes },
-            DIPSEA_PARTITIONER_RENDEZVOUS => Scheme::Rendezvous,
-            _ => {
-                return Err(Failure::invalid(format!(
-                    "unknown partitioner kind {kind}: expected DIPSEA_PARTITIONER_XOR, \
-                     _RING or _RENDEZVOUS"
-                )))
-            }
-        };
+        let scheme = scheme(kind, vnodes)?;
         let partitioner = Box::new(dipsea_partitioner {
             inner: SharedPartitioner::new(scheme.build()?),
         });

@@ -34,6 +34,7 @@ pub mod peer;
 pub mod push;
 pub mod scrape;
 pub mod swarm;
+pub mod swarm_subscribe;
 
 pub use error::dipsea_status;
 

@@ -4,14 +4,11 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use dipsea::keyspace::{Scheme, DEFAULT_VNODES};
 use dipsea::sim::{OneHopConfig, OneHopStats, OneHopSwarm};
 
 use crate::error::{dipsea_status, Failure};
 use crate::ffi::{arg, boundary, out, write_out};
-use crate::keyspace::{
-    DIPSEA_PARTITIONER_RENDEZVOUS, DIPSEA_PARTITIONER_RING, DIPSEA_PARTITIONER_XOR,
-};
+use crate::keyspace::DIPSEA_PARTITIONER_RENDEZVOUS;
 
 /// How dipsea_onehop_new builds a one-hop network. A plain value: fill it with
 /// dipsea_onehop_config_default, then change the fields you need.
@@ -143,20 +140,7 @@ pub unsafe extern "C" fn dipsea_onehop_new(
         // SAFETY: NULL or a valid config, by this function's contract.
         let c = unsafe { arg(config, "config") }?;
         let out_onehop = out(out_onehop, "out_onehop")?;
-        let scheme = match c.partitioner {
-            DIPSEA_PARTITIONER_XOR => Scheme::Xor,
-            DIPSEA_PARTITIONER_RING if c.vnodes == 0 => Scheme::Ring {
-                vnodes: DEFAULT_VNODES,
-            },
-            DIPSEA_PARTITIONER_RING => Scheme::Ring { vnodes: c.vnodes },
-            DIPSEA_PARTITIONER_RENDEZVOUS => Scheme::Rendezvous,
-            kind => {
-                return Err(Failure::invalid(format!(
-                    "unknown partitioner kind {kind}: expected DIPSEA_PARTITIONER_XOR, \
-                     _RING or _RENDEZVOUS"
-                )))
-            }
-        };
+        let scheme = crate::keyspace::scheme(c.partitioner, c.vnodes)?;
         let config = OneHopConfig {
             nodes: c.nodes,
             seed: c.seed,

@@ -1,15 +1,19 @@
 //! `dipsea_swarm`: the deterministic simulator, a seeded virtual-time network of many
-//! nodes in one process, for tests, benchmarks and demos.
+//! nodes in one process, running Kademlia or one-hop nodes, for tests, benchmarks
+//! and demos. Its subscriptions are in `swarm_subscribe`.
 
+use std::ffi::c_char;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use dipsea::onehop::{OneHopConfig, Overlay};
 use dipsea::{Id, Latency, Swarm, SwarmConfig, SwarmStats};
 
 use crate::buffer::dipsea_buffer;
 use crate::error::{dipsea_status, Failure};
-use crate::ffi::{arg, boundary, bytes_arg, out, write_out};
+use crate::ffi::{arg, boundary, bytes_arg, out, str_arg, write_out};
 use crate::id::dipsea_id;
+use crate::keyspace::DIPSEA_PARTITIONER_RENDEZVOUS;
 
 /// dipsea_swarm_config.latency_kind: every link has `latency_low_ms`.
 pub const DIPSEA_LATENCY_CONSTANT: u32 = 0;
@@ -19,6 +23,13 @@ pub const DIPSEA_LATENCY_UNIFORM: u32 = 1;
 /// dipsea_swarm_config.latency_kind: log-normal link latencies with median
 /// `latency_low_ms` and 99th percentile `latency_high_ms`, as measured on the Internet.
 pub const DIPSEA_LATENCY_LONG_TAIL: u32 = 2;
+
+/// dipsea_swarm_config.overlay: every node runs Kademlia (the default).
+pub const DIPSEA_OVERLAY_KADEMLIA: u32 = 0;
+/// dipsea_swarm_config.overlay: every node is a one-hop node: it keeps the full
+/// member list, and a get or put goes straight to the key's `replicas` owners that
+/// `partitioner` names, in one round trip.
+pub const DIPSEA_OVERLAY_ONE_HOP: u32 = 1;
 
 /// How dipsea_swarm_new builds a simulated network. A plain value: fill it with
 /// dipsea_swarm_config_default, then change the fields you need (later versions may
@@ -46,6 +57,24 @@ pub struct dipsea_swarm_config {
     pub k: usize,
     /// Lookup parallelism of every node (default 3).
     pub alpha: usize,
+    /// DIPSEA_OVERLAY_KADEMLIA (default) or DIPSEA_OVERLAY_ONE_HOP. A one-hop
+    /// swarm's nodes are members of the private network `network` and accept every
+    /// correctly signed broadcast, which is how membership travels.
+    pub overlay: u32,
+    /// One-hop only: DIPSEA_PARTITIONER_RENDEZVOUS (default), _RING or _XOR, the
+    /// rule that names a key's owners among the members. Ignored with Kademlia.
+    pub partitioner: u32,
+    /// One-hop with DIPSEA_PARTITIONER_RING only: virtual nodes per member, 1 to
+    /// 4096, or 0 for DIPSEA_PARTITIONER_DEFAULT_VNODES (default 0).
+    pub vnodes: usize,
+    /// One-hop only: owners (replicas) of each key, at least 1 (default 3). Ignored
+    /// with Kademlia.
+    pub replicas: usize,
+    /// The name of the private network every node is a member of (1 to 255 bytes of
+    /// UTF-8), or NULL (default): no private network for Kademlia nodes, the one
+    /// called "sim-cluster" for one-hop nodes. Borrowed: read by dipsea_swarm_new
+    /// only.
+    pub network: *const c_char,
 }
 
 /// A summary of a swarm (dipsea_swarm_stats): its network and the operations run
@@ -129,7 +158,7 @@ pub struct dipsea_swarm {
 impl dipsea_swarm {
     /// The swarm, for one call. A swarm whose earlier call panicked is refused: its
     /// state may be half-updated.
-    fn lock(&self) -> Result<MutexGuard<'_, Swarm>, Failure> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Swarm>, Failure> {
         self.inner.lock().map_err(|_| {
             Failure::new(
                 dipsea_status::DIPSEA_PANIC,
@@ -140,7 +169,8 @@ impl dipsea_swarm {
 }
 
 /// Fills `*out_config` with the defaults: 1000 nodes, seed 0, uniform latency 10 to
-/// 100 ms, no loss, k = 8, alpha = 3.
+/// 100 ms, no loss, k = 8, alpha = 3, Kademlia (with, for the one-hop overlay, the
+/// rendezvous partitioner and 3 replicas), no network name.
 ///
 /// Threads: any thread. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
 #[no_mangle]
@@ -156,6 +186,7 @@ pub unsafe extern "C" fn dipsea_swarm_config_default(
             Latency::LongTail { median, p99 } => (DIPSEA_LATENCY_LONG_TAIL, median, p99),
         };
         let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let one_hop = OneHopConfig::default();
         let config = dipsea_swarm_config {
             nodes: d.nodes,
             seed: d.seed,
@@ -165,6 +196,11 @@ pub unsafe extern "C" fn dipsea_swarm_config_default(
             loss: d.loss,
             k: d.node.lookup.k,
             alpha: d.node.lookup.alpha,
+            overlay: DIPSEA_OVERLAY_KADEMLIA,
+            partitioner: DIPSEA_PARTITIONER_RENDEZVOUS,
+            vnodes: 0,
+            replicas: one_hop.replicas,
+            network: std::ptr::null(),
         };
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out_config, config) };
@@ -172,7 +208,27 @@ pub unsafe extern "C" fn dipsea_swarm_config_default(
     })
 }
 
-fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> {
+/// The overlay a config asks for.
+fn overlay(c: &dipsea_swarm_config) -> Result<Overlay, Failure> {
+    match c.overlay {
+        DIPSEA_OVERLAY_KADEMLIA => Ok(Overlay::Kademlia),
+        DIPSEA_OVERLAY_ONE_HOP => Ok(Overlay::OneHop(OneHopConfig {
+            partitioner: crate::keyspace::scheme(c.partitioner, c.vnodes)?,
+            replicas: c.replicas,
+            ..OneHopConfig::default()
+        })),
+        other => Err(Failure::invalid(format!(
+            "unknown overlay {other}: expected DIPSEA_OVERLAY_KADEMLIA or \
+             DIPSEA_OVERLAY_ONE_HOP"
+        ))),
+    }
+}
+
+/// The core's configuration of a C config.
+///
+/// # Safety
+/// `c.network` is NULL or a NUL-terminated string.
+unsafe fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> {
     let low = Duration::from_millis(c.latency_low_ms.into());
     let high = Duration::from_millis(c.latency_high_ms.into());
     let latency = match c.latency_kind {
@@ -190,14 +246,22 @@ fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> {
     let mut node = SwarmConfig::default_node_config();
     node.set_k(c.k);
     node.lookup.alpha = c.alpha;
-    Ok(SwarmConfig {
+    let mut config = SwarmConfig {
         nodes: c.nodes,
         seed: c.seed,
         latency,
         loss: c.loss,
         node,
         ..SwarmConfig::default()
-    })
+    };
+    let network = if c.network.is_null() {
+        None
+    } else {
+        // SAFETY: non-NULL, NUL-terminated by the caller's contract.
+        Some(unsafe { str_arg(c.network, "config->network") }?)
+    };
+    config.set_overlay(overlay(c)?, network)?;
+    Ok(config)
 }
 
 /// Builds a simulated network: `config->nodes` nodes join one by one through nodes
@@ -207,15 +271,18 @@ fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> {
 /// Ownership: `config` is only read; `*out_swarm` is yours: release it with
 /// dipsea_swarm_free. Threads: any thread.
 /// Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT if `nodes`,
-/// `k` or `alpha` is 0, `latency_kind` is unknown, or `loss` is not in 0..1.
+/// `k` or `alpha` is 0, `latency_kind` or `overlay` is unknown, `loss` is not in
+/// 0..1, `network` is not UTF-8, empty or over 255 bytes, or (one-hop) the
+/// partitioner is unknown, a ring's `vnodes` is over 4096 or `replicas` is 0.
 #[no_mangle]
 pub unsafe extern "C" fn dipsea_swarm_new(
     config: *const dipsea_swarm_config,
     out_swarm: *mut *mut dipsea_swarm,
 ) -> dipsea_status {
     boundary(|| {
-        // SAFETY: NULL or a valid config, by this function's contract.
-        let config = swarm_config(unsafe { arg(config, "config") }?)?;
+        // SAFETY: NULL or a valid config whose `network` is NULL or a string, by
+        // this function's contract.
+        let config = unsafe { swarm_config(arg(config, "config")?) }?;
         let out_swarm = out(out_swarm, "out_swarm")?;
         let swarm = Box::new(dipsea_swarm {
             inner: Mutex::new(Swarm::new(config)?),
@@ -244,7 +311,9 @@ pub unsafe extern "C" fn dipsea_swarm_free(swarm: *mut dipsea_swarm) -> dipsea_s
 ///
 /// # Safety
 /// `swarm` is NULL or a live swarm.
-unsafe fn swarm_arg<'a>(swarm: *const dipsea_swarm) -> Result<&'a dipsea_swarm, Failure> {
+pub(crate) unsafe fn swarm_arg<'a>(
+    swarm: *const dipsea_swarm,
+) -> Result<&'a dipsea_swarm, Failure> {
     // SAFETY: the caller's contract.
     unsafe { arg(swarm, "swarm") }
 }
@@ -436,6 +505,43 @@ pub unsafe extern "C" fn dipsea_swarm_stats(
         let stats = dipsea_swarm_summary::from(&swarm.lock()?.stats());
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out_stats, stats) };
+        Ok(())
+    })
+}
+
+/// Writes whether node `index` (0-based, in order of creation: the first nodes are 0
+/// to `nodes - 1`, then each dipsea_swarm_join's) is running to `*out_live`: false
+/// once it crashed or left, and for an index no node has.
+///
+/// Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_swarm_is_live(
+    swarm: *const dipsea_swarm,
+    index: usize,
+    out_live: *mut bool,
+) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let swarm = unsafe { swarm_arg(swarm) }?;
+        let out_live = out(out_live, "out_live")?;
+        let live = swarm.lock()?.is_live(index);
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out_live, live) };
+        Ok(())
+    })
+}
+
+/// Forgets the operations behind dipsea_swarm_summary's `ops`, `ops_ok`,
+/// `success_rate` and percentiles (the traffic counters go on), to measure one phase
+/// alone, e.g. the gets after the puts.
+///
+/// Threads: see dipsea_swarm. Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn dipsea_swarm_reset_ops(swarm: *const dipsea_swarm) -> dipsea_status {
+    boundary(|| {
+        // SAFETY: this function's contract.
+        let swarm = unsafe { swarm_arg(swarm) }?;
+        swarm.lock()?.reset_ops();
         Ok(())
     })
 }

@@ -65,24 +65,36 @@ pub fn stats_dict<'py>(py: Python<'py>, stats: &NodeStats) -> PyResult<Bound<'py
     Ok(d)
 }
 
+/// The overlay arguments of `Node`, `AsyncNode` and `Swarm`: `overlay`
+/// (`"kademlia"`, the default, or `"one-hop"`) with its `partitioner` and
+/// `replicas`; `None` when none is given. A partitioner or replicas without the
+/// one-hop overlay, or an unknown name, raises `BadInput`
+/// ([`Overlay::with_settings`](dipsea::onehop::Overlay::with_settings)).
+pub fn overlay_arg(
+    overlay: Option<&str>,
+    partitioner: Option<&str>,
+    replicas: Option<usize>,
+) -> PyResult<Option<dipsea::onehop::Overlay>> {
+    if overlay.is_none() && partitioner.is_none() && replicas.is_none() {
+        return Ok(None);
+    }
+    dipsea::onehop::Overlay::with_settings(overlay.unwrap_or("kademlia"), partitioner, replicas)
+        .map(Some)
+        .map_err(to_py)
+}
+
 /// Sets the overlay (`"kademlia"` or `"one-hop"`) with its partitioner and replicas,
-/// when given; a partitioner or replicas without the one-hop overlay is an error.
+/// when given ([`overlay_arg`]).
 pub fn with_overlay(
     b: NodeBuilder,
     overlay: Option<&str>,
     partitioner: Option<&str>,
     replicas: Option<usize>,
 ) -> PyResult<NodeBuilder> {
-    if overlay.is_none() && partitioner.is_none() && replicas.is_none() {
-        return Ok(b);
-    }
-    let overlay = dipsea::onehop::Overlay::with_settings(
-        overlay.unwrap_or("kademlia"),
-        partitioner,
-        replicas,
-    )
-    .map_err(to_py)?;
-    Ok(b.overlay(overlay))
+    Ok(match overlay_arg(overlay, partitioner, replicas)? {
+        Some(overlay) => b.overlay(overlay),
+        None => b,
+    })
 }
 
 /// Makes the node a member of the private network called `network`, if given.

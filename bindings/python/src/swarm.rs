@@ -1,14 +1,23 @@
 //! `dipsea.Swarm` and `dipsea.Latency`: the core's deterministic in-process
-//! simulator, a network of many nodes in virtual time.
+//! simulator, a network of many nodes in virtual time, running Kademlia or one-hop
+//! nodes, with simulated subscriptions (`dipsea::sim::subscribe`).
 
-use dipsea::{Latency, Swarm, SwarmConfig, SwarmStats};
+use dipsea::sim::{Delivery, PeerDelivery};
+use dipsea::{Latency, Swarm, SwarmConfig, SwarmStats, Time};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{seconds, Bytes};
+use crate::convert::{addr, contact, overlay_arg, seconds, Bytes, PyAddr};
 use crate::errors::to_py;
 use crate::id::{id_arg, PyId};
+use crate::keypair::PyKeypair;
+use crate::mutable::public_key_arg;
+
+/// A virtual time in seconds since the swarm was built.
+fn virtual_seconds(at: Time) -> f64 {
+    at.as_millis() as f64 / 1000.0
+}
 
 /// How long a simulated datagram takes between two nodes; each link draws its own
 /// latency once from the model (a function of the swarm's seed).
@@ -73,6 +82,27 @@ impl PyLatency {
 /// (``crash``, ``partition``/``heal``) take effect at once; ``advance`` lets virtual
 /// time pass (timeouts, maintenance, re-publishing). ``stats()`` summarizes the
 /// operations and traffic. Calls release the GIL; one call runs at a time.
+///
+/// Keyword-only ``overlay``, ``partitioner``, ``replicas`` and ``network`` take the
+/// names, defaults and errors of ``Node``'s: ``overlay="one-hop"`` makes every node a
+/// one-hop node (full member list, a get or put straight to the key's ``replicas``
+/// owners, default 3, that the ``partitioner`` names: ``"rendezvous"``, the default,
+/// ``"ring"``, ``"ring:V"`` or ``"xor"``). Unlike ``Node``, a one-hop swarm needs no
+/// ``network``: its nodes are members of the private network ``"sim-cluster"``
+/// unless ``network`` names another, and they accept every correctly signed
+/// broadcast (``accept_broadcasts="open"``), which is how membership travels. An
+/// unknown overlay or partitioner, or a partitioner or replicas without
+/// ``overlay="one-hop"``, raises ``BadInput``.
+///
+/// Subscriptions: ``subscribe(node, public_key)`` and ``subscribe_peers(node,
+/// info_hash)`` subscribe node ``node`` (an index, as ``join()`` returns; the first
+/// nodes are ``0`` to ``nodes - 1``); ``put_mutable`` and ``announce`` publish from a
+/// chosen node; ``take_updates()`` and ``take_peer_updates()`` return what the
+/// subscribers were delivered since the last call. In a one-hop swarm a subscription
+/// goes to the members closest to the key by XOR distance: only with
+/// ``partitioner="xor"`` are they the owners that ``put_mutable`` and ``announce``
+/// store on, so only then do its subscribers get the pushes (the one-hop overlay
+/// does not route subscriptions to other partitioners' owners yet).
 #[pyclass(module = "dipsea", name = "Swarm", frozen)]
 pub struct PySwarm {
     /// The simulator is driven by one caller at a time.
@@ -84,15 +114,21 @@ impl PySwarm {
     /// Builds the network: ``nodes`` joins, run in virtual time (this takes a
     /// while for large networks). ``latency`` defaults to the core's
     /// (``SwarmConfig``). Values out of range (``nodes=0``, ``loss`` outside 0 to 1)
-    /// raise ``BadInput`` (a ``ValueError``) with the core's reason.
+    /// raise ``BadInput`` (a ``ValueError``) with the core's reason. ``overlay``,
+    /// ``partitioner``, ``replicas`` and ``network``: see the class.
     #[new]
-    #[pyo3(signature = (nodes = 1000, seed = 0, latency = None, loss = 0.0))]
+    #[pyo3(signature = (nodes = 1000, seed = 0, latency = None, loss = 0.0, *, overlay = None, partitioner = None, replicas = None, network = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         nodes: usize,
         seed: u64,
         latency: Option<PyLatency>,
         loss: f64,
+        overlay: Option<&str>,
+        partitioner: Option<&str>,
+        replicas: Option<usize>,
+        network: Option<&str>,
     ) -> PyResult<PySwarm> {
         let mut config = SwarmConfig {
             nodes,
@@ -103,6 +139,8 @@ impl PySwarm {
         if let Some(latency) = latency {
             config.latency = latency.0;
         }
+        let overlay = overlay_arg(overlay, partitioner, replicas)?.unwrap_or_default();
+        config.set_overlay(overlay, network).map_err(to_py)?;
         let swarm = py.detach(move || Swarm::new(config)).map_err(to_py)?;
         Ok(PySwarm {
             swarm: Mutex::new(swarm),
@@ -158,6 +196,135 @@ impl PySwarm {
     #[getter]
     fn live(&self, py: Python<'_>) -> usize {
         py.detach(|| self.swarm.lock().live())
+    }
+
+    /// Whether node ``node`` (an index) is running: joined and neither crashed nor
+    /// gone. ``False`` for an index no node has.
+    fn is_live(&self, py: Python<'_>, node: usize) -> bool {
+        py.detach(|| self.swarm.lock().is_live(node))
+    }
+
+    /// Forgets the operations behind ``stats()``'s success rate and percentiles
+    /// (``ops``, ``rounds_*``, ``messages_*``, ``latency_*``; the traffic counters go
+    /// on), to measure one phase alone, e.g. the gets after the puts.
+    fn reset_ops(&self, py: Python<'_>) {
+        py.detach(|| self.swarm.lock().reset_ops());
+    }
+
+    /// Node ``node`` subscribes to the BEP 44 mutable item of ``public_key`` (32
+    /// bytes) and ``salt`` (at most 64 bytes): a lookup, then ``dipsea_sub`` to the
+    /// storing nodes it found, which push each newer version from then on. Runs
+    /// virtual time until that ends and returns the storing nodes asked, as
+    /// ``(Id, (host, port))`` contacts. Each version a subscriber is delivered later
+    /// shows in ``take_updates()``. Raises ``Shutdown`` when node ``node`` is down or
+    /// does not exist, ``BadInput`` for a key that is not 32 bytes or a salt over 64
+    /// bytes, ``Busy`` past the node's subscription limit, ``NoRoute`` or
+    /// ``Timeout`` when no storing node was found.
+    #[pyo3(signature = (node, public_key, *, salt = None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        node: usize,
+        public_key: &[u8],
+        salt: Option<Vec<u8>>,
+    ) -> PyResult<Vec<(PyId, PyAddr)>> {
+        let key = public_key_arg(public_key)?;
+        let salt = salt.unwrap_or_default();
+        let asked = py
+            .detach(|| self.swarm.lock().subscribe_from(node, &key, &salt))
+            .map_err(to_py)?;
+        Ok(asked.into_iter().map(contact).collect())
+    }
+
+    /// Node ``node`` subscribes to the peers of ``info_hash``: a lookup, then
+    /// ``dipsea_sub`` to the nodes closest to it (where ``announce`` stores), which
+    /// push each peer announced to them from then on. Returns the nodes asked, as
+    /// ``(Id, (host, port))`` contacts; each peer a subscriber is delivered later
+    /// shows in ``take_peer_updates()``. Raises as ``subscribe``.
+    fn subscribe_peers(
+        &self,
+        py: Python<'_>,
+        node: usize,
+        info_hash: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<(PyId, PyAddr)>> {
+        let info_hash = id_arg(info_hash)?;
+        let asked = py
+            .detach(|| self.swarm.lock().subscribe_peers_from(node, info_hash))
+            .map_err(to_py)?;
+        Ok(asked.into_iter().map(contact).collect())
+    }
+
+    /// Node ``node`` publishes ``value`` as version ``seq`` of ``keypair``'s mutable
+    /// item with ``salt`` (a lookup, then ``put`` to the storing nodes, which push it
+    /// to their subscribers); returns how many nodes stored it. Raises
+    /// ``Shutdown`` when node ``node`` is down or does not exist, ``SeqTooOld`` when
+    /// the storing nodes hold a newer version, ``BadInput`` for a value over 1000
+    /// bytes bencoded or a salt over 64 bytes.
+    #[pyo3(signature = (node, keypair, value, *, seq, salt = None))]
+    fn put_mutable(
+        &self,
+        py: Python<'_>,
+        node: usize,
+        keypair: PyRef<'_, PyKeypair>,
+        value: &[u8],
+        seq: i64,
+        salt: Option<Vec<u8>>,
+    ) -> PyResult<usize> {
+        let keypair = keypair.0.clone();
+        let salt = salt.unwrap_or_default();
+        py.detach(|| {
+            self.swarm
+                .lock()
+                .put_mutable_from(node, &keypair, &salt, value, seq)
+        })
+        .map(|stored| stored.stored)
+        .map_err(to_py)
+    }
+
+    /// Node ``node`` announces that it serves ``info_hash`` on ``port`` (``None``:
+    /// its own UDP port, 6881 at its virtual address); returns how many nodes stored
+    /// the announce. Raises ``Shutdown`` when node ``node`` is down or does not
+    /// exist.
+    #[pyo3(signature = (node, info_hash, port = None))]
+    fn announce(
+        &self,
+        py: Python<'_>,
+        node: usize,
+        info_hash: &Bound<'_, PyAny>,
+        port: Option<u16>,
+    ) -> PyResult<usize> {
+        let info_hash = id_arg(info_hash)?;
+        py.detach(|| self.swarm.lock().announce_from(node, info_hash, port))
+            .map_err(to_py)
+    }
+
+    /// The versions subscribers were delivered since the last call, in order of
+    /// delivery: ``(node, seq, at)`` tuples, ``at`` the virtual time of delivery in
+    /// seconds (as ``stats()["virtual_ms"] / 1000`` counts it).
+    fn take_updates(&self, py: Python<'_>) -> Vec<(usize, i64, f64)> {
+        let updates = py.detach(|| self.swarm.lock().take_updates());
+        updates
+            .into_iter()
+            .map(|Delivery { node, seq, at }| (node, seq, virtual_seconds(at)))
+            .collect()
+    }
+
+    /// The peers subscribers were delivered since the last call, in order of
+    /// delivery: ``(node, info_hash, (host, port), at)`` tuples, ``at`` the virtual
+    /// time of delivery in seconds.
+    fn take_peer_updates(&self, py: Python<'_>) -> Vec<(usize, PyId, PyAddr, f64)> {
+        let updates = py.detach(|| self.swarm.lock().take_peer_updates());
+        updates
+            .into_iter()
+            .map(
+                |PeerDelivery {
+                     node,
+                     info_hash,
+                     peer,
+                     at,
+                 }| (node, PyId(info_hash), addr(peer), virtual_seconds(at)),
+            )
+            .collect()
     }
 
     /// Summary of the operations and traffic so far: success rate, lookup rounds,

@@ -35,6 +35,15 @@
 //! exactly: the same seed and the same calls give the same [`SwarmStats`] (wall-clock
 //! fields aside).
 //!
+//! # Overlays and subscriptions
+//!
+//! The nodes run Kademlia by default; [`SwarmConfig::set_overlay`] makes them one-hop
+//! nodes ([`Overlay::OneHop`]: full membership, requests straight to a key's
+//! owners) on a private network. Subscriptions to a mutable item or to an
+//! info-hash's peers, and what each subscriber was delivered, are in
+//! [`Swarm::subscribe_from`], [`Swarm::subscribe_peers_from`],
+//! [`Swarm::take_updates`] and [`Swarm::take_peer_updates`].
+//!
 //! # Memory
 //!
 //! A crashed or departed node's state is freed at once; what stays per node ever
@@ -67,9 +76,12 @@ pub use subscribe::{Delivery, PeerDelivery};
 use crate::error::Error;
 use crate::id::{Id, NodeInfo};
 use crate::node::ops::typed;
+use crate::node::NetworkId;
 use crate::node::{
     Event, Node, NodeConfig, OpError, OpId, OpResult, Outcome, Output, PutResult, Request,
 };
+use crate::onehop::Overlay;
+use crate::push::AcceptPolicy;
 use crate::time::Time;
 use crate::wire::bencode;
 
@@ -82,6 +94,10 @@ pub const MAX_NODES: usize = (1 << 24) - 2;
 /// Bootstraps a joining node tries (each after the first through another random
 /// node) before it counts as joined with whatever table it has.
 const MAX_JOIN_ATTEMPTS: u8 = 4;
+
+/// The private network the nodes of a one-hop swarm are members of when none is
+/// named ([`SwarmConfig::set_overlay`]).
+pub const SIM_NETWORK: &str = "sim-cluster";
 
 /// How long [`Swarm::run_batch`] waits, in virtual time, for an operation before
 /// reporting it as timed out. Lookups end well before (every query has a timeout),
@@ -190,6 +206,38 @@ impl SwarmConfig {
             )));
         }
         self.node.validate()
+    }
+}
+
+impl SwarmConfig {
+    /// Makes every node run `overlay`, as a member of the private network called
+    /// `network` when one is named (any overlay).
+    ///
+    /// A one-hop node needs a private network and must accept broadcasts
+    /// ([`NodeConfig::validate`]): membership travels by signed broadcasts. So for
+    /// [`Overlay::OneHop`] this also names the network [`SIM_NETWORK`] when neither
+    /// `network` nor `node.network` names one, and opens `node.broadcast.accept` to
+    /// [`AcceptPolicy::Open`] when it is off (the simulated members are honest);
+    /// a policy already set is kept. What the bindings' swarm constructors call, so
+    /// that every front end builds a one-hop swarm the same way.
+    ///
+    /// Errors: [`Error::BadInput`] for a network name that is empty or over 255
+    /// bytes ([`NetworkId::from_name`]); the configuration is unchanged then.
+    pub fn set_overlay(&mut self, overlay: Overlay, network: Option<&str>) -> Result<(), Error> {
+        let network = network.map(NetworkId::from_name).transpose()?;
+        if let Some(network) = network {
+            self.node.network = Some(network);
+        }
+        if matches!(overlay, Overlay::OneHop(_)) {
+            if self.node.network.is_none() {
+                self.node.network = Some(NetworkId::from_name(SIM_NETWORK)?);
+            }
+            if self.node.broadcast.accept == AcceptPolicy::Off {
+                self.node.broadcast.accept = AcceptPolicy::Open;
+            }
+        }
+        self.node.overlay = overlay;
+        Ok(())
     }
 }
 
@@ -1298,5 +1346,44 @@ mod tests {
         assert_eq!(swarm.live(), 20);
         assert_eq!(swarm.config().loss, 0.0);
         assert_eq!(swarm.crash(0.5).expect("in range"), 10);
+    }
+
+    #[test]
+    fn set_overlay_makes_a_one_hop_swarm_that_answers_in_one_round() {
+        let mut config = SwarmConfig {
+            nodes: 60,
+            seed: 4,
+            ..SwarmConfig::default()
+        };
+        let one_hop = Overlay::with_settings("one-hop", Some("ring"), Some(2)).expect("valid");
+        config.set_overlay(one_hop, None).expect("valid");
+        assert_eq!(config.node.network, NetworkId::from_name(SIM_NETWORK).ok());
+        assert_eq!(config.node.broadcast.accept, AcceptPolicy::Open);
+        let mut swarm = Swarm::new(config).expect("valid");
+        swarm.advance(Duration::from_secs(30));
+        let key = swarm.put(b"one hop").expect("put").key;
+        swarm.reset_ops();
+        assert_eq!(
+            swarm.get(key).expect("get").as_deref(),
+            Some(&b"one hop"[..])
+        );
+        assert_eq!(swarm.stats().rounds_p99, 1.0);
+        let live = swarm.live_nodes()[0] as usize;
+        assert_eq!(swarm.node(live).map(|n| n.members().len()), Some(60));
+    }
+
+    #[test]
+    fn set_overlay_keeps_a_named_network_and_refuses_a_bad_name() {
+        let mut config = SwarmConfig::default();
+        config
+            .set_overlay(Overlay::Kademlia, Some("lab"))
+            .expect("valid");
+        assert_eq!(config.node.network, NetworkId::from_name("lab").ok());
+        assert_eq!(config.node.broadcast.accept, AcceptPolicy::Off);
+        let one_hop = Overlay::from_name("one-hop").expect("valid");
+        config.set_overlay(one_hop.clone(), None).expect("valid");
+        assert_eq!(config.node.network, NetworkId::from_name("lab").ok());
+        assert!(reason(config.set_overlay(one_hop, Some(""))).contains("network"));
+        assert_eq!(config.node.network, NetworkId::from_name("lab").ok());
     }
 }
