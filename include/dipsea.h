@@ -675,7 +675,8 @@ typedef struct dipsea_stats {
   uint64_t members;
   /**
    * Membership events refused: a join not signed by its member's key, a
-   * departure announced by a non-member, a malformed event.
+   * departure announced by a non-member, a malformed event, a listed member
+   * without a valid signed join the accept policy allows.
    */
   uint64_t members_forged;
   /**

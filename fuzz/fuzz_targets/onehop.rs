@@ -5,8 +5,8 @@
 //! answers, broadcasts of membership events) must never panic.
 //!
 //! Seed corpus: `fuzz/corpus/onehop/` (a members query with a cursor, a digest
-//! query, a members answer with its signed joins in `proofs`, a join and a
-//! departure payload). Run: `cargo fuzz run onehop`.
+//! query, a digest answer with its range `digests`, a members answer with its
+//! signed joins in `proofs`, a join and a departure payload). Run: `cargo fuzz run onehop`.
 #![no_main]
 
 use std::net::SocketAddr;

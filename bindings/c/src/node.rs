@@ -164,7 +164,8 @@ pub struct dipsea_stats {
     /// dipsea_config_set_overlay).
     pub members: u64,
     /// Membership events refused: a join not signed by its member's key, a
-    /// departure announced by a non-member, a malformed event.
+    /// departure announced by a non-member, a malformed event, a listed member
+    /// without a valid signed join the accept policy allows.
     pub members_forged: u64,
     /// Departures announced by another member that this node's own ping refuted.
     pub members_refuted: u64,

@@ -29,7 +29,7 @@ mod proof;
 use std::time::Duration;
 
 pub use event::{member_id, MemberEvent, Signer, EVENT_MAGIC};
-pub use members::{Member, Members};
+pub use members::{range_cursor, range_of, Member, Members, RANGES};
 pub use proof::{JoinProof, PROOF_LEN};
 
 use crate::error::Error;

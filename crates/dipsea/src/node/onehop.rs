@@ -22,7 +22,8 @@
 //! broadcast, signed by the detector; a receiver believes such a departure only when
 //! its own ping to the member goes unanswered. Anti-entropy: every
 //! `anti_entropy_interval` the digest of the member set is compared with a random
-//! member's, and on a difference its list is pulled.
+//! member's (push-pull: the member sends its own back), and on a difference the id
+//! ranges whose digests differ are pulled.
 //!
 //! Member pages carry each member's signed join ([`JoinProof`]): a listed member is
 //! taken only as its own join broadcast would be (`proven_entries`).
@@ -87,6 +88,22 @@ const MAX_REVIVING: usize = 1_024;
 
 /// Most members checked after one pull (those we list and the peer does not).
 const MAX_CHECKS_PER_PULL: usize = 32;
+
+/// A pull of a member's list under way: the id ranges still to read (a bit per
+/// range, the lowest read first), those read, and the ids listed in them.
+#[derive(Debug, Default)]
+struct Pull {
+    todo: u16,
+    done: u16,
+    listed: Vec<Id>,
+}
+
+// A pull keeps its ranges in a `u16`.
+const _: () = assert!(onehop::RANGES <= 16);
+
+/// Most digest exchanges remembered (see `OneHop::exchanged`); past it, the map is
+/// cleared.
+const MAX_EXCHANGED: usize = 1_024;
 
 /// Most pulls whose listed ids are kept at once.
 const MAX_PULLS: usize = 16;
@@ -163,7 +180,11 @@ pub(super) struct OneHop {
     /// taken back if they answer from it.
     reviving: Mutex<HashMap<Id, SocketAddr>>,
     /// The ids a member listed in the pages of a pull so far, by its address.
-    pulls: Mutex<HashMap<SocketAddr, Vec<Id>>>,
+    pulls: Mutex<HashMap<SocketAddr, Pull>>,
+    /// When this node last sent a digest to each member: a digest from a member
+    /// it sent one to lately is answered, not returned (else two members whose
+    /// digests differ would send theirs back and forth).
+    exchanged: Mutex<HashMap<SocketAddr, Time>>,
     timers: Mutex<Timers>,
     handoff: Mutex<Handoff>,
     pub(super) counters: Counters,
@@ -191,6 +212,7 @@ impl OneHop {
             proofs: Mutex::new(HashMap::new()),
             reviving: Mutex::new(HashMap::new()),
             pulls: Mutex::new(HashMap::new()),
+            exchanged: Mutex::new(HashMap::new()),
             timers: Mutex::new(Timers::default()),
             handoff: Mutex::new(Handoff::default()),
             counters: Counters::default(),
@@ -370,18 +392,31 @@ impl Node {
             let members = o.members.read();
             (members.digest(), members.len())
         };
+        let mut ranges = Vec::new();
         if method == onehop::DIGEST_METHOD {
-            // Push-pull: the asker's digest differs from ours, so pull its list too
-            // (from members only: a list is trusted as its sender is).
+            // Push-pull: the asker's digest differs from ours, so send ours back, to
+            // be answered with its range digests, unless this is that return (from
+            // members only).
             let differs = target.is_some_and(|theirs| *theirs.as_bytes() != digest);
-            if differs && o.members.read().contains(&query.id) {
-                self.members_query(from, Some(query.id), None, Purpose::Pull, now, out);
+            let quiet = o.config.anti_entropy_interval / 2;
+            let lately = o
+                .exchanged
+                .lock()
+                .get(&from)
+                .is_some_and(|at| now.since(*at) < quiet);
+            if differs && !lately && o.members.read().contains(&query.id) {
+                let ours = Some(Id::from(digest));
+                self.members_query(from, Some(query.id), ours, Purpose::Digest, now, out);
+            }
+            for d in o.members.read().range_digests() {
+                ranges.extend_from_slice(d);
             }
         }
         let mut response = Response::new(self.id);
         response.num = Some(count as i64);
         if method == onehop::DIGEST_METHOD {
             response.token = Some(&digest);
+            response.digests = Some(&ranges);
         }
         response.nodes = CompactNodes::v4(&v4).ok().filter(|n| !n.is_empty());
         response.nodes6 = CompactNodes::v6(&v6).ok().filter(|n| !n.is_empty());
@@ -475,6 +510,13 @@ impl Node {
         if let Some(tid) = tid {
             o.queries.lock().insert(tid, purpose);
         }
+        if purpose == Purpose::Digest {
+            let mut exchanged = o.exchanged.lock();
+            if exchanged.len() >= MAX_EXCHANGED {
+                exchanged.clear();
+            }
+            exchanged.insert(to, now);
+        }
     }
 
     /// An answer to a query sent with no operation: when it was a membership query,
@@ -500,7 +542,8 @@ impl Node {
             Purpose::Digest => {
                 let theirs = r.token.and_then(|t| <[u8; 20]>::try_from(t).ok());
                 if theirs.is_some_and(|d| d != o.members.read().digest()) {
-                    self.members_query(from, Some(r.id), None, Purpose::Pull, now, out);
+                    let todo = differing_ranges(&o.members.read(), r.digests);
+                    self.start_pull(o, from, r.id, todo, now, out);
                 }
             }
             Purpose::Join | Purpose::Pull => {
@@ -545,16 +588,6 @@ impl Node {
                 }
             }
         }
-        if purpose == Purpose::Pull {
-            let mut pulls = o.pulls.lock();
-            if pulls.len() >= MAX_PULLS && !pulls.contains_key(&from) {
-                pulls.clear();
-            }
-            pulls
-                .entry(from)
-                .or_default()
-                .extend(page.iter().map(|m| m.id));
-        }
         if purpose == Purpose::Join {
             // The joiner's routing table learns a contact in each subtree the
             // list covers (one ping each), which the join's broadcast needs.
@@ -573,6 +606,10 @@ impl Node {
             }
             self.send_query(m.addr, Some(m.id), None, QueryMethod::Ping, now, out);
         }
+        if purpose == Purpose::Pull {
+            self.continue_pull(o, from, r.id, &page, now, out);
+            return;
+        }
         match page.last() {
             Some(last) if page.len() >= onehop::PAGE => {
                 let cursor = Some(last.id);
@@ -586,8 +623,74 @@ impl Node {
                 drop(t);
                 self.want_tick_at(at);
             }
-            _ if purpose == Purpose::Pull => self.check_unlisted(o, from, r.id, now, out),
             _ => {}
+        }
+    }
+
+    /// Starts pulling the id ranges of `todo` (a bit each) from member `peer`.
+    fn start_pull(
+        &self,
+        o: &OneHop,
+        from: SocketAddr,
+        peer: Id,
+        todo: u16,
+        now: Time,
+        out: &mut Output,
+    ) {
+        if todo == 0 {
+            return;
+        }
+        {
+            let mut pulls = o.pulls.lock();
+            if pulls.len() >= MAX_PULLS && !pulls.contains_key(&from) {
+                pulls.clear();
+            }
+            pulls.insert(
+                from,
+                Pull {
+                    todo,
+                    ..Pull::default()
+                },
+            );
+        }
+        let first = todo.trailing_zeros() as usize;
+        let cursor = onehop::range_cursor(first);
+        self.members_query(from, Some(peer), cursor, Purpose::Pull, now, out);
+    }
+
+    /// A page of a pull: the next page of the range being read, else the first of
+    /// the next range to read, else the check of what the peer did not list.
+    fn continue_pull(
+        &self,
+        o: &OneHop,
+        from: SocketAddr,
+        peer: Id,
+        page: &[NodeInfo],
+        now: Time,
+        out: &mut Output,
+    ) {
+        let cursor = {
+            let mut pulls = o.pulls.lock();
+            let Some(pull) = pulls.get_mut(&from) else {
+                return;
+            };
+            pull.listed.extend(page.iter().map(|m| m.id));
+            let range = pull.todo.trailing_zeros() as usize;
+            match page.last() {
+                Some(last) if page.len() >= onehop::PAGE && onehop::range_of(&last.id) == range => {
+                    Some(Some(last.id))
+                }
+                _ => {
+                    pull.todo &= !(1 << range);
+                    pull.done |= 1 << range;
+                    (pull.todo != 0)
+                        .then(|| onehop::range_cursor(pull.todo.trailing_zeros() as usize))
+                }
+            }
+        };
+        match cursor {
+            Some(cursor) => self.members_query(from, Some(peer), cursor, Purpose::Pull, now, out),
+            None => self.check_unlisted(o, from, peer, now, out),
         }
     }
 
@@ -637,23 +740,28 @@ impl Node {
         proven
     }
 
-    /// After the last page of a pull from `peer`: the members we list and it does
-    /// not are suspected and pinged, so that a departure this node missed (the
-    /// broadcast lost, and found only by a probe minutes later) is found now; a
-    /// member that answers stays. A list only adds members, so without this two
-    /// members' digests differ, and every exchange between them pulls a whole list,
-    /// until the probe comes round.
+    /// After the last page of a pull from `peer`: the members we list in the ranges
+    /// pulled and it does not are suspected and pinged, so that a departure this
+    /// node missed (the broadcast lost, and found only by a probe minutes later) is
+    /// found now; a member that answers stays. A list only adds members, so without
+    /// this two members' digests differ, and every exchange between them pulls the
+    /// same ranges again, until the probe comes round.
     fn check_unlisted(&self, o: &OneHop, from: SocketAddr, peer: Id, now: Time, out: &mut Output) {
-        let Some(mut listed) = o.pulls.lock().remove(&from) else {
+        let Some(Pull {
+            done, mut listed, ..
+        }) = o.pulls.lock().remove(&from)
+        else {
             return;
         };
         listed.sort_unstable();
+        let pulled = |id: &Id| done & (1 << onehop::range_of(id)) != 0;
         let unlisted: Vec<NodeInfo> = {
             let mut members = o.members.write();
             let ids: Vec<Id> = members
                 .ids()
                 .into_iter()
-                .filter(|id| *id != self.id && *id != peer && listed.binary_search(id).is_err())
+                .filter(|id| *id != self.id && *id != peer && pulled(id))
+                .filter(|id| listed.binary_search(id).is_err())
                 .take(MAX_CHECKS_PER_PULL)
                 .collect();
             ids.iter()
@@ -967,6 +1075,22 @@ impl Node {
     pub(super) fn handoff_queued(&self) -> usize {
         self.onehop().map_or(0, |o| o.handoff.lock().queued())
     }
+}
+
+/// The id ranges (a bit each) whose digest in `theirs` (a member's range digests,
+/// 20 bytes each) differs from ours; every range when `theirs` is missing or not
+/// that size (a member that does not send them).
+fn differing_ranges(members: &Members, theirs: Option<&[u8]>) -> u16 {
+    let Some(theirs) = theirs.filter(|t| t.len() == onehop::RANGES * 20) else {
+        return u16::MAX;
+    };
+    members
+        .range_digests()
+        .iter()
+        .zip(theirs.chunks_exact(20))
+        .enumerate()
+        .filter(|(_, (ours, theirs))| ours[..] != theirs[..])
+        .fold(0, |mask, (r, _)| mask | 1 << r)
 }
 
 /// The member key and id of a new one-hop node: a fresh key from `rng`, the id its

@@ -256,6 +256,42 @@ fn listed_members_are_taken_only_with_their_own_signed_join() {
 }
 
 #[test]
+fn anti_entropy_pulls_only_the_id_range_that_differs() {
+    let mut net = Net::new(24);
+    net.run(Duration::from_secs(5));
+    // Node 1 alone drops a live member: its digest differs from everyone's in that
+    // member's id range only.
+    let id = net.nodes[5].id();
+    let o = net.nodes[1].onehop().expect("one-hop");
+    assert!(o.members.write().remove(&id, net.now));
+    let range = crate::onehop::range_of(&id);
+    let cursors: std::rc::Rc<std::cell::RefCell<Vec<Option<Id>>>> = Default::default();
+    let seen = cursors.clone();
+    net.drop = Some(Box::new(move |_, d: &[u8]| {
+        if let Ok(m) = crate::wire::decode(d) {
+            if let crate::wire::MessageKind::Query(q) = m.kind {
+                if let crate::wire::QueryMethod::Unknown { method, target } = q.method {
+                    if method == crate::onehop::MEMBERS_METHOD {
+                        seen.borrow_mut().push(target);
+                    }
+                }
+            }
+        }
+        false
+    }));
+    net.run(Duration::from_secs(3));
+    let cursors = cursors.borrow();
+    assert!(!cursors.is_empty(), "some digest differed and was pulled");
+    for cursor in cursors.iter() {
+        let in_range = *cursor == crate::onehop::range_cursor(range)
+            || cursor.is_some_and(|c| crate::onehop::range_of(&c) == range);
+        assert!(in_range, "a pull outside range {range}: {cursor:?}");
+    }
+    // Node 1 took it back from a list (after its ping was answered).
+    assert!(net.nodes.iter().all(|n| n.members().contains(&id)));
+}
+
+#[test]
 fn a_listed_member_whose_key_the_accept_policy_refuses_is_not_taken() {
     let (alice, alice_id) = key_and_id(31);
     let (carol, carol_id) = key_and_id(32);

@@ -36,6 +36,9 @@ pub struct Members {
     table: BTreeMap<Id, Member>,
     partitioner: Box<dyn Partitioner>,
     digest: [u8; ID_LEN],
+    /// The digest of each id range ([`range_of`]): what anti-entropy compares to
+    /// pull only the ranges that differ.
+    range_digests: [[u8; ID_LEN]; RANGES],
     /// Members removed lately, with when: not taken back from another member's list
     /// until the tombstone expires (a signed join always is).
     departed: HashMap<Id, Time>,
@@ -46,6 +49,23 @@ fn entry_hash(id: &Id, addr: &SocketAddr) -> [u8; ID_LEN] {
     buf.extend_from_slice(id.as_bytes());
     crate::wire::write_compact_addr(addr, &mut buf);
     *Id::sha1(&buf).as_bytes()
+}
+
+/// Id ranges that anti-entropy compares apart: by the first 4 bits of the id.
+pub const RANGES: usize = 16;
+
+/// The id range of `id` (see [`RANGES`]).
+pub fn range_of(id: &Id) -> usize {
+    usize::from(id.as_bytes()[0] >> 4)
+}
+
+/// The cursor of a member page that starts at range `r`: the largest id before it
+/// (`None` for the first range).
+pub fn range_cursor(r: usize) -> Option<Id> {
+    let first = u8::try_from(r << 4).ok().filter(|b| *b > 0)?;
+    let mut bytes = [0xff; ID_LEN];
+    bytes[0] = first - 1;
+    Some(Id::from_bytes(bytes))
 }
 
 fn xor_into(digest: &mut [u8; ID_LEN], h: &[u8; ID_LEN]) {
@@ -81,6 +101,7 @@ impl Members {
             table: BTreeMap::new(),
             partitioner,
             digest: [0; ID_LEN],
+            range_digests: [[0; ID_LEN]; RANGES],
             departed: HashMap::new(),
         };
         // A duplicate only if the partitioner held `own` already: it stays a member.
@@ -105,9 +126,9 @@ impl Members {
                 return Ok(false);
             }
             let old = entry_hash(&id, &m.addr);
-            xor_into(&mut self.digest, &old);
             m.addr = addr;
-            xor_into(&mut self.digest, &entry_hash(&id, &addr));
+            self.toggle(&id, &old);
+            self.toggle(&id, &entry_hash(&id, &addr));
             return Ok(true);
         }
         self.partitioner.add(id)?;
@@ -120,8 +141,14 @@ impl Members {
                 suspected: false,
             },
         );
-        xor_into(&mut self.digest, &entry_hash(&id, &addr));
+        self.toggle(&id, &entry_hash(&id, &addr));
         Ok(true)
+    }
+
+    /// Adds or takes out the entry hash `h` of member `id` from the digests.
+    fn toggle(&mut self, id: &Id, h: &[u8; ID_LEN]) {
+        xor_into(&mut self.digest, h);
+        xor_into(&mut self.range_digests[range_of(id)], h);
     }
 
     /// Adds `id` from another member's list: refused (false) while it has a
@@ -162,7 +189,7 @@ impl Members {
         };
         // The table and the partitioner hold the same ids.
         let _ = self.partitioner.remove(id);
-        xor_into(&mut self.digest, &entry_hash(id, &m.addr));
+        self.toggle(id, &entry_hash(id, &m.addr));
         self.departed.insert(*id, now);
         true
     }
@@ -195,6 +222,13 @@ impl Members {
     /// The digest of the set (see [`Members`]).
     pub fn digest(&self) -> [u8; ID_LEN] {
         self.digest
+    }
+
+    /// The digest of each id range, the same way: two members agree on a range
+    /// exactly when they hold its members at the same addresses (but for hash
+    /// collisions).
+    pub fn range_digests(&self) -> &[[u8; ID_LEN]; RANGES] {
+        &self.range_digests
     }
 
     /// `id` answered at `now`: its failures are forgotten. `None` if not a member;
@@ -322,6 +356,33 @@ mod tests {
         b.insert(ids[3], addr(99), Time::ZERO).expect("move");
         assert_eq!(a.digest(), b.digest());
         assert_eq!(a.owners(&Id::sha1(b"k"), 3), b.owners(&Id::sha1(b"k"), 3));
+    }
+
+    #[test]
+    fn range_digests_make_up_the_digest_and_pages_start_at_their_range() {
+        let ids: Vec<Id> = (0..40u8).map(|i| Id::sha1(&[i])).collect();
+        let mut m = Members::new(ids[0], addr(1), Scheme::Rendezvous, Time::ZERO).expect("m");
+        for (i, id) in ids.iter().enumerate().skip(1) {
+            m.insert(*id, addr(i as u16 + 1), Time::ZERO)
+                .expect("insert");
+        }
+        let mut whole = [0; ID_LEN];
+        for d in m.range_digests() {
+            xor_into(&mut whole, d);
+        }
+        assert_eq!(whole, m.digest());
+        // A move changes its range's digest only.
+        let before = *m.range_digests();
+        let moved = ids[7];
+        m.insert(moved, addr(999), Time::ZERO).expect("move");
+        for (r, (a, b)) in before.iter().zip(m.range_digests()).enumerate() {
+            assert_eq!(a != b, r == range_of(&moved), "range {r}");
+        }
+        for r in 0..RANGES {
+            let page = m.page(range_cursor(r), ids.len());
+            let first_in = ids.iter().filter(|id| range_of(id) >= r).min();
+            assert_eq!(page.first().map(|n| n.id).as_ref(), first_in, "range {r}");
+        }
     }
 
     #[test]

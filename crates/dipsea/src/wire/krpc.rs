@@ -257,6 +257,10 @@ pub struct Response<'a> {
     /// [`crate::onehop::PROOF_LEN`]-byte record per member, in the order of `nodes`
     /// then `nodes6`. Left unchecked here.
     pub proofs: Option<&'a [u8]>,
+    /// The digest of each id range of a one-hop member set, 20 bytes each
+    /// (`digests`, a dipsea extension, in a `dipsea_digest` answer; see
+    /// [`crate::onehop::RANGES`]). Left unchecked here.
+    pub digests: Option<&'a [u8]>,
 }
 
 impl Response<'_> {
@@ -458,6 +462,7 @@ pub(super) struct Fields<'a> {
     pub(super) num: Option<Value<'a>>,
     pub(super) samples: Option<Value<'a>>,
     pub(super) proofs: Option<Value<'a>>,
+    pub(super) digests: Option<Value<'a>>,
     /// `h`, `n` and `r`: a broadcast's height, prefix length and rescue flag
     /// ([`super::push`]).
     pub(super) h: Option<Value<'a>>,
@@ -505,6 +510,7 @@ impl<'a> Fields<'a> {
                 b"num" => &mut self.num,
                 b"samples" => &mut self.samples,
                 b"proofs" => &mut self.proofs,
+                b"digests" => &mut self.digests,
                 b"h" => &mut self.h,
                 b"n" => &mut self.n,
                 b"r" => &mut self.r,
@@ -629,6 +635,7 @@ fn response<'a>(r: &Fields<'a>) -> Result<Response<'a>, DecodeError> {
             .map(Samples::from_bytes)
             .transpose()?,
         proofs: opt_bytes(r.proofs, "proofs")?,
+        digests: opt_bytes(r.digests, "digests")?,
     })
 }
 
@@ -931,7 +938,8 @@ impl Query<'_> {
 }
 
 impl Response<'_> {
-    /// Appends the `r` dict; keys in sorted order (upper case first): BFpe, BFsd, id,
+    /// Appends the `r` dict; keys in sorted order (upper case first): BFpe, BFsd,
+    /// digests, id,
     /// interval, k, nodes, nodes6, num, proofs, samples, seq, sig, token, v, values.
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(b'd');
@@ -940,6 +948,9 @@ impl Response<'_> {
         }
         if let Some(bf_seeds) = self.bf_seeds {
             fixed(out, b"4:BFsd256:", bf_seeds);
+        }
+        if let Some(digests) = self.digests {
+            pair(out, b"7:digests", digests);
         }
         fixed(out, b"2:id20:", self.id.as_bytes());
         if let Some(interval) = self.interval {

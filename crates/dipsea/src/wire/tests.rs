@@ -1332,6 +1332,7 @@ struct OwnedExtra {
     num: Option<i64>,
     samples: Option<Vec<u8>>,
     proofs: Option<Vec<u8>>,
+    digests: Option<Vec<u8>>,
 }
 
 impl Owned {
@@ -1414,6 +1415,7 @@ impl Owned {
                     .as_deref()
                     .map(|b| Samples::from_bytes(b).expect("whole ids")),
                 proofs: r.extra.proofs.as_deref(),
+                digests: r.extra.digests.as_deref(),
             }),
             OwnedKind::Error { code, message } => MessageKind::Error(KrpcError {
                 code: *code,
@@ -1608,10 +1610,12 @@ fn arb_extra() -> impl Strategy<Value = OwnedExtra> {
         any::<(Option<i64>, Option<i64>)>(),
         proptest::option::of(vec(arb_id(), 0..8)),
         proptest::option::of(vec(any::<u8>(), 0..300)),
+        proptest::option::of(vec(any::<u8>(), 0..100)),
     )
         .prop_map(
-            |(bf_seeds, bf_peers, (interval, num), samples, proofs)| OwnedExtra {
+            |(bf_seeds, bf_peers, (interval, num), samples, proofs, digests)| OwnedExtra {
                 proofs,
+                digests,
                 bf_seeds,
                 bf_peers,
                 interval,
@@ -2026,6 +2030,16 @@ fn seed_corpus_is_up_to_date() {
                 interval: Some(21600),
                 num: Some(2),
                 samples: Some(Samples::from_bytes(&samples).expect("samples")),
+                ..Response::new(Id::from_bytes([8; 20]))
+            },
+        ),
+        // A one-hop digest answer: the whole digest and the 16 range digests.
+        (
+            "own-r-digest-ranges.bin",
+            Response {
+                num: Some(2),
+                token: Some(&[5; 20]),
+                digests: Some(&[6; 320]),
                 ..Response::new(Id::from_bytes([8; 20]))
             },
         ),
