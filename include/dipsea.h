@@ -2429,9 +2429,8 @@ dipsea_status dipsea_swarm_reset_ops(const struct dipsea_swarm *swarm);
  * virtual time until that ends and writes how many storing nodes were asked to
  * `*out_asked`.
  *
- * In a one-hop swarm a subscription goes to the members closest to the item by XOR
- * distance: only with DIPSEA_PARTITIONER_XOR are they the owners that
- * dipsea_swarm_put_mutable stores on, so only then do its subscribers get pushes.
+ * In a one-hop swarm a subscription goes to the item's owners, which
+ * dipsea_swarm_put_mutable stores on.
  *
  * Ownership: every pointer is borrowed for the call. Threads: see dipsea_swarm.
  * Statuses: DIPSEA_OK; DIPSEA_NULL_ARGUMENT; DIPSEA_BAD_INPUT (a key that is not

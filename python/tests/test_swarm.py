@@ -235,9 +235,10 @@ def test_swarm_subscription_errors() -> None:
         swarm.put_mutable(1, key, b"v1", seq=1)
 
 
-def test_a_one_hop_swarm_with_xor_owners_delivers_subscriptions() -> None:
-    # With the xor partitioner a key's owners are the members a subscription asks.
-    swarm = Swarm(nodes=60, seed=4, overlay="one-hop", partitioner="xor")
+@pytest.mark.parametrize("partitioner", ["xor", "rendezvous", "ring"])
+def test_a_one_hop_swarm_delivers_subscriptions_from_the_owners(partitioner: str) -> None:
+    # A subscription asks the key's owners, which a put stores on.
+    swarm = Swarm(nodes=60, seed=4, overlay="one-hop", partitioner=partitioner)
     swarm.advance(30)
     key = dipsea.Keypair.from_seed(bytes([7]) * 32)
     assert swarm.subscribe(3, key.public_key)

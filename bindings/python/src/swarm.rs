@@ -99,10 +99,7 @@ impl PyLatency {
 /// nodes are ``0`` to ``nodes - 1``); ``put_mutable`` and ``announce`` publish from a
 /// chosen node; ``take_updates()`` and ``take_peer_updates()`` return what the
 /// subscribers were delivered since the last call. In a one-hop swarm a subscription
-/// goes to the members closest to the key by XOR distance: only with
-/// ``partitioner="xor"`` are they the owners that ``put_mutable`` and ``announce``
-/// store on, so only then do its subscribers get the pushes (the one-hop overlay
-/// does not route subscriptions to other partitioners' owners yet).
+/// goes to the key's owners, which ``put_mutable`` and ``announce`` store on.
 #[pyclass(module = "dipsea", name = "Swarm", frozen)]
 pub struct PySwarm {
     /// The simulator is driven by one caller at a time.

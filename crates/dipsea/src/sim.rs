@@ -1373,6 +1373,51 @@ mod tests {
     }
 
     #[test]
+    fn a_one_hop_subscription_goes_to_the_owners_and_sees_each_version() {
+        let mut config = SwarmConfig {
+            nodes: 60,
+            seed: 6,
+            ..SwarmConfig::default()
+        };
+        let one_hop =
+            Overlay::with_settings("one-hop", Some("rendezvous"), Some(3)).expect("valid");
+        config.set_overlay(one_hop, None).expect("valid");
+        let mut swarm = Swarm::new(config).expect("valid");
+        swarm.advance(Duration::from_secs(30));
+        let writer = crate::Keypair::from_seed(&[8; 32]);
+        let public_key = writer.public_key();
+        let asked = swarm
+            .subscribe_from(3, &public_key, b"s")
+            .expect("subscribed");
+        let target = crate::keypair::mutable_target(&public_key, b"s");
+        let owners: Vec<Id> = swarm
+            .node(3)
+            .expect("live")
+            .owners(&target)
+            .expect("owners")
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        let mut asked: Vec<Id> = asked.iter().map(|n| n.id).collect();
+        asked.sort();
+        let mut sorted = owners.clone();
+        sorted.sort();
+        assert_eq!(asked, sorted, "the owners were asked");
+        for seq in 1..=3 {
+            swarm
+                .put_mutable_from(40, &writer, b"s", format!("v{seq}").as_bytes(), seq)
+                .expect("put");
+            swarm.advance(Duration::from_secs(5));
+        }
+        let seen: Vec<(usize, i64)> = swarm
+            .take_updates()
+            .iter()
+            .map(|d| (d.node, d.seq))
+            .collect();
+        assert_eq!(seen, vec![(3, 1), (3, 2), (3, 3)]);
+    }
+
+    #[test]
     fn set_overlay_keeps_a_named_network_and_refuses_a_bad_name() {
         let mut config = SwarmConfig::default();
         config

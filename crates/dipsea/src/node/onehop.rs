@@ -987,8 +987,9 @@ impl Node {
     /// On a one-hop node, puts an operation that reads or writes a key in a lookup of
     /// that key's owners alone (one round trip). A put, an announce, a mutable put
     /// with the caller's seq or a re-publish, whose every owner gave us a write token
-    /// lately, starts with those tokens: its store queries go out at once. `None` for the requests that stay Kademlia's (bootstrap, find_node,
-    /// sampling, pings) and on a Kademlia node.
+    /// lately, starts with those tokens: its store queries go out at once. A
+    /// subscription asks the owners too. `None` for the requests that stay
+    /// Kademlia's (bootstrap, find_node, sampling, pings) and on a Kademlia node.
     pub(super) fn onehop_begin_lookup(
         &self,
         target: Id,
@@ -1000,10 +1001,12 @@ impl Node {
             // With the caller's seq the owners' versions are not read, only their
             // tokens: one round trip too. Without it the current seq is read first.
             Request::PutMutable { options, .. } => options.seq.is_some(),
+            // A subscription goes to the owners, which store what it watches.
             Request::Get(_)
             | Request::GetPeers(_)
             | Request::GetMutable { .. }
-            | Request::Scrape(_) => false,
+            | Request::Scrape(_)
+            | Request::Subscribe(_) => false,
             _ => return None,
         };
         let owners = o.members.read().owners(&target, o.config.replicas);
