@@ -2424,7 +2424,7 @@ dipsea_status dipsea_swarm_reset_ops(const struct dipsea_swarm *swarm);
 /**
  * Node `node` subscribes to the BEP 44 mutable item of the `public_key_len`-byte
  * `public_key` (DIPSEA_PUBLIC_KEY_LEN) and the `salt_len`-byte `salt` (at most 64;
- * NULL when 0): a lookup, then `dipsea_sub` to the storing nodes it found, which
+ * NULL when 0): a lookup, then a subscribe message to the storing nodes it found, which
  * push each newer version from then on (read with dipsea_swarm_take_updates). Runs
  * virtual time until that ends and writes how many storing nodes were asked to
  * `*out_asked`.
@@ -2447,7 +2447,7 @@ dipsea_status dipsea_swarm_subscribe(const struct dipsea_swarm *swarm,
                                      size_t *out_asked);
 
 /**
- * Node `node` subscribes to the peers of `*info_hash`: a lookup, then `dipsea_sub`
+ * Node `node` subscribes to the peers of `*info_hash`: a lookup, then a subscribe message
  * to the nodes closest to it (where dipsea_swarm_announce stores), which push each
  * peer announced to them from then on (read with dipsea_swarm_take_peer_updates).
  * Writes how many nodes were asked to `*out_asked`.
