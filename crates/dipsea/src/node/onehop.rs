@@ -17,7 +17,8 @@
 //!   its owners, a lookup that learns no other node (`onehop_begin_lookup`).
 //!
 //! Joining: a node with bootstrap addresses asks one for its member list
-//! (`dipsea_members`, paged by id), then broadcasts its signed join. Departures: a
+//! (`dipsea_members`, paged by id; a long list a chain of pages per id range, all at
+//! once), then broadcasts its signed join. Departures: a
 //! member that misses `suspect_after` answers in a row is removed and its departure
 //! broadcast, signed by the detector; a receiver believes such a departure only when
 //! its own ping to the member goes unanswered. Anti-entropy: every
@@ -57,7 +58,8 @@ use crate::wire::{self, CompactNodes, Message, MessageKind, Query, QueryMethod, 
 /// issuer (`rpc::token`), so 5 minutes leaves room.
 const TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
 
-/// How long a joiner waits for a bootstrap member's list before asking again.
+/// How long a joiner waits for the next page of a bootstrap member's list before
+/// asking again (the next bootstrap member, if there are several).
 const JOIN_RETRY: Duration = Duration::from_secs(1);
 
 /// Most write tokens cached; past it, the cache is cleared (tokens are fetched again).
@@ -89,14 +91,22 @@ const MAX_REVIVING: usize = 1_024;
 /// Most members checked after one pull (those we list and the peer does not).
 const MAX_CHECKS_PER_PULL: usize = 32;
 
-/// A pull of a member's list under way: the id ranges still to read (a bit per
-/// range, the lowest read first), those read, and the ids listed in them.
+/// A read of a member's list under way (a join's or a pull's), a bit per id range:
+/// the ranges still to read, those read, and those a chain of pages is reading;
+/// with the ids listed in them (a pull's), and whether the list's length is known
+/// (a join's).
 #[derive(Debug, Default)]
 struct Pull {
     todo: u16,
     done: u16,
+    started: u16,
+    sized: bool,
     listed: Vec<Id>,
 }
+
+/// A joiner reads a list longer than this many pages with a chain of pages per id
+/// range, all at once; a shorter one with one chain.
+const PARALLEL_PAGES: usize = 2;
 
 // A pull keeps its ranges in a `u16`.
 const _: () = assert!(onehop::RANGES <= 16);
@@ -121,12 +131,33 @@ struct TickPlan {
 /// What a membership query in flight was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
-    /// A page of the bootstrap member's list, while joining.
-    Join,
+    /// A page of id range `.0` of the bootstrap member's list, while joining.
+    Join(u8),
     /// A digest comparison (anti-entropy).
     Digest,
-    /// A page of a member's list after digests differed.
-    Pull,
+    /// A page of id range `.0` of a member's list after digests differed.
+    Pull(u8),
+}
+
+impl Purpose {
+    /// The id range a list query reads.
+    fn range(self) -> Option<usize> {
+        match self {
+            Purpose::Join(r) | Purpose::Pull(r) => Some(usize::from(r)),
+            Purpose::Digest => None,
+        }
+    }
+
+    /// The same purpose for id range `r`.
+    fn with_range(self, r: usize) -> Purpose {
+        // Ranges are below 16.
+        let r = r as u8;
+        match self {
+            Purpose::Join(_) => Purpose::Join(r),
+            Purpose::Pull(_) => Purpose::Pull(r),
+            Purpose::Digest => Purpose::Digest,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -497,7 +528,7 @@ impl Node {
         let Some(o) = self.onehop() else { return };
         let method = match purpose {
             Purpose::Digest => onehop::DIGEST_METHOD,
-            Purpose::Join | Purpose::Pull => onehop::MEMBERS_METHOD,
+            Purpose::Join(_) | Purpose::Pull(_) => onehop::MEMBERS_METHOD,
         };
         let own = self.id;
         let tid = self.send_encoded(to, id, None, true, now, out, |tid, buf| {
@@ -543,11 +574,11 @@ impl Node {
                 let theirs = r.token.and_then(|t| <[u8; 20]>::try_from(t).ok());
                 if theirs.is_some_and(|d| d != o.members.read().digest()) {
                     let todo = differing_ranges(&o.members.read(), r.digests);
-                    self.start_pull(o, from, r.id, todo, now, out);
+                    self.start_read(o, from, Some(r.id), todo, Purpose::Pull(0), now, out);
                 }
             }
-            Purpose::Join | Purpose::Pull => {
-                if purpose == Purpose::Join {
+            Purpose::Join(_) | Purpose::Pull(_) => {
+                if matches!(purpose, Purpose::Join(_)) {
                     if let Some(seen) = seen_as {
                         self.learn_own_addr(o, seen);
                     }
@@ -588,7 +619,7 @@ impl Node {
                 }
             }
         }
-        if purpose == Purpose::Join {
+        if matches!(purpose, Purpose::Join(_)) {
             // The joiner's routing table learns a contact in each subtree the
             // list covers (one ping each), which the join's broadcast needs.
             for m in &proven {
@@ -606,40 +637,42 @@ impl Node {
             }
             self.send_query(m.addr, Some(m.id), None, QueryMethod::Ping, now, out);
         }
-        if purpose == Purpose::Pull {
-            self.continue_pull(o, from, r.id, &page, now, out);
-            return;
-        }
-        match page.last() {
-            Some(last) if page.len() >= onehop::PAGE => {
-                let cursor = Some(last.id);
-                self.members_query(from, Some(r.id), cursor, purpose, now, out);
-            }
-            _ if purpose == Purpose::Join => {
-                let at = now + self.rtt.timeout();
-                let mut t = o.timers.lock();
-                t.joined = true;
-                t.announce_at = at;
-                drop(t);
-                self.want_tick_at(at);
-            }
-            _ => {}
-        }
+        self.continue_read(o, from, r, &page, purpose, now, out);
     }
 
-    /// Starts pulling the id ranges of `todo` (a bit each) from member `peer`.
-    fn start_pull(
+    /// After a join's last page: the join is announced shortly.
+    fn joined(&self, o: &OneHop, now: Time) {
+        let at = now + self.rtt.timeout();
+        let mut t = o.timers.lock();
+        t.joined = true;
+        t.announce_at = at;
+        drop(t);
+        self.want_tick_at(at);
+    }
+
+    /// Starts reading the id ranges of `todo` (a bit each) of the list of the member
+    /// at `from` (`peer`, when known). A pull reads them all at once. A join starts
+    /// at the top, and once the first answer says how long the list is, reads a
+    /// long one with a chain of pages per range: N members take about
+    /// N / (16 × PAGE) round trips, not N / PAGE.
+    #[allow(clippy::too_many_arguments)]
+    fn start_read(
         &self,
         o: &OneHop,
         from: SocketAddr,
-        peer: Id,
+        peer: Option<Id>,
         todo: u16,
+        purpose: Purpose,
         now: Time,
         out: &mut Output,
     ) {
         if todo == 0 {
             return;
         }
+        let started = match purpose {
+            Purpose::Join(_) => 1,
+            _ => todo,
+        };
         {
             let mut pulls = o.pulls.lock();
             if pulls.len() >= MAX_PULLS && !pulls.contains_key(&from) {
@@ -649,48 +682,97 @@ impl Node {
                 from,
                 Pull {
                     todo,
+                    started,
                     ..Pull::default()
                 },
             );
         }
-        let first = todo.trailing_zeros() as usize;
-        let cursor = onehop::range_cursor(first);
-        self.members_query(from, Some(peer), cursor, Purpose::Pull, now, out);
+        for r in (0..onehop::RANGES).filter(|r| started & (1 << r) != 0) {
+            let cursor = onehop::range_cursor(r);
+            self.members_query(from, peer, cursor, purpose.with_range(r), now, out);
+        }
     }
 
-    /// A page of a pull: the next page of the range being read, else the first of
-    /// the next range to read, else the check of what the peer did not list.
-    fn continue_pull(
+    /// A page of a chain reading from range `purpose.range()`: the ranges it covered
+    /// are read; the chain goes on in the range of its last id unless that one is
+    /// read or has a chain of its own; a join's first answer may start a chain per
+    /// range. Once every range is read, the join is done, or the pull checks what the
+    /// peer did not list.
+    #[allow(clippy::too_many_arguments)]
+    fn continue_read(
         &self,
         o: &OneHop,
         from: SocketAddr,
-        peer: Id,
+        r: &Response<'_>,
         page: &[NodeInfo],
+        purpose: Purpose,
         now: Time,
         out: &mut Output,
     ) {
-        let cursor = {
+        let Some(range) = purpose.range() else { return };
+        let join = matches!(purpose, Purpose::Join(_));
+        let (next, fan_out, finished) = {
             let mut pulls = o.pulls.lock();
             let Some(pull) = pulls.get_mut(&from) else {
                 return;
             };
-            pull.listed.extend(page.iter().map(|m| m.id));
-            let range = pull.todo.trailing_zeros() as usize;
-            match page.last() {
-                Some(last) if page.len() >= onehop::PAGE && onehop::range_of(&last.id) == range => {
-                    Some(Some(last.id))
-                }
-                _ => {
-                    pull.todo &= !(1 << range);
-                    pull.done |= 1 << range;
-                    (pull.todo != 0)
-                        .then(|| onehop::range_cursor(pull.todo.trailing_zeros() as usize))
+            if !join {
+                pull.listed.extend(page.iter().map(|m| m.id));
+            }
+            let full = page.len() >= onehop::PAGE;
+            let last = page.last().filter(|_| full);
+            // Ids are in order: the ranges before the last id's are read to their
+            // end, and with a short page every range from here on.
+            let end = last.map_or(onehop::RANGES, |m| onehop::range_of(&m.id));
+            for q in range..end {
+                pull.todo &= !(1 << q);
+                pull.done |= 1 << q;
+            }
+            let next = last.filter(|m| {
+                let q = onehop::range_of(&m.id);
+                let open = pull.todo & (1 << q) != 0;
+                open && (q == range || pull.started & (1 << q) == 0)
+            });
+            if let Some(m) = next {
+                pull.started |= 1 << onehop::range_of(&m.id);
+            }
+            let mut fan_out = 0;
+            if join && !pull.sized {
+                pull.sized = true;
+                let len = r.num.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+                if len > PARALLEL_PAGES * onehop::PAGE {
+                    fan_out = pull.todo & !pull.started;
+                    pull.started |= fan_out;
                 }
             }
+            (next.map(|m| m.id), fan_out, pull.todo == 0)
         };
-        match cursor {
-            Some(cursor) => self.members_query(from, Some(peer), cursor, Purpose::Pull, now, out),
-            None => self.check_unlisted(o, from, peer, now, out),
+        if join {
+            // A join that makes progress is not started again elsewhere.
+            o.timers.lock().next_join = now + JOIN_RETRY;
+        }
+        if let Some(cursor) = next {
+            let q = onehop::range_of(&cursor);
+            self.members_query(
+                from,
+                Some(r.id),
+                Some(cursor),
+                purpose.with_range(q),
+                now,
+                out,
+            );
+        }
+        for q in (0..onehop::RANGES).filter(|q| fan_out & (1 << q) != 0) {
+            let cursor = onehop::range_cursor(q);
+            self.members_query(from, Some(r.id), cursor, purpose.with_range(q), now, out);
+        }
+        match (finished, join) {
+            (false, _) => {}
+            (true, true) => {
+                o.pulls.lock().remove(&from);
+                self.joined(o, now);
+            }
+            (true, false) => self.check_unlisted(o, from, r.id, now, out),
         }
     }
 
@@ -910,13 +992,12 @@ impl Node {
         next = next.min(self.onehop_handoff(o, now, out));
         let digest = Some(Id::from(o.members.read().digest()));
         for (to, id, purpose) in plan.sends {
-            // A digest query carries ours (push-pull); a list query starts at the top.
-            let target = if purpose == Purpose::Digest {
-                digest
-            } else {
-                None
-            };
-            self.members_query(to, id, target, purpose, now, out);
+            match purpose {
+                // A digest query carries ours (push-pull).
+                Purpose::Digest => self.members_query(to, id, digest, purpose, now, out),
+                // A join reads every range of the list at once.
+                _ => self.start_read(o, to, id, u16::MAX, purpose, now, out),
+            }
         }
         if let Some(p) = plan.probe {
             self.send_query(p.addr, Some(p.id), None, QueryMethod::Ping, now, out);
@@ -946,7 +1027,7 @@ impl Node {
         };
         if !t.joined && now >= t.next_join {
             if let Some(&to) = routers.get(t.join_attempts % routers.len().max(1)) {
-                plan.sends.push((to, None, Purpose::Join));
+                plan.sends.push((to, None, Purpose::Join(0)));
             }
             t.join_attempts += 1;
             t.next_join = now + JOIN_RETRY;

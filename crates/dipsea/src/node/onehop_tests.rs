@@ -166,7 +166,7 @@ fn event_datagram(key: &SigningKey, seq: i64, event: MemberEvent, sender: Id) ->
 fn member_page_answer(node: &Node, from: SocketAddr, page: &[NodeInfo], proofs: Option<&[u8]>) {
     let now = Time::from_millis(10_000);
     let mut out = Output::new();
-    node.members_query(from, None, None, super::Purpose::Pull, now, &mut out);
+    node.members_query(from, None, None, super::Purpose::Pull(0), now, &mut out);
     let (sent, _) = out.take();
     let tid = crate::wire::decode(&sent[0].1)
         .expect("a query")
@@ -289,6 +289,56 @@ fn anti_entropy_pulls_only_the_id_range_that_differs() {
     }
     // Node 1 took it back from a list (after its ping was answered).
     assert!(net.nodes.iter().all(|n| n.members().contains(&id)));
+}
+
+/// The cursors of the member list queries node `from` sends while `net` runs for
+/// `span`.
+fn list_cursors_of(net: &mut Net, from: Id, span: Duration) -> Vec<Option<Id>> {
+    let cursors: std::rc::Rc<std::cell::RefCell<Vec<Option<Id>>>> = Default::default();
+    let seen = cursors.clone();
+    net.drop = Some(Box::new(move |_, d: &[u8]| {
+        let Ok(m) = crate::wire::decode(d) else {
+            return false;
+        };
+        if let MessageKind::Query(q) = m.kind {
+            if let crate::wire::QueryMethod::Unknown { method, target } = q.method {
+                if q.id == from && method == crate::onehop::MEMBERS_METHOD {
+                    seen.borrow_mut().push(target);
+                }
+            }
+        }
+        false
+    }));
+    net.run(span);
+    net.drop = None;
+    let cursors = cursors.borrow().clone();
+    cursors
+}
+
+#[test]
+fn a_joiner_reads_a_long_list_a_range_at_a_time_and_a_short_one_in_one_chain() {
+    for (n, long) in [(80, true), (12, false)] {
+        let mut net = Net::new(n);
+        let joiner = n - 1;
+        net.down.insert(joiner);
+        net.run(Duration::from_secs(5));
+        net.down.remove(&joiner);
+        let id = net.nodes[joiner].id();
+        let cursors = list_cursors_of(&mut net, id, Duration::from_secs(3));
+        assert_eq!(net.nodes[joiner].members().len(), n, "{n} members");
+        let ranges: HashSet<usize> = cursors
+            .iter()
+            .map(|c| c.map_or(0, |c| crate::onehop::range_of(&c)))
+            .collect();
+        if long {
+            // 80 members are 8 pages: read by 16 chains of about one page each.
+            assert!(ranges.len() >= 12, "{cursors:?}");
+            assert!(cursors.len() <= 24, "{} queries", cursors.len());
+        } else {
+            // 12 members are 2 pages, read one after the other.
+            assert_eq!(cursors.len(), 2, "{cursors:?}");
+        }
+    }
 }
 
 #[test]
