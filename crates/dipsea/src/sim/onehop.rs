@@ -70,8 +70,10 @@ use crate::keyspace::{Partitioner, Scheme};
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// Bytes a real node spends per member of its list: a 20-byte id, a 6-byte compact
-/// address, the last time it answered and a failure count, in a hash map slot.
-pub const MEMBER_ENTRY_BYTES: usize = 48;
+/// address, the last time it answered and a failure count, in a hash map slot (48),
+/// and the member's signed join that its member pages carry (key, sequence number
+/// and signature, 104 bytes, with its id and address in a second slot: 160).
+pub const MEMBER_ENTRY_BYTES: usize = 48 + 160;
 
 /// Bytes of one membership event on the wire (KRPC envelope, id, address, sequence).
 const EVENT_BYTES: u64 = 90;
