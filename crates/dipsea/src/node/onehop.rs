@@ -104,6 +104,63 @@ struct Pull {
     listed: Vec<Id>,
 }
 
+/// What follows a page of a read ([`Pull::on_page`]).
+struct ReadStep {
+    /// The cursor of the chain's next page, if it goes on.
+    next: Option<Id>,
+    /// The ranges whose chains start now (a bit each).
+    fan_out: u16,
+    /// Whether every range is read.
+    finished: bool,
+}
+
+impl Pull {
+    /// Accounts for a page of the chain reading from `range` (of a join when
+    /// `join`; `list_len`, the list's length as the answer gives it). Ids come in
+    /// order, so the ranges before the last id's are read to their end, and with a
+    /// short page every range from here on. The chain goes on in the range of its
+    /// last id unless that one is read or has a chain of its own; a join's first
+    /// answer starts a chain for every other range when the list is long.
+    fn on_page(
+        &mut self,
+        range: usize,
+        page: &[NodeInfo],
+        join: bool,
+        list_len: Option<usize>,
+    ) -> ReadStep {
+        if !join {
+            self.listed.extend(page.iter().map(|m| m.id));
+        }
+        let last = page.last().filter(|_| page.len() >= onehop::PAGE);
+        let end = last.map_or(onehop::RANGES, |m| onehop::range_of(&m.id));
+        for q in range..end {
+            self.todo &= !(1 << q);
+            self.done |= 1 << q;
+        }
+        let next = last.map(|m| m.id).filter(|id| {
+            let q = onehop::range_of(id);
+            let open = self.todo & (1 << q) != 0;
+            open && (q == range || self.started & (1 << q) == 0)
+        });
+        if let Some(id) = next {
+            self.started |= 1 << onehop::range_of(&id);
+        }
+        let mut fan_out = 0;
+        if join && !self.sized {
+            self.sized = true;
+            if list_len.unwrap_or(0) > PARALLEL_PAGES * onehop::PAGE {
+                fan_out = self.todo & !self.started;
+                self.started |= fan_out;
+            }
+        }
+        ReadStep {
+            next,
+            fan_out,
+            finished: self.todo == 0,
+        }
+    }
+}
+
 /// A joiner reads a list longer than this many pages with a chain of pages per id
 /// range, all at once; a shorter one with one chain.
 const PARALLEL_PAGES: usize = 2;
@@ -693,11 +750,9 @@ impl Node {
         }
     }
 
-    /// A page of a chain reading from range `purpose.range()`: the ranges it covered
-    /// are read; the chain goes on in the range of its last id unless that one is
-    /// read or has a chain of its own; a join's first answer may start a chain per
-    /// range. Once every range is read, the join is done, or the pull checks what the
-    /// peer did not list.
+    /// A page of a chain reading from range `purpose.range()`: its next page, the
+    /// chains it starts ([`Pull::on_page`]); once every range is read, the join is
+    /// done, or the pull checks what the peer did not list.
     #[allow(clippy::too_many_arguments)]
     fn continue_read(
         &self,
@@ -711,42 +766,19 @@ impl Node {
     ) {
         let Some(range) = purpose.range() else { return };
         let join = matches!(purpose, Purpose::Join(_));
-        let (next, fan_out, finished) = {
+        let list_len = r.num.and_then(|n| usize::try_from(n).ok());
+        let step = {
             let mut pulls = o.pulls.lock();
             let Some(pull) = pulls.get_mut(&from) else {
                 return;
             };
-            if !join {
-                pull.listed.extend(page.iter().map(|m| m.id));
-            }
-            let full = page.len() >= onehop::PAGE;
-            let last = page.last().filter(|_| full);
-            // Ids are in order: the ranges before the last id's are read to their
-            // end, and with a short page every range from here on.
-            let end = last.map_or(onehop::RANGES, |m| onehop::range_of(&m.id));
-            for q in range..end {
-                pull.todo &= !(1 << q);
-                pull.done |= 1 << q;
-            }
-            let next = last.filter(|m| {
-                let q = onehop::range_of(&m.id);
-                let open = pull.todo & (1 << q) != 0;
-                open && (q == range || pull.started & (1 << q) == 0)
-            });
-            if let Some(m) = next {
-                pull.started |= 1 << onehop::range_of(&m.id);
-            }
-            let mut fan_out = 0;
-            if join && !pull.sized {
-                pull.sized = true;
-                let len = r.num.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
-                if len > PARALLEL_PAGES * onehop::PAGE {
-                    fan_out = pull.todo & !pull.started;
-                    pull.started |= fan_out;
-                }
-            }
-            (next.map(|m| m.id), fan_out, pull.todo == 0)
+            pull.on_page(range, page, join, list_len)
         };
+        let ReadStep {
+            next,
+            fan_out,
+            finished,
+        } = step;
         if join {
             // A join that makes progress is not started again elsewhere.
             o.timers.lock().next_join = now + JOIN_RETRY;

@@ -341,6 +341,64 @@ fn a_joiner_reads_a_long_list_a_range_at_a_time_and_a_short_one_in_one_chain() {
     }
 }
 
+/// `n` members of id range `r`, in id order.
+fn members_in_range(r: u8, n: usize) -> Vec<NodeInfo> {
+    let mut ids: Vec<Id> = (0u16..)
+        .map(|i| Id::sha1(&i.to_be_bytes()))
+        .filter(|id| crate::onehop::range_of(id) == usize::from(r))
+        .take(n)
+        .collect();
+    ids.sort();
+    ids.into_iter()
+        .map(|id| NodeInfo::new(id, addr(7000)))
+        .collect()
+}
+
+#[test]
+fn a_page_reads_the_ranges_it_covers_and_a_chain_stops_where_another_reads() {
+    use super::{Pull, ReadStep};
+    let page = crate::onehop::PAGE;
+    // A join's first page, full and still in range 0, of a long list: the chain goes
+    // on in range 0 and every other range gets a chain of its own.
+    let mut join = Pull {
+        todo: u16::MAX,
+        started: 1,
+        ..Pull::default()
+    };
+    let first = members_in_range(0, page);
+    let ReadStep {
+        next,
+        fan_out,
+        finished,
+    } = join.on_page(0, &first, true, Some(500));
+    assert_eq!(next, Some(first[page - 1].id));
+    assert_eq!(fan_out, u16::MAX & !1);
+    assert!(!finished);
+    // A full page of range 2 that ends in range 3: range 2 is read, and range 3's own
+    // chain reads on, so this one stops.
+    let mut spill = members_in_range(2, page - 1);
+    spill.extend(members_in_range(3, 1));
+    let step = join.on_page(2, &spill, true, Some(500));
+    assert_eq!((step.next, step.fan_out), (None, 0));
+    assert_eq!(join.done, 1 << 2);
+    // A short page ends every range from its own on.
+    let step = join.on_page(5, &members_in_range(5, 3), true, Some(500));
+    assert_eq!(join.done, (u16::MAX << 5) | (1 << 2));
+    assert!(!step.finished, "ranges 0, 1, 3 and 4 are still read");
+    // A pull reads only its ranges: a page running into a range that agrees stops.
+    let mut pull = Pull {
+        todo: 1 << 6,
+        started: 1 << 6,
+        ..Pull::default()
+    };
+    let mut spill = members_in_range(6, page - 2);
+    spill.extend(members_in_range(7, 2));
+    let step = pull.on_page(6, &spill, false, None);
+    assert_eq!(step.next, None);
+    assert!(step.finished);
+    assert_eq!(pull.listed.len(), page);
+}
+
 #[test]
 fn a_listed_member_whose_key_the_accept_policy_refuses_is_not_taken() {
     let (alice, alice_id) = key_and_id(31);
