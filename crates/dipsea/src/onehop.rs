@@ -41,9 +41,10 @@ pub const DIGEST_METHOD: &[u8] = b"dipsea_digest";
 /// The method of the member list query (join and anti-entropy), paged.
 pub const MEMBERS_METHOD: &[u8] = b"dipsea_members";
 
-/// Members per `dipsea_members` answer: 10 compact entries and their proofs, 1,300
-/// bytes over IPv4 (1,420 over IPv6), so that an answer fits a 1,500-byte path.
-pub const PAGE: usize = 10;
+/// Members per `dipsea_members` answer: 9 compact entries and their proofs. A full
+/// answer is 1,286 bytes over IPv4 and 1,408 over IPv6, so that with its IP and UDP
+/// headers it fits a 1,500-byte path (10 would take 1,551 bytes over IPv6).
+pub const PAGE: usize = 9;
 
 /// Which overlay a node runs: chosen at creation, never changed.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

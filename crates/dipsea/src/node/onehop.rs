@@ -47,7 +47,7 @@ use super::ops::Request;
 use super::output::{Event, Output};
 use super::Node;
 use crate::error::Error;
-use crate::id::{Id, NodeInfo};
+use crate::id::{Id, NodeInfo, ID_LEN};
 use crate::lookup::{Lookup, LookupConfig};
 use crate::onehop::{self, member_id, JoinProof, MemberEvent, Members, OneHopConfig, Signer};
 use crate::push::{Broadcast, KeyRange, SigningKey};
@@ -529,31 +529,36 @@ impl Node {
     fn proven_page(&self, o: &OneHop, after: Option<Id>) -> (Vec<NodeInfo>, Vec<JoinProof>) {
         let (mut page, mut proofs) = (Vec::new(), Vec::new());
         let mut cursor = after;
-        while page.len() < onehop::PAGE {
+        loop {
             let batch = o.members.read().page(cursor, onehop::PAGE);
-            let Some(last) = batch.last() else { break };
-            cursor = Some(last.id);
             let full = batch.len() == onehop::PAGE;
+            cursor = batch.last().map(|m| m.id);
             for m in batch {
-                let proof = if m.id == self.id {
-                    Some(self.own_proof(o, m.addr))
-                } else {
-                    o.proofs
-                        .lock()
-                        .get(&m.id)
-                        .filter(|(at, _)| *at == m.addr)
-                        .map(|(_, p)| *p)
-                };
-                if let Some(proof) = proof.filter(|_| page.len() < onehop::PAGE) {
+                if page.len() == onehop::PAGE {
+                    return (page, proofs);
+                }
+                if let Some(proof) = self.listed_proof(o, &m) {
                     page.push(m);
                     proofs.push(proof);
                 }
             }
             if !full {
-                break;
+                return (page, proofs);
             }
         }
-        (page, proofs)
+    }
+
+    /// The signed join that proves member `m` at its address: this node's own, or
+    /// the one kept for `m` if it is for that address.
+    fn listed_proof(&self, o: &OneHop, m: &NodeInfo) -> Option<JoinProof> {
+        if m.id == self.id {
+            return Some(self.own_proof(o, m.addr));
+        }
+        o.proofs
+            .lock()
+            .get(&m.id)
+            .filter(|(at, _)| *at == m.addr)
+            .map(|(_, p)| *p)
     }
 
     /// This node's signed join at `addr`: the one it announced or listed last, or a
@@ -1197,13 +1202,13 @@ impl Node {
 /// 20 bytes each) differs from ours; every range when `theirs` is missing or not
 /// that size (a member that does not send them).
 fn differing_ranges(members: &Members, theirs: Option<&[u8]>) -> u16 {
-    let Some(theirs) = theirs.filter(|t| t.len() == onehop::RANGES * 20) else {
+    let Some(theirs) = theirs.filter(|t| t.len() == onehop::RANGES * ID_LEN) else {
         return u16::MAX;
     };
     members
         .range_digests()
         .iter()
-        .zip(theirs.chunks_exact(20))
+        .zip(theirs.chunks_exact(ID_LEN))
         .enumerate()
         .filter(|(_, (ours, theirs))| ours[..] != theirs[..])
         .fold(0, |mask, (r, _)| mask | 1 << r)

@@ -400,6 +400,66 @@ fn a_page_reads_the_ranges_it_covers_and_a_chain_stops_where_another_reads() {
 }
 
 #[test]
+fn a_full_member_page_with_its_proofs_fits_a_1500_byte_path() {
+    for v6 in [false, true] {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let node = Node::with_rng(Id::ZERO, config(vec![]), Time::ZERO, &mut rng);
+        let at = |i: u16| -> SocketAddr {
+            if v6 {
+                let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0xffff, i);
+                SocketAddr::new(ip.into(), 6881)
+            } else {
+                addr(2000 + i)
+            }
+        };
+        node.set_member_addr(at(0));
+        let o = node.onehop().expect("one-hop");
+        for i in 1..40u8 {
+            let (key, id) = key_and_id(100 + i);
+            let proof = JoinProof::sign(&key, 1, at(u16::from(i)));
+            o.members
+                .write()
+                .insert(id, at(u16::from(i)), Time::ZERO)
+                .expect("new");
+            o.proofs.lock().insert(id, (at(u16::from(i)), proof));
+        }
+        // A members query from the farthest address there is, with a cursor.
+        let mut query = Vec::new();
+        Message {
+            tid: b"\xff\xff\xff\xff",
+            version: Some(&crate::node::CLIENT_VERSION),
+            ..Message::query(
+                b"\xff\xff\xff\xff",
+                Id::sha1(b"asker"),
+                crate::wire::QueryMethod::Unknown {
+                    method: crate::onehop::MEMBERS_METHOD,
+                    target: Some(Id::ZERO),
+                },
+            )
+        }
+        .encode(&mut query);
+        stamp(&mut query, 0, Some(&net()));
+        let mut out = Output::new();
+        node.handle_datagram(at(9999), &query, Time::ZERO, &mut out);
+        let (sent, _) = out.take();
+        let answer = &sent.last().expect("an answer").1;
+        let listed = crate::wire::decode(answer).map(|m| match m.kind {
+            MessageKind::Response(r) => r.proofs.map_or(0, |p| p.len() / crate::onehop::PROOF_LEN),
+            _ => 0,
+        });
+        assert_eq!(listed, Ok(crate::onehop::PAGE), "a full page");
+        // IPv6 adds 40 bytes of IP header and 8 of UDP; IPv4 28.
+        let headers = if v6 { 48 } else { 28 };
+        println!("v6 {v6}: a full page answer of {} bytes", answer.len());
+        assert!(
+            answer.len() + headers <= 1_500,
+            "v6 {v6}: {} bytes",
+            answer.len()
+        );
+    }
+}
+
+#[test]
 fn a_listed_member_whose_key_the_accept_policy_refuses_is_not_taken() {
     let (alice, alice_id) = key_and_id(31);
     let (carol, carol_id) = key_and_id(32);
