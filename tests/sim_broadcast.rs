@@ -88,3 +88,66 @@ fn broadcast_scenarios() {
     assert!(r.coverage >= 0.995, "{r:?}");
     assert!(r.messages * 10 <= 25 * NODES as u64, "{r:?}");
 }
+
+/// A subtree whose every contact known to the node responsible for it crashed, with
+/// no deeper contact to hand it to instead: the node looks the subtree's live nodes
+/// up and hands it to them. (Nodes look up only subtrees expected to hold at least
+/// k nodes by their size estimate: bucket 6 of 2,000 nodes, about 16.)
+#[test]
+fn an_uncovered_subtree_is_found_by_a_lookup() {
+    const BUCKET: usize = 6;
+    let mut config = SwarmConfig {
+        nodes: 2_000,
+        seed: 5,
+        ..SwarmConfig::default()
+    };
+    let origin = origin_key().verifying_key().to_bytes();
+    config.node.broadcast.accept = AcceptPolicy::Allowed(HashSet::from([origin]));
+    let mut swarm = Swarm::new(config).expect("a valid configuration");
+    swarm.advance(Duration::from_secs(20 * 60));
+
+    // A node that knows some, not all, of the live nodes of its bucket 6.
+    let live: Vec<usize> = swarm.live_nodes().iter().map(|&i| i as usize).collect();
+    let found = live.iter().find_map(|&o| {
+        let own = swarm.node(o)?.id();
+        let contacts = swarm.node(o)?.routing().contacts();
+        let known = |x: usize| {
+            let id = swarm.node(x).map(|n| n.id());
+            contacts.iter().any(|e| Some(e.node.id) == id)
+        };
+        let (inside, deeper): (Vec<usize>, Vec<usize>) = live
+            .iter()
+            .copied()
+            .filter(|&x| {
+                swarm
+                    .node(x)
+                    .is_some_and(|n| x != o && own.common_prefix_len(&n.id()) >= BUCKET)
+            })
+            .partition(|&x| {
+                swarm
+                    .node(x)
+                    .is_some_and(|n| own.common_prefix_len(&n.id()) == BUCKET)
+            });
+        let (known_inside, unknown): (Vec<usize>, Vec<usize>) =
+            inside.into_iter().partition(|&x| known(x));
+        let known_deeper = deeper.into_iter().filter(|&x| known(x));
+        let crash: Vec<usize> = known_inside.iter().copied().chain(known_deeper).collect();
+        (!known_inside.is_empty() && !unknown.is_empty()).then_some((o, crash, unknown))
+    });
+    let (from, crash, unknown) = found.expect("such a node among 2,000");
+    // Every contact it has in bucket 6 and deeper: none is left to rescue through.
+    for &k in &crash {
+        swarm.crash_node(k);
+    }
+
+    let b = Broadcast::sign(&origin_key(), 1, KeyRange::ALL, b"found").expect("signed");
+    let r = swarm.broadcast_from(from, b, 1, SETTLE);
+    println!("{} crashed, {} unknown: {r:?}", crash.len(), unknown.len());
+    for &u in &unknown {
+        let delivered = swarm.node(u).expect("live").broadcast_stats().delivered;
+        assert_eq!(delivered, 1, "node {u} of the uncovered subtree");
+    }
+    let stats = swarm.node(from).expect("the origin").broadcast_stats();
+    assert!(stats.looked_up >= 1, "{stats:?}");
+    assert!(stats.lookup_queries >= 1, "{stats:?}");
+}

@@ -220,7 +220,7 @@ impl Node {
             announced: Mutex::new(BTreeMap::new()),
             published_mutable: Mutex::new(BTreeMap::new()),
             seeds: Mutex::new(Vec::new()),
-            maintenance: Mutex::new(Maintenance::new(now, &config)),
+            maintenance: Mutex::new(Maintenance::new(&id, now, &config)),
             next_deadline: AtomicU64::new(first_tick.as_millis()),
             counters: Counters::default(),
             rng_seed: AtomicU64::new(rng.next_u64()),

@@ -18,16 +18,17 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
 use super::config::CLIENT_VERSION;
 use super::lazy::Lazy;
+use super::ops::{OpError, OpId, Outcome, Request};
 use super::output::{Event, Output};
 use super::Node;
 use crate::id::{Id, NodeInfo};
-use crate::push::{self, Admitted, Broadcast, Delegation, Fanout, Receiver};
+use crate::push::{self, child_height, Admitted, Broadcast, Delegation, Fanout, Receiver};
 use crate::time::Time;
 use crate::wire::error_code;
 use crate::wire::push::{decode_broadcast, BroadcastQuery};
@@ -65,10 +66,17 @@ pub struct BroadcastStats {
     pub acked: u64,
     /// Hand-offs that failed (no answer or refused), before any retry.
     pub failed: u64,
-    /// Delivered broadcasts not forwarded because the forwarding table was full.
+    /// Delivered broadcasts not forwarded because the forwarding table was full (or
+    /// a second rescue of the same subtree, which is being handed off already).
     pub not_forwarded: u64,
-    /// Subtrees whose every contact failed, handed to a deeper neighbour instead.
+    /// Subtrees whose every contact failed, handed to a deeper neighbour instead,
+    /// or, with none to ask, looked up ([`looked_up`](Self::looked_up)).
     pub rescued: u64,
+    /// Of those, the subtrees whose live nodes were found by a lookup (a
+    /// `find_node` lookup of an id inside, run by this node).
+    pub looked_up: u64,
+    /// Queries those lookups sent.
+    pub lookup_queries: u64,
     /// Contacts known to speak the broadcast extension.
     pub speakers: usize,
     /// Broadcasts whose hand-offs await answers now.
@@ -86,6 +94,8 @@ struct Counters {
     failed: AtomicU64,
     not_forwarded: AtomicU64,
     rescued: AtomicU64,
+    looked_up: AtomicU64,
+    lookup_queries: AtomicU64,
 }
 
 /// One broadcast being handed off by this node.
@@ -95,15 +105,30 @@ struct Fanning {
     fanout: Fanout,
 }
 
-/// A fanout's identity: the broadcast (origin, sequence number), and 0 for its
-/// hand-offs or the height of a rescue (see `rescue`).
-type Key = ([u8; 32], i64, u8);
+/// A fanout's identity: the broadcast (origin, sequence number), and a tag: 0 for
+/// its hand-offs, the height of a rescue asked of this node (see `rescue`), or
+/// [`LOOKED_UP`] plus the bucket of a subtree this node looked up.
+type Key = ([u8; 32], i64, u16);
+
+/// The tag of a fanout into a looked-up subtree: this plus its bucket (above every
+/// height).
+const LOOKED_UP: u16 = 256;
 
 #[derive(Debug, Default)]
 struct Forwarding {
     fanning: HashMap<Key, Fanning>,
     /// Transaction id of each hand-off in flight → its broadcast and contact.
     tids: HashMap<u32, (Key, Id)>,
+    /// Lookups into uncovered subtrees running now → the broadcast and the bucket.
+    lookups: HashMap<OpId, (Broadcast, u8)>,
+}
+
+/// What a hand-off's failure leads to.
+enum Next {
+    /// A hand-off to send (`true`: a rescue asked of a deeper neighbour).
+    Send(Key, Delegation, bool),
+    /// A lookup into this bucket's subtree, whose every known contact failed.
+    Lookup(Broadcast, u8),
 }
 
 /// Nodes known to speak the extension: the first 32 bits of each id, sorted, and
@@ -188,6 +213,9 @@ pub(super) struct Broadcasts {
 struct State {
     receiver: Receiver,
     forwarding: Mutex<Forwarding>,
+    /// How many lookups into uncovered subtrees run now: every operation's end
+    /// reads it, and looks in the forwarding table only when it is not zero.
+    lookups: AtomicUsize,
     counters: Counters,
 }
 
@@ -206,6 +234,7 @@ impl Node {
         self.broadcasts.state.get_or_init(|| State {
             receiver: Receiver::new(self.config.broadcast.clone()),
             forwarding: Mutex::new(Forwarding::default()),
+            lookups: AtomicUsize::new(0),
             counters: Counters::default(),
         })
     }
@@ -271,6 +300,8 @@ impl Node {
             failed: load(&c.failed),
             not_forwarded: load(&c.not_forwarded),
             rescued: load(&c.rescued),
+            looked_up: load(&c.looked_up),
+            lookup_queries: load(&c.lookup_queries),
             speakers,
             forwarding: state.forwarding.lock().fanning.len(),
         }
@@ -422,7 +453,7 @@ impl Node {
             .collect();
         let beta = usize::from(self.config.broadcast.forward_beta.max(1));
         let (fanout, sends) = Fanout::start(self.id, height, &contacts, beta);
-        self.track(b, height, fanout, &sends, now, out);
+        self.track(b, u16::from(height), fanout, &sends, now, out);
     }
 
     fn acknowledge(&self, to: SocketAddr, query: &BroadcastQuery<'_>, out: &mut Output) {
@@ -448,7 +479,7 @@ impl Node {
     fn track(
         &self,
         b: Broadcast,
-        tag: u8,
+        tag: u16,
         fanout: Fanout,
         sends: &[Delegation],
         now: Time,
@@ -575,26 +606,115 @@ impl Node {
                 }
             };
             // A subtree whose every contact failed goes to a deeper neighbour,
-            // which hands it off from its own table (a rescue).
-            let next = next.map(|d| (d, false)).or_else(|| {
-                let (bucket, helper) = fanning.fanout.uncovered(&to)?;
-                counters.rescued.fetch_add(1, Ordering::Relaxed);
-                let d = Delegation {
-                    to: helper,
-                    height: (crate::id::ID_BITS - usize::from(bucket)) as u8,
-                    bucket: self.id.common_prefix_len(&helper.id) as u8,
-                };
-                Some((d, true))
+            // which hands it off from its own table (a rescue); without one, its
+            // live nodes are looked up (not again for a looked-up subtree whose
+            // nodes fail too: that one is given up).
+            let next = next.map(|d| Next::Send(key, d, false)).or_else(|| {
+                match fanning.fanout.uncovered(&to)? {
+                    (bucket, Some(helper)) => {
+                        counters.rescued.fetch_add(1, Ordering::Relaxed);
+                        let d = Delegation {
+                            to: helper,
+                            height: (crate::id::ID_BITS - usize::from(bucket)) as u8,
+                            bucket: self.id.common_prefix_len(&helper.id) as u8,
+                        };
+                        Some(Next::Send(key, d, true))
+                    }
+                    (bucket, None) if key.2 < LOOKED_UP && self.worth_looking_up(bucket) => {
+                        counters.rescued.fetch_add(1, Ordering::Relaxed);
+                        Some(Next::Lookup(fanning.broadcast.clone(), bucket))
+                    }
+                    (_, None) => None,
+                }
             });
-            if next.is_none() && fanning.fanout.is_done() {
+            if !matches!(next, Some(Next::Send(..))) && fanning.fanout.is_done() {
                 fwd.fanning.remove(&key);
             }
-            next.map(|d| (key, d))
+            next
         };
-        if let Some((key, (d, rescue))) = next {
-            self.send_hand_off(key, &d, rescue, now, out);
-            self.forget_if_done(&key);
+        match next {
+            Some(Next::Send(key, d, rescue)) => {
+                self.send_hand_off(key, &d, rescue, now, out);
+                self.forget_if_done(&key);
+            }
+            Some(Next::Lookup(b, bucket)) => self.look_up_subtree(b, bucket, now, out),
+            None => {}
         }
+    }
+
+    /// Whether `bucket`'s subtree, every known contact of which failed, is expected
+    /// to hold at least k nodes, by the network size estimate (yes without one).
+    /// A smaller one is most often the failed contact's alone: right after 30% of
+    /// 10,000 simulated nodes crashed, 2 of 2,621 lookups into any uncovered
+    /// subtree found a live node, both in subtrees expected to hold 10 or more.
+    fn worth_looking_up(&self, bucket: u8) -> bool {
+        let Some(size) = self.size.get() else {
+            return true;
+        };
+        let expected = size >> (u32::from(bucket) + 1).min(63);
+        expected >= self.config.routing.k as u64
+    }
+
+    /// Starts a lookup of a random id in `bucket`'s subtree, whose every known
+    /// contact failed: the closest nodes it finds are that subtree's live nodes, if
+    /// it has any, and they get the broadcast ([`Node::on_subtree_found`]).
+    ///
+    /// A node's deepest buckets hold one or two contacts, and nothing deeper knows
+    /// their subtree to be asked instead: right after 30% of 10,000 simulated nodes
+    /// crashed, with refreshes at different moments per node, such subtrees left
+    /// 0.2% to 1.1% of the live nodes without the broadcast.
+    fn look_up_subtree(&self, b: Broadcast, bucket: u8, now: Time, out: &mut Output) {
+        let target = self
+            .id
+            .random_in_bucket(usize::from(bucket), &mut self.rng());
+        let op = self.next_op_id();
+        let state = self.bcast();
+        state.forwarding.lock().lookups.insert(op, (b, bucket));
+        state.lookups.fetch_add(1, Ordering::Relaxed);
+        state.counters.looked_up.fetch_add(1, Ordering::Relaxed);
+        self.start(op, Request::FindNode(target), now, out);
+    }
+
+    /// The end of operation `op`: when it was a lookup into an uncovered subtree,
+    /// hands the subtree to `beta` of the nodes found inside it, closest to the
+    /// looked-up id first (the others are the retries), and returns true (the
+    /// operation is the broadcast's own: no event reports it).
+    pub(super) fn on_subtree_found(
+        &self,
+        op: OpId,
+        outcome: &Result<Outcome, OpError>,
+        sent: u32,
+        now: Time,
+        out: &mut Output,
+    ) -> bool {
+        let Some(state) = self.broadcasts.state.get() else {
+            return false;
+        };
+        if state.lookups.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let Some((b, bucket)) = state.forwarding.lock().lookups.remove(&op) else {
+            return false;
+        };
+        state.lookups.fetch_sub(1, Ordering::Relaxed);
+        let queries = &state.counters.lookup_queries;
+        queries.fetch_add(u64::from(sent), Ordering::Relaxed);
+        let found: &[NodeInfo] = match outcome {
+            Ok(Outcome::Nodes(nodes)) => nodes,
+            _ => &[],
+        };
+        let inside: Vec<NodeInfo> = found
+            .iter()
+            .filter(|n| {
+                self.id.common_prefix_len(&n.id) == usize::from(bucket) && self.speaks_push(&n.id)
+            })
+            .copied()
+            .collect();
+        let beta = usize::from(self.config.broadcast.forward_beta.max(1));
+        let height = child_height(usize::from(bucket));
+        let (fanout, sends) = Fanout::into_range(self.id, height, &inside, beta);
+        self.track(b, LOOKED_UP + u16::from(bucket), fanout, &sends, now, out);
+        true
     }
 
     fn forget_if_done(&self, key: &Key) {

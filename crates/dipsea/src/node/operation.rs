@@ -229,7 +229,7 @@ impl Node {
         self.counters.ops_started.fetch_add(1, Ordering::Relaxed);
         if self.ops.len() >= self.config.max_operations {
             let (what, limit) = ("operations running", self.ops.len());
-            self.finish(op, None, Err(OpError::Busy { what, limit }), out);
+            self.finish(op, None, Err(OpError::Busy { what, limit }), now, out);
             return;
         }
         let kind = kind_of(&request);
@@ -242,7 +242,7 @@ impl Node {
             tried_routers: false,
         };
         match kind.begin(self, op, &mut operation, now, out) {
-            Begin::Done(result) => self.finish(op, None, result, out),
+            Begin::Done(result) => self.finish(op, None, result, now, out),
             Begin::Run => {
                 self.ops.insert(op, operation);
                 self.drive(op, now, out);
@@ -433,7 +433,7 @@ impl Node {
             // random nodes otherwise leave each of those nodes a kilobyte or two).
             self.shrink_to_fit();
         }
-        self.finish(op, Some(stats), result, out);
+        self.finish(op, Some(stats), result, now, out);
         kind.on_done(self, succeeded, now, out);
     }
 
@@ -443,10 +443,14 @@ impl Node {
         op: OpId,
         stats: Option<(LookupStats, u32)>,
         outcome: Result<Outcome, OpError>,
+        now: Time,
         out: &mut Output,
     ) {
         self.counters.ops_done.fetch_add(1, Ordering::Relaxed);
         let (lookup, sent) = stats.unwrap_or_default();
+        if self.on_subtree_found(op, &outcome, sent, now, out) {
+            return;
+        }
         out.events.push(Event::Done {
             op,
             result: OpResult {

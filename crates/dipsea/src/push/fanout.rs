@@ -207,12 +207,14 @@ impl Fanout {
 
     /// When the hand-offs of `to`'s bucket all failed with no contact left (its
     /// subtree is uncovered): that bucket, and a contact of a deeper bucket that
-    /// acknowledged, to hand the uncovered subtree to instead. That contact shares
-    /// more bits with this node than the bucket does, so the subtree of height
-    /// `160 - bucket` around it holds the uncovered one; it covers it with its own
-    /// table (Ghodsi et al., "Self-correcting Broadcast", 2003, correct stale entries
-    /// as the broadcast passes; here, through a neighbour's table).
-    pub fn uncovered(&self, to: &Id) -> Option<(u8, NodeInfo)> {
+    /// acknowledged, to hand the uncovered subtree to instead, if there is one.
+    /// That contact shares more bits with this node than the bucket does, so the
+    /// subtree of height `160 - bucket` around it holds the uncovered one; it covers
+    /// it with its own table (Ghodsi et al., "Self-correcting Broadcast", 2003,
+    /// correct stale entries as the broadcast passes; here, through a neighbour's
+    /// table). Without one (the bucket is the deepest this node handed off), the
+    /// caller finds the subtree's live nodes by a lookup.
+    pub fn uncovered(&self, to: &Id) -> Option<(u8, Option<NodeInfo>)> {
         let bucket = self.own.common_prefix_len(to);
         let g = self
             .groups
@@ -230,8 +232,9 @@ impl Fanout {
                     .iter()
                     .filter_map(|id| d.candidates.iter().find(|c| c.id == *id))
             })
-            .next()?;
-        Some((g.bucket, *helper))
+            .next()
+            .copied();
+        Some((g.bucket, helper))
     }
 
     /// The hand-off to `to` failed (it did not answer, or refused): what to send
@@ -391,8 +394,22 @@ mod tests {
             assert_eq!(f.on_failure(&a.id).map(|d| d.to), Some(a));
         }
         assert_eq!(f.on_failure(&a.id), None);
-        assert_eq!(f.uncovered(&a.id), Some((0, c)));
+        assert_eq!(f.uncovered(&a.id), Some((0, Some(c))));
         assert_eq!(f.uncovered(&c.id), None, "c's bucket is covered");
+    }
+
+    #[test]
+    fn the_deepest_uncovered_bucket_has_no_helper() {
+        let own = Id::ZERO;
+        // Bucket 0: b (alive); bucket 1: a (dead), the deepest.
+        let (a, b) = (node(0x40, 1), node(0x80, 2));
+        let (mut f, _) = Fanout::start(own, 160, &[a, b], 1);
+        assert!(f.on_ack(&b.id));
+        for _ in 1..LAST_CONTACT_ATTEMPTS {
+            assert!(f.on_failure(&a.id).is_some());
+        }
+        assert_eq!(f.on_failure(&a.id), None);
+        assert_eq!(f.uncovered(&a.id), Some((1, None)));
     }
 
     #[test]

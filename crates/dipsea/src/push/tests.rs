@@ -57,7 +57,7 @@ fn run(
                 fanout.on_ack(&d.to.id);
             } else if let Some(again) = fanout.on_failure(&d.to.id) {
                 todo.push(again);
-            } else if let Some((bucket, helper)) = fanout.uncovered(&d.to.id) {
+            } else if let Some((bucket, Some(helper))) = fanout.uncovered(&d.to.id) {
                 // The rescue: one more datagram to the helper, which hands the
                 // bucket off from its own table if it gets it.
                 messages += 1;

@@ -76,6 +76,11 @@ pub struct BroadcastReport {
     pub mean_depth: f64,
     /// Datagrams of the lookup that routed into the range (0 when the origin is in it).
     pub lookup_messages: u64,
+    /// Lookups the nodes ran into subtrees whose every known contact failed, with
+    /// no deeper neighbour to hand them to (their datagrams are not in `messages`).
+    pub rescue_lookups: u64,
+    /// Queries those lookups sent (each answered query brings one answer more).
+    pub rescue_lookup_queries: u64,
 }
 
 impl Swarm {
@@ -159,6 +164,8 @@ impl Swarm {
             max_depth: depths.iter().copied().max().unwrap_or(0),
             mean_depth,
             lookup_messages,
+            rescue_lookups: after.2.saturating_sub(before.2),
+            rescue_lookup_queries: after.3.saturating_sub(before.3),
         }
     }
 
@@ -180,12 +187,20 @@ impl Swarm {
         }
     }
 
-    /// (acknowledgements received, duplicates) summed over the nodes up now.
-    fn broadcast_totals(&self) -> (u64, u64) {
+    /// (acknowledgements received, duplicates, subtrees looked up, their queries)
+    /// summed over the nodes up now.
+    fn broadcast_totals(&self) -> (u64, u64, u64, u64) {
         self.nodes
             .iter()
             .flatten()
             .map(|n| n.broadcast_stats())
-            .fold((0, 0), |(a, d), s| (a + s.acked, d + s.duplicates))
+            .fold((0, 0, 0, 0), |(a, d, l, q), s| {
+                (
+                    a + s.acked,
+                    d + s.duplicates,
+                    l + s.looked_up,
+                    q + s.lookup_queries,
+                )
+            })
     }
 }
