@@ -44,10 +44,11 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn print(label: &str, beta: usize, live: usize, r: &BroadcastReport) {
+fn print(label: &str, beta: usize, live: usize, r: &BroadcastReport, wall: Duration) {
     println!(
         "{label:<14} beta {beta}: coverage {:.4}% ({} of {}), messages/node {:.3}, \
-         acks/node {:.3}, duplicates {}, depth {} (mean {:.2}), time to full delivery {:?}",
+         acks/node {:.3}, duplicates {}, depth {} (mean {:.2}), time to full delivery {:?}, \
+         rescue lookups {} ({} queries, {:.3}/node), wall {wall:.1?}",
         100.0 * r.coverage,
         r.delivered,
         r.in_range,
@@ -57,6 +58,9 @@ fn print(label: &str, beta: usize, live: usize, r: &BroadcastReport) {
         r.max_depth,
         r.mean_depth,
         r.time_to_full,
+        r.rescue_lookups,
+        r.rescue_lookup_queries,
+        r.rescue_lookup_queries as f64 / live as f64,
     );
 }
 
@@ -95,6 +99,7 @@ fn main() {
     let mut config = SwarmConfig {
         nodes,
         seed,
+        threads: env("SIM_THREADS", SwarmConfig::default().threads as u64) as usize,
         ..SwarmConfig::default()
     };
     config.node.broadcast.accept =
@@ -109,18 +114,21 @@ fn main() {
     };
     let mut swarm = build();
     println!(
-        "broadcast bench: {nodes} nodes, seed {seed}, built and advanced {refresh:?} in {:.1?}",
+        "broadcast bench: {nodes} nodes, seed {seed}, {} threads, built and advanced {refresh:?} \
+         in {:.1?}",
+        config.threads,
         started.elapsed()
     );
     memory(&swarm);
-    let settle = Duration::from_secs(120);
+    let settle = Duration::from_secs(env("SIM_SETTLE_SECS", 60));
     let mut seq = 0;
     let mut run = |swarm: &mut Swarm, label: &str, beta: usize| {
         seq += 1;
         let b = Broadcast::sign(&key, seq, KeyRange::ALL, b"bench").expect("signed");
         let from = swarm.random_live().expect("a live node");
+        let wall = Instant::now();
         let r = swarm.broadcast_from(from, b, beta, settle);
-        print(label, beta, swarm.live(), &r);
+        print(label, beta, swarm.live(), &r, wall.elapsed());
     };
     for beta in 1..=3 {
         run(&mut swarm, "static", beta);

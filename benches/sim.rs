@@ -137,8 +137,10 @@ fn main() {
     let lookups = env("SIM_LOOKUPS", 100_000) as usize;
     let seed = env("SIM_SEED", 1);
     let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    let threads = env("SIM_THREADS", SwarmConfig::default().threads as u64);
     println!(
-        "sim bench: {nodes} nodes, {lookups} lookups, seed {seed}; GLIBC_TUNABLES={tunables:?}"
+        "sim bench: {nodes} nodes, {lookups} lookups, seed {seed}, {threads} threads; \
+         GLIBC_TUNABLES={tunables:?}"
     );
 
     let (rss_before, _) = rss();
@@ -149,6 +151,7 @@ fn main() {
         SwarmConfig {
             nodes,
             seed,
+            threads: env("SIM_THREADS", SwarmConfig::default().threads as u64) as usize,
             ..SwarmConfig::default()
         },
         &mut |joined, total| {

@@ -296,17 +296,25 @@ fn a_partition_into_halves_heals_once_lifted() {
     );
 }
 
-/// One scenario with every source of randomness: long-tailed latency, loss, puts,
-/// gets, a crash, churn and time passing.
+/// Long-tailed latency: links as short as 0 ms, so events run one at a time.
+const LONG_TAIL: Latency = Latency::LongTail {
+    median: Duration::from_millis(40),
+    p99: Duration::from_millis(300),
+};
+
+/// One scenario with every source of randomness: latency, loss, puts, gets, a
+/// crash, churn and time passing.
 fn scenario(seed: u64) -> (dipsea::SwarmStats, Vec<String>) {
+    scenario_on(seed, LONG_TAIL, 1)
+}
+
+fn scenario_on(seed: u64, latency: Latency, threads: usize) -> (dipsea::SwarmStats, Vec<String>) {
     let mut swarm = Swarm::new(SwarmConfig {
         nodes: 1_000,
         seed,
         loss: 0.05,
-        latency: Latency::LongTail {
-            median: Duration::from_millis(40),
-            p99: Duration::from_millis(300),
-        },
+        latency,
+        threads,
         ..SwarmConfig::default()
     })
     .expect("a valid configuration");
@@ -346,6 +354,19 @@ fn the_same_seed_gives_the_same_metrics() {
     assert_eq!(found_first, found_second);
     let (other, _) = scenario(6);
     assert_ne!(first.deterministic(), other.deterministic());
+}
+
+/// With the default latency (10 to 100 ms), events run in windows of 10 ms, split
+/// over the threads by node: one thread and three give the same run.
+#[test]
+fn the_number_of_threads_does_not_change_the_result() {
+    let latency = Latency::default();
+    let (one, found_one) = scenario_on(5, latency, 1);
+    let (three, found_three) = scenario_on(5, latency, 3);
+    println!("{one:?}");
+    assert_eq!(one.deterministic(), three.deterministic());
+    assert_eq!(found_one, found_three);
+    assert!(one.packets_sent > 100_000, "{one:?}");
 }
 
 #[test]

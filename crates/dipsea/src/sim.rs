@@ -56,6 +56,7 @@ mod metrics;
 pub mod onehop;
 mod queue;
 mod subscribe;
+mod window;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -122,6 +123,10 @@ pub struct SwarmConfig {
     /// the nodes already in). More is faster in virtual time; fewer keeps the
     /// network closer to one grown node by node.
     pub join_concurrency: usize,
+    /// Threads that run the nodes' calls (default: the machine's cores, at most
+    /// 8). The result of a run does not depend on it: see the module docs'
+    /// "The network".
+    pub threads: usize,
 }
 
 impl Default for SwarmConfig {
@@ -133,6 +138,7 @@ impl Default for SwarmConfig {
             loss: 0.0,
             node: SwarmConfig::default_node_config(),
             join_concurrency: 4096,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
         }
     }
 }
@@ -190,6 +196,12 @@ impl SwarmConfig {
             )));
         }
         fraction("loss", self.loss)?;
+        if !(1..=64).contains(&self.threads) {
+            return Err(Error::BadInput(format!(
+                "threads must be between 1 and 64, got {}",
+                self.threads
+            )));
+        }
         if self.join_concurrency == 0 {
             return Err(Error::BadInput(
                 "join_concurrency must be at least 1, got 0".into(),
@@ -265,9 +277,12 @@ enum State {
     Down,
 }
 
-/// The simulator's bookkeeping of one node (24 bytes).
+/// The simulator's bookkeeping of one node (32 bytes).
 #[derive(Clone, Copy, Debug)]
 struct Meta {
+    /// The latest time the node was called at: its clock never goes back
+    /// (see [`window`]).
+    last_at: u64,
     /// Sequence number of the node's valid tick event (older ones are stale).
     tick_seq: u64,
     /// When that tick is due (`u64::MAX`: none scheduled).
@@ -364,8 +379,13 @@ pub struct Swarm {
     churn_epoch: u32,
     actions: Vec<Action>,
     partitioned: bool,
-    /// Whether the call in progress is a tick (see [`Swarm::call`]).
-    ticked: bool,
+    /// Events due within this many milliseconds of each other run as one window
+    /// (the shortest link latency; 0: one event at a time). See [`window`].
+    window_ms: u64,
+    /// The workers' shares of a window, reused.
+    lanes: Vec<window::Lane>,
+    /// The lane of each event of the window being run, reused.
+    order: Vec<u8>,
     packets_sent: u64,
     bytes_sent: u64,
     packets_lost: u64,
@@ -450,7 +470,9 @@ impl Swarm {
             churn_epoch: 0,
             actions: Vec::new(),
             partitioned: false,
-            ticked: false,
+            window_ms: config.latency.min_ms(),
+            lanes: Vec::new(),
+            order: Vec::new(),
             packets_sent: 0,
             bytes_sent: 0,
             packets_lost: 0,
@@ -478,7 +500,7 @@ impl Swarm {
                 reported = joined;
                 progress(joined, total);
             }
-            if !swarm.step() {
+            if !swarm.step(Time::NEVER) {
                 break;
             }
             if swarm.live.len() + swarm.joining < started {
@@ -710,9 +732,7 @@ impl Swarm {
             });
         }
         let deadline = started + OP_DEADLINE;
-        while self.pending > 0 && self.peek_at().is_some_and(|at| at <= deadline) {
-            self.step();
-        }
+        while self.pending > 0 && self.step(deadline) {}
         if self.pending > 0 {
             // Whatever is still running has overstayed: report it, forget it.
             let stuck: Vec<((u32, u64), Waiter)> = self
@@ -797,11 +817,7 @@ impl Swarm {
     pub fn join(&mut self) -> usize {
         let node = self.start_join();
         let deadline = self.now + OP_DEADLINE;
-        while self.meta[node as usize].state == State::Joining
-            && self.peek_at().is_some_and(|at| at <= deadline)
-        {
-            self.step();
-        }
+        while self.meta[node as usize].state == State::Joining && self.step(deadline) {}
         node as usize
     }
 
@@ -890,9 +906,7 @@ impl Swarm {
     /// (pings, bucket refresh, re-publishing), churn and scheduled actions.
     pub fn advance(&mut self, d: Duration) {
         let until = self.now + d;
-        while self.peek_at().is_some_and(|at| at <= until) {
-            self.step();
-        }
+        while self.step(until) {}
         self.now = self.now.max(until);
     }
 
@@ -958,29 +972,37 @@ impl Swarm {
         self.queue.push(at, kind)
     }
 
-    fn peek_at(&self) -> Option<Time> {
-        self.queue.peek_at().map(Time::from_millis)
-    }
-
-    /// Runs the next event; false if there is none.
-    fn step(&mut self) -> bool {
+    /// Runs the next window of events (see [`window`]) due at `limit` or before;
+    /// false if there is none.
+    fn step(&mut self, limit: Time) -> bool {
+        let limit = limit.as_millis();
+        if self.window_ms > 0 {
+            return self.step_window(limit);
+        }
+        if self.queue.peek_at().map_or(true, |at| at > limit) {
+            return false;
+        }
         let Some(event) = self.queue.pop() else {
             return false;
         };
+        self.run_event(event);
+        true
+    }
+
+    /// Runs one event by itself.
+    fn run_event(&mut self, event: queue::Entry<Kind>) {
         self.now = self.now.max(Time::from_millis(event.at));
         match event.item {
             Kind::Deliver { from, to, buf } => self.deliver(from, to, buf),
             Kind::Tick { node } => {
                 let Some(meta) = self.meta.get_mut(node as usize) else {
-                    return true;
+                    return;
                 };
                 if meta.tick_seq != event.seq || meta.state == State::Down {
-                    return true; // superseded by an earlier tick
+                    return; // superseded by an earlier tick
                 }
                 meta.tick_at = u64::MAX;
-                self.ticked = true;
-                self.call(node, |n, now, out| n.tick(now, out));
-                self.ticked = false;
+                self.call_tick(node);
             }
             Kind::Depart { node, epoch } => {
                 if epoch == self.churn_epoch {
@@ -993,16 +1015,20 @@ impl Swarm {
                 }
             }
         }
-        true
+    }
+
+    /// Whether a datagram from `from` reaches `to` now: `to` is up, and no
+    /// partition is between them.
+    fn reachable(&self, from: u32, to: u32) -> bool {
+        match (self.meta.get(from as usize), self.meta.get(to as usize)) {
+            (Some(a), Some(b)) => b.state != State::Down && a.group == b.group,
+            _ => false,
+        }
     }
 
     fn deliver(&mut self, from: u32, to: u32, buf: u32) {
         let data = std::mem::take(&mut self.pool[buf as usize]);
-        let reachable = match (self.meta.get(from as usize), self.meta.get(to as usize)) {
-            (Some(a), Some(b)) => b.state != State::Down && a.group == b.group,
-            _ => false,
-        };
-        if reachable {
+        if self.reachable(from, to) {
             let addr = node_addr(from as usize);
             self.tracker.set_sender(Some(from));
             self.call(to, |n, now, out| n.handle_datagram(addr, &data, now, out));
@@ -1015,27 +1041,56 @@ impl Swarm {
     }
 
     /// Calls into node `index` (if it runs) with the reused output, then sends what
-    /// it sent, reports what finished, and schedules its next tick.
+    /// it sent, reports what finished, and schedules its next tick. The node is
+    /// called at the current time, or at its last call's if that is later (a
+    /// window's bookkeeping may call a node whose later events of the window ran
+    /// already; see [`window`]).
     fn call(&mut self, index: u32, f: impl FnOnce(&Node, Time, &mut Output)) {
+        self.call_as(index, false, f);
+    }
+
+    /// A tick of node `index`.
+    fn call_tick(&mut self, index: u32) {
+        self.call_as(index, true, |n, now, out| n.tick(now, out));
+    }
+
+    fn call_as(&mut self, index: u32, ticked: bool, f: impl FnOnce(&Node, Time, &mut Output)) {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        let now = self.now;
+        let Some(meta) = self.meta.get_mut(index as usize) else {
+            self.out = out;
+            return;
+        };
+        let now = self.now.max(Time::from_millis(meta.last_at));
+        meta.last_at = now.as_millis();
         let Some(node) = self.nodes.get(index as usize).and_then(|n| n.as_deref()) else {
             self.out = out;
             return;
         };
         f(node, now, &mut out);
-        let mut deadline = node.next_deadline().max(now).as_millis();
-        if self.ticked && deadline <= now.as_millis() {
-            // A node that wants another tick at once after a tick would spin the
-            // clock in place: one millisecond later will do.
-            deadline = now.as_millis() + 1;
-        }
-        for (to, data) in out.datagrams() {
+        let deadline = window::next_tick(node, now, ticked);
+        let mut events = std::mem::take(&mut out.events);
+        self.after_call(index, now, out.datagrams(), &mut events, deadline);
+        out.events = events;
+        self.out = out;
+    }
+
+    /// What follows a call into node `index` at `now`: its datagrams sent, its
+    /// events handled, its next tick scheduled at `deadline` (or at its last
+    /// call's time, if that is later).
+    fn after_call<'a>(
+        &mut self,
+        index: u32,
+        now: Time,
+        datagrams: impl Iterator<Item = (SocketAddr, &'a [u8])>,
+        events: &mut Vec<Event>,
+        deadline: u64,
+    ) {
+        for (to, data) in datagrams {
             self.track_send(to, data);
-            self.send(index, to, data);
+            self.send(index, to, data, now);
         }
-        for event in out.events.drain(..) {
+        for event in events.drain(..) {
             // The simulator's `127.x` addresses never make an external address.
             match event {
                 Event::Done { op, result } => self.on_done(index, op, result),
@@ -1045,9 +1100,9 @@ impl Swarm {
                 Event::Peers { info_hash, peers } => self.on_peers(index, info_hash, &peers, now),
             }
         }
-        self.out = out;
         // The node may have gone down in `on_done` (not today, but cheap to check).
         if let Some(meta) = self.meta.get(index as usize) {
+            let deadline = deadline.max(meta.last_at);
             if meta.state != State::Down && deadline < meta.tick_at && deadline != u64::MAX {
                 let seq = self.push(deadline, Kind::Tick { node: index });
                 let meta = &mut self.meta[index as usize];
@@ -1057,7 +1112,7 @@ impl Swarm {
         }
     }
 
-    fn send(&mut self, from: u32, to: SocketAddr, data: &[u8]) {
+    fn send(&mut self, from: u32, to: SocketAddr, data: &[u8], now: Time) {
         self.packets_sent += 1;
         self.bytes_sent += data.len() as u64;
         let Some(to) = node_index(to).filter(|&i| i < self.nodes.len()) else {
@@ -1080,7 +1135,7 @@ impl Swarm {
         let slot = &mut self.pool[buf as usize];
         slot.clear();
         slot.extend_from_slice(data);
-        let at = self.now.as_millis() + latency;
+        let at = now.as_millis() + latency;
         self.push(at, Kind::Deliver { from, to, buf });
     }
 
@@ -1149,6 +1204,7 @@ impl Swarm {
         }
         self.nodes.push(Some(Box::new(node)));
         self.meta.push(Meta {
+            last_at: self.now.as_millis(),
             tick_seq: 0,
             tick_at: u64::MAX,
             live_pos: u32::MAX,

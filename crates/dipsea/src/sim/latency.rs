@@ -76,6 +76,16 @@ impl Latency {
         }
     }
 
+    /// The shortest latency a link can have under this model, in milliseconds (0
+    /// for the long tail, whose draws come as close to zero as they like).
+    pub fn min_ms(&self) -> u64 {
+        match *self {
+            Latency::Constant(d) => millis(d),
+            Latency::Uniform { min, .. } => millis(min),
+            Latency::LongTail { .. } => 0,
+        }
+    }
+
     /// The longest latency a link can have under this model (the cap for the long
     /// tail): query timeouts should be at least twice this to avoid spurious ones.
     pub fn max(&self) -> Duration {
