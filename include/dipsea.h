@@ -303,8 +303,8 @@ typedef struct dipsea_partitioner dipsea_partitioner;
 /**
  * Opaque: a simulated network (dipsea_swarm_new), released by dipsea_swarm_free.
  *
- * Threads: any thread may call it; the simulator is single-threaded, so calls on
- * one swarm run one at a time (a second caller waits).
+ * Threads: any thread may call it; calls on one swarm run one at a time (a second
+ * caller waits), each on the simulator's own threads (`threads` of its config).
  */
 typedef struct dipsea_swarm dipsea_swarm;
 
@@ -1014,6 +1014,11 @@ typedef struct dipsea_swarm_config {
    * only.
    */
   const char *network;
+  /**
+   * Threads that run the nodes, 1 to 64, or 0 (default): the machine's cores, at
+   * most 8. The results do not depend on it.
+   */
+  size_t threads;
 } dipsea_swarm_config;
 
 /**

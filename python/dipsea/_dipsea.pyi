@@ -594,7 +594,8 @@ class Swarm:
     ``overlay="one-hop"`` runs one-hop nodes (on the private network ``network``,
     ``"sim-cluster"`` by default, accepting broadcasts); the subscription methods
     subscribe chosen nodes and ``take_updates``/``take_peer_updates`` read what
-    they were delivered."""
+    they were delivered. ``threads`` run the nodes (default: the cores, at most 8);
+    the results do not depend on it."""
 
     def __new__(
         cls,
@@ -607,6 +608,7 @@ class Swarm:
         partitioner: str | None = None,
         replicas: int | None = None,
         network: str | None = None,
+        threads: int | None = None,
     ) -> Swarm: ...
     def put(self, value: bytes) -> Id:
         """Puts ``value`` from a random live node; returns its key."""

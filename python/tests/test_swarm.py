@@ -55,6 +55,24 @@ def test_same_seed_same_run(values: list[bytes]) -> None:
     assert run() == run()
 
 
+def test_threads_do_not_change_the_run(values: list[bytes]) -> None:
+    def run(threads: int) -> dict[str, object]:
+        # Uniform latency (10 to 100 ms): events run in 10 ms windows over the threads.
+        swarm = Swarm(nodes=500, seed=4, loss=0.02, threads=threads)
+        for v in values[:20]:
+            swarm.put(v)
+        swarm.crash(0.2)
+        swarm.advance(30)
+        stats = swarm.stats()
+        del stats["build_wall_ms"], stats["wall_ms"]
+        return stats
+
+    one = run(1)
+    assert one == run(3)
+    packets = one["packets_sent"]
+    assert isinstance(packets, int) and packets > 10_000
+
+
 def test_partition_then_heal(values: list[bytes]) -> None:
     swarm = Swarm(nodes=400, seed=11, latency=Latency.constant(0.02))
     keys = [swarm.put(v) for v in values[:20]]
@@ -101,6 +119,8 @@ def test_swarm_argument_errors() -> None:
     assert isinstance(info.value, ValueError)
     with pytest.raises(ValueError, match="nodes must be"):
         Swarm(nodes=0)
+    with pytest.raises(ValueError, match="threads must be between 1 and 64, got 0"):
+        Swarm(nodes=10, threads=0)
     with pytest.raises(ValueError, match="fraction must be between 0 and 1"):
         swarm.crash(1.5)
     with pytest.raises(ValueError, match="fraction must be between 0 and 1"):

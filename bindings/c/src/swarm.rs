@@ -75,6 +75,9 @@ pub struct dipsea_swarm_config {
     /// called "sim-cluster" for one-hop nodes. Borrowed: read by dipsea_swarm_new
     /// only.
     pub network: *const c_char,
+    /// Threads that run the nodes, 1 to 64, or 0 (default): the machine's cores, at
+    /// most 8. The results do not depend on it.
+    pub threads: usize,
 }
 
 /// A summary of a swarm (dipsea_swarm_stats): its network and the operations run
@@ -149,8 +152,8 @@ impl From<&SwarmStats> for dipsea_swarm_summary {
 
 /// Opaque: a simulated network (dipsea_swarm_new), released by dipsea_swarm_free.
 ///
-/// Threads: any thread may call it; the simulator is single-threaded, so calls on
-/// one swarm run one at a time (a second caller waits).
+/// Threads: any thread may call it; calls on one swarm run one at a time (a second
+/// caller waits), each on the simulator's own threads (`threads` of its config).
 pub struct dipsea_swarm {
     inner: Mutex<Swarm>,
 }
@@ -201,6 +204,7 @@ pub unsafe extern "C" fn dipsea_swarm_config_default(
             vnodes: 0,
             replicas: one_hop.replicas,
             network: std::ptr::null(),
+            threads: 0,
         };
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out_config, config) };
@@ -254,6 +258,9 @@ unsafe fn swarm_config(c: &dipsea_swarm_config) -> Result<SwarmConfig, Failure> 
         node,
         ..SwarmConfig::default()
     };
+    if c.threads != 0 {
+        config.threads = c.threads;
+    }
     let network = if c.network.is_null() {
         None
     } else {

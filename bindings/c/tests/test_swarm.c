@@ -31,6 +31,7 @@ static void swarm_defaults(void) {
     CHECK(config.overlay == DIPSEA_OVERLAY_KADEMLIA);
     CHECK(config.partitioner == DIPSEA_PARTITIONER_RENDEZVOUS);
     CHECK(config.vnodes == 0 && config.replicas == 3 && config.network == NULL);
+    CHECK(config.threads == 0);
 }
 
 static void swarm_put_get_crash_stats(void) {
@@ -100,6 +101,41 @@ static void swarms_with_one_seed_agree(void) {
     CHECK_OK(dipsea_swarm_free(b));
 }
 
+/* A swarm of 200 nodes with seed 5 run on `threads` threads: puts, a crash, time. */
+static bool run_on_threads(size_t threads, dipsea_swarm_summary *out) {
+    dipsea_swarm_config config;
+    CHECK_OK(dipsea_swarm_config_default(&config));
+    config.nodes = 200;
+    config.seed = 5;
+    config.threads = threads;
+    dipsea_swarm *swarm = NULL;
+    if (dipsea_swarm_new(&config, &swarm) != DIPSEA_OK) {
+        return false;
+    }
+    for (int i = 0; i < 5; i++) {
+        char text[32];
+        int len = snprintf(text, sizeof text, "threads %d", i);
+        dipsea_id key;
+        CHECK_OK(dipsea_swarm_put(swarm, (const uint8_t *)text, (size_t)len, &key));
+    }
+    size_t crashed = 0;
+    CHECK_OK(dipsea_swarm_crash(swarm, 0.2, &crashed));
+    CHECK_OK(dipsea_swarm_advance(swarm, 30 * 1000));
+    CHECK_OK(dipsea_swarm_stats(swarm, out));
+    CHECK_OK(dipsea_swarm_free(swarm));
+    return true;
+}
+
+static void swarm_threads_do_not_change_the_outcome(void) {
+    dipsea_swarm_summary one, three;
+    CHECK(run_on_threads(1, &one));
+    CHECK(run_on_threads(3, &three));
+    CHECK(one.packets_sent > 1000);
+    CHECK(one.packets_sent == three.packets_sent && one.bytes_sent == three.bytes_sent);
+    CHECK(one.live == three.live && one.ops_ok == three.ops_ok);
+    CHECK(one.virtual_ms == three.virtual_ms && one.latency_p50_ms == three.latency_p50_ms);
+}
+
 static void swarm_partition_heal_join(void) {
     dipsea_swarm *swarm = small_swarm(3);
     CHECK(swarm != NULL);
@@ -154,6 +190,10 @@ static void swarm_errors(void) {
     config.loss = NAN;
     CHECK_STATUS(dipsea_swarm_new(&config, &swarm), DIPSEA_BAD_INPUT);
     config.loss = 0;
+    config.threads = 65;
+    CHECK_STATUS(dipsea_swarm_new(&config, &swarm), DIPSEA_BAD_INPUT);
+    CHECK(strstr(dipsea_last_error(), "threads") != NULL);
+    config.threads = 0;
     config.latency_kind = 9;
     CHECK_STATUS(dipsea_swarm_new(&config, &swarm), DIPSEA_BAD_INPUT);
     CHECK(strstr(dipsea_last_error(), "latency_kind") != NULL);
@@ -461,6 +501,7 @@ void swarm_tests(void) {
     run_test("swarm: defaults", swarm_defaults);
     run_test("swarm: put, get, crash, stats", swarm_put_get_crash_stats);
     run_test("swarm: one seed, one outcome", swarms_with_one_seed_agree);
+    run_test("swarm: threads do not change the outcome", swarm_threads_do_not_change_the_outcome);
     run_test("swarm: partition, heal, join", swarm_partition_heal_join);
     run_test("swarm: errors", swarm_errors);
     run_test("swarm: one-hop gets take one round trip", swarm_one_hop_gets_take_one_round_trip);

@@ -112,9 +112,11 @@ impl PySwarm {
     /// while for large networks). ``latency`` defaults to the core's
     /// (``SwarmConfig``). Values out of range (``nodes=0``, ``loss`` outside 0 to 1)
     /// raise ``BadInput`` (a ``ValueError``) with the core's reason. ``overlay``,
-    /// ``partitioner``, ``replicas`` and ``network``: see the class.
+    /// ``partitioner``, ``replicas`` and ``network``: see the class. ``threads``:
+    /// how many threads run the nodes (default: the machine's cores, at most 8);
+    /// the results do not depend on it.
     #[new]
-    #[pyo3(signature = (nodes = 1000, seed = 0, latency = None, loss = 0.0, *, overlay = None, partitioner = None, replicas = None, network = None))]
+    #[pyo3(signature = (nodes = 1000, seed = 0, latency = None, loss = 0.0, *, overlay = None, partitioner = None, replicas = None, network = None, threads = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -126,6 +128,7 @@ impl PySwarm {
         partitioner: Option<&str>,
         replicas: Option<usize>,
         network: Option<&str>,
+        threads: Option<usize>,
     ) -> PyResult<PySwarm> {
         let mut config = SwarmConfig {
             nodes,
@@ -133,6 +136,9 @@ impl PySwarm {
             loss,
             ..SwarmConfig::default()
         };
+        if let Some(threads) = threads {
+            config.threads = threads;
+        }
         if let Some(latency) = latency {
             config.latency = latency.0;
         }

@@ -448,6 +448,11 @@ struct SwarmArgs {
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = fraction)]
     loss: f64,
 
+    /// Threads that run the simulated nodes (default: the machine's cores, at most
+    /// 8). The results do not depend on it.
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+
     /// Fraction of nodes that crash after the puts and before the gets, 0 to 1:
     /// shows how well replication on the k closest nodes survives failures.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = fraction)]

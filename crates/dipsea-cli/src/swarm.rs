@@ -61,12 +61,15 @@ pub fn run(args: SwarmArgs) -> Outcome {
         return crate::swarm_onehop::run(&args);
     }
     let started = Instant::now();
-    let config = SwarmConfig {
+    let mut config = SwarmConfig {
         nodes: args.nodes,
         seed: args.seed,
         loss: args.loss,
         ..SwarmConfig::default()
     };
+    if let Some(threads) = args.threads {
+        config.threads = threads;
+    }
 
     let bar = progress(args.nodes as u64, "joining");
     let mut swarm = Swarm::with_progress(config, &mut |joined, total| {

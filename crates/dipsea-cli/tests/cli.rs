@@ -486,7 +486,15 @@ fn help_explains_every_flag() {
         ("peers", &["--bootstrap", "INFOHASH"]),
         (
             "swarm",
-            &["--nodes", "--ops", "--seed", "--loss", "--crash", "--json"],
+            &[
+                "--nodes",
+                "--ops",
+                "--seed",
+                "--loss",
+                "--crash",
+                "--threads",
+                "--json",
+            ],
         ),
     ];
     for (sub, names) in flags {
@@ -551,6 +559,40 @@ fn swarm_flags_reach_the_simulator() {
     assert!(json["packets_lost"].as_u64() > Some(0), "{json}");
     assert_eq!(json["puts"], 20, "{json}");
     assert!(json["success_rate"].as_f64() > Some(0.5), "{json}");
+}
+
+#[test]
+fn swarm_threads_do_not_change_the_run() {
+    let json = |threads: &str| {
+        let out = run(dipsea().args([
+            "swarm",
+            "--nodes",
+            "300",
+            "--ops",
+            "20",
+            "--seed",
+            "3",
+            "--threads",
+            threads,
+            "--json",
+        ]));
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&ok(&out)).expect("one JSON object");
+        for wall in ["build_wall_ms", "wall_ms", "peak_rss", "peak_rss_per_node"] {
+            json[wall] = serde_json::Value::Null;
+        }
+        json
+    };
+    let one = json("1");
+    assert_eq!(one, json("3"));
+    assert!(one["packets_sent"].as_u64() > Some(1_000), "{one}");
+    let out = run(dipsea().args(["swarm", "--nodes", "10", "--threads", "0"]));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("threads must be between 1 and 64, got 0"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -23,17 +23,23 @@
 //!
 //! # The network
 //!
-//! One thread, one event queue ordered by (virtual time, sequence number): datagram
-//! deliveries, node timer ticks (each node's tick is scheduled at its
-//! [`Node::next_deadline`] after every call into it), churn and scheduled actions.
+//! One event queue ordered by (virtual time, sequence number): datagram deliveries,
+//! node timer ticks (each node's tick is scheduled at its [`Node::next_deadline`]
+//! after every call into it), churn and scheduled actions. The deliveries and ticks
+//! due within the shortest link latency of each other cannot affect one another
+//! across nodes, so they run as one window, their calls spread over
+//! [`SwarmConfig::threads`] by node, and what the calls sent and reported is applied
+//! in queue order (module `window`); churn and actions run alone. The result does not
+//! depend on the number of threads.
 //! Node `i` lives at the virtual address `127.x.y.z:6881` with `x.y.z` = `i + 1`
 //! (never sent anywhere). Each link has its own latency from the [`Latency`] model;
 //! each datagram is lost with probability [`SwarmConfig::loss`]; a partition drops
 //! every datagram between its two groups. Every random choice (ids, losses, which
 //! nodes crash, node token secrets and refresh targets via [`Node::with_rng`]) comes
-//! from one generator seeded by [`SwarmConfig::seed`], so a run is reproducible
-//! exactly: the same seed and the same calls give the same [`SwarmStats`] (wall-clock
-//! fields aside).
+//! from one generator seeded by [`SwarmConfig::seed`] (drawn on the calling thread,
+//! in queue order), so a run is reproducible exactly: the same seed and the same
+//! calls give the same [`SwarmStats`] (wall-clock fields aside), on any number of
+//! threads.
 //!
 //! # Overlays and subscriptions
 //!
@@ -47,7 +53,7 @@
 //! # Memory
 //!
 //! A crashed or departed node's state is freed at once; what stays per node ever
-//! created is 32 bytes: its empty slot and the simulator's bookkeeping. See [`Swarm::memory_per_node`] for how the
+//! created is 40 bytes: its empty slot and the simulator's bookkeeping. See [`Swarm::memory_per_node`] for how the
 //! per-node figure is accounted.
 
 mod broadcast;
@@ -277,12 +283,9 @@ enum State {
     Down,
 }
 
-/// The simulator's bookkeeping of one node (32 bytes).
+/// The simulator's bookkeeping of one node (24 bytes).
 #[derive(Clone, Copy, Debug)]
 struct Meta {
-    /// The latest time the node was called at: its clock never goes back
-    /// (see [`window`]).
-    last_at: u64,
     /// Sequence number of the node's valid tick event (older ones are stale).
     tick_seq: u64,
     /// When that tick is due (`u64::MAX`: none scheduled).
@@ -386,6 +389,10 @@ pub struct Swarm {
     lanes: Vec<window::Lane>,
     /// The lane of each event of the window being run, reused.
     order: Vec<u8>,
+    /// The last millisecond of the window whose calls are being applied (0 outside
+    /// one): what the bookkeeping's calls and the ticks asked for run at, at the
+    /// earliest.
+    window_last: u64,
     packets_sent: u64,
     bytes_sent: u64,
     packets_lost: u64,
@@ -473,6 +480,7 @@ impl Swarm {
             window_ms: config.latency.min_ms(),
             lanes: Vec::new(),
             order: Vec::new(),
+            window_last: 0,
             packets_sent: 0,
             bytes_sent: 0,
             packets_lost: 0,
@@ -979,7 +987,7 @@ impl Swarm {
         if self.window_ms > 0 {
             return self.step_window(limit);
         }
-        if self.queue.peek_at().map_or(true, |at| at > limit) {
+        if self.queue.peek_at().is_none_or(|at| at > limit) {
             return false;
         }
         let Some(event) = self.queue.pop() else {
@@ -995,13 +1003,10 @@ impl Swarm {
         match event.item {
             Kind::Deliver { from, to, buf } => self.deliver(from, to, buf),
             Kind::Tick { node } => {
-                let Some(meta) = self.meta.get_mut(node as usize) else {
-                    return;
-                };
-                if meta.tick_seq != event.seq || meta.state == State::Down {
-                    return; // superseded by an earlier tick
+                if !window::current_tick(&self.meta, node, event.seq) {
+                    return; // superseded by a later call's
                 }
-                meta.tick_at = u64::MAX;
+                self.meta[node as usize].tick_at = u64::MAX;
                 self.call_tick(node);
             }
             Kind::Depart { node, epoch } => {
@@ -1017,18 +1022,9 @@ impl Swarm {
         }
     }
 
-    /// Whether a datagram from `from` reaches `to` now: `to` is up, and no
-    /// partition is between them.
-    fn reachable(&self, from: u32, to: u32) -> bool {
-        match (self.meta.get(from as usize), self.meta.get(to as usize)) {
-            (Some(a), Some(b)) => b.state != State::Down && a.group == b.group,
-            _ => false,
-        }
-    }
-
     fn deliver(&mut self, from: u32, to: u32, buf: u32) {
         let data = std::mem::take(&mut self.pool[buf as usize]);
-        if self.reachable(from, to) {
+        if window::reachable(&self.meta, from, to) {
             let addr = node_addr(from as usize);
             self.tracker.set_sender(Some(from));
             self.call(to, |n, now, out| n.handle_datagram(addr, &data, now, out));
@@ -1042,9 +1038,9 @@ impl Swarm {
 
     /// Calls into node `index` (if it runs) with the reused output, then sends what
     /// it sent, reports what finished, and schedules its next tick. The node is
-    /// called at the current time, or at its last call's if that is later (a
-    /// window's bookkeeping may call a node whose later events of the window ran
-    /// already; see [`window`]).
+    /// called at the current time, or, while a window's calls are applied, at the
+    /// window's last millisecond (its later events may have run already; see
+    /// [`window`]).
     fn call(&mut self, index: u32, f: impl FnOnce(&Node, Time, &mut Output)) {
         self.call_as(index, false, f);
     }
@@ -1057,12 +1053,8 @@ impl Swarm {
     fn call_as(&mut self, index: u32, ticked: bool, f: impl FnOnce(&Node, Time, &mut Output)) {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        let Some(meta) = self.meta.get_mut(index as usize) else {
-            self.out = out;
-            return;
-        };
-        let now = self.now.max(Time::from_millis(meta.last_at));
-        meta.last_at = now.as_millis();
+        // Inside a window, at its last millisecond: no node's clock goes back.
+        let now = self.now.max(Time::from_millis(self.window_last));
         let Some(node) = self.nodes.get(index as usize).and_then(|n| n.as_deref()) else {
             self.out = out;
             return;
@@ -1076,8 +1068,8 @@ impl Swarm {
     }
 
     /// What follows a call into node `index` at `now`: its datagrams sent, its
-    /// events handled, its next tick scheduled at `deadline` (or at its last
-    /// call's time, if that is later).
+    /// events handled, its next tick scheduled at `deadline` (inside a window, not
+    /// before the window's last millisecond).
     fn after_call<'a>(
         &mut self,
         index: u32,
@@ -1102,7 +1094,7 @@ impl Swarm {
         }
         // The node may have gone down in `on_done` (not today, but cheap to check).
         if let Some(meta) = self.meta.get(index as usize) {
-            let deadline = deadline.max(meta.last_at);
+            let deadline = deadline.max(self.window_last);
             if meta.state != State::Down && deadline < meta.tick_at && deadline != u64::MAX {
                 let seq = self.push(deadline, Kind::Tick { node: index });
                 let meta = &mut self.meta[index as usize];
@@ -1204,7 +1196,6 @@ impl Swarm {
         }
         self.nodes.push(Some(Box::new(node)));
         self.meta.push(Meta {
-            last_at: self.now.as_millis(),
             tick_seq: 0,
             tick_at: u64::MAX,
             live_pos: u32::MAX,
