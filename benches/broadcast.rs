@@ -23,7 +23,10 @@
 //! `SIM_CRASH=once` runs the crash case once, with beta 2, on the network the other
 //! broadcasts used (one build instead of four; `SIM_CRASH=skip` leaves it out);
 //! `SIM_CRASH=only:BETA` runs only the crash case with that beta, right after the
-//! build and refresh (the network "rebuild" gives it: the same crashed nodes);
+//! build and refresh (the network "rebuild" gives it: the same crashed nodes), and
+//! with `SIM_MULTICAST=1` the multicasts first. The multicasts go to 1/256 of the
+//! key space (a random node's first id byte) on the static network, beta 1 to 3,
+//! after the static broadcasts;
 //! `SIM_REFRESH_MINUTES` sets the virtual time advanced after the build (20).
 //! Without the refresh the tree misses nodes: the simulator's joins leave sparse
 //! tables (its nodes skip the refresh after joining), and a node whose bucket 0 is
@@ -102,6 +105,30 @@ fn memory(swarm: &Swarm) {
     );
 }
 
+/// Multicasts to 1/256 of the key space (the first byte of a random live node's
+/// id), beta 1 to 3, each reporting the messages sent to live nodes elsewhere.
+fn multicasts(
+    swarm: &mut Swarm,
+    run_in: &mut impl FnMut(&mut Swarm, &str, usize, KeyRange) -> BroadcastReport,
+) {
+    for beta in 1..=3 {
+        let node = swarm.random_live().expect("a live node");
+        let prefix = swarm.node(node).expect("live").id().as_bytes()[0];
+        let range = KeyRange::from_hex(&format!("{prefix:02x}")).expect("a range");
+        let r = run_in(swarm, "multicast 1/256", beta, range);
+        println!(
+            "  range {range}: {} of {} nodes in it; {} of {} messages elsewhere ({:.2}%), \
+             lookup into the range {} datagrams",
+            r.delivered,
+            r.in_range,
+            r.messages_elsewhere,
+            r.messages,
+            100.0 * r.messages_elsewhere as f64 / r.messages.max(1) as f64,
+            r.lookup_messages
+        );
+    }
+}
+
 fn main() {
     let nodes = env("SIM_NODES", 1_000_000) as usize;
     let seed = env("SIM_SEED", 1);
@@ -132,36 +159,47 @@ fn main() {
     memory(&swarm);
     let settle = Duration::from_secs(env("SIM_SETTLE_SECS", 60));
     let mut seq = 0;
-    let mut run = |swarm: &mut Swarm, label: &str, beta: usize| {
+    let mut run_in = |swarm: &mut Swarm, label: &str, beta: usize, range: KeyRange| {
         seq += 1;
-        let b = Broadcast::sign(&key, seq, KeyRange::ALL, b"bench").expect("signed");
+        let b = Broadcast::sign(&key, seq, range, b"bench").expect("signed");
         let from = swarm.random_live().expect("a live node");
         let wall = Instant::now();
         let r = swarm.broadcast_from(from, b, beta, settle);
-        print(label, beta, swarm.live(), &r, wall.elapsed());
+        let live = if range == KeyRange::ALL {
+            swarm.live()
+        } else {
+            r.in_range
+        };
+        print(label, beta, live, &r, wall.elapsed());
+        r
     };
     if let Some(beta) = crash.strip_prefix("only:") {
-        // One crash case alone, on the network right after its build and refresh.
+        // One crash case alone, on the network right after its build and refresh
+        // (and the multicasts, with `SIM_MULTICAST=1`).
         let beta = beta.parse().expect("SIM_CRASH=only:BETA");
+        if env("SIM_MULTICAST", 0) == 1 {
+            multicasts(&mut swarm, &mut run_in);
+        }
         swarm.crash(0.3).expect("a valid fraction");
-        run(&mut swarm, "30% crashed", beta);
+        run_in(&mut swarm, "30% crashed", beta, KeyRange::ALL);
         memory(&swarm);
         println!("wall time {:.1?}", started.elapsed());
         return;
     }
     for beta in 1..=3 {
-        run(&mut swarm, "static", beta);
+        run_in(&mut swarm, "static", beta, KeyRange::ALL);
     }
+    multicasts(&mut swarm, &mut run_in);
     swarm.set_loss(0.1).expect("a valid loss");
     for beta in 1..=3 {
-        run(&mut swarm, "10% loss", beta);
+        run_in(&mut swarm, "10% loss", beta, KeyRange::ALL);
     }
     match crash.as_str() {
         "skip" => {}
         "once" => {
             swarm.set_loss(0.0).expect("a valid loss");
             swarm.crash(0.3).expect("a valid fraction");
-            run(&mut swarm, "30% crashed", 2);
+            run_in(&mut swarm, "30% crashed", 2, KeyRange::ALL);
             memory(&swarm);
         }
         _ => {
@@ -169,7 +207,7 @@ fn main() {
             for beta in 1..=3 {
                 let mut swarm = build();
                 swarm.crash(0.3).expect("a valid fraction");
-                run(&mut swarm, "30% crashed", beta);
+                run_in(&mut swarm, "30% crashed", beta, KeyRange::ALL);
             }
         }
     }
