@@ -41,16 +41,22 @@ def test_a_thousand_nodes_store_and_survive_crashes(values: list[bytes]) -> None
     assert repr(swarm) == "<dipsea.Swarm nodes=1000 live=700>"
 
 
+def _run(swarm: Swarm, values: list[bytes], seconds: float) -> dict[str, object]:
+    """Puts ``values``, crashes a fifth of the nodes, runs ``seconds``: the stats
+    without their wall-clock fields."""
+    for v in values:
+        swarm.put(v)
+    swarm.crash(0.2)
+    swarm.advance(seconds)
+    stats = swarm.stats()
+    del stats["build_wall_ms"], stats["wall_ms"]
+    return stats
+
+
 def test_same_seed_same_run(values: list[bytes]) -> None:
     def run() -> dict[str, object]:
         swarm = Swarm(nodes=300, seed=3, latency=Latency.long_tail(0.03, 0.3), loss=0.02)
-        for v in values[:10]:
-            swarm.put(v)
-        swarm.crash(0.2)
-        swarm.advance(60)
-        stats = swarm.stats()
-        del stats["build_wall_ms"], stats["wall_ms"]
-        return stats
+        return _run(swarm, values[:10], 60)
 
     assert run() == run()
 
@@ -58,14 +64,7 @@ def test_same_seed_same_run(values: list[bytes]) -> None:
 def test_threads_do_not_change_the_run(values: list[bytes]) -> None:
     def run(threads: int) -> dict[str, object]:
         # Uniform latency (10 to 100 ms): events run in 10 ms windows over the threads.
-        swarm = Swarm(nodes=500, seed=4, loss=0.02, threads=threads)
-        for v in values[:20]:
-            swarm.put(v)
-        swarm.crash(0.2)
-        swarm.advance(30)
-        stats = swarm.stats()
-        del stats["build_wall_ms"], stats["wall_ms"]
-        return stats
+        return _run(Swarm(nodes=500, seed=4, loss=0.02, threads=threads), values[:20], 30)
 
     one = run(1)
     assert one == run(3)

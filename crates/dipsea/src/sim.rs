@@ -53,7 +53,7 @@
 //! # Memory
 //!
 //! A crashed or departed node's state is freed at once; what stays per node ever
-//! created is 40 bytes: its empty slot and the simulator's bookkeeping. See [`Swarm::memory_per_node`] for how the
+//! created is 32 bytes: its empty slot and the simulator's bookkeeping. See [`Swarm::memory_per_node`] for how the
 //! per-node figure is accounted.
 
 mod broadcast;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{node_index, Swarm};
 use crate::id::NodeInfo;
+use crate::node::{Outcome, Request};
 use crate::push::{Broadcast, KeyRange};
 use crate::time::Time;
 
@@ -74,7 +75,8 @@ pub struct BroadcastReport {
     /// Mean hops from the origin over the nodes that delivered it (the origin
     /// excluded); 0 when none did.
     pub mean_depth: f64,
-    /// Datagrams of the lookup that routed into the range (0 when the origin is in it).
+    /// Queries of the lookup that routed into the range (0 when the origin is in
+    /// it); its answers come on top.
     pub lookup_messages: u64,
     /// Lookups the nodes ran into subtrees whose every known contact failed, with
     /// no deeper neighbour to hand them to (their datagrams are not in `messages`).
@@ -103,11 +105,16 @@ impl Swarm {
         let mut entry: Vec<NodeInfo> = Vec::new();
         let mut lookup_messages = 0;
         if own.is_some_and(|id| !range.contains(&id)) {
-            let sent = self.packets_sent;
-            entry = self
-                .find_node_from(node, range.prefix())
-                .unwrap_or_default();
-            lookup_messages = self.packets_sent - sent;
+            // The lookup's own queries: the network's datagram count meanwhile
+            // holds every node's maintenance too (a million nodes sent 82,108 to
+            // 153,638 datagrams during one such lookup).
+            let found = self.run_batch(vec![(node, Request::FindNode(range.prefix()))]);
+            if let Some(result) = found.into_iter().next() {
+                lookup_messages = u64::from(result.sent);
+                if let Ok(Outcome::Nodes(nodes)) = result.outcome {
+                    entry = nodes;
+                }
+            }
         }
         self.tracker = Tracker {
             range: Some(range),

@@ -33,9 +33,8 @@ use crate::time::Time;
 /// worker costs more than they take.
 const PARALLEL_MIN: usize = 64;
 
-/// One event of a window for node `node` at `at`: a delivery from `from` (bytes in
-/// pool slot `buf`), or a tick (`from == TICK`, `buf` the low bits of its sequence
-/// number).
+/// One event of a window for node `node` at `at`: a delivery from `from`, or a
+/// tick (`from == TICK`).
 #[derive(Clone, Copy, Debug)]
 struct Work {
     node: u32,
@@ -141,7 +140,8 @@ impl Swarm {
         let end = t0
             .saturating_add(self.window_ms)
             .min(limit.saturating_add(1));
-        let threads = self.config.threads.clamp(1, usize::from(u8::MAX));
+        // Validated: 1 to 64, so a lane's index fits `order`'s bytes.
+        let threads = self.config.threads;
         let mut lanes = std::mem::take(&mut self.lanes);
         lanes.resize_with(threads, Lane::default);
         for lane in &mut lanes {
@@ -242,14 +242,11 @@ impl Swarm {
                     deadline,
                 } => {
                     cursors[lane].1 += datagrams as usize;
-                    if !delivery {
-                        // This tick ran: the node has none scheduled until it asks.
-                        if let Some(meta) = self.meta.get_mut(work.node as usize) {
-                            meta.tick_at = u64::MAX;
-                        }
-                    }
                     if delivery {
                         self.tracker.set_sender(Some(work.from));
+                    } else if let Some(meta) = self.meta.get_mut(work.node as usize) {
+                        // This tick ran: the node has none scheduled until it asks.
+                        meta.tick_at = u64::MAX;
                     }
                     let datagrams = sends[lane][sent..sent + datagrams as usize].iter().copied();
                     reported.extend(events[lane].by_ref().take(count as usize));
