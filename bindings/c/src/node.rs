@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, c_void};
 use std::future::Future;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use dipsea::{BlockingNode, Id, NodeStats};
 
@@ -25,6 +26,49 @@ pub const DIPSEA_ADDR_SIZE: usize = 64;
 /// threads at once on the same node; blocking ones each wait for their own operation.
 pub struct dipsea_node {
     pub(crate) inner: BlockingNode,
+    /// The async operations whose callback has not returned yet.
+    running: Arc<Running>,
+}
+
+/// A count of a node's async operations still to report, which dipsea_node_free
+/// waits to reach zero: the node's tasks run on the process-wide runtime, whose
+/// threads outlive the node, so stopping the node does not wait for them.
+#[derive(Debug, Default)]
+struct Running {
+    count: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl Running {
+    /// Counts one more operation until the guard is dropped.
+    fn enter(self: &Arc<Self>) -> RunningGuard {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        RunningGuard(Arc::clone(self))
+    }
+
+    /// Blocks until every counted operation's guard is dropped.
+    fn wait_idle(&self) {
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *count > 0 {
+            count = self
+                .idle
+                .wait(count)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// One counted operation (see [`Running`]).
+struct RunningGuard(Arc<Running>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *count -= 1;
+        if *count == 0 {
+            self.0.idle.notify_all();
+        }
+    }
 }
 
 /// Counters of a node (dipsea_node_stats): a snapshot, a plain value.
@@ -400,7 +444,8 @@ pub unsafe extern "C" fn dipsea_node_new(
         let out_node = out(out_node, "out_node")?;
         not_on_runtime()?;
         let inner = config.builder.clone().start_blocking()?;
-        let node = Box::into_raw(Box::new(dipsea_node { inner }));
+        let running = Arc::default();
+        let node = Box::into_raw(Box::new(dipsea_node { inner, running }));
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out_node, node) };
         Ok(())
@@ -425,8 +470,13 @@ pub unsafe extern "C" fn dipsea_node_free(node: *mut dipsea_node) -> dipsea_stat
         }
         not_on_runtime()?;
         // SAFETY: non-NULL, made by dipsea_node_new, freed once and used by nobody
-        // else now (contract). Dropping it shuts the node and its runtime down.
-        drop(unsafe { Box::from_raw(node) });
+        // else now (contract). Dropping it shuts the node down (and a dedicated
+        // runtime); its operations then end, and their callbacks run.
+        let node = unsafe { Box::from_raw(node) };
+        let running = Arc::clone(&node.running);
+        drop(node);
+        // On the shared runtime a callback may still be running on its thread.
+        running.wait_idle();
         Ok(())
     })
 }
@@ -792,8 +842,22 @@ where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
 {
+    // Fields drop in order: the completion (a callback with DIPSEA_SHUTDOWN if the
+    // task is dropped unfinished) before the guard.
+    struct Counted<T> {
+        completion: Completion<T>,
+        _running: RunningGuard,
+    }
+    let counted = Counted {
+        completion,
+        _running: node.running.enter(),
+    };
     node.inner.runtime().spawn(async move {
         let result = op.await;
+        let Counted {
+            completion,
+            _running,
+        } = counted;
         completion.finish(result);
     });
 }

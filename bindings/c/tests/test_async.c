@@ -300,6 +300,17 @@ static void callbacks_may_not_block(void) {
  * before dipsea_node_free returns. */
 #define IN_FLIGHT 8
 
+/* A get callback that takes its time: dipsea_node_free must wait for it to return,
+ * not only to start (the callbacks run on the shared runtime's threads). */
+static void on_get_slowly(void *user_data, dipsea_status status, const dipsea_buffer *value) {
+    struct op *op = user_data;
+    record(op, status);
+    (void)value;
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    tracker_done(op->tracker);
+}
+
 static void free_with_operations_in_flight(void) {
     char seed[DIPSEA_ADDR_SIZE];
     CHECK_OK(dipsea_node_local_addr(net[0], seed, sizeof seed));
@@ -321,7 +332,7 @@ static void free_with_operations_in_flight(void) {
         ops[i].submitter = pthread_self();
         dipsea_id key;
         CHECK_OK(dipsea_id_sha1((const uint8_t *)text, strlen(text), &key));
-        CHECK_OK(dipsea_node_get_async(node, &key, on_get, &ops[i]));
+        CHECK_OK(dipsea_node_get_async(node, &key, on_get_slowly, &ops[i]));
     }
     CHECK_OK(dipsea_node_free(node));
     pthread_mutex_lock(&t.mu);
