@@ -57,6 +57,7 @@
 //! per-node figure is accounted.
 
 mod broadcast;
+mod flight;
 mod latency;
 mod metrics;
 pub mod onehop;
@@ -300,7 +301,7 @@ struct Meta {
 /// What a queued event does.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
-    /// Datagram from node `from` to node `to`, its bytes in pool slot `buf`.
+    /// Datagram from node `from` to node `to`, its bytes in flight slot `buf`.
     Deliver { from: u32, to: u32, buf: u32 },
     /// Call [`Node::tick`] on the node if this is still its scheduled tick.
     Tick { node: u32 },
@@ -363,9 +364,10 @@ pub struct Swarm {
     rng: SmallRng,
     now: Time,
     queue: Queue<Kind>,
-    /// Datagram buffers of the packets in flight, reused.
-    pool: Vec<Vec<u8>>,
-    free: Vec<u32>,
+    /// The bytes of the datagrams in flight, by slot.
+    flight: flight::Flight,
+    /// A delivered datagram's bytes while its node is called alone (reused).
+    scratch: Vec<u8>,
     nodes: Vec<Option<Box<Node>>>,
     meta: Vec<Meta>,
     /// Live (joined, running) nodes, in an order that depends only on the seed.
@@ -462,8 +464,8 @@ impl Swarm {
             rng: SmallRng::seed_from_u64(config.seed),
             now: Time::ZERO,
             queue: Queue::new(),
-            pool: Vec::new(),
-            free: Vec::new(),
+            flight: flight::Flight::default(),
+            scratch: Vec::new(),
             nodes: Vec::with_capacity(total),
             meta: Vec::with_capacity(total),
             live: Vec::with_capacity(total),
@@ -1023,7 +1025,9 @@ impl Swarm {
     }
 
     fn deliver(&mut self, from: u32, to: u32, buf: u32) {
-        let data = std::mem::take(&mut self.pool[buf as usize]);
+        let mut data = std::mem::take(&mut self.scratch);
+        data.clear();
+        data.extend_from_slice(self.flight.bytes(buf));
         if window::reachable(&self.meta, from, to) {
             let addr = node_addr(from as usize);
             self.tracker.set_sender(Some(from));
@@ -1032,8 +1036,8 @@ impl Swarm {
         } else {
             self.packets_lost += 1;
         }
-        self.pool[buf as usize] = data;
-        self.free.push(buf);
+        self.scratch = data;
+        self.flight.release(buf);
     }
 
     /// Calls into node `index` (if it runs) with the reused output, then sends what
@@ -1117,16 +1121,7 @@ impl Swarm {
             return;
         }
         let latency = self.config.latency.link_ms(self.config.seed, from, to);
-        let buf = match self.free.pop() {
-            Some(buf) => buf,
-            None => {
-                self.pool.push(Vec::new());
-                (self.pool.len() - 1) as u32
-            }
-        };
-        let slot = &mut self.pool[buf as usize];
-        slot.clear();
-        slot.extend_from_slice(data);
+        let buf = self.flight.hold(data);
         let at = now.as_millis() + latency;
         self.push(at, Kind::Deliver { from, to, buf });
     }

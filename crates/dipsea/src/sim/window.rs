@@ -25,6 +25,7 @@
 
 use std::net::SocketAddr;
 
+use super::flight::Flight;
 use super::{node_addr, Kind, Meta, State, Swarm};
 use crate::node::{Event, Node, Output};
 use crate::time::Time;
@@ -40,7 +41,7 @@ struct Work {
     node: u32,
     at: u64,
     from: u32,
-    /// The pool slot of a delivery; the sequence number of a tick.
+    /// The flight slot of a delivery; the sequence number of a tick.
     tag: u64,
 }
 
@@ -73,7 +74,7 @@ pub(super) struct Lane {
 
 impl Lane {
     /// Runs this lane's events in order, each call's output appended to `out`.
-    fn run(&mut self, nodes: &[Option<Box<Node>>], meta: &[Meta], pool: &[Vec<u8>]) {
+    fn run(&mut self, nodes: &[Option<Box<Node>>], meta: &[Meta], flight: &Flight) {
         self.called.clear();
         self.out.clear();
         for &w in &self.work {
@@ -87,7 +88,7 @@ impl Lane {
                     if w.from == TICK {
                         node.tick(now, &mut self.out);
                     } else {
-                        let data = &pool[w.tag as usize];
+                        let data = flight.bytes(w.tag as u32);
                         node.handle_datagram(node_addr(w.from as usize), data, now, &mut self.out);
                     }
                     Called::Ran {
@@ -193,18 +194,18 @@ impl Swarm {
     /// applies what the calls gave in the window's `order` (each event's lane);
     /// `last` is the time of the window's last event.
     fn run_lanes(&mut self, lanes: &mut [Lane], order: &[u8], last: u64) {
-        let (nodes, meta, pool) = (&self.nodes, &self.meta, &self.pool);
+        let (nodes, meta, flight) = (&self.nodes, &self.meta, &self.flight);
         if order.len() >= PARALLEL_MIN && lanes.len() > 1 {
             std::thread::scope(|s| {
                 let (first, rest) = lanes.split_first_mut().expect("at least one lane");
                 for lane in rest {
-                    s.spawn(move || lane.run(nodes, meta, pool));
+                    s.spawn(move || lane.run(nodes, meta, flight));
                 }
-                first.run(nodes, meta, pool);
+                first.run(nodes, meta, flight);
             });
         } else {
             for lane in lanes.iter_mut() {
-                lane.run(nodes, meta, pool);
+                lane.run(nodes, meta, flight);
             }
         }
         self.window_last = last;
@@ -258,7 +259,7 @@ impl Swarm {
                 }
             }
             if delivery {
-                self.free.push(work.tag as u32);
+                self.flight.release(work.tag as u32);
             }
         }
     }
