@@ -3,22 +3,22 @@
 //! wakeup per batch of completions.
 //!
 //! [`spawn`] creates the future with `loop.create_future()` (for a loop that keeps
-//! asyncio's own, the `asyncio.Future(loop=loop)` it would make) and polls the Rust future
-//! once, at once, on the calling thread (which starts the operation: a lookup's first
-//! datagrams leave before `spawn` returns, as with the blocking `Node`). Nothing is
-//! handed to a runtime task: the core completes an operation by waking its future,
-//! and the waker of a [`Task`] only puts the task on its loop's ready list; the first
-//! one on an empty list writes one byte to a socket pair the loop watches
-//! (`loop.add_reader`). The loop then calls [`Drain`], which polls every ready task
-//! again (now complete) and sets each result. The runtime's threads never take the
-//! GIL, and completions that arrive close together cost one wakeup.
+//! asyncio's own, the `asyncio.Future(loop=loop)` it would make), spawns the Rust
+//! future as a task of the runtime ([`OnRuntime`]: the operation starts on a
+//! runtime thread, not the loop's) and polls its join handle once. The waker of a
+//! [`Task`] only puts the task on its loop's ready list; the first one on an empty
+//! list writes one byte to a socket pair the loop watches (`loop.add_reader`). The
+//! loop then calls [`Drain`], which polls every ready task again (now complete) and
+//! sets each result. The runtime's threads never take the GIL, and completions that
+//! arrive close together cost one wakeup.
 //!
 //! Cancelling the asyncio future cancels the operation: a done-callback on the future
 //! ([`CancelOnDone`], taken off again before a result is set, so a completion
-//! schedules no callback) drops the Rust future, and dropping a `NodeHandle` future cancels its operation in
-//! the core (no more queries are sent for it; answers to those in flight are ignored). A closed loop's bridge is forgotten when the
-//! next loop registers, with the tasks on its ready list; results that come after
-//! that are dropped too ([`ORPHANS`]).
+//! schedules no callback) drops the join handle, which aborts the runtime's task,
+//! and dropping a `NodeHandle` future cancels its operation in the core (no more
+//! queries are sent for it; answers to those in flight are ignored). A closed loop's
+//! bridge is forgotten when the next loop registers, with the tasks on its ready
+//! list; results that come after that are dropped too ([`ORPHANS`]).
 //!
 //! Locks: `LOOPS`, `ORPHANS`, a bridge's `ready` and `spare` lists and a task's future
 //! are each held only to look up, push, swap or poll, never while taking another,
@@ -548,6 +548,7 @@ where
 {
     let (new_future, bridge) = current(py)?;
     let py_future = new_future.call(py)?;
+    let future = OnRuntime(get_runtime().spawn(future));
     let task = Arc::new(Task {
         bridge: Arc::downgrade(&bridge),
         new_future: new_future.clone(),
@@ -555,7 +556,6 @@ where
         future: Mutex::new(Some(Box::pin(future))),
         on_done: Mutex::new(None),
     });
-    let _context = get_runtime().enter();
     task.poll(py);
     if task.future.lock().is_some() {
         // Still running: if the asyncio future is cancelled, drop the Rust future,
@@ -576,6 +576,58 @@ where
         *task.on_done.lock() = Some(on_done);
     }
     Ok(py_future)
+}
+
+/// The core's future, run as a task of the runtime, so that the operation starts
+/// on a runtime thread rather than the event loop's. Dropping it aborts the task,
+/// which drops the core's future and so cancels the operation.
+///
+/// Started on the loop's thread (polled there once), the operation's first queries
+/// were sent from it, under the node's locks, while the runtime's threads answered
+/// for the same node: with every operation through one node, `AsyncNode` reached a
+/// median 60% of the Rust API's gets/s on 2 cores (`bench_many_nodes.py`, 4 runs),
+/// and started on the runtime, 84% (see docs/design.md).
+struct OnRuntime<T, E>(tokio::task::JoinHandle<Result<T, E>>);
+
+impl<T, E> Future for OnRuntime<T, E> {
+    type Output = Result<T, Failed<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Failed::Error(e)),
+            Err(e) if e.is_panic() => Err(Failed::Panicked),
+            Err(_) => Err(Failed::Stopped),
+        })
+    }
+}
+
+impl<T, E> Drop for OnRuntime<T, E> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Why a task run on the runtime ([`OnRuntime`]) gave no value.
+enum Failed<E> {
+    /// The operation's own error.
+    Error(E),
+    /// The core panicked.
+    Panicked,
+    /// The runtime shut down first (the interpreter is exiting).
+    Stopped,
+}
+
+impl<E: IntoPyErr> IntoPyErr for Failed<E> {
+    fn into_py_err(self) -> PyErr {
+        match self {
+            Failed::Error(e) => e.into_py_err(),
+            Failed::Panicked => PanicException::new_err("dipsea panicked in an asyncio call"),
+            Failed::Stopped => {
+                PyRuntimeError::new_err("dipsea's runtime stopped before the call ended")
+            }
+        }
+    }
 }
 
 /// The done-callback of a running task's asyncio future: when the future was
