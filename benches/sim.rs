@@ -43,6 +43,11 @@
 //!   5,987 B peak, 125,546,681 datagrams (one binary varies by 10% here). 100% found
 //!   in both. At 100,000 nodes the same binary on 1 and 2 threads: 44.1 and 22.4 s of
 //!   build, 2,722 and 4,469 lookups/s, the same 11,024,062 datagrams.
+//! - Session 11, datagrams in flight in 64 KiB arenas (`sim/flight.rs`), idle VM, 2
+//!   threads, one run each, back to back: 264.9 s build (459.5 s CPU), 4,801
+//!   lookups/s, 5,938 B peak; the binary before, on the same VM that hour: 275.1 s
+//!   (468.4 s CPU), 4,352 lookups/s, 5,966 B peak. The same 125,546,681 datagrams.
+//!   The VM was faster than in session 10 (328.9 s for that binary then).
 //!
 //! Not run in CI (minutes of wall time, gigabytes of memory); CI only compiles it.
 //! Run: `cargo bench -p dipsea-benches --bench sim` (set `SIM_NODES`, `SIM_LOOKUPS`,
