@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{node_index, Swarm};
 use crate::id::NodeInfo;
-use crate::node::{Outcome, Request};
+use crate::node::Request;
 use crate::push::{Broadcast, KeyRange};
 use crate::time::Time;
 
@@ -172,17 +172,14 @@ impl Swarm {
     /// maintenance too: a million nodes sent 82,108 to 153,638 datagrams during one
     /// such lookup).
     fn look_up_range(&mut self, node: usize, range: KeyRange) -> (Vec<NodeInfo>, u64) {
-        let found = self.run_batch(vec![(node, Request::FindNode(range.prefix()))]);
-        match found.into_iter().next() {
-            Some(result) => {
-                let nodes = match result.outcome {
-                    Ok(Outcome::Nodes(nodes)) => nodes,
-                    _ => Vec::new(),
-                };
-                (nodes, u64::from(result.sent))
-            }
-            None => (Vec::new(), 0),
-        }
+        let Some(result) = self
+            .run_batch(vec![(node, Request::FindNode(range.prefix()))])
+            .pop()
+        else {
+            return (Vec::new(), 0);
+        };
+        let nodes = result.outcome.ok().and_then(|o| o.into_nodes().ok());
+        (nodes.unwrap_or_default(), u64::from(result.sent))
     }
 
     /// Counts a datagram `from` sends to `to` if it is a broadcast.
